@@ -2,5 +2,17 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the bird's-eye view and the code map.
 
+pub mod bench;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod device;
 pub mod domain;
+pub mod hub;
 pub mod normalize;
+pub mod outbox;
+pub mod protocol;
+pub mod replica;
+pub mod status;
+pub mod sync;
+pub mod tls;

@@ -1,3 +1,446 @@
-fn main() {
-    println!("portico");
+//! The `portico` command: device daemon, reference hub, technician tools, demo, benchmarks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use portico::config;
+use portico::hub::{HubDir, HubServer, HubStore, seed};
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(
+    name = "portico",
+    version,
+    about = "Firmware for the gates and kiosks of a membership venue"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the device daemon.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Pull every feed once (a first sync shows progress on a terminal) and exit.
+    Sync {
+        #[arg(long)]
+        config: PathBuf,
+        /// Print a JSON summary on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask a running device for its status.
+    Status {
+        #[arg(long)]
+        config: PathBuf,
+        /// Print the raw JSON report.
+        #[arg(long)]
+        json: bool,
+        /// Ask the device to start a sync now.
+        #[arg(long)]
+        sync_now: bool,
+    },
+    /// Device configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// The reference upstream hub.
+    Hub {
+        #[command(subcommand)]
+        command: HubCommand,
+    },
+    /// A seeded hub and a device on embedded defaults; no hardware needed.
+    Demo {
+        /// Working directory (hub files, device database).
+        #[arg(long, default_value = "portico-demo")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 2000)]
+        constituents: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Keep hub and device running after the walkthrough, until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
+    },
+    /// Run a benchmark and print one JSON object.
+    Bench(BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file: every problem with file:line:column and key.
+    Check { file: PathBuf },
+}
+
+#[derive(Args)]
+struct HubDirArg {
+    /// The hub's directory (database, CA, certificate, key).
+    #[arg(long, default_value = "hub")]
+    dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum HubCommand {
+    /// Create the hub directory with a private CA and a server certificate.
+    Init {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// DNS names and IPs the certificate is valid for.
+        #[arg(long = "host", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
+        hosts: Vec<String>,
+    },
+    /// Fill the hub with deterministic synthetic venue data.
+    Seed {
+        #[command(flatten)]
+        dir: HubDirArg,
+        #[arg(long, default_value_t = 10_000)]
+        constituents: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        tickets: Option<usize>,
+        /// The day validity dates are generated around (default: today).
+        #[arg(long)]
+        today: Option<chrono::NaiveDate>,
+    },
+    /// Serve protocol v1 over HTTPS.
+    Serve {
+        #[command(flatten)]
+        dir: HubDirArg,
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+    },
+    /// Register a device and write its token to a file (mode 0600).
+    AddDevice {
+        #[command(flatten)]
+        dir: HubDirArg,
+        device_id: String,
+        #[arg(long)]
+        token_out: PathBuf,
+    },
+    /// Merge one constituent into another, as the CRM does.
+    Merge {
+        #[command(flatten)]
+        dir: HubDirArg,
+        merged_id: String,
+        survivor_id: String,
+    },
+    /// Change N constituents (new phones, names, emails).
+    Mutate {
+        #[command(flatten)]
+        dir: HubDirArg,
+        #[arg(long, default_value_t = 100)]
+        changes: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Print the SPKI pin of the hub's certificate, for a device's `upstream.spki_pin`.
+    Pin {
+        #[command(flatten)]
+        dir: HubDirArg,
+    },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Benchmark name: sync.
+    name: String,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Constituents in the replica.
+    #[arg(long, default_value_t = 1_000_000)]
+    constituents: usize,
+    /// Changes in the delta sync.
+    #[arg(long, default_value_t = 10_000)]
+    changes: usize,
+    /// Working directory (default: a temporary one).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Run { config } => {
+            let cfg = config::load(&config)?;
+            let device = portico::device::Device::open_system(cfg)?;
+            let stop = shutdown_signal().await;
+            device.run(stop).await?;
+        }
+        Command::Sync { config, json } => {
+            let cfg = config::load(&config)?;
+            let device = portico::device::Device::open_system(cfg)?;
+            let t = std::time::Instant::now();
+            let report = device
+                .engine
+                .pull_all(portico::device::progress_observer())
+                .await?;
+            device.engine.maybe_purge().await?;
+            let secs = t.elapsed().as_secs_f64();
+            let changes = report.upserts + report.deletes;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"pages": report.pages, "changes": changes, "seconds": secs})
+                );
+            } else {
+                eprintln!(
+                    "synced {changes} changes in {} pages in {secs:.2}s",
+                    report.pages
+                );
+            }
+        }
+        Command::Status {
+            config,
+            json,
+            sync_now,
+        } => {
+            let cfg = config::load(&config)?;
+            let socket = &cfg.status_socket;
+            if sync_now {
+                portico::status::ask(socket, "sync")
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "no device answers on {} (is `portico run` running?)",
+                            socket.display()
+                        )
+                    })?;
+            }
+            let reply = portico::status::ask(socket, "status")
+                .await
+                .with_context(|| {
+                    format!(
+                        "no device answers on {} (is `portico run` running?)",
+                        socket.display()
+                    )
+                })?;
+            if json {
+                println!("{reply}");
+            } else {
+                let report: portico::status::StatusReport = serde_json::from_str(&reply)
+                    .with_context(|| format!("device replied {reply}"))?;
+                print!("{}", portico::status::render(&report));
+            }
+        }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => match config::load(&file) {
+            Ok(cfg) => {
+                println!("{}: ok", file.display());
+                println!(
+                    "  device   {} ({})",
+                    cfg.device_id,
+                    cfg.roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                println!(
+                    "  hub      {}{}",
+                    cfg.upstream.url,
+                    if cfg.upstream.spki_pin.is_some() {
+                        " (pinned)"
+                    } else {
+                        ""
+                    }
+                );
+                println!("  data     {}", cfg.data_dir.display());
+                println!(
+                    "  sync     pull every {}, purge every {}",
+                    humantime::format_duration(cfg.sync.pull_interval),
+                    humantime::format_duration(cfg.sync.purge_interval)
+                );
+            }
+            Err(config::ConfigError::Invalid(diags)) => {
+                for d in &diags {
+                    eprintln!("{d}");
+                }
+                eprintln!("{}: {} problem(s)", file.display(), diags.len());
+                return Ok(ExitCode::from(2));
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        Command::Hub { command } => hub(command).await?,
+        Command::Demo {
+            dir,
+            constituents,
+            seed,
+            serve,
+        } => {
+            portico::demo::run(portico::demo::DemoOptions {
+                dir,
+                constituents,
+                seed,
+                serve,
+            })
+            .await?;
+        }
+        Command::Bench(args) => {
+            let result = match args.name.as_str() {
+                "sync" => {
+                    portico::bench::sync::run(portico::bench::sync::SyncBenchOptions {
+                        constituents: args.constituents,
+                        changes: args.changes,
+                        dir: args.dir,
+                    })
+                    .await?
+                }
+                other => bail!("unknown benchmark {other:?}; available: sync"),
+            };
+            if args.json {
+                println!("{}", serde_json::to_string(&result)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn hub(command: HubCommand) -> Result<()> {
+    match command {
+        HubCommand::Init { dir, hosts } => {
+            let hub = HubDir::new(dir.dir);
+            hub.init(&hosts)?;
+            HubStore::open(&hub.database())?;
+            println!("hub directory ready: {}", hub.root.display());
+            println!("devices trust this CA: {}", hub.ca_cert().display());
+        }
+        HubCommand::Seed {
+            dir,
+            constituents,
+            seed: s,
+            tickets,
+            today,
+        } => {
+            let hub = HubDir::new(dir.dir);
+            std::fs::create_dir_all(&hub.root)?;
+            let store = HubStore::open(&hub.database())?;
+            let mut spec = seed::SeedSpec::new(
+                constituents,
+                s,
+                today.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+            );
+            spec.tickets = tickets;
+            let report = tokio::task::spawn_blocking(move || seed::seed(&store, &spec)).await??;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        HubCommand::Serve { dir, listen } => {
+            let hub = HubDir::new(dir.dir);
+            let store = Arc::new(HubStore::open(&hub.database())?);
+            let tls = portico::tls::server_config(&hub.server_cert(), &hub.server_key())?;
+            let server = HubServer::start(listen, store, tls).await?;
+            println!("hub listening on https://{}", server.addr);
+            let mut stop = shutdown_signal().await;
+            let _ = stop.changed().await;
+            server.shutdown().await;
+        }
+        HubCommand::AddDevice {
+            dir,
+            device_id,
+            token_out,
+        } => {
+            let hub = HubDir::new(dir.dir);
+            let store = HubStore::open(&hub.database())?;
+            let token = store.add_device(&device_id)?;
+            portico::hub::write_private(&token_out, token.as_bytes())?;
+            println!(
+                "device {device_id} registered; token written to {}",
+                token_out.display()
+            );
+        }
+        HubCommand::Merge {
+            dir,
+            merged_id,
+            survivor_id,
+        } => {
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            store.merge(&merged_id, &survivor_id, chrono::Utc::now())?;
+            println!("merged {merged_id} into {survivor_id}");
+        }
+        HubCommand::Mutate {
+            dir,
+            changes,
+            seed: s,
+        } => {
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let population = store.count(portico::protocol::Resource::Constituents)? as usize;
+            let changed = seed::mutate(&store, changes, population, s)?;
+            println!("changed {} constituents", changed.len());
+        }
+        HubCommand::Pin { dir } => {
+            let hub = HubDir::new(dir.dir);
+            let certs = portico::tls::load_certs(&hub.server_cert())?;
+            let pin = portico::tls::spki_pin_of(&certs[0]).map_err(anyhow::Error::msg)?;
+            println!("{}", portico::tls::format_pin(&pin));
+        }
+    }
+    Ok(())
 }

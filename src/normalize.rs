@@ -54,8 +54,7 @@ impl Normalizer {
                 digits = rest.to_owned();
             } else {
                 let national = digits.trim_start_matches('0');
-                digits = if national.starts_with(&self.default_calling_code)
-                    && national.len() > 10
+                digits = if national.starts_with(&self.default_calling_code) && national.len() > 10
                 {
                     national.to_owned()
                 } else {
@@ -73,4 +72,19 @@ impl Normalizer {
             .join(" ")
             .to_lowercase()
     }
+}
+
+/// Country calling code for an ISO 3166-1 alpha-2 country, for the countries whose numbering
+/// plans the normaliser knows.
+pub fn calling_code(country: &str) -> Option<&'static str> {
+    Some(match country.trim().to_ascii_uppercase().as_str() {
+        "US" | "CA" => "1",
+        "GB" => "44",
+        "IE" => "353",
+        "DE" => "49",
+        "FR" => "33",
+        "AU" => "61",
+        "NZ" => "64",
+        _ => return None,
+    })
 }

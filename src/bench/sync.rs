@@ -1,0 +1,377 @@
+//! `portico bench sync`: initial sync of a large replica from a hub on loopback TLS, measured
+//! against the `sqlite3` CLI importing the same rows from CSV in the same run, then a delta.
+//!
+//! The hub and the device run as separate `portico` processes (so the device's peak RSS is its
+//! own); the reference import runs the same DDL as the replica.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use crate::hub::{HubDir, HubStore, seed};
+use crate::normalize::Normalizer;
+use crate::protocol::{ConstituentDto, MembershipDto, Resource};
+
+pub struct SyncBenchOptions {
+    pub constituents: usize,
+    pub changes: usize,
+    pub dir: Option<PathBuf>,
+}
+
+/// Runs a child to completion; returns wall time, peak RSS (KiB) and stdout.
+fn measure(mut cmd: Command) -> Result<(Duration, u64, String)> {
+    use std::io::Read;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().context("spawning child")?;
+    let mut out = String::new();
+    let mut err = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        s.read_to_string(&mut out)?;
+    }
+    if let Some(mut s) = child.stderr.take() {
+        s.read_to_string(&mut err)?;
+    }
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let elapsed = start.elapsed();
+    if r != pid {
+        bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("child failed (status {status}): {err}");
+    }
+    Ok((elapsed, usage.ru_maxrss as u64, out))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn csv_field(out: &mut Vec<u8>, v: Option<&str>) {
+    if let Some(s) = v {
+        if s.contains([',', '"', '\n', '\r']) {
+            out.push(b'"');
+            out.extend_from_slice(s.replace('"', "\"\"").as_bytes());
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+}
+
+fn csv_row(out: &mut Vec<u8>, fields: &[Option<&str>]) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        csv_field(out, *f);
+    }
+    out.push(b'\n');
+}
+
+/// Writes the rows the device would store, one CSV per table. Returns row counts.
+fn export_csv(store: &HubStore, dir: &Path, n: &Normalizer) -> Result<serde_json::Value> {
+    let b = |v: bool| if v { "1" } else { "0" };
+    let d = |v: Option<chrono::NaiveDate>| v.map(|d| d.to_string());
+    let mut files: Vec<(&str, Vec<u8>)> = [
+        "constituents",
+        "historical_names",
+        "emails",
+        "phones",
+        "addresses",
+        "memberships",
+        "membership_members",
+    ]
+    .into_iter()
+    .map(|t| (t, Vec::new()))
+    .collect();
+    let mut counts = [0u64; 7];
+    let docs = store.all_docs(Resource::Constituents)?;
+    for (i, (_, doc)) in docs.iter().enumerate() {
+        let c: ConstituentDto = serde_json::from_str(doc)?;
+        let id = (i + 1).to_string();
+        let (first_norm, last_norm) = (n.name(&c.name.first), n.name(&c.name.last));
+        let birth = d(c.birth_date);
+        csv_row(
+            &mut files[0].1,
+            &[
+                Some(&id),
+                Some(&c.lookup_id),
+                c.name.title.as_deref(),
+                Some(&c.name.first),
+                c.name.middle.as_deref(),
+                Some(&c.name.last),
+                c.name.suffix.as_deref(),
+                Some(&first_norm),
+                Some(&last_norm),
+                birth.as_deref(),
+                Some(c.status.as_str()),
+                Some("0"),
+            ],
+        );
+        counts[0] += 1;
+        for h in &c.historical_names {
+            let until = d(h.until);
+            csv_row(
+                &mut files[1].1,
+                &[
+                    Some(&id),
+                    h.name.title.as_deref(),
+                    Some(&h.name.first),
+                    h.name.middle.as_deref(),
+                    Some(&h.name.last),
+                    h.name.suffix.as_deref(),
+                    until.as_deref(),
+                ],
+            );
+            counts[1] += 1;
+        }
+        for e in &c.emails {
+            let (norm, s, en) = (n.email(&e.address), d(e.meta.start), d(e.meta.end));
+            csv_row(
+                &mut files[2].1,
+                &[
+                    Some(&id),
+                    Some(&e.address),
+                    norm.as_deref(),
+                    Some(&e.meta.kind),
+                    Some(b(e.meta.primary)),
+                    Some(b(e.meta.active)),
+                    s.as_deref(),
+                    en.as_deref(),
+                ],
+            );
+            counts[2] += 1;
+        }
+        for p in &c.phones {
+            let (norm, s, en) = (n.phone(&p.number), d(p.meta.start), d(p.meta.end));
+            csv_row(
+                &mut files[3].1,
+                &[
+                    Some(&id),
+                    Some(&p.number),
+                    norm.as_deref(),
+                    Some(&p.meta.kind),
+                    Some(b(p.meta.primary)),
+                    Some(b(p.meta.active)),
+                    s.as_deref(),
+                    en.as_deref(),
+                ],
+            );
+            counts[3] += 1;
+        }
+        for a in &c.addresses {
+            let (s, en) = (d(a.meta.start), d(a.meta.end));
+            csv_row(
+                &mut files[4].1,
+                &[
+                    Some(&id),
+                    Some(&a.line1),
+                    a.line2.as_deref(),
+                    Some(&a.city),
+                    a.region.as_deref(),
+                    a.postcode.as_deref(),
+                    Some(&a.country),
+                    Some(&a.meta.kind),
+                    Some(b(a.meta.primary)),
+                    Some(b(a.meta.active)),
+                    s.as_deref(),
+                    en.as_deref(),
+                ],
+            );
+            counts[4] += 1;
+        }
+    }
+    drop(docs);
+    for (_, doc) in store.all_docs(Resource::Memberships)? {
+        let m: MembershipDto = serde_json::from_str(&doc)?;
+        let (start, expiry, guests) = (
+            m.start.to_string(),
+            m.expiry.to_string(),
+            m.guest_allowance.to_string(),
+        );
+        csv_row(
+            &mut files[5].1,
+            &[
+                Some(&m.membership_id),
+                Some(&m.level),
+                Some(m.status.as_str()),
+                Some(&start),
+                Some(&expiry),
+                Some(&guests),
+            ],
+        );
+        counts[5] += 1;
+        for (pos, member) in m.members.iter().enumerate() {
+            let pos = pos.to_string();
+            csv_row(
+                &mut files[6].1,
+                &[Some(&m.membership_id), Some(member), Some(&pos)],
+            );
+            counts[6] += 1;
+        }
+    }
+    for (table, bytes) in &files {
+        std::fs::write(dir.join(format!("{table}.csv")), bytes)?;
+    }
+    Ok(json!({
+        "constituents": counts[0], "historical_names": counts[1], "emails": counts[2],
+        "phones": counts[3], "addresses": counts[4], "memberships": counts[5], "membership_members": counts[6],
+    }))
+}
+
+pub async fn run(opts: SyncBenchOptions) -> Result<serde_json::Value> {
+    let tmp;
+    let dir = match opts.dir {
+        Some(d) => {
+            std::fs::create_dir_all(&d)?;
+            d
+        }
+        None => {
+            tmp = tempfile::Builder::new()
+                .prefix("portico-bench-sync")
+                .tempdir()?;
+            tmp.path().to_owned()
+        }
+    };
+    let exe = std::env::current_exe()?;
+    let hub = HubDir::new(dir.join("hub"));
+    hub.init(&["localhost".into(), "127.0.0.1".into()])?;
+    let _ = std::fs::remove_file(hub.database());
+    let store = Arc::new(HubStore::open(&hub.database())?);
+    eprintln!("seeding {} constituents…", opts.constituents);
+    let t = Instant::now();
+    let mut spec = seed::SeedSpec::new(opts.constituents, 42, chrono::Utc::now().date_naive());
+    spec.tickets = Some(0);
+    let s = store.clone();
+    let seeded = tokio::task::spawn_blocking(move || seed::seed(&s, &spec)).await??;
+    eprintln!("seeded in {:.1}s", t.elapsed().as_secs_f64());
+
+    // The reference: the sqlite3 CLI importing the same rows, with the replica's DDL.
+    let normalizer = Normalizer::default();
+    let ref_dir = dir.join("reference");
+    std::fs::create_dir_all(&ref_dir)?;
+    let rows = export_csv(&store, &ref_dir, &normalizer)?;
+    let ref_db = ref_dir.join("reference.db");
+    let _ = std::fs::remove_file(&ref_db);
+    let mut script = String::from("PRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\n");
+    script.push_str(crate::replica::schema::V1);
+    script.push_str("\n.mode csv\nBEGIN;\n");
+    for table in [
+        "constituents",
+        "historical_names",
+        "emails",
+        "phones",
+        "addresses",
+        "memberships",
+        "membership_members",
+    ] {
+        script.push_str(&format!(
+            ".import {} {table}\n",
+            ref_dir.join(format!("{table}.csv")).display()
+        ));
+    }
+    script.push_str("COMMIT;\n");
+    let script_path = ref_dir.join("import.sql");
+    std::fs::write(&script_path, &script)?;
+    let sqlite3 = {
+        let mut cmd = Command::new("sqlite3");
+        cmd.arg(&ref_db)
+            .arg(format!(".read {}", script_path.display()));
+        match measure(cmd) {
+            Ok((elapsed, rss, _)) => Some((elapsed, rss)),
+            Err(e) => {
+                eprintln!("sqlite3 reference unavailable: {e:#}");
+                None
+            }
+        }
+    };
+
+    // The hub, in its own process.
+    let device_dir = dir.join("device");
+    let _ = std::fs::remove_dir_all(&device_dir);
+    std::fs::create_dir_all(&device_dir)?;
+    let token = store.add_device("demo-gate-1")?;
+    crate::hub::write_private(&dir.join("device.token"), token.as_bytes())?;
+    let port = free_port()?;
+    let mut hub_proc = Command::new(&exe)
+        .args(["hub", "serve", "--dir"])
+        .arg(&hub.root)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting hub")?;
+    let ready = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if ready.elapsed() > Duration::from_secs(30) {
+            let _ = hub_proc.kill();
+            bail!("hub did not start listening");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let result = async {
+        // The demo config with this hub's address; its [sync] page size applies.
+        let url = format!("https://localhost:{port}");
+        let cfg = crate::demo::write_device_config(&dir, &url)?;
+        let sync_cmd = || {
+            let mut c = Command::new(&exe);
+            c.args(["sync", "--json", "--config"]).arg(&cfg.source).env("RUST_LOG", "warn");
+            c
+        };
+        eprintln!("initial sync…");
+        let (initial, rss_kib, _) = measure(sync_cmd())?;
+        eprintln!("initial sync {:.2}s, peak RSS {} MiB", initial.as_secs_f64(), rss_kib / 1024);
+
+        // Delta: changes land on the hub while it serves; the device pulls them.
+        let s = store.clone();
+        let (n, changes) = (opts.constituents, opts.changes);
+        let changed = tokio::task::spawn_blocking(move || seed::mutate(&s, changes, n, 9)).await??;
+        let (delta_wall, _, out) = measure(sync_cmd())?;
+        let inner: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_default();
+        let delta_secs = inner["seconds"].as_f64().unwrap_or(delta_wall.as_secs_f64());
+
+        // The replica must hold what the hub holds.
+        let conn = crate::replica::open(&cfg.database_path())?;
+        let counts = crate::replica::counts(&conn)?;
+        let initial_s = initial.as_secs_f64();
+        let ratio = sqlite3.map(|(t, _)| initial_s / t.as_secs_f64());
+        let rss_mib = rss_kib as f64 / 1024.0;
+        Ok::<_, anyhow::Error>(json!({
+            "benchmark": "sync",
+            "constituents": opts.constituents,
+            "seeded": seeded,
+            "rows": rows,
+            "replica": counts,
+            "initial_sync_seconds": initial_s,
+            "device_peak_rss_mib": rss_mib,
+            "sqlite3_import_seconds": sqlite3.map(|(t, _)| t.as_secs_f64()),
+            "ratio_to_sqlite3": ratio,
+            "delta_changes": changed.len(),
+            "delta_sync_seconds": delta_secs,
+            "delta_sync_wall_seconds": delta_wall.as_secs_f64(),
+            "targets": { "ratio_to_sqlite3_max": 2.0, "device_peak_rss_mib_max": 100.0, "delta_sync_seconds_max": 0.5 },
+            "pass": {
+                "ratio": ratio.map(|r| r <= 2.0),
+                "rss": rss_mib <= 100.0,
+                "delta": delta_secs <= 0.5,
+            },
+        }))
+    }
+    .await;
+    let _ = hub_proc.kill();
+    let _ = hub_proc.wait();
+    std::io::stderr().flush().ok();
+    result
+}

@@ -1,0 +1,63 @@
+//! The TOML file as written: serde structs that accept exactly the documented keys
+//! (`deny_unknown_fields`) and nothing about meaning. [`super::validate`] turns them into the
+//! typed configuration.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDevice {
+    pub id: Option<String>,
+    pub roles: Option<Vec<String>>,
+    pub data_dir: Option<String>,
+    pub status_socket: Option<String>,
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub url: Option<String>,
+    pub ca_cert: Option<String>,
+    pub spki_pin: Option<String>,
+    pub token_file: Option<String>,
+    pub timeout: Option<String>,
+    pub connect_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    pub pull_interval: Option<String>,
+    pub purge_interval: Option<String>,
+    pub page_size: Option<i64>,
+    pub upload_batch: Option<i64>,
+    pub upload_interval: Option<String>,
+    pub retry_base: Option<String>,
+    pub retry_cap: Option<String>,
+    pub keep_delivered: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatching {
+    pub default_country: Option<String>,
+    pub placeholder_emails: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGate {
+    pub name: Option<String>,
+    pub direction: Option<String>,
+    pub relay_pulse: Option<String>,
+    pub result_display: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKiosk {
+    pub currency: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub technician_pin_file: Option<String>,
+}

@@ -1,0 +1,112 @@
+//! Assembling a running device from its config: the database, the sync engine, the status
+//! socket, and (for a terminal) the first-sync progress display.
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use tokio::sync::watch;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::DeviceConfig;
+use crate::protocol::Resource;
+use crate::sync::{Observer, SyncEngine, SyncError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Replica(#[from] crate::replica::ReplicaError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("status socket {path}: {source}")]
+    Socket {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A device's long-lived parts.
+pub struct Device {
+    pub config: Arc<DeviceConfig>,
+    pub engine: Arc<SyncEngine>,
+}
+
+impl Device {
+    /// Opens the data directory and database and builds the engine (no network yet).
+    pub fn open(config: DeviceConfig, clock: Arc<dyn Clock>) -> Result<Self, DeviceError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| DeviceError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let conn = crate::replica::open(&config.database_path())?;
+        let config = Arc::new(config);
+        let engine = Arc::new(SyncEngine::new(
+            config.clone(),
+            Arc::new(Mutex::new(conn)),
+            clock,
+        )?);
+        Ok(Self { config, engine })
+    }
+
+    pub fn open_system(config: DeviceConfig) -> Result<Self, DeviceError> {
+        Self::open(config, Arc::new(SystemClock))
+    }
+
+    /// Runs until `shutdown` turns true: status socket, pull and push loops.
+    pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<(), DeviceError> {
+        let socket = crate::status::serve(&self.config.status_socket, self.engine.clone())
+            .await
+            .map_err(|source| DeviceError::Socket {
+                path: self.config.status_socket.display().to_string(),
+                source,
+            })?;
+        tracing::info!(
+            device = %self.config.device_id,
+            hub = %self.config.upstream.url,
+            socket = %self.config.status_socket.display(),
+            "device running"
+        );
+        self.engine.clone().run(shutdown, progress_observer()).await;
+        socket.abort();
+        let _ = std::fs::remove_file(&self.config.status_socket);
+        Ok(())
+    }
+}
+
+/// Progress bars for a sync when stderr is a terminal; `None` (structured logs only) otherwise.
+pub fn progress_observer() -> Option<Observer> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let multi = MultiProgress::new();
+    let bars: Mutex<Vec<(Resource, ProgressBar)>> = Mutex::new(Vec::new());
+    let style = ProgressStyle::with_template(
+        "{prefix:>13} [{bar:40.cyan/blue}] {pos}/{len} ({per_sec}, {eta} left)",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    Some(Arc::new(move |resource, applied, total| {
+        // Only a first sync announces a total; deltas are small and just logged.
+        let Some(total) = total else { return };
+        let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
+        let bar = match bars.iter().find(|(r, _)| *r == resource) {
+            Some((_, b)) => b.clone(),
+            None => {
+                let b = multi.add(ProgressBar::new(total));
+                b.set_style(style.clone());
+                b.set_prefix(resource.as_str());
+                bars.push((resource, b.clone()));
+                b
+            }
+        };
+        bar.set_position(applied.min(total));
+        if applied >= total {
+            bar.finish();
+        }
+    }))
+}

@@ -1,0 +1,360 @@
+//! The hub's HTTPS API (protocol v1): axum routes behind a rustls acceptor.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use super::store::{HubStore, StoreError};
+use crate::protocol::{
+    ErrorBody, FeedQuery, Hello, MAX_PAGE_LIMIT, MAX_UPLOAD_ROWS, PROTOCOL_VERSION, Resource,
+    UploadBatch, UploadResponse,
+};
+
+/// Failures the hub can be told to inject, to exercise devices against a misbehaving network.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// The next N feed responses are cut off halfway through the body.
+    pub truncate_feed: AtomicUsize,
+    /// The next N upload responses are cut off after the rows were applied (the device never
+    /// learns they were).
+    pub drop_upload_reply: AtomicUsize,
+}
+
+impl Faults {
+    fn take(counter: &AtomicUsize) -> bool {
+        counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+pub struct AppState {
+    pub store: Arc<HubStore>,
+    pub faults: Faults,
+    pub hub_id: String,
+}
+
+struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.1.to_owned(),
+            message: self.2,
+        };
+        (self.0, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "hub store failure");
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(tokio::task::spawn_blocking(f).await??)
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing bearer token".into(),
+        ))?
+        .to_owned();
+    let store = state.store.clone();
+    blocking(move || store.authenticate(&token))
+        .await?
+        .ok_or(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "unknown or disabled device token".into(),
+        ))
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/health", get(|| async { "ok" }))
+        .route("/v1/hello", get(hello))
+        .route("/v1/feed/{resource}", get(feed))
+        .route("/v1/outbox", post(upload))
+        .with_state(state)
+}
+
+async fn hello(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Hello>, ApiError> {
+    let device_id = authenticate(&state, &headers).await?;
+    Ok(Json(Hello {
+        protocol: PROTOCOL_VERSION,
+        server_time: Utc::now(),
+        hub_id: state.hub_id.clone(),
+        device_id,
+    }))
+}
+
+async fn feed(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(resource): Path<String>,
+    Query(q): Query<FeedQuery>,
+) -> Result<Response, ApiError> {
+    let device = authenticate(&state, &headers).await?;
+    let resource = Resource::parse(&resource).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "unknown_resource",
+            format!("no feed named {resource:?}"),
+        )
+    })?;
+    let after: i64 = match q.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(c) => c.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                "bad_cursor",
+                format!("cursor {c:?} was not issued by this hub"),
+            )
+        })?,
+    };
+    let limit = q.limit.unwrap_or(1000).clamp(1, MAX_PAGE_LIMIT);
+    let store = state.store.clone();
+    let page = blocking(move || store.feed_page(resource, after, limit)).await?;
+    tracing::debug!(device = %device, resource = %resource, after, n = page.entries.len(), "feed page");
+
+    // Documents are spliced in as stored: the hub never re-encodes them.
+    let mut body = String::with_capacity(
+        page.entries
+            .iter()
+            .map(|e| e.doc.as_ref().map_or(0, String::len) + 48)
+            .sum::<usize>()
+            + 128,
+    );
+    body.push_str("{\"resource\":\"");
+    body.push_str(resource.as_str());
+    body.push_str("\",\"changes\":[");
+    for (i, e) in page.entries.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        let key = serde_json::to_string(&e.key).unwrap_or_else(|_| "\"\"".into());
+        match &e.doc {
+            Some(doc) => {
+                body.push_str("{\"op\":\"upsert\",\"key\":");
+                body.push_str(&key);
+                body.push_str(",\"data\":");
+                body.push_str(doc);
+                body.push('}');
+            }
+            None => {
+                body.push_str("{\"op\":\"delete\",\"key\":");
+                body.push_str(&key);
+                body.push('}');
+            }
+        }
+    }
+    let next = page.last_seq.unwrap_or(after).to_string();
+    body.push_str(&format!(
+        "],\"next_cursor\":\"{next}\",\"has_more\":{}",
+        page.has_more
+    ));
+    if let Some(r) = page.remaining {
+        body.push_str(&format!(",\"remaining\":{r}"));
+    }
+    body.push('}');
+
+    let truncate = Faults::take(&state.faults.truncate_feed);
+    Ok(json_response(body.into_bytes(), truncate))
+}
+
+/// A JSON response; `cut` sends half the body and then fails the stream, as a dropped
+/// connection would.
+fn json_response(bytes: Vec<u8>, cut: bool) -> Response {
+    let body = if cut {
+        let half = Bytes::from(bytes[..bytes.len() / 2].to_vec());
+        let stream = cut_stream(half);
+        Body::from_stream(stream)
+    } else {
+        Body::from(bytes)
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn cut_stream(
+    first: Bytes,
+) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    struct Cut(Option<Bytes>, bool);
+    impl futures_core::Stream for Cut {
+        type Item = Result<Bytes, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            if let Some(b) = self.0.take() {
+                return std::task::Poll::Ready(Some(Ok(b)));
+            }
+            if !self.1 {
+                self.1 = true;
+                return std::task::Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "injected fault: response cut off",
+                ))));
+            }
+            std::task::Poll::Ready(None)
+        }
+    }
+    Cut(Some(first), false)
+}
+
+async fn upload(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let device = authenticate(&state, &headers).await?;
+    let batch: UploadBatch = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "bad_batch",
+            format!("upload body is not a batch: {e}"),
+        )
+    })?;
+    if batch.rows.len() > MAX_UPLOAD_ROWS {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "{} rows; at most {MAX_UPLOAD_ROWS} per batch",
+                batch.rows.len()
+            ),
+        ));
+    }
+    let store = state.store.clone();
+    let dev = device.clone();
+    let results = blocking(move || store.ingest(&dev, &batch.rows, Utc::now())).await?;
+    tracing::info!(device = %device, rows = results.len(), "upload applied");
+    let bytes = serde_json::to_vec(&UploadResponse { results })
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let cut = Faults::take(&state.faults.drop_upload_reply);
+    Ok(json_response(bytes, cut))
+}
+
+/// A running hub server.
+pub struct HubServer {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HubServer {
+    /// Binds `addr` and serves until [`HubServer::shutdown`].
+    pub async fn start(
+        addr: SocketAddr,
+        store: Arc<HubStore>,
+        tls: rustls::ServerConfig,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let hub_id = {
+            let s = store.clone();
+            tokio::task::spawn_blocking(move || s.hub_id())
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(std::io::Error::other)?
+        };
+        let state = Arc::new(AppState {
+            store,
+            faults: Faults::default(),
+            hub_id,
+        });
+        let app = router(state.clone());
+        let acceptor = TlsAcceptor::from(Arc::new(tls));
+        let (tx, mut rx) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = rx.changed() => break,
+                };
+                let (tcp, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                let mut stop = rx.clone();
+                tokio::spawn(async move {
+                    let tls = match acceptor.accept(tcp).await {
+                        Ok(t) => t,
+                        Err(e) => {
+                            tracing::info!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                    };
+                    let service = TowerToHyperService::new(app);
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let conn = builder.serve_connection(TokioIo::new(tls), service);
+                    tokio::select! {
+                        r = conn => if let Err(e) = r {
+                            tracing::debug!(%peer, error = %e, "connection ended with error");
+                        },
+                        _ = stop.changed() => {}
+                    }
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            state,
+            shutdown: tx,
+            task,
+        })
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}

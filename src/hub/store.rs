@@ -1,0 +1,519 @@
+//! The reference hub's store: a SQLite database holding every resource as JSON documents in one
+//! change-ordered table, the registered devices, and the rows devices uploaded.
+//!
+//! Ordering: every write takes the next value of one hub-wide sequence and stamps it on each
+//! record it changes. SQLite has one writer at a time, so sequence numbers become visible in
+//! commit order, and a reader paging by `seq > cursor` can never skip a change that commits
+//! later with a smaller number. A record changed again moves to the end of the feed with a new
+//! number; the feed carries each record's current state, not its history.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::domain::ConstituentStatus;
+use crate::protocol::{
+    ConstituentDto, MembershipDto, MergeDto, Resource, RowResult, RowStatus, UploadRow,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("hub database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("hub document error: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS hub_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    resource TEXT NOT NULL,
+    key      TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    deleted  INTEGER NOT NULL DEFAULT 0,
+    doc      TEXT,
+    PRIMARY KEY (resource, key)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS records_feed ON records(resource, seq);
+CREATE TABLE IF NOT EXISTS devices (
+    device_id    TEXT PRIMARY KEY,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created_at   TEXT NOT NULL,
+    enabled      INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    idempotency_key TEXT PRIMARY KEY,
+    device_id       TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    version         INTEGER NOT NULL,
+    payload         TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    received_at     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inbox_kind ON inbox(kind);
+CREATE TABLE IF NOT EXISTS jobs (name TEXT PRIMARY KEY);
+"#;
+
+/// One page read from the feed, with the documents as stored (not re-encoded).
+#[derive(Debug, Clone)]
+pub struct RawPage {
+    pub entries: Vec<RawEntry>,
+    pub last_seq: Option<i64>,
+    pub has_more: bool,
+    pub remaining: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawEntry {
+    pub seq: i64,
+    pub key: String,
+    /// `None` for a deletion.
+    pub doc: Option<String>,
+}
+
+/// The hub's database. One writer connection; readers opened on demand and pooled.
+pub struct HubStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn open_conn(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    let _: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    Ok(conn)
+}
+
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.trim().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl HubStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = open_conn(path)?;
+        conn.execute_batch(SCHEMA)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO hub_meta (key, value) VALUES ('seq', '0'), ('hub_id', ?1)",
+            [format!(
+                "hub-{}",
+                &uuid::Uuid::now_v7().simple().to_string()[..12]
+            )],
+        )?;
+        Ok(Self {
+            path: path.to_owned(),
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a pooled read connection.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_conn(&self.path)?,
+        };
+        let out = f(&conn);
+        self.readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+        out
+    }
+
+    /// Runs `f` in a write transaction; `Seq` hands out feed sequence numbers.
+    pub fn write<T>(&self, f: impl FnOnce(&Connection, &mut Seq) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let start: i64 = tx
+            .query_row("SELECT value FROM hub_meta WHERE key = 'seq'", [], |r| {
+                r.get::<_, String>(0)
+            })?
+            .parse()
+            .map_err(|_| StoreError::Invalid("corrupt sequence".into()))?;
+        let mut seq = Seq { next: start + 1 };
+        let out = f(&tx, &mut seq)?;
+        tx.execute(
+            "UPDATE hub_meta SET value = ?1 WHERE key = 'seq'",
+            [(seq.next - 1).to_string()],
+        )?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub fn hub_id(&self) -> Result<String> {
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT value FROM hub_meta WHERE key = 'hub_id'", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+    }
+
+    // ----- devices -----
+
+    /// Registers (or re-keys) a device; returns the new bearer token. Only its hash is stored.
+    pub fn add_device(&self, device_id: &str) -> Result<String> {
+        use base64::Engine;
+        use rand::RngCore;
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        self.set_device_token(device_id, &token)?;
+        Ok(token)
+    }
+
+    pub fn set_device_token(&self, device_id: &str, token: &str) -> Result<()> {
+        self.write(|tx, _| {
+            tx.execute(
+                "INSERT INTO devices (device_id, token_sha256, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(device_id) DO UPDATE SET token_sha256 = excluded.token_sha256,
+                 enabled = 1",
+                params![device_id, token_hash(token), Utc::now().to_rfc3339()],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn disable_device(&self, device_id: &str) -> Result<()> {
+        self.write(|tx, _| {
+            tx.execute(
+                "UPDATE devices SET enabled = 0 WHERE device_id = ?1",
+                [device_id],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The device a bearer token belongs to, if it is known and enabled.
+    pub fn authenticate(&self, token: &str) -> Result<Option<String>> {
+        let hash = token_hash(token);
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT device_id FROM devices WHERE token_sha256 = ?1 AND enabled = 1",
+            )?
+            .query_row([hash], |r| r.get(0))
+            .optional()?)
+        })
+    }
+
+    // ----- feed -----
+
+    pub fn feed_page(&self, resource: Resource, after: i64, limit: u32) -> Result<RawPage> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, key, deleted, doc FROM records
+                 WHERE resource = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let mut entries = Vec::with_capacity(limit as usize);
+            let mut rows = st.query(params![resource.as_str(), after, i64::from(limit) + 1])?;
+            while let Some(r) = rows.next()? {
+                let deleted: bool = r.get(2)?;
+                entries.push(RawEntry {
+                    seq: r.get(0)?,
+                    key: r.get(1)?,
+                    doc: if deleted { None } else { r.get(3)? },
+                });
+            }
+            let has_more = entries.len() > limit as usize;
+            entries.truncate(limit as usize);
+            // Counting is a scan; do it once, on the first page, for progress displays.
+            let remaining = if after == 0 {
+                let total: i64 = c
+                    .prepare_cached("SELECT count(*) FROM records WHERE resource = ?1")?
+                    .query_row([resource.as_str()], |r| r.get(0))?;
+                Some((total as u64).saturating_sub(entries.len() as u64))
+            } else {
+                None
+            };
+            Ok(RawPage {
+                last_seq: entries.last().map(|e| e.seq),
+                entries,
+                has_more,
+                remaining,
+            })
+        })
+    }
+
+    /// The current document of a record.
+    pub fn get_doc(&self, resource: Resource, key: &str) -> Result<Option<String>> {
+        self.read(|c| get_doc(c, resource, key))
+    }
+
+    pub fn constituent(&self, lookup_id: &str) -> Result<Option<ConstituentDto>> {
+        self.get_doc(Resource::Constituents, lookup_id)?
+            .map(|d| serde_json::from_str(&d).map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// All live (not deleted) documents of a resource, in key order.
+    pub fn all_docs(&self, resource: Resource) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT key, doc FROM records WHERE resource = ?1 AND deleted = 0 ORDER BY key",
+            )?;
+            let rows = st
+                .query_map([resource.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    pub fn count(&self, resource: Resource) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM records WHERE resource = ?1 AND deleted = 0",
+                [resource.as_str()],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        })
+    }
+
+    // ----- writes -----
+
+    pub fn upsert<T: serde::Serialize>(
+        &self,
+        resource: Resource,
+        key: &str,
+        doc: &T,
+    ) -> Result<()> {
+        let doc = serde_json::to_string(doc)?;
+        self.write(|tx, seq| put(tx, seq, resource, key, Some(&doc)))
+    }
+
+    pub fn delete(&self, resource: Resource, key: &str) -> Result<()> {
+        self.write(|tx, seq| put(tx, seq, resource, key, None))
+    }
+
+    /// Merges `merged_id` into `survivor_id` as the CRM does: the merged record expires, its
+    /// memberships move to the survivor, and the merge is published on the merges feed.
+    pub fn merge(&self, merged_id: &str, survivor_id: &str, at: DateTime<Utc>) -> Result<()> {
+        if merged_id == survivor_id {
+            return Err(StoreError::Invalid(
+                "a record cannot be merged into itself".into(),
+            ));
+        }
+        self.write(|tx, seq| merge_in(tx, seq, merged_id, survivor_id, at))
+    }
+
+    pub fn add_job(&self, name: &str) -> Result<()> {
+        self.write(|tx, _| {
+            tx.execute("INSERT OR IGNORE INTO jobs (name) VALUES (?1)", [name])?;
+            Ok(())
+        })
+    }
+
+    // ----- uploads -----
+
+    /// Applies uploaded rows, each at most once per idempotency key.
+    pub fn ingest(
+        &self,
+        device_id: &str,
+        rows: &[UploadRow],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RowResult>> {
+        self.write(|tx, _| {
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let result = match super::ingest::check(tx, row)? {
+                    Err(reason) => RowResult {
+                        idempotency_key: row.idempotency_key.clone(),
+                        status: RowStatus::Rejected,
+                        reason: Some(reason),
+                    },
+                    Ok(()) => {
+                        let inserted = tx
+                            .prepare_cached(
+                                "INSERT INTO inbox (idempotency_key, device_id, kind, version,
+                                 payload, created_at, received_at)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                                 ON CONFLICT(idempotency_key) DO NOTHING",
+                            )?
+                            .execute(params![
+                                row.idempotency_key,
+                                device_id,
+                                row.kind,
+                                row.version,
+                                row.payload.to_string(),
+                                row.created_at.to_rfc3339(),
+                                now.to_rfc3339()
+                            ])?;
+                        RowResult {
+                            idempotency_key: row.idempotency_key.clone(),
+                            status: if inserted == 1 {
+                                RowStatus::Accepted
+                            } else {
+                                RowStatus::Duplicate
+                            },
+                            reason: None,
+                        }
+                    }
+                };
+                out.push(result);
+            }
+            Ok(out)
+        })
+    }
+
+    /// How many uploaded rows the hub holds with this key (0 or 1), for audits and tests.
+    pub fn inbox_count(&self, idempotency_key: &str) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM inbox WHERE idempotency_key = ?1",
+                [idempotency_key],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        })
+    }
+
+    pub fn inbox_total(&self) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT count(*) FROM inbox", [], |r| r.get::<_, i64>(0))? as u64)
+        })
+    }
+}
+
+/// Hands out feed sequence numbers inside one write transaction.
+pub struct Seq {
+    next: i64,
+}
+
+impl Seq {
+    pub fn take(&mut self) -> i64 {
+        let n = self.next;
+        self.next += 1;
+        n
+    }
+}
+
+pub(crate) fn put(
+    tx: &Connection,
+    seq: &mut Seq,
+    resource: Resource,
+    key: &str,
+    doc: Option<&str>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO records (resource, key, seq, deleted, doc) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(resource, key) DO UPDATE SET seq = excluded.seq,
+         deleted = excluded.deleted, doc = excluded.doc",
+    )?
+    .execute(params![
+        resource.as_str(),
+        key,
+        seq.take(),
+        doc.is_none(),
+        doc
+    ])?;
+    Ok(())
+}
+
+fn get_doc(c: &Connection, resource: Resource, key: &str) -> Result<Option<String>> {
+    Ok(c.prepare_cached(
+        "SELECT doc FROM records WHERE resource = ?1 AND key = ?2 AND deleted = 0",
+    )?
+    .query_row(params![resource.as_str(), key], |r| r.get(0))
+    .optional()?)
+}
+
+pub(crate) fn merge_in(
+    tx: &Connection,
+    seq: &mut Seq,
+    merged_id: &str,
+    survivor_id: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let load = |id: &str| -> Result<ConstituentDto> {
+        let doc = get_doc(tx, Resource::Constituents, id)?
+            .ok_or_else(|| StoreError::NotFound(format!("no constituent {id}")))?;
+        Ok(serde_json::from_str(&doc)?)
+    };
+    let mut merged = load(merged_id)?;
+    let survivor = load(survivor_id)?;
+    if merged.status == ConstituentStatus::Merged || survivor.status == ConstituentStatus::Merged {
+        return Err(StoreError::Invalid(format!(
+            "{merged_id} or {survivor_id} was already merged away"
+        )));
+    }
+    merged.status = ConstituentStatus::Merged;
+    put(
+        tx,
+        seq,
+        Resource::Constituents,
+        merged_id,
+        Some(&serde_json::to_string(&merged)?),
+    )?;
+
+    // Memberships follow the survivor.
+    let docs: Vec<(String, String)> = tx
+        .prepare_cached(
+            "SELECT key, doc FROM records WHERE resource = 'memberships' AND deleted = 0
+             AND doc LIKE ?1",
+        )?
+        .query_map([format!("%\"{merged_id}\"%")], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (key, doc) in docs {
+        let mut m: MembershipDto = serde_json::from_str(&doc)?;
+        if !m.members.iter().any(|x| x == merged_id) {
+            continue;
+        }
+        let mut members = Vec::with_capacity(m.members.len());
+        for id in m.members {
+            let id = if id == merged_id {
+                survivor_id.to_owned()
+            } else {
+                id
+            };
+            if !members.contains(&id) {
+                members.push(id);
+            }
+        }
+        m.members = members;
+        put(
+            tx,
+            seq,
+            Resource::Memberships,
+            &key,
+            Some(&serde_json::to_string(&m)?),
+        )?;
+    }
+    let record = MergeDto {
+        merged_id: merged_id.to_owned(),
+        survivor_id: survivor_id.to_owned(),
+        merged_at: at,
+    };
+    put(
+        tx,
+        seq,
+        Resource::Merges,
+        merged_id,
+        Some(&serde_json::to_string(&record)?),
+    )?;
+    Ok(())
+}
+
+/// A valid date for hub-side checks.
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    s.parse().ok()
+}

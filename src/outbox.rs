@@ -1,0 +1,311 @@
+//! The durable outbox: everything that must reach the hub (orders, new constituents, scans,
+//! timesheets, …) waits here until the hub has answered for it.
+//!
+//! A business row and its outbox row are written in the same transaction by the caller
+//! ([`enqueue`] takes the open transaction), so a decision is never recorded without its
+//! upload, nor uploaded without being recorded. Rows are never deleted on failure: a row the
+//! hub rejects is dead-lettered with the reason and stays visible to technicians.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// Kinds of upstream rows and the payload version this build writes for each.
+pub mod kinds {
+    pub const ORDER: (&str, u32) = ("order", 1);
+    pub const NEW_CONSTITUENT: (&str, u32) = ("new_constituent", 1);
+    pub const SCAN: (&str, u32) = ("scan", 1);
+    pub const TIMESHEET: (&str, u32) = ("timesheet", 1);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("outbox database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("outbox payload could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+pub type Result<T> = std::result::Result<T, OutboxError>;
+
+/// A row as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub kind: String,
+    pub version: u32,
+    pub payload: String,
+    pub idempotency_key: String,
+    pub created_at_ms: i64,
+    pub attempts: u32,
+    pub next_attempt_at_ms: i64,
+    pub last_error: Option<String>,
+    pub state: String,
+    pub dead_reason: Option<String>,
+}
+
+/// Depth of the queue, for status displays.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct OutboxStats {
+    pub pending: u64,
+    pub delivered: u64,
+    pub dead: u64,
+    /// Creation time of the oldest pending row (unix ms).
+    pub oldest_pending_ms: Option<i64>,
+}
+
+/// Queues `payload` for upload inside the caller's transaction. The idempotency key is made
+/// here, once, so every retry of this row carries the same key.
+pub fn enqueue<T: Serialize>(
+    tx: &Connection,
+    kind: (&str, u32),
+    payload: &T,
+    now_ms: i64,
+) -> Result<String> {
+    let key = uuid::Uuid::now_v7().to_string();
+    let body = serde_json::to_string(payload)?;
+    tx.prepare_cached(
+        "INSERT INTO outbox (kind, version, payload, idempotency_key, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+    )?
+    .execute(params![kind.0, kind.1, body, key, now_ms])?;
+    Ok(key)
+}
+
+const COLUMNS: &str = "id, kind, version, payload, idempotency_key, created_at, attempts,
+    next_attempt_at, last_error, state, dead_reason";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        version: r.get(2)?,
+        payload: r.get(3)?,
+        idempotency_key: r.get(4)?,
+        created_at_ms: r.get(5)?,
+        attempts: r.get(6)?,
+        next_attempt_at_ms: r.get(7)?,
+        last_error: r.get(8)?,
+        state: r.get(9)?,
+        dead_reason: r.get(10)?,
+    })
+}
+
+/// Pending rows whose next attempt is due, oldest first.
+pub fn due(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<OutboxRow>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1
+         ORDER BY id LIMIT ?2"
+    ))?;
+    let rows = st
+        .query_map(params![now_ms, limit as i64], row)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// When the next pending row becomes due, if any.
+pub fn next_due_ms(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'")?
+        .query_row([], |r| r.get(0))?)
+}
+
+pub fn get(conn: &Connection, idempotency_key: &str) -> Result<Option<OutboxRow>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE idempotency_key = ?1"
+        ))?
+        .query_row([idempotency_key], row)
+        .optional()?)
+}
+
+pub fn mark_delivered(conn: &Connection, id: i64, now_ms: i64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET state = 'delivered', delivered_at = ?2, last_error = NULL,
+         attempts = attempts + 1 WHERE id = ?1 AND state = 'pending'",
+    )?
+    .execute(params![id, now_ms])?;
+    Ok(())
+}
+
+/// The hub will never accept this row as sent: keep it, out of the queue, with the reason.
+pub fn mark_dead(conn: &Connection, id: i64, reason: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET state = 'dead', dead_reason = ?2, last_error = ?2,
+         attempts = attempts + 1 WHERE id = ?1 AND state = 'pending'",
+    )?
+    .execute(params![id, reason])?;
+    Ok(())
+}
+
+/// A transient failure: try again at `next_attempt_at_ms`.
+pub fn mark_retry(conn: &Connection, id: i64, next_attempt_at_ms: i64, error: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+         WHERE id = ?1 AND state = 'pending'",
+    )?
+    .execute(params![id, next_attempt_at_ms, error])?;
+    Ok(())
+}
+
+/// Puts a dead-lettered row back in the queue (a technician's decision after fixing the cause).
+pub fn requeue_dead(conn: &Connection, id: i64, now_ms: i64) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE outbox SET state = 'pending', dead_reason = NULL, next_attempt_at = ?2
+             WHERE id = ?1 AND state = 'dead'",
+        )?
+        .execute(params![id, now_ms])?;
+    Ok(n == 1)
+}
+
+pub fn dead_letters(conn: &Connection, limit: usize) -> Result<Vec<OutboxRow>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM outbox WHERE state = 'dead' ORDER BY id LIMIT ?1"
+    ))?;
+    let rows = st
+        .query_map([limit as i64], row)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+pub fn stats(conn: &Connection) -> Result<OutboxStats> {
+    let mut s = OutboxStats::default();
+    let mut st = conn.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let n = r.get::<_, i64>(1)? as u64;
+        match r.get_ref(0)?.as_str().unwrap_or("") {
+            "pending" => s.pending = n,
+            "delivered" => s.delivered = n,
+            "dead" => s.dead = n,
+            _ => {}
+        }
+    }
+    s.oldest_pending_ms = conn
+        .prepare_cached("SELECT min(created_at) FROM outbox WHERE state = 'pending'")?
+        .query_row([], |r| r.get(0))?;
+    Ok(s)
+}
+
+/// Deletes delivered rows older than `before_ms` (pending and dead rows are never pruned).
+pub fn prune_delivered(conn: &Connection, before_ms: i64) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM outbox WHERE state = 'delivered' AND delivered_at < ?1")?
+        .execute([before_ms])?)
+}
+
+/// Exponential backoff with jitter for retrying uploads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(2),
+            cap: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Backoff {
+    /// Delay before attempt `attempts + 1`. `jitter` in `[0, 1)` (from the caller's RNG) spreads
+    /// the delay over the upper half of the exponential step, so devices that failed together
+    /// do not retry together, and no retry comes sooner than half the step.
+    pub fn delay(&self, attempts: u32, jitter: f64) -> Duration {
+        let step = self
+            .base
+            .saturating_mul(1u32.checked_shl(attempts.min(31)).unwrap_or(u32::MAX))
+            .min(self.cap);
+        let jitter = jitter.clamp(0.0, 1.0);
+        step.mul_f64(0.5 + 0.5 * jitter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::replica::open(&dir.path().join("d.db")).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn backoff_grows_exponentially_up_to_the_cap() {
+        let b = Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(60),
+        };
+        let cases = [
+            (0, 0.0, 0.5),
+            (0, 0.999_999, 1.0),
+            (1, 0.0, 1.0),
+            (3, 0.0, 4.0),
+            (3, 1.0, 8.0),
+            (10, 1.0, 60.0),
+            (40, 0.0, 30.0),
+        ];
+        for (attempts, jitter, secs) in cases {
+            let d = b.delay(attempts, jitter).as_secs_f64();
+            assert!(
+                (d - secs).abs() < 1e-3,
+                "attempts {attempts} jitter {jitter}: {d}"
+            );
+        }
+    }
+
+    #[test]
+    fn enqueue_due_and_outcomes() {
+        let (_d, conn) = db();
+        let k1 = enqueue(&conn, kinds::SCAN, &serde_json::json!({"n": 1}), 1_000).unwrap();
+        let k2 = enqueue(&conn, kinds::ORDER, &serde_json::json!({"n": 2}), 2_000).unwrap();
+        assert_ne!(k1, k2);
+        assert_eq!(due(&conn, 1_500, 10).unwrap().len(), 1);
+        let rows = due(&conn, 5_000, 10).unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
+            ["scan", "order"]
+        );
+
+        mark_retry(&conn, rows[0].id, 9_000, "connection refused").unwrap();
+        mark_dead(&conn, rows[1].id, "HTTP 422: unknown product").unwrap();
+        assert!(due(&conn, 5_000, 10).unwrap().is_empty());
+        let retry = get(&conn, &k1).unwrap().unwrap();
+        assert_eq!((retry.attempts, retry.state.as_str()), (1, "pending"));
+        assert_eq!(retry.last_error.as_deref(), Some("connection refused"));
+        assert_eq!(next_due_ms(&conn).unwrap(), Some(9_000));
+
+        let dead = dead_letters(&conn, 10).unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(
+            dead[0].dead_reason.as_deref(),
+            Some("HTTP 422: unknown product")
+        );
+
+        mark_delivered(&conn, retry.id, 10_000).unwrap();
+        let s = stats(&conn).unwrap();
+        assert_eq!((s.pending, s.delivered, s.dead), (0, 1, 1));
+        assert_eq!(prune_delivered(&conn, 10_001).unwrap(), 1);
+        // Dead rows are never pruned, and can be put back by a technician.
+        assert_eq!(stats(&conn).unwrap().dead, 1);
+        assert!(requeue_dead(&conn, dead[0].id, 20_000).unwrap());
+        assert_eq!(stats(&conn).unwrap().pending, 1);
+    }
+
+    #[test]
+    fn a_row_enqueued_in_a_rolled_back_transaction_is_not_queued() {
+        let (_d, mut conn) = db();
+        {
+            let tx = conn.transaction().unwrap();
+            enqueue(&tx, kinds::SCAN, &1, 0).unwrap();
+            // dropped: rolled back with the business row it belonged to
+        }
+        assert_eq!(stats(&conn).unwrap().pending, 0);
+    }
+}

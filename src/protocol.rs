@@ -1,0 +1,600 @@
+//! Upstream protocol v1: the wire DTOs exchanged between a device and the hub.
+//!
+//! These types are the contract documented in `docs/protocol.md`. They are deliberately separate
+//! from the domain types: the wire format is versioned and changes only with the protocol
+//! version, while the domain types move with the code. Conversions live here, at the edge.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain;
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest page a device may ask for.
+pub const MAX_PAGE_LIMIT: u32 = 10_000;
+
+/// Largest upload batch the hub accepts.
+pub const MAX_UPLOAD_ROWS: usize = 500;
+
+/// `GET /v1/hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    pub server_time: DateTime<Utc>,
+    pub hub_id: String,
+    /// The device the bearer token belongs to.
+    pub device_id: String,
+}
+
+/// The resources of the change feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    Constituents,
+    Memberships,
+    Tickets,
+    Catalog,
+    Merges,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 5] = [
+        Resource::Catalog,
+        Resource::Constituents,
+        Resource::Memberships,
+        Resource::Tickets,
+        Resource::Merges,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Constituents => "constituents",
+            Self::Memberships => "memberships",
+            Self::Tickets => "tickets",
+            Self::Catalog => "catalog",
+            Self::Merges => "merges",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Query of `GET /v1/feed/{resource}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FeedQuery {
+    /// Opaque cursor from the previous page; absent for the beginning of the feed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// One page of a resource's change feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedPage<T> {
+    pub resource: Resource,
+    pub changes: Vec<Change<T>>,
+    /// Cursor to send for the next page. Equal to the request's cursor when the page is empty.
+    pub next_cursor: String,
+    /// More changes were already committed when this page was read.
+    pub has_more: bool,
+    /// On the first page of a feed (no cursor): how many changes follow it, for progress
+    /// displays. Absent on later pages; devices count down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
+}
+
+/// One change: the current state of a record (`upsert`), or its removal (`delete`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Change<T> {
+    Upsert { key: String, data: T },
+    Delete { key: String },
+}
+
+impl<T> Change<T> {
+    pub fn key(&self) -> &str {
+        match self {
+            Change::Upsert { key, .. } | Change::Delete { key } => key,
+        }
+    }
+}
+
+// ----- resource payloads -----
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NameDto {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub first: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub middle: Option<String>,
+    pub last: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoricalNameDto {
+    #[serde(flatten)]
+    pub name: NameDto,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactMetaDto {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub primary: bool,
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailDto {
+    pub address: String,
+    #[serde(flatten)]
+    pub meta: ContactMetaDto,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneDto {
+    pub number: String,
+    #[serde(flatten)]
+    pub meta: ContactMetaDto,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressDto {
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    pub city: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    pub country: String,
+    #[serde(flatten)]
+    pub meta: ContactMetaDto,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConstituentDto {
+    pub lookup_id: String,
+    pub name: NameDto,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<NaiveDate>,
+    pub status: domain::ConstituentStatus,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub historical_names: Vec<HistoricalNameDto>,
+    #[serde(default)]
+    pub emails: Vec<EmailDto>,
+    #[serde(default)]
+    pub phones: Vec<PhoneDto>,
+    #[serde(default)]
+    pub addresses: Vec<AddressDto>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipDto {
+    pub membership_id: String,
+    pub level: String,
+    pub status: domain::MembershipStatus,
+    pub start: NaiveDate,
+    pub expiry: NaiveDate,
+    pub members: Vec<String>,
+    pub guest_allowance: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ValidityDto {
+    Open,
+    Date {
+        date: NaiveDate,
+    },
+    Slot {
+        start: NaiveDateTime,
+        end: NaiveDateTime,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketDto {
+    pub secret: String,
+    pub product_id: String,
+    pub validity: ValidityDto,
+    pub uses_allowed: u32,
+    pub status: domain::TicketStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductDto {
+    pub product_id: String,
+    pub name: String,
+    pub kind: domain::ProductKind,
+    pub currency: String,
+    pub member_price: i64,
+    pub non_member_price: i64,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeDto {
+    pub merged_id: String,
+    pub survivor_id: String,
+    pub merged_at: DateTime<Utc>,
+}
+
+// ----- outbox upload -----
+
+/// `POST /v1/outbox`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadBatch {
+    pub rows: Vec<UploadRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadRow {
+    /// Made by the device when the row was enqueued; the hub applies each key once.
+    pub idempotency_key: String,
+    pub kind: String,
+    /// Version of the payload's schema for this kind.
+    pub version: u32,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadResponse {
+    pub results: Vec<RowResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowResult {
+    pub idempotency_key: String,
+    pub status: RowStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowStatus {
+    /// Applied now.
+    Accepted,
+    /// Applied before; nothing done.
+    Duplicate,
+    /// Will never be applied as sent; `reason` says why.
+    Rejected,
+}
+
+/// Body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+}
+
+// ----- conversions between wire and domain -----
+
+impl From<NameDto> for domain::PersonName {
+    fn from(n: NameDto) -> Self {
+        Self {
+            title: n.title,
+            first: n.first,
+            middle: n.middle,
+            last: n.last,
+            suffix: n.suffix,
+        }
+    }
+}
+
+impl From<domain::PersonName> for NameDto {
+    fn from(n: domain::PersonName) -> Self {
+        Self {
+            title: n.title,
+            first: n.first,
+            middle: n.middle,
+            last: n.last,
+            suffix: n.suffix,
+        }
+    }
+}
+
+impl From<ContactMetaDto> for domain::ContactMeta {
+    fn from(m: ContactMetaDto) -> Self {
+        Self {
+            kind: m.kind,
+            primary: m.primary,
+            active: m.active,
+            start: m.start,
+            end: m.end,
+        }
+    }
+}
+
+impl From<domain::ContactMeta> for ContactMetaDto {
+    fn from(m: domain::ContactMeta) -> Self {
+        Self {
+            kind: m.kind,
+            primary: m.primary,
+            active: m.active,
+            start: m.start,
+            end: m.end,
+        }
+    }
+}
+
+impl From<ConstituentDto> for domain::Constituent {
+    fn from(c: ConstituentDto) -> Self {
+        Self {
+            lookup_id: c.lookup_id,
+            name: c.name.into(),
+            birth_date: c.birth_date,
+            status: c.status,
+            historical_names: c
+                .historical_names
+                .into_iter()
+                .map(|h| domain::HistoricalName {
+                    name: h.name.into(),
+                    until: h.until,
+                })
+                .collect(),
+            emails: c
+                .emails
+                .into_iter()
+                .map(|e| domain::Email {
+                    address: e.address,
+                    meta: e.meta.into(),
+                })
+                .collect(),
+            phones: c
+                .phones
+                .into_iter()
+                .map(|p| domain::Phone {
+                    number: p.number,
+                    meta: p.meta.into(),
+                })
+                .collect(),
+            addresses: c
+                .addresses
+                .into_iter()
+                .map(|a| domain::Address {
+                    line1: a.line1,
+                    line2: a.line2,
+                    city: a.city,
+                    region: a.region,
+                    postcode: a.postcode,
+                    country: a.country,
+                    meta: a.meta.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<domain::Constituent> for ConstituentDto {
+    fn from(c: domain::Constituent) -> Self {
+        Self {
+            lookup_id: c.lookup_id,
+            name: c.name.into(),
+            birth_date: c.birth_date,
+            status: c.status,
+            historical_names: c
+                .historical_names
+                .into_iter()
+                .map(|h| HistoricalNameDto {
+                    name: h.name.into(),
+                    until: h.until,
+                })
+                .collect(),
+            emails: c
+                .emails
+                .into_iter()
+                .map(|e| EmailDto {
+                    address: e.address,
+                    meta: e.meta.into(),
+                })
+                .collect(),
+            phones: c
+                .phones
+                .into_iter()
+                .map(|p| PhoneDto {
+                    number: p.number,
+                    meta: p.meta.into(),
+                })
+                .collect(),
+            addresses: c
+                .addresses
+                .into_iter()
+                .map(|a| AddressDto {
+                    line1: a.line1,
+                    line2: a.line2,
+                    city: a.city,
+                    region: a.region,
+                    postcode: a.postcode,
+                    country: a.country,
+                    meta: a.meta.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<MembershipDto> for domain::Membership {
+    fn from(m: MembershipDto) -> Self {
+        Self {
+            membership_id: m.membership_id,
+            level: m.level,
+            status: m.status,
+            start: m.start,
+            expiry: m.expiry,
+            members: m.members,
+            guest_allowance: m.guest_allowance,
+        }
+    }
+}
+
+impl From<domain::Membership> for MembershipDto {
+    fn from(m: domain::Membership) -> Self {
+        Self {
+            membership_id: m.membership_id,
+            level: m.level,
+            status: m.status,
+            start: m.start,
+            expiry: m.expiry,
+            members: m.members,
+            guest_allowance: m.guest_allowance,
+        }
+    }
+}
+
+impl From<ValidityDto> for domain::TicketValidity {
+    fn from(v: ValidityDto) -> Self {
+        match v {
+            ValidityDto::Open => Self::Open,
+            ValidityDto::Date { date } => Self::Date { date },
+            ValidityDto::Slot { start, end } => Self::Slot { start, end },
+        }
+    }
+}
+
+impl From<domain::TicketValidity> for ValidityDto {
+    fn from(v: domain::TicketValidity) -> Self {
+        match v {
+            domain::TicketValidity::Open => Self::Open,
+            domain::TicketValidity::Date { date } => Self::Date { date },
+            domain::TicketValidity::Slot { start, end } => Self::Slot { start, end },
+        }
+    }
+}
+
+impl From<TicketDto> for domain::Ticket {
+    fn from(t: TicketDto) -> Self {
+        Self {
+            secret: t.secret,
+            product_id: t.product_id,
+            validity: t.validity.into(),
+            uses_allowed: t.uses_allowed,
+            status: t.status,
+            holder: t.holder,
+        }
+    }
+}
+
+impl From<domain::Ticket> for TicketDto {
+    fn from(t: domain::Ticket) -> Self {
+        Self {
+            secret: t.secret,
+            product_id: t.product_id,
+            validity: t.validity.into(),
+            uses_allowed: t.uses_allowed,
+            status: t.status,
+            holder: t.holder,
+        }
+    }
+}
+
+impl From<ProductDto> for domain::Product {
+    fn from(p: ProductDto) -> Self {
+        Self {
+            product_id: p.product_id,
+            name: p.name,
+            kind: p.kind,
+            currency: p.currency,
+            member_price: p.member_price,
+            non_member_price: p.non_member_price,
+            active: p.active,
+        }
+    }
+}
+
+impl From<domain::Product> for ProductDto {
+    fn from(p: domain::Product) -> Self {
+        Self {
+            product_id: p.product_id,
+            name: p.name,
+            kind: p.kind,
+            currency: p.currency,
+            member_price: p.member_price,
+            non_member_price: p.non_member_price,
+            active: p.active,
+        }
+    }
+}
+
+impl From<MergeDto> for domain::Merge {
+    fn from(m: MergeDto) -> Self {
+        Self {
+            merged_id: m.merged_id,
+            survivor_id: m.survivor_id,
+            merged_at: m.merged_at,
+        }
+    }
+}
+
+impl From<domain::Merge> for MergeDto {
+    fn from(m: domain::Merge) -> Self {
+        Self {
+            merged_id: m.merged_id,
+            survivor_id: m.survivor_id,
+            merged_at: m.merged_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_is_tagged_by_op() {
+        let c: Change<MergeDto> = serde_json::from_str(r#"{"op":"delete","key":"8-1"}"#).unwrap();
+        assert_eq!(c, Change::Delete { key: "8-1".into() });
+        let bad = serde_json::from_str::<Change<MergeDto>>(r#"{"op":"explode","key":"8-1"}"#);
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn contact_type_is_named_type_on_the_wire() {
+        let e = EmailDto {
+            address: "a@b.org".into(),
+            meta: ContactMetaDto {
+                kind: "Home".into(),
+                primary: true,
+                active: true,
+                start: None,
+                end: None,
+            },
+        };
+        let j = serde_json::to_value(&e).unwrap();
+        assert_eq!(j["type"], "Home");
+        assert_eq!(serde_json::from_value::<EmailDto>(j).unwrap(), e);
+    }
+
+    #[test]
+    fn resources_round_trip_their_names() {
+        for r in Resource::ALL {
+            assert_eq!(Resource::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Resource::parse("orders"), None);
+    }
+}

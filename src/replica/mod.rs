@@ -1,0 +1,132 @@
+//! The device's SQLite database: the read-only replica of the CRM, the sync cursors and the
+//! outbox, in one file so a business row and its outbox row commit together.
+//!
+//! Every connection runs in WAL mode with `synchronous=FULL`: a committed transaction survives
+//! power loss, and readers (the gate's lookups) never wait for the sync's writer.
+
+mod apply;
+mod query;
+pub mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use apply::{Applier, ApplyStats, cursor, purge_merged, set_cursor, set_state, state};
+pub use query::{
+    ReplicaCounts, Resolved, constituent, counts, lookup_ids, membership, resolve, ticket,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database {path} is at schema version {found}, newer than this build knows ({known})")]
+    TooNew {
+        path: String,
+        found: u32,
+        known: u32,
+    },
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+}
+
+pub type Result<T> = std::result::Result<T, ReplicaError>;
+
+/// Opens (creating if needed) the device database, sets the durability pragmas and runs any
+/// pending migrations.
+pub fn open(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    migrate(&conn, path)?;
+    Ok(conn)
+}
+
+/// WAL, `synchronous=FULL`, a busy timeout, and a page cache bounded for a small device.
+pub fn configure(conn: &Connection) -> Result<()> {
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(ReplicaError::Corrupt {
+            table: "pragma",
+            detail: format!("journal_mode stayed {mode}"),
+        });
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // 16 MiB of page cache (negative = KiB).
+    conn.pragma_update(None, "cache_size", -16_384)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(())
+}
+
+fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+    let current: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = schema::MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > known {
+        return Err(ReplicaError::TooNew {
+            path: path.display().to_string(),
+            found: current,
+            known,
+        });
+    }
+    for (version, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(version, "replica schema migrated");
+    }
+    Ok(())
+}
+
+/// Reads a pragma as text (for diagnostics and tests).
+pub fn pragma_text(conn: &Connection, name: &str) -> Result<String> {
+    Ok(conn.pragma_query_value(None, name, |r| {
+        Ok(match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+            rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            other => format!("{other:?}"),
+        })
+    })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_sets_wal_and_full_sync_and_migrates_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let conn = open(&path).unwrap();
+        assert_eq!(pragma_text(&conn, "journal_mode").unwrap(), "wal");
+        // FULL = 2
+        assert_eq!(pragma_text(&conn, "synchronous").unwrap(), "2");
+        assert_eq!(pragma_text(&conn, "user_version").unwrap(), "1");
+        drop(conn);
+        // Re-opening does not re-run migrations (they would fail on existing tables).
+        let conn = open(&path).unwrap();
+        assert_eq!(pragma_text(&conn, "user_version").unwrap(), "1");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let err = open(&path).unwrap_err();
+        assert!(
+            matches!(err, ReplicaError::TooNew { found: 99, .. }),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! Versioned migrations of the device database. Each entry runs once, in order, in its own
+//! transaction; `PRAGMA user_version` records the last one applied.
+
+/// `(version, sql)`, ascending. Never edit an entry that has shipped: add a new one.
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1)];
+
+/// The replica's tables and indexes. Kept as one constant so the `sqlite3` reference import
+/// in the sync benchmark uses exactly the same DDL.
+pub const V1: &str = r#"
+CREATE TABLE constituents (
+    id            INTEGER PRIMARY KEY,
+    lookup_id     TEXT UNIQUE,
+    title         TEXT,
+    first_name    TEXT NOT NULL,
+    middle_name   TEXT,
+    last_name     TEXT NOT NULL,
+    suffix        TEXT,
+    first_norm    TEXT NOT NULL,
+    last_norm     TEXT NOT NULL,
+    birth_date    TEXT,
+    status        TEXT NOT NULL,
+    pending       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX constituents_name ON constituents(last_norm, first_norm);
+
+CREATE TABLE historical_names (
+    constituent_id INTEGER NOT NULL,
+    title          TEXT,
+    first_name     TEXT NOT NULL,
+    middle_name    TEXT,
+    last_name      TEXT NOT NULL,
+    suffix         TEXT,
+    until          TEXT
+);
+CREATE INDEX historical_names_constituent ON historical_names(constituent_id);
+
+CREATE TABLE emails (
+    constituent_id INTEGER NOT NULL,
+    address        TEXT NOT NULL,
+    address_norm   TEXT,
+    kind           TEXT NOT NULL,
+    is_primary     INTEGER NOT NULL,
+    active         INTEGER NOT NULL,
+    start_date     TEXT,
+    end_date       TEXT
+);
+CREATE INDEX emails_constituent ON emails(constituent_id);
+CREATE INDEX emails_norm ON emails(address_norm) WHERE address_norm IS NOT NULL;
+
+CREATE TABLE phones (
+    constituent_id INTEGER NOT NULL,
+    number         TEXT NOT NULL,
+    number_norm    TEXT,
+    kind           TEXT NOT NULL,
+    is_primary     INTEGER NOT NULL,
+    active         INTEGER NOT NULL,
+    start_date     TEXT,
+    end_date       TEXT
+);
+CREATE INDEX phones_constituent ON phones(constituent_id);
+CREATE INDEX phones_norm ON phones(number_norm) WHERE number_norm IS NOT NULL;
+
+CREATE TABLE addresses (
+    constituent_id INTEGER NOT NULL,
+    line1          TEXT NOT NULL,
+    line2          TEXT,
+    city           TEXT NOT NULL,
+    region         TEXT,
+    postcode       TEXT,
+    country        TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    is_primary     INTEGER NOT NULL,
+    active         INTEGER NOT NULL,
+    start_date     TEXT,
+    end_date       TEXT
+);
+CREATE INDEX addresses_constituent ON addresses(constituent_id);
+
+CREATE TABLE memberships (
+    membership_id   TEXT PRIMARY KEY,
+    level           TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    start_date      TEXT NOT NULL,
+    expiry_date     TEXT NOT NULL,
+    guest_allowance INTEGER NOT NULL
+);
+
+CREATE TABLE membership_members (
+    membership_id TEXT NOT NULL,
+    lookup_id     TEXT NOT NULL,
+    position      INTEGER NOT NULL,
+    PRIMARY KEY (membership_id, position)
+);
+CREATE INDEX membership_members_lookup ON membership_members(lookup_id);
+
+CREATE TABLE tickets (
+    secret        TEXT PRIMARY KEY,
+    product_id    TEXT NOT NULL,
+    validity      TEXT NOT NULL,
+    valid_date    TEXT,
+    slot_start    TEXT,
+    slot_end      TEXT,
+    uses_allowed  INTEGER NOT NULL,
+    status        TEXT NOT NULL,
+    holder        TEXT
+);
+
+CREATE TABLE products (
+    product_id       TEXT PRIMARY KEY,
+    name             TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    currency         TEXT NOT NULL,
+    member_price     INTEGER NOT NULL,
+    non_member_price INTEGER NOT NULL,
+    active           INTEGER NOT NULL
+);
+
+CREATE TABLE merges (
+    merged_id   TEXT PRIMARY KEY,
+    survivor_id TEXT NOT NULL,
+    merged_at   TEXT NOT NULL
+);
+CREATE INDEX merges_survivor ON merges(survivor_id);
+
+CREATE TABLE sync_cursors (
+    resource   TEXT PRIMARY KEY,
+    cursor     TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE sync_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    kind            TEXT NOT NULL,
+    version         INTEGER NOT NULL,
+    payload         TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    created_at      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    state           TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'delivered', 'dead')),
+    dead_reason     TEXT,
+    delivered_at    INTEGER
+);
+CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+"#;

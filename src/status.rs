@@ -1,0 +1,262 @@
+//! The device's status: what `portico status` prints. A running device answers on a Unix
+//! socket (one JSON line per request), so technicians can ask without touching the database.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::outbox::{self, OutboxStats};
+use crate::protocol::Resource;
+use crate::sync::{LinkStatus, SyncEngine};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CursorAge {
+    pub resource: String,
+    pub cursor: String,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub age_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub kind: String,
+    pub reason: String,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatusReport {
+    pub device_id: String,
+    pub roles: Vec<String>,
+    pub now: DateTime<Utc>,
+    pub link: LinkStatus,
+    pub cursors: Vec<CursorAge>,
+    pub outbox: OutboxStats,
+    pub dead_letters: Vec<DeadLetter>,
+    pub constituents: u64,
+    pub memberships: u64,
+    pub tickets: u64,
+}
+
+/// Builds the report from the database and the engine's link status.
+pub fn report(
+    conn: &Connection,
+    device_id: &str,
+    roles: Vec<String>,
+    link: LinkStatus,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<StatusReport> {
+    let mut cursors = Vec::new();
+    for r in Resource::ALL {
+        let row: Option<(String, String)> = conn
+            .prepare_cached("SELECT cursor, updated_at FROM sync_cursors WHERE resource = ?1")?
+            .query_row([r.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+            .ok();
+        let (cursor, updated_at) = match row {
+            Some((c, u)) => (
+                c,
+                DateTime::parse_from_rfc3339(&u)
+                    .ok()
+                    .map(|d| d.with_timezone(&Utc)),
+            ),
+            None => (String::new(), None),
+        };
+        cursors.push(CursorAge {
+            resource: r.as_str().to_owned(),
+            cursor,
+            age_secs: updated_at.map(|u| (now - u).num_seconds()),
+            updated_at,
+        });
+    }
+    let to_sql = |e: outbox::OutboxError| match e {
+        outbox::OutboxError::Sqlite(e) => e,
+        other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
+    };
+    let stats = outbox::stats(conn).map_err(to_sql)?;
+    let dead_letters = outbox::dead_letters(conn, 20)
+        .map_err(to_sql)?
+        .into_iter()
+        .map(|r| DeadLetter {
+            id: r.id,
+            kind: r.kind,
+            reason: r.dead_reason.unwrap_or_default(),
+            attempts: r.attempts,
+        })
+        .collect();
+    let count = |t: &str| -> rusqlite::Result<u64> {
+        conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n as u64)
+    };
+    Ok(StatusReport {
+        device_id: device_id.to_owned(),
+        roles,
+        now,
+        link,
+        cursors,
+        outbox: stats,
+        dead_letters,
+        constituents: count("constituents")?,
+        memberships: count("memberships")?,
+        tickets: count("tickets")?,
+    })
+}
+
+/// Human-readable rendering for the terminal.
+pub fn render(r: &StatusReport) -> String {
+    let mut s = String::new();
+    let when = |t: Option<DateTime<Utc>>| {
+        t.map_or("never".to_owned(), |t| {
+            format!(
+                "{} ({} ago)",
+                t.format("%Y-%m-%d %H:%M:%S UTC"),
+                ago((r.now - t).num_seconds())
+            )
+        })
+    };
+    s.push_str(&format!(
+        "device      {}  roles: {}\n",
+        r.device_id,
+        r.roles.join(", ")
+    ));
+    let state = if r.link.unauthorized {
+        "UNAUTHORISED (hub refuses the device token)"
+    } else if r.link.online {
+        "online"
+    } else {
+        "OFFLINE"
+    };
+    s.push_str(&format!("hub link    {state}\n"));
+    s.push_str(&format!("last sync   {}\n", when(r.link.last_pull_ok)));
+    s.push_str(&format!("last upload {}\n", when(r.link.last_push_ok)));
+    s.push_str(&format!("last purge  {}\n", when(r.link.last_purge)));
+    if let Some(e) = &r.link.last_error {
+        s.push_str(&format!("last error  {e}\n"));
+    }
+    s.push_str(&format!(
+        "replica     {} constituents, {} memberships, {} tickets\n",
+        r.constituents, r.memberships, r.tickets
+    ));
+    s.push_str("cursors\n");
+    for c in &r.cursors {
+        s.push_str(&format!(
+            "  {:<13} {}\n",
+            c.resource,
+            c.age_secs.map_or("never synced".to_owned(), |a| format!(
+                "updated {} ago",
+                ago(a)
+            ))
+        ));
+    }
+    s.push_str(&format!(
+        "outbox      {} pending, {} delivered, {} dead-lettered\n",
+        r.outbox.pending, r.outbox.delivered, r.outbox.dead
+    ));
+    for d in &r.dead_letters {
+        s.push_str(&format!(
+            "  dead #{} {} after {} attempt(s): {}\n",
+            d.id, d.kind, d.attempts, d.reason
+        ));
+    }
+    s
+}
+
+fn ago(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..=89 => format!("{secs}s"),
+        90..=5399 => format!("{}m", secs / 60),
+        5400..=172_799 => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+/// Answers status requests on `path` until the task is dropped. Requests: `status`, `sync`
+/// (start a pull now), `push` (start an upload now).
+pub async fn serve(
+    path: &Path,
+    engine: Arc<SyncEngine>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    if path.exists() {
+        // A stale socket from a previous run: remove it only if nobody answers.
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("another portico answers on {}", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let (rd, mut wr) = stream.into_split();
+                let mut lines = BufReader::new(rd).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply = match line.trim() {
+                        "status" => {
+                            let e = engine.clone();
+                            tokio::task::spawn_blocking(move || {
+                                let db = e.database();
+                                let conn = db.lock().unwrap_or_else(|p| p.into_inner());
+                                let cfg = e.config();
+                                report(
+                                    &conn,
+                                    &cfg.device_id,
+                                    cfg.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+                                    e.link_status(),
+                                    Utc::now(),
+                                )
+                                .map(|r| serde_json::to_string(&r).unwrap_or_default())
+                                .unwrap_or_else(|e| {
+                                    serde_json::json!({"error": e.to_string()}).to_string()
+                                })
+                            })
+                            .await
+                            .unwrap_or_default()
+                        }
+                        "sync" => {
+                            engine.pull_now.notify_one();
+                            r#"{"ok":true}"#.to_owned()
+                        }
+                        "push" => {
+                            engine.push_now.notify_one();
+                            r#"{"ok":true}"#.to_owned()
+                        }
+                        other => serde_json::json!({"error": format!("unknown request {other:?}")})
+                            .to_string(),
+                    };
+                    if wr.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }))
+}
+
+/// Asks a running device. `request` is `status`, `sync` or `push`.
+pub async fn ask(path: &Path, request: &str) -> std::io::Result<String> {
+    let stream = UnixStream::connect(path).await?;
+    let (rd, mut wr) = stream.into_split();
+    wr.write_all(format!("{request}\n").as_bytes()).await?;
+    let mut lines = BufReader::new(rd).lines();
+    lines.next_line().await?.ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "device closed the connection",
+        )
+    })
+}

@@ -1,0 +1,605 @@
+//! The device's sync engine: pulls the change feeds into the replica, pushes the outbox, purges
+//! merged-away records, and keeps the link status that `portico status` shows.
+//!
+//! Pull and push are independent loops: a failing upload never holds up downloads, and the
+//! other way round. Each feed page is applied with its cursor in one transaction; the next page
+//! is fetched and decoded while the current one is written.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use rusqlite::Connection;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{Notify, mpsc, watch};
+
+use super::client::{HubClient, SyncError, decode_page};
+use crate::clock::Clock;
+use crate::config::DeviceConfig;
+use crate::outbox;
+use crate::protocol::{
+    Change, ConstituentDto, FeedPage, MembershipDto, MergeDto, ProductDto, Resource, RowStatus,
+    TicketDto, UploadBatch, UploadRow,
+};
+use crate::replica::{self, Applier, ApplyStats};
+
+/// What the device knows about its link to the hub.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct LinkStatus {
+    pub online: bool,
+    pub unauthorized: bool,
+    pub last_pull_ok: Option<DateTime<Utc>>,
+    pub last_push_ok: Option<DateTime<Utc>>,
+    pub last_purge: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// Called after each applied page: resource, changes applied so far in this pass, and the
+/// total the hub announced for a first sync.
+pub type Observer = Arc<dyn Fn(Resource, u64, Option<u64>) + Send + Sync>;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PullReport {
+    pub pages: u64,
+    pub upserts: u64,
+    pub deletes: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PushReport {
+    pub delivered: u64,
+    pub duplicates: u64,
+    pub dead: u64,
+    pub retrying: u64,
+}
+
+trait Feed {
+    type Dto: DeserializeOwned + Send + 'static;
+    const RESOURCE: Resource;
+    fn apply(
+        a: &Applier,
+        c: &Connection,
+        changes: &[Change<Self::Dto>],
+    ) -> replica::Result<ApplyStats>;
+}
+
+macro_rules! feed {
+    ($name:ident, $dto:ty, $res:expr, $method:ident) => {
+        struct $name;
+        impl Feed for $name {
+            type Dto = $dto;
+            const RESOURCE: Resource = $res;
+            fn apply(
+                a: &Applier,
+                c: &Connection,
+                ch: &[Change<$dto>],
+            ) -> replica::Result<ApplyStats> {
+                a.$method(c, ch)
+            }
+        }
+    };
+}
+feed!(CatalogFeed, ProductDto, Resource::Catalog, catalog);
+feed!(
+    ConstituentFeed,
+    ConstituentDto,
+    Resource::Constituents,
+    constituents
+);
+feed!(
+    MembershipFeed,
+    MembershipDto,
+    Resource::Memberships,
+    memberships
+);
+feed!(TicketFeed, TicketDto, Resource::Tickets, tickets);
+feed!(MergeFeed, MergeDto, Resource::Merges, merges);
+
+fn local<E: std::fmt::Display>(e: E) -> SyncError {
+    SyncError::Local(e.to_string())
+}
+
+pub struct SyncEngine {
+    cfg: Arc<DeviceConfig>,
+    client: HubClient,
+    db: Arc<Mutex<Connection>>,
+    clock: Arc<dyn Clock>,
+    applier: Applier,
+    status: Mutex<LinkStatus>,
+    /// Wakes the pull loop for an on-demand sync.
+    pub pull_now: Notify,
+    /// Wakes the push loop (e.g. after a decision enqueued a row).
+    pub push_now: Notify,
+}
+
+impl SyncEngine {
+    pub fn new(
+        cfg: Arc<DeviceConfig>,
+        db: Arc<Mutex<Connection>>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, SyncError> {
+        let client = HubClient::new(&cfg.upstream)?;
+        Ok(Self {
+            applier: Applier::new(cfg.normalizer.clone()),
+            cfg,
+            client,
+            db,
+            clock,
+            status: Mutex::new(LinkStatus::default()),
+            pull_now: Notify::new(),
+            push_now: Notify::new(),
+        })
+    }
+
+    pub fn config(&self) -> &DeviceConfig {
+        &self.cfg
+    }
+
+    pub fn database(&self) -> Arc<Mutex<Connection>> {
+        self.db.clone()
+    }
+
+    pub fn link_status(&self) -> LinkStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn note(&self, result: Result<(), &SyncError>, push: bool) {
+        let now = self.clock.now();
+        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(()) => {
+                s.online = true;
+                s.unauthorized = false;
+                s.last_error = None;
+                if push {
+                    s.last_push_ok = Some(now);
+                } else {
+                    s.last_pull_ok = Some(now);
+                }
+            }
+            Err(e) => {
+                s.last_error = Some(e.to_string());
+                match e {
+                    SyncError::Unauthorized(_) => {
+                        s.unauthorized = true;
+                        s.online = true;
+                    }
+                    SyncError::Rejected { .. } => s.online = true,
+                    SyncError::Local(_) => {}
+                    _ => s.online = false,
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on the device database on a blocking thread.
+    async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, SyncError> + Send + 'static,
+    ) -> Result<T, SyncError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(local)?
+    }
+
+    /// Checks the hub answers, speaks our protocol and accepts our token.
+    pub async fn hello(&self) -> Result<crate::protocol::Hello, SyncError> {
+        let r = self.client.hello().await;
+        self.note(r.as_ref().map(|_| ()), false);
+        r
+    }
+
+    /// One pass over every feed until the hub has nothing more.
+    pub async fn pull_all(&self, observer: Option<Observer>) -> Result<PullReport, SyncError> {
+        let mut total = PullReport::default();
+        let result = async {
+            for r in Resource::ALL {
+                let rep = match r {
+                    Resource::Catalog => self.pull::<CatalogFeed>(observer.clone()).await?,
+                    Resource::Constituents => {
+                        self.pull::<ConstituentFeed>(observer.clone()).await?
+                    }
+                    Resource::Memberships => self.pull::<MembershipFeed>(observer.clone()).await?,
+                    Resource::Tickets => self.pull::<TicketFeed>(observer.clone()).await?,
+                    Resource::Merges => self.pull::<MergeFeed>(observer.clone()).await?,
+                };
+                total.pages += rep.pages;
+                total.upserts += rep.upserts;
+                total.deletes += rep.deletes;
+            }
+            Ok::<_, SyncError>(())
+        }
+        .await;
+        self.note(result.as_ref().map(|_| ()), false);
+        result?;
+        tracing::info!(
+            pages = total.pages,
+            upserts = total.upserts,
+            deletes = total.deletes,
+            "pull complete"
+        );
+        Ok(total)
+    }
+
+    async fn pull<F: Feed>(&self, observer: Option<Observer>) -> Result<PullReport, SyncError> {
+        let resource = F::RESOURCE;
+        let start = self
+            .with_db(move |c| replica::cursor(c, resource).map_err(local))
+            .await?;
+        let limit = self.cfg.sync.page_size;
+        let (tx, mut rx) = mpsc::channel::<FeedPage<F::Dto>>(2);
+        let client = self.client.clone();
+
+        let fetch = async move {
+            let mut cursor = start;
+            loop {
+                let bytes = client
+                    .feed_bytes(resource, cursor.as_deref(), limit)
+                    .await?;
+                let page =
+                    tokio::task::spawn_blocking(move || decode_page::<F::Dto>(resource, &bytes))
+                        .await
+                        .map_err(local)??;
+                if page.has_more && page.changes.is_empty() {
+                    return Err(SyncError::Protocol(format!(
+                        "{resource}: hub announced more changes but sent none"
+                    )));
+                }
+                let more = page.has_more;
+                cursor = Some(page.next_cursor.clone());
+                if tx.send(page).await.is_err() {
+                    break; // the writer stopped; its error is reported
+                }
+                if !more {
+                    break;
+                }
+            }
+            Ok::<_, SyncError>(())
+        };
+
+        let apply = async {
+            let mut report = PullReport::default();
+            let mut applied = 0u64;
+            let mut announced = None;
+            while let Some(page) = rx.recv().await {
+                if page.remaining.is_some() && announced.is_none() {
+                    announced = page.remaining.map(|r| r + page.changes.len() as u64);
+                }
+                let applier = self.applier.clone();
+                let now = self.clock.now();
+                let n = page.changes.len() as u64;
+                let stats = self
+                    .with_db(move |conn| {
+                        let tx = conn.transaction().map_err(local)?;
+                        let stats = F::apply(&applier, &tx, &page.changes).map_err(local)?;
+                        replica::set_cursor(&tx, resource, &page.next_cursor, now)
+                            .map_err(local)?;
+                        tx.commit().map_err(local)?;
+                        Ok(stats)
+                    })
+                    .await?;
+                report.pages += 1;
+                report.upserts += stats.upserts;
+                report.deletes += stats.deletes;
+                applied += n;
+                if let Some(obs) = &observer {
+                    obs(resource, applied, announced);
+                }
+            }
+            Ok::<_, SyncError>(report)
+        };
+
+        let (fetched, applied) = tokio::join!(fetch, apply);
+        let report = applied?;
+        fetched?;
+        if report.pages > 0 {
+            tracing::debug!(resource = %resource, pages = report.pages, upserts = report.upserts, "feed applied");
+        }
+        Ok(report)
+    }
+
+    /// Purges merged-away records when the purge interval has passed since the last purge.
+    /// The first call only starts the interval. Returns how many records were removed.
+    pub async fn maybe_purge(&self) -> Result<usize, SyncError> {
+        let now = self.clock.now();
+        let interval = chrono::Duration::from_std(self.cfg.sync.purge_interval).map_err(local)?;
+        let removed = self
+            .with_db(move |conn| {
+                let last = replica::state(conn, "last_purge_at")
+                    .map_err(local)?
+                    .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                    .map(|d| d.with_timezone(&Utc));
+                if !purge_due(last, now, interval) {
+                    if last.is_none() {
+                        replica::set_state(conn, "last_purge_at", &now.to_rfc3339())
+                            .map_err(local)?;
+                    }
+                    return Ok(None);
+                }
+                let tx = conn.transaction().map_err(local)?;
+                let n = replica::purge_merged(&tx).map_err(local)?;
+                replica::set_state(&tx, "last_purge_at", &now.to_rfc3339()).map_err(local)?;
+                tx.commit().map_err(local)?;
+                Ok(Some(n))
+            })
+            .await?;
+        if let Some(n) = removed {
+            self.status
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .last_purge = Some(now);
+            tracing::info!(removed = n, "purged merged-away records");
+        }
+        Ok(removed.unwrap_or(0))
+    }
+
+    /// Uploads one batch of due outbox rows and records the hub's answer for each.
+    pub async fn push_once(&self) -> Result<PushReport, SyncError> {
+        let now_ms = self.clock.now().timestamp_millis();
+        let batch = self.cfg.sync.upload_batch;
+        let rows = self
+            .with_db(move |c| outbox::due(c, now_ms, batch).map_err(local))
+            .await?;
+        if rows.is_empty() {
+            return Ok(PushReport::default());
+        }
+        let mut report = PushReport::default();
+        let r = self.deliver(rows, &mut report).await;
+        self.note(r.as_ref().map(|_| ()), true);
+        r.map(|_| report)
+    }
+
+    async fn deliver(
+        &self,
+        rows: Vec<outbox::OutboxRow>,
+        report: &mut PushReport,
+    ) -> Result<(), SyncError> {
+        let mut upload = Vec::with_capacity(rows.len());
+        let mut corrupt = Vec::new();
+        for r in &rows {
+            match serde_json::from_str(&r.payload) {
+                Ok(payload) => upload.push(UploadRow {
+                    idempotency_key: r.idempotency_key.clone(),
+                    kind: r.kind.clone(),
+                    version: r.version,
+                    payload,
+                    created_at: DateTime::from_timestamp_millis(r.created_at_ms)
+                        .unwrap_or_default(),
+                }),
+                Err(e) => corrupt.push((r.id, format!("stored payload is not JSON: {e}"))),
+            }
+        }
+        if !corrupt.is_empty() {
+            report.dead += corrupt.len() as u64;
+            self.with_db(move |c| {
+                for (id, reason) in corrupt {
+                    outbox::mark_dead(c, id, &reason).map_err(local)?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        if upload.is_empty() {
+            return Ok(());
+        }
+        let batch = UploadBatch { rows: upload };
+        match self.client.upload(&batch).await {
+            Ok(resp) => {
+                let now_ms = self.clock.now().timestamp_millis();
+                let retry = self.cfg.sync.retry;
+                let jitter: f64 = rand::rng().random();
+                let results = resp.results;
+                let rows2 = rows.clone();
+                let counts = self
+                    .with_db(move |c| {
+                        let tx = c.transaction().map_err(local)?;
+                        let mut counts = PushReport::default();
+                        for row in &rows2 {
+                            match results
+                                .iter()
+                                .find(|x| x.idempotency_key == row.idempotency_key)
+                            {
+                                Some(res) if res.status == RowStatus::Rejected => {
+                                    let reason =
+                                        res.reason.clone().unwrap_or_else(|| "rejected".into());
+                                    outbox::mark_dead(&tx, row.id, &reason).map_err(local)?;
+                                    counts.dead += 1;
+                                }
+                                Some(res) => {
+                                    outbox::mark_delivered(&tx, row.id, now_ms).map_err(local)?;
+                                    if res.status == RowStatus::Duplicate {
+                                        counts.duplicates += 1;
+                                    } else {
+                                        counts.delivered += 1;
+                                    }
+                                }
+                                None => {
+                                    let at = now_ms
+                                        + retry.delay(row.attempts, jitter).as_millis() as i64;
+                                    outbox::mark_retry(
+                                        &tx,
+                                        row.id,
+                                        at,
+                                        "hub reply had no result for this row",
+                                    )
+                                    .map_err(local)?;
+                                    counts.retrying += 1;
+                                }
+                            }
+                        }
+                        tx.commit().map_err(local)?;
+                        Ok(counts)
+                    })
+                    .await?;
+                report.delivered += counts.delivered;
+                report.duplicates += counts.duplicates;
+                report.dead += counts.dead;
+                report.retrying += counts.retrying;
+                Ok(())
+            }
+            Err(SyncError::Rejected { .. }) if rows.len() > 1 => {
+                // One bad row must not sink the batch: find it by sending rows one at a time.
+                for row in rows {
+                    Box::pin(self.deliver(vec![row], report)).await?;
+                }
+                Ok(())
+            }
+            Err(SyncError::Rejected { status, message }) => {
+                let reason = format!("HTTP {status}: {message}");
+                let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                report.dead += ids.len() as u64;
+                self.with_db(move |c| {
+                    for id in ids {
+                        outbox::mark_dead(c, id, &reason).map_err(local)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+                Ok(())
+            }
+            Err(e) => {
+                // Transient, certificate, token or auth trouble: keep every row, try later.
+                let now_ms = self.clock.now().timestamp_millis();
+                let retry = self.cfg.sync.retry;
+                let msg = e.to_string();
+                let plan: Vec<(i64, i64)> = rows
+                    .iter()
+                    .map(|r| {
+                        let jitter: f64 = rand::rng().random();
+                        (
+                            r.id,
+                            now_ms + retry.delay(r.attempts, jitter).as_millis() as i64,
+                        )
+                    })
+                    .collect();
+                report.retrying += plan.len() as u64;
+                self.with_db(move |c| {
+                    let tx = c.transaction().map_err(local)?;
+                    for (id, at) in plan {
+                        outbox::mark_retry(&tx, id, at, &msg).map_err(local)?;
+                    }
+                    tx.commit().map_err(local)?;
+                    Ok(())
+                })
+                .await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// The pull and push loops, until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>, observer: Option<Observer>) {
+        let pull = {
+            let me = self.clone();
+            let mut shutdown = shutdown.clone();
+            async move {
+                let mut failures = 0u32;
+                loop {
+                    let wait = match me.pull_all(observer.clone()).await {
+                        Ok(_) => {
+                            failures = 0;
+                            if let Err(e) = me.maybe_purge().await {
+                                tracing::error!(error = %e, "purge failed");
+                            }
+                            me.cfg.sync.pull_interval
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "pull failed");
+                            failures = failures.saturating_add(1);
+                            let d = me.cfg.sync.retry.delay(failures, rand::rng().random());
+                            d.min(me.cfg.sync.pull_interval)
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = me.pull_now.notified() => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    if *shutdown.borrow() {
+                        break;
+                    }
+                }
+            }
+        };
+        let push = {
+            let me = self.clone();
+            let mut shutdown = shutdown.clone();
+            async move {
+                let mut last_prune = std::time::Instant::now() - Duration::from_secs(3600);
+                loop {
+                    let wait = match me.push_once().await {
+                        Ok(r) if r.delivered + r.duplicates + r.dead > 0 => Duration::ZERO,
+                        Ok(_) => me.cfg.sync.upload_interval,
+                        Err(SyncError::Unauthorized(e)) => {
+                            tracing::error!(error = %e, "hub refuses this device's token; uploads paused");
+                            Duration::from_secs(30).max(me.cfg.sync.upload_interval)
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "upload failed; rows kept for retry");
+                            me.cfg.sync.upload_interval
+                        }
+                    };
+                    if last_prune.elapsed() > Duration::from_secs(3600) {
+                        last_prune = std::time::Instant::now();
+                        let keep = chrono::Duration::from_std(me.cfg.sync.keep_delivered)
+                            .unwrap_or_default();
+                        let before = (me.clock.now() - keep).timestamp_millis();
+                        let _ = me
+                            .with_db(move |c| outbox::prune_delivered(c, before).map_err(local))
+                            .await;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = me.push_now.notified() => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    if *shutdown.borrow() {
+                        break;
+                    }
+                }
+            }
+        };
+        tokio::join!(pull, push);
+    }
+}
+
+/// Whether a purge is due: `interval` has passed since the last one. Never due before the
+/// first purge time is recorded (the interval starts with the first sync).
+pub fn purge_due(
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    interval: chrono::Duration,
+) -> bool {
+    last.is_some_and(|last| now - last >= interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn purge_runs_every_interval_and_not_before() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap();
+        let eight = chrono::Duration::hours(8);
+        let cases = [
+            (None, t0, false),
+            (Some(t0), t0, false),
+            (Some(t0), t0 + chrono::Duration::minutes(479), false),
+            (Some(t0), t0 + eight, true),
+            (Some(t0), t0 + chrono::Duration::days(3), true),
+        ];
+        for (last, now, due) in cases {
+            assert_eq!(purge_due(last, now, eight), due, "last {last:?} now {now}");
+        }
+    }
+}
