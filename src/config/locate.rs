@@ -95,40 +95,40 @@ pub fn span_of(root: &DeTable<'_>, path: &[Seg]) -> Option<Range<usize>> {
     best
 }
 
-/// The deepest key path whose key or value span contains `offset`.
+/// The key path of the last key that starts at or before `offset`: for an offset inside a
+/// value, its key; inside a key, that key.
 pub fn path_at(root: &DeTable<'_>, offset: usize) -> Vec<Seg> {
-    fn walk_table(t: &DeTable<'_>, offset: usize, path: &mut Vec<Seg>) -> bool {
+    fn walk_table(t: &DeTable<'_>, path: &mut Vec<Seg>, out: &mut Vec<(usize, Vec<Seg>)>) {
         for (k, v) in t.iter() {
-            let (ks, vs) = (k.span(), v.span());
-            if ks.contains(&offset) || vs.contains(&offset) || (vs.is_empty() && vs.start == offset)
-            {
-                path.push(Seg::Key(k.get_ref().to_string()));
-                walk_value(v.get_ref(), offset, path);
-                return true;
-            }
+            path.push(Seg::Key(k.get_ref().to_string()));
+            out.push((k.span().start, path.clone()));
+            walk_value(v.get_ref(), path, out);
+            path.pop();
         }
-        false
     }
-    fn walk_value(v: &DeValue<'_>, offset: usize, path: &mut Vec<Seg>) {
+    fn walk_value(v: &DeValue<'_>, path: &mut Vec<Seg>, out: &mut Vec<(usize, Vec<Seg>)>) {
         match v {
-            DeValue::Table(t) => {
-                walk_table(t, offset, path);
-            }
+            DeValue::Table(t) => walk_table(t, path, out),
             DeValue::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    if item.span().contains(&offset) {
-                        path.push(Seg::Index(i));
-                        walk_value(item.get_ref(), offset, path);
-                        return;
+                    path.push(Seg::Index(i));
+                    if !item.span().is_empty() {
+                        out.push((item.span().start, path.clone()));
                     }
+                    walk_value(item.get_ref(), path, out);
+                    path.pop();
                 }
             }
             _ => {}
         }
     }
-    let mut path = Vec::new();
-    walk_table(root, offset, &mut path);
-    path
+    let mut keys = Vec::new();
+    walk_table(root, &mut Vec::new(), &mut keys);
+    keys.into_iter()
+        .filter(|(start, _)| *start <= offset)
+        .max_by_key(|(start, path)| (*start, path.len()))
+        .map(|(_, path)| path)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -27,18 +27,19 @@ use crate::protocol::{
 /// Failures the hub can be told to inject, to exercise devices against a misbehaving network.
 #[derive(Debug, Default)]
 pub struct Faults {
-    /// The next N feed responses are cut off halfway through the body.
-    pub truncate_feed: AtomicUsize,
-    /// The next N upload responses are cut off after the rows were applied (the device never
-    /// learns they were).
-    pub drop_upload_reply: AtomicUsize,
+    /// `n > 0`: the n-th feed response from now is cut off halfway through its body.
+    pub cut_feed_response: AtomicUsize,
+    /// `n > 0`: the n-th upload response from now is cut off after its rows were applied (the
+    /// device never learns they were).
+    pub cut_upload_response: AtomicUsize,
 }
 
 impl Faults {
+    /// Counts one response down; true when this is the one to cut.
     fn take(counter: &AtomicUsize) -> bool {
         counter
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+            .is_ok_and(|previous| previous == 1)
     }
 }
 
@@ -194,7 +195,7 @@ async fn feed(
     }
     body.push('}');
 
-    let truncate = Faults::take(&state.faults.truncate_feed);
+    let truncate = Faults::take(&state.faults.cut_feed_response);
     Ok(json_response(body.into_bytes(), truncate))
 }
 
@@ -270,7 +271,7 @@ async fn upload(
     tracing::info!(device = %device, rows = results.len(), "upload applied");
     let bytes = serde_json::to_vec(&UploadResponse { results })
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    let cut = Faults::take(&state.faults.drop_upload_reply);
+    let cut = Faults::take(&state.faults.cut_upload_response);
     Ok(json_response(bytes, cut))
 }
 
@@ -289,8 +290,6 @@ impl HubServer {
         store: Arc<HubStore>,
         tls: rustls::ServerConfig,
     ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
         let hub_id = {
             let s = store.clone();
             tokio::task::spawn_blocking(move || s.hub_id())
@@ -303,53 +302,12 @@ impl HubServer {
             faults: Faults::default(),
             hub_id,
         });
-        let app = router(state.clone());
-        let acceptor = TlsAcceptor::from(Arc::new(tls));
-        let (tx, mut rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    a = listener.accept() => a,
-                    _ = rx.changed() => break,
-                };
-                let (tcp, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = tcp.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let app = app.clone();
-                let mut stop = rx.clone();
-                tokio::spawn(async move {
-                    let tls = match acceptor.accept(tcp).await {
-                        Ok(t) => t,
-                        Err(e) => {
-                            tracing::info!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                    };
-                    let service = TowerToHyperService::new(app);
-                    let builder =
-                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let conn = builder.serve_connection(TokioIo::new(tls), service);
-                    tokio::select! {
-                        r = conn => if let Err(e) = r {
-                            tracing::debug!(%peer, error = %e, "connection ended with error");
-                        },
-                        _ = stop.changed() => {}
-                    }
-                });
-            }
-        });
+        let server = serve_tls(addr, tls, router(state.clone())).await?;
         Ok(Self {
-            addr,
+            addr: server.addr,
             state,
-            shutdown: tx,
-            task,
+            shutdown: server.shutdown,
+            task: server.task,
         })
     }
 
@@ -357,4 +315,57 @@ impl HubServer {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
     }
+}
+
+/// Any router served over TLS on `addr`, until the returned handle's shutdown.
+pub struct TlsServer {
+    pub addr: SocketAddr,
+    pub shutdown: watch::Sender<bool>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+pub async fn serve_tls(addr: SocketAddr, tls: rustls::ServerConfig, app: Router) -> std::io::Result<TlsServer> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let (tx, mut rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = rx.changed() => break,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            let mut stop = rx.clone();
+            tokio::spawn(async move {
+                let tls = match acceptor.accept(tcp).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::info!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                };
+                let service = TowerToHyperService::new(app);
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let conn = builder.serve_connection(TokioIo::new(tls), service);
+                tokio::select! {
+                    r = conn => if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "connection ended with error");
+                    },
+                    _ = stop.changed() => {}
+                }
+            });
+        }
+    });
+    Ok(TlsServer { addr, shutdown: tx, task })
 }
