@@ -3,4 +3,6 @@
 //! See `docs/ARCHITECTURE.md` for the bird's-eye view and the code map.
 
 pub mod domain;
+pub mod matching;
 pub mod normalize;
+pub mod update_rules;
