@@ -313,15 +313,16 @@ fn fold_words(raw: &str) -> String {
     let lowered = raw.nfkc().collect::<String>().to_lowercase();
     let mut out = String::with_capacity(lowered.len());
     let mut pending_space = false;
-    let mut strip_marks = false;
+    // Marks are kept only on a kept letter of a script whose accents are not folded.
+    let mut keep_marks = false;
     for c in lowered.nfd() {
         if is_combining_mark(c) {
-            if !strip_marks {
+            if keep_marks {
                 out.push(c);
             }
             continue;
         }
-        strip_marks = folds_accents(c);
+        keep_marks = false;
         if is_apostrophe(c) {
             continue;
         }
@@ -338,6 +339,7 @@ fn fold_words(raw: &str) -> String {
             out.push(' ');
         }
         pending_space = false;
+        keep_marks = !folds_accents(c);
         out.push_str(piece);
     }
     if out.chars().any(is_combining_mark) {

@@ -10,7 +10,7 @@
 //! | field | evidence | points |
 //! |---|---|---|
 //! | last name | equal / equal to a former last name / Jaro-Winkler ≥ 0.95 / ≥ 0.90 | 25 / 20 / 15 / 8 |
-//! | first name | equal / nickname / Jaro-Winkler ≥ 0.95 / ≥ 0.90 / initial only | 20 / 16 / 12 / 6 / 6 |
+//! | first name | equal / nickname / Jaro-Winkler ≥ 0.95 / initial only / different (Jaro-Winkler < 0.90) | 20 / 16 / 5 / 5 / −25 |
 //! | email | equal to an active email / to an inactive one | 35 / 15 |
 //! | phone | equal to an active phone / to an inactive one | 30 / 12 |
 //! | address | postcode and first line equal / postcode only | 10 / 5 |
@@ -18,8 +18,9 @@
 //!
 //! The sum is clamped to 0..=100. Exact name with email and phone, or with email and birth
 //! date, scores 100; exact name with only email scores 80 (review); name alone never reaches
-//! review. People sharing a household email and phone but with different first names stay
-//! below the automatic band.
+//! review. Email, phone and last name together (a household sharing its contacts) earn 90 at
+//! most, so a first name that is merely similar (Daniel, Daniela) never reaches the automatic
+//! band without further evidence, and a different first name counts against the match.
 
 use serde::{Deserialize, Serialize};
 
@@ -141,9 +142,10 @@ const LAST_SIMILAR_HIGH: i32 = 15;
 const LAST_SIMILAR_LOW: i32 = 8;
 const FIRST_EQUAL: i32 = 20;
 const FIRST_NICKNAME: i32 = 16;
-const FIRST_SIMILAR_HIGH: i32 = 12;
-const FIRST_SIMILAR_LOW: i32 = 6;
-const FIRST_INITIAL: i32 = 6;
+const FIRST_SIMILAR_HIGH: i32 = 5;
+const FIRST_SIMILAR_LOW: i32 = 0;
+const FIRST_INITIAL: i32 = 5;
+const FIRST_DIFFERENT: i32 = -25;
 const EMAIL_ACTIVE: i32 = 35;
 const EMAIL_INACTIVE: i32 = 15;
 const PHONE_ACTIVE: i32 = 30;
@@ -245,7 +247,7 @@ fn score_first(q: &Query, c: &Constituent, n: &Normalizer) -> FieldScore {
         return if long.starts_with(short.as_str()) {
             f(FIRST_INITIAL, Reason::Initial)
         } else {
-            f(0, Reason::Different)
+            f(FIRST_DIFFERENT, Reason::Different)
         };
     }
     let sim = strsim::jaro_winkler(&q.first, &theirs);
@@ -254,7 +256,7 @@ fn score_first(q: &Query, c: &Constituent, n: &Normalizer) -> FieldScore {
     } else if sim >= SIMILAR_LOW {
         f(FIRST_SIMILAR_LOW, Reason::Similar { percent: percent(sim) })
     } else {
-        f(0, Reason::Different)
+        f(FIRST_DIFFERENT, Reason::Different)
     }
 }
 
