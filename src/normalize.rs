@@ -122,7 +122,9 @@ impl DialingPlan {
         if self.trunk_prefix.is_empty() {
             national
         } else {
-            national.strip_prefix(&self.trunk_prefix).unwrap_or(national)
+            national
+                .strip_prefix(&self.trunk_prefix)
+                .unwrap_or(national)
         }
     }
 }
@@ -199,7 +201,11 @@ impl Normalizer {
 
     /// E.164: `+` then digits. `None` when no plausible number remains.
     pub fn phone(&self, raw: &str) -> Option<String> {
-        let text: String = raw.nfkc().collect::<String>().to_lowercase();
+        let text = if raw.is_ascii() {
+            raw.to_ascii_lowercase()
+        } else {
+            raw.nfkc().collect::<String>().to_lowercase()
+        };
         let main = ["ext", "x", "#", ",", ";"]
             .iter()
             .filter_map(|m| text.find(m))
@@ -310,6 +316,32 @@ fn fold_special(c: char) -> Option<&'static str> {
 
 /// NFKC, lowercase, accent folding, apostrophes deleted, other non-alphanumerics as word breaks.
 fn fold_words(raw: &str) -> String {
+    if raw.is_ascii() {
+        fold_words_ascii(raw)
+    } else {
+        fold_words_unicode(raw)
+    }
+}
+
+/// [`fold_words`] for ASCII input, where NFKC and accent folding change nothing.
+fn fold_words_ascii(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut pending_space = false;
+    for c in raw.chars() {
+        if c.is_ascii_alphanumeric() {
+            if pending_space && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push(c.to_ascii_lowercase());
+        } else if !is_apostrophe(c) {
+            pending_space = true;
+        }
+    }
+    out
+}
+
+fn fold_words_unicode(raw: &str) -> String {
     let lowered = raw.nfkc().collect::<String>().to_lowercase();
     let mut out = String::with_capacity(lowered.len());
     let mut pending_space = false;
@@ -392,6 +424,13 @@ mod tests {
         }
         assert!(Normalizer::for_country("ZZ").is_none());
         assert_eq!(DialingPlan::known_countries().count(), 8);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_fast_path_equals_unicode_path(s in "[ -~]{0,40}") {
+            proptest::prop_assert_eq!(fold_words_ascii(&s), fold_words_unicode(&s));
+        }
     }
 
     #[test]

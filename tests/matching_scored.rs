@@ -8,8 +8,8 @@ use portico::matching::blocking::{BlockingKey, constituent_keys, visitor_keys};
 use portico::matching::explain::explain_scored;
 use portico::matching::nicknames;
 use portico::matching::{
-    Decision, Field, FieldScore, MatchConfig, MatchMode, Reason, ScoreThresholds,
-    ScoredOutcome, VisitorDetails, decide, score_candidate, scored_match,
+    Decision, Field, FieldScore, MatchConfig, MatchMode, Reason, ScoreThresholds, ScoredOutcome,
+    VisitorDetails, decide, score_candidate, scored_match,
 };
 use portico::normalize::Normalizer;
 use portico::update_rules::UpdateMode;
@@ -41,7 +41,12 @@ fn thresholds_default_to_the_crms_95_and_70() {
 /// score is above the top threshold), Altru applies these rules automatically".
 #[test]
 fn band_above_top_threshold_is_automatic() {
-    let v = visitor("Jane", "Doe", Some("jane.doe@example.net"), Some("555 123 4567"));
+    let v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
     match outcome(&v, &[jane()]) {
         ScoredOutcome::Automatic(best) => {
             assert_eq!(best.lookup_id, "8-1001");
@@ -72,7 +77,10 @@ fn band_score_equal_to_top_threshold_is_review() {
     v.birth_date = Some(date(1980, 5, 17));
     let s = score_candidate(&v, &jane(), &n());
     assert_eq!(s.score, 95);
-    assert!(matches!(outcome(&v, &[jane()]), ScoredOutcome::Review { .. }));
+    assert!(matches!(
+        outcome(&v, &[jane()]),
+        ScoredOutcome::Review { .. }
+    ));
     let lower = ScoreThresholds {
         automatic_above: 94,
         review_from: 70,
@@ -116,7 +124,10 @@ fn band_lower_threshold_is_inclusive_and_below_is_no_match() {
     let mut v = visitor("", "Doe", Some("jane.doe@example.net"), None);
     v.address = Some(postal("12 High St", "02134"));
     assert_eq!(score_candidate(&v, &jane(), &n()).score, 70);
-    assert!(matches!(outcome(&v, &[jane()]), ScoredOutcome::Review { .. }));
+    assert!(matches!(
+        outcome(&v, &[jane()]),
+        ScoredOutcome::Review { .. }
+    ));
     let stricter = ScoreThresholds {
         automatic_above: 95,
         review_from: 71,
@@ -142,7 +153,12 @@ fn band_lower_threshold_is_inclusive_and_below_is_no_match() {
 
 #[test]
 fn every_field_is_explained() {
-    let mut v = visitor("Jane", "Doe", Some("jane.doe@example.net"), Some("555 123 4567"));
+    let mut v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
     v.address = Some(postal("12 High St.", "02134"));
     v.birth_date = Some(date(1980, 5, 17));
     let s = score_candidate(&v, &jane(), &n());
@@ -169,7 +185,10 @@ fn every_field_is_explained() {
     assert_eq!(s.score, 100);
     let text = explain_scored(&s);
     assert!(text.starts_with("8-1001: 100/100"), "{text}");
-    assert!(text.contains("address: +10/10 (postcode and street agree)"), "{text}");
+    assert!(
+        text.contains("address: +10/10 (postcode and street agree)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -196,7 +215,10 @@ fn first_name_evidence_table() {
         &score_candidate(&visitor("Micheal", "Smith", None, None), &c, &n()).fields,
         Field::FirstName,
     );
-    assert!(matches!(f.reason, Reason::Similar { percent } if percent >= 90), "{f:?}");
+    assert!(
+        matches!(f.reason, Reason::Similar { percent } if percent >= 90),
+        "{f:?}"
+    );
     assert_eq!(f.points, 5, "{f:?}");
 }
 
@@ -218,7 +240,12 @@ fn nicknames_cover_the_common_pairs() {
     let mut c = person("8-7", "William", "Jones");
     c.emails = vec![email("wj@example.net", "Email", true, true)];
     c.phones = vec![phone("555 222 3333", "Home", true, true)];
-    let v = visitor("Bill", "Jones", Some("WJ@example.net"), Some("555-222-3333"));
+    let v = visitor(
+        "Bill",
+        "Jones",
+        Some("WJ@example.net"),
+        Some("555-222-3333"),
+    );
     assert!(matches!(outcome(&v, &[c]), ScoredOutcome::Automatic(_)));
 }
 
@@ -246,12 +273,16 @@ fn last_name_evidence_table() {
         &score_candidate(&visitor("Ann", "Jonhson", None, None), &c, &n()).fields,
         Field::LastName,
     );
-    assert!(matches!(f.reason, Reason::Similar { .. }) && f.points > 0, "{f:?}");
+    assert!(
+        matches!(f.reason, Reason::Similar { .. }) && f.points > 0,
+        "{f:?}"
+    );
 }
 
 #[test]
 fn contact_evidence_table() {
-    let cases: &[(Option<&str>, Option<&str>, (i32, Reason), (i32, Reason))] = &[
+    type Evidence = (i32, Reason);
+    let cases: &[(Option<&str>, Option<&str>, Evidence, Evidence)] = &[
         (
             Some("jane.doe@example.net"),
             Some("555 123 4567"),
@@ -308,9 +339,17 @@ fn address_and_birth_date_evidence() {
         (-30, Reason::Different)
     );
     // A conflicting birth date pulls an otherwise automatic match into review.
-    let mut v = visitor("Jane", "Doe", Some("jane.doe@example.net"), Some("555 123 4567"));
+    let mut v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
     v.birth_date = Some(date(1999, 1, 1));
-    assert!(matches!(outcome(&v, &[jane()]), ScoredOutcome::Review { .. }));
+    assert!(matches!(
+        outcome(&v, &[jane()]),
+        ScoredOutcome::Review { .. }
+    ));
 }
 
 /// Household members sharing email and phone are never updated automatically: a similar
@@ -331,7 +370,12 @@ fn shared_household_contacts_are_not_automatic() {
         ("Mikaela", &michael, "none"),
     ];
     for (first, c, want) in cases {
-        let v = visitor(first, "Smith", Some("smiths@example.net"), Some("555 444 1212"));
+        let v = visitor(
+            first,
+            "Smith",
+            Some("smiths@example.net"),
+            Some("555 444 1212"),
+        );
         let o = outcome(&v, std::slice::from_ref(c));
         let got = match o {
             ScoredOutcome::Automatic(_) => "automatic",
@@ -346,7 +390,12 @@ fn shared_household_contacts_are_not_automatic() {
 fn several_above_top_threshold_go_to_review_with_contenders() {
     let mut twin = jane();
     twin.lookup_id = "8-0999".into();
-    let v = visitor("Jane", "Doe", Some("jane.doe@example.net"), Some("555 123 4567"));
+    let v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
     match outcome(&v, &[jane(), twin]) {
         ScoredOutcome::Review { best, contenders } => {
             assert_eq!(best.lookup_id, "8-0999");
@@ -362,7 +411,12 @@ fn best_candidate_wins_and_weaker_ones_are_contenders() {
     let mut weaker = jane();
     weaker.lookup_id = "8-2000".into();
     weaker.phones.clear();
-    let v = visitor("Jane", "Doe", Some("jane.doe@example.net"), Some("555 123 4567"));
+    let v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
     match outcome(&v, &[weaker, jane()]) {
         ScoredOutcome::Automatic(best) => assert_eq!(best.lookup_id, "8-1001"),
         other => panic!("{other:?}"),
@@ -373,13 +427,23 @@ fn best_candidate_wins_and_weaker_ones_are_contenders() {
 fn merged_constituents_are_never_scored_candidates() {
     let mut merged = jane();
     merged.status = ConstituentStatus::Merged;
-    let v = visitor("Jane", "Doe", Some("jane.doe@example.net"), Some("555 123 4567"));
+    let v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
     assert_eq!(outcome(&v, &[merged]), ScoredOutcome::NoMatch);
 }
 
 #[test]
 fn blocking_keys_for_a_visitor() {
-    let mut v = visitor("Jane", "O'Doe", Some("Jane@Example.net"), Some("(555) 123-4567"));
+    let mut v = visitor(
+        "Jane",
+        "O'Doe",
+        Some("Jane@Example.net"),
+        Some("(555) 123-4567"),
+    );
     v.address = Some(postal("1 Main St", "sw1a 1aa"));
     let keys = visitor_keys(&v, &n());
     assert_eq!(

@@ -50,9 +50,24 @@ fn rule_name_and_phone_match() {
 /// disagrees.
 #[test]
 fn rule_either_key_suffices_when_the_other_differs() {
-    let by_email = visitor("Jane", "Doe", Some("jane.doe@example.net"), Some("555 000 0000"));
-    let by_phone = visitor("Jane", "Doe", Some("other@example.net"), Some("555.123.4567"));
-    let both = visitor("Jane", "Doe", Some("JANE.DOE@example.net"), Some("5551234567"));
+    let by_email = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 000 0000"),
+    );
+    let by_phone = visitor(
+        "Jane",
+        "Doe",
+        Some("other@example.net"),
+        Some("555.123.4567"),
+    );
+    let both = visitor(
+        "Jane",
+        "Doe",
+        Some("JANE.DOE@example.net"),
+        Some("5551234567"),
+    );
     assert_eq!(
         strict_match(&by_email, &[jane()], &n()),
         matched("8-1001", MatchKey::Email)
@@ -73,13 +88,26 @@ fn rule_either_key_suffices_when_the_other_differs() {
 #[test]
 fn rule_name_plus_contact_key_required() {
     let cases = [
-        ("name only", visitor("Jane", "Doe", Some("x@y.test"), Some("555 000 1111"))),
-        ("email without name", visitor("Janet", "Doe", Some("jane.doe@example.net"), None)),
-        ("phone without name", visitor("Jane", "Dough", None, Some("555-123-4567"))),
+        (
+            "name only",
+            visitor("Jane", "Doe", Some("x@y.test"), Some("555 000 1111")),
+        ),
+        (
+            "email without name",
+            visitor("Janet", "Doe", Some("jane.doe@example.net"), None),
+        ),
+        (
+            "phone without name",
+            visitor("Jane", "Dough", None, Some("555-123-4567")),
+        ),
         ("no contact given", visitor("Jane", "Doe", None, None)),
     ];
     for (label, v) in cases {
-        assert_eq!(strict_match(&v, &[jane()], &n()), MatchOutcome::NoMatch, "{label}");
+        assert_eq!(
+            strict_match(&v, &[jane()], &n()),
+            MatchOutcome::NoMatch,
+            "{label}"
+        );
     }
 }
 
@@ -91,7 +119,11 @@ fn rule_match_exactly_no_nicknames_or_fuzzy_names() {
     c.name = name("Michael", "Smith");
     for first in ["Mike", "Micheal", "M"] {
         let v = visitor(first, "Smith", Some("jane.doe@example.net"), None);
-        assert_eq!(strict_match(&v, &[c.clone()], &n()), MatchOutcome::NoMatch, "{first}");
+        assert_eq!(
+            strict_match(&v, &[c.clone()], &n()),
+            MatchOutcome::NoMatch,
+            "{first}"
+        );
     }
 }
 
@@ -108,7 +140,10 @@ fn rule_exact_after_normalisation() {
     ];
     for v in cases {
         assert!(
-            matches!(strict_match(&v, &[c.clone()], &n()), MatchOutcome::Matched(_)),
+            matches!(
+                strict_match(&v, &[c.clone()], &n()),
+                MatchOutcome::Matched(_)
+            ),
             "{v:?}"
         );
     }
@@ -126,7 +161,10 @@ fn rule_any_active_email_or_phone_not_only_primary() {
     c.emails[0].meta.primary = false;
     c.emails.push(email("jd@work.test", "Work", false, true));
     let v = visitor("Jane", "Doe", Some("JD@work.test"), None);
-    assert_eq!(strict_match(&v, &[c], &n()), matched("8-1001", MatchKey::Email));
+    assert_eq!(
+        strict_match(&v, &[c], &n()),
+        matched("8-1001", MatchKey::Email)
+    );
 }
 
 /// Inactive (ended) emails and phones are not match keys.
@@ -144,15 +182,32 @@ fn rule_inactive_contact_entries_do_not_match() {
 #[test]
 fn rule_without_sufficient_information_no_match() {
     let cases = [
-        ("placeholder email", visitor("Jane", "Doe", Some("noemail@example.net"), None)),
-        ("unusable phone", visitor("Jane", "Doe", None, Some("123-4567"))),
-        ("no first name", visitor("", "Doe", Some("jane.doe@example.net"), None)),
-        ("no last name", visitor("Jane", " ", Some("jane.doe@example.net"), None)),
+        (
+            "placeholder email",
+            visitor("Jane", "Doe", Some("noemail@example.net"), None),
+        ),
+        (
+            "unusable phone",
+            visitor("Jane", "Doe", None, Some("123-4567")),
+        ),
+        (
+            "no first name",
+            visitor("", "Doe", Some("jane.doe@example.net"), None),
+        ),
+        (
+            "no last name",
+            visitor("Jane", " ", Some("jane.doe@example.net"), None),
+        ),
     ];
     let mut c = jane();
-    c.emails.push(email("noemail@example.net", "Email", false, true));
+    c.emails
+        .push(email("noemail@example.net", "Email", false, true));
     for (label, v) in cases {
-        assert_eq!(strict_match(&v, &[c.clone()], &n()), MatchOutcome::NoMatch, "{label}");
+        assert_eq!(
+            strict_match(&v, &[c.clone()], &n()),
+            MatchOutcome::NoMatch,
+            "{label}"
+        );
         assert_eq!(
             decide(&v, &[c.clone()], &n(), &MatchConfig::default()),
             Decision::CreateNew,
@@ -168,7 +223,12 @@ fn rule_several_matches_are_ambiguous() {
     let mut twin = jane();
     twin.lookup_id = "8-0999".to_owned();
     twin.phones.clear();
-    let v = visitor("Jane", "Doe", Some("jane.doe@example.net"), Some("555 123 4567"));
+    let v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
     assert_eq!(
         strict_match(&v, &[jane(), twin.clone()], &n()),
         MatchOutcome::Ambiguous(vec![
@@ -208,7 +268,10 @@ fn rule_merged_constituents_are_never_candidates() {
     merged.lookup_id = "8-0001".into();
     merged.status = ConstituentStatus::Merged;
     let v = visitor("Jane", "Doe", Some("jane.doe@example.net"), None);
-    assert_eq!(strict_match(&v, &[merged.clone()], &n()), MatchOutcome::NoMatch);
+    assert_eq!(
+        strict_match(&v, &[merged.clone()], &n()),
+        MatchOutcome::NoMatch
+    );
     assert_eq!(
         strict_match(&v, &[merged, jane()], &n()),
         matched("8-1001", MatchKey::Email)
@@ -225,7 +288,12 @@ fn rule_irrelevant_candidates_are_ignored() {
     ];
     others[0].emails = jane().emails;
     others[1].phones = jane().phones;
-    let v = visitor("Jane", "Doe", Some("jane.doe@example.net"), Some("555 123 4567"));
+    let v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
     assert_eq!(strict_match(&v, &others, &n()), MatchOutcome::NoMatch);
     others.push(jane());
     let refs: Vec<_> = others.iter().collect();
@@ -245,7 +313,10 @@ fn rule_only_first_and_last_name_compared() {
     c.name.suffix = Some("III".into());
     let mut v = visitor("Jane", "Doe", Some("jane.doe@example.net"), None);
     v.name.middle = Some("Alice".into());
-    assert!(matches!(strict_match(&v, &[c], &n()), MatchOutcome::Matched(_)));
+    assert!(matches!(
+        strict_match(&v, &[c], &n()),
+        MatchOutcome::Matched(_)
+    ));
 }
 
 #[test]

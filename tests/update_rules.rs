@@ -115,7 +115,13 @@ fn existing_with(k: K, entries: &[Ex]) -> Constituent {
             }
             K::Address => {
                 let p = postal_value(v, false);
-                let mut a = address(&p.line1, p.postcode.as_deref().unwrap(), kind, primary, active);
+                let mut a = address(
+                    &p.line1,
+                    p.postcode.as_deref().unwrap(),
+                    kind,
+                    primary,
+                    active,
+                );
                 a.meta.end = end;
                 c.addresses.push(a);
             }
@@ -159,7 +165,13 @@ fn rows(c: &Constituent, k: K) -> Vec<Row> {
             .iter()
             .map(|p| {
                 let m = &p.meta;
-                (n.phone(&p.number).unwrap(), m.kind.clone(), m.primary, m.active, m.end)
+                (
+                    n.phone(&p.number).unwrap(),
+                    m.kind.clone(),
+                    m.primary,
+                    m.active,
+                    m.end,
+                )
             })
             .collect(),
         K::Email => c
@@ -167,7 +179,13 @@ fn rows(c: &Constituent, k: K) -> Vec<Row> {
             .iter()
             .map(|e| {
                 let m = &e.meta;
-                (n.email(&e.address).unwrap(), m.kind.clone(), m.primary, m.active, m.end)
+                (
+                    n.email(&e.address).unwrap(),
+                    m.kind.clone(),
+                    m.primary,
+                    m.active,
+                    m.end,
+                )
             })
             .collect(),
         K::Address => c
@@ -175,7 +193,13 @@ fn rows(c: &Constituent, k: K) -> Vec<Row> {
             .iter()
             .map(|a| {
                 let m = &a.meta;
-                (n.address_line(&a.line1), m.kind.clone(), m.primary, m.active, m.end)
+                (
+                    n.address_line(&a.line1),
+                    m.kind.clone(),
+                    m.primary,
+                    m.active,
+                    m.end,
+                )
             })
             .collect(),
     }
@@ -350,7 +374,10 @@ const CASES: &[Case] = &[
         rule: Rule::EndSameType,
         existing: &[(1, "home", true, true, T)],
         incoming: &[inc(2, " HOME ", false)],
-        expected: &[(1, "home", false, false, TODAY), (2, " HOME ", true, true, T)],
+        expected: &[
+            (1, "home", false, false, TODAY),
+            (2, " HOME ", true, true, T),
+        ],
     },
     Case {
         name: "no_entry_of_that_type_nothing_ended",
@@ -392,7 +419,11 @@ const CASES: &[Case] = &[
         name: "several_new_one_of_same_type_it_becomes_primary",
         rule: Rule::TieOneSameType,
         existing: &[(1, "Home", true, true, T)],
-        incoming: &[inc(2, "Work", true), inc(3, "Home", false), inc(4, "Other", true)],
+        incoming: &[
+            inc(2, "Work", true),
+            inc(3, "Home", false),
+            inc(4, "Other", true),
+        ],
         expected: &[
             (1, "Home", false, false, TODAY),
             (2, "Work", false, true, T),
@@ -404,7 +435,11 @@ const CASES: &[Case] = &[
         name: "several_same_type_the_marked_one_becomes_primary",
         rule: Rule::TieSeveralOneMarked,
         existing: &[(1, "Home", true, true, T)],
-        incoming: &[inc(2, "Home", false), inc(3, "Home", true), inc(4, "Work", true)],
+        incoming: &[
+            inc(2, "Home", false),
+            inc(3, "Home", true),
+            inc(4, "Work", true),
+        ],
         expected: &[
             (1, "Home", false, false, TODAY),
             (2, "Home", false, true, T),
@@ -416,7 +451,11 @@ const CASES: &[Case] = &[
         name: "several_same_type_none_marked_first_in_batch_becomes_primary",
         rule: Rule::TieSeveralNoneMarked,
         existing: &[(1, "Home", true, true, T)],
-        incoming: &[inc(4, "Work", true), inc(2, "Home", false), inc(3, "Home", false)],
+        incoming: &[
+            inc(4, "Work", true),
+            inc(2, "Home", false),
+            inc(3, "Home", false),
+        ],
         expected: &[
             (1, "Home", false, false, TODAY),
             (4, "Work", false, true, T),
@@ -446,7 +485,11 @@ const CASES: &[Case] = &[
             "No existing entries and several entries marked primary: the first marked one is primary.",
         ),
         existing: &[],
-        incoming: &[inc(2, "Work", false), inc(3, "Home", true), inc(4, "Other", true)],
+        incoming: &[
+            inc(2, "Work", false),
+            inc(3, "Home", true),
+            inc(4, "Other", true),
+        ],
         expected: &[
             (2, "Work", false, true, T),
             (3, "Home", true, true, T),
@@ -459,7 +502,11 @@ const CASES: &[Case] = &[
             "Several new entries of the old primary's type marked primary: the first marked one is primary.",
         ),
         existing: &[(1, "Home", true, true, T)],
-        incoming: &[inc(2, "Home", false), inc(3, "Home", true), inc(4, "Home", true)],
+        incoming: &[
+            inc(2, "Home", false),
+            inc(3, "Home", true),
+            inc(4, "Home", true),
+        ],
         expected: &[
             (1, "Home", false, false, TODAY),
             (2, "Home", false, true, T),
@@ -571,7 +618,10 @@ fn rule_email_table() {
 fn quoted_sentences_are_the_seeds_own() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(SEED_003);
     let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("seed 003 not found at {}; quotes not checked", path.display());
+        eprintln!(
+            "seed 003 not found at {}; quotes not checked",
+            path.display()
+        );
         return;
     };
     let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -691,7 +741,10 @@ fn unusable_incoming_entries_are_rejected() {
             _ => None,
         })
         .collect();
-    assert_eq!(reasons, vec![Rejection::EmptyAddress, Rejection::UnusableEmail]);
+    assert_eq!(
+        reasons,
+        vec![Rejection::EmptyAddress, Rejection::UnusableEmail]
+    );
 }
 
 /// Phone identity follows the venue's dialing plan.
@@ -735,7 +788,8 @@ fn rule_name_replaced_and_old_name_kept_as_historical() {
     let mut new_name = name("Jane", "Smith");
     new_name.middle = Some("Q".into());
     for mode in [UpdateMode::Automatic, UpdateMode::Review] {
-        let (c, changes) = apply_update_rules(&existing, &with_name(new_name.clone()), mode, today());
+        let (c, changes) =
+            apply_update_rules(&existing, &with_name(new_name.clone()), mode, today());
         assert_eq!(c.name, new_name, "{NAME_RULE}");
         assert_eq!(
             c.historical_names,
@@ -779,7 +833,12 @@ fn rule_name_difference_in_any_part_replaces() {
     let existing = jane();
     let mut incoming = name("Jane", "Doe");
     incoming.suffix = Some("Jr".into());
-    let (c, _) = apply_update_rules(&existing, &with_name(incoming.clone()), UpdateMode::Automatic, today());
+    let (c, _) = apply_update_rules(
+        &existing,
+        &with_name(incoming.clone()),
+        UpdateMode::Automatic,
+        today(),
+    );
     assert_eq!(c.name, incoming);
     assert_eq!(c.historical_names.len(), 1);
 }
@@ -877,11 +936,27 @@ fn rule_when_rules_apply_table() {
         ),
         (BULLET_MANUAL_BATCH, batch(Manual, Add, false, true), true),
         (BULLET_IMPORTED_ADD, batch(Imported, Add, false, true), true),
-        (BULLET_IMPORTED_EDIT, batch(Imported, Edit, true, true), true),
-        (BULLET_IMPORTED_EDIT, batch(Imported, Edit, true, false), true),
+        (
+            BULLET_IMPORTED_EDIT,
+            batch(Imported, Edit, true, true),
+            true,
+        ),
+        (
+            BULLET_IMPORTED_EDIT,
+            batch(Imported, Edit, true, false),
+            true,
+        ),
         (BULLET_NOT_EDIT_SCREEN, UpdateSource::EditScreen, false),
-        (BULLET_NOT_MANUAL_WITH_ID, batch(Manual, Add, true, true), false),
-        (BULLET_NOT_MANUAL_WITH_ID, batch(Manual, Add, true, false), false),
+        (
+            BULLET_NOT_MANUAL_WITH_ID,
+            batch(Manual, Add, true, true),
+            false,
+        ),
+        (
+            BULLET_NOT_MANUAL_WITH_ID,
+            batch(Manual, Add, true, false),
+            false,
+        ),
         (
             "Kiosk, portal or access-control details that matched: sent like an imported add without the constituent ID.",
             UpdateSource::MatchedIncoming,
@@ -964,7 +1039,11 @@ fn arb_existing() -> impl Strategy<Value = Vec<Ex>> {
             0u16..6,
             arb_kind(),
             any::<bool>(),
-            prop::option::of(prop::sample::select(vec![long_ago(), today(), date(2030, 1, 1)])),
+            prop::option::of(prop::sample::select(vec![
+                long_ago(),
+                today(),
+                date(2030, 1, 1),
+            ])),
         ),
         0..5,
     )
@@ -983,11 +1062,13 @@ fn arb_existing() -> impl Strategy<Value = Vec<Ex>> {
 
 fn arb_incoming() -> impl Strategy<Value = Vec<In>> {
     prop::collection::vec(
-        (0u16..8, arb_kind(), any::<bool>(), any::<bool>()).prop_map(|(v, kind, primary, alt)| In {
-            v,
-            kind,
-            primary,
-            alt,
+        (0u16..8, arb_kind(), any::<bool>(), any::<bool>()).prop_map(|(v, kind, primary, alt)| {
+            In {
+                v,
+                kind,
+                primary,
+                alt,
+            }
         }),
         0..5,
     )
@@ -1006,7 +1087,10 @@ fn arb_case() -> impl Strategy<Value = (Constituent, IncomingDetails, UpdateMode
             name("Jane", "Smith"),
             name("JANE", "DOE"),
         ])),
-        prop::option::of(prop::sample::select(vec![date(1980, 5, 17), date(1990, 1, 1)])),
+        prop::option::of(prop::sample::select(vec![
+            date(1980, 5, 17),
+            date(1990, 1, 1),
+        ])),
         prop::sample::select(vec![UpdateMode::Automatic, UpdateMode::Review]),
     )
         .prop_map(|(ea, ep, ee, ia, ip, ie, nm, birth, mode)| {
@@ -1023,7 +1107,10 @@ fn arb_case() -> impl Strategy<Value = (Constituent, IncomingDetails, UpdateMode
         })
 }
 
-fn primaries<M>(entries: &[M], meta: impl Fn(&M) -> &portico::domain::ContactMeta) -> (usize, bool) {
+fn primaries<M>(
+    entries: &[M],
+    meta: impl Fn(&M) -> &portico::domain::ContactMeta,
+) -> (usize, bool) {
     let p: Vec<&portico::domain::ContactMeta> =
         entries.iter().map(&meta).filter(|m| m.primary).collect();
     (p.len(), p.iter().all(|m| m.active))

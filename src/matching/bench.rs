@@ -15,7 +15,9 @@ use super::{
     MatchOutcome, PostalAddress, ScoreThresholds, ScoredOutcome, VisitorDetails, scored,
     strict_match_refs,
 };
-use crate::domain::{Address, Constituent, ConstituentStatus, ContactMeta, Email, PersonName, Phone};
+use crate::domain::{
+    Address, Constituent, ConstituentStatus, ContactMeta, Email, PersonName, Phone,
+};
 use crate::normalize::Normalizer;
 
 /// Number of visitor queries [`run`] times.
@@ -47,22 +49,123 @@ impl Rng {
 }
 
 const FIRST: &[&str] = &[
-    "Michael", "William", "Robert", "Elizabeth", "James", "John", "Mary", "Patricia", "Jennifer",
-    "Linda", "David", "Richard", "Joseph", "Thomas", "Charles", "Susan", "Jessica", "Sarah",
-    "Karen", "Nancy", "Daniel", "Matthew", "Anthony", "Margaret", "Andrew", "Zoë", "José",
-    "Renée", "Søren", "Siobhán", "Chloé", "François", "Jürgen", "Aoife", "Liam", "Olivia",
-    "Emma", "Noah", "Ava", "Sophia", "Isabella", "Mia", "Amelia", "Harper", "Evelyn", "Benjamin",
-    "Samuel", "Henry", "Alexander", "Victoria", "Rebecca", "Katherine", "Christopher", "Nicholas",
+    "Michael",
+    "William",
+    "Robert",
+    "Elizabeth",
+    "James",
+    "John",
+    "Mary",
+    "Patricia",
+    "Jennifer",
+    "Linda",
+    "David",
+    "Richard",
+    "Joseph",
+    "Thomas",
+    "Charles",
+    "Susan",
+    "Jessica",
+    "Sarah",
+    "Karen",
+    "Nancy",
+    "Daniel",
+    "Matthew",
+    "Anthony",
+    "Margaret",
+    "Andrew",
+    "Zoë",
+    "José",
+    "Renée",
+    "Søren",
+    "Siobhán",
+    "Chloé",
+    "François",
+    "Jürgen",
+    "Aoife",
+    "Liam",
+    "Olivia",
+    "Emma",
+    "Noah",
+    "Ava",
+    "Sophia",
+    "Isabella",
+    "Mia",
+    "Amelia",
+    "Harper",
+    "Evelyn",
+    "Benjamin",
+    "Samuel",
+    "Henry",
+    "Alexander",
+    "Victoria",
+    "Rebecca",
+    "Katherine",
+    "Christopher",
+    "Nicholas",
 ];
 
 const LAST: &[&str] = &[
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Taylor", "Thomas",
-    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
-    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright",
-    "Scott", "Torres", "Nguyen", "Hill", "Flores", "O'Brien", "Müller", "Smith-Jones", "Ó Súilleabháin",
-    "Nørgaard", "D'Angelo", "McDonald", "MacLeod", "van der Berg", "Łukasiewicz", "Dubois",
-    "Fitzgerald", "Kowalski", "Schäfer", "Björk", "Okafor", "Tanaka", "Patel", "Kim", "Murphy",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Taylor",
+    "Thomas",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "O'Brien",
+    "Müller",
+    "Smith-Jones",
+    "Ó Súilleabháin",
+    "Nørgaard",
+    "D'Angelo",
+    "McDonald",
+    "MacLeod",
+    "van der Berg",
+    "Łukasiewicz",
+    "Dubois",
+    "Fitzgerald",
+    "Kowalski",
+    "Schäfer",
+    "Björk",
+    "Okafor",
+    "Tanaka",
+    "Patel",
+    "Kim",
+    "Murphy",
 ];
 
 const NICK: &[(&str, &str)] = &[
@@ -78,8 +181,28 @@ const NICK: &[(&str, &str)] = &[
     ("Katherine", "Kate"),
 ];
 
+/// Syllables for the long tail of surnames beyond the common ones.
+const SYLLABLES: &[&str] = &[
+    "ab", "bel", "car", "dor", "en", "fal", "gar", "hol", "ir", "jen", "kas", "lin", "mor", "nov",
+    "os", "pet", "quin", "ros", "sten", "tor", "ul", "ver", "wick", "yar", "zel",
+];
+
+/// A surname: common ones for a third of people, a long tail for the rest, as in real data.
+fn surname(rng: &mut Rng) -> String {
+    if rng.chance(33) {
+        return rng.pick(LAST).to_owned();
+    }
+    let mut s: String = (0..2 + rng.below(2)).map(|_| rng.pick(SYLLABLES)).collect();
+    if let Some(first) = s.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    s
+}
+
 const DOMAINS: &[&str] = &["example.net", "mail.test", "museum.test", "zoo.test"];
-const STREETS: &[&str] = &["High", "Main", "Oak", "Maple", "Church", "Park", "Elm", "Mill"];
+const STREETS: &[&str] = &[
+    "High", "Main", "Oak", "Maple", "Church", "Park", "Elm", "Mill",
+];
 
 fn meta(kind: &str, primary: bool, active: bool) -> ContactMeta {
     ContactMeta {
@@ -102,7 +225,7 @@ fn phone_digits(rng: &mut Rng) -> String {
 
 fn constituent(i: usize, rng: &mut Rng) -> Constituent {
     let first = rng.pick(FIRST);
-    let last = rng.pick(LAST);
+    let last = surname(rng);
     let local: String = format!("{first}.{last}")
         .chars()
         .filter(char::is_ascii_alphabetic)
@@ -145,7 +268,7 @@ fn constituent(i: usize, rng: &mut Rng) -> Constituent {
         lookup_id: format!("8-{:08}", 10_000_000 + i),
         name: PersonName {
             first: first.to_owned(),
-            last: last.to_owned(),
+            last,
             ..PersonName::default()
         },
         birth_date,
@@ -176,14 +299,18 @@ fn query(people: &[Constituent], rng: &mut Rng) -> VisitorDetails {
     let roll = rng.below(100);
     if roll < 25 {
         let first = rng.pick(FIRST);
-        let last = rng.pick(LAST);
+        let last = surname(rng);
         return VisitorDetails {
             name: PersonName {
                 first: first.to_owned(),
-                last: last.to_owned(),
+                last,
                 ..PersonName::default()
             },
-            email: Some(format!("visitor{}@{}", rng.next() % 1_000_000, rng.pick(DOMAINS))),
+            email: Some(format!(
+                "visitor{}@{}",
+                rng.next() % 1_000_000,
+                rng.pick(DOMAINS)
+            )),
             phone: Some(phone_digits(rng)),
             address: None,
             birth_date: None,
@@ -198,7 +325,7 @@ fn query(people: &[Constituent], rng: &mut Rng) -> VisitorDetails {
     }
     let email = (roll < 85).then(|| c.emails[0].address.to_uppercase());
     let phone = (roll >= 60).then(|| reformat_phone(&c.phones[0].number, rng));
-    let address = (roll % 3 == 0).then(|| PostalAddress {
+    let address = roll.is_multiple_of(3).then(|| PostalAddress {
         line1: c.addresses[0].line1.replace("Street", "St."),
         postcode: c.addresses[0].postcode.clone(),
         country: "US".to_owned(),
@@ -213,7 +340,7 @@ fn query(people: &[Constituent], rng: &mut Rng) -> VisitorDetails {
         email,
         phone,
         address,
-        birth_date: c.birth_date.filter(|_| roll % 2 == 0),
+        birth_date: c.birth_date.filter(|_| roll.is_multiple_of(2)),
     }
 }
 

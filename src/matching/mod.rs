@@ -116,20 +116,18 @@ pub fn decide(
             },
             MatchOutcome::NoMatch => Decision::CreateNew,
         },
-        MatchMode::Scored(thresholds) => {
-            match scored_match(visitor, candidates, n, &thresholds) {
-                ScoredOutcome::Automatic(best) => Decision::UseExisting {
-                    lookup_id: best.lookup_id,
-                    mode: UpdateMode::Automatic,
-                },
-                ScoredOutcome::Review { best, contenders } => Decision::NeedsReview {
-                    candidates: std::iter::once(best.lookup_id)
-                        .chain(contenders.into_iter().map(|c| c.lookup_id))
-                        .collect(),
-                },
-                ScoredOutcome::NoMatch => Decision::CreateNew,
-            }
-        }
+        MatchMode::Scored(thresholds) => match scored_match(visitor, candidates, n, &thresholds) {
+            ScoredOutcome::Automatic(best) => Decision::UseExisting {
+                lookup_id: best.lookup_id,
+                mode: UpdateMode::Automatic,
+            },
+            ScoredOutcome::Review { best, contenders } => Decision::NeedsReview {
+                candidates: std::iter::once(best.lookup_id)
+                    .chain(contenders.into_iter().map(|c| c.lookup_id))
+                    .collect(),
+            },
+            ScoredOutcome::NoMatch => Decision::CreateNew,
+        },
     }
 }
 

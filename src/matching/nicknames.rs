@@ -20,7 +20,10 @@ const GROUPS: &[(&str, &[&str])] = &[
     ("barbara", &["barb", "barbie", "babs"]),
     ("benjamin", &["ben", "benny", "benji"]),
     ("catherine", &["cathy", "cath", "kate", "katie", "cat"]),
-    ("katherine", &["kathy", "kate", "katie", "kat", "kay", "kitty"]),
+    (
+        "katherine",
+        &["kathy", "kate", "katie", "kat", "kay", "kitty"],
+    ),
     ("charles", &["charlie", "chuck", "chas", "chaz"]),
     ("christopher", &["chris", "kit", "topher"]),
     ("christine", &["chris", "chrissy", "tina"]),
@@ -31,7 +34,12 @@ const GROUPS: &[(&str, &[&str])] = &[
     ("donald", &["don", "donnie"]),
     ("dorothy", &["dot", "dottie", "dolly"]),
     ("edward", &["ed", "eddie", "ted", "teddy", "ned"]),
-    ("elizabeth", &["liz", "lizzie", "beth", "betty", "betsy", "eliza", "libby", "lisa", "bess"]),
+    (
+        "elizabeth",
+        &[
+            "liz", "lizzie", "beth", "betty", "betsy", "eliza", "libby", "lisa", "bess",
+        ],
+    ),
     ("eleanor", &["ellie", "nell", "nora", "elle"]),
     ("frances", &["fran", "frankie", "fanny"]),
     ("francis", &["frank", "frankie"]),
@@ -50,7 +58,10 @@ const GROUPS: &[(&str, &[&str])] = &[
     ("kenneth", &["ken", "kenny"]),
     ("lawrence", &["larry", "laurie"]),
     ("leonard", &["leo", "len", "lenny"]),
-    ("margaret", &["maggie", "meg", "peggy", "marge", "madge", "greta", "daisy"]),
+    (
+        "margaret",
+        &["maggie", "meg", "peggy", "marge", "madge", "greta", "daisy"],
+    ),
     ("matthew", &["matt", "matty"]),
     ("michael", &["mike", "mikey", "mick", "mickey"]),
     ("nathaniel", &["nate", "nat", "nathan"]),

@@ -84,7 +84,9 @@ pub enum Reason {
     /// Known variants of one given name (Bill, William).
     Nickname,
     /// Jaro-Winkler similarity, in percent.
-    Similar { percent: u8 },
+    Similar {
+        percent: u8,
+    },
     /// One side gave only an initial and it agrees.
     Initial,
     /// Equal to one of the constituent's active entries.
@@ -218,9 +220,19 @@ fn score_last(q: &Query, c: &Constituent, n: &Normalizer) -> FieldScore {
     }
     let sim = strsim::jaro_winkler(&q.last, &theirs);
     if sim >= SIMILAR_HIGH {
-        f(LAST_SIMILAR_HIGH, Reason::Similar { percent: percent(sim) })
+        f(
+            LAST_SIMILAR_HIGH,
+            Reason::Similar {
+                percent: percent(sim),
+            },
+        )
     } else if sim >= SIMILAR_LOW {
-        f(LAST_SIMILAR_LOW, Reason::Similar { percent: percent(sim) })
+        f(
+            LAST_SIMILAR_LOW,
+            Reason::Similar {
+                percent: percent(sim),
+            },
+        )
     } else {
         f(0, Reason::Different)
     }
@@ -252,9 +264,19 @@ fn score_first(q: &Query, c: &Constituent, n: &Normalizer) -> FieldScore {
     }
     let sim = strsim::jaro_winkler(&q.first, &theirs);
     if sim >= SIMILAR_HIGH {
-        f(FIRST_SIMILAR_HIGH, Reason::Similar { percent: percent(sim) })
+        f(
+            FIRST_SIMILAR_HIGH,
+            Reason::Similar {
+                percent: percent(sim),
+            },
+        )
     } else if sim >= SIMILAR_LOW {
-        f(FIRST_SIMILAR_LOW, Reason::Similar { percent: percent(sim) })
+        f(
+            FIRST_SIMILAR_LOW,
+            Reason::Similar {
+                percent: percent(sim),
+            },
+        )
     } else {
         f(FIRST_DIFFERENT, Reason::Different)
     }
@@ -336,7 +358,9 @@ fn score_with(q: &Query, c: &Constituent, n: &Normalizer) -> ScoredCandidate {
         score_key(
             Field::Email,
             q.email.as_deref(),
-            c.emails.iter().map(|e| (n.email(&e.address), e.meta.active)),
+            c.emails
+                .iter()
+                .map(|e| (n.email(&e.address), e.meta.active)),
             EMAIL_ACTIVE,
             EMAIL_INACTIVE,
         ),

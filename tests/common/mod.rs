@@ -98,7 +98,12 @@ pub fn jane() -> Constituent {
     c
 }
 
-pub fn visitor(first: &str, last: &str, email: Option<&str>, phone: Option<&str>) -> VisitorDetails {
+pub fn visitor(
+    first: &str,
+    last: &str,
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> VisitorDetails {
     VisitorDetails {
         name: name(first, last),
         email: email.map(str::to_owned),
