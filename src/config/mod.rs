@@ -678,8 +678,8 @@ fn validate_sync(p: &mut Problems<'_>, s: raw::RawSync) -> Option<SyncConfig> {
 fn validate_matching(p: &mut Problems<'_>, m: raw::RawMatching) -> Option<Normalizer> {
     let mut n = Normalizer::default();
     if let Some(country) = m.default_country {
-        match crate::normalize::calling_code(&country) {
-            Some(code) => n.default_calling_code = code.to_owned(),
+        match crate::normalize::DialingPlan::for_country(&country) {
+            Some(plan) => n.dialing = plan,
             None => {
                 p.at_path(
                     "matching.default_country",

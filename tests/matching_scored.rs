@@ -1,0 +1,502 @@
+//! Scored matching, its bands (seed 003's thresholds), explanations and blocking keys.
+
+mod common;
+
+use common::*;
+use portico::domain::{ConstituentStatus, HistoricalName};
+use portico::matching::blocking::{BlockingKey, constituent_keys, visitor_keys};
+use portico::matching::explain::explain_scored;
+use portico::matching::nicknames;
+use portico::matching::{
+    Decision, Field, FieldScore, MatchConfig, MatchMode, Reason, ScoreThresholds, ScoredOutcome,
+    VisitorDetails, decide, score_candidate, scored_match,
+};
+use portico::normalize::Normalizer;
+use portico::update_rules::UpdateMode;
+
+fn n() -> Normalizer {
+    Normalizer::default()
+}
+
+fn field(fields: &[FieldScore], f: Field) -> FieldScore {
+    *fields.iter().find(|s| s.field == f).unwrap()
+}
+
+fn outcome(v: &VisitorDetails, cands: &[portico::domain::Constituent]) -> ScoredOutcome {
+    scored_match(v, cands, &n(), &ScoreThresholds::default())
+}
+
+#[test]
+fn thresholds_default_to_the_crms_95_and_70() {
+    assert_eq!(
+        ScoreThresholds::default(),
+        ScoreThresholds {
+            automatic_above: 95,
+            review_from: 70
+        }
+    );
+}
+
+/// Seed 003: "If matching constituents qualify for automatic updates (their match confidence
+/// score is above the top threshold), Altru applies these rules automatically".
+#[test]
+fn band_above_top_threshold_is_automatic() {
+    let v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
+    match outcome(&v, &[jane()]) {
+        ScoredOutcome::Automatic(best) => {
+            assert_eq!(best.lookup_id, "8-1001");
+            assert_eq!(best.score, 100);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        decide(
+            &v,
+            &[jane()],
+            &n(),
+            &MatchConfig {
+                mode: MatchMode::Scored(ScoreThresholds::default())
+            }
+        ),
+        Decision::UseExisting {
+            lookup_id: "8-1001".into(),
+            mode: UpdateMode::Automatic
+        }
+    );
+}
+
+/// Seed 003: "above the top threshold": a score equal to it is not above it.
+#[test]
+fn band_score_equal_to_top_threshold_is_review() {
+    let mut v = visitor("Jane", "Doe", None, Some("555 123 4567"));
+    v.birth_date = Some(date(1980, 5, 17));
+    let s = score_candidate(&v, &jane(), &n());
+    assert_eq!(s.score, 95);
+    assert!(matches!(
+        outcome(&v, &[jane()]),
+        ScoredOutcome::Review { .. }
+    ));
+    let lower = ScoreThresholds {
+        automatic_above: 94,
+        review_from: 70,
+    };
+    assert!(matches!(
+        scored_match(&v, &[jane()], &n(), &lower),
+        ScoredOutcome::Automatic(_)
+    ));
+}
+
+/// Seed 003: "If matching constituents qualify for manual review (their match confidence
+/// score falls in the middle range), Altru prompts you to resolve the conflicts".
+#[test]
+fn band_middle_range_is_review() {
+    let v = visitor("Jane", "Doe", Some("jane.doe@example.net"), None);
+    match outcome(&v, &[jane()]) {
+        ScoredOutcome::Review { best, contenders } => {
+            assert_eq!(best.score, 80);
+            assert!(contenders.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        decide(
+            &v,
+            &[jane()],
+            &n(),
+            &MatchConfig {
+                mode: MatchMode::Scored(ScoreThresholds::default())
+            }
+        ),
+        Decision::NeedsReview {
+            candidates: vec!["8-1001".into()]
+        }
+    );
+}
+
+/// The middle range starts at the lower threshold itself; below it a new record is created.
+#[test]
+fn band_lower_threshold_is_inclusive_and_below_is_no_match() {
+    let mut v = visitor("", "Doe", Some("jane.doe@example.net"), None);
+    v.address = Some(postal("12 High St", "02134"));
+    assert_eq!(score_candidate(&v, &jane(), &n()).score, 70);
+    assert!(matches!(
+        outcome(&v, &[jane()]),
+        ScoredOutcome::Review { .. }
+    ));
+    let stricter = ScoreThresholds {
+        automatic_above: 95,
+        review_from: 71,
+    };
+    assert_eq!(
+        scored_match(&v, &[jane()], &n(), &stricter),
+        ScoredOutcome::NoMatch
+    );
+    let name_only = visitor("Jane", "Doe", None, None);
+    assert_eq!(outcome(&name_only, &[jane()]), ScoredOutcome::NoMatch);
+    assert_eq!(
+        decide(
+            &name_only,
+            &[jane()],
+            &n(),
+            &MatchConfig {
+                mode: MatchMode::Scored(ScoreThresholds::default())
+            }
+        ),
+        Decision::CreateNew
+    );
+}
+
+#[test]
+fn every_field_is_explained() {
+    let mut v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
+    v.address = Some(postal("12 High St.", "02134"));
+    v.birth_date = Some(date(1980, 5, 17));
+    let s = score_candidate(&v, &jane(), &n());
+    let expected = [
+        (Field::FirstName, 20, 20, Reason::Equal),
+        (Field::LastName, 25, 25, Reason::Equal),
+        (Field::Email, 35, 35, Reason::EqualActive),
+        (Field::Phone, 30, 30, Reason::EqualActive),
+        (Field::Address, 10, 10, Reason::PostcodeAndLine),
+        (Field::BirthDate, 20, 20, Reason::Equal),
+    ];
+    assert_eq!(s.fields.len(), expected.len());
+    for (f, points, max, reason) in expected {
+        assert_eq!(
+            field(&s.fields, f),
+            FieldScore {
+                field: f,
+                points,
+                max,
+                reason
+            }
+        );
+    }
+    assert_eq!(s.score, 100);
+    let text = explain_scored(&s);
+    assert!(text.starts_with("8-1001: 100/100"), "{text}");
+    assert!(
+        text.contains("address: +10/10 (postcode and street agree)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn first_name_evidence_table() {
+    let mut c = jane();
+    c.name = name("Michael", "Smith");
+    let cases: &[(&str, i32, Reason)] = &[
+        ("Michael", 20, Reason::Equal),
+        ("MICHAËL", 20, Reason::Equal),
+        ("Mike", 16, Reason::Nickname),
+        ("Mick", 16, Reason::Nickname),
+        ("M", 5, Reason::Initial),
+        ("Q", -25, Reason::Different),
+        ("Bill", -25, Reason::Different),
+        ("", 0, Reason::Missing),
+    ];
+    for (first, points, reason) in cases {
+        let v = visitor(first, "Smith", None, None);
+        let f = field(&score_candidate(&v, &c, &n()).fields, Field::FirstName);
+        assert_eq!((f.points, f.reason), (*points, *reason), "{first}");
+    }
+    // Typos score by Jaro-Winkler similarity.
+    let f = field(
+        &score_candidate(&visitor("Micheal", "Smith", None, None), &c, &n()).fields,
+        Field::FirstName,
+    );
+    assert!(
+        matches!(f.reason, Reason::Similar { percent } if percent >= 90),
+        "{f:?}"
+    );
+    assert_eq!(f.points, 5, "{f:?}");
+}
+
+#[test]
+fn nicknames_cover_the_common_pairs() {
+    assert!(nicknames::pair_count() >= 60);
+    for (a, b) in [
+        ("mike", "michael"),
+        ("bill", "william"),
+        ("bob", "robert"),
+        ("liz", "elizabeth"),
+        ("peggy", "margaret"),
+        ("ted", "edward"),
+        ("jim", "james"),
+        ("kate", "katherine"),
+    ] {
+        assert!(nicknames::are_variants(a, b), "{a} {b}");
+    }
+    let mut c = person("8-7", "William", "Jones");
+    c.emails = vec![email("wj@example.net", "Email", true, true)];
+    c.phones = vec![phone("555 222 3333", "Home", true, true)];
+    let v = visitor(
+        "Bill",
+        "Jones",
+        Some("WJ@example.net"),
+        Some("555-222-3333"),
+    );
+    assert!(matches!(outcome(&v, &[c]), ScoredOutcome::Automatic(_)));
+}
+
+#[test]
+fn last_name_evidence_table() {
+    let mut c = jane();
+    c.historical_names.push(HistoricalName {
+        name: name("Jane", "Smith"),
+        until: Some(date(2020, 1, 1)),
+    });
+    let cases: &[(&str, i32, Reason)] = &[
+        ("Doe", 25, Reason::Equal),
+        ("DOE", 25, Reason::Equal),
+        ("Smith", 20, Reason::FormerName),
+        ("Xu", 0, Reason::Different),
+    ];
+    for (last, points, reason) in cases {
+        let v = visitor("Jane", last, None, None);
+        let f = field(&score_candidate(&v, &c, &n()).fields, Field::LastName);
+        assert_eq!((f.points, f.reason), (*points, *reason), "{last}");
+    }
+    let mut c = person("8-5", "Ann", "Johnson");
+    c.emails = vec![email("a@b.test", "Email", true, true)];
+    let f = field(
+        &score_candidate(&visitor("Ann", "Jonhson", None, None), &c, &n()).fields,
+        Field::LastName,
+    );
+    assert!(
+        matches!(f.reason, Reason::Similar { .. }) && f.points > 0,
+        "{f:?}"
+    );
+}
+
+#[test]
+fn contact_evidence_table() {
+    type Evidence = (i32, Reason);
+    let cases: &[(Option<&str>, Option<&str>, Evidence, Evidence)] = &[
+        (
+            Some("jane.doe@example.net"),
+            Some("555 123 4567"),
+            (35, Reason::EqualActive),
+            (30, Reason::EqualActive),
+        ),
+        (
+            Some("jane.old@example.net"),
+            Some("555 987 6543"),
+            (15, Reason::EqualInactive),
+            (30, Reason::EqualActive),
+        ),
+        (
+            Some("other@example.net"),
+            Some("555 000 0000"),
+            (0, Reason::Different),
+            (0, Reason::Different),
+        ),
+        (
+            Some("noemail@example.net"),
+            None,
+            (0, Reason::Missing),
+            (0, Reason::Missing),
+        ),
+    ];
+    for (e, p, want_email, want_phone) in cases {
+        let v = visitor("Jane", "Doe", *e, *p);
+        let s = score_candidate(&v, &jane(), &n());
+        let fe = field(&s.fields, Field::Email);
+        let fp = field(&s.fields, Field::Phone);
+        assert_eq!((fe.points, fe.reason), *want_email, "{e:?}");
+        assert_eq!((fp.points, fp.reason), *want_phone, "{p:?}");
+    }
+}
+
+#[test]
+fn address_and_birth_date_evidence() {
+    let mut v = visitor("Jane", "Doe", None, None);
+    v.address = Some(postal("5 Elm Road", "02134"));
+    v.birth_date = Some(date(1999, 1, 1));
+    let s = score_candidate(&v, &jane(), &n());
+    assert_eq!(
+        (
+            field(&s.fields, Field::Address).points,
+            field(&s.fields, Field::Address).reason
+        ),
+        (5, Reason::PostcodeOnly)
+    );
+    assert_eq!(
+        (
+            field(&s.fields, Field::BirthDate).points,
+            field(&s.fields, Field::BirthDate).reason
+        ),
+        (-30, Reason::Different)
+    );
+    // A conflicting birth date pulls an otherwise automatic match into review.
+    let mut v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
+    v.birth_date = Some(date(1999, 1, 1));
+    assert!(matches!(
+        outcome(&v, &[jane()]),
+        ScoredOutcome::Review { .. }
+    ));
+}
+
+/// Household members sharing email and phone are never updated automatically: a similar
+/// first name goes to review, a different one does not match.
+#[test]
+fn shared_household_contacts_are_not_automatic() {
+    let mut michael = person("8-11", "Michael", "Smith");
+    michael.emails = vec![email("smiths@example.net", "Email", true, true)];
+    michael.phones = vec![phone("555 444 1212", "Home", true, true)];
+    let mut daniel = person("8-12", "Daniel", "Smith");
+    daniel.emails = michael.emails.clone();
+    daniel.phones = michael.phones.clone();
+    let cases = [
+        ("Michelle", &michael, "review"),
+        ("Micheal", &michael, "review"),
+        ("Daniela", &daniel, "review"),
+        ("Sarah", &michael, "none"),
+        ("Mikaela", &michael, "none"),
+    ];
+    for (first, c, want) in cases {
+        let v = visitor(
+            first,
+            "Smith",
+            Some("smiths@example.net"),
+            Some("555 444 1212"),
+        );
+        let o = outcome(&v, std::slice::from_ref(c));
+        let got = match o {
+            ScoredOutcome::Automatic(_) => "automatic",
+            ScoredOutcome::Review { .. } => "review",
+            ScoredOutcome::NoMatch => "none",
+        };
+        assert_eq!(got, want, "{first}: {o:?}");
+    }
+}
+
+#[test]
+fn several_above_top_threshold_go_to_review_with_contenders() {
+    let mut twin = jane();
+    twin.lookup_id = "8-0999".into();
+    let v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
+    match outcome(&v, &[jane(), twin]) {
+        ScoredOutcome::Review { best, contenders } => {
+            assert_eq!(best.lookup_id, "8-0999");
+            assert_eq!(contenders.len(), 1);
+            assert_eq!(contenders[0].lookup_id, "8-1001");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn best_candidate_wins_and_weaker_ones_are_contenders() {
+    let mut weaker = jane();
+    weaker.lookup_id = "8-2000".into();
+    weaker.phones.clear();
+    let v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
+    match outcome(&v, &[weaker, jane()]) {
+        ScoredOutcome::Automatic(best) => assert_eq!(best.lookup_id, "8-1001"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn merged_constituents_are_never_scored_candidates() {
+    let mut merged = jane();
+    merged.status = ConstituentStatus::Merged;
+    let v = visitor(
+        "Jane",
+        "Doe",
+        Some("jane.doe@example.net"),
+        Some("555 123 4567"),
+    );
+    assert_eq!(outcome(&v, &[merged]), ScoredOutcome::NoMatch);
+}
+
+#[test]
+fn blocking_keys_for_a_visitor() {
+    let mut v = visitor(
+        "Jane",
+        "O'Doe",
+        Some("Jane@Example.net"),
+        Some("(555) 123-4567"),
+    );
+    v.address = Some(postal("1 Main St", "sw1a 1aa"));
+    let keys = visitor_keys(&v, &n());
+    assert_eq!(
+        keys,
+        vec![
+            BlockingKey::Email {
+                email: "jane@example.net".into()
+            },
+            BlockingKey::Phone {
+                phone: "+15551234567".into()
+            },
+            BlockingKey::LastNameInitial {
+                last: "odoe".into(),
+                initial: 'j'
+            },
+            BlockingKey::PostcodeLastName {
+                postcode: "SW1A1AA".into(),
+                last: "odoe".into()
+            },
+        ]
+    );
+    let strict: Vec<String> = keys
+        .iter()
+        .filter(|k| k.is_strict())
+        .map(BlockingKey::index_key)
+        .collect();
+    assert_eq!(strict, vec!["e:jane@example.net", "p:+15551234567"]);
+    let unusable = visitor("", "", Some("none@x.com"), Some("12"));
+    assert!(visitor_keys(&unusable, &n()).is_empty());
+}
+
+#[test]
+fn blocking_keys_for_a_constituent_cover_every_entry_and_former_name() {
+    let mut c = jane();
+    c.historical_names.push(HistoricalName {
+        name: name("Jane", "Smith"),
+        until: None,
+    });
+    let keys: Vec<String> = constituent_keys(&c, &n())
+        .iter()
+        .map(BlockingKey::index_key)
+        .collect();
+    for want in [
+        "e:jane.doe@example.net",
+        "e:jane.old@example.net",
+        "p:+15551234567",
+        "p:+15559876543",
+        "n:doe:j",
+        "n:smith:j",
+        "z:02134:doe",
+        "z:02134:smith",
+    ] {
+        assert!(keys.iter().any(|k| k == want), "{want} in {keys:?}");
+    }
+    assert_eq!(keys.len(), 8);
+}
