@@ -29,7 +29,10 @@ fn folder() -> tempfile::TempDir {
     dir
 }
 
-fn check(dir: &Path, text: &str) -> Result<portico::config::DeviceConfig, Vec<portico::config::Diagnostic>> {
+fn check(
+    dir: &Path,
+    text: &str,
+) -> Result<portico::config::DeviceConfig, Vec<portico::config::Diagnostic>> {
     let path = dir.join("device.toml");
     std::fs::write(&path, text).unwrap();
     portico::config::load(&path).map_err(|e| e.diagnostics().to_vec())
@@ -41,8 +44,16 @@ fn the_valid_config_loads_with_defaults() {
     let cfg = check(dir.path(), VALID).unwrap();
     assert_eq!(cfg.device_id, "gate-1");
     assert_eq!(cfg.sync.pull_interval.as_secs(), 900);
-    assert_eq!(cfg.sync.purge_interval.as_secs(), 8 * 3600, "default purge every 8 hours");
-    assert_eq!(cfg.data_dir, dir.path().join("data"), "relative to the file");
+    assert_eq!(
+        cfg.sync.purge_interval.as_secs(),
+        8 * 3600,
+        "default purge every 8 hours"
+    );
+    assert_eq!(
+        cfg.data_dir,
+        dir.path().join("data"),
+        "relative to the file"
+    );
     assert_eq!(cfg.status_socket, dir.path().join("data/portico.sock"));
     assert!(cfg.gate.is_some() && cfg.kiosk.is_none());
 }
@@ -51,22 +62,127 @@ fn the_valid_config_loads_with_defaults() {
 fn each_malformed_config_gives_its_file_line_column_and_key() {
     // (what is wrong, edit of VALID, expected line, expected key, words in the message)
     let cases: &[(&str, &str, &str, usize, &str, &str)] = &[
-        ("unknown key", "name = \"North\"", "name = \"North\"\nturbo = true", 16, "gate.turbo", "unknown field"),
-        ("unknown section", "[gate]", "[gates]", 14, "gates", "unknown section"),
-        ("wrong type", "pull_interval = \"15m\"", "pull_interval = 15", 12, "sync.pull_interval", "invalid type"),
-        ("duration out of range", "pull_interval = \"15m\"", "pull_interval = \"2s\"", 12, "sync.pull_interval", "out of range"),
-        ("not a duration", "pull_interval = \"15m\"", "pull_interval = \"soon\"", 12, "sync.pull_interval", "not a duration"),
-        ("page size out of range", "pull_interval = \"15m\"", "pull_interval = \"15m\"\npage_size = 0", 13, "sync.page_size", "out of range"),
-        ("missing CA file", "ca_cert = \"ca.pem\"", "ca_cert = \"missing.pem\"", 8, "upstream.ca_cert", "missing.pem"),
-        ("missing token file", "token_file = \"device.token\"", "token_file = \"nope.token\"", 9, "upstream.token_file", "nope.token"),
-        ("plain http", "https://hub.example:8443", "http://hub.example:8443", 7, "upstream.url", "https"),
-        ("bad pin", "token_file = \"device.token\"", "token_file = \"device.token\"\nspki_pin = \"md5/xyz\"", 10, "upstream.spki_pin", "not an SPKI pin"),
-        ("unknown role", "roles = [\"gate\"]", "roles = [\"gate\", \"toaster\"]", 3, "device.roles[1]", "unknown role"),
-        ("bad device id", "id = \"gate-1\"", "id = \"gate 1!\"", 2, "device.id", "characters"),
-        ("role without section", "[gate]\nname = \"North\"", "", 3, "device.roles", "needs a [gate] section"),
-        ("missing required key", "url = \"https://hub.example:8443\"\n", "", 6, "upstream.url", "missing required key"),
+        (
+            "unknown key",
+            "name = \"North\"",
+            "name = \"North\"\nturbo = true",
+            16,
+            "gate.turbo",
+            "unknown field",
+        ),
+        (
+            "unknown section",
+            "[gate]",
+            "[gates]",
+            14,
+            "gates",
+            "unknown section",
+        ),
+        (
+            "wrong type",
+            "pull_interval = \"15m\"",
+            "pull_interval = 15",
+            12,
+            "sync.pull_interval",
+            "invalid type",
+        ),
+        (
+            "duration out of range",
+            "pull_interval = \"15m\"",
+            "pull_interval = \"2s\"",
+            12,
+            "sync.pull_interval",
+            "out of range",
+        ),
+        (
+            "not a duration",
+            "pull_interval = \"15m\"",
+            "pull_interval = \"soon\"",
+            12,
+            "sync.pull_interval",
+            "not a duration",
+        ),
+        (
+            "page size out of range",
+            "pull_interval = \"15m\"",
+            "pull_interval = \"15m\"\npage_size = 0",
+            13,
+            "sync.page_size",
+            "out of range",
+        ),
+        (
+            "missing CA file",
+            "ca_cert = \"ca.pem\"",
+            "ca_cert = \"missing.pem\"",
+            8,
+            "upstream.ca_cert",
+            "missing.pem",
+        ),
+        (
+            "missing token file",
+            "token_file = \"device.token\"",
+            "token_file = \"nope.token\"",
+            9,
+            "upstream.token_file",
+            "nope.token",
+        ),
+        (
+            "plain http",
+            "https://hub.example:8443",
+            "http://hub.example:8443",
+            7,
+            "upstream.url",
+            "https",
+        ),
+        (
+            "bad pin",
+            "token_file = \"device.token\"",
+            "token_file = \"device.token\"\nspki_pin = \"md5/xyz\"",
+            10,
+            "upstream.spki_pin",
+            "not an SPKI pin",
+        ),
+        (
+            "unknown role",
+            "roles = [\"gate\"]",
+            "roles = [\"gate\", \"toaster\"]",
+            3,
+            "device.roles[1]",
+            "unknown role",
+        ),
+        (
+            "bad device id",
+            "id = \"gate-1\"",
+            "id = \"gate 1!\"",
+            2,
+            "device.id",
+            "characters",
+        ),
+        (
+            "role without section",
+            "[gate]\nname = \"North\"",
+            "",
+            3,
+            "device.roles",
+            "needs a [gate] section",
+        ),
+        (
+            "missing required key",
+            "url = \"https://hub.example:8443\"\n",
+            "",
+            6,
+            "upstream.url",
+            "missing required key",
+        ),
         ("TOML syntax", "[sync]", "[sync", 11, "", "expected `]`"),
-        ("unsupported country", "[gate]", "[matching]\ndefault_country = \"XX\"\n[gate]", 15, "matching.default_country", "not a supported"),
+        (
+            "unsupported country",
+            "[gate]",
+            "[matching]\ndefault_country = \"XX\"\n[gate]",
+            15,
+            "matching.default_country",
+            "not a supported",
+        ),
     ];
     let dir = folder();
     for (what, from, to, line, key, words) in cases {
@@ -79,9 +195,18 @@ fn each_malformed_config_gives_its_file_line_column_and_key() {
             .unwrap_or_else(|| panic!("{what}: no diagnostic for {key:?} in {diags:#?}"));
         assert_eq!(d.line, *line, "{what}: {d}");
         assert!(d.column >= 1, "{what}: {d}");
-        assert!(d.message.to_lowercase().contains(&words.to_lowercase()), "{what}: {d}");
+        assert!(
+            d.message.to_lowercase().contains(&words.to_lowercase()),
+            "{what}: {d}"
+        );
         let shown = d.to_string();
-        assert!(shown.starts_with(&format!("{}:{line}:", dir.path().join("device.toml").display())), "{shown}");
+        assert!(
+            shown.starts_with(&format!(
+                "{}:{line}:",
+                dir.path().join("device.toml").display()
+            )),
+            "{shown}"
+        );
     }
 }
 
@@ -89,12 +214,23 @@ fn each_malformed_config_gives_its_file_line_column_and_key() {
 fn every_problem_is_reported_at_once() {
     let dir = folder();
     let text = VALID
-        .replace("pull_interval = \"15m\"", "pull_interval = \"1s\"\nupload_batch = 9999")
+        .replace(
+            "pull_interval = \"15m\"",
+            "pull_interval = \"1s\"\nupload_batch = 9999",
+        )
         .replace("ca_cert = \"ca.pem\"", "ca_cert = \"gone.pem\"")
-        .replace("name = \"North\"", "name = \"North\"\ndirection = \"sideways\"");
+        .replace(
+            "name = \"North\"",
+            "name = \"North\"\ndirection = \"sideways\"",
+        );
     let diags = check(dir.path(), &text).unwrap_err();
     let keys: Vec<&str> = diags.iter().map(|d| d.key.as_str()).collect();
-    for want in ["sync.pull_interval", "sync.upload_batch", "upstream.ca_cert", "gate.direction"] {
+    for want in [
+        "sync.pull_interval",
+        "sync.upload_batch",
+        "upstream.ca_cert",
+        "gate.direction",
+    ] {
         assert!(keys.contains(&want), "{want} not in {keys:?}");
     }
 }
@@ -104,16 +240,37 @@ fn the_cli_prints_diagnostics_and_exits_non_zero() {
     let dir = folder();
     let path = dir.path().join("device.toml");
     std::fs::write(&path, VALID.replace("name = \"North\"", "nmae = \"North\"")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_portico")).args(["config", "check"]).arg(&path).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("{}:15:1: gate.nmae: unknown field", path.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:15:1: gate.nmae: unknown field",
+            path.display()
+        )),
+        "{err}"
+    );
 
     std::fs::write(&path, VALID).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_portico")).args(["config", "check"]).arg(&path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("ok") && text.contains("gate-1") && text.contains("pull every 15m"), "{text}");
+    assert!(
+        text.contains("ok") && text.contains("gate-1") && text.contains("pull every 15m"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -121,12 +278,20 @@ fn the_shipped_example_configs_are_valid_apart_from_the_target_machine_files() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware-config");
     for name in ["gate.toml", "kiosk.toml"] {
         let text = std::fs::read_to_string(root.join(name)).unwrap();
-        let diags = portico::config::parse(&root.join(name), &text).map(|_| ()).unwrap_err();
+        let diags = portico::config::parse(&root.join(name), &text)
+            .map(|_| ())
+            .unwrap_err();
         let d = diags.diagnostics();
         // Only files that exist on an installed device are missing here.
         for d in d {
             assert!(
-                ["upstream.ca_cert", "upstream.token_file", "device.data_dir", "kiosk.technician_pin_file"].contains(&d.key.as_str()),
+                [
+                    "upstream.ca_cert",
+                    "upstream.token_file",
+                    "device.data_dir",
+                    "kiosk.technician_pin_file"
+                ]
+                .contains(&d.key.as_str()),
                 "{name}: {d}"
             );
         }

@@ -11,14 +11,35 @@ use axum::routing::get;
 use portico::clock::ManualClock;
 use portico::sync::SyncError;
 
-async fn hostile(route_body: &'static str, status: u16) -> (tempfile::TempDir, portico::hub::server::TlsServer) {
+async fn hostile(
+    route_body: &'static str,
+    status: u16,
+) -> (tempfile::TempDir, portico::hub::server::TlsServer) {
     let dir = tempfile::tempdir().unwrap();
     let (_, _, cert, key) = common::write_pki(dir.path(), "Hostile CA");
     let app = Router::new()
-        .route("/v1/hello", get(move || async move { (axum::http::StatusCode::from_u16(status).unwrap(), route_body) }))
-        .route("/v1/feed/{r}", get(move || async move { (axum::http::StatusCode::from_u16(status).unwrap(), route_body) }));
+        .route(
+            "/v1/hello",
+            get(move || async move {
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    route_body,
+                )
+            }),
+        )
+        .route(
+            "/v1/feed/{r}",
+            get(move || async move {
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    route_body,
+                )
+            }),
+        );
     let tls = portico::tls::server_config(&cert, &key).unwrap();
-    let server = portico::hub::server::serve_tls(SocketAddr::from(([127, 0, 0, 1], 0)), tls, app).await.unwrap();
+    let server = portico::hub::server::serve_tls(SocketAddr::from(([127, 0, 0, 1], 0)), tls, app)
+        .await
+        .unwrap();
     (dir, server)
 }
 
@@ -35,14 +56,36 @@ fn device_for(dir: &std::path::Path, port: u16) -> portico::device::Device {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_replies_are_clear_errors() {
     let cases: &[(&str, u16, fn(&SyncError) -> bool)] = &[
-        ("not json at all", 200, |e| matches!(e, SyncError::Protocol(_))),
-        ("{\"resource\":\"tickets\",\"changes\":[],\"next_cursor\":\"1\",\"has_more\":false}", 200, |e| matches!(e, SyncError::Protocol(_))),
-        ("{\"resource\":\"catalog\",\"changes\":[],\"next_cursor\":\"1\",\"has_more\":true}", 200, |e| matches!(e, SyncError::Protocol(_))),
-        ("{\"resource\":\"catalog\",\"changes\":[{\"op\":\"upsert\",\"key\":\"x\",\"data\":{\"price\":\"free\"}}],\"next_cursor\":\"1\",\"has_more\":false}", 200, |e| matches!(e, SyncError::Protocol(_))),
-        ("\u{0}\u{1}\u{2}", 200, |e| matches!(e, SyncError::Protocol(_))),
-        ("oops", 500, |e| matches!(e, SyncError::Unavailable { status: 500, .. })),
-        ("slow down", 429, |e| matches!(e, SyncError::Unavailable { status: 429, .. })),
-        ("{\"error\":\"bad_cursor\",\"message\":\"no\"}", 400, |e| matches!(e, SyncError::Rejected { status: 400, .. })),
+        ("not json at all", 200, |e| {
+            matches!(e, SyncError::Protocol(_))
+        }),
+        (
+            "{\"resource\":\"tickets\",\"changes\":[],\"next_cursor\":\"1\",\"has_more\":false}",
+            200,
+            |e| matches!(e, SyncError::Protocol(_)),
+        ),
+        (
+            "{\"resource\":\"catalog\",\"changes\":[],\"next_cursor\":\"1\",\"has_more\":true}",
+            200,
+            |e| matches!(e, SyncError::Protocol(_)),
+        ),
+        (
+            "{\"resource\":\"catalog\",\"changes\":[{\"op\":\"upsert\",\"key\":\"x\",\"data\":{\"price\":\"free\"}}],\"next_cursor\":\"1\",\"has_more\":false}",
+            200,
+            |e| matches!(e, SyncError::Protocol(_)),
+        ),
+        ("\u{0}\u{1}\u{2}", 200, |e| {
+            matches!(e, SyncError::Protocol(_))
+        }),
+        ("oops", 500, |e| {
+            matches!(e, SyncError::Unavailable { status: 500, .. })
+        }),
+        ("slow down", 429, |e| {
+            matches!(e, SyncError::Unavailable { status: 429, .. })
+        }),
+        ("{\"error\":\"bad_cursor\",\"message\":\"no\"}", 400, |e| {
+            matches!(e, SyncError::Rejected { status: 400, .. })
+        }),
     ];
     for (body, status, check) in cases {
         let (dir, server) = hostile(body, *status).await;
@@ -50,7 +93,12 @@ async fn garbage_replies_are_clear_errors() {
         let err = device.engine.pull_all(None).await.unwrap_err();
         assert!(check(&err), "body {body:?} status {status}: {err:?}");
         let db = device.engine.database();
-        assert_eq!(portico::replica::counts(&db.lock().unwrap()).unwrap().products, 0);
+        assert_eq!(
+            portico::replica::counts(&db.lock().unwrap())
+                .unwrap()
+                .products,
+            0
+        );
         let _ = server.shutdown.send(true);
     }
 }

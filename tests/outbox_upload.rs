@@ -16,7 +16,13 @@ fn enqueue_scans(device: &portico::device::Device, n: usize) -> Vec<String> {
     let tx = conn.transaction().unwrap();
     let keys = (0..n)
         .map(|i| {
-            outbox::enqueue(&tx, kinds::SCAN, &json!({"credential": format!("M{i}"), "decision": "admit"}), 0).unwrap()
+            outbox::enqueue(
+                &tx,
+                kinds::SCAN,
+                &json!({"credential": format!("M{i}"), "decision": "admit"}),
+                0,
+            )
+            .unwrap()
         })
         .collect();
     tx.commit().unwrap();
@@ -36,11 +42,19 @@ async fn rows_survive_a_restart_and_are_applied_once_even_when_the_upload_is_rep
     let device = dev.open(clock.clone());
     {
         let db = device.engine.database();
-        assert_eq!(outbox::stats(&db.lock().unwrap()).unwrap().pending, 5, "survived the restart");
+        assert_eq!(
+            outbox::stats(&db.lock().unwrap()).unwrap().pending,
+            5,
+            "survived the restart"
+        );
     }
 
     // The hub applies the batch but the reply never arrives.
-    hub.server.state.faults.cut_upload_response.store(1, Ordering::SeqCst);
+    hub.server
+        .state
+        .faults
+        .cut_upload_response
+        .store(1, Ordering::SeqCst);
     let err = device.engine.push_once().await.unwrap_err();
     assert!(err.is_transient(), "{err:?}");
     assert_eq!(hub.store.inbox_total().unwrap(), 5);
@@ -55,7 +69,11 @@ async fn rows_survive_a_restart_and_are_applied_once_even_when_the_upload_is_rep
     assert_eq!(device.engine.push_once().await.unwrap().duplicates, 0);
     clock.advance(chrono::Duration::seconds(5));
     let report = device.engine.push_once().await.unwrap();
-    assert_eq!((report.delivered, report.duplicates), (0, 5), "the replay is recognised");
+    assert_eq!(
+        (report.delivered, report.duplicates),
+        (0, 5),
+        "the replay is recognised"
+    );
     for key in &keys {
         assert_eq!(hub.store.inbox_count(key).unwrap(), 1, "{key} applied once");
     }
@@ -72,9 +90,7 @@ async fn rule_timesheets_the_crm_refuses_are_dead_lettered_with_the_reason_and_s
     let hub = TestHub::start(10).await;
     let dev = TestDevice::new(&hub, "gate-1", &hub.ca, "", "");
     let device = dev.open(manual_clock());
-    let ts = |event: &str, job: &str| {
-        json!({"constituent": "8-10000001", "event_name": event, "job": job, "date": "2026-11-01", "hours": 3.0})
-    };
+    let ts = |event: &str, job: &str| json!({"constituent": "8-10000001", "event_name": event, "job": job, "date": "2026-11-01", "hours": 3.0});
     let thirty = "A".repeat(30);
     let cases = [
         (ts(&thirty, "Front Desk"), None),
@@ -85,7 +101,10 @@ async fn rule_timesheets_the_crm_refuses_are_dead_lettered_with_the_reason_and_s
         let db = device.engine.database();
         let mut conn = db.lock().unwrap();
         let tx = conn.transaction().unwrap();
-        let keys = cases.iter().map(|(p, _)| outbox::enqueue(&tx, kinds::TIMESHEET, p, 0).unwrap()).collect();
+        let keys = cases
+            .iter()
+            .map(|(p, _)| outbox::enqueue(&tx, kinds::TIMESHEET, p, 0).unwrap())
+            .collect();
         tx.commit().unwrap();
         keys
     };
@@ -104,7 +123,14 @@ async fn rule_timesheets_the_crm_refuses_are_dead_lettered_with_the_reason_and_s
             }
         }
     }
-    let report = portico::status::report(&conn, "gate-1", vec![], device.engine.link_status(), chrono::Utc::now()).unwrap();
+    let report = portico::status::report(
+        &conn,
+        "gate-1",
+        vec![],
+        device.engine.link_status(),
+        chrono::Utc::now(),
+    )
+    .unwrap();
     assert_eq!(report.dead_letters.len(), 2);
     let text = portico::status::render(&report);
     assert!(text.contains("1 delivered, 2 dead-lettered"), "{text}");
@@ -121,7 +147,10 @@ async fn a_refused_token_marks_the_device_unauthorised_and_keeps_every_row() {
     let err = device.engine.push_once().await.unwrap_err();
     assert!(matches!(err, SyncError::Unauthorized(_)), "{err:?}");
     assert!(device.engine.link_status().unauthorized);
-    assert!(matches!(device.engine.pull_all(None).await, Err(SyncError::Unauthorized(_))));
+    assert!(matches!(
+        device.engine.pull_all(None).await,
+        Err(SyncError::Unauthorized(_))
+    ));
     let db = device.engine.database();
     let s = outbox::stats(&db.lock().unwrap()).unwrap();
     assert_eq!((s.pending, s.dead), (3, 0), "nothing dropped");
@@ -150,5 +179,8 @@ async fn an_unreachable_hub_keeps_rows_for_retry_with_backoff() {
     assert_eq!(row.state, "pending");
     let now = portico::clock::Clock::now(&*clock).timestamp_millis();
     // retry_base is 1s: the first retry waits between 0.5 s and 1 s.
-    assert!((now + 500..=now + 1000).contains(&row.next_attempt_at_ms), "{row:?}");
+    assert!(
+        (now + 500..=now + 1000).contains(&row.next_attempt_at_ms),
+        "{row:?}"
+    );
 }

@@ -31,12 +31,24 @@ async fn a_running_device_reports_role_link_cursors_and_outbox() {
     assert_eq!(report.roles, vec!["gate".to_string()]);
     assert!(report.link.online);
     assert!(report.constituents >= 200);
-    assert!(report.cursors.iter().all(|c| c.updated_at.is_some()), "{:?}", report.cursors);
+    assert!(
+        report.cursors.iter().all(|c| c.updated_at.is_some()),
+        "{:?}",
+        report.cursors
+    );
     let text = portico::status::render(&report);
     assert!(text.contains("hub link    online"), "{text}");
 
-    assert_eq!(portico::status::ask(&socket, "sync").await.unwrap(), r#"{"ok":true}"#);
-    assert!(portico::status::ask(&socket, "reboot").await.unwrap().contains("unknown request"));
+    assert_eq!(
+        portico::status::ask(&socket, "sync").await.unwrap(),
+        r#"{"ok":true}"#
+    );
+    assert!(
+        portico::status::ask(&socket, "reboot")
+            .await
+            .unwrap()
+            .contains("unknown request")
+    );
     drop(engine);
     tx.send(true).unwrap();
     run.await.unwrap().unwrap();

@@ -17,7 +17,9 @@ fn assert_replica_equals_hub(hub: &TestHub, conn: &rusqlite::Connection) {
     assert_eq!(ids.len(), hub_constituents.len(), "constituent count");
     for (key, doc) in &hub_constituents {
         let want: ConstituentDto = serde_json::from_str(doc).unwrap();
-        let got = replica::constituent(conn, key).unwrap().unwrap_or_else(|| panic!("{key} missing"));
+        let got = replica::constituent(conn, key)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key} missing"));
         assert_eq!(ConstituentDto::from(got), want, "constituent {key}");
     }
     let memberships = hub.store.all_docs(Resource::Memberships).unwrap();
@@ -44,7 +46,10 @@ fn assert_replica_equals_hub(hub: &TestHub, conn: &rusqlite::Connection) {
         phones += c.phones.len() as u64;
         addresses += c.addresses.len() as u64;
     }
-    assert_eq!((counts.emails, counts.phones, counts.addresses), (emails, phones, addresses));
+    assert_eq!(
+        (counts.emails, counts.phones, counts.addresses),
+        (emails, phones, addresses)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,13 +108,28 @@ async fn rule_merge_resolves_to_survivor_and_the_8_hour_purge_keeps_the_redirect
     let dev = TestDevice::new(&hub, "gate-1", &hub.ca, "", "");
     let clock = manual_clock();
     let device = dev.open(clock.clone());
-    assert_eq!(dev.config().sync.pull_interval, std::time::Duration::from_secs(15 * 60));
-    assert_eq!(dev.config().sync.purge_interval, std::time::Duration::from_secs(8 * 3600));
+    assert_eq!(
+        dev.config().sync.pull_interval,
+        std::time::Duration::from_secs(15 * 60)
+    );
+    assert_eq!(
+        dev.config().sync.purge_interval,
+        std::time::Duration::from_secs(8 * 3600)
+    );
     device.engine.pull_all(None).await.unwrap();
-    assert_eq!(device.engine.maybe_purge().await.unwrap(), 0, "the first purge starts the interval");
+    assert_eq!(
+        device.engine.maybe_purge().await.unwrap(),
+        0,
+        "the first purge starts the interval"
+    );
 
-    let (old, survivor) = (portico::hub::seed::lookup_id(10), portico::hub::seed::lookup_id(11));
-    hub.store.merge(&old, &survivor, portico::clock::Clock::now(&*clock)).unwrap();
+    let (old, survivor) = (
+        portico::hub::seed::lookup_id(10),
+        portico::hub::seed::lookup_id(11),
+    );
+    hub.store
+        .merge(&old, &survivor, portico::clock::Clock::now(&*clock))
+        .unwrap();
     device.engine.pull_all(None).await.unwrap();
     {
         let db = device.engine.database();
@@ -117,19 +137,32 @@ async fn rule_merge_resolves_to_survivor_and_the_8_hour_purge_keeps_the_redirect
         let r = replica::resolve(&conn, &old).unwrap();
         assert_eq!(r.survivor, survivor);
         assert!(r.via_merge());
-        let merged = replica::constituent(&conn, &old).unwrap().expect("kept until the purge");
+        let merged = replica::constituent(&conn, &old)
+            .unwrap()
+            .expect("kept until the purge");
         assert_eq!(merged.status, portico::domain::ConstituentStatus::Merged);
     }
 
     clock.advance(chrono::Duration::hours(8) - chrono::Duration::minutes(1));
-    assert_eq!(device.engine.maybe_purge().await.unwrap(), 0, "not yet 8 hours");
+    assert_eq!(
+        device.engine.maybe_purge().await.unwrap(),
+        0,
+        "not yet 8 hours"
+    );
     clock.advance(chrono::Duration::minutes(1));
     let purged = device.engine.maybe_purge().await.unwrap();
     assert!(purged >= 1, "purged {purged}");
     let db = device.engine.database();
     let conn = db.lock().unwrap();
-    assert!(replica::constituent(&conn, &old).unwrap().is_none(), "merged record purged");
-    assert_eq!(replica::resolve(&conn, &old).unwrap().survivor, survivor, "redirect kept");
+    assert!(
+        replica::constituent(&conn, &old).unwrap().is_none(),
+        "merged record purged"
+    );
+    assert_eq!(
+        replica::resolve(&conn, &old).unwrap().survivor,
+        survivor,
+        "redirect kept"
+    );
     assert!(replica::constituent(&conn, &survivor).unwrap().is_some());
     // Every merged-away record from the seed is gone too, and each still resolves.
     for (key, _) in hub.store.all_docs(Resource::Merges).unwrap() {
@@ -145,7 +178,11 @@ async fn a_sync_interrupted_mid_page_resumes_with_nothing_lost_or_duplicated() {
     let dev = TestDevice::new(&hub, "gate-1", &hub.ca, "", "");
     let device = dev.open(manual_clock());
     // The 6th feed response (catalog page, then constituent pages) is cut off mid-body.
-    hub.server.state.faults.cut_feed_response.store(6, std::sync::atomic::Ordering::SeqCst);
+    hub.server
+        .state
+        .faults
+        .cut_feed_response
+        .store(6, std::sync::atomic::Ordering::SeqCst);
     let err = device.engine.pull_all(None).await.unwrap_err();
     assert!(matches!(err, SyncError::Network(_)), "{err:?}");
     assert!(!device.engine.link_status().online);
@@ -174,10 +211,16 @@ async fn a_hub_with_another_certificate_is_refused() {
     let device = dev.open(manual_clock());
     let err = device.engine.hello().await.unwrap_err();
     assert!(matches!(err, SyncError::Certificate(_)), "{err:?}");
-    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
     assert!(device.engine.pull_all(None).await.is_err());
     let db = device.engine.database();
-    assert_eq!(replica::counts(&db.lock().unwrap()).unwrap().constituents, 0);
+    assert_eq!(
+        replica::counts(&db.lock().unwrap()).unwrap().constituents,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,10 +230,22 @@ async fn the_spki_pin_narrows_trust_to_one_key() {
     let right = portico::tls::format_pin(&portico::tls::spki_pin_of(&der).unwrap());
     let wrong = portico::tls::format_pin(&[7u8; 32]);
 
-    let ok = TestDevice::new(&hub, "gate-1", &hub.ca, &format!("spki_pin = \"{right}\""), "");
+    let ok = TestDevice::new(
+        &hub,
+        "gate-1",
+        &hub.ca,
+        &format!("spki_pin = \"{right}\""),
+        "",
+    );
     ok.open(manual_clock()).engine.hello().await.unwrap();
 
-    let bad = TestDevice::new(&hub, "gate-2", &hub.ca, &format!("spki_pin = \"{wrong}\""), "");
+    let bad = TestDevice::new(
+        &hub,
+        "gate-2",
+        &hub.ca,
+        &format!("spki_pin = \"{wrong}\""),
+        "",
+    );
     let err = bad.open(manual_clock()).engine.hello().await.unwrap_err();
     assert!(matches!(err, SyncError::Certificate(_)), "{err:?}");
     assert!(err.to_string().contains("pin"), "{err}");
@@ -204,7 +259,10 @@ async fn feeds_are_ordered_by_commit_and_resume_from_any_cursor() {
     let mut after = 0;
     let mut rounds = 0;
     loop {
-        let page = hub.store.feed_page(Resource::Constituents, after, 50).unwrap();
+        let page = hub
+            .store
+            .feed_page(Resource::Constituents, after, 50)
+            .unwrap();
         for e in &page.entries {
             assert!(e.seq > after, "feed went backwards");
             seen.insert(e.key.clone(), e.seq);

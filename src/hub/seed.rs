@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::store::{HubStore, Result, Seq, merge_in, put};
+use super::store::{HubStore, Result, Seq, merge_in, put, put_membership};
 use crate::domain::{ConstituentStatus, MembershipStatus, ProductKind, TicketStatus};
 use crate::protocol::{
     AddressDto, ConstituentDto, ContactMetaDto, EmailDto, HistoricalNameDto, MembershipDto,
@@ -637,13 +637,7 @@ pub fn seed(store: &HubStore, spec: &SeedSpec) -> Result<SeedReport> {
                         members,
                         guest_allowance: guests,
                     };
-                    put(
-                        tx,
-                        seq,
-                        Resource::Memberships,
-                        &m.membership_id,
-                        Some(&serde_json::to_string(&m)?),
-                    )?;
+                    put_membership(tx, seq, &m)?;
                     report.memberships += 1;
                 }
             }

@@ -324,7 +324,11 @@ pub struct TlsServer {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-pub async fn serve_tls(addr: SocketAddr, tls: rustls::ServerConfig, app: Router) -> std::io::Result<TlsServer> {
+pub async fn serve_tls(
+    addr: SocketAddr,
+    tls: rustls::ServerConfig,
+    app: Router,
+) -> std::io::Result<TlsServer> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let acceptor = TlsAcceptor::from(Arc::new(tls));
@@ -367,5 +371,9 @@ pub async fn serve_tls(addr: SocketAddr, tls: rustls::ServerConfig, app: Router)
             });
         }
     });
-    Ok(TlsServer { addr, shutdown: tx, task })
+    Ok(TlsServer {
+        addr,
+        shutdown: tx,
+        task,
+    })
 }

@@ -61,6 +61,11 @@ CREATE TABLE IF NOT EXISTS inbox (
 );
 CREATE INDEX IF NOT EXISTS inbox_kind ON inbox(kind);
 CREATE TABLE IF NOT EXISTS jobs (name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS membership_members (
+    lookup_id     TEXT NOT NULL,
+    membership_id TEXT NOT NULL,
+    PRIMARY KEY (lookup_id, membership_id)
+) WITHOUT ROWID;
 "#;
 
 /// One page read from the feed, with the documents as stored (not re-encoded).
@@ -297,11 +302,23 @@ impl HubStore {
         doc: &T,
     ) -> Result<()> {
         let doc = serde_json::to_string(doc)?;
+        if resource == Resource::Memberships {
+            let m: MembershipDto = serde_json::from_str(&doc)?;
+            return self.write(|tx, seq| put_membership(tx, seq, &m));
+        }
         self.write(|tx, seq| put(tx, seq, resource, key, Some(&doc)))
     }
 
     pub fn delete(&self, resource: Resource, key: &str) -> Result<()> {
-        self.write(|tx, seq| put(tx, seq, resource, key, None))
+        self.write(|tx, seq| {
+            if resource == Resource::Memberships {
+                tx.execute(
+                    "DELETE FROM membership_members WHERE membership_id = ?1",
+                    [key],
+                )?;
+            }
+            put(tx, seq, resource, key, None)
+        })
     }
 
     /// Merges `merged_id` into `survivor_id` as the CRM does: the merged record expires, its
@@ -427,6 +444,25 @@ pub(crate) fn put(
     Ok(())
 }
 
+/// Writes a membership and keeps the member index (used by merges) in step.
+pub(crate) fn put_membership(tx: &Connection, seq: &mut Seq, m: &MembershipDto) -> Result<()> {
+    tx.prepare_cached("DELETE FROM membership_members WHERE membership_id = ?1")?
+        .execute([&m.membership_id])?;
+    let mut st = tx.prepare_cached(
+        "INSERT OR IGNORE INTO membership_members (lookup_id, membership_id) VALUES (?1, ?2)",
+    )?;
+    for member in &m.members {
+        st.execute([member, &m.membership_id])?;
+    }
+    put(
+        tx,
+        seq,
+        Resource::Memberships,
+        &m.membership_id,
+        Some(&serde_json::to_string(m)?),
+    )
+}
+
 fn get_doc(c: &Connection, resource: Resource, key: &str) -> Result<Option<String>> {
     Ok(c.prepare_cached(
         "SELECT doc FROM records WHERE resource = ?1 AND key = ?2 AND deleted = 0",
@@ -464,20 +500,15 @@ pub(crate) fn merge_in(
     )?;
 
     // Memberships follow the survivor.
-    let docs: Vec<(String, String)> = tx
-        .prepare_cached(
-            "SELECT key, doc FROM records WHERE resource = 'memberships' AND deleted = 0
-             AND doc LIKE ?1",
-        )?
-        .query_map([format!("%\"{merged_id}\"%")], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
+    let keys: Vec<String> = tx
+        .prepare_cached("SELECT membership_id FROM membership_members WHERE lookup_id = ?1")?
+        .query_map([merged_id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for (key, doc) in docs {
-        let mut m: MembershipDto = serde_json::from_str(&doc)?;
-        if !m.members.iter().any(|x| x == merged_id) {
+    for key in keys {
+        let Some(doc) = get_doc(tx, Resource::Memberships, &key)? else {
             continue;
-        }
+        };
+        let mut m: MembershipDto = serde_json::from_str(&doc)?;
         let mut members = Vec::with_capacity(m.members.len());
         for id in m.members {
             let id = if id == merged_id {
@@ -490,13 +521,7 @@ pub(crate) fn merge_in(
             }
         }
         m.members = members;
-        put(
-            tx,
-            seq,
-            Resource::Memberships,
-            &key,
-            Some(&serde_json::to_string(&m)?),
-        )?;
+        put_membership(tx, seq, &m)?;
     }
     let record = MergeDto {
         merged_id: merged_id.to_owned(),
@@ -516,4 +541,136 @@ pub(crate) fn merge_in(
 /// A valid date for hub-side checks.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::NameDto;
+
+    fn person(id: &str) -> ConstituentDto {
+        ConstituentDto {
+            lookup_id: id.into(),
+            name: NameDto {
+                first: "Ada".into(),
+                last: "Lovelace".into(),
+                ..NameDto::default()
+            },
+            birth_date: None,
+            status: ConstituentStatus::Active,
+            historical_names: vec![],
+            emails: vec![],
+            phones: vec![],
+            addresses: vec![],
+        }
+    }
+
+    #[test]
+    fn a_merge_expires_the_record_moves_memberships_and_is_published_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HubStore::open(&dir.path().join("hub.db")).unwrap();
+        for id in ["8-1", "8-2", "8-3"] {
+            store
+                .upsert(Resource::Constituents, id, &person(id))
+                .unwrap();
+        }
+        let m = MembershipDto {
+            membership_id: "M1".into(),
+            level: "Dual".into(),
+            status: crate::domain::MembershipStatus::Active,
+            start: "2026-01-01".parse().unwrap(),
+            expiry: "2027-01-01".parse().unwrap(),
+            members: vec!["8-1".into(), "8-2".into()],
+            guest_allowance: 1,
+        };
+        store.upsert(Resource::Memberships, "M1", &m).unwrap();
+        store.merge("8-1", "8-2", Utc::now()).unwrap();
+
+        let doc: MembershipDto =
+            serde_json::from_str(&store.get_doc(Resource::Memberships, "M1").unwrap().unwrap())
+                .unwrap();
+        assert_eq!(
+            doc.members,
+            vec!["8-2".to_string()],
+            "moved to the survivor, once"
+        );
+        assert_eq!(
+            store.constituent("8-1").unwrap().unwrap().status,
+            ConstituentStatus::Merged
+        );
+        let merges = store.feed_page(Resource::Merges, 0, 10).unwrap();
+        assert_eq!(merges.entries.len(), 1);
+        assert_eq!(merges.entries[0].key, "8-1");
+        // Merging an expired record again, or into itself, is refused.
+        assert!(matches!(
+            store.merge("8-1", "8-3", Utc::now()),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            store.merge("8-3", "8-3", Utc::now()),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            store.merge("8-9", "8-3", Utc::now()),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn uploads_apply_once_per_idempotency_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HubStore::open(&dir.path().join("hub.db")).unwrap();
+        let row = UploadRow {
+            idempotency_key: "k1".into(),
+            kind: "scan".into(),
+            version: 1,
+            payload: serde_json::json!({"credential": "M1", "decision": "admit"}),
+            created_at: Utc::now(),
+        };
+        let unknown = UploadRow {
+            idempotency_key: "k2".into(),
+            kind: "teleport".into(),
+            ..row.clone()
+        };
+        let future = UploadRow {
+            idempotency_key: "k3".into(),
+            version: 9,
+            ..row.clone()
+        };
+        let r = store
+            .ingest("gate", &[row.clone(), unknown, future], Utc::now())
+            .unwrap();
+        let statuses: Vec<_> = r.iter().map(|x| x.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                RowStatus::Accepted,
+                RowStatus::Rejected,
+                RowStatus::Rejected
+            ]
+        );
+        assert!(r[1].reason.as_deref().unwrap().contains("unknown kind"));
+        assert!(r[2].reason.as_deref().unwrap().contains("version 9"));
+        let again = store.ingest("gate", &[row], Utc::now()).unwrap();
+        assert_eq!(again[0].status, RowStatus::Duplicate);
+        assert_eq!(store.inbox_total().unwrap(), 1);
+    }
+
+    #[test]
+    fn tokens_are_stored_hashed_and_can_be_disabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HubStore::open(&dir.path().join("hub.db")).unwrap();
+        let token = store.add_device("gate-1").unwrap();
+        assert_eq!(
+            store.authenticate(&token).unwrap().as_deref(),
+            Some("gate-1")
+        );
+        assert_eq!(store.authenticate("guess").unwrap(), None);
+        let stored: String = store
+            .read(|c| Ok(c.query_row("SELECT token_sha256 FROM devices", [], |r| r.get(0))?))
+            .unwrap();
+        assert!(!stored.contains(&token));
+        store.disable_device("gate-1").unwrap();
+        assert_eq!(store.authenticate(&token).unwrap(), None);
+    }
 }

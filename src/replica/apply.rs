@@ -4,6 +4,7 @@
 //! and its cursor together, so an interrupted sync never leaves a half-applied page behind.
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Result;
@@ -62,125 +63,136 @@ impl Applier {
 
     fn upsert_constituent(&self, tx: &Connection, c: &ConstituentDto) -> Result<()> {
         let n = &self.normalizer;
-        let existing: Option<i64> = tx
-            .prepare_cached("SELECT id FROM constituents WHERE lookup_id = ?1")?
-            .query_row([&c.lookup_id], |r| r.get(0))
+        let head: Vec<Value> = vec![
+            c.name.title.clone().into(),
+            c.name.first.clone().into(),
+            c.name.middle.clone().into(),
+            c.name.last.clone().into(),
+            c.name.suffix.clone().into(),
+            date(c.birth_date).into(),
+            c.status.as_str().to_owned().into(),
+        ];
+        let existing = tx
+            .prepare_cached(
+                "SELECT id, title, first_name, middle_name, last_name, suffix, birth_date, status,
+                 pending FROM constituents WHERE lookup_id = ?1",
+            )?
+            .query_row([&c.lookup_id], |r| {
+                let mut cols = Vec::with_capacity(7);
+                for i in 1..=7 {
+                    cols.push(r.get::<_, Value>(i)?);
+                }
+                Ok((r.get::<_, i64>(0)?, cols, r.get::<_, bool>(8)?))
+            })
             .optional()?;
-        let first_norm = n.name(&c.name.first);
-        let last_norm = n.name(&c.name.last);
-        let birth = date(c.birth_date);
+        let norms = (n.name(&c.name.first), n.name(&c.name.last));
         let id = match existing {
-            Some(id) => {
-                tx.prepare_cached(
-                    "UPDATE constituents SET title = ?2, first_name = ?3, middle_name = ?4,
-                     last_name = ?5, suffix = ?6, first_norm = ?7, last_norm = ?8,
-                     birth_date = ?9, status = ?10, pending = 0 WHERE id = ?1",
-                )?
-                .execute(params![
-                    id,
-                    c.name.title,
-                    c.name.first,
-                    c.name.middle,
-                    c.name.last,
-                    c.name.suffix,
-                    first_norm,
-                    last_norm,
-                    birth,
-                    c.status.as_str()
-                ])?;
-                delete_children(tx, id)?;
-                id
+            Some((id, cols, pending)) => {
+                if cols != head || pending {
+                    tx.prepare_cached(
+                        "UPDATE constituents SET title = ?2, first_name = ?3, middle_name = ?4,
+                         last_name = ?5, suffix = ?6, birth_date = ?7, status = ?8,
+                         first_norm = ?9, last_norm = ?10, pending = 0 WHERE id = ?1",
+                    )?
+                    .execute(params![
+                        id, head[0], head[1], head[2], head[3], head[4], head[5], head[6], norms.0,
+                        norms.1
+                    ])?;
+                }
+                Some(id)
             }
             None => {
                 tx.prepare_cached(
                     "INSERT INTO constituents (lookup_id, title, first_name, middle_name,
-                     last_name, suffix, first_norm, last_norm, birth_date, status)
+                     last_name, suffix, birth_date, status, first_norm, last_norm)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )?
                 .execute(params![
                     c.lookup_id,
-                    c.name.title,
-                    c.name.first,
-                    c.name.middle,
-                    c.name.last,
-                    c.name.suffix,
-                    first_norm,
-                    last_norm,
-                    birth,
-                    c.status.as_str()
+                    head[0],
+                    head[1],
+                    head[2],
+                    head[3],
+                    head[4],
+                    head[5],
+                    head[6],
+                    norms.0,
+                    norms.1
                 ])?;
-                tx.last_insert_rowid()
+                None
             }
         };
-        if !c.historical_names.is_empty() {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO historical_names (constituent_id, title, first_name, middle_name,
-                 last_name, suffix, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for h in &c.historical_names {
-                st.execute(params![
-                    id,
-                    h.name.title,
-                    h.name.first,
-                    h.name.middle,
-                    h.name.last,
-                    h.name.suffix,
-                    date(h.until)
-                ])?;
-            }
-        }
-        let mut st = tx.prepare_cached(
-            "INSERT INTO emails (constituent_id, address, address_norm, kind, is_primary, active,
-             start_date, end_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
-        for e in &c.emails {
-            st.execute(params![
-                id,
-                e.address,
-                n.email(&e.address),
-                e.meta.kind,
-                e.meta.primary,
-                e.meta.active,
-                date(e.meta.start),
-                date(e.meta.end)
-            ])?;
-        }
-        let mut st = tx.prepare_cached(
-            "INSERT INTO phones (constituent_id, number, number_norm, kind, is_primary, active,
-             start_date, end_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
-        for p in &c.phones {
-            st.execute(params![
-                id,
-                p.number,
-                n.phone(&p.number),
-                p.meta.kind,
-                p.meta.primary,
-                p.meta.active,
-                date(p.meta.start),
-                date(p.meta.end)
-            ])?;
-        }
-        let mut st = tx.prepare_cached(
-            "INSERT INTO addresses (constituent_id, line1, line2, city, region, postcode, country,
-             kind, is_primary, active, start_date, end_date)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?;
-        for a in &c.addresses {
-            st.execute(params![
-                id,
-                a.line1,
-                a.line2,
-                a.city,
-                a.region,
-                a.postcode,
-                a.country,
-                a.meta.kind,
-                a.meta.primary,
-                a.meta.active,
-                date(a.meta.start),
-                date(a.meta.end)
-            ])?;
+        let (id, fresh) = match id {
+            Some(id) => (id, false),
+            None => (tx.last_insert_rowid(), true),
+        };
+        let b = |v: bool| Value::Integer(v.into());
+        let meta = |m: &crate::protocol::ContactMetaDto| {
+            [
+                Value::from(m.kind.clone()),
+                b(m.primary),
+                b(m.active),
+                date(m.start).into(),
+                date(m.end).into(),
+            ]
+        };
+        let history: Vec<Vec<Value>> = c
+            .historical_names
+            .iter()
+            .map(|h| {
+                vec![
+                    h.name.title.clone().into(),
+                    h.name.first.clone().into(),
+                    h.name.middle.clone().into(),
+                    h.name.last.clone().into(),
+                    h.name.suffix.clone().into(),
+                    date(h.until).into(),
+                ]
+            })
+            .collect();
+        let emails: Vec<Vec<Value>> = c
+            .emails
+            .iter()
+            .map(|e| {
+                let mut row = vec![Value::from(e.address.clone())];
+                row.extend(meta(&e.meta));
+                row.push(n.email(&e.address).into());
+                row
+            })
+            .collect();
+        let phones: Vec<Vec<Value>> = c
+            .phones
+            .iter()
+            .map(|p| {
+                let mut row = vec![Value::from(p.number.clone())];
+                row.extend(meta(&p.meta));
+                row.push(n.phone(&p.number).into());
+                row
+            })
+            .collect();
+        let addresses: Vec<Vec<Value>> = c
+            .addresses
+            .iter()
+            .map(|a| {
+                let mut row = vec![
+                    Value::from(a.line1.clone()),
+                    a.line2.clone().into(),
+                    a.city.clone().into(),
+                    a.region.clone().into(),
+                    a.postcode.clone().into(),
+                    a.country.clone().into(),
+                ];
+                row.extend(meta(&a.meta));
+                row
+            })
+            .collect();
+        for (kind, rows) in [
+            (&HISTORICAL_NAMES, history),
+            (&EMAILS, emails),
+            (&PHONES, phones),
+            (&ADDRESSES, addresses),
+        ] {
+            kind.sync(tx, id, fresh, &rows)?;
         }
         Ok(())
     }
@@ -331,15 +343,95 @@ impl Applier {
 }
 
 fn delete_children(tx: &Connection, id: i64) -> Result<()> {
-    for sql in [
-        "DELETE FROM historical_names WHERE constituent_id = ?1",
-        "DELETE FROM emails WHERE constituent_id = ?1",
-        "DELETE FROM phones WHERE constituent_id = ?1",
-        "DELETE FROM addresses WHERE constituent_id = ?1",
-    ] {
-        tx.prepare_cached(sql)?.execute([id])?;
+    for kind in [&HISTORICAL_NAMES, &EMAILS, &PHONES, &ADDRESSES] {
+        tx.prepare_cached(kind.delete)?.execute([id])?;
     }
     Ok(())
+}
+
+/// One kind of a constituent's child rows. `select` reads the rows as the feed gives them
+/// (in insertion order); `insert` takes the constituent id, those columns, then any derived
+/// columns (normalised keys), which are not compared.
+struct ChildKind {
+    select: &'static str,
+    delete: &'static str,
+    insert: &'static str,
+    compared: usize,
+}
+
+const HISTORICAL_NAMES: ChildKind = ChildKind {
+    select: "SELECT title, first_name, middle_name, last_name, suffix, until
+             FROM historical_names WHERE constituent_id = ?1 ORDER BY rowid",
+    delete: "DELETE FROM historical_names WHERE constituent_id = ?1",
+    insert: "INSERT INTO historical_names (constituent_id, title, first_name, middle_name,
+             last_name, suffix, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    compared: 6,
+};
+
+const EMAILS: ChildKind = ChildKind {
+    select: "SELECT address, kind, is_primary, active, start_date, end_date
+             FROM emails WHERE constituent_id = ?1 ORDER BY rowid",
+    delete: "DELETE FROM emails WHERE constituent_id = ?1",
+    insert: "INSERT INTO emails (constituent_id, address, kind, is_primary, active, start_date,
+             end_date, address_norm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    compared: 6,
+};
+
+const PHONES: ChildKind = ChildKind {
+    select: "SELECT number, kind, is_primary, active, start_date, end_date
+             FROM phones WHERE constituent_id = ?1 ORDER BY rowid",
+    delete: "DELETE FROM phones WHERE constituent_id = ?1",
+    insert: "INSERT INTO phones (constituent_id, number, kind, is_primary, active, start_date,
+             end_date, number_norm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    compared: 6,
+};
+
+const ADDRESSES: ChildKind = ChildKind {
+    select: "SELECT line1, line2, city, region, postcode, country, kind, is_primary, active,
+             start_date, end_date FROM addresses WHERE constituent_id = ?1 ORDER BY rowid",
+    delete: "DELETE FROM addresses WHERE constituent_id = ?1",
+    insert: "INSERT INTO addresses (constituent_id, line1, line2, city, region, postcode,
+             country, kind, is_primary, active, start_date, end_date)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    compared: 11,
+};
+
+impl ChildKind {
+    /// Makes the stored rows equal `rows`, touching nothing when they already are (a delta
+    /// usually changes one kind of one record; rewriting the rest would dirty pages for
+    /// nothing).
+    fn sync(&self, tx: &Connection, id: i64, fresh: bool, rows: &[Vec<Value>]) -> Result<()> {
+        if !fresh {
+            let mut st = tx.prepare_cached(self.select)?;
+            let existing = st
+                .query_map([id], |r| {
+                    (0..self.compared)
+                        .map(|i| r.get::<_, Value>(i))
+                        .collect::<rusqlite::Result<Vec<Value>>>()
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let same = existing.len() == rows.len()
+                && existing
+                    .iter()
+                    .zip(rows)
+                    .all(|(a, b)| a[..] == b[..self.compared]);
+            if same {
+                return Ok(());
+            }
+            tx.prepare_cached(self.delete)?.execute([id])?;
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut st = tx.prepare_cached(self.insert)?;
+        for row in rows {
+            let params: Vec<&dyn rusqlite::ToSql> = std::iter::once(&id as &dyn rusqlite::ToSql)
+                .chain(row.iter().map(|v| v as &dyn rusqlite::ToSql))
+                .collect();
+            st.execute(params.as_slice())?;
+        }
+        Ok(())
+    }
 }
 
 fn delete_constituent(tx: &Connection, lookup_id: &str) -> Result<()> {

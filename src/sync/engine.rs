@@ -97,6 +97,10 @@ feed!(
 feed!(TicketFeed, TicketDto, Resource::Tickets, tickets);
 feed!(MergeFeed, MergeDto, Resource::Merges, merges);
 
+/// Bound on the changes one feed transaction holds when pages arrive faster than they are
+/// written.
+const MAX_CHANGES_PER_COMMIT: usize = 20_000;
+
 fn local<E: std::fmt::Display>(e: E) -> SyncError {
     SyncError::Local(e.to_string())
 }
@@ -105,6 +109,8 @@ pub struct SyncEngine {
     cfg: Arc<DeviceConfig>,
     client: HubClient,
     db: Arc<Mutex<Connection>>,
+    /// The feed writer's own connection, opened on first use.
+    pull_db: Arc<Mutex<Option<Connection>>>,
     clock: Arc<dyn Clock>,
     applier: Applier,
     status: Mutex<LinkStatus>,
@@ -126,6 +132,7 @@ impl SyncEngine {
             cfg,
             client,
             db,
+            pull_db: Arc::new(Mutex::new(None)),
             clock,
             status: Mutex::new(LinkStatus::default()),
             pull_now: Notify::new(),
@@ -266,37 +273,53 @@ impl SyncEngine {
             Ok::<_, SyncError>(())
         };
 
-        let apply = async {
+        // The writer runs on one blocking thread with its own connection, so readers (status,
+        // lookups) and the upload loop are never queued behind a long first sync. Pages that
+        // are already waiting are folded into the same transaction (up to a bound), saving a
+        // commit per page; the cursor stored is always that of the last page applied.
+        let pull_db = self.pull_db.clone();
+        let path = self.cfg.database_path();
+        let applier = self.applier.clone();
+        let clock = self.clock.clone();
+        let apply = tokio::task::spawn_blocking(move || {
+            let mut guard = pull_db.lock().unwrap_or_else(|p| p.into_inner());
+            if guard.is_none() {
+                *guard = Some(replica::open(&path).map_err(local)?);
+            }
+            let Some(conn) = guard.as_mut() else {
+                return Err(SyncError::Local("no database connection".into()));
+            };
             let mut report = PullReport::default();
             let mut applied = 0u64;
             let mut announced = None;
-            while let Some(page) = rx.recv().await {
-                if page.remaining.is_some() && announced.is_none() {
-                    announced = page.remaining.map(|r| r + page.changes.len() as u64);
+            while let Some(first) = rx.blocking_recv() {
+                let tx = conn.transaction().map_err(local)?;
+                let mut page = Some(first);
+                let mut in_tx = 0usize;
+                while let Some(p) = page.take() {
+                    if announced.is_none() {
+                        announced = p.remaining.map(|r| r + p.changes.len() as u64);
+                    }
+                    let stats = F::apply(&applier, &tx, &p.changes).map_err(local)?;
+                    replica::set_cursor(&tx, resource, &p.next_cursor, clock.now())
+                        .map_err(local)?;
+                    report.pages += 1;
+                    report.upserts += stats.upserts;
+                    report.deletes += stats.deletes;
+                    in_tx += p.changes.len();
+                    applied += p.changes.len() as u64;
+                    if in_tx < MAX_CHANGES_PER_COMMIT {
+                        page = rx.try_recv().ok();
+                    }
                 }
-                let applier = self.applier.clone();
-                let now = self.clock.now();
-                let n = page.changes.len() as u64;
-                let stats = self
-                    .with_db(move |conn| {
-                        let tx = conn.transaction().map_err(local)?;
-                        let stats = F::apply(&applier, &tx, &page.changes).map_err(local)?;
-                        replica::set_cursor(&tx, resource, &page.next_cursor, now)
-                            .map_err(local)?;
-                        tx.commit().map_err(local)?;
-                        Ok(stats)
-                    })
-                    .await?;
-                report.pages += 1;
-                report.upserts += stats.upserts;
-                report.deletes += stats.deletes;
-                applied += n;
+                tx.commit().map_err(local)?;
                 if let Some(obs) = &observer {
                     obs(resource, applied, announced);
                 }
             }
             Ok::<_, SyncError>(report)
-        };
+        });
+        let apply = async { apply.await.map_err(local)? };
 
         let (fetched, applied) = tokio::join!(fetch, apply);
         let report = applied?;

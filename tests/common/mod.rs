@@ -21,13 +21,18 @@ pub fn anchor() -> NaiveDate {
 }
 
 pub fn start_time() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(ANCHOR.0, ANCHOR.1, ANCHOR.2, 9, 0, 0).unwrap()
+    Utc.with_ymd_and_hms(ANCHOR.0, ANCHOR.1, ANCHOR.2, 9, 0, 0)
+        .unwrap()
 }
 
 pub fn write_pki(dir: &Path, name: &str) -> (GeneratedPki, PathBuf, PathBuf, PathBuf) {
     std::fs::create_dir_all(dir).unwrap();
     let pki = portico::tls::generate_pki(name, &["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let (ca, cert, key) = (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"));
+    let (ca, cert, key) = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
     std::fs::write(&ca, &pki.ca_cert_pem).unwrap();
     std::fs::write(&cert, &pki.server_cert_pem).unwrap();
     std::fs::write(&key, &pki.server_key_pem).unwrap();
@@ -51,12 +56,20 @@ impl TestHub {
         let mut spec = seed::SeedSpec::new(constituents, 7, anchor());
         spec.merges_per_mille = 10;
         let s = store.clone();
-        tokio::task::spawn_blocking(move || seed::seed(&s, &spec).unwrap()).await.unwrap();
+        tokio::task::spawn_blocking(move || seed::seed(&s, &spec).unwrap())
+            .await
+            .unwrap();
         let tls = portico::tls::server_config(&cert, &key).unwrap();
         let server = HubServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), store.clone(), tls)
             .await
             .unwrap();
-        TestHub { dir, store, server, ca, cert }
+        TestHub {
+            dir,
+            store,
+            server,
+            ca,
+            cert,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -71,7 +84,13 @@ pub struct TestDevice {
 }
 
 impl TestDevice {
-    pub fn new(hub: &TestHub, device_id: &str, ca: &Path, extra_upstream: &str, extra_sync: &str) -> TestDevice {
+    pub fn new(
+        hub: &TestHub,
+        device_id: &str,
+        ca: &Path,
+        extra_upstream: &str,
+        extra_sync: &str,
+    ) -> TestDevice {
         let dir = tempfile::tempdir().unwrap();
         let token = hub.store.add_device(device_id).unwrap();
         std::fs::write(dir.path().join("device.token"), token).unwrap();
