@@ -243,7 +243,12 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"pages": report.pages, "changes": changes, "seconds": secs})
+                    serde_json::json!({
+                        "pages": report.pages,
+                        "changes": changes,
+                        "seconds": secs,
+                        "peak_rss_kib": peak_rss_kib(),
+                    })
                 );
             } else {
                 eprintln!(
@@ -362,6 +367,13 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// This process's peak resident set (VmHWM), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 async fn hub(command: HubCommand) -> Result<()> {

@@ -79,31 +79,38 @@ fn csv_row(out: &mut Vec<u8>, fields: &[Option<&str>]) {
     out.push(b'\n');
 }
 
-/// Writes the rows the device would store, one CSV per table. Returns row counts.
+fn csv_value(out: &mut Vec<u8>, v: &rusqlite::types::Value) {
+    use rusqlite::types::Value;
+    match v {
+        Value::Null => {}
+        Value::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Real(f) => out.extend_from_slice(f.to_string().as_bytes()),
+        Value::Text(t) => csv_field(out, Some(t)),
+        Value::Blob(_) => {}
+    }
+}
+
+/// Writes the rows the device would store, one CSV per table, with the replica's own row
+/// builder (same columns, same normalised keys, same fingerprints). Returns row counts.
 fn export_csv(store: &HubStore, dir: &Path, n: &Normalizer) -> Result<serde_json::Value> {
-    let b = |v: bool| if v { "1" } else { "0" };
-    let d = |v: Option<chrono::NaiveDate>| v.map(|d| d.to_string());
-    let mut files: Vec<(&str, Vec<u8>)> = [
-        "constituents",
-        "historical_names",
-        "emails",
-        "phones",
-        "addresses",
-        "memberships",
-        "membership_members",
-    ]
-    .into_iter()
-    .map(|t| (t, Vec::new()))
-    .collect();
-    let mut counts = [0u64; 7];
+    use crate::replica::{KINDS, child_rows, rows_hash};
+    let mut constituents = Vec::new();
+    let mut children: Vec<Vec<u8>> = vec![Vec::new(); KINDS.len()];
+    let mut counts = serde_json::Map::new();
+    let mut n_constituents = 0u64;
+    let mut n_children = [0u64; 4];
     let docs = store.all_docs(Resource::Constituents)?;
     for (i, (_, doc)) in docs.iter().enumerate() {
         let c: ConstituentDto = serde_json::from_str(doc)?;
         let id = (i + 1).to_string();
         let (first_norm, last_norm) = (n.name(&c.name.first), n.name(&c.name.last));
-        let birth = d(c.birth_date);
+        let birth = c.birth_date.map(|d| d.to_string());
+        let rows = child_rows(&c, n);
+        let hashes: Vec<String> = (0..4)
+            .map(|k| rows_hash(&rows[k], KINDS[k].compared).to_string())
+            .collect();
         csv_row(
-            &mut files[0].1,
+            &mut constituents,
             &[
                 Some(&id),
                 Some(&c.lookup_id),
@@ -117,82 +124,35 @@ fn export_csv(store: &HubStore, dir: &Path, n: &Normalizer) -> Result<serde_json
                 birth.as_deref(),
                 Some(c.status.as_str()),
                 Some("0"),
+                Some(&hashes[0]),
+                Some(&hashes[1]),
+                Some(&hashes[2]),
+                Some(&hashes[3]),
             ],
         );
-        counts[0] += 1;
-        for h in &c.historical_names {
-            let until = d(h.until);
-            csv_row(
-                &mut files[1].1,
-                &[
-                    Some(&id),
-                    h.name.title.as_deref(),
-                    Some(&h.name.first),
-                    h.name.middle.as_deref(),
-                    Some(&h.name.last),
-                    h.name.suffix.as_deref(),
-                    until.as_deref(),
-                ],
-            );
-            counts[1] += 1;
-        }
-        for e in &c.emails {
-            let (norm, s, en) = (n.email(&e.address), d(e.meta.start), d(e.meta.end));
-            csv_row(
-                &mut files[2].1,
-                &[
-                    Some(&id),
-                    Some(&e.address),
-                    norm.as_deref(),
-                    Some(&e.meta.kind),
-                    Some(b(e.meta.primary)),
-                    Some(b(e.meta.active)),
-                    s.as_deref(),
-                    en.as_deref(),
-                ],
-            );
-            counts[2] += 1;
-        }
-        for p in &c.phones {
-            let (norm, s, en) = (n.phone(&p.number), d(p.meta.start), d(p.meta.end));
-            csv_row(
-                &mut files[3].1,
-                &[
-                    Some(&id),
-                    Some(&p.number),
-                    norm.as_deref(),
-                    Some(&p.meta.kind),
-                    Some(b(p.meta.primary)),
-                    Some(b(p.meta.active)),
-                    s.as_deref(),
-                    en.as_deref(),
-                ],
-            );
-            counts[3] += 1;
-        }
-        for a in &c.addresses {
-            let (s, en) = (d(a.meta.start), d(a.meta.end));
-            csv_row(
-                &mut files[4].1,
-                &[
-                    Some(&id),
-                    Some(&a.line1),
-                    a.line2.as_deref(),
-                    Some(&a.city),
-                    a.region.as_deref(),
-                    a.postcode.as_deref(),
-                    Some(&a.country),
-                    Some(&a.meta.kind),
-                    Some(b(a.meta.primary)),
-                    Some(b(a.meta.active)),
-                    s.as_deref(),
-                    en.as_deref(),
-                ],
-            );
-            counts[4] += 1;
+        n_constituents += 1;
+        for (k, kind_rows) in rows.iter().enumerate() {
+            for row in kind_rows {
+                let out = &mut children[k];
+                out.extend_from_slice(id.as_bytes());
+                for v in row {
+                    out.push(b',');
+                    csv_value(out, v);
+                }
+                out.push(b'\n');
+                n_children[k] += 1;
+            }
         }
     }
     drop(docs);
+    std::fs::write(dir.join("constituents.csv"), &constituents)?;
+    counts.insert("constituents".into(), n_constituents.into());
+    for (k, kind) in KINDS.iter().enumerate() {
+        std::fs::write(dir.join(format!("{}.csv", kind.table)), &children[k])?;
+        counts.insert(kind.table.into(), n_children[k].into());
+    }
+    let (mut memberships, mut members) = (Vec::new(), Vec::new());
+    let (mut n_m, mut n_mm) = (0u64, 0u64);
     for (_, doc) in store.all_docs(Resource::Memberships)? {
         let m: MembershipDto = serde_json::from_str(&doc)?;
         let (start, expiry, guests) = (
@@ -201,7 +161,7 @@ fn export_csv(store: &HubStore, dir: &Path, n: &Normalizer) -> Result<serde_json
             m.guest_allowance.to_string(),
         );
         csv_row(
-            &mut files[5].1,
+            &mut memberships,
             &[
                 Some(&m.membership_id),
                 Some(&m.level),
@@ -211,23 +171,21 @@ fn export_csv(store: &HubStore, dir: &Path, n: &Normalizer) -> Result<serde_json
                 Some(&guests),
             ],
         );
-        counts[5] += 1;
+        n_m += 1;
         for (pos, member) in m.members.iter().enumerate() {
             let pos = pos.to_string();
             csv_row(
-                &mut files[6].1,
+                &mut members,
                 &[Some(&m.membership_id), Some(member), Some(&pos)],
             );
-            counts[6] += 1;
+            n_mm += 1;
         }
     }
-    for (table, bytes) in &files {
-        std::fs::write(dir.join(format!("{table}.csv")), bytes)?;
-    }
-    Ok(json!({
-        "constituents": counts[0], "historical_names": counts[1], "emails": counts[2],
-        "phones": counts[3], "addresses": counts[4], "memberships": counts[5], "membership_members": counts[6],
-    }))
+    std::fs::write(dir.join("memberships.csv"), &memberships)?;
+    std::fs::write(dir.join("membership_members.csv"), &members)?;
+    counts.insert("memberships".into(), n_m.into());
+    counts.insert("membership_members".into(), n_mm.into());
+    Ok(serde_json::Value::Object(counts))
 }
 
 pub async fn run(opts: SyncBenchOptions) -> Result<serde_json::Value> {
@@ -331,7 +289,11 @@ pub async fn run(opts: SyncBenchOptions) -> Result<serde_json::Value> {
             c
         };
         eprintln!("initial sync…");
-        let (initial, rss_kib, _) = measure(sync_cmd())?;
+        let (initial, _, out) = measure(sync_cmd())?;
+        // The child's own high-water mark: wait4's ru_maxrss would also count the parent's
+        // pages shared between fork and exec.
+        let first: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_default();
+        let rss_kib = first["peak_rss_kib"].as_u64().context("sync did not report its peak RSS")?;
         eprintln!("initial sync {:.2}s, peak RSS {} MiB", initial.as_secs_f64(), rss_kib / 1024);
 
         // Delta: changes land on the hub while it serves; the device pulls them.

@@ -97,6 +97,7 @@ fn open_conn(path: &Path) -> Result<Connection> {
     let _: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 

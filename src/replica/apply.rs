@@ -72,40 +72,51 @@ impl Applier {
             date(c.birth_date).into(),
             c.status.as_str().to_owned().into(),
         ];
+        let children = child_rows(c, n);
+        let hashes: [i64; 4] = std::array::from_fn(|k| rows_hash(&children[k], KINDS[k].compared));
         let existing = tx
             .prepare_cached(
                 "SELECT id, title, first_name, middle_name, last_name, suffix, birth_date, status,
-                 pending FROM constituents WHERE lookup_id = ?1",
+                 pending, names_hash, emails_hash, phones_hash, addresses_hash
+                 FROM constituents WHERE lookup_id = ?1",
             )?
             .query_row([&c.lookup_id], |r| {
-                let mut cols = Vec::with_capacity(7);
-                for i in 1..=7 {
-                    cols.push(r.get::<_, Value>(i)?);
-                }
-                Ok((r.get::<_, i64>(0)?, cols, r.get::<_, bool>(8)?))
+                let cols = (1..=7)
+                    .map(|i| r.get::<_, Value>(i))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let stored = [r.get::<_, i64>(9)?, r.get(10)?, r.get(11)?, r.get(12)?];
+                Ok((r.get::<_, i64>(0)?, cols, r.get::<_, bool>(8)?, stored))
             })
             .optional()?;
         let norms = (n.name(&c.name.first), n.name(&c.name.last));
-        let id = match existing {
-            Some((id, cols, pending)) => {
-                if cols != head || pending {
+        match existing {
+            Some((id, cols, pending, stored)) => {
+                if cols != head || pending || stored != hashes {
                     tx.prepare_cached(
                         "UPDATE constituents SET title = ?2, first_name = ?3, middle_name = ?4,
                          last_name = ?5, suffix = ?6, birth_date = ?7, status = ?8,
-                         first_norm = ?9, last_norm = ?10, pending = 0 WHERE id = ?1",
+                         first_norm = ?9, last_norm = ?10, pending = 0, names_hash = ?11,
+                         emails_hash = ?12, phones_hash = ?13, addresses_hash = ?14
+                         WHERE id = ?1",
                     )?
                     .execute(params![
                         id, head[0], head[1], head[2], head[3], head[4], head[5], head[6], norms.0,
-                        norms.1
+                        norms.1, hashes[0], hashes[1], hashes[2], hashes[3]
                     ])?;
                 }
-                Some(id)
+                for (k, kind) in KINDS.iter().enumerate() {
+                    if stored[k] != hashes[k] {
+                        tx.prepare_cached(kind.delete)?.execute([id])?;
+                        kind.insert_rows(tx, id, &children[k])?;
+                    }
+                }
             }
             None => {
                 tx.prepare_cached(
                     "INSERT INTO constituents (lookup_id, title, first_name, middle_name,
-                     last_name, suffix, birth_date, status, first_norm, last_norm)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     last_name, suffix, birth_date, status, first_norm, last_norm, names_hash,
+                     emails_hash, phones_hash, addresses_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )?
                 .execute(params![
                     c.lookup_id,
@@ -117,82 +128,17 @@ impl Applier {
                     head[5],
                     head[6],
                     norms.0,
-                    norms.1
+                    norms.1,
+                    hashes[0],
+                    hashes[1],
+                    hashes[2],
+                    hashes[3]
                 ])?;
-                None
+                let id = tx.last_insert_rowid();
+                for (k, kind) in KINDS.iter().enumerate() {
+                    kind.insert_rows(tx, id, &children[k])?;
+                }
             }
-        };
-        let (id, fresh) = match id {
-            Some(id) => (id, false),
-            None => (tx.last_insert_rowid(), true),
-        };
-        let b = |v: bool| Value::Integer(v.into());
-        let meta = |m: &crate::protocol::ContactMetaDto| {
-            [
-                Value::from(m.kind.clone()),
-                b(m.primary),
-                b(m.active),
-                date(m.start).into(),
-                date(m.end).into(),
-            ]
-        };
-        let history: Vec<Vec<Value>> = c
-            .historical_names
-            .iter()
-            .map(|h| {
-                vec![
-                    h.name.title.clone().into(),
-                    h.name.first.clone().into(),
-                    h.name.middle.clone().into(),
-                    h.name.last.clone().into(),
-                    h.name.suffix.clone().into(),
-                    date(h.until).into(),
-                ]
-            })
-            .collect();
-        let emails: Vec<Vec<Value>> = c
-            .emails
-            .iter()
-            .map(|e| {
-                let mut row = vec![Value::from(e.address.clone())];
-                row.extend(meta(&e.meta));
-                row.push(n.email(&e.address).into());
-                row
-            })
-            .collect();
-        let phones: Vec<Vec<Value>> = c
-            .phones
-            .iter()
-            .map(|p| {
-                let mut row = vec![Value::from(p.number.clone())];
-                row.extend(meta(&p.meta));
-                row.push(n.phone(&p.number).into());
-                row
-            })
-            .collect();
-        let addresses: Vec<Vec<Value>> = c
-            .addresses
-            .iter()
-            .map(|a| {
-                let mut row = vec![
-                    Value::from(a.line1.clone()),
-                    a.line2.clone().into(),
-                    a.city.clone().into(),
-                    a.region.clone().into(),
-                    a.postcode.clone().into(),
-                    a.country.clone().into(),
-                ];
-                row.extend(meta(&a.meta));
-                row
-            })
-            .collect();
-        for (kind, rows) in [
-            (&HISTORICAL_NAMES, history),
-            (&EMAILS, emails),
-            (&PHONES, phones),
-            (&ADDRESSES, addresses),
-        ] {
-            kind.sync(tx, id, fresh, &rows)?;
         }
         Ok(())
     }
@@ -343,83 +289,56 @@ impl Applier {
 }
 
 fn delete_children(tx: &Connection, id: i64) -> Result<()> {
-    for kind in [&HISTORICAL_NAMES, &EMAILS, &PHONES, &ADDRESSES] {
+    for kind in &KINDS {
         tx.prepare_cached(kind.delete)?.execute([id])?;
     }
     Ok(())
 }
 
-/// One kind of a constituent's child rows. `select` reads the rows as the feed gives them
-/// (in insertion order); `insert` takes the constituent id, those columns, then any derived
-/// columns (normalised keys), which are not compared.
-struct ChildKind {
-    select: &'static str,
+/// One kind of a constituent's child rows. `insert` takes the constituent id, the columns the
+/// feed gives (`compared` of them, fingerprinted), then any derived columns (normalised keys).
+pub(crate) struct ChildKind {
+    pub(crate) table: &'static str,
     delete: &'static str,
     insert: &'static str,
-    compared: usize,
+    pub(crate) compared: usize,
 }
 
-const HISTORICAL_NAMES: ChildKind = ChildKind {
-    select: "SELECT title, first_name, middle_name, last_name, suffix, until
-             FROM historical_names WHERE constituent_id = ?1 ORDER BY rowid",
-    delete: "DELETE FROM historical_names WHERE constituent_id = ?1",
-    insert: "INSERT INTO historical_names (constituent_id, title, first_name, middle_name,
-             last_name, suffix, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    compared: 6,
-};
-
-const EMAILS: ChildKind = ChildKind {
-    select: "SELECT address, kind, is_primary, active, start_date, end_date
-             FROM emails WHERE constituent_id = ?1 ORDER BY rowid",
-    delete: "DELETE FROM emails WHERE constituent_id = ?1",
-    insert: "INSERT INTO emails (constituent_id, address, kind, is_primary, active, start_date,
-             end_date, address_norm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    compared: 6,
-};
-
-const PHONES: ChildKind = ChildKind {
-    select: "SELECT number, kind, is_primary, active, start_date, end_date
-             FROM phones WHERE constituent_id = ?1 ORDER BY rowid",
-    delete: "DELETE FROM phones WHERE constituent_id = ?1",
-    insert: "INSERT INTO phones (constituent_id, number, kind, is_primary, active, start_date,
-             end_date, number_norm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    compared: 6,
-};
-
-const ADDRESSES: ChildKind = ChildKind {
-    select: "SELECT line1, line2, city, region, postcode, country, kind, is_primary, active,
-             start_date, end_date FROM addresses WHERE constituent_id = ?1 ORDER BY rowid",
-    delete: "DELETE FROM addresses WHERE constituent_id = ?1",
-    insert: "INSERT INTO addresses (constituent_id, line1, line2, city, region, postcode,
-             country, kind, is_primary, active, start_date, end_date)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    compared: 11,
-};
+/// Historical names, emails, phones, addresses: the order of `child_rows` and the hash columns.
+pub(crate) const KINDS: [ChildKind; 4] = [
+    ChildKind {
+        table: "historical_names",
+        delete: "DELETE FROM historical_names WHERE constituent_id = ?1",
+        insert: "INSERT INTO historical_names (constituent_id, title, first_name, middle_name,
+                 last_name, suffix, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        compared: 6,
+    },
+    ChildKind {
+        table: "emails",
+        delete: "DELETE FROM emails WHERE constituent_id = ?1",
+        insert: "INSERT INTO emails (constituent_id, address, kind, is_primary, active,
+                 start_date, end_date, address_norm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        compared: 6,
+    },
+    ChildKind {
+        table: "phones",
+        delete: "DELETE FROM phones WHERE constituent_id = ?1",
+        insert: "INSERT INTO phones (constituent_id, number, kind, is_primary, active,
+                 start_date, end_date, number_norm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        compared: 6,
+    },
+    ChildKind {
+        table: "addresses",
+        delete: "DELETE FROM addresses WHERE constituent_id = ?1",
+        insert: "INSERT INTO addresses (constituent_id, line1, line2, city, region, postcode,
+                 country, kind, is_primary, active, start_date, end_date)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        compared: 11,
+    },
+];
 
 impl ChildKind {
-    /// Makes the stored rows equal `rows`, touching nothing when they already are (a delta
-    /// usually changes one kind of one record; rewriting the rest would dirty pages for
-    /// nothing).
-    fn sync(&self, tx: &Connection, id: i64, fresh: bool, rows: &[Vec<Value>]) -> Result<()> {
-        if !fresh {
-            let mut st = tx.prepare_cached(self.select)?;
-            let existing = st
-                .query_map([id], |r| {
-                    (0..self.compared)
-                        .map(|i| r.get::<_, Value>(i))
-                        .collect::<rusqlite::Result<Vec<Value>>>()
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let same = existing.len() == rows.len()
-                && existing
-                    .iter()
-                    .zip(rows)
-                    .all(|(a, b)| a[..] == b[..self.compared]);
-            if same {
-                return Ok(());
-            }
-            tx.prepare_cached(self.delete)?.execute([id])?;
-        }
+    fn insert_rows(&self, tx: &Connection, id: i64, rows: &[Vec<Value>]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -432,6 +351,113 @@ impl ChildKind {
         }
         Ok(())
     }
+}
+
+/// A constituent's child rows as stored, in [`KINDS`] order, each row the insert's columns
+/// after the constituent id.
+pub(crate) fn child_rows(c: &ConstituentDto, n: &Normalizer) -> [Vec<Vec<Value>>; 4] {
+    let b = |v: bool| Value::Integer(v.into());
+    let meta = |m: &crate::protocol::ContactMetaDto| {
+        [
+            Value::from(m.kind.clone()),
+            b(m.primary),
+            b(m.active),
+            date(m.start).into(),
+            date(m.end).into(),
+        ]
+    };
+    let names = c
+        .historical_names
+        .iter()
+        .map(|h| {
+            vec![
+                h.name.title.clone().into(),
+                h.name.first.clone().into(),
+                h.name.middle.clone().into(),
+                h.name.last.clone().into(),
+                h.name.suffix.clone().into(),
+                date(h.until).into(),
+            ]
+        })
+        .collect();
+    let emails = c
+        .emails
+        .iter()
+        .map(|e| {
+            let mut row = vec![Value::from(e.address.clone())];
+            row.extend(meta(&e.meta));
+            row.push(n.email(&e.address).into());
+            row
+        })
+        .collect();
+    let phones = c
+        .phones
+        .iter()
+        .map(|p| {
+            let mut row = vec![Value::from(p.number.clone())];
+            row.extend(meta(&p.meta));
+            row.push(n.phone(&p.number).into());
+            row
+        })
+        .collect();
+    let addresses = c
+        .addresses
+        .iter()
+        .map(|a| {
+            let mut row = vec![
+                Value::from(a.line1.clone()),
+                a.line2.clone().into(),
+                a.city.clone().into(),
+                a.region.clone().into(),
+                a.postcode.clone().into(),
+                a.country.clone().into(),
+            ];
+            row.extend(meta(&a.meta));
+            row
+        })
+        .collect();
+    [names, emails, phones, addresses]
+}
+
+/// A stable 64-bit FNV-1a fingerprint of rows' first `compared` columns (0 for no rows).
+pub(crate) fn rows_hash(rows: &[Vec<Value>], compared: usize) -> i64 {
+    if rows.is_empty() {
+        return 0;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for row in rows {
+        for v in row.iter().take(compared) {
+            match v {
+                Value::Null => eat(&[0]),
+                Value::Integer(i) => {
+                    eat(&[1]);
+                    eat(&i.to_le_bytes());
+                }
+                Value::Real(f) => {
+                    eat(&[2]);
+                    eat(&f.to_le_bytes());
+                }
+                Value::Text(t) => {
+                    eat(&[3]);
+                    eat(&(t.len() as u64).to_le_bytes());
+                    eat(t.as_bytes());
+                }
+                Value::Blob(bl) => {
+                    eat(&[4]);
+                    eat(&(bl.len() as u64).to_le_bytes());
+                    eat(bl);
+                }
+            }
+        }
+        eat(&[0xff]);
+    }
+    h as i64
 }
 
 fn delete_constituent(tx: &Connection, lookup_id: &str) -> Result<()> {

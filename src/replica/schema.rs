@@ -19,7 +19,13 @@ CREATE TABLE constituents (
     last_norm     TEXT NOT NULL,
     birth_date    TEXT,
     status        TEXT NOT NULL,
-    pending       INTEGER NOT NULL DEFAULT 0
+    pending       INTEGER NOT NULL DEFAULT 0,
+    -- Fingerprints of the child rows (historical names, emails, phones, addresses) as last
+    -- written, so a delta rewrites only the kinds that changed without reading them first.
+    names_hash    INTEGER NOT NULL DEFAULT 0,
+    emails_hash   INTEGER NOT NULL DEFAULT 0,
+    phones_hash   INTEGER NOT NULL DEFAULT 0,
+    addresses_hash INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX constituents_name ON constituents(last_norm, first_norm);
 
@@ -37,28 +43,28 @@ CREATE INDEX historical_names_constituent ON historical_names(constituent_id);
 CREATE TABLE emails (
     constituent_id INTEGER NOT NULL,
     address        TEXT NOT NULL,
-    address_norm   TEXT,
     kind           TEXT NOT NULL,
     is_primary     INTEGER NOT NULL,
     active         INTEGER NOT NULL,
     start_date     TEXT,
-    end_date       TEXT
+    end_date       TEXT,
+    address_norm   TEXT
 );
 CREATE INDEX emails_constituent ON emails(constituent_id);
-CREATE INDEX emails_norm ON emails(address_norm) WHERE address_norm IS NOT NULL;
+CREATE INDEX emails_norm ON emails(address_norm);
 
 CREATE TABLE phones (
     constituent_id INTEGER NOT NULL,
     number         TEXT NOT NULL,
-    number_norm    TEXT,
     kind           TEXT NOT NULL,
     is_primary     INTEGER NOT NULL,
     active         INTEGER NOT NULL,
     start_date     TEXT,
-    end_date       TEXT
+    end_date       TEXT,
+    number_norm    TEXT
 );
 CREATE INDEX phones_constituent ON phones(constituent_id);
-CREATE INDEX phones_norm ON phones(number_norm) WHERE number_norm IS NOT NULL;
+CREATE INDEX phones_norm ON phones(number_norm);
 
 CREATE TABLE addresses (
     constituent_id INTEGER NOT NULL,
