@@ -4,3 +4,4 @@
 
 pub mod domain;
 pub mod normalize;
+pub mod input;
