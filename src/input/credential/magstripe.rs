@@ -124,13 +124,16 @@ pub fn parse(text: &str) -> Result<MagstripeCard, MagstripeError> {
         }
         let offset = if track == 1 { 0x20 } else { 0x30 };
         let limit = if track == 1 { 0x5F } else { 0x3F };
-        if body.iter().any(|&c| c < offset || c > limit) {
+        let read_error = body == b"E";
+        if !read_error && body.iter().any(|&c| c < offset || c > limit) {
             return Err(MagstripeError::BadCharacter(track));
         }
-        let lrc = b[i..=end].iter().fold(0u8, |acc, &c| acc ^ (c - offset));
+        let lrc = b[i..=end]
+            .iter()
+            .fold(0u8, |acc, &c| acc ^ (c.wrapping_sub(offset) & 0x3F));
         let mut next = end + 1;
         let mut lrc_checked = false;
-        if let Some(&c) = b.get(next) {
+        if let Some(&c) = b.get(next).filter(|_| !read_error) {
             let next_is_track = c == b';' && track == 1;
             if c == lrc + offset {
                 lrc_checked = true;
@@ -143,7 +146,7 @@ pub fn parse(text: &str) -> Result<MagstripeCard, MagstripeError> {
         // Track 2 body is ASCII digits and separators; track 1 is ASCII too, so `from_utf8`
         // cannot fail, but stay total.
         let body = std::str::from_utf8(body).map_err(|_| MagstripeError::BadCharacter(track))?;
-        if body != "E" {
+        if !read_error {
             if track == 1 {
                 card.track1 = Some(parse_track1(body, lrc_checked)?);
             } else {
