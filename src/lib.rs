@@ -3,5 +3,5 @@
 //! See `docs/ARCHITECTURE.md` for the bird's-eye view and the code map.
 
 pub mod domain;
-pub mod normalize;
 pub mod input;
+pub mod normalize;

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use data_encoding::BASE64;
 use portico::input::config::{
-    DeviceSelector, FieldProblem, FlowControl, InputSource, Parity, RawInputsConfig,
-    from_toml_str, validate,
+    DeviceSelector, FieldProblem, FlowControl, InputSource, Parity, RawInputsConfig, from_toml_str,
+    validate,
 };
 use portico::input::credential::{ByteOrder, CredentialFormat, RfidFormat};
 use portico::input::framer::Terminator;
@@ -347,7 +347,10 @@ fn problem_messages_say_what_is_wrong() {
             message: "duplicate input name \"a\"".into()
         }]
     );
-    assert_eq!(got[0].to_string(), "inputs[1].name: duplicate input name \"a\"");
+    assert_eq!(
+        got[0].to_string(),
+        "inputs[1].name: duplicate input name \"a\""
+    );
 }
 
 #[test]

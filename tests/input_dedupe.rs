@@ -31,11 +31,19 @@ fn suppression_table() {
         ),
         (
             0,
-            &[("gate", "A", 0, true), ("gate", "A", 0, true), ("gate", "A", 1, true)],
+            &[
+                ("gate", "A", 0, true),
+                ("gate", "A", 0, true),
+                ("gate", "A", 1, true),
+            ],
         ),
         (
             100,
-            &[("gate", "A", 1000, true), ("gate", "A", 500, true), ("gate", "A", 550, false)],
+            &[
+                ("gate", "A", 1000, true),
+                ("gate", "A", 500, true),
+                ("gate", "A", 550, false),
+            ],
         ),
     ];
     for (i, (window, steps)) in cases.iter().enumerate() {
@@ -55,7 +63,11 @@ fn default_window_and_pruning() {
     assert_eq!(DEFAULT_WINDOW, Duration::from_millis(1500));
     let mut d = Deduper::default();
     for n in 0..1000u32 {
-        d.admit("gate", &n.to_be_bytes(), Duration::from_millis(u64::from(n) * 100));
+        d.admit(
+            "gate",
+            &n.to_be_bytes(),
+            Duration::from_millis(u64::from(n) * 100),
+        );
     }
     // Only codes seen within the last window are remembered (plus up to one prune interval).
     assert!(d.len() <= 256 + 16, "{}", d.len());

@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Recording, wait_for};
+use portico::input::config::DeviceSelector;
 use portico::input::credential::{CredentialKind, FormatSet};
 use portico::input::evdev::{
     DeviceIdentity, KeyInput, KeySource, KeySourceOpener, Opened, selector_matches,
     spawn_key_reader,
 };
-use portico::input::config::DeviceSelector;
 use portico::input::framer::{DropReason, FrameEnd, FramerOutput, FramingConfig, Terminator};
 use portico::input::keydecoder::{EV_SYN, KeyDecoder, RawInputEvent, SYN_DROPPED};
 use portico::input::keymap::Layout;
@@ -115,14 +115,19 @@ fn layout_tables_from_recorded_streams() {
         Case {
             layout: Layout::Us,
             build: |r| {
-                r.chord(SHIFT, KEY_2).tap(KEY_Q).chord(SHIFT, KEY_APOSTROPHE).tap(KEY_Y);
+                r.chord(SHIFT, KEY_2)
+                    .tap(KEY_Q)
+                    .chord(SHIFT, KEY_APOSTROPHE)
+                    .tap(KEY_Y);
             },
             want: "@q\"y",
         },
         Case {
             layout: Layout::Uk,
             build: |r| {
-                r.chord(SHIFT, KEY_2).chord(SHIFT, KEY_APOSTROPHE).chord(SHIFT, KEY_3);
+                r.chord(SHIFT, KEY_2)
+                    .chord(SHIFT, KEY_APOSTROPHE)
+                    .chord(SHIFT, KEY_3);
             },
             want: "\"@£",
         },
@@ -137,7 +142,11 @@ fn layout_tables_from_recorded_streams() {
             // QWERTZ: Y and Z swapped, Shift+7 is '/', '@' is AltGr+Q.
             layout: Layout::De,
             build: |r| {
-                r.tap(KEY_Z).tap(KEY_Y).chord(SHIFT, 8).chord(ALTGR, KEY_Q).chord(SHIFT, KEY_0);
+                r.tap(KEY_Z)
+                    .tap(KEY_Y)
+                    .chord(SHIFT, 8)
+                    .chord(ALTGR, KEY_Q)
+                    .chord(SHIFT, KEY_0);
             },
             want: "yz/@=",
         },
@@ -145,14 +154,20 @@ fn layout_tables_from_recorded_streams() {
             // AZERTY: unshifted top row is punctuation, '@' is AltGr+à (KEY_0).
             layout: Layout::Fr,
             build: |r| {
-                r.tap(KEY_1).tap(KEY_2).tap(KEY_A).tap(KEY_W).chord(ALTGR, KEY_0);
+                r.tap(KEY_1)
+                    .tap(KEY_2)
+                    .tap(KEY_A)
+                    .tap(KEY_W)
+                    .chord(ALTGR, KEY_0);
             },
             want: "&éqz@",
         },
         Case {
             layout: Layout::De,
             build: |r| {
-                r.chord(ALTGR, KEY_E).tap(KEY_APOSTROPHE).chord(SHIFT, KEY_LEFTBRACE);
+                r.chord(ALTGR, KEY_E)
+                    .tap(KEY_APOSTROPHE)
+                    .chord(SHIFT, KEY_LEFTBRACE);
             },
             want: "€äÜ",
         },
@@ -161,7 +176,12 @@ fn layout_tables_from_recorded_streams() {
         let mut r = Recording::new();
         (c.build)(&mut r);
         r.tap(KEY_ENTER);
-        assert_eq!(decode(c.layout, &r), vec![c.want], "case {i} ({:?})", c.layout);
+        assert_eq!(
+            decode(c.layout, &r),
+            vec![c.want],
+            "case {i} ({:?})",
+            c.layout
+        );
     }
 }
 
@@ -234,11 +254,19 @@ fn group_separator_from_ctrl_bracket_and_alt_code() {
 fn dead_keys_compose_or_type_themselves() {
     // DE: ^ is dead; ^ then space types '^'; ´ then e composes 'é'.
     let mut r = Recording::new();
-    r.tap(KEY_GRAVE).tap(KEY_SPACE).tap(13).tap(KEY_E).tap(KEY_ENTER);
+    r.tap(KEY_GRAVE)
+        .tap(KEY_SPACE)
+        .tap(13)
+        .tap(KEY_E)
+        .tap(KEY_ENTER);
     assert_eq!(decode(Layout::De, &r), vec!["^é"]);
     // FR: ^ then e gives ê; ^ then x gives "^x".
     let mut r = Recording::new();
-    r.tap(KEY_LEFTBRACE).tap(KEY_E).tap(KEY_LEFTBRACE).tap(45).tap(KEY_ENTER);
+    r.tap(KEY_LEFTBRACE)
+        .tap(KEY_E)
+        .tap(KEY_LEFTBRACE)
+        .tap(45)
+        .tap(KEY_ENTER);
     assert_eq!(decode(Layout::Fr, &r), vec!["ê^x"]);
 }
 
@@ -305,7 +333,10 @@ fn repeats_and_other_events_are_ignored_and_syn_dropped_discards() {
 fn recorded_timestamps_are_kept() {
     let mut r = Recording::new();
     let start = r.time();
-    r.tap(KEY_1).pause(Duration::from_millis(10)).tap(KEY_2).tap(KEY_ENTER);
+    r.tap(KEY_1)
+        .pause(Duration::from_millis(10))
+        .tap(KEY_2)
+        .tap(KEY_ENTER);
     match decode_with(Layout::Us, framing(), &r).as_slice() {
         [FramerOutput::Frame(f)] => {
             assert_eq!(f.first_at, start);
@@ -335,9 +366,18 @@ fn selectors_match_by_vendor_product_and_name() {
         },
         &id
     ));
-    assert!(selector_matches(&DeviceSelector::Name("honeywell".into()), &id));
-    assert!(!selector_matches(&DeviceSelector::Name("zebra".into()), &id));
-    assert!(selector_matches(&DeviceSelector::Path("/dev/input/event7".into()), &id));
+    assert!(selector_matches(
+        &DeviceSelector::Name("honeywell".into()),
+        &id
+    ));
+    assert!(!selector_matches(
+        &DeviceSelector::Name("zebra".into()),
+        &id
+    ));
+    assert!(selector_matches(
+        &DeviceSelector::Path("/dev/input/event7".into()),
+        &id
+    ));
 }
 
 /// A recorded device: reads raw `input_event` bytes from a channel; a closed channel is an

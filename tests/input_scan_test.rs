@@ -31,7 +31,11 @@ impl Shared {
     fn wait_for(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while !self.text().contains(needle) {
-            assert!(Instant::now() < deadline, "no {needle:?} in:\n{}", self.text());
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in:\n{}",
+                self.text()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -65,7 +69,9 @@ fn scan_test_shows_states_frames_and_credentials() {
         std::thread::spawn(move || run_scan_test(&config, out, &stop))
     };
     out.wait_for("gate-1: connected");
-    out.wait_for("wedge: disconnected; last error: no input device matches name~\"No Such Scanner\"");
+    out.wait_for(
+        "wedge: disconnected; last error: no input device matches name~\"No Such Scanner\"",
+    );
 
     pty.write(b"12345678\r");
     out.wait_for("-> membership 12345678");
@@ -84,7 +90,10 @@ fn scan_test_shows_states_frames_and_credentials() {
     stop.stop();
     runner.join().expect("thread").expect("scan-test ran");
     let text = out.text();
-    assert!(text.starts_with("scan-test: 2 input(s); double-scan window 1500 ms\n"), "{text}");
+    assert!(
+        text.starts_with("scan-test: 2 input(s); double-scan window 1500 ms\n"),
+        "{text}"
+    );
     assert!(text.contains("  gate-1: serial "));
     assert!(text.contains("  wedge: evdev name~\"No Such Scanner\" layout de grab"));
     assert!(text.contains("gate-1: frame \"12345678\" (8 bytes in "));

@@ -198,8 +198,14 @@ fn no_suffix_scanner_ends_frames_on_idle_gap() {
     assert_eq!(s.credential.raw, b"12345678");
     assert_eq!(s.ended_by, portico::input::framer::FrameEnd::IdleGap);
     let waited = written.elapsed();
-    assert!(waited >= Duration::from_millis(50), "ended too early: {waited:?}");
-    assert!(waited < Duration::from_millis(1000), "ended too late: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(50),
+        "ended too early: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_millis(1000),
+        "ended too late: {waited:?}"
+    );
     pty.write(b"87654321");
     assert_eq!(next_scan(&r.rx).credential.raw, b"87654321");
 }
@@ -255,7 +261,10 @@ fn unplug_and_replug_at_the_same_path() {
         .iter()
         .filter(|e| matches!(e, InputEvent::State { .. }))
         .count();
-    assert!(state_events <= 1, "state spam while unplugged: {while_gone:#?}");
+    assert!(
+        state_events <= 1,
+        "state spam while unplugged: {while_gone:#?}"
+    );
     assert!(scan_texts(&while_gone).is_empty());
 
     pty.plug();

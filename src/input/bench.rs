@@ -9,9 +9,7 @@ use serde_json::json;
 use serialport::SerialPort;
 
 use super::config::{FlowControl, Parity, SerialSettings};
-use super::credential::{
-    CredentialParser, CredentialRules, FormatSet, signed_ticket, wiegand,
-};
+use super::credential::{CredentialParser, CredentialRules, FormatSet, signed_ticket, wiegand};
 use super::event::{Backoff, DeviceState, InputEvent, StopSignal};
 use super::framer::{FramerOutput, FramingConfig, SerialFramer, Terminator};
 use super::keydecoder::{KeyDecoder, synthesize};
@@ -178,9 +176,7 @@ fn signed_ticket_rate(n: usize) -> f64 {
 /// event from the serial reader on the slave, sorted ascending.
 fn pty_latency(samples: usize) -> Result<Vec<f64>, String> {
     let (mut master, slave) = serialport::TTYPort::pair().map_err(|e| e.to_string())?;
-    let path = slave
-        .name()
-        .ok_or_else(|| "pty has no name".to_owned())?;
+    let path = slave.name().ok_or_else(|| "pty has no name".to_owned())?;
     drop(slave);
     let (tx, rx) = mpsc::channel();
     let stop = StopSignal::new();

@@ -315,7 +315,12 @@ fn validate_input(input: &RawInput, i: usize, p: &mut Problems) -> Option<InputS
     let source = match input.kind {
         InputKind::Serial => {
             not_for(p, "device", input.device.is_some(), "serial");
-            not_for(p, "vendor_product", input.vendor_product.is_some(), "serial");
+            not_for(
+                p,
+                "vendor_product",
+                input.vendor_product.is_some(),
+                "serial",
+            );
             not_for(p, "device_name", input.device_name.is_some(), "serial");
             not_for(p, "layout", input.layout.is_some(), "serial");
             not_for(p, "grab", input.grab.is_some(), "serial");
@@ -553,7 +558,10 @@ fn validate_credentials(c: &RawCredentials, p: &mut Problems) -> (CredentialRule
     }
     let mut lengths = Vec::new();
     if c.rfid_uid_lengths.is_empty() {
-        p.add("credentials.rfid_uid_lengths", "must list at least one length");
+        p.add(
+            "credentials.rfid_uid_lengths",
+            "must list at least one length",
+        );
     }
     for (j, l) in c.rfid_uid_lengths.iter().enumerate() {
         if (1..=16).contains(l) {

@@ -91,7 +91,8 @@ impl KeySourceOpener for EvdevOpener {
     fn open(&mut self) -> Result<Opened, String> {
         let (path, mut dev) = match &self.selector {
             DeviceSelector::Path(p) => {
-                let dev = RawDevice::open(p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
+                let dev =
+                    RawDevice::open(p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
                 (p.clone(), dev)
             }
             sel => evdev::raw_stream::enumerate()
@@ -150,11 +151,22 @@ impl KeySource for EvdevSource {
             return Ok(());
         }
         if pfd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-            return Err(io::Error::new(io::ErrorKind::NotConnected, "device removed"));
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "device removed",
+            ));
         }
         for ev in self.dev.fetch_events()? {
-            let time = ev.timestamp().duration_since(UNIX_EPOCH).unwrap_or_default();
-            out.push(RawInputEvent::new(time, ev.event_type().0, ev.code(), ev.value()));
+            let time = ev
+                .timestamp()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            out.push(RawInputEvent::new(
+                time,
+                ev.event_type().0,
+                ev.code(),
+                ev.value(),
+            ));
         }
         Ok(())
     }

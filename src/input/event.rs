@@ -9,8 +9,9 @@ use super::framer::{DropReason, FrameEnd};
 /// The state of a reader's device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceState {
-    /// Open and being read. `grabbed` tells whether an evdev device is held exclusively
-    /// (always `true` for serial ports, which are opened exclusively).
+    /// Open and being read. `grabbed` tells whether the input reaches this reader only: an
+    /// evdev device held with `EVIOCGRAB`; always `true` for serial ports, which are opened
+    /// exclusively.
     Connected {
         device: String,
         grabbed: bool,
@@ -32,9 +33,11 @@ impl std::fmt::Display for DeviceState {
                 warning,
             } => {
                 write!(f, "connected {device}")?;
-                if *grabbed {
-                    f.write_str(" (grabbed)")?;
-                }
+                f.write_str(if *grabbed {
+                    " (exclusive)"
+                } else {
+                    " (not grabbed: input also reaches other programs)"
+                })?;
                 if let Some(w) = warning {
                     write!(f, "; warning: {w}")?;
                 }

@@ -461,7 +461,11 @@ mod tests {
         };
         let mut f = SerialFramer::new(cfg);
         let mut out = Vec::new();
-        f.push(ms(0), b"xx\x02AB\rC\x03\r\nyy\x02PART\x02NEXT\x03", &mut out);
+        f.push(
+            ms(0),
+            b"xx\x02AB\rC\x03\r\nyy\x02PART\x02NEXT\x03",
+            &mut out,
+        );
         assert_eq!(frames(&out), vec![b"AB\rC".to_vec(), b"NEXT".to_vec()]);
         assert!(out.contains(&FramerOutput::Dropped(Dropped {
             reason: DropReason::Incomplete,

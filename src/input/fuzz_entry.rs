@@ -26,8 +26,16 @@ fn framing_from(sel: u8) -> FramingConfig {
         idle_gap: (sel & 0x10 != 0 || terminator == Terminator::None)
             .then(|| Duration::from_millis(u64::from(sel >> 5) * 10 + 1)),
         stx_etx: sel & 0x08 != 0,
-        strip_prefix: if sel & 0x20 != 0 { b"]Q".to_vec() } else { Vec::new() },
-        strip_suffix: if sel & 0x40 != 0 { b"#".to_vec() } else { Vec::new() },
+        strip_prefix: if sel & 0x20 != 0 {
+            b"]Q".to_vec()
+        } else {
+            Vec::new()
+        },
+        strip_suffix: if sel & 0x40 != 0 {
+            b"#".to_vec()
+        } else {
+            Vec::new()
+        },
         max_frame_len: usize::from(sel % 64) + 1,
     }
 }
@@ -59,7 +67,10 @@ pub fn framer(data: &[u8]) {
     }
     f.poll(now + Duration::from_secs(10), &mut outs);
     check_outputs(&cfg, &outs);
-    assert!(f.is_idle(), "framer keeps a partial frame after a long silence");
+    assert!(
+        f.is_idle(),
+        "framer keeps a partial frame after a long silence"
+    );
 }
 
 /// Key decoder: byte 0 picks layout and framing, the rest is `input_event` records.

@@ -200,10 +200,10 @@ impl KeyDecoder {
                 self.mods.alt = pressed;
                 if pressed {
                     self.alt_code = None;
-                } else if let Some(v) = self.alt_code.take() {
-                    if let Some(c) = alt_code_char(v) {
-                        self.emit(now, c, out);
-                    }
+                } else if let Some(v) = self.alt_code.take()
+                    && let Some(c) = alt_code_char(v)
+                {
+                    self.emit(now, c, out);
                 }
             }
             KEY_CAPSLOCK if pressed => self.mods.caps = !self.mods.caps,
@@ -297,7 +297,8 @@ impl KeyDecoder {
 
     fn emit_raw(&mut self, now: Duration, c: char, out: &mut Vec<FramerOutput>) {
         let mut buf = [0u8; 4];
-        self.framer.push(now, c.encode_utf8(&mut buf).as_bytes(), out);
+        self.framer
+            .push(now, c.encode_utf8(&mut buf).as_bytes(), out);
     }
 }
 
@@ -310,7 +311,12 @@ fn alt_code_char(v: u32) -> Option<char> {
 /// release per character with a SYN_REPORT after each, `step` apart, starting at `start`.
 /// Characters the layout cannot type are skipped. CR, LF and TAB become Enter and Tab; GS
 /// becomes Ctrl+]. Used by benchmarks and round-trip tests.
-pub fn synthesize(layout: Layout, text: &str, start: Duration, step: Duration) -> Vec<RawInputEvent> {
+pub fn synthesize(
+    layout: Layout,
+    text: &str,
+    start: Duration,
+    step: Duration,
+) -> Vec<RawInputEvent> {
     let keymap = Keymap::new(layout);
     let mut evs = Vec::with_capacity(text.len() * 8);
     let mut t = start;
@@ -328,14 +334,22 @@ pub fn synthesize(layout: Layout, text: &str, start: Duration, step: Duration) -
                 None => continue,
             },
         };
-        for (held, m) in [(ctrl, KEY_LEFTCTRL), (shift, KEY_LEFTSHIFT), (altgr, KEY_RIGHTALT)] {
+        for (held, m) in [
+            (ctrl, KEY_LEFTCTRL),
+            (shift, KEY_LEFTSHIFT),
+            (altgr, KEY_RIGHTALT),
+        ] {
             if held {
                 key(&mut evs, t, m, 1);
             }
         }
         key(&mut evs, t, code, 1);
         key(&mut evs, t, code, 0);
-        for (held, m) in [(altgr, KEY_RIGHTALT), (shift, KEY_LEFTSHIFT), (ctrl, KEY_LEFTCTRL)] {
+        for (held, m) in [
+            (altgr, KEY_RIGHTALT),
+            (shift, KEY_LEFTSHIFT),
+            (ctrl, KEY_LEFTCTRL),
+        ] {
             if held {
                 key(&mut evs, t, m, 0);
             }
@@ -381,7 +395,11 @@ mod tests {
         let text = "HA112 test-9/x@\u{1d}01\r";
         for layout in Layout::ALL {
             let evs = synthesize(layout, text, Duration::ZERO, Duration::from_millis(1));
-            assert_eq!(decode(layout, &evs), vec!["HA112 test-9/x@\u{1d}01"], "{layout:?}");
+            assert_eq!(
+                decode(layout, &evs),
+                vec!["HA112 test-9/x@\u{1d}01"],
+                "{layout:?}"
+            );
         }
     }
 }

@@ -105,6 +105,8 @@ pub struct Keymap {
 
 /// A row of keys: first key code, unshifted characters, shifted characters.
 type Row = (u16, &'static str, &'static str);
+/// A layout's tables: rows, AltGr characters, dead keys.
+type Tables = (&'static [Row], &'static [(u16, char)], &'static [(u16, u8)]);
 
 const US_ROWS: &[Row] = &[
     (2, "1234567890-=", "!@#$%^&*()_+"),
@@ -184,7 +186,7 @@ const FR_DEAD: &[(u16, u8)] = &[(26, 0b11), (3, 0b100), (8, 0b100)];
 
 impl Keymap {
     pub fn new(layout: Layout) -> Self {
-        let (rows, altgr, dead): (&[Row], &[(u16, char)], &[(u16, u8)]) = match layout {
+        let (rows, altgr, dead): Tables = match layout {
             Layout::Us => (US_ROWS, &[], &[]),
             Layout::Uk => (UK_ROWS, UK_ALTGR, &[]),
             Layout::De => (DE_ROWS, DE_ALTGR, DE_DEAD),

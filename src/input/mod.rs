@@ -22,8 +22,8 @@ pub mod bench;
 pub mod config;
 pub mod credential;
 pub mod dedupe;
-pub mod event;
 pub mod evdev;
+pub mod event;
 pub mod framer;
 pub mod fuzz_entry;
 pub mod keydecoder;
@@ -37,7 +37,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use config::{FieldProblem, InputSource, InputSpec, RawInputsConfig, ValidatedInputs, validate};
+pub use config::{
+    FieldProblem, InputSource, InputSpec, RawInputsConfig, ValidatedInputs, validate,
+};
 pub use credential::{Credential, CredentialKind, CredentialParser, CredentialRules, Unrecognized};
 pub use event::{Backoff, DeviceState, EventSink, InputEvent, Scan, StopSignal};
 pub use scan_test::run_scan_test;

@@ -115,7 +115,11 @@ fn write_event(out: &mut impl Write, start: Instant, ev: &InputEvent) -> io::Res
             reason,
             len,
             at,
-        } => writeln!(out, "{} {reader}: dropped {len} bytes: {reason}", stamp(*at))?,
+        } => writeln!(
+            out,
+            "{} {reader}: dropped {len} bytes: {reason}",
+            stamp(*at)
+        )?,
     }
     out.flush()
 }

@@ -160,7 +160,12 @@ impl<S: EventSink> SerialReader<S> {
                     let now = self.now();
                     self.framer.push(now, &buf[..n], &mut outs);
                 }
-                Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                    ) =>
+                {
                     let now = self.now();
                     self.framer.poll(now, &mut outs);
                 }

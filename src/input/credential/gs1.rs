@@ -216,7 +216,10 @@ fn parse_bracketed(b: &[u8]) -> Result<Vec<Gs1Element>, Gs1Error> {
         if d[0] != b'(' {
             return Err(Gs1Error::Brackets);
         }
-        let close = d.iter().position(|&c| c == b')').ok_or(Gs1Error::Brackets)?;
+        let close = d
+            .iter()
+            .position(|&c| c == b')')
+            .ok_or(Gs1Error::Brackets)?;
         let ai = &d[1..close];
         let s = spec(ai).ok_or(Gs1Error::UnknownAi(b.len() - d.len() + 1))?;
         if s.ai_len != ai.len() {

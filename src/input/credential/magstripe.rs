@@ -164,10 +164,10 @@ pub fn parse(text: &str) -> Result<MagstripeCard, MagstripeError> {
     if card.track1.is_none() && card.track2.is_none() {
         return Err(MagstripeError::ReadError);
     }
-    if let (Some(t1), Some(t2)) = (&card.track1, &card.track2) {
-        if t1.pan != t2.pan {
-            return Err(MagstripeError::PanMismatch);
-        }
+    if let (Some(t1), Some(t2)) = (&card.track1, &card.track2)
+        && t1.pan != t2.pan
+    {
+        return Err(MagstripeError::PanMismatch);
     }
     Ok(card)
 }
@@ -256,7 +256,7 @@ pub fn luhn_valid(digits: &str) -> bool {
         }
         sum += d;
     }
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 /// Appends the LRC character for a complete track (sentinels included). For tests and tools.

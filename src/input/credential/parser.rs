@@ -9,11 +9,11 @@
 use ed25519_dalek::VerifyingKey;
 use regex::Regex;
 
+use super::{ByteOrder, RfidFormat};
 use super::{
     Credential, CredentialFormat, CredentialKind, FormatSet, Unrecognized, gs1, magstripe, rfid,
     signed_ticket, wiegand,
 };
-use super::{ByteOrder, RfidFormat};
 
 /// How RFID readers print UIDs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,35 +186,32 @@ impl CredentialParser {
                     .map_err(Unrecognized::Wiegand);
             }
         }
-        if f.contains(F::Membership) {
-            if let Some(pat) = &self.rules.membership {
-                if let Some(rest) = text.strip_prefix(self.rules.membership_prefix.as_str()) {
-                    if let Some(id) = pat.extract(rest) {
-                        return Ok(CredentialKind::Membership {
-                            membership_id: id.to_owned(),
-                        });
-                    }
-                }
-            }
+        if f.contains(F::Membership)
+            && let Some(pat) = &self.rules.membership
+            && let Some(rest) = text.strip_prefix(self.rules.membership_prefix.as_str())
+            && let Some(id) = pat.extract(rest)
+        {
+            return Ok(CredentialKind::Membership {
+                membership_id: id.to_owned(),
+            });
         }
-        if f.contains(F::LookupId) {
-            if let Some(id) = self.rules.lookup_id.as_ref().and_then(|p| p.extract(text)) {
-                return Ok(CredentialKind::LookupId {
-                    lookup_id: id.to_owned(),
-                });
-            }
+        if f.contains(F::LookupId)
+            && let Some(id) = self.rules.lookup_id.as_ref().and_then(|p| p.extract(text))
+        {
+            return Ok(CredentialKind::LookupId {
+                lookup_id: id.to_owned(),
+            });
         }
-        if f.contains(F::TicketSecret) {
-            if let Some(s) = self
+        if f.contains(F::TicketSecret)
+            && let Some(s) = self
                 .rules
                 .ticket_secret
                 .as_ref()
                 .and_then(|p| p.extract(text))
-            {
-                return Ok(CredentialKind::TicketSecret {
-                    secret: s.to_owned(),
-                });
-            }
+        {
+            return Ok(CredentialKind::TicketSecret {
+                secret: s.to_owned(),
+            });
         }
         if f.contains(F::RfidUid) {
             let r = &self.rules.rfid;

@@ -55,7 +55,7 @@ fn parse_hex(text: &str) -> Result<Vec<u8>, RfidError> {
         .bytes()
         .filter(|c| !matches!(c, b':' | b'-' | b' '))
         .collect();
-    if digits.is_empty() || digits.len() % 2 != 0 || digits.len() > 64 {
+    if digits.is_empty() || !digits.len().is_multiple_of(2) || digits.len() > 64 {
         return Err(RfidError::NotANumber("hex"));
     }
     digits
@@ -78,9 +78,7 @@ fn parse_decimal(text: &str, lengths: &[usize]) -> Result<Vec<u8>, RfidError> {
     if text.is_empty() || text.len() > 38 || !text.bytes().all(|c| c.is_ascii_digit()) {
         return Err(RfidError::NotANumber("decimal"));
     }
-    let v: u128 = text
-        .parse()
-        .map_err(|_| RfidError::NotANumber("decimal"))?;
+    let v: u128 = text.parse().map_err(|_| RfidError::NotANumber("decimal"))?;
     let needed = (16 - v.leading_zeros() as usize / 8).max(1);
     let len = lengths
         .iter()

@@ -138,7 +138,10 @@ pub fn issue(fields: &TicketFields, key_id: u16, key: &SigningKey) -> Result<Str
     let mut b = encode_fields(fields, key_id)?;
     let sig = key.sign(&signed_message(&b));
     b.extend_from_slice(&sig.to_bytes());
-    Ok(format!("{PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&b)))
+    Ok(format!(
+        "{PREFIX}{}",
+        data_encoding::BASE32_NOPAD.encode(&b)
+    ))
 }
 
 /// A little cursor over the decoded bytes.

@@ -71,7 +71,7 @@ pub fn decode(v: u32) -> Result<Wiegand26, WiegandError> {
     let odd = v & 1;
     let first12 = (v >> 13) & 0xFFF;
     let last12 = (v >> 1) & 0xFFF;
-    if (first12.count_ones() + even) % 2 != 0 {
+    if !(first12.count_ones() + even).is_multiple_of(2) {
         return Err(WiegandError::EvenParity);
     }
     if (last12.count_ones() + odd) % 2 != 1 {
