@@ -409,6 +409,9 @@ fn gs1_element_strings() {
             Gs1Error::BadDate("17".into()),
         ),
         ("]C12301".into(), Gs1Error::UnknownAi(3)),
+        // A four-digit AI cut short (found by fuzzing).
+        ("]Q336".into(), Gs1Error::UnknownAi(3)),
+        ("]C13103".into(), Gs1Error::Truncated("3103".into())),
         (
             format!("]C110{}", "A".repeat(21)),
             Gs1Error::TooLong("10".into()),

@@ -260,7 +260,9 @@ impl SerialFramer {
         if self.seen == 0 {
             self.first_at = now;
         }
-        self.last_at = now;
+        // A clock that steps back (wall-clock event times) never makes a frame end before it
+        // starts.
+        self.last_at = now.max(self.first_at);
         self.seen = self.seen.saturating_add(1);
         if self.buf.len() < self.cfg.max_frame_len {
             self.buf.push(b);
@@ -472,6 +474,21 @@ mod tests {
             len: 4,
             at: ms(0)
         })));
+    }
+
+    #[test]
+    fn clock_stepping_back_keeps_frame_times_ordered() {
+        let mut f = SerialFramer::new(FramingConfig::default());
+        let mut out = Vec::new();
+        f.push(ms(500), b"AB", &mut out);
+        f.push(ms(100), b"C\r", &mut out);
+        match out.as_slice() {
+            [FramerOutput::Frame(fr)] => {
+                assert_eq!(fr.bytes, b"ABC");
+                assert!(fr.first_at <= fr.last_at);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! tests call them too, so they are exercised on the stable toolchain as well. Each asserts the
 //! invariants that must hold for any input.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::credential::{
@@ -119,11 +120,14 @@ pub fn credential_parser(data: &[u8]) {
     let Some((&sel, frame)) = data.split_first() else {
         return;
     };
-    let parser = fuzz_parser(if sel & 1 == 0 {
-        RfidFormat::Hex
-    } else {
-        RfidFormat::Decimal
+    static PARSERS: OnceLock<[CredentialParser; 2]> = OnceLock::new();
+    let parsers = PARSERS.get_or_init(|| {
+        [
+            fuzz_parser(RfidFormat::Hex),
+            fuzz_parser(RfidFormat::Decimal),
+        ]
     });
+    let parser = &parsers[usize::from(sel & 1)];
     let formats: FormatSet = CredentialFormat::ALL
         .into_iter()
         .enumerate()
@@ -153,6 +157,8 @@ mod tests {
             b"\xffPT:AAAA",
             b"\xff]C10100000000000000",
             b"\x03W:3FFFFFF",
+            // Found by fuzzing: event times stepping back inside a code.
+            b"\xdd\x01\x00\x00\x45\x00\x00\x00\x7d\xff\xff\xff\x2a\x2a\x2a\x2a\xd5\x01\x00\x11\x00\x01\x00\x00\x00\x00\x00\x57\x00\x00\x7b\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xd5\xd5\xd5\x01\x00\x11\x00\x01\x00\x00\x00\x00\x00\x57\x00\x00\x7b\x00\xff\xff\xff\xd5\x31\x00\x00",
         ];
         for s in samples {
             framer(s);

@@ -181,7 +181,12 @@ pub fn parse(b: &[u8]) -> Result<Vec<Gs1Element>, Gs1Error> {
     let mut out = Vec::new();
     while !d.is_empty() {
         let offset = total - d.len();
-        let s = spec(d).ok_or(Gs1Error::UnknownAi(offset))?;
+        let s = spec(d)
+            .filter(|s| {
+                d.get(..s.ai_len)
+                    .is_some_and(|ai| ai.iter().all(u8::is_ascii_digit))
+            })
+            .ok_or(Gs1Error::UnknownAi(offset))?;
         let ai = &d[..s.ai_len];
         let ai_text = ascii(ai);
         let rest = &d[s.ai_len..];

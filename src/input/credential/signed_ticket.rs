@@ -270,4 +270,28 @@ mod tests {
         assert_eq!(t.fields, fields);
         assert_eq!(t.to_ticket().secret, "PT-3-42");
     }
+
+    #[test]
+    fn documented_example_layout() {
+        // docs/signed-ticket.md, "Example".
+        let sk = SigningKey::from_bytes(&[7u8; 32]);
+        let fields = TicketFields {
+            ticket_id: 42,
+            product_id: "GA-ADULT".into(),
+            validity: TicketValidity::Date {
+                date: NaiveDate::from_ymd_opt(2026, 12, 24).unwrap_or_default(),
+            },
+            uses: 1,
+        };
+        let text = issue(&fields, 1, &sk).expect("issue");
+        assert_eq!(text.len(), 146);
+        let bytes = data_encoding::BASE32_NOPAD
+            .decode(&text.as_bytes()[PREFIX.len()..])
+            .expect("base32");
+        assert_eq!(bytes.len(), 89);
+        assert_eq!(
+            data_encoding::HEXUPPER.encode(&bytes[..25]),
+            "010001000000000000002A0847412D4144554C5401267E0001"
+        );
+    }
 }
