@@ -53,7 +53,7 @@ pub fn run(frames: usize) -> serde_json::Value {
         Ok(l) => (
             Some(percentile(l, 0.50)),
             Some(percentile(l, 0.99)),
-            l.last().copied(),
+            l.last().map(|m| (m * 10.0).round() / 10.0),
             None,
         ),
         Err(e) => (None, None, None, Some(e.clone())),
