@@ -512,3 +512,70 @@ fn key_reader_picks_up_late_device_and_survives_removal() {
     handle.join().expect("join");
     wait_for(&rx, t, is_state("stopped"));
 }
+
+/// Opens a device that fails on the first read, every time.
+#[derive(Clone, Default)]
+struct Flapping(Arc<Mutex<usize>>);
+
+struct Broken;
+
+impl KeySource for Broken {
+    fn read_events(&mut self, _: Duration, _: &mut Vec<RawInputEvent>) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(5))
+    }
+}
+
+impl KeySourceOpener for Flapping {
+    fn open(&mut self) -> Result<Opened, String> {
+        *self.0.lock().expect("lock") += 1;
+        Ok(Opened {
+            source: Box::new(Broken),
+            device: "flapping".into(),
+            grabbed: true,
+            warning: None,
+        })
+    }
+}
+
+#[test]
+fn a_device_failing_right_after_open_keeps_backing_off() {
+    let flap = Flapping::default();
+    let (tx, rx) = mpsc::channel();
+    let stop = StopSignal::new();
+    let handle = spawn_key_reader(
+        KeyInput {
+            name: "flappy".into(),
+            layout: Layout::Us,
+            framing: framing(),
+            formats: FormatSet::barcode_default(),
+            double_scan_window: Duration::ZERO,
+            backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(200)),
+        },
+        flap.clone(),
+        Arc::new(CredentialParser::new(CredentialRules::defaults())),
+        tx,
+        stop.clone(),
+    )
+    .expect("spawn");
+    std::thread::sleep(Duration::from_millis(700));
+    stop.stop();
+    handle.join().expect("join");
+    let opens = *flap.0.lock().expect("lock");
+    // 20 + 40 + 80 + 160 + 200 + 200 ms: about 6 attempts, not one every 20 ms.
+    assert!((3..=9).contains(&opens), "opens: {opens}");
+    let errors: Vec<String> = rx
+        .try_iter()
+        .filter_map(|e| match e {
+            InputEvent::State {
+                state: DeviceState::Disconnected { error },
+                ..
+            } => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        errors.iter().all(|e| e.contains("read failed")),
+        "{errors:?}"
+    );
+    assert!(!errors.is_empty());
+}

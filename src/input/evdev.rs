@@ -26,6 +26,9 @@ use super::pipeline::Pipeline;
 /// Longest a read blocks before the thread checks the stop signal.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// A connection that lasted this long resets the reconnect backoff.
+pub const HEALTHY_AFTER: Duration = Duration::from_secs(1);
+
 /// A source of key events.
 pub trait KeySource: Send {
     /// Waits up to `timeout` for events and appends them to `out`; returns with nothing
@@ -87,6 +90,11 @@ fn identity(path: &Path, dev: &RawDevice) -> DeviceIdentity {
     }
 }
 
+fn types_enter(dev: &RawDevice) -> bool {
+    dev.supported_keys()
+        .is_some_and(|k| k.contains(evdev::KeyCode::KEY_ENTER))
+}
+
 impl KeySourceOpener for EvdevOpener {
     fn open(&mut self) -> Result<Opened, String> {
         let (path, mut dev) = match &self.selector {
@@ -95,9 +103,18 @@ impl KeySourceOpener for EvdevOpener {
                     RawDevice::open(p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
                 (p.clone(), dev)
             }
-            sel => evdev::raw_stream::enumerate()
-                .find(|(path, dev)| selector_matches(sel, &identity(path, dev)))
-                .ok_or_else(|| format!("no input device matches {sel}"))?,
+            sel => {
+                // A scanner often has several event nodes (keyboard, consumer keys, HID POS):
+                // prefer one that can type Enter.
+                let mut matches: Vec<(PathBuf, RawDevice)> = evdev::raw_stream::enumerate()
+                    .filter(|(path, dev)| selector_matches(sel, &identity(path, dev)))
+                    .collect();
+                matches.sort_by_key(|(path, dev)| (!types_enter(dev), path.clone()));
+                matches
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| format!("no input device matches {sel}"))?
+            }
         };
         let id = identity(&path, &dev);
         let device = format!(
@@ -262,7 +279,7 @@ impl<O: KeySourceOpener, S: EventSink> KeyReader<O, S> {
         while !self.stop.is_stopped() {
             match self.opener.open() {
                 Ok(opened) => {
-                    self.backoff.reset();
+                    let connected_at = Instant::now();
                     self.report(DeviceState::Connected {
                         device: opened.device,
                         grabbed: opened.grabbed,
@@ -273,6 +290,11 @@ impl<O: KeySourceOpener, S: EventSink> KeyReader<O, S> {
                     let now = self.now().unwrap_or_default();
                     self.decoder.abort(now, &mut outs);
                     self.pipeline.send_all(&mut outs, &self.sink)?;
+                    // A device that stayed up resets the backoff; one that fails straight after
+                    // opening keeps backing off instead of flapping.
+                    if connected_at.elapsed() >= HEALTHY_AFTER {
+                        self.backoff.reset();
+                    }
                     match error {
                         Some(error) => self.report(DeviceState::Disconnected { error })?,
                         None => return Ok(()),

@@ -207,6 +207,44 @@ mod tests {
         assert_eq!(b.next_delay().as_millis(), 100);
     }
 
+    fn state(n: u8) -> InputEvent {
+        InputEvent::State {
+            reader: format!("r{n}"),
+            state: DeviceState::Stopped,
+            at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn channel_senders_are_sinks() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        assert!(tx.send_event(state(1)).is_ok());
+        assert_eq!(
+            rx.recv().map(|e| e.reader().to_owned()),
+            Ok("r1".to_owned())
+        );
+        drop(rx);
+        assert_eq!(tx.send_event(state(2)), Err(Disconnected));
+
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let t = std::thread::spawn(move || {
+            let a = tx.send_event(state(3));
+            let b = tx.send_event(state(4));
+            (a, b)
+        });
+        let first = rx.blocking_recv().map(|e| e.reader().to_owned());
+        let second = rx.blocking_recv().map(|e| e.reader().to_owned());
+        assert_eq!(
+            (first.as_deref(), second.as_deref()),
+            (Some("r3"), Some("r4"))
+        );
+        assert_eq!(t.join().ok(), Some((Ok(()), Ok(()))));
+
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        drop(rx);
+        assert_eq!(tx.send_event(state(5)), Err(Disconnected));
+    }
+
     #[test]
     fn stop_wakes_a_waiter() {
         let s = StopSignal::new();

@@ -23,6 +23,9 @@ use super::pipeline::Pipeline;
 /// Longest a read blocks before the thread checks the stop signal.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// A connection that lasted this long resets the reconnect backoff.
+pub const HEALTHY_AFTER: Duration = Duration::from_secs(1);
+
 /// Everything a serial reader thread needs.
 #[derive(Debug, Clone)]
 pub struct SerialInput {
@@ -112,7 +115,7 @@ impl<S: EventSink> SerialReader<S> {
         while !self.stop.is_stopped() {
             match open_port(&self.settings) {
                 Ok(port) => {
-                    self.backoff.reset();
+                    let connected_at = Instant::now();
                     self.report(DeviceState::Connected {
                         device: describe_path(&self.settings.path),
                         grabbed: true,
@@ -123,6 +126,11 @@ impl<S: EventSink> SerialReader<S> {
                     let now = self.now();
                     self.framer.abort(DropReason::Incomplete, now, &mut outs);
                     self.pipeline.send_all(&mut outs, &self.sink)?;
+                    // A device that stayed up resets the backoff; one that fails straight after
+                    // opening keeps backing off instead of flapping.
+                    if connected_at.elapsed() >= HEALTHY_AFTER {
+                        self.backoff.reset();
+                    }
                     match error {
                         Some(error) => self.report(DeviceState::Disconnected { error })?,
                         None => return Ok(()),
