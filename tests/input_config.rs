@@ -371,3 +371,15 @@ fn unknown_keys_and_bad_enums_are_rejected_by_deserialisation() {
         assert_eq!(err[0].key, "");
     }
 }
+
+#[test]
+fn documented_example_is_valid() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/input-config.md"))
+        .expect("docs/input-config.md");
+    let start = doc.find("```toml\n").expect("toml block") + "```toml\n".len();
+    let end = start + doc[start..].find("```").expect("end of block");
+    let cfg = from_toml_str(&doc[start..end]).expect("documented example validates");
+    assert_eq!(cfg.inputs.len(), 3);
+    assert_eq!(cfg.credentials.signing_keys.len(), 1);
+    assert!(cfg.inputs[2].formats.contains(CredentialFormat::RfidUid));
+}
