@@ -246,3 +246,30 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
     (sorted[idx.min(sorted.len() - 1)] * 10.0).round() / 10.0
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reports_named_fields() {
+        let v = super::run(2000);
+        for field in [
+            "frames_per_sec",
+            "serial_frames_per_sec",
+            "keyboard_frames_per_sec",
+            "signed_ticket_verifications_per_sec",
+            "pty_latency_p50_us",
+            "pty_latency_p99_us",
+        ] {
+            assert!(
+                v[field].as_f64().is_some_and(|x| x > 0.0),
+                "{field}: {}",
+                v[field]
+            );
+        }
+        // 7 of the 8 sample frames are credentials.
+        assert_eq!(v["frames_recognized_serial"], 1750);
+        assert_eq!(v["frames_recognized_keyboard"], 1750);
+        assert_eq!(v["pty_latency_samples"], 200);
+        assert_eq!(v["target_pty_latency_p99_us"], 500.0);
+    }
+}
