@@ -1,5 +1,5 @@
-//! Shared helpers for the input-layer integration tests: recorded key streams, pseudo-terminal
-//! "scanners" behind a stable symlink, and event waiting.
+//! Shared test support for the input-layer integration tests: recorded key streams,
+//! pseudo-terminal "scanners" behind a stable symlink, and event waiting.
 #![allow(dead_code)]
 
 use std::io::Write;

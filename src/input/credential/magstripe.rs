@@ -275,7 +275,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lrc_helper_matches_parser() {
+    fn with_lrc_output_passes_the_parser() {
         let t = with_lrc(";4111111111111111=2812101?");
         let card = parse(&t).expect("valid");
         assert!(card.track2.as_ref().is_some_and(|t| t.lrc_checked));
