@@ -87,6 +87,9 @@ pub fn spawn_input<S: EventSink>(
 }
 
 /// Starts a reader thread for every enabled input. Events from all of them go to `sink`.
+///
+/// Signal `stop` to end them (each ends within about 100 ms), then join the handles. If a
+/// thread cannot be started the error is returned; signal `stop` to end those already running.
 pub fn spawn_inputs<S: EventSink + Clone>(
     config: &ValidatedInputs,
     sink: S,

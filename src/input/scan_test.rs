@@ -22,7 +22,13 @@ pub fn run_scan_test(
     write_header(config, &mut out)?;
     let (tx, rx) = mpsc::channel();
     let readers_stop = StopSignal::new();
-    let handles = spawn_inputs(config, tx, &readers_stop)?;
+    let handles = match spawn_inputs(config, tx, &readers_stop) {
+        Ok(h) => h,
+        Err(e) => {
+            readers_stop.stop();
+            return Err(e);
+        }
+    };
     let result = (|| -> io::Result<()> {
         while !stop.is_stopped() {
             match rx.recv_timeout(Duration::from_millis(100)) {
