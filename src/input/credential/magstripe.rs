@@ -1,7 +1,7 @@
 //! Magnetic stripe tracks in the ISO/IEC 7813 layout.
 //!
-//! Track 1: `%B` PAN `^` NAME `^` YYMM service-code discretionary `?` [LRC]
-//! Track 2: `;` PAN `=` YYMM service-code discretionary `?` [LRC]
+//! Track 1: `%B` PAN `^` NAME `^` YYMM service-code discretionary `?` \[LRC\]
+//! Track 2: `;` PAN `=` YYMM service-code discretionary `?` \[LRC\]
 //!
 //! A reader may send either track or both (track 1 first). Sentinels are required. When a
 //! character follows an end sentinel and is not the next track's start sentinel, it is the
