@@ -579,3 +579,36 @@ fn a_device_failing_right_after_open_keeps_backing_off() {
     );
     assert!(!errors.is_empty());
 }
+
+#[test]
+fn real_opener_reports_why_a_device_cannot_be_opened() {
+    use portico::input::evdev::EvdevOpener;
+    let cases = [
+        (
+            DeviceSelector::Path("/dev/input/by-id/usb-No_Such_Scanner-event-kbd".into()),
+            "cannot open /dev/input/by-id/usb-No_Such_Scanner-event-kbd",
+        ),
+        // Not an event device: the evdev ioctls fail.
+        (
+            DeviceSelector::Path("/dev/null".into()),
+            "cannot open /dev/null",
+        ),
+        (
+            DeviceSelector::VendorProduct {
+                vendor: 0xffff,
+                product: 0xfffe,
+            },
+            "no input device matches ffff:fffe",
+        ),
+    ];
+    for (selector, want) in cases {
+        let mut opener = EvdevOpener {
+            selector,
+            grab: true,
+        };
+        match opener.open() {
+            Err(e) => assert!(e.starts_with(want), "{e}"),
+            Ok(o) => panic!("opened {}", o.device),
+        }
+    }
+}
