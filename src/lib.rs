@@ -9,6 +9,7 @@ pub mod demo;
 pub mod device;
 pub mod domain;
 pub mod hub;
+pub mod input;
 pub mod matching;
 pub mod normalize;
 pub mod outbox;

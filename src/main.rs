@@ -51,6 +51,12 @@ enum Command {
         #[arg(long)]
         sync_now: bool,
     },
+    /// Live view of every configured scanner and reader: device state, each frame as text and
+    /// hex with timing, and the credential it parsed to (or why not). Ctrl-C ends it.
+    ScanTest {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Device configuration tools.
     Config {
         #[command(subcommand)]
@@ -155,7 +161,7 @@ enum HubCommand {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// Benchmark name: sync.
+    /// Benchmark name: sync, input.
     name: String,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
@@ -169,6 +175,9 @@ struct BenchArgs {
     /// Working directory (default: a temporary one).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Frames pushed through the input pipeline (bench input).
+    #[arg(long, default_value_t = 1_000_000)]
+    frames: usize,
 }
 
 fn init_logging(format: &str) {
@@ -290,6 +299,24 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 print!("{}", portico::status::render(&report));
             }
         }
+        Command::ScanTest { config } => {
+            let cfg = config::load(&config)?;
+            if cfg.inputs.inputs.is_empty() {
+                bail!("{} configures no [[inputs]]", config.display());
+            }
+            let stop = portico::input::StopSignal::new();
+            let on_signal = stop.clone();
+            let mut signal = shutdown_signal().await;
+            tokio::spawn(async move {
+                let _ = signal.changed().await;
+                on_signal.stop();
+            });
+            let inputs = cfg.inputs.clone();
+            tokio::task::spawn_blocking(move || {
+                portico::input::run_scan_test(&inputs, std::io::stdout().lock(), &stop)
+            })
+            .await??;
+        }
         Command::Config {
             command: ConfigCommand::Check { file },
         } => match config::load(&file) {
@@ -357,7 +384,11 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     })
                     .await?
                 }
-                other => bail!("unknown benchmark {other:?}; available: sync"),
+                "input" => {
+                    tokio::task::spawn_blocking(move || portico::input::bench::run(args.frames))
+                        .await?
+                }
+                other => bail!("unknown benchmark {other:?}; available: sync, input"),
             };
             if args.json {
                 println!("{}", serde_json::to_string(&result)?);

@@ -14,6 +14,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml::de::{DeTable, DeValue};
 
@@ -162,6 +163,9 @@ pub struct DeviceConfig {
     pub normalizer: Normalizer,
     pub gate: Option<GateConfig>,
     pub kiosk: Option<KioskConfig>,
+    /// Scanners and card readers (`[[inputs]]`) and how frames become credentials
+    /// (`[credentials]`).
+    pub inputs: crate::input::config::ValidatedInputs,
 }
 
 impl DeviceConfig {
@@ -197,7 +201,16 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
     p.doc = Some(doc.get_ref());
     let base = path.parent().unwrap_or(Path::new(".")).to_owned();
 
-    const SECTIONS: [&str; 6] = ["device", "upstream", "sync", "matching", "gate", "kiosk"];
+    const SECTIONS: [&str; 8] = [
+        "device",
+        "upstream",
+        "sync",
+        "matching",
+        "gate",
+        "kiosk",
+        "inputs",
+        "credentials",
+    ];
     for (key, _) in doc.get_ref().iter() {
         let name = key.get_ref().as_ref();
         if !SECTIONS.contains(&name) {
@@ -214,6 +227,7 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
     let matching: Option<raw::RawMatching> = section(&mut p, doc.get_ref(), "matching", false);
     let gate: Option<raw::RawGate> = section(&mut p, doc.get_ref(), "gate", false);
     let kiosk: Option<raw::RawKiosk> = section(&mut p, doc.get_ref(), "kiosk", false);
+    let inputs = validate_inputs(&mut p, doc.get_ref());
     let has = |name: &str| {
         doc.get_ref()
             .iter()
@@ -236,7 +250,7 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
         }
     }
 
-    match (device, upstream, sync, normalizer, gate, kiosk) {
+    match (device, upstream, sync, normalizer, gate, kiosk, inputs) {
         (
             Some(Some((device_id, roles, data_dir, status_socket))),
             Some(Some(upstream)),
@@ -244,6 +258,7 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
             Some(Some(normalizer)),
             Some(gate),
             Some(kiosk),
+            Some(inputs),
         ) if p.list.is_empty() => Ok(DeviceConfig {
             source: path.to_owned(),
             device_id,
@@ -255,6 +270,7 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
             normalizer,
             gate: gate.filter(|_| has("gate")),
             kiosk: kiosk.filter(|_| has("kiosk")),
+            inputs,
         }),
         _ => Err(ConfigError::Invalid(p.list)),
     }
@@ -335,11 +351,55 @@ fn section<T: DeserializeOwned + Default>(
                     if path.is_empty() {
                         path.push(Seg::Key(name.to_owned()));
                     }
-                    path.push(Seg::Key(f.to_owned()));
+                    if path.last() != Some(&Seg::Key(f.to_owned())) {
+                        path.push(Seg::Key(f.to_owned()));
+                    }
                     locate::span_of(doc, &path)
                 })
                 .or(e.span());
             p.at_span(span, "", &msg);
+            None
+        }
+    }
+}
+
+/// The `[[inputs]]` and `[credentials]` sections, validated by the input layer; its problems
+/// come back as key paths, located here.
+fn validate_inputs(
+    p: &mut Problems<'_>,
+    doc: &DeTable<'_>,
+) -> Option<crate::input::config::ValidatedInputs> {
+    let mut part = DeTable::default();
+    for (k, v) in doc.iter() {
+        if matches!(k.get_ref().as_ref(), "inputs" | "credentials") {
+            part.insert(k.clone(), v.clone());
+        }
+    }
+    let spanned = toml::Spanned::new(0..0, part);
+    let raw = match crate::input::config::RawInputsConfig::deserialize(spanned.into_deserializer())
+    {
+        Ok(raw) => raw,
+        Err(e) => {
+            let msg = e.message().trim().to_owned();
+            let span = unknown_field(&msg)
+                .and_then(|f| {
+                    let mut path = locate::path_at(doc, e.span().map_or(0, |s| s.start));
+                    if path.last() != Some(&Seg::Key(f.to_owned())) {
+                        path.push(Seg::Key(f.to_owned()));
+                    }
+                    locate::span_of(doc, &path)
+                })
+                .or(e.span());
+            p.at_span(span, "", &msg);
+            return None;
+        }
+    };
+    match crate::input::config::validate(&raw) {
+        Ok(v) => Some(v),
+        Err(problems) => {
+            for fp in problems {
+                p.at_path(&fp.key, &fp.message);
+            }
             None
         }
     }
