@@ -103,7 +103,7 @@ fn export_csv(store: &HubStore, dir: &Path, n: &Normalizer) -> Result<serde_json
     for (i, (_, doc)) in docs.iter().enumerate() {
         let c: ConstituentDto = serde_json::from_str(doc)?;
         let id = (i + 1).to_string();
-        let (first_norm, last_norm) = (n.name(&c.name.first), n.name(&c.name.last));
+        let (first_norm, last_norm) = (n.name_key(&c.name.first), n.name_key(&c.name.last));
         let birth = c.birth_date.map(|d| d.to_string());
         let rows = child_rows(&c, n);
         let hashes: Vec<String> = (0..4)

@@ -314,7 +314,7 @@ const CITIES: &[(&str, &str, &str, &str)] = &[
 ];
 
 const DOMAINS: &[&str] = &[
-    "example.org",
+    "friends.example",
     "mail.example.com",
     "post.example.net",
     "inbox.example",

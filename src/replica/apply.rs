@@ -88,7 +88,7 @@ impl Applier {
                 Ok((r.get::<_, i64>(0)?, cols, r.get::<_, bool>(8)?, stored))
             })
             .optional()?;
-        let norms = (n.name(&c.name.first), n.name(&c.name.last));
+        let norms = (n.name_key(&c.name.first), n.name_key(&c.name.last));
         match existing {
             Some((id, cols, pending, stored)) => {
                 if cols != head || pending || stored != hashes {

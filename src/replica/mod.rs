@@ -7,6 +7,7 @@
 mod apply;
 mod query;
 pub mod schema;
+pub mod search;
 
 use std::path::Path;
 use std::time::Duration;

@@ -28,6 +28,7 @@ CREATE TABLE constituents (
     addresses_hash INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX constituents_name ON constituents(last_norm, first_norm);
+CREATE INDEX constituents_first_name ON constituents(first_norm, last_norm);
 
 CREATE TABLE historical_names (
     constituent_id INTEGER NOT NULL,

@@ -1,0 +1,218 @@
+//! Finding constituents in the replica: the staff search (by Lookup ID, or first and/or last
+//! name, prefix, case- and accent-insensitive, paged) and the candidate probes that feed
+//! matching.
+
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Result, query};
+use crate::domain::{Constituent, ConstituentStatus, PersonName};
+use crate::matching::blocking::BlockingKey;
+use crate::normalize::Normalizer;
+
+/// What staff typed. Empty strings count as absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchQuery {
+    pub lookup_id: Option<String>,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+/// Where the next page starts (keyset paging: stable while the replica changes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchCursor {
+    last: String,
+    first: String,
+    id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub lookup_id: String,
+    pub name: PersonName,
+    pub status: ConstituentStatus,
+    pub city: Option<String>,
+    /// For a Lookup ID search that went through a merge: the id that was asked for.
+    pub merged_from: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    pub next: Option<SearchCursor>,
+}
+
+/// Upper bound for a prefix range under SQLite's binary collation.
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+fn clean(s: &Option<String>, n: &Normalizer) -> Option<String> {
+    s.as_deref()
+        .map(|s| n.name_key(s))
+        .filter(|s| !s.is_empty())
+}
+
+/// Staff search. A Lookup ID search follows merges to the survivor; a name search matches
+/// prefixes of the last and/or first name and never shows merged-away records.
+pub fn search(
+    conn: &Connection,
+    n: &Normalizer,
+    q: &SearchQuery,
+    limit: usize,
+    after: Option<&SearchCursor>,
+) -> Result<SearchPage> {
+    let limit = limit.clamp(1, 200);
+    if let Some(id) = q
+        .lookup_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let resolved = query::resolve(conn, id)?;
+        let hits = query::constituent(conn, &resolved.survivor)?
+            .filter(|c| c.status != ConstituentStatus::Merged)
+            .map(|c| SearchHit {
+                city: primary_city(&c),
+                lookup_id: c.lookup_id,
+                name: c.name,
+                status: c.status,
+                merged_from: resolved.via_merge().then(|| resolved.requested.clone()),
+            })
+            .into_iter()
+            .collect();
+        return Ok(SearchPage { hits, next: None });
+    }
+    let (first, last) = (clean(&q.first, n), clean(&q.last, n));
+    if first.is_none() && last.is_none() {
+        return Ok(SearchPage {
+            hits: Vec::new(),
+            next: None,
+        });
+    }
+    let (l0, l1) = last
+        .as_deref()
+        .map_or((String::new(), "\u{10FFFF}".to_owned()), |l| {
+            (l.to_owned(), prefix_end(l))
+        });
+    let (f0, f1) = first
+        .as_deref()
+        .map_or((String::new(), "\u{10FFFF}".to_owned()), |f| {
+            (f.to_owned(), prefix_end(f))
+        });
+    let (ca, cb, ci) = after.map_or((String::new(), String::new(), -1), |c| {
+        (c.last.clone(), c.first.clone(), c.id)
+    });
+    // Walk the index that the typed prefix narrows: last name first when given.
+    let sql = if last.is_some() {
+        "SELECT id, lookup_id, last_norm, first_norm FROM constituents INDEXED BY constituents_name
+         WHERE last_norm >= ?1 AND last_norm < ?2 AND first_norm >= ?3 AND first_norm < ?4
+           AND status != 'merged' AND lookup_id IS NOT NULL
+           AND (last_norm, first_norm, id) > (?5, ?6, ?7)
+         ORDER BY last_norm, first_norm, id LIMIT ?8"
+    } else {
+        "SELECT id, lookup_id, last_norm, first_norm FROM constituents INDEXED BY constituents_first_name
+         WHERE last_norm >= ?1 AND last_norm < ?2 AND first_norm >= ?3 AND first_norm < ?4
+           AND status != 'merged' AND lookup_id IS NOT NULL
+           AND (last_norm, first_norm, id) > (?5, ?6, ?7)
+         ORDER BY last_norm, first_norm, id LIMIT ?8"
+    };
+    let rows: Vec<(i64, String, String, String)> = conn
+        .prepare_cached(sql)?
+        .query_map(
+            params![l0, l1, f0, f1, ca, cb, ci, (limit + 1) as i64],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let more = rows.len() > limit;
+    let mut hits = Vec::with_capacity(limit);
+    let mut next = None;
+    for (id, lookup_id, l, f) in rows.into_iter().take(limit) {
+        if let Some(c) = query::constituent(conn, &lookup_id)? {
+            hits.push(SearchHit {
+                city: primary_city(&c),
+                lookup_id: c.lookup_id,
+                name: c.name,
+                status: c.status,
+                merged_from: None,
+            });
+        }
+        next = Some(SearchCursor {
+            last: l,
+            first: f,
+            id,
+        });
+    }
+    Ok(SearchPage {
+        hits,
+        next: if more { next } else { None },
+    })
+}
+
+fn primary_city(c: &Constituent) -> Option<String> {
+    c.addresses
+        .iter()
+        .find(|a| a.meta.primary && a.meta.active)
+        .or_else(|| c.addresses.first())
+        .map(|a| a.city.clone())
+}
+
+/// The constituents that share at least one of `keys` (duplicates removed, merged-away records
+/// left out), for matching. At most `limit` are returned.
+pub fn candidates(
+    conn: &Connection,
+    keys: &[BlockingKey],
+    limit: usize,
+) -> Result<Vec<Constituent>> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut push = |ids: &mut Vec<String>, found: Vec<String>| {
+        for id in found {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    };
+    for key in keys {
+        let found: Vec<String> = match key {
+            BlockingKey::Email { email } => conn
+                .prepare_cached(
+                    "SELECT c.lookup_id FROM emails e JOIN constituents c ON c.id = e.constituent_id
+                     WHERE e.address_norm = ?1 AND c.lookup_id IS NOT NULL LIMIT ?2",
+                )?
+                .query_map(params![email, limit as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?,
+            BlockingKey::Phone { phone } => conn
+                .prepare_cached(
+                    "SELECT c.lookup_id FROM phones p JOIN constituents c ON c.id = p.constituent_id
+                     WHERE p.number_norm = ?1 AND c.lookup_id IS NOT NULL LIMIT ?2",
+                )?
+                .query_map(params![phone, limit as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?,
+            BlockingKey::LastNameInitial { last, initial } => {
+                let lo = initial.to_string();
+                conn.prepare_cached(
+                    "SELECT lookup_id FROM constituents
+                     WHERE last_norm = ?1 AND first_norm >= ?2 AND first_norm < ?3
+                       AND lookup_id IS NOT NULL LIMIT ?4",
+                )?
+                .query_map(params![last, lo, prefix_end(&lo), limit as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+            }
+            // Postcodes are not indexed in the replica; the other keys find these records.
+            BlockingKey::PostcodeLastName { .. } => Vec::new(),
+        };
+        push(&mut ids, found);
+        if ids.len() >= limit {
+            break;
+        }
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids.into_iter().take(limit) {
+        if let Some(c) = query::constituent(conn, &id)? {
+            if c.status != ConstituentStatus::Merged {
+                out.push(c);
+            }
+        }
+    }
+    Ok(out)
+}
