@@ -553,6 +553,13 @@ pub fn ticket_secret(rng: &mut ChaCha8Rng) -> String {
 
 /// Fills the store. Writes in batches of one transaction each so memory stays flat.
 pub fn seed(store: &HubStore, spec: &SeedSpec) -> Result<SeedReport> {
+    store.bulk(true)?;
+    let report = seed_all(store, spec);
+    store.bulk(false)?;
+    report
+}
+
+fn seed_all(store: &HubStore, spec: &SeedSpec) -> Result<SeedReport> {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let mut report = SeedReport::default();
     let anchor = spec.anchor;

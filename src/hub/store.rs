@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS records (
     deleted  INTEGER NOT NULL DEFAULT 0,
     doc      TEXT,
     PRIMARY KEY (resource, key)
-) WITHOUT ROWID;
+);
 CREATE UNIQUE INDEX IF NOT EXISTS records_feed ON records(resource, seq);
 CREATE TABLE IF NOT EXISTS devices (
     device_id    TEXT PRIMARY KEY,
@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS membership_members (
     membership_id TEXT NOT NULL,
     PRIMARY KEY (lookup_id, membership_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS membership_members_by_membership ON membership_members(membership_id);
 "#;
 
 /// One page read from the feed, with the documents as stored (not re-encoded).
@@ -97,6 +98,7 @@ fn open_conn(path: &Path) -> Result<Connection> {
     let _: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "cache_size", -65_536)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -143,6 +145,17 @@ impl HubStore {
             .unwrap_or_else(|p| p.into_inner())
             .push(conn);
         out
+    }
+
+    /// Bulk loading (seeding): commits stop waiting for the disk until [`HubStore::bulk`] is
+    /// turned off again. A crash during a bulk load loses the load, never corrupts the store.
+    pub fn bulk(&self, on: bool) -> Result<()> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.pragma_update(None, "synchronous", if on { "OFF" } else { "FULL" })?;
+        if !on {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        Ok(())
     }
 
     /// Runs `f` in a write transaction; `Seq` hands out feed sequence numbers.
