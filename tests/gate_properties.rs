@@ -42,14 +42,14 @@ fn any_duration() -> impl Strategy<Value = Duration> {
     ]
 }
 
-fn any_found() -> impl Strategy<Value = Found> {
+fn any_membership() -> impl Strategy<Value = Membership> {
     let status = prop_oneof![
         Just(MembershipStatus::Active),
         Just(MembershipStatus::Pending),
         Just(MembershipStatus::Lapsed),
         Just(MembershipStatus::Cancelled),
     ];
-    let membership = (status, any_date(), any_date(), any::<u32>(), "[0-9]{1,3}").prop_map(
+    (status, any_date(), any_date(), any::<u32>(), "[0-9]{1,3}").prop_map(
         |(status, start, expiry, guests, id)| Membership {
             membership_id: id,
             level: "L".into(),
@@ -59,7 +59,10 @@ fn any_found() -> impl Strategy<Value = Found> {
             members: vec![],
             guest_allowance: guests,
         },
-    );
+    )
+}
+
+fn any_found() -> impl Strategy<Value = Found> {
     let validity = prop_oneof![
         Just(TicketValidity::Open),
         any_date().prop_map(|date| TicketValidity::Date { date }),
@@ -81,8 +84,8 @@ fn any_found() -> impl Strategy<Value = Found> {
     prop_oneof![
         Just(Found::Nothing),
         Just(Found::Ambiguous { candidates: vec!["a".into(), "b".into()] }),
-        membership.clone().prop_map(|m| Found::Membership { membership: m, holder: None }),
-        proptest::collection::vec(membership, 0..4).prop_map(|ms| Found::Constituent {
+        any_membership().prop_map(|m| Found::Membership { membership: m, holder: None }),
+        proptest::collection::vec(any_membership(), 0..4).prop_map(|ms| Found::Constituent {
             constituent: portico::domain::Constituent {
                 lookup_id: "8-1".into(),
                 name: Default::default(),
