@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use portico::gate::config::{RawGateSection, RelayConfig, SensorConfig, parse_revocation_list, validate};
+use portico::gate::config::{
+    RawGateSection, RelayConfig, SensorConfig, parse_revocation_list, validate,
+};
 use portico::gate::{GateDirection, PartyOverflow, Reentry};
 
 fn check(toml_text: &str) -> Result<portico::gate::GatePolicyConfig, Vec<(String, String)>> {
@@ -132,45 +134,119 @@ fn every_invalid_key_has_its_path() {
         ("[gate]\nresult_display = \"2m\"", "gate.result_display"),
         ("[gate]\ngrace_days = -1", "gate.grace_days"),
         ("[gate]\ngrace_days = 400", "gate.grace_days"),
-        ("[gate]\nslot_tolerance_before = \"2d\"", "gate.slot_tolerance_before"),
-        ("[gate]\nslot_tolerance_after = \"x\"", "gate.slot_tolerance_after"),
+        (
+            "[gate]\nslot_tolerance_before = \"2d\"",
+            "gate.slot_tolerance_before",
+        ),
+        (
+            "[gate]\nslot_tolerance_after = \"x\"",
+            "gate.slot_tolerance_after",
+        ),
         ("[gate]\nanti_passback = \"later\"", "gate.anti_passback"),
         ("[gate]\nreentry = \"sometimes\"", "gate.reentry"),
         ("[gate]\ndaily_limit = 0", "gate.daily_limit"),
         ("[gate]\nparty_max = 0", "gate.party_max"),
-        ("[gate]\nparty_overflow = \"squeeze\"", "gate.party_overflow"),
+        (
+            "[gate]\nparty_overflow = \"squeeze\"",
+            "gate.party_overflow",
+        ),
         ("[gate]\nallowed_products = []", "gate.allowed_products"),
-        ("[gate]\nallowed_products = [\"GA\", \"\"]", "gate.allowed_products[1]"),
-        ("[gate]\nallowed_products = [\"GA\", \"GA\"]", "gate.allowed_products[1]"),
-        ("[gate]\nrevoked = [\"ticket:A\", \"nonsense\"]", "gate.revoked[1]"),
+        (
+            "[gate]\nallowed_products = [\"GA\", \"\"]",
+            "gate.allowed_products[1]",
+        ),
+        (
+            "[gate]\nallowed_products = [\"GA\", \"GA\"]",
+            "gate.allowed_products[1]",
+        ),
+        (
+            "[gate]\nrevoked = [\"ticket:A\", \"nonsense\"]",
+            "gate.revoked[1]",
+        ),
         ("[gate]\nrevoked = [\"passport:123\"]", "gate.revoked[0]"),
         ("[gate]\nrevocation_file = \"\"", "gate.revocation_file"),
         ("[gate.relay]\nchip = \"gpiochip0\"", "gate.relay.kind"),
         ("[gate.relay]\nkind = \"pneumatic\"", "gate.relay.kind"),
         ("[gate.relay]\nkind = \"gpio\"\nline = 3", "gate.relay.chip"),
-        ("[gate.relay]\nkind = \"gpio\"\nchip = \"\"\nline = 3", "gate.relay.chip"),
-        ("[gate.relay]\nkind = \"gpio\"\nchip = \"gpiochip0\"", "gate.relay.line"),
-        ("[gate.relay]\nkind = \"gpio\"\nchip = \"gpiochip0\"\nline = -2", "gate.relay.line"),
-        ("[gate.relay]\nkind = \"gpio\"\nchip = \"gpiochip0\"\nline = 2\nbaud = 9600", "gate.relay.baud"),
-        ("[gate.relay]\nkind = \"serial\"\nopen_hex = \"01\"\nclose_hex = \"00\"", "gate.relay.port"),
-        ("[gate.relay]\nkind = \"serial\"\nport = \"/dev/ttyS0\"\nbaud = 1234\nopen_hex = \"01\"\nclose_hex = \"00\"", "gate.relay.baud"),
-        ("[gate.relay]\nkind = \"serial\"\nport = \"/dev/ttyS0\"\nopen_hex = \"0G\"\nclose_hex = \"00\"", "gate.relay.open_hex"),
-        ("[gate.relay]\nkind = \"serial\"\nport = \"/dev/ttyS0\"\nopen_hex = \"01\"", "gate.relay.close_hex"),
-        ("[gate.relay]\nkind = \"serial\"\nport = \"/dev/ttyS0\"\nopen_hex = \"01\"\nclose_hex = \"00\"\nline = 4", "gate.relay.line"),
-        ("[gate.relay]\nkind = \"simulated\"\nactive_low = true", "gate.relay.active_low"),
-        ("[gate.relay]\nkind = \"simulated\"\nport = \"/dev/ttyS0\"", "gate.relay.port"),
+        (
+            "[gate.relay]\nkind = \"gpio\"\nchip = \"\"\nline = 3",
+            "gate.relay.chip",
+        ),
+        (
+            "[gate.relay]\nkind = \"gpio\"\nchip = \"gpiochip0\"",
+            "gate.relay.line",
+        ),
+        (
+            "[gate.relay]\nkind = \"gpio\"\nchip = \"gpiochip0\"\nline = -2",
+            "gate.relay.line",
+        ),
+        (
+            "[gate.relay]\nkind = \"gpio\"\nchip = \"gpiochip0\"\nline = 2\nbaud = 9600",
+            "gate.relay.baud",
+        ),
+        (
+            "[gate.relay]\nkind = \"serial\"\nopen_hex = \"01\"\nclose_hex = \"00\"",
+            "gate.relay.port",
+        ),
+        (
+            "[gate.relay]\nkind = \"serial\"\nport = \"/dev/ttyS0\"\nbaud = 1234\nopen_hex = \"01\"\nclose_hex = \"00\"",
+            "gate.relay.baud",
+        ),
+        (
+            "[gate.relay]\nkind = \"serial\"\nport = \"/dev/ttyS0\"\nopen_hex = \"0G\"\nclose_hex = \"00\"",
+            "gate.relay.open_hex",
+        ),
+        (
+            "[gate.relay]\nkind = \"serial\"\nport = \"/dev/ttyS0\"\nopen_hex = \"01\"",
+            "gate.relay.close_hex",
+        ),
+        (
+            "[gate.relay]\nkind = \"serial\"\nport = \"/dev/ttyS0\"\nopen_hex = \"01\"\nclose_hex = \"00\"\nline = 4",
+            "gate.relay.line",
+        ),
+        (
+            "[gate.relay]\nkind = \"simulated\"\nactive_low = true",
+            "gate.relay.active_low",
+        ),
+        (
+            "[gate.relay]\nkind = \"simulated\"\nport = \"/dev/ttyS0\"",
+            "gate.relay.port",
+        ),
         ("[gate.passage]\nsensor = \"laser\"", "gate.passage.sensor"),
-        ("[gate.passage]\ntimeout = \"100ms\"", "gate.passage.timeout"),
-        ("[gate.passage]\nsensor = \"gpio\"\nline = 1", "gate.passage.chip"),
-        ("[gate.passage]\nsensor = \"gpio\"\nchip = \"gpiochip0\"", "gate.passage.line"),
-        ("[gate.passage]\nsensor = \"gpio\"\nchip = \"gpiochip0\"\nline = 1\nbias = \"up\"", "gate.passage.bias"),
-        ("[gate.passage]\nsensor = \"gpio\"\nchip = \"gpiochip0\"\nline = 1\ndebounce = \"5s\"", "gate.passage.debounce"),
+        (
+            "[gate.passage]\ntimeout = \"100ms\"",
+            "gate.passage.timeout",
+        ),
+        (
+            "[gate.passage]\nsensor = \"gpio\"\nline = 1",
+            "gate.passage.chip",
+        ),
+        (
+            "[gate.passage]\nsensor = \"gpio\"\nchip = \"gpiochip0\"",
+            "gate.passage.line",
+        ),
+        (
+            "[gate.passage]\nsensor = \"gpio\"\nchip = \"gpiochip0\"\nline = 1\nbias = \"up\"",
+            "gate.passage.bias",
+        ),
+        (
+            "[gate.passage]\nsensor = \"gpio\"\nchip = \"gpiochip0\"\nline = 1\ndebounce = \"5s\"",
+            "gate.passage.debounce",
+        ),
         ("[gate.passage]\nchip = \"gpiochip0\"", "gate.passage.chip"),
-        ("[gate.passage]\nsensor = \"simulated\"\ndebounce = \"5ms\"", "gate.passage.debounce"),
+        (
+            "[gate.passage]\nsensor = \"simulated\"\ndebounce = \"5ms\"",
+            "gate.passage.debounce",
+        ),
     ];
     for (text, key) in cases {
         let got = keys(text);
-        assert_eq!(got, vec![key.to_string()], "for {text:?}: {:?}", problems(text));
+        assert_eq!(
+            got,
+            vec![key.to_string()],
+            "for {text:?}: {:?}",
+            problems(text)
+        );
     }
 }
 
@@ -179,7 +255,12 @@ fn problems_are_collected_not_stopped_at_the_first() {
     let got = keys("[gate]\ndirection = \"up\"\ngrace_days = -3\n[gate.relay]\nkind = \"gpio\"\n");
     assert_eq!(
         got,
-        vec!["gate.direction", "gate.grace_days", "gate.relay.chip", "gate.relay.line"]
+        vec![
+            "gate.direction",
+            "gate.grace_days",
+            "gate.relay.chip",
+            "gate.relay.line"
+        ]
     );
 }
 
@@ -205,7 +286,8 @@ fn unknown_keys_are_rejected() {
 
 #[test]
 fn revocation_file_lines() {
-    let set = parse_revocation_list("# venue block list\nticket:AAA\n\nrfid:04A1 # lost card\n").unwrap();
+    let set =
+        parse_revocation_list("# venue block list\nticket:AAA\n\nrfid:04A1 # lost card\n").unwrap();
     assert_eq!(set.len(), 2);
     assert!(set.contains("rfid:04A1"));
     let err = parse_revocation_list("ticket:AAA\nbogus\n").unwrap_err();

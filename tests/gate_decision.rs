@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use portico::domain::{
-    Constituent, ConstituentStatus, Membership, MembershipStatus, PersonName, Ticket,
-    TicketStatus, TicketValidity,
+    Constituent, ConstituentStatus, Membership, MembershipStatus, PersonName, Ticket, TicketStatus,
+    TicketValidity,
 };
 use portico::gate::{
     AdmitKind, Colour, Decision, Effect, Facts, Found, GateDirection, GatePolicy, LookupPlan,
@@ -273,138 +273,576 @@ fn cases() -> Vec<Case> {
     vec![
         // --- memberships: status, start, expiry with grace ---
         case("active member", card(), member(active()), t, admit(1, 0)),
-        case("pending", card(), member(membership(Pending, "2026-01-01", "2026-12-31", 0)), t, deny("membership_inactive")),
-        case("lapsed", card(), member(membership(Lapsed, "2026-01-01", "2026-12-31", 0)), t, deny("membership_inactive")),
-        case("cancelled", card(), member(membership(Cancelled, "2026-01-01", "2026-12-31", 0)), t, deny("membership_inactive")),
-        case("starts tomorrow", card(), member(membership(Active, "2026-10-11", "2027-10-10", 0)), t, deny("not_yet_valid")),
-        case("starts today", card(), member(membership(Active, "2026-10-10", "2027-10-10", 0)), t, admit(1, 0)),
-        case("expires today", card(), member(membership(Active, "2025-10-10", "2026-10-10", 0)), t, admit(1, 0)),
-        case("expired yesterday, no grace", card(), member(membership(Active, "2025-10-10", "2026-10-09", 0)), t, deny("expired")),
-        case("last grace day", card(), member(membership(Active, "2025-10-03", "2026-10-03", 0)), t, admit(1, 0).note("grace"))
-            .policy(|p| p.grace_days = 7),
-        case("day after grace", card(), member(membership(Active, "2025-10-02", "2026-10-02", 0)), t, deny("expired"))
-            .policy(|p| p.grace_days = 7),
+        case(
+            "pending",
+            card(),
+            member(membership(Pending, "2026-01-01", "2026-12-31", 0)),
+            t,
+            deny("membership_inactive"),
+        ),
+        case(
+            "lapsed",
+            card(),
+            member(membership(Lapsed, "2026-01-01", "2026-12-31", 0)),
+            t,
+            deny("membership_inactive"),
+        ),
+        case(
+            "cancelled",
+            card(),
+            member(membership(Cancelled, "2026-01-01", "2026-12-31", 0)),
+            t,
+            deny("membership_inactive"),
+        ),
+        case(
+            "starts tomorrow",
+            card(),
+            member(membership(Active, "2026-10-11", "2027-10-10", 0)),
+            t,
+            deny("not_yet_valid"),
+        ),
+        case(
+            "starts today",
+            card(),
+            member(membership(Active, "2026-10-10", "2027-10-10", 0)),
+            t,
+            admit(1, 0),
+        ),
+        case(
+            "expires today",
+            card(),
+            member(membership(Active, "2025-10-10", "2026-10-10", 0)),
+            t,
+            admit(1, 0),
+        ),
+        case(
+            "expired yesterday, no grace",
+            card(),
+            member(membership(Active, "2025-10-10", "2026-10-09", 0)),
+            t,
+            deny("expired"),
+        ),
+        case(
+            "last grace day",
+            card(),
+            member(membership(Active, "2025-10-03", "2026-10-03", 0)),
+            t,
+            admit(1, 0).note("grace"),
+        )
+        .policy(|p| p.grace_days = 7),
+        case(
+            "day after grace",
+            card(),
+            member(membership(Active, "2025-10-02", "2026-10-02", 0)),
+            t,
+            deny("expired"),
+        )
+        .policy(|p| p.grace_days = 7),
         // --- party and guest allowance ---
-        case("member plus two guests", card(), member(active()), t, admit(3, 0)).party(3),
-        case("party over allowance denied", card(), member(active()), t, deny("party_too_large")).party(4),
-        case("party over allowance reduced", card(), member(active()), t, admit(3, 0).note("party_reduced"))
-            .party(4)
-            .policy(|p| p.party_overflow = PartyOverflow::AdmitAllowed),
-        case("party over gate maximum", card(), member(active()), t, deny("party_too_large"))
-            .party(11)
-            .policy(|p| p.party_overflow = PartyOverflow::AdmitAllowed),
+        case(
+            "member plus two guests",
+            card(),
+            member(active()),
+            t,
+            admit(3, 0),
+        )
+        .party(3),
+        case(
+            "party over allowance denied",
+            card(),
+            member(active()),
+            t,
+            deny("party_too_large"),
+        )
+        .party(4),
+        case(
+            "party over allowance reduced",
+            card(),
+            member(active()),
+            t,
+            admit(3, 0).note("party_reduced"),
+        )
+        .party(4)
+        .policy(|p| p.party_overflow = PartyOverflow::AdmitAllowed),
+        case(
+            "party over gate maximum",
+            card(),
+            member(active()),
+            t,
+            deny("party_too_large"),
+        )
+        .party(11)
+        .policy(|p| p.party_overflow = PartyOverflow::AdmitAllowed),
         case("party 0 is 1", card(), member(active()), t, admit(1, 0)).party(0),
         // --- merges ---
-        case("merged-away id admits as survivor", old_card(), member(active()), t, admit(1, 0).note("via_merge"))
-            .facts(|f| f.merge = Some(MergeHop { requested: "10000".into(), survivor: "10001".into() })),
+        case(
+            "merged-away id admits as survivor",
+            old_card(),
+            member(active()),
+            t,
+            admit(1, 0).note("via_merge"),
+        )
+        .facts(|f| {
+            f.merge = Some(MergeHop {
+                requested: "10000".into(),
+                survivor: "10001".into(),
+            })
+        }),
         // --- Lookup ID with its memberships ---
-        case("lookup id: lapsed and active", lookup(), Found::Constituent {
-            constituent: constituent("8-100"),
-            memberships: vec![membership(Lapsed, "2025-01-01", "2027-01-01", 4), active()],
-        }, t, admit(1, 0)),
-        case("lookup id: two valid", lookup(), Found::Constituent {
-            constituent: constituent("8-100"),
-            memberships: vec![active(), membership(Active, "2026-01-01", "2027-06-30", 4)],
-        }, t, admit(5, 0).note("chose_membership")).party(5),
-        case("lookup id: no membership", lookup(), Found::Constituent {
-            constituent: constituent("8-100"),
-            memberships: vec![],
-        }, t, deny("unknown")),
-        case("lookup id: only lapsed", lookup(), Found::Constituent {
-            constituent: constituent("8-100"),
-            memberships: vec![membership(Lapsed, "2025-01-01", "2027-01-01", 4)],
-        }, t, deny("membership_inactive")),
+        case(
+            "lookup id: lapsed and active",
+            lookup(),
+            Found::Constituent {
+                constituent: constituent("8-100"),
+                memberships: vec![membership(Lapsed, "2025-01-01", "2027-01-01", 4), active()],
+            },
+            t,
+            admit(1, 0),
+        ),
+        case(
+            "lookup id: two valid",
+            lookup(),
+            Found::Constituent {
+                constituent: constituent("8-100"),
+                memberships: vec![active(), membership(Active, "2026-01-01", "2027-06-30", 4)],
+            },
+            t,
+            admit(5, 0).note("chose_membership"),
+        )
+        .party(5),
+        case(
+            "lookup id: no membership",
+            lookup(),
+            Found::Constituent {
+                constituent: constituent("8-100"),
+                memberships: vec![],
+            },
+            t,
+            deny("unknown"),
+        ),
+        case(
+            "lookup id: only lapsed",
+            lookup(),
+            Found::Constituent {
+                constituent: constituent("8-100"),
+                memberships: vec![membership(Lapsed, "2025-01-01", "2027-01-01", 4)],
+            },
+            t,
+            deny("membership_inactive"),
+        ),
         // --- anti-passback window edge ---
-        case("re-scan inside window", card(), member(active()), "2026-10-10 12:09:59", deny("anti_passback"))
-            .history(hist(0, vec![admission(t, 1)], None)),
-        case("re-scan at window end", card(), member(active()), "2026-10-10 12:10:00", admit(1, 0))
-            .history(hist(0, vec![admission(t, 1)], None)),
-        case("re-scan inside window after exit", card(), member(active()), "2026-10-10 12:05", admit(1, 0))
-            .history(hist(0, vec![admission(t, 1)], Some("2026-10-10 12:03"))),
-        case("anti-passback disabled", card(), member(active()), "2026-10-10 12:01", admit(1, 0))
-            .history(hist(0, vec![admission(t, 1)], None))
-            .policy(|p| p.anti_passback = Duration::ZERO),
+        case(
+            "re-scan inside window",
+            card(),
+            member(active()),
+            "2026-10-10 12:09:59",
+            deny("anti_passback"),
+        )
+        .history(hist(0, vec![admission(t, 1)], None)),
+        case(
+            "re-scan at window end",
+            card(),
+            member(active()),
+            "2026-10-10 12:10:00",
+            admit(1, 0),
+        )
+        .history(hist(0, vec![admission(t, 1)], None)),
+        case(
+            "re-scan inside window after exit",
+            card(),
+            member(active()),
+            "2026-10-10 12:05",
+            admit(1, 0),
+        )
+        .history(hist(0, vec![admission(t, 1)], Some("2026-10-10 12:03"))),
+        case(
+            "anti-passback disabled",
+            card(),
+            member(active()),
+            "2026-10-10 12:01",
+            admit(1, 0),
+        )
+        .history(hist(0, vec![admission(t, 1)], None))
+        .policy(|p| p.anti_passback = Duration::ZERO),
         // --- per-day limit and its reset at local midnight ---
-        case("daily limit reached", card(), member(active()), "2026-10-10 23:59", deny("daily_limit_reached"))
-            .history(hist(0, vec![admission("2026-10-10 09:00", 1)], Some("2026-10-10 10:00")))
-            .policy(|p| p.daily_limit = Some(1)),
-        case("daily limit reset at local midnight", card(), member(active()), "2026-10-11 00:05", admit(1, 0))
-            .history(hist(0, vec![admission("2026-10-10 23:50", 1)], None))
-            .policy(|p| p.daily_limit = Some(1)),
+        case(
+            "daily limit reached",
+            card(),
+            member(active()),
+            "2026-10-10 23:59",
+            deny("daily_limit_reached"),
+        )
+        .history(hist(
+            0,
+            vec![admission("2026-10-10 09:00", 1)],
+            Some("2026-10-10 10:00"),
+        ))
+        .policy(|p| p.daily_limit = Some(1)),
+        case(
+            "daily limit reset at local midnight",
+            card(),
+            member(active()),
+            "2026-10-11 00:05",
+            admit(1, 0),
+        )
+        .history(hist(0, vec![admission("2026-10-10 23:50", 1)], None))
+        .policy(|p| p.daily_limit = Some(1)),
         // --- block list ---
-        case("membership on block list", card(), member(active()), t, deny("revoked"))
-            .policy(|p| p.revoked = BTreeSet::from(["membership:10001".to_owned()])),
-        case("merged-away id on block list", old_card(), member(active()), t, deny("revoked"))
-            .facts(|f| f.merge = Some(MergeHop { requested: "10000".into(), survivor: "10001".into() }))
-            .policy(|p| p.revoked = BTreeSet::from(["membership:10000".to_owned()])),
-        case("shell block-list hit", card(), member(active()), t, deny("revoked"))
-            .facts(|f| f.revocation_hit = true),
-        case("rfid card on block list", CredentialKind::RfidUid { uid: vec![4, 0xa1], uid_hex: "04a1".into() }, Found::Nothing, t, deny("revoked"))
-            .policy(|p| p.revoked = BTreeSet::from(["rfid:04A1".to_owned()])),
+        case(
+            "membership on block list",
+            card(),
+            member(active()),
+            t,
+            deny("revoked"),
+        )
+        .policy(|p| p.revoked = BTreeSet::from(["membership:10001".to_owned()])),
+        case(
+            "merged-away id on block list",
+            old_card(),
+            member(active()),
+            t,
+            deny("revoked"),
+        )
+        .facts(|f| {
+            f.merge = Some(MergeHop {
+                requested: "10000".into(),
+                survivor: "10001".into(),
+            })
+        })
+        .policy(|p| p.revoked = BTreeSet::from(["membership:10000".to_owned()])),
+        case(
+            "shell block-list hit",
+            card(),
+            member(active()),
+            t,
+            deny("revoked"),
+        )
+        .facts(|f| f.revocation_hit = true),
+        case(
+            "rfid card on block list",
+            CredentialKind::RfidUid {
+                uid: vec![4, 0xa1],
+                uid_hex: "04a1".into(),
+            },
+            Found::Nothing,
+            t,
+            deny("revoked"),
+        )
+        .policy(|p| p.revoked = BTreeSet::from(["rfid:04A1".to_owned()])),
         // --- direction ---
-        case("entry scan at exit-only gate", card(), member(active()), t, deny("wrong_gate"))
-            .policy(|p| p.direction = GateDirection::Exit),
-        case("exit scan at entry-only gate", card(), member(active()), t, deny("wrong_gate"))
-            .exit()
-            .policy(|p| p.direction = GateDirection::Entry),
-        case("exit scan of an expired member opens", card(), member(membership(Active, "2025-01-01", "2025-12-31", 0)), t, admit(1, 0))
-            .exit()
-            .policy(|p| p.direction = GateDirection::Exit),
+        case(
+            "entry scan at exit-only gate",
+            card(),
+            member(active()),
+            t,
+            deny("wrong_gate"),
+        )
+        .policy(|p| p.direction = GateDirection::Exit),
+        case(
+            "exit scan at entry-only gate",
+            card(),
+            member(active()),
+            t,
+            deny("wrong_gate"),
+        )
+        .exit()
+        .policy(|p| p.direction = GateDirection::Entry),
+        case(
+            "exit scan of an expired member opens",
+            card(),
+            member(membership(Active, "2025-01-01", "2025-12-31", 0)),
+            t,
+            admit(1, 0),
+        )
+        .exit()
+        .policy(|p| p.direction = GateDirection::Exit),
         // --- unknown and ambiguous ---
         case("nothing found", card(), Found::Nothing, t, deny("unknown")),
-        case("unrecognised frame", CredentialKind::Unrecognized { reason: Unrecognized::NoMatch }, Found::Nothing, t, deny("unknown")),
-        case("ambiguous", card(), Found::Ambiguous { candidates: vec!["a".into(), "b".into()] }, t, deny("ambiguous")),
+        case(
+            "unrecognised frame",
+            CredentialKind::Unrecognized {
+                reason: Unrecognized::NoMatch,
+            },
+            Found::Nothing,
+            t,
+            deny("unknown"),
+        ),
+        case(
+            "ambiguous",
+            card(),
+            Found::Ambiguous {
+                candidates: vec!["a".into(), "b".into()],
+            },
+            t,
+            deny("ambiguous"),
+        ),
         // --- tickets: uses ---
-        case("single-use ticket", secret(), replica_ticket(ticket(TicketValidity::Open, 1)), t, admit(1, 1)),
-        case("single-use ticket used", secret(), replica_ticket(ticket(TicketValidity::Open, 1)), t, deny("already_used"))
-            .history(hist(1, vec![admission("2026-10-01 10:00", 1)], None)),
-        case("third of three uses", secret(), replica_ticket(ticket(TicketValidity::Open, 3)), t, admit(1, 1))
-            .history(hist(2, vec![admission("2026-10-08 10:00", 1)], None)),
-        case("fourth of three uses", secret(), replica_ticket(ticket(TicketValidity::Open, 3)), t, deny("already_used"))
-            .history(hist(3, vec![admission("2026-10-09 10:00", 1)], None)),
-        case("group ticket party", secret(), replica_ticket(ticket(TicketValidity::Open, 3)), t, admit(2, 2)).party(2),
-        case("group ticket party too big", secret(), replica_ticket(ticket(TicketValidity::Open, 3)), t, deny("party_too_large")).party(4),
-        case("multi-use daily limit", secret(), replica_ticket(ticket(TicketValidity::Open, 5)), t, deny("daily_limit_reached"))
-            .history(hist(1, vec![admission("2026-10-10 09:00", 1)], None))
-            .policy(|p| { p.daily_limit = Some(1); p.reentry = Reentry::Never; }),
-        case("multi-use, next day", secret(), replica_ticket(ticket(TicketValidity::Open, 5)), "2026-10-11 00:00", admit(1, 1))
-            .history(hist(1, vec![admission("2026-10-10 09:00", 1)], None))
-            .policy(|p| { p.daily_limit = Some(1); p.reentry = Reentry::Never; }),
+        case(
+            "single-use ticket",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 1)),
+            t,
+            admit(1, 1),
+        ),
+        case(
+            "single-use ticket used",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 1)),
+            t,
+            deny("already_used"),
+        )
+        .history(hist(1, vec![admission("2026-10-01 10:00", 1)], None)),
+        case(
+            "third of three uses",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 3)),
+            t,
+            admit(1, 1),
+        )
+        .history(hist(2, vec![admission("2026-10-08 10:00", 1)], None)),
+        case(
+            "fourth of three uses",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 3)),
+            t,
+            deny("already_used"),
+        )
+        .history(hist(3, vec![admission("2026-10-09 10:00", 1)], None)),
+        case(
+            "group ticket party",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 3)),
+            t,
+            admit(2, 2),
+        )
+        .party(2),
+        case(
+            "group ticket party too big",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 3)),
+            t,
+            deny("party_too_large"),
+        )
+        .party(4),
+        case(
+            "multi-use daily limit",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 5)),
+            t,
+            deny("daily_limit_reached"),
+        )
+        .history(hist(1, vec![admission("2026-10-10 09:00", 1)], None))
+        .policy(|p| {
+            p.daily_limit = Some(1);
+            p.reentry = Reentry::Never;
+        }),
+        case(
+            "multi-use, next day",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 5)),
+            "2026-10-11 00:00",
+            admit(1, 1),
+        )
+        .history(hist(1, vec![admission("2026-10-10 09:00", 1)], None))
+        .policy(|p| {
+            p.daily_limit = Some(1);
+            p.reentry = Reentry::Never;
+        }),
         // --- tickets: status, product, dates ---
-        case("revoked ticket", secret(), replica_ticket(Ticket { status: TicketStatus::Revoked, ..ticket(TicketValidity::Open, 1) }), t, deny("revoked")),
-        case("product not at this gate", secret(), replica_ticket(ticket(TicketValidity::Open, 1)), t, deny("wrong_gate"))
-            .policy(|p| p.allowed_products = Some(BTreeSet::from(["VIP".to_owned()]))),
-        case("product at this gate", secret(), replica_ticket(ticket(TicketValidity::Open, 1)), t, admit(1, 1))
-            .policy(|p| p.allowed_products = Some(BTreeSet::from(["GA".to_owned()]))),
-        case("dated ticket today", secret(), replica_ticket(ticket(TicketValidity::Date { date: date("2026-10-10") }, 1)), t, admit(1, 1)),
-        case("dated ticket tomorrow", secret(), replica_ticket(ticket(TicketValidity::Date { date: date("2026-10-11") }, 1)), t, deny("not_yet_valid")),
-        case("dated ticket yesterday", secret(), replica_ticket(ticket(TicketValidity::Date { date: date("2026-10-09") }, 1)), t, deny("expired")),
-        case("dated ticket, local date not UTC date", secret(), replica_ticket(ticket(TicketValidity::Date { date: date("2026-10-11") }, 1)), "2026-10-11 01:00", admit(1, 1)),
+        case(
+            "revoked ticket",
+            secret(),
+            replica_ticket(Ticket {
+                status: TicketStatus::Revoked,
+                ..ticket(TicketValidity::Open, 1)
+            }),
+            t,
+            deny("revoked"),
+        ),
+        case(
+            "product not at this gate",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 1)),
+            t,
+            deny("wrong_gate"),
+        )
+        .policy(|p| p.allowed_products = Some(BTreeSet::from(["VIP".to_owned()]))),
+        case(
+            "product at this gate",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 1)),
+            t,
+            admit(1, 1),
+        )
+        .policy(|p| p.allowed_products = Some(BTreeSet::from(["GA".to_owned()]))),
+        case(
+            "dated ticket today",
+            secret(),
+            replica_ticket(ticket(
+                TicketValidity::Date {
+                    date: date("2026-10-10"),
+                },
+                1,
+            )),
+            t,
+            admit(1, 1),
+        ),
+        case(
+            "dated ticket tomorrow",
+            secret(),
+            replica_ticket(ticket(
+                TicketValidity::Date {
+                    date: date("2026-10-11"),
+                },
+                1,
+            )),
+            t,
+            deny("not_yet_valid"),
+        ),
+        case(
+            "dated ticket yesterday",
+            secret(),
+            replica_ticket(ticket(
+                TicketValidity::Date {
+                    date: date("2026-10-09"),
+                },
+                1,
+            )),
+            t,
+            deny("expired"),
+        ),
+        case(
+            "dated ticket, local date not UTC date",
+            secret(),
+            replica_ticket(ticket(
+                TicketValidity::Date {
+                    date: date("2026-10-11"),
+                },
+                1,
+            )),
+            "2026-10-11 01:00",
+            admit(1, 1),
+        ),
         // --- timed-entry slot with tolerances ---
-        case("slot: earliest edge", secret(), replica_ticket(ticket(slot(), 1)), "2026-10-10 09:45:00", admit(1, 1)),
-        case("slot: one second too early", secret(), replica_ticket(ticket(slot(), 1)), "2026-10-10 09:44:59", deny("outside_time_slot")),
-        case("slot: latest edge", secret(), replica_ticket(ticket(slot(), 1)), "2026-10-10 11:30:00", admit(1, 1)),
-        case("slot: one second too late", secret(), replica_ticket(ticket(slot(), 1)), "2026-10-10 11:30:01", deny("outside_time_slot")),
+        case(
+            "slot: earliest edge",
+            secret(),
+            replica_ticket(ticket(slot(), 1)),
+            "2026-10-10 09:45:00",
+            admit(1, 1),
+        ),
+        case(
+            "slot: one second too early",
+            secret(),
+            replica_ticket(ticket(slot(), 1)),
+            "2026-10-10 09:44:59",
+            deny("outside_time_slot"),
+        ),
+        case(
+            "slot: latest edge",
+            secret(),
+            replica_ticket(ticket(slot(), 1)),
+            "2026-10-10 11:30:00",
+            admit(1, 1),
+        ),
+        case(
+            "slot: one second too late",
+            secret(),
+            replica_ticket(ticket(slot(), 1)),
+            "2026-10-10 11:30:01",
+            deny("outside_time_slot"),
+        ),
         // --- re-entry ---
-        case("re-entry after exit", secret(), replica_ticket(ticket(TicketValidity::Open, 1)), t, Expect { code: "admitted", admitted: 1, burned: 0, note: None })
-            .history(hist(1, vec![admission("2026-10-10 10:00", 1)], Some("2026-10-10 10:30"))),
-        case("re-entry without exit", secret(), replica_ticket(ticket(TicketValidity::Open, 1)), t, deny("already_used"))
-            .history(hist(1, vec![admission("2026-10-10 10:00", 1)], None)),
-        case("re-entry not allowed", secret(), replica_ticket(ticket(TicketValidity::Open, 1)), t, deny("already_used"))
-            .history(hist(1, vec![admission("2026-10-10 10:00", 1)], Some("2026-10-10 10:30")))
-            .policy(|p| p.reentry = Reentry::Never),
-        case("re-entry always", secret(), replica_ticket(ticket(TicketValidity::Open, 1)), t, admit(1, 0))
-            .history(hist(1, vec![admission("2026-10-10 10:00", 1)], None))
-            .policy(|p| p.reentry = Reentry::Always),
-        case("re-entry is same-day only", secret(), replica_ticket(ticket(TicketValidity::Open, 1)), t, deny("already_used"))
-            .history(hist(1, vec![admission("2026-10-09 10:00", 1)], Some("2026-10-09 10:30"))),
-        case("ticket anti-passback", secret(), replica_ticket(ticket(TicketValidity::Open, 5)), "2026-10-10 12:02", deny("anti_passback"))
-            .history(hist(1, vec![admission(t, 1)], None)),
+        case(
+            "re-entry after exit",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 1)),
+            t,
+            Expect {
+                code: "admitted",
+                admitted: 1,
+                burned: 0,
+                note: None,
+            },
+        )
+        .history(hist(
+            1,
+            vec![admission("2026-10-10 10:00", 1)],
+            Some("2026-10-10 10:30"),
+        )),
+        case(
+            "re-entry without exit",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 1)),
+            t,
+            deny("already_used"),
+        )
+        .history(hist(1, vec![admission("2026-10-10 10:00", 1)], None)),
+        case(
+            "re-entry not allowed",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 1)),
+            t,
+            deny("already_used"),
+        )
+        .history(hist(
+            1,
+            vec![admission("2026-10-10 10:00", 1)],
+            Some("2026-10-10 10:30"),
+        ))
+        .policy(|p| p.reentry = Reentry::Never),
+        case(
+            "re-entry always",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 1)),
+            t,
+            admit(1, 0),
+        )
+        .history(hist(1, vec![admission("2026-10-10 10:00", 1)], None))
+        .policy(|p| p.reentry = Reentry::Always),
+        case(
+            "re-entry is same-day only",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 1)),
+            t,
+            deny("already_used"),
+        )
+        .history(hist(
+            1,
+            vec![admission("2026-10-09 10:00", 1)],
+            Some("2026-10-09 10:30"),
+        )),
+        case(
+            "ticket anti-passback",
+            secret(),
+            replica_ticket(ticket(TicketValidity::Open, 5)),
+            "2026-10-10 12:02",
+            deny("anti_passback"),
+        )
+        .history(hist(1, vec![admission(t, 1)], None)),
         // --- offline-signed tickets: signature plus local use count ---
-        case("signed ticket", secret(), Found::Ticket { ticket: ticket(TicketValidity::Open, 2), origin: TicketOrigin::Signed }, t, admit(1, 1))
-            .history(hist(1, vec![admission("2026-10-01 10:00", 1)], None)),
-        case("signed ticket used up", secret(), Found::Ticket { ticket: ticket(TicketValidity::Open, 2), origin: TicketOrigin::Signed }, t, deny("already_used"))
-            .history(hist(2, vec![admission("2026-10-01 10:00", 1)], None)),
+        case(
+            "signed ticket",
+            secret(),
+            Found::Ticket {
+                ticket: ticket(TicketValidity::Open, 2),
+                origin: TicketOrigin::Signed,
+            },
+            t,
+            admit(1, 1),
+        )
+        .history(hist(1, vec![admission("2026-10-01 10:00", 1)], None)),
+        case(
+            "signed ticket used up",
+            secret(),
+            Found::Ticket {
+                ticket: ticket(TicketValidity::Open, 2),
+                origin: TicketOrigin::Signed,
+            },
+            t,
+            deny("already_used"),
+        )
+        .history(hist(2, vec![admission("2026-10-01 10:00", 1)], None)),
     ]
 }
 
@@ -423,19 +861,40 @@ fn decision_table() {
             d.note().map(note_code),
         );
         if got != (e.code, e.admitted, e.burned, e.note) {
-            failures.push(format!("{}: expected {e:?}, got {got:?} ({:?})", c.name, d.reason));
+            failures.push(format!(
+                "{}: expected {e:?}, got {got:?} ({:?})",
+                c.name, d.reason
+            ));
         }
         if (d.outcome == Outcome::Admit) != (e.code == "admitted") {
-            failures.push(format!("{}: outcome {:?} with reason {:?}", c.name, d.outcome, d.reason));
+            failures.push(format!(
+                "{}: outcome {:?} with reason {:?}",
+                c.name, d.outcome, d.reason
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     // Every reason code appears in the table.
     let codes: BTreeSet<_> = table.iter().map(|c| c.expect.code).collect();
     for code in [
-        "admitted", "unknown", "expired", "not_yet_valid", "outside_time_slot", "already_used",
-        "daily_limit_reached", "anti_passback", "revoked", "wrong_gate", "membership_inactive",
-        "ambiguous", "party_too_large",
+        "admitted",
+        "unknown",
+        "expired",
+        "not_yet_valid",
+        "outside_time_slot",
+        "already_used",
+        "daily_limit_reached",
+        "anti_passback",
+        "revoked",
+        "wrong_gate",
+        "membership_inactive",
+        "ambiguous",
+        "party_too_large",
     ] {
         assert!(codes.contains(code), "no case for {code}");
     }
@@ -443,16 +902,32 @@ fn decision_table() {
 
 #[test]
 fn admit_effects_persist_first_then_open_show_and_sound() {
-    let c = case("x", card(), member(active()), "2026-10-10 12:00", admit(1, 0));
+    let c = case(
+        "x",
+        card(),
+        member(active()),
+        "2026-10-10 12:00",
+        admit(1, 0),
+    );
     let d = run(&c);
     assert!(matches!(d.effects[0], Effect::PersistScan(_)));
-    assert_eq!(d.effects[1], Effect::PulseRelay { duration: Duration::from_millis(800) });
-    let Effect::ShowScreen(screen) = &d.effects[2] else { panic!("screen third: {:?}", d.effects) };
+    assert_eq!(
+        d.effects[1],
+        Effect::PulseRelay {
+            duration: Duration::from_millis(800)
+        }
+    );
+    let Effect::ShowScreen(screen) = &d.effects[2] else {
+        panic!("screen third: {:?}", d.effects)
+    };
     assert_eq!(screen.colour, Colour::Green);
     assert_eq!(screen.name.as_deref(), Some("Ada Lovelace"));
     assert_eq!(screen.membership_level.as_deref(), Some("Family"));
     assert_eq!(screen.guest_allowance, Some(2));
-    assert!(matches!(d.effects[3], Effect::PlaySound(portico::gate::Sound::Admit)));
+    assert!(matches!(
+        d.effects[3],
+        Effect::PlaySound(portico::gate::Sound::Admit)
+    ));
     let r = d.scan_record().unwrap();
     assert_eq!(r.use_key.as_deref(), Some("membership:10001"));
     assert_eq!(r.gate, "North");
@@ -461,10 +936,29 @@ fn admit_effects_persist_first_then_open_show_and_sound() {
 
 #[test]
 fn deny_never_opens_and_speaks_plainly() {
-    let c = case("x", card(), member(membership(MembershipStatus::Active, "2025-10-03", "2026-10-03", 0)), "2026-10-10 12:00", deny("expired"));
+    let c = case(
+        "x",
+        card(),
+        member(membership(
+            MembershipStatus::Active,
+            "2025-10-03",
+            "2026-10-03",
+            0,
+        )),
+        "2026-10-10 12:00",
+        deny("expired"),
+    );
     let d = run(&c);
-    assert!(!d.effects.iter().any(|e| matches!(e, Effect::PulseRelay { .. })));
-    let Some(Effect::ShowScreen(s)) = d.effects.iter().find(|e| matches!(e, Effect::ShowScreen(_))) else {
+    assert!(
+        !d.effects
+            .iter()
+            .any(|e| matches!(e, Effect::PulseRelay { .. }))
+    );
+    let Some(Effect::ShowScreen(s)) = d
+        .effects
+        .iter()
+        .find(|e| matches!(e, Effect::ShowScreen(_)))
+    else {
         panic!("no screen")
     };
     assert_eq!(s.colour, Colour::Red);
@@ -474,25 +968,49 @@ fn deny_never_opens_and_speaks_plainly() {
 
 #[test]
 fn merge_note_names_both_ids_and_history_key_is_the_survivor() {
-    let c = case("x", old_card(), member(active()), "2026-10-10 12:00", admit(1, 0)).facts(|f| {
-        f.merge = Some(MergeHop { requested: "10000".into(), survivor: "10001".into() })
+    let c = case(
+        "x",
+        old_card(),
+        member(active()),
+        "2026-10-10 12:00",
+        admit(1, 0),
+    )
+    .facts(|f| {
+        f.merge = Some(MergeHop {
+            requested: "10000".into(),
+            survivor: "10001".into(),
+        })
     });
     let d = run(&c);
     assert_eq!(
         d.note(),
-        Some(&Note::AdmittedViaMerge { requested: "10000".into(), survivor: "10001".into() })
+        Some(&Note::AdmittedViaMerge {
+            requested: "10000".into(),
+            survivor: "10001".into()
+        })
     );
-    assert_eq!(d.scan_record().unwrap().use_key.as_deref(), Some("membership:10001"));
+    assert_eq!(
+        d.scan_record().unwrap().use_key.as_deref(),
+        Some("membership:10001")
+    );
     assert!(d.note().unwrap().plain_words().contains("10000"));
 }
 
 #[test]
 fn anti_passback_says_how_long_to_wait() {
-    let c = case("x", card(), member(active()), "2026-10-10 12:03:30", deny("anti_passback"))
-        .history(hist(0, vec![admission("2026-10-10 12:00", 1)], None));
+    let c = case(
+        "x",
+        card(),
+        member(active()),
+        "2026-10-10 12:03:30",
+        deny("anti_passback"),
+    )
+    .history(hist(0, vec![admission("2026-10-10 12:00", 1)], None));
     let d = run(&c);
     match &d.reason {
-        Reason::AntiPassback { wait_minutes, gate, .. } => {
+        Reason::AntiPassback {
+            wait_minutes, gate, ..
+        } => {
             assert_eq!(*wait_minutes, 7);
             assert_eq!(gate, "West");
         }
@@ -502,25 +1020,47 @@ fn anti_passback_says_how_long_to_wait() {
 
 #[test]
 fn reentry_admission_kind() {
-    let c = case("x", secret(), replica_ticket(ticket(TicketValidity::Open, 1)), "2026-10-10 12:00", admit(1, 0))
-        .history(hist(1, vec![admission("2026-10-10 10:00", 1)], Some("2026-10-10 10:30")));
-    assert_eq!(run(&c).reason, Reason::Admitted { kind: AdmitKind::Reentry });
+    let c = case(
+        "x",
+        secret(),
+        replica_ticket(ticket(TicketValidity::Open, 1)),
+        "2026-10-10 12:00",
+        admit(1, 0),
+    )
+    .history(hist(
+        1,
+        vec![admission("2026-10-10 10:00", 1)],
+        Some("2026-10-10 10:30"),
+    ));
+    assert_eq!(
+        run(&c).reason,
+        Reason::Admitted {
+            kind: AdmitKind::Reentry
+        }
+    );
 }
 
 #[test]
 fn lookup_plan_per_credential_kind() {
     assert_eq!(
         LookupPlan::for_credential(&card()),
-        LookupPlan::Membership { membership_id: "10001".into() }
+        LookupPlan::Membership {
+            membership_id: "10001".into()
+        }
     );
     let plan = LookupPlan::for_credential(&lookup());
     assert_eq!(plan.resolve_id(), Some("8-100"));
-    assert_eq!(plan.history_key(Some("8-200")).as_deref(), Some("lookup:8-200"));
+    assert_eq!(
+        plan.history_key(Some("8-200")).as_deref(),
+        Some("lookup:8-200")
+    );
     let plan = LookupPlan::for_credential(&secret());
     assert_eq!(plan.resolve_id(), None);
     assert_eq!(plan.history_key(None).as_deref(), Some("ticket:SECRET1"));
     assert_eq!(
-        LookupPlan::for_credential(&CredentialKind::Unrecognized { reason: Unrecognized::Empty }),
+        LookupPlan::for_credential(&CredentialKind::Unrecognized {
+            reason: Unrecognized::Empty
+        }),
         LookupPlan::Nothing
     );
 }

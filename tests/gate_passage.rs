@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use portico::gate::passage::{AnnulReason, PassageConfig, PassageEffect, PassageEvent, PassageTracker};
+use portico::gate::passage::{
+    AnnulReason, PassageConfig, PassageEffect, PassageEvent, PassageTracker,
+};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 10, 10, 10, 0, 0).unwrap()
@@ -25,7 +27,13 @@ fn tracker(sensor: bool) -> PassageTracker {
 fn admitted_then_passage_confirms_the_use() {
     let mut p = tracker(true);
     let fx = p.handle(PassageEvent::Admitted { scan: 1 }, secs(0));
-    assert_eq!(fx, vec![PassageEffect::OpenRelay { scan: 1, pulse: Duration::from_millis(800) }]);
+    assert_eq!(
+        fx,
+        vec![PassageEffect::OpenRelay {
+            scan: 1,
+            pulse: Duration::from_millis(800)
+        }]
+    );
     assert!(p.handle(PassageEvent::RelayOpened, secs(0)).is_empty());
     assert_eq!(p.next_deadline(), Some(secs(8)));
     assert_eq!(
@@ -46,7 +54,10 @@ fn nobody_passed_annuls_the_use_after_the_timeout() {
     assert!(!p.is_idle());
     assert_eq!(
         p.handle(PassageEvent::Tick, secs(9)),
-        vec![PassageEffect::AnnulUse { scan: 7, reason: AnnulReason::NoPassage }]
+        vec![PassageEffect::AnnulUse {
+            scan: 7,
+            reason: AnnulReason::NoPassage
+        }]
     );
     assert!(p.is_idle());
     // A late passage confirms nothing.
@@ -89,7 +100,10 @@ fn two_quick_scans_one_person_annuls_the_second() {
     assert_eq!(p.next_deadline(), Some(secs(9)));
     assert_eq!(
         p.handle(PassageEvent::Tick, secs(10)),
-        vec![PassageEffect::AnnulUse { scan: 2, reason: AnnulReason::NoPassage }]
+        vec![PassageEffect::AnnulUse {
+            scan: 2,
+            reason: AnnulReason::NoPassage
+        }]
     );
 }
 
@@ -97,12 +111,22 @@ fn two_quick_scans_one_person_annuls_the_second() {
 fn relay_failure_annuls_and_reports() {
     let mut p = tracker(true);
     p.handle(PassageEvent::Admitted { scan: 4 }, secs(0));
-    let fx = p.handle(PassageEvent::RelayFailed { error: "line busy".into() }, secs(0));
+    let fx = p.handle(
+        PassageEvent::RelayFailed {
+            error: "line busy".into(),
+        },
+        secs(0),
+    );
     assert_eq!(
         fx,
         vec![
-            PassageEffect::AnnulUse { scan: 4, reason: AnnulReason::RelayFailed },
-            PassageEffect::ReportFault { error: "line busy".into() },
+            PassageEffect::AnnulUse {
+                scan: 4,
+                reason: AnnulReason::RelayFailed
+            },
+            PassageEffect::ReportFault {
+                error: "line busy".into()
+            },
         ]
     );
     assert!(p.is_idle());

@@ -68,23 +68,41 @@ fn any_found() -> impl Strategy<Value = Found> {
         any_date().prop_map(|date| TicketValidity::Date { date }),
         (any_local(), any_local()).prop_map(|(start, end)| TicketValidity::Slot { start, end }),
     ];
-    let ticket = (validity, any::<u32>(), any::<bool>(), any::<bool>(), "[A-C]{1,2}").prop_map(
-        |(validity, uses, revoked, signed, product)| Found::Ticket {
+    let ticket = (
+        validity,
+        any::<u32>(),
+        any::<bool>(),
+        any::<bool>(),
+        "[A-C]{1,2}",
+    )
+        .prop_map(|(validity, uses, revoked, signed, product)| Found::Ticket {
             ticket: Ticket {
                 secret: "S".into(),
                 product_id: product,
                 validity,
                 uses_allowed: uses,
-                status: if revoked { TicketStatus::Revoked } else { TicketStatus::Valid },
+                status: if revoked {
+                    TicketStatus::Revoked
+                } else {
+                    TicketStatus::Valid
+                },
                 holder: None,
             },
-            origin: if signed { TicketOrigin::Signed } else { TicketOrigin::Replica },
-        },
-    );
+            origin: if signed {
+                TicketOrigin::Signed
+            } else {
+                TicketOrigin::Replica
+            },
+        });
     prop_oneof![
         Just(Found::Nothing),
-        Just(Found::Ambiguous { candidates: vec!["a".into(), "b".into()] }),
-        any_membership().prop_map(|m| Found::Membership { membership: m, holder: None }),
+        Just(Found::Ambiguous {
+            candidates: vec!["a".into(), "b".into()]
+        }),
+        any_membership().prop_map(|m| Found::Membership {
+            membership: m,
+            holder: None
+        }),
         proptest::collection::vec(any_membership(), 0..4).prop_map(|ms| Found::Constituent {
             constituent: portico::domain::Constituent {
                 lookup_id: "8-1".into(),
@@ -103,9 +121,13 @@ fn any_found() -> impl Strategy<Value = Found> {
 }
 
 fn any_facts() -> impl Strategy<Value = Facts> {
-    let admission = (any_utc(), any_local(), any::<u32>()).prop_map(|(at, local, uses)| {
-        PriorAdmission { at, local, gate: "G".into(), uses }
-    });
+    let admission =
+        (any_utc(), any_local(), any::<u32>()).prop_map(|(at, local, uses)| PriorAdmission {
+            at,
+            local,
+            gate: "G".into(),
+            uses,
+        });
     (
         any_found(),
         any::<bool>(),
@@ -114,29 +136,57 @@ fn any_facts() -> impl Strategy<Value = Facts> {
         proptest::option::of(any_utc()),
         any::<bool>(),
     )
-        .prop_map(|(found, merged, uses_total, admissions, last_exit, hit)| Facts {
-            found,
-            merge: merged.then(|| MergeHop { requested: "1".into(), survivor: "2".into() }),
-            history: UseHistory { uses_total, admissions, last_exit },
-            revocation_hit: hit,
-        })
+        .prop_map(
+            |(found, merged, uses_total, admissions, last_exit, hit)| Facts {
+                found,
+                merge: merged.then(|| MergeHop {
+                    requested: "1".into(),
+                    survivor: "2".into(),
+                }),
+                history: UseHistory {
+                    uses_total,
+                    admissions,
+                    last_exit,
+                },
+                revocation_hit: hit,
+            },
+        )
 }
 
 fn any_policy() -> impl Strategy<Value = GatePolicy> {
     (
-        prop_oneof![Just(GateDirection::Entry), Just(GateDirection::Exit), Just(GateDirection::Both)],
+        prop_oneof![
+            Just(GateDirection::Entry),
+            Just(GateDirection::Exit),
+            Just(GateDirection::Both)
+        ],
         any::<u32>(),
         any_duration(),
         any_duration(),
         any_duration(),
-        prop_oneof![Just(Reentry::Never), Just(Reentry::AfterExit), Just(Reentry::Always)],
+        prop_oneof![
+            Just(Reentry::Never),
+            Just(Reentry::AfterExit),
+            Just(Reentry::Always)
+        ],
         proptest::option::of(any::<u32>()),
         any::<u32>(),
         any::<bool>(),
         any::<bool>(),
     )
         .prop_map(
-            |(direction, grace_days, before, after, apb, reentry, daily_limit, party_max, reduce, restrict)| {
+            |(
+                direction,
+                grace_days,
+                before,
+                after,
+                apb,
+                reentry,
+                daily_limit,
+                party_max,
+                reduce,
+                restrict,
+            )| {
                 GatePolicy {
                     direction,
                     grace_days,
@@ -146,7 +196,11 @@ fn any_policy() -> impl Strategy<Value = GatePolicy> {
                     reentry,
                     daily_limit,
                     party_max,
-                    party_overflow: if reduce { PartyOverflow::AdmitAllowed } else { PartyOverflow::Deny },
+                    party_overflow: if reduce {
+                        PartyOverflow::AdmitAllowed
+                    } else {
+                        PartyOverflow::Deny
+                    },
                     allowed_products: restrict.then(|| BTreeSet::from(["A".to_owned()])),
                     revoked: BTreeSet::from(["membership:7".to_owned()]),
                     ..GatePolicy::default()

@@ -8,9 +8,13 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use portico::clock::ManualClock;
-use portico::gate::relay::gpio::{GpioInput, GpioLine, GpioOutput, GpioSensor, input_config, output_config};
+use portico::gate::relay::gpio::{
+    GpioInput, GpioLine, GpioOutput, GpioSensor, input_config, output_config,
+};
 use portico::gate::relay::serial::{SerialRelay, SerialRelaySettings, parse_hex};
-use portico::gate::relay::{GateOutput, OutputState, PassageSensor, RelayError, SimulatedOutput, SimulatedSensor};
+use portico::gate::relay::{
+    GateOutput, OutputState, PassageSensor, RelayError, SimulatedOutput, SimulatedSensor,
+};
 use serialport::{SerialPort, TTYPort};
 
 fn read_exactly(port: &mut TTYPort, n: usize) -> Vec<u8> {
@@ -63,7 +67,10 @@ fn serial_relay_open_error_names_the_port() {
     })
     .err()
     .expect("no such port");
-    assert!(err.to_string().contains("/dev/does-not-exist-relay"), "{err}");
+    assert!(
+        err.to_string().contains("/dev/does-not-exist-relay"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -93,7 +100,10 @@ fn simulated_output_records_pulses_with_timestamps() {
     out.fail_next("coil open circuit");
     let err = shell_side.pulse(Duration::from_millis(800)).unwrap_err();
     assert!(matches!(err, RelayError::Simulated(ref m) if m == "coil open circuit"));
-    assert_eq!(shell_side.state(), OutputState::Fault("coil open circuit".into()));
+    assert_eq!(
+        shell_side.state(),
+        OutputState::Fault("coil open circuit".into())
+    );
     assert_eq!(out.pulses().len(), 2);
 }
 
@@ -122,7 +132,10 @@ fn gpio_output_request_settings() {
     assert!(lc.active_low);
     assert_eq!(lc.value, Some(gpiocdev::line::Value::Inactive));
 
-    let high = output_config(&GpioLine { active_low: false, ..line });
+    let high = output_config(&GpioLine {
+        active_low: false,
+        ..line
+    });
     assert!(!high.line_config(17).unwrap().active_low);
 }
 
@@ -140,7 +153,10 @@ fn gpio_sensor_request_settings() {
     let cfg = input_config(&input);
     let lc = cfg.line_config(22).unwrap();
     assert_eq!(lc.direction, Some(gpiocdev::line::Direction::Input));
-    assert_eq!(lc.edge_detection, Some(gpiocdev::line::EdgeDetection::RisingEdge));
+    assert_eq!(
+        lc.edge_detection,
+        Some(gpiocdev::line::EdgeDetection::RisingEdge)
+    );
     assert_eq!(lc.debounce_period, Some(Duration::from_millis(20)));
     assert_eq!(lc.bias, Some(gpiocdev::line::Bias::PullUp));
     assert!(lc.active_low);
@@ -170,7 +186,10 @@ fn gpio_missing_chip_error_names_the_path() {
     })
     .err()
     .expect("no chip here");
-    assert!(err.to_string().contains("/dev/gpiochip-portico-missing"), "{err}");
+    assert!(
+        err.to_string().contains("/dev/gpiochip-portico-missing"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -183,5 +202,8 @@ fn gpio_error_for_a_file_that_is_not_a_chip() {
     })
     .err()
     .expect("a regular file is not a chip");
-    assert!(err.to_string().contains(&f.path().display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&f.path().display().to_string()),
+        "{err}"
+    );
 }

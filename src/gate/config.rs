@@ -177,7 +177,10 @@ impl P {
                 default
             }
             Err(e) => {
-                self.add(key, format!("{s:?} is not a duration like \"800ms\" or \"10m\": {e}"));
+                self.add(
+                    key,
+                    format!("{s:?} is not a duration like \"800ms\" or \"10m\": {e}"),
+                );
                 default
             }
         }
@@ -190,7 +193,10 @@ impl P {
         match u32::try_from(v) {
             Ok(v) if v >= range.0 && v <= range.1 => v,
             _ => {
-                self.add(key, format!("{v} is out of range ({} to {})", range.0, range.1));
+                self.add(
+                    key,
+                    format!("{v} is out of range ({} to {})", range.0, range.1),
+                );
                 default
             }
         }
@@ -472,7 +478,11 @@ fn validate_relay(p: &mut P, raw: Option<RawRelay>) -> Option<RelayConfig> {
             for (k, present) in serial_keys {
                 p.unused(k, present, kind);
             }
-            let chip = p.chip("gate.relay.chip", r.chip.as_deref(), "e.g. \"/dev/gpiochip0\"");
+            let chip = p.chip(
+                "gate.relay.chip",
+                r.chip.as_deref(),
+                "e.g. \"/dev/gpiochip0\"",
+            );
             let line = p.line("gate.relay.line", r.line, "the line offset on the chip");
             Some(RelayConfig::Gpio(GpioLine {
                 chip: chip?,
@@ -490,7 +500,10 @@ fn validate_relay(p: &mut P, raw: Option<RawRelay>) -> Option<RelayConfig> {
                 Some(b) => match u32::try_from(b) {
                     Ok(b) if crate::input::config::STANDARD_BAUDS.contains(&b) => Some(b),
                     _ => {
-                        p.add("gate.relay.baud", format!("{b} is not a standard baud rate"));
+                        p.add(
+                            "gate.relay.baud",
+                            format!("{b} is not a standard baud rate"),
+                        );
                         None
                     }
                 },

@@ -29,7 +29,9 @@ use super::facts::{Facts, Found, TicketOrigin, UseHistory};
 use super::plan::{CredentialKey, LookupPlan, credential_keys};
 use super::policy::{GateDirection, GatePolicy, PartyOverflow, Reentry, ScanDirection};
 use super::reason::{AdmitKind, Note, Reason, RevokedBy, Validity, WrongGate};
-use crate::domain::{Constituent, Membership, MembershipStatus, Ticket, TicketStatus, TicketValidity};
+use crate::domain::{
+    Constituent, Membership, MembershipStatus, Ticket, TicketStatus, TicketValidity,
+};
 use crate::input::credential::CredentialKind;
 
 /// The time of a scan: the instant, and the venue's local wall-clock time at that instant
@@ -133,7 +135,9 @@ pub enum Effect {
     /// Record the scan (with its outbox row, in one transaction). Comes first.
     PersistScan(ScanRecord),
     /// Open the turnstile for this long.
-    PulseRelay { duration: Duration },
+    PulseRelay {
+        duration: Duration,
+    },
     ShowScreen(Screen),
     PlaySound(Sound),
 }
@@ -401,9 +405,7 @@ fn unknown_detail(kind: &CredentialKind) -> String {
         CredentialKind::LookupId { lookup_id } => format!("no member {lookup_id}"),
         CredentialKind::TicketSecret { .. } => "no such ticket".into(),
         CredentialKind::Magstripe(_) => "card not on file".into(),
-        CredentialKind::RfidUid { .. } | CredentialKind::Wiegand26(_) => {
-            "card not enrolled".into()
-        }
+        CredentialKind::RfidUid { .. } | CredentialKind::Wiegand26(_) => "card not enrolled".into(),
         CredentialKind::Gs1 { .. } => "barcode carries no admission".into(),
         CredentialKind::SignedTicket(_) => "ticket not readable".into(),
         CredentialKind::Unrecognized { reason } => reason.to_string(),
@@ -632,7 +634,12 @@ fn ticket_entry(scan: &Scan<'_>, t: &Ticket, origin: TicketOrigin, requested: u3
         };
     if reentry {
         // Those who came in today may come back: as many as the largest party admitted.
-        let came_in = today_entries.iter().map(|a| a.uses).max().unwrap_or(0).max(1);
+        let came_in = today_entries
+            .iter()
+            .map(|a| a.uses)
+            .max()
+            .unwrap_or(0)
+            .max(1);
         return match fit_party(requested, came_in, policy.party_overflow, &mut notes) {
             Err(reason) => Verdict::deny(reason),
             Ok(admitted) => Verdict {

@@ -21,7 +21,10 @@ pub enum Found {
         memberships: Vec<Membership>,
     },
     /// A ticket from the replica, or an offline-signed ticket verified by its signature.
-    Ticket { ticket: Ticket, origin: TicketOrigin },
+    Ticket {
+        ticket: Ticket,
+        origin: TicketOrigin,
+    },
     /// Several records claim the credential and none can be preferred.
     Ambiguous { candidates: Vec<String> },
 }

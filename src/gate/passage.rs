@@ -50,15 +50,25 @@ pub enum AnnulReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum PassageEffect {
-    OpenRelay { scan: ScanId, pulse: Duration },
+    OpenRelay {
+        scan: ScanId,
+        pulse: Duration,
+    },
     /// The use is final.
-    ConfirmUse { scan: ScanId },
+    ConfirmUse {
+        scan: ScanId,
+    },
     /// Give the use back (the ticket is not burned); log why.
-    AnnulUse { scan: ScanId, reason: AnnulReason },
+    AnnulUse {
+        scan: ScanId,
+        reason: AnnulReason,
+    },
     /// A passage with no admission waiting (tailgating or a stray signal); log it.
     UnexpectedPassage,
     /// Tell staff the gate did not open.
-    ReportFault { error: String },
+    ReportFault {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -161,9 +171,7 @@ impl PassageTracker {
     }
 
     fn first_opening(&self) -> Option<usize> {
-        self.pending
-            .iter()
-            .position(|p| p.stage == Stage::Opening)
+        self.pending.iter().position(|p| p.stage == Stage::Opening)
     }
 
     /// Annuls every admission whose deadline has passed (a deadline equal to `now` has not).

@@ -78,10 +78,9 @@ impl LookupPlan {
     /// The key of the use history to load, given the survivor `resolve` returned.
     pub fn history_key(&self, survivor: Option<&str>) -> Option<CredentialKey> {
         match self {
-            Self::Membership { membership_id } => Some(format!(
-                "membership:{}",
-                survivor.unwrap_or(membership_id)
-            )),
+            Self::Membership { membership_id } => {
+                Some(format!("membership:{}", survivor.unwrap_or(membership_id)))
+            }
             Self::Constituent { lookup_id } => {
                 Some(format!("lookup:{}", survivor.unwrap_or(lookup_id)))
             }

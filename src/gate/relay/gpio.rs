@@ -131,7 +131,11 @@ impl GateOutput for GpioOutput {
             "gpio {} line {}{}",
             self.line.chip.display(),
             self.line.line,
-            if self.line.active_low { " (active low)" } else { "" }
+            if self.line.active_low {
+                " (active low)"
+            } else {
+                ""
+            }
         )
     }
 }

@@ -31,7 +31,7 @@ pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     if let Some(bad) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
         return Err(format!("{bad:?} is not a hex digit"));
     }
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err("odd number of hex digits".into());
     }
     (0..digits.len())
@@ -74,10 +74,7 @@ impl SerialRelay {
         } else {
             &self.settings.close_bytes
         };
-        let result = self
-            .port
-            .write_all(bytes)
-            .and_then(|()| self.port.flush());
+        let result = self.port.write_all(bytes).and_then(|()| self.port.flush());
         match result {
             Ok(()) => {
                 self.state = if open {
@@ -112,6 +109,9 @@ impl GateOutput for SerialRelay {
     }
 
     fn describe(&self) -> String {
-        format!("serial relay {} at {} baud", self.settings.port, self.settings.baud)
+        format!(
+            "serial relay {} at {} baud",
+            self.settings.port, self.settings.baud
+        )
     }
 }
