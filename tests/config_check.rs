@@ -289,7 +289,8 @@ fn the_shipped_example_configs_are_valid_apart_from_the_target_machine_files() {
                     "upstream.ca_cert",
                     "upstream.token_file",
                     "device.data_dir",
-                    "kiosk.technician_pin_file"
+                    "kiosk.technician_pin_file",
+                    "gate.revocation_file",
                 ]
                 .contains(&d.key.as_str()),
                 "{name}: {d}"

@@ -128,21 +128,6 @@ impl Default for SyncConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Entry,
-    Exit,
-    Both,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GateConfig {
-    pub name: String,
-    pub direction: Direction,
-    pub relay_pulse: Duration,
-    pub result_display: Duration,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KioskConfig {
     pub currency: String,
@@ -161,7 +146,8 @@ pub struct DeviceConfig {
     pub upstream: UpstreamConfig,
     pub sync: SyncConfig,
     pub normalizer: Normalizer,
-    pub gate: Option<GateConfig>,
+    /// Admission rules, relay and passage sensor (`[gate]`, see `docs/gate-config.md`).
+    pub gate: Option<crate::gate::config::GatePolicyConfig>,
     pub kiosk: Option<KioskConfig>,
     /// Scanners and card readers (`[[inputs]]`) and how frames become credentials
     /// (`[credentials]`).
@@ -225,7 +211,8 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
     let upstream: Option<raw::RawUpstream> = section(&mut p, doc.get_ref(), "upstream", true);
     let sync: Option<raw::RawSync> = section(&mut p, doc.get_ref(), "sync", false);
     let matching: Option<raw::RawMatching> = section(&mut p, doc.get_ref(), "matching", false);
-    let gate: Option<raw::RawGate> = section(&mut p, doc.get_ref(), "gate", false);
+    let gate: Option<crate::gate::config::RawGateSection> =
+        section(&mut p, doc.get_ref(), "gate", false);
     let kiosk: Option<raw::RawKiosk> = section(&mut p, doc.get_ref(), "kiosk", false);
     let inputs = validate_inputs(&mut p, doc.get_ref());
     let has = |name: &str| {
@@ -238,7 +225,7 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
     let upstream = upstream.map(|u| validate_upstream(&mut p, &base, u));
     let sync = sync.map(|s| validate_sync(&mut p, s));
     let normalizer = matching.map(|m| validate_matching(&mut p, m));
-    let gate = gate.map(|g| validate_gate(&mut p, g));
+    let gate = gate.map(|g| validate_gate(&mut p, &base, g));
     let kiosk = kiosk.map(|k| validate_kiosk(&mut p, &base, k));
 
     if let Some(Some((_, roles, _, _))) = &device {
@@ -764,39 +751,31 @@ fn validate_matching(p: &mut Problems<'_>, m: raw::RawMatching) -> Option<Normal
     Some(n)
 }
 
-fn validate_gate(p: &mut Problems<'_>, g: raw::RawGate) -> Option<GateConfig> {
-    let direction = match g.direction.as_deref().unwrap_or("both") {
-        "entry" => Some(Direction::Entry),
-        "exit" => Some(Direction::Exit),
-        "both" => Some(Direction::Both),
-        other => {
-            p.at_path(
-                "gate.direction",
-                &format!("{other:?}: expected \"entry\", \"exit\" or \"both\""),
-            );
+fn validate_gate(
+    p: &mut Problems<'_>,
+    base: &Path,
+    g: crate::gate::config::RawGateSection,
+) -> Option<crate::gate::config::GatePolicyConfig> {
+    match crate::gate::config::validate(g) {
+        Ok(mut v) => {
+            if let Some(file) = v.revocation_file.take() {
+                let path = existing_file(
+                    p,
+                    base,
+                    "gate.revocation_file",
+                    Some(file.display().to_string()),
+                )?;
+                v.revocation_file = Some(path);
+            }
+            Some(v)
+        }
+        Err(problems) => {
+            for (key, message) in problems {
+                p.at_path(&key, &message);
+            }
             None
         }
-    };
-    let pulse = duration(
-        p,
-        "gate.relay_pulse",
-        g.relay_pulse,
-        Duration::from_millis(800),
-        (Duration::from_millis(50), Duration::from_secs(30)),
-    );
-    let display = duration(
-        p,
-        "gate.result_display",
-        g.result_display,
-        Duration::from_secs(3),
-        (Duration::from_millis(500), Duration::from_secs(60)),
-    );
-    Some(GateConfig {
-        name: g.name.unwrap_or_else(|| "Gate".to_owned()),
-        direction: direction?,
-        relay_pulse: pulse?,
-        result_display: display?,
-    })
+    }
 }
 
 fn validate_kiosk(p: &mut Problems<'_>, base: &Path, k: raw::RawKiosk) -> Option<KioskConfig> {

@@ -47,15 +47,6 @@ pub struct RawMatching {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawGate {
-    pub name: Option<String>,
-    pub direction: Option<String>,
-    pub relay_pulse: Option<String>,
-    pub result_display: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawKiosk {
     pub currency: Option<String>,
     pub idle_timeout: Option<String>,

@@ -165,7 +165,7 @@ pub fn candidates(
     limit: usize,
 ) -> Result<Vec<Constituent>> {
     let mut ids: Vec<String> = Vec::new();
-    let mut push = |ids: &mut Vec<String>, found: Vec<String>| {
+    let push = |ids: &mut Vec<String>, found: Vec<String>| {
         for id in found {
             if !ids.contains(&id) {
                 ids.push(id);
