@@ -84,7 +84,8 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     );
 
     // 3. A merge in the CRM reaches the device at the next sync.
-    let (merged, survivor) = (seed::lookup_id(3), seed::lookup_id(4));
+    //    The survivor holds a valid membership; the duplicate (made at a kiosk) does not.
+    let (merged, survivor) = pick_merge(&store)?;
     store.merge(&merged, &survivor, Utc::now())?;
     engine.pull_all(None).await?;
     let resolved = {
@@ -97,7 +98,11 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         resolved.requested, resolved.survivor
     );
 
-    // 4. Uploads: a scan, an order, and volunteer hours the CRM must refuse (event name over
+    // 4. The gate: codes typed into a simulated serial scanner (a pseudo-terminal) go through
+    //    the real framing, parsing, lookup and decision; the turnstile is simulated.
+    gate_walkthrough(&engine, &store, &merged).await?;
+
+    // 5. Uploads: a scan, an order, and volunteer hours the CRM must refuse (event name over
     //    30 characters).
     {
         let db = engine.database();
@@ -137,7 +142,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         pushed.delivered, pushed.dead
     );
 
-    // 5. What a technician sees.
+    // 6. What a technician sees.
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let runner = {
         let rx = shutdown_rx.clone();
@@ -169,4 +174,155 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     hub.shutdown().await;
     println!("demo finished.");
     Ok(())
+}
+
+/// Feeds a few codes through a pseudo-terminal scanner into the gate station and prints each
+/// decision as the gate screen would show it.
+async fn gate_walkthrough(
+    engine: &Arc<crate::sync::SyncEngine>,
+    store: &Arc<HubStore>,
+    merged: &str,
+) -> Result<()> {
+    use std::io::Write;
+
+    use serialport::SerialPort;
+
+    use crate::gate::station::{Station, now_local};
+    use crate::input::InputEvent;
+    use crate::protocol::{MembershipDto, Resource, TicketDto, ValidityDto};
+
+    let cfg = engine.config().clone();
+    let Some(gate) = cfg.gate.clone() else {
+        return Ok(());
+    };
+    let today = Utc::now().date_naive();
+    let memberships: Vec<MembershipDto> = store
+        .all_docs(Resource::Memberships)?
+        .into_iter()
+        .filter_map(|(_, d)| serde_json::from_str(&d).ok())
+        .collect();
+    let active = memberships.iter().find(|m| {
+        m.status == crate::domain::MembershipStatus::Active
+            && m.expiry > today
+            && m.guest_allowance > 0
+    });
+    let lapsed = memberships
+        .iter()
+        .find(|m| m.status == crate::domain::MembershipStatus::Lapsed);
+    let ticket = store
+        .all_docs(Resource::Tickets)?
+        .into_iter()
+        .filter_map(|(_, d)| serde_json::from_str::<TicketDto>(&d).ok())
+        .find(|t| t.uses_allowed == 1 && t.validity == ValidityDto::Date { date: today });
+    let mut codes: Vec<String> = Vec::new();
+    codes.extend(active.map(|m| m.membership_id.clone()));
+    codes.extend(lapsed.map(|m| m.membership_id.clone()));
+    if let Some(t) = &ticket {
+        codes.push(t.secret.clone());
+        codes.push(t.secret.clone());
+    }
+    codes.push(merged.to_owned());
+    codes.push("HELLO WORLD".to_owned());
+
+    let (mut master, slave) = serialport::TTYPort::pair()?;
+    let slave_path = slave.name().unwrap_or_default();
+    let inputs = crate::input::config::from_toml_str(&format!(
+        "[[inputs]]\nname = \"demo-scanner\"\nkind = \"serial\"\npath = \"{slave_path}\"\nterminator = \"cr\"\n\n[credentials]\nmembership_regex = \"^M[0-9]{{7}}$\"\ndouble_scan_window_ms = 0\n"
+    ))
+    .map_err(|e| anyhow::anyhow!("demo scanner config: {e:?}"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = crate::input::StopSignal::new();
+    let readers = crate::input::spawn_inputs(&inputs, tx, &stop)?;
+    let relay = crate::gate::relay::SimulatedOutput::new(Arc::new(crate::clock::SystemClock));
+    let mut station = Station::open(
+        &cfg.database_path(),
+        &cfg.device_id,
+        gate,
+        Box::new(relay.clone()),
+        Arc::new(|| true),
+    )?;
+    println!(
+        "\ngate \"{}\": scanning {} codes on a simulated serial scanner ({slave_path})",
+        station.policy().policy.gate_id,
+        codes.len()
+    );
+    let decided = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
+        let mut lines = Vec::new();
+        for code in &codes {
+            master.write_all(format!("{code}\r").as_bytes())?;
+            master.flush()?;
+            let scan = loop {
+                match rx.recv_timeout(std::time::Duration::from_secs(5))? {
+                    InputEvent::Scan(scan) => break scan,
+                    _ => continue,
+                }
+            };
+            let d = station.scan(&scan.credential, None, 1, now_local(Utc::now()))?;
+            let screen = d.effects.iter().find_map(|e| match e {
+                crate::gate::Effect::ShowScreen(s) => Some(s.clone()),
+                _ => None,
+            });
+            let verdict = if d.is_admit() { "ADMIT" } else { "DENY " };
+            let mut line = format!("  {verdict} {code:<18} {}", d.reason.plain_words());
+            if let Some(s) = screen {
+                if let Some(name) = s.name {
+                    line.push_str(&format!(" — {name}"));
+                }
+                if let Some(level) = s.membership_level {
+                    line.push_str(&format!(
+                        " ({level}, {} guest(s))",
+                        s.guest_allowance.unwrap_or(0)
+                    ));
+                }
+                for note in s.notes {
+                    line.push_str(&format!(" [{note}]"));
+                }
+            }
+            lines.push(line);
+        }
+        stop.stop();
+        for r in readers {
+            let _ = r.join();
+        }
+        Ok(lines)
+    })
+    .await??;
+    for line in decided {
+        println!("{line}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    println!("  turnstile pulses: {}", relay.pulses().len());
+    Ok(())
+}
+
+/// A constituent with a current membership (the survivor) and one without any (the duplicate).
+fn pick_merge(store: &HubStore) -> Result<(String, String)> {
+    use crate::protocol::{MembershipDto, Resource};
+    let today = Utc::now().date_naive();
+    let memberships: Vec<MembershipDto> = store
+        .all_docs(Resource::Memberships)?
+        .into_iter()
+        .filter_map(|(_, d)| serde_json::from_str(&d).ok())
+        .collect();
+    let survivor = memberships
+        .iter()
+        .filter(|m| m.status == crate::domain::MembershipStatus::Active && m.expiry > today)
+        .filter_map(|m| m.members.first().cloned())
+        .nth(1)
+        .unwrap_or_else(|| seed::lookup_id(4));
+    let members: std::collections::HashSet<&String> =
+        memberships.iter().flat_map(|m| &m.members).collect();
+    let merged = (0..1000)
+        .map(seed::lookup_id)
+        .find(|id| {
+            *id != survivor
+                && !members.contains(id)
+                && store
+                    .constituent(id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|c| c.status == crate::domain::ConstituentStatus::Active)
+        })
+        .unwrap_or_else(|| seed::lookup_id(3));
+    Ok((merged, survivor))
 }

@@ -23,6 +23,12 @@ pub enum DeviceError {
     Replica(#[from] crate::replica::ReplicaError),
     #[error(transparent)]
     Sync(#[from] SyncError),
+    #[error(transparent)]
+    Gate(#[from] crate::gate::station::StationError),
+    #[error("turnstile relay: {0}")]
+    Relay(#[from] crate::gate::RelayError),
+    #[error("scanners: {0}")]
+    Inputs(std::io::Error),
     #[error("status socket {path}: {source}")]
     Socket {
         path: String,
@@ -71,10 +77,92 @@ impl Device {
             socket = %self.config.status_socket.display(),
             "device running"
         );
+        let gate = self.start_gate()?;
         self.engine.clone().run(shutdown, progress_observer()).await;
+        if let Some(gate) = gate {
+            gate.stop();
+        }
         socket.abort();
         let _ = std::fs::remove_file(&self.config.status_socket);
         Ok(())
+    }
+}
+
+/// A running gate: scanner threads feeding the station thread.
+pub struct GateRunner {
+    stop: crate::input::StopSignal,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    station: std::thread::JoinHandle<()>,
+}
+
+impl GateRunner {
+    pub fn stop(self) {
+        self.stop.stop();
+        for r in self.readers {
+            let _ = r.join();
+        }
+        // The station ends when the readers' senders are gone.
+        let _ = self.station.join();
+    }
+}
+
+impl Device {
+    /// For a gate: opens the relay and the station, starts the scanner readers, and decides
+    /// every scan as it arrives. `None` when the device has no gate role.
+    pub fn start_gate(&self) -> Result<Option<GateRunner>, DeviceError> {
+        use crate::config::Role;
+        use crate::input::InputEvent;
+        let Some(gate) = self
+            .config
+            .gate
+            .clone()
+            .filter(|_| self.config.roles.contains(&Role::Gate))
+        else {
+            return Ok(None);
+        };
+        let output = crate::gate::relay::open_output(&gate.relay, Arc::new(SystemClock))?;
+        let engine = self.engine.clone();
+        let online = Arc::new(move || engine.link_status().online);
+        let mut station = crate::gate::station::Station::open(
+            &self.config.database_path(),
+            &self.config.device_id,
+            gate,
+            output,
+            online,
+        )?;
+        let (tx, rx) = std::sync::mpsc::channel::<InputEvent>();
+        let stop = crate::input::StopSignal::new();
+        let readers = crate::input::spawn_inputs(&self.config.inputs, tx, &stop)
+            .map_err(DeviceError::Inputs)?;
+        let push = self.engine.clone();
+        let station = std::thread::Builder::new()
+            .name("gate-station".into())
+            .spawn(move || {
+                while let Ok(event) = rx.recv() {
+                    match event {
+                        InputEvent::Scan(scan) => {
+                            let now = crate::gate::station::now_local(chrono::Utc::now());
+                            match station.scan(&scan.credential, None, 1, now) {
+                                Ok(_) => push.push_now.notify_one(),
+                                Err(e) => tracing::error!(error = %e, "scan could not be recorded; denied"),
+                            }
+                        }
+                        InputEvent::State { reader, state, .. } => {
+                            tracing::info!(reader = %reader, state = ?state, "scanner state");
+                        }
+                        InputEvent::Dropped { reader, reason, .. } => {
+                            tracing::warn!(reader = %reader, reason = %reason, "frame dropped");
+                        }
+                        InputEvent::Repeat(_) => {}
+                    }
+                }
+            })
+            .map_err(DeviceError::Inputs)?;
+        Ok(Some(GateRunner {
+            stop,
+            readers,
+            station,
+        }))
     }
 }
 

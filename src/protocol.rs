@@ -286,6 +286,19 @@ pub enum RowStatus {
     Rejected,
 }
 
+/// `GET /v1/reports/duplicate-admissions`: a ticket admitted at several devices (each offline,
+/// or unaware of the other) more often than it allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateAdmission {
+    /// `ticket:<secret>`.
+    pub credential: String,
+    pub devices: Vec<String>,
+    /// Uses burned across all devices.
+    pub uses: u32,
+    /// What the ticket allows; absent when the hub does not know the ticket.
+    pub uses_allowed: Option<u32>,
+}
+
 /// Body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

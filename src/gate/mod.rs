@@ -18,6 +18,7 @@ pub mod plan;
 pub mod policy;
 pub mod reason;
 pub mod relay;
+pub mod station;
 
 pub use config::{GatePolicyConfig, RawGateSection, validate};
 pub use decision::{

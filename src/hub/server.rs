@@ -109,6 +109,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/hello", get(hello))
         .route("/v1/feed/{resource}", get(feed))
         .route("/v1/outbox", post(upload))
+        .route(
+            "/v1/reports/duplicate-admissions",
+            get(duplicate_admissions),
+        )
         .with_state(state)
 }
 
@@ -123,6 +127,15 @@ async fn hello(
         hub_id: state.hub_id.clone(),
         device_id,
     }))
+}
+
+async fn duplicate_admissions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<crate::protocol::DuplicateAdmission>>, ApiError> {
+    authenticate(&state, &headers).await?;
+    let store = state.store.clone();
+    Ok(Json(blocking(move || store.duplicate_admissions()).await?))
 }
 
 async fn feed(

@@ -416,6 +416,46 @@ impl HubStore {
         })
     }
 
+    /// Tickets admitted at two or more devices for more uses than they allow: what offline
+    /// gates could not see of each other.
+    pub fn duplicate_admissions(&self) -> Result<Vec<crate::protocol::DuplicateAdmission>> {
+        self.read(|c| {
+            let rows: Vec<(String, String, i64)> = c
+                .prepare(
+                    "SELECT json_extract(payload, '$.credential') AS credential,
+                            group_concat(DISTINCT device_id),
+                            sum(json_extract(payload, '$.uses_burned'))
+                     FROM inbox
+                     WHERE kind = 'scan' AND json_extract(payload, '$.decision') = 'admit'
+                       AND json_extract(payload, '$.credential') LIKE 'ticket:%'
+                     GROUP BY credential
+                     HAVING count(DISTINCT device_id) >= 2
+                     ORDER BY credential",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out = Vec::new();
+            for (credential, devices, uses) in rows {
+                let secret = credential.trim_start_matches("ticket:");
+                let allowed = get_doc(c, Resource::Tickets, secret)?
+                    .and_then(|d| serde_json::from_str::<crate::protocol::TicketDto>(&d).ok())
+                    .map(|t| t.uses_allowed);
+                let uses = u32::try_from(uses).unwrap_or(u32::MAX);
+                if allowed.is_none_or(|a| uses > a) {
+                    let mut devices: Vec<String> = devices.split(',').map(str::to_owned).collect();
+                    devices.sort();
+                    out.push(crate::protocol::DuplicateAdmission {
+                        credential,
+                        devices,
+                        uses,
+                        uses_allowed: allowed,
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+
     pub fn inbox_total(&self) -> Result<u64> {
         self.read(|c| {
             Ok(c.query_row("SELECT count(*) FROM inbox", [], |r| r.get::<_, i64>(0))? as u64)

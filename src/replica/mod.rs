@@ -17,7 +17,8 @@ use rusqlite::{Connection, OpenFlags};
 pub use apply::{Applier, ApplyStats, cursor, purge_merged, set_cursor, set_state, state};
 pub(crate) use apply::{KINDS, child_rows, rows_hash};
 pub use query::{
-    ReplicaCounts, Resolved, constituent, counts, lookup_ids, membership, resolve, ticket,
+    ReplicaCounts, Resolved, constituent, counts, lookup_ids, membership, memberships_of, resolve,
+    ticket,
 };
 
 #[derive(Debug, thiserror::Error)]

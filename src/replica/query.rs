@@ -265,6 +265,21 @@ pub fn membership(conn: &Connection, membership_id: &str) -> Result<Option<Membe
     }))
 }
 
+/// Every membership that covers `lookup_id` (as a member, in any position).
+pub fn memberships_of(conn: &Connection, lookup_id: &str) -> Result<Vec<Membership>> {
+    let ids: Vec<String> = conn
+        .prepare_cached("SELECT membership_id FROM membership_members WHERE lookup_id = ?1")?
+        .query_map([lookup_id], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(m) = membership(conn, &id)? {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
 pub fn ticket(conn: &Connection, secret: &str) -> Result<Option<Ticket>> {
     let row = conn
         .prepare_cached(

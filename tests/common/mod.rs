@@ -91,6 +91,18 @@ impl TestDevice {
         extra_upstream: &str,
         extra_sync: &str,
     ) -> TestDevice {
+        Self::with_tail(hub, device_id, ca, extra_upstream, extra_sync, "")
+    }
+
+    /// Like [`TestDevice::new`], with `tail` appended to the document (more sections).
+    pub fn with_tail(
+        hub: &TestHub,
+        device_id: &str,
+        ca: &Path,
+        extra_upstream: &str,
+        extra_sync: &str,
+        tail: &str,
+    ) -> TestDevice {
         let dir = tempfile::tempdir().unwrap();
         let token = hub.store.add_device(device_id).unwrap();
         std::fs::write(dir.path().join("device.token"), token).unwrap();
@@ -116,6 +128,7 @@ retry_cap = "1m"
 
 [gate]
 name = "Test gate"
+{tail}
 "#,
             url = hub.url(),
             ca = ca.display(),

@@ -61,3 +61,16 @@ pub trait PassageSensor: Send {
     /// Waits up to `timeout` for one passage; `Ok(true)` when one was seen.
     fn wait_passage(&mut self, timeout: Duration) -> Result<bool, SensorError>;
 }
+
+/// Opens the configured turnstile output.
+pub fn open_output(
+    config: &crate::gate::config::RelayConfig,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+) -> Result<Box<dyn GateOutput>, RelayError> {
+    use crate::gate::config::RelayConfig;
+    Ok(match config {
+        RelayConfig::Gpio(line) => Box::new(GpioOutput::open(line.clone())?),
+        RelayConfig::Serial(settings) => Box::new(SerialRelay::open(settings.clone())?),
+        RelayConfig::Simulated => Box::new(SimulatedOutput::new(clock)),
+    })
+}

@@ -1,0 +1,308 @@
+//! A gate end to end: a seeded hub, a synced device, codes written into a real pseudo-terminal
+//! scanner, decisions, relay pulses and outbox rows; use counts across a restart; and two
+//! offline gates admitting the same single-use ticket, flagged by the hub.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use common::{TestDevice, TestHub, manual_clock};
+use portico::gate::relay::simulated::SimulatedOutput;
+use portico::gate::station::Station;
+use portico::gate::{Now, Outcome};
+use portico::input::credential::{Credential, CredentialKind};
+use portico::input::{InputEvent, StopSignal};
+use portico::protocol::{MembershipDto, Resource, TicketDto, ValidityDto};
+
+const TAIL: &str = r#"
+[credentials]
+membership_regex = "^M[0-9]{7}$"
+"#;
+
+fn at(h: u32, m: u32) -> Now {
+    let local = common::anchor().and_hms_opt(h, m, 0).unwrap();
+    Now {
+        utc: Utc.from_utc_datetime(&local),
+        local,
+    }
+}
+
+/// A single-use ticket valid on the anchor day, an active and a lapsed membership.
+fn pick(hub: &TestHub) -> (String, String, String) {
+    let day = common::anchor();
+    let ticket = hub
+        .store
+        .all_docs(Resource::Tickets)
+        .unwrap()
+        .into_iter()
+        .map(|(_, d)| serde_json::from_str::<TicketDto>(&d).unwrap())
+        .find(|t| {
+            t.uses_allowed == 1
+                && t.status == portico::domain::TicketStatus::Valid
+                && t.validity == ValidityDto::Date { date: day }
+        })
+        .expect("a single-use ticket for the day");
+    let memberships: Vec<MembershipDto> = hub
+        .store
+        .all_docs(Resource::Memberships)
+        .unwrap()
+        .into_iter()
+        .map(|(_, d)| serde_json::from_str(&d).unwrap())
+        .collect();
+    let active = memberships
+        .iter()
+        .find(|m| {
+            m.status == portico::domain::MembershipStatus::Active
+                && m.start <= day
+                && m.expiry > day + chrono::Duration::days(30)
+        })
+        .expect("an active membership");
+    let lapsed = memberships
+        .iter()
+        .find(|m| {
+            m.status == portico::domain::MembershipStatus::Lapsed
+                && m.expiry < day - chrono::Duration::days(60)
+        })
+        .expect("a long-lapsed membership");
+    (
+        ticket.secret,
+        active.membership_id.clone(),
+        lapsed.membership_id.clone(),
+    )
+}
+
+fn station(
+    dev: &TestDevice,
+    clock: Arc<portico::clock::ManualClock>,
+) -> (Station, SimulatedOutput) {
+    let cfg = dev.config();
+    let relay = SimulatedOutput::new(clock);
+    let station = Station::open(
+        &cfg.database_path(),
+        &cfg.device_id,
+        cfg.gate.clone().unwrap(),
+        Box::new(relay.clone()),
+        Arc::new(|| false),
+    )
+    .unwrap();
+    (station, relay)
+}
+
+fn credential(kind: CredentialKind) -> Credential {
+    Credential {
+        reader: "test".into(),
+        raw: vec![],
+        kind,
+    }
+}
+
+fn wait_pulses(relay: &SimulatedOutput, n: usize) {
+    for _ in 0..200 {
+        if relay.pulses().len() >= n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("expected {n} relay pulses, saw {}", relay.pulses().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_from_a_pty_scanner_become_decisions_pulses_and_outbox_rows() {
+    let hub = TestHub::start(400).await;
+    let (ticket, active, lapsed) = pick(&hub);
+    let merged = hub
+        .store
+        .all_docs(Resource::Merges)
+        .unwrap()
+        .first()
+        .map(|(k, _)| k.clone())
+        .expect("a merge");
+
+    let mut pty = portico_pty::Pty::new();
+    let tail = format!(
+        "{TAIL}\n[[inputs]]\nname = \"north-scanner\"\nkind = \"serial\"\npath = \"{}\"\nterminator = \"cr\"\n",
+        pty.path().display()
+    );
+    let dev = TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", &tail);
+    let clock = manual_clock();
+    let device = dev.open(clock.clone());
+    device.engine.pull_all(None).await.unwrap();
+    let cfg = dev.config();
+
+    let (mut station, relay) = station(&dev, clock.clone());
+    let (tx, rx) = mpsc::channel();
+    let stop = StopSignal::new();
+    let readers = portico::input::spawn_inputs(&cfg.inputs, tx, &stop).unwrap();
+
+    let codes = [
+        active.clone(),
+        lapsed.clone(),
+        ticket.clone(),
+        "NOT-A-CODE!".to_owned(),
+        merged.clone(),
+    ];
+    let mut decisions = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        pty.write(format!("{code}\r").as_bytes());
+        let scan = loop {
+            match rx
+                .recv_timeout(Duration::from_secs(5))
+                .expect("a scan event")
+            {
+                InputEvent::Scan(scan) => break scan,
+                _ => continue,
+            }
+        };
+        assert_eq!(String::from_utf8_lossy(&scan.credential.raw), *code);
+        decisions.push(
+            station
+                .scan(&scan.credential, None, 1, at(10, i as u32))
+                .unwrap(),
+        );
+    }
+    stop.stop();
+    for r in readers {
+        r.join().unwrap();
+    }
+
+    let outcomes: Vec<(Outcome, &str)> = decisions
+        .iter()
+        .map(|d| (d.outcome, d.reason.code()))
+        .collect();
+    assert_eq!(
+        outcomes[0].0,
+        Outcome::Admit,
+        "active membership: {:?}",
+        decisions[0].reason
+    );
+    assert_eq!(outcomes[1].0, Outcome::Deny);
+    let why = decisions[1].reason.plain_words().to_lowercase();
+    assert!(why.contains("lapsed") || why.contains("expired"), "{why}");
+    assert_eq!(
+        outcomes[2].0,
+        Outcome::Admit,
+        "ticket: {:?}",
+        decisions[2].reason
+    );
+    assert_eq!(outcomes[3].0, Outcome::Deny);
+    // The merged-away Lookup ID is not a membership number: it reads as a Lookup ID, resolves
+    // to its survivor and is admitted only if the survivor holds a valid membership; either
+    // way the screen says it was merged.
+    let merged_decision = &decisions[4];
+    if merged_decision.outcome == Outcome::Admit {
+        assert!(
+            !merged_decision.notes.is_empty(),
+            "admitted via merge carries a note"
+        );
+    }
+
+    let admits = decisions
+        .iter()
+        .filter(|d| d.outcome == Outcome::Admit)
+        .count();
+    wait_pulses(&relay, admits);
+    assert_eq!(
+        relay.pulses().len(),
+        admits,
+        "one pulse per admission, none for denials"
+    );
+
+    // Every scan is recorded with its outbox row.
+    assert_eq!(station.scan_count().unwrap(), 5);
+    let db = device.engine.database();
+    let stats = portico::outbox::stats(&db.lock().unwrap()).unwrap();
+    assert_eq!(stats.pending, 5);
+
+    // The ticket was used: scanning it again later is refused, also after a restart.
+    let t = credential(CredentialKind::TicketSecret {
+        secret: ticket.clone(),
+    });
+    let second = station.scan(&t, None, 1, at(11, 0)).unwrap();
+    assert_eq!(
+        (second.outcome, second.reason.code()),
+        (Outcome::Deny, "already_used")
+    );
+    drop(station);
+    let (mut station, _) = self::station(&dev, clock.clone());
+    let again = station.scan(&t, None, 1, at(12, 0)).unwrap();
+    assert_eq!(
+        (again.outcome, again.reason.code()),
+        (Outcome::Deny, "already_used"),
+        "use count kept across the restart"
+    );
+
+    // Uploads drain to the hub.
+    clock.advance(chrono::Duration::hours(4));
+    let pushed = device.engine.push_once().await.unwrap();
+    assert_eq!(pushed.delivered, 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_offline_gates_admit_one_single_use_ticket_and_the_hub_flags_it() {
+    let hub = TestHub::start(200).await;
+    let (ticket, _, _) = pick(&hub);
+    let clock = manual_clock();
+    let mut devices = Vec::new();
+    for id in ["gate-east", "gate-west"] {
+        let dev = TestDevice::with_tail(&hub, id, &hub.ca, "", "", TAIL);
+        let device = dev.open(clock.clone());
+        device.engine.pull_all(None).await.unwrap();
+        devices.push((dev, device));
+    }
+    // The network is down: each gate decides from its own replica and admits the ticket.
+    let t = credential(CredentialKind::TicketSecret {
+        secret: ticket.clone(),
+    });
+    for (i, (dev, _)) in devices.iter().enumerate() {
+        let (mut station, _) = station(dev, clock.clone());
+        let d = station.scan(&t, None, 1, at(10, 5 * i as u32)).unwrap();
+        assert_eq!(d.outcome, Outcome::Admit);
+    }
+    assert!(hub.store.duplicate_admissions().unwrap().is_empty());
+    // Back online: both upload, and the hub sees the ticket used twice.
+    clock.advance(chrono::Duration::hours(4));
+    for (_, device) in &devices {
+        assert_eq!(device.engine.push_once().await.unwrap().delivered, 1);
+    }
+    let dups = hub.store.duplicate_admissions().unwrap();
+    assert_eq!(dups.len(), 1, "{dups:?}");
+    assert_eq!(dups[0].credential, format!("ticket:{ticket}"));
+    assert_eq!(dups[0].devices, ["gate-east", "gate-west"]);
+    assert_eq!((dups[0].uses, dups[0].uses_allowed), (2, Some(1)));
+}
+
+/// A pseudo-terminal pair standing in for a serial scanner.
+mod portico_pty {
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    use serialport::{SerialPort, TTYPort};
+
+    pub struct Pty {
+        master: TTYPort,
+        _slave: TTYPort,
+        path: PathBuf,
+    }
+
+    impl Pty {
+        pub fn new() -> Self {
+            let (master, slave) = TTYPort::pair().expect("pty pair");
+            let path = PathBuf::from(slave.name().expect("slave path"));
+            Self {
+                master,
+                _slave: slave,
+                path,
+            }
+        }
+        pub fn path(&self) -> &std::path::Path {
+            &self.path
+        }
+        pub fn write(&mut self, bytes: &[u8]) {
+            self.master.write_all(bytes).unwrap();
+            self.master.flush().unwrap();
+        }
+    }
+}
