@@ -161,7 +161,7 @@ enum HubCommand {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// Benchmark name: sync, input.
+    /// Benchmark name: sync, scan, input.
     name: String,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
@@ -175,6 +175,12 @@ struct BenchArgs {
     /// Working directory (default: a temporary one).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Tickets in the replica (bench scan).
+    #[arg(long, default_value_t = 5_000_000)]
+    tickets: usize,
+    /// Scans timed (bench scan).
+    #[arg(long, default_value_t = 20_000)]
+    scans: usize,
     /// Frames pushed through the input pipeline (bench input).
     #[arg(long, default_value_t = 1_000_000)]
     frames: usize,
@@ -384,11 +390,20 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     })
                     .await?
                 }
+                "scan" => {
+                    let opts = portico::bench::scan::ScanBenchOptions {
+                        constituents: args.constituents,
+                        tickets: args.tickets,
+                        scans: args.scans,
+                        dir: args.dir,
+                    };
+                    tokio::task::spawn_blocking(move || portico::bench::scan::run(opts)).await??
+                }
                 "input" => {
                     tokio::task::spawn_blocking(move || portico::input::bench::run(args.frames))
                         .await?
                 }
-                other => bail!("unknown benchmark {other:?}; available: sync, input"),
+                other => bail!("unknown benchmark {other:?}; available: sync, scan, input"),
             };
             if args.json {
                 println!("{}", serde_json::to_string(&result)?);

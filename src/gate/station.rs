@@ -278,8 +278,9 @@ impl Station {
         })
     }
 
-    /// Decides one scan and carries out its effects: the scan and its outbox row are committed
-    /// together, then the relay is commanded. Returns the decision (for the screen).
+    /// Decides one scan and carries out its effects: the relay is commanded as soon as the
+    /// decision is made, then the scan and its outbox row are committed together. Returns the
+    /// decision (for the screen).
     pub fn scan(
         &mut self,
         credential: &Credential,
@@ -287,6 +288,24 @@ impl Station {
         party: u32,
         now: Now,
     ) -> Result<Decision, StationError> {
+        self.scan_timed(credential, direction, party, now)
+            .map(|(d, _)| d)
+    }
+
+    /// [`Station::scan`], also returning how long it took from the credential to the relay
+    /// being commanded (the commit comes after).
+    ///
+    /// Order matters: a visitor must not wait for the disk, so the relay moves first. A crash
+    /// between the two loses at most the scan in flight (the visitor went in, the use is not
+    /// recorded); see `docs/ARCHITECTURE.md`.
+    pub fn scan_timed(
+        &mut self,
+        credential: &Credential,
+        direction: Option<ScanDirection>,
+        party: u32,
+        now: Now,
+    ) -> Result<(Decision, Duration), StationError> {
+        let started = std::time::Instant::now();
         let facts = self.facts(credential, now.utc)?;
         let direction = direction.unwrap_or_else(|| self.gate.policy.direction.default_scan());
         let decision = decide(&super::Scan {
@@ -298,13 +317,15 @@ impl Station {
             now,
         });
         for effect in &decision.effects {
-            match effect {
-                Effect::PersistScan(record) => self.persist(credential, record)?,
-                Effect::PulseRelay { duration } => self.relay.pulse(*duration),
-                Effect::ShowScreen(_) | Effect::PlaySound(_) => {}
+            if let Effect::PulseRelay { duration } = effect {
+                self.relay.pulse(*duration);
             }
         }
-        tracing::info!(
+        let commanded = started.elapsed();
+        if let Some(record) = decision.scan_record() {
+            self.persist(credential, record)?;
+        }
+        tracing::debug!(
             gate = %self.gate.policy.gate_id,
             reader = %credential.reader,
             outcome = ?decision.outcome,
@@ -312,11 +333,13 @@ impl Station {
             party = decision.party.admitted,
             "scan decided"
         );
-        Ok(decision)
+        Ok((decision, commanded))
     }
 
     fn persist(&mut self, credential: &Credential, r: &ScanRecord) -> Result<(), StationError> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let payload = ScanPayloadV1 {
             credential: r
                 .use_key

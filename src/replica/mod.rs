@@ -52,6 +52,10 @@ pub fn open(path: &Path) -> Result<Connection> {
 }
 
 /// WAL, `synchronous=FULL`, a busy timeout, and a page cache bounded for a small device.
+///
+/// Writers must begin with `BEGIN IMMEDIATE` (`TransactionBehavior::Immediate`): a deferred
+/// transaction that reads before it writes cannot wait for another writer and fails at once
+/// with "database is locked" when one committed in between.
 pub fn configure(conn: &Connection) -> Result<()> {
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {

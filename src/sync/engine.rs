@@ -293,7 +293,9 @@ impl SyncEngine {
             let mut applied = 0u64;
             let mut announced = None;
             while let Some(first) = rx.blocking_recv() {
-                let tx = conn.transaction().map_err(local)?;
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(local)?;
                 let mut page = Some(first);
                 let mut in_tx = 0usize;
                 while let Some(p) = page.take() {
@@ -348,7 +350,9 @@ impl SyncEngine {
                     }
                     return Ok(None);
                 }
-                let tx = conn.transaction().map_err(local)?;
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(local)?;
                 let n = replica::purge_merged(&tx).map_err(local)?;
                 replica::set_state(&tx, "last_purge_at", &now.to_rfc3339()).map_err(local)?;
                 tx.commit().map_err(local)?;
@@ -424,7 +428,9 @@ impl SyncEngine {
                 let rows2 = rows.clone();
                 let counts = self
                     .with_db(move |c| {
-                        let tx = c.transaction().map_err(local)?;
+                        let tx = c
+                            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                            .map_err(local)?;
                         let mut counts = PushReport::default();
                         for row in &rows2 {
                             match results
@@ -506,7 +512,9 @@ impl SyncEngine {
                     .collect();
                 report.retrying += plan.len() as u64;
                 self.with_db(move |c| {
-                    let tx = c.transaction().map_err(local)?;
+                    let tx = c
+                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                        .map_err(local)?;
                     for (id, at) in plan {
                         outbox::mark_retry(&tx, id, at, &msg).map_err(local)?;
                     }

@@ -1,0 +1,309 @@
+//! `portico bench scan`: gate decisions on a large replica.
+//!
+//! (a) decision latency, credential in → decision made and relay commanded, alone and while a
+//! 10,000-change delta is being applied; (b) durability latency, credential in → scan and outbox
+//! row committed with `synchronous=FULL`, beside this disk's own fsync latency measured in the
+//! same run; (c) sustained durable throughput.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::{NaiveDate, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use crate::domain::{MembershipStatus, TicketStatus};
+use crate::gate::RawGateSection;
+use crate::gate::station::Station;
+use crate::hub::seed;
+use crate::input::credential::{Credential, CredentialKind};
+use crate::normalize::Normalizer;
+use crate::protocol::{Change, MembershipDto, TicketDto, ValidityDto};
+use crate::replica::{self, Applier};
+
+pub struct ScanBenchOptions {
+    pub constituents: usize,
+    pub tickets: usize,
+    pub scans: usize,
+    pub dir: Option<std::path::PathBuf>,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e6
+}
+
+fn summary(mut v: Vec<Duration>) -> serde_json::Value {
+    v.sort();
+    json!({ "n": v.len(), "p50_us": percentile(&v, 0.50), "p99_us": percentile(&v, 0.99), "max_us": percentile(&v, 1.0) })
+}
+
+fn membership_id(i: usize) -> String {
+    format!("M{:07}", 1_000_000 + i)
+}
+
+/// Writes the replica directly (the sync path is measured by `bench sync`).
+fn build_replica(
+    path: &Path,
+    constituents: usize,
+    tickets: usize,
+    today: NaiveDate,
+) -> Result<Vec<String>> {
+    let mut conn = replica::open(path)?;
+    let applier = Applier::new(Normalizer::default());
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    const BATCH: usize = 50_000;
+    let mut i = 0;
+    while i < constituents {
+        let end = (i + BATCH).min(constituents);
+        let tx = conn.transaction()?;
+        let people: Vec<_> = (i..end)
+            .map(|k| {
+                let c = seed::constituent(&mut rng, k, today);
+                Change::Upsert {
+                    key: c.lookup_id.clone(),
+                    data: c,
+                }
+            })
+            .collect();
+        applier.constituents(&tx, &people)?;
+        let memberships: Vec<_> = (i..end)
+            .map(|k| {
+                let expiry = today + chrono::Duration::days(rng.random_range(-60..300));
+                let m = MembershipDto {
+                    membership_id: membership_id(k),
+                    level: "Family".into(),
+                    status: if expiry < today {
+                        MembershipStatus::Lapsed
+                    } else {
+                        MembershipStatus::Active
+                    },
+                    start: expiry - chrono::Duration::days(365),
+                    expiry,
+                    members: vec![seed::lookup_id(k)],
+                    guest_allowance: 2,
+                };
+                Change::Upsert {
+                    key: m.membership_id.clone(),
+                    data: m,
+                }
+            })
+            .collect();
+        applier.memberships(&tx, &memberships)?;
+        tx.commit()?;
+        i = end;
+    }
+    let mut secrets = Vec::with_capacity(tickets.min(200_000));
+    let mut t = 0;
+    while t < tickets {
+        let end = (t + BATCH).min(tickets);
+        let tx = conn.transaction()?;
+        let batch: Vec<_> = (t..end)
+            .map(|_| {
+                let ticket = TicketDto {
+                    secret: seed::ticket_secret(&mut rng),
+                    product_id: "p-adult".into(),
+                    validity: ValidityDto::Date { date: today },
+                    uses_allowed: 1,
+                    status: TicketStatus::Valid,
+                    holder: None,
+                };
+                if secrets.len() < 200_000 && rng.random_ratio(1, 8) {
+                    secrets.push(ticket.secret.clone());
+                }
+                Change::Upsert {
+                    key: ticket.secret.clone(),
+                    data: ticket,
+                }
+            })
+            .collect();
+        applier.tickets(&tx, &batch)?;
+        tx.commit()?;
+        t = end;
+    }
+    Ok(secrets)
+}
+
+/// The disk's own durable-write latency: a 4 KiB write and fdatasync, as a commit needs.
+fn fsync_latencies(dir: &Path, n: usize) -> Result<Vec<Duration>> {
+    use std::os::unix::fs::FileExt;
+    let path = dir.join("fsync-probe");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&path)?;
+    let block = [0x5au8; 4096];
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        f.write_all_at(&block, ((i % 64) * 4096) as u64)?;
+        f.sync_data()?;
+        out.push(t.elapsed());
+    }
+    drop(f);
+    let _ = std::fs::remove_file(path);
+    Ok(out)
+}
+
+pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
+    let tmp;
+    let dir = match opts.dir.clone() {
+        Some(d) => {
+            std::fs::create_dir_all(&d)?;
+            d
+        }
+        None => {
+            tmp = tempfile::Builder::new()
+                .prefix("portico-bench-scan")
+                .tempdir()?;
+            tmp.path().to_owned()
+        }
+    };
+    let db = dir.join("portico.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let today = Utc::now().date_naive();
+    eprintln!(
+        "building a replica of {} constituents, {} memberships, {} tickets…",
+        opts.constituents, opts.constituents, opts.tickets
+    );
+    let t = Instant::now();
+    let secrets = build_replica(&db, opts.constituents, opts.tickets, today)?;
+    eprintln!("built in {:.0}s", t.elapsed().as_secs_f64());
+
+    let gate = crate::gate::validate(RawGateSection::default())
+        .map_err(|p| anyhow::anyhow!("gate policy: {p:?}"))?;
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
+    let relay = crate::gate::relay::SimulatedOutput::new(clock);
+    let mut station = Station::open(&db, "bench-gate", gate, Box::new(relay), Arc::new(|| true))?;
+
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let next_credential = |rng: &mut ChaCha8Rng| -> Credential {
+        let kind = match rng.random_range(0..10) {
+            0..=4 => CredentialKind::Membership {
+                membership_id: membership_id(rng.random_range(0..opts.constituents)),
+            },
+            5..=8 if !secrets.is_empty() => CredentialKind::TicketSecret {
+                secret: secrets[rng.random_range(0..secrets.len())].clone(),
+            },
+            _ => CredentialKind::TicketSecret {
+                secret: seed::ticket_secret(rng),
+            },
+        };
+        Credential {
+            reader: "bench".into(),
+            raw: Vec::new(),
+            kind,
+        }
+    };
+    let now = || crate::gate::station::now_local(Utc::now());
+
+    // Warm the page cache the way a running gate's is.
+    for _ in 0..2_000 {
+        let c = next_credential(&mut rng);
+        station.scan(&c, None, 1, now())?;
+    }
+
+    // (a) + (b): each scan timed to the relay command and to the commit.
+    let mut decision = Vec::with_capacity(opts.scans);
+    let mut durable = Vec::with_capacity(opts.scans);
+    for _ in 0..opts.scans {
+        let c = next_credential(&mut rng);
+        let t = Instant::now();
+        let (_, commanded) = station.scan_timed(&c, None, 1, now())?;
+        durable.push(t.elapsed());
+        decision.push(commanded);
+    }
+    let fsync = fsync_latencies(&dir, opts.scans.min(5_000))?;
+
+    // (a) while a 10,000-change delta is applied by the feed writer's own connection.
+    let writer_db = db.clone();
+    let n = opts.constituents;
+    let writer = std::thread::spawn(move || -> Result<Duration> {
+        let mut conn = replica::open(&writer_db)?;
+        let applier = Applier::new(Normalizer::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(99);
+        let t = Instant::now();
+        for _ in 0..5 {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let page: Vec<_> = (0..2_000)
+                .map(|_| {
+                    let k = rng.random_range(0..n);
+                    let mut c = seed::constituent(&mut rng, k, today);
+                    c.lookup_id = seed::lookup_id(k);
+                    Change::Upsert {
+                        key: c.lookup_id.clone(),
+                        data: c,
+                    }
+                })
+                .collect();
+            applier.constituents(&tx, &page)?;
+            tx.commit()?;
+        }
+        Ok(t.elapsed())
+    });
+    let mut during_sync = Vec::new();
+    while !writer.is_finished() {
+        let c = next_credential(&mut rng);
+        let (_, commanded) = station.scan_timed(&c, None, 1, now())?;
+        during_sync.push(commanded);
+    }
+    let delta_time = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("delta writer panicked"))??;
+
+    // (c) sustained: back to back for a few seconds, every scan durable.
+    let window = Duration::from_secs(5);
+    let t = Instant::now();
+    let mut sustained = 0u64;
+    while t.elapsed() < window {
+        let c = next_credential(&mut rng);
+        station.scan(&c, None, 1, now())?;
+        sustained += 1;
+    }
+    let per_sec = sustained as f64 / t.elapsed().as_secs_f64();
+
+    let dec = summary(decision);
+    let dur = summary(durable);
+    let fs = summary(fsync);
+    let during = summary(during_sync);
+    let ratio =
+        dur["p99_us"].as_f64().unwrap_or(0.0) / fs["p99_us"].as_f64().unwrap_or(1.0).max(1e-9);
+    std::io::stderr().flush().ok();
+    Ok::<_, anyhow::Error>(json!({
+        "benchmark": "scan",
+        "constituents": opts.constituents,
+        "memberships": opts.constituents,
+        "tickets": opts.tickets,
+        "decision_latency": dec,
+        "decision_latency_during_delta_sync": during,
+        "delta_sync_changes": 10_000,
+        "delta_sync_seconds": delta_time.as_secs_f64(),
+        "durability_latency": dur,
+        "disk_fsync_latency": fs,
+        "durability_p99_to_fsync_p99": ratio,
+        "sustained_durable_scans_per_sec": per_sec,
+        "targets": {
+            "decision_p99_us_max": 1000.0,
+            "decision_during_sync_p99_us_max": 2000.0,
+            "durability_to_fsync_ratio_max": 1.5,
+            "sustained_scans_per_sec_min": 2000.0
+        },
+        "pass": {
+            "decision": dec["p99_us"].as_f64().is_some_and(|p| p <= 1000.0),
+            "decision_during_sync": during["p99_us"].as_f64().is_some_and(|p| p <= 2000.0),
+            "durability": ratio <= 1.5,
+            "throughput": per_sec >= 2000.0
+        }
+    }))
+    .context("scan bench")
+}
