@@ -142,15 +142,34 @@ impl Platform for HeadlessPlatform {
 
 fn render_thread(requests: mpsc::Receiver<Request>) {
     let window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
-    let component = setup(window.clone());
+    // Slint's font stack can panic on a broken machine font setup (fontconfig installed with
+    // no fonts at all). Such a panic is turned into an error for this and every later request:
+    // the renderer's state is not trusted after it.
+    let mut state = guarded(|| setup(window.clone())).and_then(|r| r);
     for request in requests {
-        let result = match &component {
-            Ok(component) => Ok(render(&window, component, &request)),
-            Err(e) => Err(UiError::Renderer(e.clone())),
+        let result = match &state {
+            Ok(component) => guarded(|| render(&window, component, &request)),
+            Err(e) => Err(e.clone()),
         };
+        let result = result.map_err(|e| {
+            state = Err(e.clone());
+            UiError::Renderer(e)
+        });
         // The caller may have given up waiting; nothing to do then.
         let _ = request.reply.send(result);
     }
+}
+
+/// Runs `f`, turning a panic into an error message.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        format!("rendering failed ({what}); check the machine's font configuration")
+    })
 }
 
 fn setup(window: Rc<MinimalSoftwareWindow>) -> Result<GateWindow, String> {
