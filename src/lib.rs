@@ -19,4 +19,5 @@ pub mod replica;
 pub mod status;
 pub mod sync;
 pub mod tls;
+pub mod ui;
 pub mod update_rules;

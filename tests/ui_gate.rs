@@ -1,0 +1,328 @@
+//! The gate screen end to end: the real Slint component driven through its accessible labels
+//! (Slint testing backend), and headless renders checked pixel by pixel.
+//!
+//! Set `PORTICO_SCREENSHOTS_DIR` to also write the renders there (the documentation's
+//! screenshots are made this way: `PORTICO_SCREENSHOTS_DIR=docs/screenshots`).
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+use i_slint_backend_testing::ElementHandle;
+use portico::ui::{
+    GateScreen, GateScreenModel, GateTimeouts, GateView, PartyConfirmed, ResultView,
+    render_gate_png, render_gate_rgb,
+};
+use slint::ComponentHandle;
+use slint::platform::PointerEventButton;
+
+thread_local! {
+    static BACKEND: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A gate screen on the testing backend (set once per test thread).
+fn screen() -> GateScreen {
+    BACKEND.with(|done| {
+        if !done.replace(true) {
+            i_slint_backend_testing::init_no_event_loop();
+        }
+    });
+    let screen = GateScreen::new(GateView::new("North entrance", GateTimeouts::default()))
+        .expect("gate screen");
+    screen
+        .window()
+        .window()
+        .set_size(slint::LogicalSize::new(800., 480.));
+    screen.window().show().expect("show");
+    screen
+}
+
+fn one(screen: &GateScreen, label: &str) -> ElementHandle {
+    let mut found: Vec<_> =
+        ElementHandle::find_by_accessible_label(screen.window(), label).collect();
+    assert_eq!(found.len(), 1, "elements labelled {label:?}");
+    found.remove(0)
+}
+
+fn value(screen: &GateScreen, label: &str) -> String {
+    one(screen, label)
+        .accessible_value()
+        .unwrap_or_else(|| panic!("{label:?} has no value"))
+        .to_string()
+}
+
+fn count(screen: &GateScreen, label: &str) -> usize {
+    ElementHandle::find_by_accessible_label(screen.window(), label).count()
+}
+
+fn member(guests: u32) -> ResultView {
+    ResultView {
+        admit: true,
+        name: Some("Alex Morgan".into()),
+        level: Some("Family membership".into()),
+        guests_allowed: guests,
+        reason: "Membership valid until 3 Oct 2027".into(),
+        note: Some("Card replaced by merged record".into()),
+    }
+}
+
+fn expired() -> ResultView {
+    ResultView {
+        admit: false,
+        name: Some("Sam Rivera".into()),
+        level: Some("Individual".into()),
+        guests_allowed: 0,
+        reason: "Membership expired on 3 Oct 2026".into(),
+        note: Some("Offer a renewal or a day ticket at the membership desk.".into()),
+    }
+}
+
+#[test]
+fn ready_shows_gate_and_prompt() {
+    let s = screen();
+    s.set_clock("Sun 22 Nov 2026 · 10:42");
+    assert_eq!(value(&s, "result"), "Ready");
+    assert_eq!(value(&s, "gate name"), "North entrance");
+    assert_eq!(value(&s, "prompt"), "Scan your ticket or membership card");
+    assert_eq!(value(&s, "clock"), "Sun 22 Nov 2026 · 10:42");
+    assert_eq!(count(&s, "visitor name"), 0);
+    assert_eq!(count(&s, "reason"), 0);
+}
+
+#[test]
+fn admit_shows_result_and_visitor() {
+    let s = screen();
+    s.show_result(member(0), Instant::now());
+    let result = one(&s, "result");
+    assert_eq!(result.accessible_value().as_deref(), Some("Admitted"));
+    let sentence = result.accessible_description().expect("announcement");
+    assert!(sentence.contains("Alex Morgan"), "{sentence}");
+    assert_eq!(value(&s, "visitor name"), "Alex Morgan");
+    assert_eq!(value(&s, "membership level"), "Family membership");
+    assert_eq!(value(&s, "guest allowance"), "Member");
+    assert_eq!(value(&s, "party admitted"), "1 person admitted");
+    assert_eq!(value(&s, "note"), "Card replaced by merged record");
+    assert_eq!(value(&s, "result icon"), "check mark");
+    assert_eq!(count(&s, "party plus"), 0, "no guests, no party controls");
+}
+
+#[test]
+fn deny_shows_the_reason_and_a_staff_hint() {
+    let s = screen();
+    s.show_result(expired(), Instant::now());
+    assert_eq!(value(&s, "result"), "Not admitted");
+    assert_eq!(value(&s, "reason"), "Membership expired on 3 Oct 2026");
+    assert_eq!(
+        value(&s, "staff hint"),
+        "Offer a renewal or a day ticket at the membership desk."
+    );
+    assert_eq!(value(&s, "result icon"), "cross");
+    assert_eq!(count(&s, "party size"), 0);
+}
+
+#[test]
+fn party_plus_is_bounded_by_the_allowance() {
+    let s = screen();
+    let confirmed = Rc::new(RefCell::new(Vec::new()));
+    let sink = Rc::clone(&confirmed);
+    s.on_confirm(move |c| sink.borrow_mut().push(c));
+    s.show_result(member(2), Instant::now());
+    assert_eq!(value(&s, "guest allowance"), "Member + 2 guests");
+    assert_eq!(value(&s, "party size"), "1");
+
+    let plus = one(&s, "party plus");
+    plus.mock_single_click(PointerEventButton::Left);
+    assert_eq!(value(&s, "party size"), "2");
+    plus.mock_single_click(PointerEventButton::Left);
+    assert_eq!(value(&s, "party size"), "3");
+    assert_eq!(one(&s, "party plus").accessible_enabled(), Some(false));
+    plus.mock_single_click(PointerEventButton::Left);
+    assert_eq!(value(&s, "party size"), "3");
+
+    one(&s, "party minus").mock_single_click(PointerEventButton::Left);
+    assert_eq!(value(&s, "party size"), "2");
+    one(&s, "party plus").mock_single_click(PointerEventButton::Left);
+
+    one(&s, "confirm").mock_single_click(PointerEventButton::Left);
+    assert_eq!(*confirmed.borrow(), [PartyConfirmed { party_size: 3 }]);
+    assert_eq!(value(&s, "party admitted"), "Party of 3 admitted");
+    assert_eq!(
+        count(&s, "party plus"),
+        0,
+        "controls close after confirming"
+    );
+}
+
+#[test]
+fn offline_indicator_follows_connectivity() {
+    let s = screen();
+    assert_eq!(count(&s, "offline indicator"), 0);
+    s.set_offline(true, 7);
+    assert_eq!(
+        value(&s, "offline indicator"),
+        "Offline — decisions are local, uploads queued: 7"
+    );
+    s.show_result(member(0), Instant::now());
+    assert_eq!(count(&s, "offline indicator"), 1, "shown on results too");
+    s.set_offline(false, 0);
+    assert_eq!(count(&s, "offline indicator"), 0);
+}
+
+#[test]
+fn timeout_returns_the_component_to_ready() {
+    let s = screen();
+    let start = Instant::now();
+    s.show_result(expired(), start);
+    assert!(!s.tick(start + GateTimeouts::default().result / 2));
+    assert_eq!(value(&s, "result"), "Not admitted");
+    assert!(s.tick(start + GateTimeouts::default().result));
+    assert_eq!(value(&s, "result"), "Ready");
+    assert_eq!(count(&s, "reason"), 0);
+}
+
+// ---- headless rendering ----
+
+fn model(setup: impl FnOnce(&mut GateView, Instant)) -> GateScreenModel {
+    let mut view = GateView::new("North entrance", GateTimeouts::default());
+    view.set_clock("Sun 22 Nov 2026 · 10:42");
+    setup(&mut view, Instant::now());
+    view.model()
+}
+
+fn admit_model() -> GateScreenModel {
+    model(|v, now| {
+        v.show_result(member(2), now);
+        v.party_plus(now);
+        v.party_plus(now);
+        v.confirm(now);
+    })
+}
+
+fn deny_model() -> GateScreenModel {
+    model(|v, now| {
+        v.show_result(
+            ResultView {
+                note: Some("Offer a renewal at the membership desk.".into()),
+                ..expired()
+            },
+            now,
+        )
+    })
+}
+
+/// Share of the result panel's pixels (between the top bar and the bottom edge) that are
+/// clearly green and clearly red.
+fn panel_colours(image: &portico::ui::RgbImage) -> (f64, f64) {
+    let (mut green, mut red, mut all) = (0u64, 0u64, 0u64);
+    for y in image.height * 15 / 100..image.height * 95 / 100 {
+        for x in 0..image.width {
+            let [r, g, b] = image.pixel(x, y).map(i32::from);
+            all += 1;
+            if g > r + 60 && g > b + 40 && r < 100 {
+                green += 1;
+            } else if r > g + 60 && r > b + 60 && g < 100 {
+                red += 1;
+            }
+        }
+    }
+    (green as f64 / all as f64, red as f64 / all as f64)
+}
+
+fn out_dir() -> (tempfile::TempDir, Option<PathBuf>) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let keep = std::env::var_os("PORTICO_SCREENSHOTS_DIR").map(PathBuf::from);
+    (tmp, keep)
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("png file"),
+    ));
+    let reader = decoder.read_info().expect("png header");
+    let info = reader.info();
+    (info.width, info.height)
+}
+
+fn save(name: &str, model: &GateScreenModel, w: u32, h: u32, dir: &Path, keep: &Option<PathBuf>) {
+    let path = dir.join(name);
+    render_gate_png(model, w, h, &path).expect("render");
+    assert_eq!(png_size(&path), (w, h), "{name}");
+    if let Some(keep) = keep {
+        std::fs::copy(&path, keep.join(name)).expect("copy screenshot");
+    }
+}
+
+#[test]
+fn admit_renders_green_and_deny_renders_red() {
+    let (tmp, keep) = out_dir();
+    for (w, h) in [(800, 480), (1024, 600)] {
+        let admit = render_gate_rgb(&admit_model(), w, h).expect("render admit");
+        assert_eq!((admit.width, admit.height), (w, h));
+        assert_eq!(admit.pixels.len(), (w * h * 3) as usize);
+        let (green, red) = panel_colours(&admit);
+        assert!(
+            green > 0.5 && red < 0.01,
+            "admit {w}×{h}: green {green}, red {red}"
+        );
+
+        let deny = render_gate_rgb(&deny_model(), w, h).expect("render deny");
+        let (green, red) = panel_colours(&deny);
+        assert!(
+            red > 0.5 && green < 0.01,
+            "deny {w}×{h}: green {green}, red {red}"
+        );
+    }
+
+    save(
+        "gate-admit.png",
+        &admit_model(),
+        800,
+        480,
+        tmp.path(),
+        &keep,
+    );
+    save("gate-deny.png", &deny_model(), 800, 480, tmp.path(), &keep);
+    save(
+        "gate-admit-1024x600.png",
+        &admit_model(),
+        1024,
+        600,
+        tmp.path(),
+        &keep,
+    );
+}
+
+#[test]
+fn ready_and_party_renders() {
+    let (tmp, keep) = out_dir();
+    let ready = model(|v, _| v.set_offline(true, 14));
+    let image = render_gate_rgb(&ready, 800, 480).expect("render ready");
+    let (green, red) = panel_colours(&image);
+    assert!(
+        green < 0.01 && red < 0.01,
+        "ready: green {green}, red {red}"
+    );
+    // The offline footer (amber) runs along the bottom edge.
+    let [r, g, b] = image.pixel(400, 478);
+    assert!(r > 200 && g > 140 && b < 80, "footer colour {r},{g},{b}");
+    save("gate-ready.png", &ready, 800, 480, tmp.path(), &keep);
+
+    let party = model(|v, now| {
+        v.show_result(member(2), now);
+        v.party_plus(now);
+    });
+    save("gate-party.png", &party, 800, 480, tmp.path(), &keep);
+}
+
+#[test]
+fn invalid_render_sizes_are_errors() {
+    let m = model(|_, _| {});
+    for (w, h) in [(0, 480), (800, 0), (9000, 480)] {
+        let err = render_gate_rgb(&m, w, h).unwrap_err();
+        assert!(
+            matches!(err, portico::ui::UiError::InvalidSize { .. }),
+            "{err}"
+        );
+    }
+}
