@@ -246,49 +246,75 @@ async fn gate_walkthrough(
         station.policy().policy.gate_id,
         codes.len()
     );
-    let decided = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
-        let mut lines = Vec::new();
-        for code in &codes {
-            master.write_all(format!("{code}\r").as_bytes())?;
-            master.flush()?;
-            let scan = loop {
-                match rx.recv_timeout(std::time::Duration::from_secs(5))? {
-                    InputEvent::Scan(scan) => break scan,
-                    _ => continue,
+    let gate_name = station.policy().policy.gate_id.clone();
+    let decided =
+        tokio::task::spawn_blocking(move || -> Result<(Vec<String>, Vec<crate::gate::Screen>)> {
+            let mut lines = Vec::new();
+            let mut screens = Vec::new();
+            for code in &codes {
+                master.write_all(format!("{code}\r").as_bytes())?;
+                master.flush()?;
+                let scan = loop {
+                    match rx.recv_timeout(std::time::Duration::from_secs(5))? {
+                        InputEvent::Scan(scan) => break scan,
+                        _ => continue,
+                    }
+                };
+                let d = station.scan(&scan.credential, None, 1, now_local(Utc::now()))?;
+                let screen = d.effects.iter().find_map(|e| match e {
+                    crate::gate::Effect::ShowScreen(s) => Some(s.clone()),
+                    _ => None,
+                });
+                let verdict = if d.is_admit() { "ADMIT" } else { "DENY " };
+                let mut line = format!("  {verdict} {code:<18} {}", d.reason.plain_words());
+                if let Some(s) = screen {
+                    screens.push(s.clone());
+                    if let Some(name) = s.name {
+                        line.push_str(&format!(" — {name}"));
+                    }
+                    if let Some(level) = s.membership_level {
+                        line.push_str(&format!(
+                            " ({level}, {} guest(s))",
+                            s.guest_allowance.unwrap_or(0)
+                        ));
+                    }
+                    for note in s.notes {
+                        line.push_str(&format!(" [{note}]"));
+                    }
                 }
-            };
-            let d = station.scan(&scan.credential, None, 1, now_local(Utc::now()))?;
-            let screen = d.effects.iter().find_map(|e| match e {
-                crate::gate::Effect::ShowScreen(s) => Some(s.clone()),
-                _ => None,
-            });
-            let verdict = if d.is_admit() { "ADMIT" } else { "DENY " };
-            let mut line = format!("  {verdict} {code:<18} {}", d.reason.plain_words());
-            if let Some(s) = screen {
-                if let Some(name) = s.name {
-                    line.push_str(&format!(" — {name}"));
-                }
-                if let Some(level) = s.membership_level {
-                    line.push_str(&format!(
-                        " ({level}, {} guest(s))",
-                        s.guest_allowance.unwrap_or(0)
-                    ));
-                }
-                for note in s.notes {
-                    line.push_str(&format!(" [{note}]"));
-                }
+                lines.push(line);
             }
-            lines.push(line);
-        }
-        stop.stop();
-        for r in readers {
-            let _ = r.join();
-        }
-        Ok(lines)
-    })
-    .await??;
-    for line in decided {
+            stop.stop();
+            for r in readers {
+                let _ = r.join();
+            }
+            Ok((lines, screens))
+        })
+        .await??;
+    let (lines, screens) = decided;
+    for line in lines {
         println!("{line}");
+    }
+    // The gate screen as visitors saw the last admission and the last denial, rendered
+    // headless (no display needed).
+    for (admit, file) in [(true, "gate-admit.png"), (false, "gate-deny.png")] {
+        let Some(screen) = screens
+            .iter()
+            .rev()
+            .find(|s| (s.colour == crate::gate::Colour::Green) == admit)
+        else {
+            continue;
+        };
+        let mut view = crate::ui::gate_view::GateView::new(gate_name.clone(), Default::default());
+        view.show_result(
+            crate::ui::gate_view::result_view(screen),
+            std::time::Instant::now(),
+        );
+        let path = cfg.data_dir.parent().unwrap_or(&cfg.data_dir).join(file);
+        match crate::ui::headless::render_gate_png(&view.model(), 800, 480, &path) {
+            Ok(()) => println!("  gate screen written to {}", path.display()),
+            Err(e) => println!("  gate screen not rendered: {e}"),
+        }
     }
     std::thread::sleep(std::time::Duration::from_millis(50));
     println!("  turnstile pulses: {}", relay.pulses().len());

@@ -666,3 +666,15 @@ mod tests {
         assert!(m.visitor_name.is_empty() && m.reason.is_empty());
     }
 }
+
+/// What the gate screen shows for a decision's screen effect.
+pub fn result_view(screen: &crate::gate::Screen) -> ResultView {
+    ResultView {
+        admit: screen.colour == crate::gate::Colour::Green,
+        name: screen.name.clone(),
+        level: screen.membership_level.clone(),
+        guests_allowed: screen.guest_allowance.unwrap_or(0),
+        reason: screen.message.clone(),
+        note: screen.notes.first().cloned(),
+    }
+}
