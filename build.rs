@@ -1,6 +1,10 @@
 //! Compiles the Slint screens in `ui/`. Debug info is kept so accessible labels are available
 //! to the UI tests (`find_by_accessible_label`).
 
+#[cfg(not(feature = "ui"))]
+fn main() {}
+
+#[cfg(feature = "ui")]
 fn main() {
     let config = slint_build::CompilerConfiguration::new()
         .with_style("fluent".into())

@@ -246,6 +246,7 @@ async fn gate_walkthrough(
         station.policy().policy.gate_id,
         codes.len()
     );
+    #[cfg(feature = "ui")]
     let gate_name = station.policy().policy.gate_id.clone();
     let decided =
         tokio::task::spawn_blocking(move || -> Result<(Vec<String>, Vec<crate::gate::Screen>)> {
@@ -292,11 +293,14 @@ async fn gate_walkthrough(
         })
         .await??;
     let (lines, screens) = decided;
+    #[cfg(not(feature = "ui"))]
+    let _ = screens;
     for line in lines {
         println!("{line}");
     }
     // The gate screen as visitors saw the last admission and the last denial, rendered
     // headless (no display needed).
+    #[cfg(feature = "ui")]
     for (admit, file) in [(true, "gate-admit.png"), (false, "gate-deny.png")] {
         let Some(screen) = screens
             .iter()

@@ -19,5 +19,6 @@ pub mod replica;
 pub mod status;
 pub mod sync;
 pub mod tls;
+#[cfg(feature = "ui")]
 pub mod ui;
 pub mod update_rules;

@@ -4,6 +4,8 @@
 //! Set `PORTICO_SCREENSHOTS_DIR` to also write the renders there (the documentation's
 //! screenshots are made this way: `PORTICO_SCREENSHOTS_DIR=docs/screenshots`).
 
+#![cfg(feature = "ui")]
+
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
