@@ -279,24 +279,20 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         } => {
             let cfg = config::load(&config)?;
             let socket = &cfg.status_socket;
+            let no_device = || {
+                format!(
+                    "no device answers on {} (is `portico run` running?)",
+                    socket.display()
+                )
+            };
             if sync_now {
                 portico::status::ask(socket, "sync")
                     .await
-                    .with_context(|| {
-                        format!(
-                            "no device answers on {} (is `portico run` running?)",
-                            socket.display()
-                        )
-                    })?;
+                    .with_context(no_device)?;
             }
             let reply = portico::status::ask(socket, "status")
                 .await
-                .with_context(|| {
-                    format!(
-                        "no device answers on {} (is `portico run` running?)",
-                        socket.display()
-                    )
-                })?;
+                .with_context(no_device)?;
             if json {
                 println!("{reply}");
             } else {

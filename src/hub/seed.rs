@@ -166,7 +166,8 @@ const FIRST: &[&str] = &[
     "Lucía",
 ];
 
-const LAST: &[&str] = &[
+/// Surnames of the synthetic population (also used by the matching benchmark).
+pub const LAST: &[&str] = &[
     "Smith",
     "Johnson",
     "Williams",
