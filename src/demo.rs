@@ -77,7 +77,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     let pulled = engine.pull_all(progress_observer()).await?;
     engine.maybe_purge().await?;
     println!(
-        "first sync: {} changes in {} pages, {:.2}s",
+        "sync: {} changes in {} pages, {:.2}s",
         pulled.upserts + pulled.deletes,
         pulled.pages,
         t.elapsed().as_secs_f64()
