@@ -108,6 +108,27 @@ fn meta(row: &Row<'_>, first: usize, table: &'static str) -> Result<ContactMeta>
     })
 }
 
+/// A constituent's emails or phones (one value column plus the contact metadata), in
+/// insertion order.
+fn contacts<T>(
+    conn: &Connection,
+    table: &'static str,
+    value: &str,
+    id: i64,
+    build: impl Fn(String, ContactMeta) -> T,
+) -> Result<Vec<T>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {value}, kind, is_primary, active, start_date, end_date
+         FROM {table} WHERE constituent_id = ?1 ORDER BY rowid"
+    ))?;
+    let mut rows = st.query([id])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(build(r.get(0)?, meta(r, 1, table)?));
+    }
+    Ok(out)
+}
+
 /// The constituent with this exact Lookup ID (no merge resolution), rebuilt with its contact
 /// information in insertion order.
 pub fn constituent(conn: &Connection, lookup_id: &str) -> Result<Option<Constituent>> {
@@ -158,31 +179,14 @@ pub fn constituent(conn: &Connection, lookup_id: &str) -> Result<Option<Constitu
         });
     }
 
-    let mut emails = Vec::new();
-    let mut st = conn.prepare_cached(
-        "SELECT address, kind, is_primary, active, start_date, end_date
-         FROM emails WHERE constituent_id = ?1 ORDER BY rowid",
-    )?;
-    let mut rows = st.query([id])?;
-    while let Some(r) = rows.next()? {
-        emails.push(Email {
-            address: r.get(0)?,
-            meta: meta(r, 1, "emails")?,
-        });
-    }
-
-    let mut phones = Vec::new();
-    let mut st = conn.prepare_cached(
-        "SELECT number, kind, is_primary, active, start_date, end_date
-         FROM phones WHERE constituent_id = ?1 ORDER BY rowid",
-    )?;
-    let mut rows = st.query([id])?;
-    while let Some(r) = rows.next()? {
-        phones.push(Phone {
-            number: r.get(0)?,
-            meta: meta(r, 1, "phones")?,
-        });
-    }
+    let emails = contacts(conn, "emails", "address", id, |address, meta| Email {
+        address,
+        meta,
+    })?;
+    let phones = contacts(conn, "phones", "number", id, |number, meta| Phone {
+        number,
+        meta,
+    })?;
 
     let mut addresses = Vec::new();
     let mut st = conn.prepare_cached(
