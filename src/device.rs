@@ -40,6 +40,8 @@ pub enum DeviceError {
 pub struct Device {
     pub config: Arc<DeviceConfig>,
     pub engine: Arc<SyncEngine>,
+    /// Copies the WAL back into the database file in the background (writers never do).
+    pub checkpointer: crate::replica::Checkpointer,
 }
 
 impl Device {
@@ -50,13 +52,18 @@ impl Device {
             source,
         })?;
         let conn = crate::replica::open(&config.database_path())?;
+        let checkpointer = crate::replica::Checkpointer::spawn(&config.database_path())?;
         let config = Arc::new(config);
         let engine = Arc::new(SyncEngine::new(
             config.clone(),
             Arc::new(Mutex::new(conn)),
             clock,
         )?);
-        Ok(Self { config, engine })
+        Ok(Self {
+            config,
+            engine,
+            checkpointer,
+        })
     }
 
     pub fn open_system(config: DeviceConfig) -> Result<Self, DeviceError> {
@@ -130,6 +137,7 @@ impl Device {
             output,
             online,
         )?;
+        station.attach_configured_sensor()?;
         let (tx, rx) = std::sync::mpsc::channel::<InputEvent>();
         let stop = crate::input::StopSignal::new();
         let readers = crate::input::spawn_inputs(&self.config.inputs, tx, &stop)
@@ -138,7 +146,19 @@ impl Device {
         let station = std::thread::Builder::new()
             .name("gate-station".into())
             .spawn(move || {
-                while let Ok(event) = rx.recv() {
+                use std::sync::mpsc::RecvTimeoutError;
+                loop {
+                    // Wake at least every 50 ms so a passage timeout is noticed without a scan.
+                    let event = match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                        Ok(event) => event,
+                        Err(RecvTimeoutError::Timeout) => {
+                            if let Err(e) = station.pump(chrono::Utc::now()) {
+                                tracing::error!(error = %e, "passage bookkeeping failed");
+                            }
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    };
                     match event {
                         InputEvent::Scan(scan) => {
                             let now = crate::gate::station::now_local(chrono::Utc::now());

@@ -17,6 +17,8 @@ pub mod kinds {
     pub const NEW_CONSTITUENT: (&str, u32) = ("new_constituent", 1);
     pub const SCAN: (&str, u32) = ("scan", 1);
     pub const TIMESHEET: (&str, u32) = ("timesheet", 1);
+    /// An admission's use given back (the gate opened, nobody went through).
+    pub const SCAN_ANNULMENT: (&str, u32) = ("scan_annulment", 1);
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,111 +3,18 @@
 //! offline gates admitting the same single-use ticket, flagged by the hub.
 
 mod common;
+#[path = "common/gate.rs"]
+mod gate_common;
 
-use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
 use common::{TestDevice, TestHub, manual_clock};
-use portico::gate::relay::simulated::SimulatedOutput;
-use portico::gate::station::Station;
-use portico::gate::{Now, Outcome};
-use portico::input::credential::{Credential, CredentialKind};
+use gate_common::{TAIL, at, credential, pick, station, wait_pulses};
+use portico::gate::Outcome;
+use portico::input::credential::CredentialKind;
 use portico::input::{InputEvent, StopSignal};
-use portico::protocol::{MembershipDto, Resource, TicketDto, ValidityDto};
-
-const TAIL: &str = r#"
-[credentials]
-membership_regex = "^M[0-9]{7}$"
-"#;
-
-fn at(h: u32, m: u32) -> Now {
-    let local = common::anchor().and_hms_opt(h, m, 0).unwrap();
-    Now {
-        utc: Utc.from_utc_datetime(&local),
-        local,
-    }
-}
-
-/// A single-use ticket valid on the anchor day, an active and a lapsed membership.
-fn pick(hub: &TestHub) -> (String, String, String) {
-    let day = common::anchor();
-    let ticket = hub
-        .store
-        .all_docs(Resource::Tickets)
-        .unwrap()
-        .into_iter()
-        .map(|(_, d)| serde_json::from_str::<TicketDto>(&d).unwrap())
-        .find(|t| {
-            t.uses_allowed == 1
-                && t.status == portico::domain::TicketStatus::Valid
-                && t.validity == ValidityDto::Date { date: day }
-        })
-        .expect("a single-use ticket for the day");
-    let memberships: Vec<MembershipDto> = hub
-        .store
-        .all_docs(Resource::Memberships)
-        .unwrap()
-        .into_iter()
-        .map(|(_, d)| serde_json::from_str(&d).unwrap())
-        .collect();
-    let active = memberships
-        .iter()
-        .find(|m| {
-            m.status == portico::domain::MembershipStatus::Active
-                && m.start <= day
-                && m.expiry > day + chrono::Duration::days(30)
-        })
-        .expect("an active membership");
-    let lapsed = memberships
-        .iter()
-        .find(|m| {
-            m.status == portico::domain::MembershipStatus::Lapsed
-                && m.expiry < day - chrono::Duration::days(60)
-        })
-        .expect("a long-lapsed membership");
-    (
-        ticket.secret,
-        active.membership_id.clone(),
-        lapsed.membership_id.clone(),
-    )
-}
-
-fn station(
-    dev: &TestDevice,
-    clock: Arc<portico::clock::ManualClock>,
-) -> (Station, SimulatedOutput) {
-    let cfg = dev.config();
-    let relay = SimulatedOutput::new(clock);
-    let station = Station::open(
-        &cfg.database_path(),
-        &cfg.device_id,
-        cfg.gate.clone().unwrap(),
-        Box::new(relay.clone()),
-        Arc::new(|| false),
-    )
-    .unwrap();
-    (station, relay)
-}
-
-fn credential(kind: CredentialKind) -> Credential {
-    Credential {
-        reader: "test".into(),
-        raw: vec![],
-        kind,
-    }
-}
-
-fn wait_pulses(relay: &SimulatedOutput, n: usize) {
-    for _ in 0..200 {
-        if relay.pulses().len() >= n {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("expected {n} relay pulses, saw {}", relay.pulses().len());
-}
+use portico::protocol::Resource;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codes_from_a_pty_scanner_become_decisions_pulses_and_outbox_rows() {
@@ -226,7 +133,7 @@ async fn codes_from_a_pty_scanner_become_decisions_pulses_and_outbox_rows() {
         (Outcome::Deny, "already_used")
     );
     drop(station);
-    let (mut station, _) = self::station(&dev, clock.clone());
+    let (mut station, _) = gate_common::station(&dev, clock.clone());
     let again = station.scan(&t, None, 1, at(12, 0)).unwrap();
     assert_eq!(
         (again.outcome, again.reason.code()),

@@ -1,144 +1,207 @@
-//! The passage state machine, driven with an injected clock.
+//! Relay and passage: "opened but nobody passed" within the timeout annuls the use (the
+//! ticket is not burned) and is logged and uploaded; a passage confirms it; a relay that never
+//! opened gives the use back too. The hub's duplicate report ignores annulled admissions.
+
+mod common;
+#[path = "common/gate.rs"]
+mod gate_common;
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use portico::gate::passage::{
-    AnnulReason, PassageConfig, PassageEffect, PassageEvent, PassageTracker,
-};
+use chrono::TimeDelta;
+use common::{TestDevice, TestHub, manual_clock};
+use gate_common::{TAIL, at, pick, station, ticket};
+use portico::gate::Outcome;
+use portico::gate::relay::simulated::SimulatedSensor;
+use portico::gate::station::Station;
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 10, 10, 10, 0, 0).unwrap()
+fn with_sensor(timeout: &str) -> String {
+    format!("{TAIL}\n[gate.passage]\nsensor = \"simulated\"\ntimeout = \"{timeout}\"\n")
 }
 
-fn secs(s: i64) -> DateTime<Utc> {
-    t0() + TimeDelta::seconds(s)
+/// Pumps the station until `done` holds (the relay and sensor report from their threads).
+fn pump_until(
+    station: &mut Station,
+    now: chrono::DateTime<chrono::Utc>,
+    done: impl Fn(&Station) -> bool,
+) {
+    for _ in 0..500 {
+        station.pump(now).unwrap();
+        if done(station) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("the station did not reach the expected passage state");
 }
 
-fn tracker(sensor: bool) -> PassageTracker {
-    PassageTracker::new(PassageConfig {
-        sensor,
-        timeout: Duration::from_secs(8),
-        relay_pulse: Duration::from_millis(800),
-    })
+fn outbox_kinds(dev: &TestDevice) -> Vec<(String, serde_json::Value)> {
+    let conn = portico::replica::open(&dev.config().database_path()).unwrap();
+    conn.prepare("SELECT kind, payload FROM outbox ORDER BY id")
+        .unwrap()
+        .query_map([], |r| {
+            let payload: String = r.get(1)?;
+            Ok((r.get(0)?, serde_json::from_str(&payload).unwrap()))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
 }
 
-#[test]
-fn admitted_then_passage_confirms_the_use() {
-    let mut p = tracker(true);
-    let fx = p.handle(PassageEvent::Admitted { scan: 1 }, secs(0));
-    assert_eq!(
-        fx,
-        vec![PassageEffect::OpenRelay {
-            scan: 1,
-            pulse: Duration::from_millis(800)
-        }]
-    );
-    assert!(p.handle(PassageEvent::RelayOpened, secs(0)).is_empty());
-    assert_eq!(p.next_deadline(), Some(secs(8)));
-    assert_eq!(
-        p.handle(PassageEvent::PassageDetected, secs(3)),
-        vec![PassageEffect::ConfirmUse { scan: 1 }]
-    );
-    assert!(p.is_idle());
-    assert_eq!(p.next_deadline(), None);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opened_but_nobody_passed_within_the_timeout_annuls_the_use() {
+    let hub = TestHub::start(200).await;
+    let (secret, _, _) = pick(&hub);
+    let dev = TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", &with_sensor("8s"));
+    let clock = manual_clock();
+    let device = dev.open(clock.clone());
+    device.engine.pull_all(None).await.unwrap();
+
+    let (mut station, relay) = station(&dev, clock.clone());
+    let _sensor = station
+        .attach_configured_sensor()
+        .unwrap()
+        .expect("simulated sensor");
+    let t = ticket(&secret);
+    let first = station.scan(&t, None, 1, at(10, 0)).unwrap();
+    assert_eq!(first.outcome, Outcome::Admit);
+    let opened = at(10, 0).utc;
+    // The relay opened; the gate now waits for someone to go through.
+    pump_until(&mut station, opened, |s| s.next_deadline().is_some());
+    assert_eq!(relay.pulses().len(), 1);
+    // Still within the timeout: nothing happens.
+    station.pump(opened + TimeDelta::seconds(8)).unwrap();
+    assert_eq!(station.awaiting_passage(), 1);
+    // Past it: the use is given back.
+    station.pump(opened + TimeDelta::seconds(9)).unwrap();
+    assert_eq!(station.awaiting_passage(), 0);
+
+    // The ticket was not burned: the visitor can scan again.
+    let again = station.scan(&t, None, 1, at(10, 1)).unwrap();
+    assert_eq!(again.outcome, Outcome::Admit, "{:?}", again.reason);
+
+    // The annulment is queued upstream, naming the admitted scan's own outbox row.
+    let rows = outbox_kinds(&dev);
+    let kinds: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["scan", "scan_annulment", "scan"]);
+    let conn = portico::replica::open(&dev.config().database_path()).unwrap();
+    let first_key: String = conn
+        .query_row(
+            "SELECT idempotency_key FROM outbox ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows[1].1["scan_key"], first_key.as_str());
+    assert_eq!(rows[1].1["reason"], "no_passage");
+    let annulled: i64 = conn
+        .query_row("SELECT annulled FROM scans ORDER BY id LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(annulled, 1);
 }
 
-#[test]
-fn nobody_passed_annuls_the_use_after_the_timeout() {
-    let mut p = tracker(true);
-    p.handle(PassageEvent::Admitted { scan: 7 }, secs(0));
-    p.handle(PassageEvent::RelayOpened, secs(0));
-    // At the deadline itself the gate is still waiting.
-    assert!(p.handle(PassageEvent::Tick, secs(8)).is_empty());
-    assert!(!p.is_idle());
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passage_confirms_the_use() {
+    let hub = TestHub::start(200).await;
+    let (secret, _, _) = pick(&hub);
+    let dev = TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", &with_sensor("8s"));
+    let clock = manual_clock();
+    let device = dev.open(clock.clone());
+    device.engine.pull_all(None).await.unwrap();
+
+    let (mut station, _relay) = station(&dev, clock.clone());
+    let sensor: SimulatedSensor = station.attach_configured_sensor().unwrap().unwrap();
+    let t = ticket(&secret);
     assert_eq!(
-        p.handle(PassageEvent::Tick, secs(9)),
-        vec![PassageEffect::AnnulUse {
-            scan: 7,
-            reason: AnnulReason::NoPassage
-        }]
+        station.scan(&t, None, 1, at(10, 0)).unwrap().outcome,
+        Outcome::Admit
     );
-    assert!(p.is_idle());
-    // A late passage confirms nothing.
+    let now = at(10, 0).utc;
+    pump_until(&mut station, now, |s| s.next_deadline().is_some());
+    sensor.pass();
+    pump_until(&mut station, now, |s| s.awaiting_passage() == 0);
+    // Long after the timeout nothing is annulled: the visitor went through.
+    station.pump(now + TimeDelta::minutes(5)).unwrap();
+    let again = station.scan(&t, None, 1, at(10, 10)).unwrap();
     assert_eq!(
-        p.handle(PassageEvent::PassageDetected, secs(10)),
-        vec![PassageEffect::UnexpectedPassage]
+        (again.outcome, again.reason.code()),
+        (Outcome::Deny, "already_used")
+    );
+    let kinds: Vec<String> = outbox_kinds(&dev).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["scan", "scan"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_never_opened_gives_the_use_back() {
+    let hub = TestHub::start(200).await;
+    let (secret, _, _) = pick(&hub);
+    // No passage sensor: a use is final once the relay opened, and given back if it did not.
+    let dev = TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", TAIL);
+    let clock = manual_clock();
+    let device = dev.open(clock.clone());
+    device.engine.pull_all(None).await.unwrap();
+
+    let (mut station, relay) = station(&dev, clock.clone());
+    relay.fail_next("coil open circuit");
+    let t = ticket(&secret);
+    assert_eq!(
+        station.scan(&t, None, 1, at(10, 0)).unwrap().outcome,
+        Outcome::Admit
+    );
+    pump_until(&mut station, at(10, 0).utc, |s| s.awaiting_passage() == 0);
+    let rows = outbox_kinds(&dev);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].0, "scan_annulment");
+    assert_eq!(rows[1].1["reason"], "relay_failed");
+    // The second try opens the gate and burns the use.
+    assert_eq!(
+        station.scan(&t, None, 1, at(10, 1)).unwrap().outcome,
+        Outcome::Admit
+    );
+    pump_until(&mut station, at(10, 1).utc, |s| s.awaiting_passage() == 0);
+    let third = station.scan(&t, None, 1, at(14, 0)).unwrap();
+    assert_eq!(
+        (third.outcome, third.reason.code()),
+        (Outcome::Deny, "already_used")
     );
 }
 
-#[test]
-fn two_quick_scans_two_people() {
-    let mut p = tracker(true);
-    p.handle(PassageEvent::Admitted { scan: 1 }, secs(0));
-    p.handle(PassageEvent::RelayOpened, secs(0));
-    p.handle(PassageEvent::Admitted { scan: 2 }, secs(1));
-    p.handle(PassageEvent::RelayOpened, secs(1));
-    assert_eq!(p.pending().count(), 2);
-    assert_eq!(
-        p.handle(PassageEvent::PassageDetected, secs(2)),
-        vec![PassageEffect::ConfirmUse { scan: 1 }]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_does_not_flag_an_admission_whose_use_was_given_back() {
+    let hub = TestHub::start(200).await;
+    let (secret, _, _) = pick(&hub);
+    let clock = manual_clock();
+    let t = ticket(&secret);
+    let mut devices = Vec::new();
+    for (i, id) in ["gate-east", "gate-west"].into_iter().enumerate() {
+        let dev = TestDevice::with_tail(&hub, id, &hub.ca, "", "", &with_sensor("8s"));
+        let device = dev.open(clock.clone());
+        device.engine.pull_all(None).await.unwrap();
+        let (mut station, _) = station(&dev, clock.clone());
+        let sensor = station.attach_configured_sensor().unwrap().unwrap();
+        let now = at(10, 5 * i as u32);
+        assert_eq!(
+            station.scan(&t, None, 1, now).unwrap().outcome,
+            Outcome::Admit
+        );
+        pump_until(&mut station, now.utc, |s| s.next_deadline().is_some());
+        if id == "gate-east" {
+            // Nobody went through at the east gate.
+            station.pump(now.utc + TimeDelta::seconds(30)).unwrap();
+        } else {
+            sensor.pass();
+            pump_until(&mut station, now.utc, |s| s.awaiting_passage() == 0);
+        }
+        devices.push((dev, device));
+    }
+    clock.advance(chrono::Duration::hours(4));
+    for (_, device) in &devices {
+        device.engine.push_once().await.unwrap();
+    }
+    assert!(
+        hub.store.duplicate_admissions().unwrap().is_empty(),
+        "one real admission is no duplicate"
     );
-    assert_eq!(
-        p.handle(PassageEvent::PassageDetected, secs(3)),
-        vec![PassageEffect::ConfirmUse { scan: 2 }]
-    );
-    assert!(p.is_idle());
-}
-
-#[test]
-fn two_quick_scans_one_person_annuls_the_second() {
-    let mut p = tracker(true);
-    p.handle(PassageEvent::Admitted { scan: 1 }, secs(0));
-    p.handle(PassageEvent::RelayOpened, secs(0));
-    p.handle(PassageEvent::Admitted { scan: 2 }, secs(1));
-    p.handle(PassageEvent::RelayOpened, secs(1));
-    assert_eq!(
-        p.handle(PassageEvent::PassageDetected, secs(2)),
-        vec![PassageEffect::ConfirmUse { scan: 1 }]
-    );
-    assert_eq!(p.next_deadline(), Some(secs(9)));
-    assert_eq!(
-        p.handle(PassageEvent::Tick, secs(10)),
-        vec![PassageEffect::AnnulUse {
-            scan: 2,
-            reason: AnnulReason::NoPassage
-        }]
-    );
-}
-
-#[test]
-fn relay_failure_annuls_and_reports() {
-    let mut p = tracker(true);
-    p.handle(PassageEvent::Admitted { scan: 4 }, secs(0));
-    let fx = p.handle(
-        PassageEvent::RelayFailed {
-            error: "line busy".into(),
-        },
-        secs(0),
-    );
-    assert_eq!(
-        fx,
-        vec![
-            PassageEffect::AnnulUse {
-                scan: 4,
-                reason: AnnulReason::RelayFailed
-            },
-            PassageEffect::ReportFault {
-                error: "line busy".into()
-            },
-        ]
-    );
-    assert!(p.is_idle());
-}
-
-#[test]
-fn without_a_sensor_the_opening_confirms() {
-    let mut p = tracker(false);
-    p.handle(PassageEvent::Admitted { scan: 3 }, secs(0));
-    assert_eq!(
-        p.handle(PassageEvent::RelayOpened, secs(0)),
-        vec![PassageEffect::ConfirmUse { scan: 3 }]
-    );
-    assert_eq!(p.next_deadline(), None);
 }

@@ -132,9 +132,11 @@ fn export_csv(store: &HubStore, dir: &Path, n: &Normalizer) -> Result<serde_json
         );
         n_constituents += 1;
         for (k, kind_rows) in rows.iter().enumerate() {
-            for row in kind_rows {
+            for (position, row) in kind_rows.iter().enumerate() {
                 let out = &mut children[k];
                 out.extend_from_slice(id.as_bytes());
+                out.push(b',');
+                out.extend_from_slice(position.to_string().as_bytes());
                 for v in row {
                     out.push(b',');
                     csv_value(out, v);
@@ -223,7 +225,7 @@ pub async fn run(opts: SyncBenchOptions) -> Result<serde_json::Value> {
     let ref_db = ref_dir.join("reference.db");
     let _ = std::fs::remove_file(&ref_db);
     let mut script = String::from("PRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\n");
-    script.push_str(crate::replica::schema::V1);
+    script.push_str(&crate::replica::schema::ddl());
     script.push_str("\n.mode csv\nBEGIN;\n");
     for table in [
         "constituents",

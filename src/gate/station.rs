@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -15,11 +16,13 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::passage::{AnnulReason, PassageEffect, PassageEvent, PassageTracker, ScanId};
+use super::relay::{GpioSensor, PassageSensor, SensorError, SimulatedSensor};
 use super::{
     Decision, Effect, Facts, Found, GateOutput, LookupPlan, MergeHop, Now, PriorAdmission,
     ScanDirection, ScanRecord, TicketOrigin, UseHistory, decide,
 };
-use crate::gate::config::GatePolicyConfig;
+use crate::gate::config::{GatePolicyConfig, SensorConfig};
 use crate::input::credential::Credential;
 use crate::outbox;
 use crate::replica;
@@ -32,6 +35,8 @@ pub enum StationError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Outbox(#[from] outbox::OutboxError),
+    #[error("passage sensor: {0}")]
+    Sensor(#[from] SensorError),
     #[error("block list {path}: {message}")]
     Revocations { path: String, message: String },
 }
@@ -63,21 +68,29 @@ enum RelayCommand {
     Pulse(Duration),
 }
 
-/// Owns the relay on a thread of its own.
+/// Owns the relay on a thread of its own and reports each opening (or failure to open) back
+/// to the station's passage tracker, in command order.
 pub struct RelayWorker {
     tx: mpsc::Sender<RelayCommand>,
 }
 
 impl RelayWorker {
-    pub fn spawn(mut output: Box<dyn GateOutput>) -> Self {
+    pub fn spawn(mut output: Box<dyn GateOutput>, events: mpsc::Sender<PassageEvent>) -> Self {
         let (tx, rx) = mpsc::channel::<RelayCommand>();
         std::thread::Builder::new()
             .name("gate-relay".into())
             .spawn(move || {
                 while let Ok(RelayCommand::Pulse(d)) = rx.recv() {
-                    if let Err(e) = output.pulse(d) {
-                        tracing::error!(relay = %output.describe(), error = %e, "relay pulse failed");
-                    }
+                    let event = match output.pulse(d) {
+                        Ok(()) => PassageEvent::RelayOpened,
+                        Err(e) => {
+                            tracing::error!(relay = %output.describe(), error = %e, "relay pulse failed");
+                            PassageEvent::RelayFailed {
+                                error: e.to_string(),
+                            }
+                        }
+                    };
+                    let _ = events.send(event);
                 }
             })
             .map(|_| ())
@@ -85,11 +98,54 @@ impl RelayWorker {
         Self { tx }
     }
 
-    pub fn pulse(&self, d: Duration) {
+    pub fn pulse(&self, d: Duration) -> bool {
         if self.tx.send(RelayCommand::Pulse(d)).is_err() {
             tracing::error!("relay thread is gone; turnstile not opened");
+            return false;
         }
+        true
     }
+}
+
+/// Watches the passage sensor on a thread of its own until the station goes.
+fn spawn_sensor(
+    mut sensor: Box<dyn PassageSensor>,
+    events: mpsc::Sender<PassageEvent>,
+    stop: Arc<AtomicBool>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("gate-passage".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match sensor.wait_passage(Duration::from_millis(200)) {
+                    Ok(true) => {
+                        if events.send(PassageEvent::PassageDetected).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "passage sensor failed; retrying");
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the passage sensor thread");
+    }
+}
+
+/// Upstream payload of a use given back (outbox kind `scan_annulment`, version 1): the gate
+/// opened for an admission but nobody went through, or it never opened.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanAnnulmentV1<'a> {
+    /// The idempotency key of the admitted scan's own outbox row.
+    pub scan_key: String,
+    pub reason: AnnulReason,
+    pub device_id: &'a str,
+    pub gate: String,
+    pub at: DateTime<Utc>,
 }
 
 /// One gate: its policy, its database connection and its relay.
@@ -99,6 +155,20 @@ pub struct Station {
     device_id: String,
     relay: RelayWorker,
     online: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Follows each admission from the relay opening to a passage (or none).
+    passage: PassageTracker,
+    events: mpsc::Receiver<PassageEvent>,
+    events_tx: mpsc::Sender<PassageEvent>,
+    sensor_stop: Arc<AtomicBool>,
+    /// The id the next scan row gets: known before the commit, so the passage tracker can
+    /// follow an admission whose relay moved first.
+    next_scan: i64,
+}
+
+impl Drop for Station {
+    fn drop(&mut self) {
+        self.sensor_stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The scan log, in the device database (created on first use).
@@ -148,13 +218,148 @@ impl Station {
             gate.policy.revoked.extend(keys);
         }
         tracing::info!(gate = %gate.policy.gate_id, blocked = gate.policy.revoked.len(), "gate ready");
+        let next_scan: i64 =
+            conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM scans", [], |r| {
+                r.get(0)
+            })?;
+        let (events_tx, events) = mpsc::channel();
         Ok(Self {
             conn,
+            passage: PassageTracker::new(gate.passage_config()),
             gate,
             device_id: device_id.to_owned(),
-            relay: RelayWorker::spawn(output),
+            relay: RelayWorker::spawn(output, events_tx.clone()),
             online,
+            events,
+            events_tx,
+            sensor_stop: Arc::new(AtomicBool::new(false)),
+            next_scan,
         })
+    }
+
+    /// Starts watching the passage sensor. With `[gate.passage] sensor` configured, an
+    /// admission is confirmed by a passage and annulled when none comes within the timeout.
+    pub fn attach_sensor(&mut self, sensor: Box<dyn PassageSensor>) {
+        spawn_sensor(sensor, self.events_tx.clone(), self.sensor_stop.clone());
+    }
+
+    /// Opens the configured passage sensor and attaches it; a simulated one is returned so
+    /// the demo and tests can report people going through.
+    pub fn attach_configured_sensor(&mut self) -> Result<Option<SimulatedSensor>, StationError> {
+        match &self.gate.passage.sensor {
+            SensorConfig::None => Ok(None),
+            SensorConfig::Gpio(input) => {
+                let sensor = GpioSensor::open(input.clone())?;
+                self.attach_sensor(Box::new(sensor));
+                Ok(None)
+            }
+            SensorConfig::Simulated => {
+                let sensor = SimulatedSensor::new();
+                self.attach_sensor(Box::new(sensor.clone()));
+                Ok(Some(sensor))
+            }
+        }
+    }
+
+    /// Admissions whose passage is still open (waiting for the relay or for someone to go
+    /// through).
+    pub fn awaiting_passage(&self) -> usize {
+        self.passage.pending().count()
+    }
+
+    /// When [`Station::pump`] must run next for a waiting admission's timeout.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        self.passage.next_deadline()
+    }
+
+    /// Feeds the relay's and the sensor's reports and the time to the passage tracker and
+    /// carries out what it says. Scans call this first; the gate loop also calls it while
+    /// idle so a timeout is noticed without a scan.
+    pub fn pump(&mut self, now: DateTime<Utc>) -> Result<(), StationError> {
+        while let Ok(event) = self.events.try_recv() {
+            let effects = self.passage.handle(event, now);
+            self.carry_out(effects, now)?;
+        }
+        let effects = self.passage.handle(PassageEvent::Tick, now);
+        self.carry_out(effects, now)
+    }
+
+    fn carry_out(
+        &mut self,
+        effects: Vec<PassageEffect>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StationError> {
+        for effect in effects {
+            match effect {
+                PassageEffect::OpenRelay { pulse, scan } => {
+                    if !self.relay.pulse(pulse) {
+                        let effects = self.passage.handle(
+                            PassageEvent::RelayFailed {
+                                error: "relay thread is gone".into(),
+                            },
+                            now,
+                        );
+                        self.carry_out(effects, now)?;
+                    }
+                    tracing::trace!(scan, "relay commanded");
+                }
+                PassageEffect::ConfirmUse { scan } => tracing::debug!(scan, "passage confirmed"),
+                PassageEffect::AnnulUse { scan, reason } => self.annul(scan, reason, now)?,
+                PassageEffect::UnexpectedPassage => tracing::warn!(
+                    gate = %self.gate.policy.gate_id,
+                    "passage with no admission waiting (tailgating?)"
+                ),
+                PassageEffect::ReportFault { error } => tracing::error!(
+                    gate = %self.gate.policy.gate_id,
+                    error = %error,
+                    "the turnstile did not open"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives an admission's use back: the scan row is marked annulled (so the ticket is not
+    /// burned here) and the hub is told, in one transaction.
+    fn annul(
+        &mut self,
+        scan: ScanId,
+        reason: AnnulReason,
+        now: DateTime<Utc>,
+    ) -> Result<(), StationError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let row: Option<(String, String)> = tx
+            .prepare_cached("SELECT outbox_key, gate FROM scans WHERE id = ?1 AND annulled = 0")?
+            .query_row([scan], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((scan_key, gate)) = row else {
+            return Ok(());
+        };
+        tx.prepare_cached("UPDATE scans SET annulled = 1 WHERE id = ?1")?
+            .execute([scan])?;
+        let payload = ScanAnnulmentV1 {
+            scan_key,
+            reason,
+            device_id: &self.device_id,
+            gate,
+            at: now,
+        };
+        outbox::enqueue(
+            &tx,
+            outbox::kinds::SCAN_ANNULMENT,
+            &payload,
+            now.timestamp_millis(),
+        )?;
+        tx.commit()?;
+        tracing::warn!(
+            gate = %self.gate.policy.gate_id,
+            scan,
+            reason = ?reason,
+            "use annulled: the gate opened but nobody went through"
+        );
+        Ok(())
     }
 
     pub fn policy(&self) -> &GatePolicyConfig {
@@ -306,6 +511,7 @@ impl Station {
         now: Now,
     ) -> Result<(Decision, Duration), StationError> {
         let started = std::time::Instant::now();
+        self.pump(now.utc)?;
         let facts = self.facts(credential, now.utc)?;
         let direction = direction.unwrap_or_else(|| self.gate.policy.direction.default_scan());
         let decision = decide(&super::Scan {
@@ -316,14 +522,20 @@ impl Station {
             party,
             now,
         });
+        let scan_id = self.next_scan;
+        self.next_scan += 1;
         for effect in &decision.effects {
-            if let Effect::PulseRelay { duration } = effect {
-                self.relay.pulse(*duration);
+            if let Effect::PulseRelay { .. } = effect {
+                // The tracker commands the pulse (the policy's length) and follows it.
+                let effects = self
+                    .passage
+                    .handle(PassageEvent::Admitted { scan: scan_id }, now.utc);
+                self.carry_out(effects, now.utc)?;
             }
         }
         let commanded = started.elapsed();
         if let Some(record) = decision.scan_record() {
-            self.persist(credential, record)?;
+            self.persist(scan_id, credential, record)?;
         }
         tracing::debug!(
             gate = %self.gate.policy.gate_id,
@@ -336,7 +548,12 @@ impl Station {
         Ok((decision, commanded))
     }
 
-    fn persist(&mut self, credential: &Credential, r: &ScanRecord) -> Result<(), StationError> {
+    fn persist(
+        &mut self,
+        id: ScanId,
+        credential: &Credential,
+        r: &ScanRecord,
+    ) -> Result<(), StationError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -364,9 +581,9 @@ impl Station {
         };
         let key = outbox::enqueue(&tx, outbox::kinds::SCAN, &payload, r.at.timestamp_millis())?;
         tx.prepare_cached(
-            "INSERT INTO scans (use_key, credential_kind, gate, direction, outcome, reason_code,
-             party_requested, party_admitted, uses_burned, at_ms, local_time, outbox_key)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "INSERT INTO scans (id, use_key, credential_kind, gate, direction, outcome,
+             reason_code, party_requested, party_admitted, uses_burned, at_ms, local_time,
+             outbox_key) VALUES (?13, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
         .execute(params![
             r.use_key,
@@ -383,7 +600,8 @@ impl Station {
             r.uses_burned,
             r.at.timestamp_millis(),
             r.local.format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
-            key
+            key,
+            id
         ])?;
         tx.commit()?;
         Ok(())

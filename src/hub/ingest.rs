@@ -41,9 +41,13 @@ pub fn check(tx: &Connection, row: &UploadRow) -> Result<std::result::Result<(),
             _ => Err("scan needs credential and decision".to_owned()),
         },
         ("timesheet", 1) => return check_timesheet(tx, p),
-        (kind @ ("order" | "new_constituent" | "scan" | "timesheet"), v) => Err(format!(
-            "{kind} payload version {v} is not supported (this hub reads version 1)"
-        )),
+        ("scan_annulment", 1) => match (text("scan_key"), text("reason")) {
+            (Some(_), Some(_)) => Ok(()),
+            _ => Err("scan_annulment needs scan_key and reason".to_owned()),
+        },
+        (kind @ ("order" | "new_constituent" | "scan" | "timesheet" | "scan_annulment"), v) => Err(
+            format!("{kind} payload version {v} is not supported (this hub reads version 1)"),
+        ),
         (kind, _) => Err(format!("unknown kind {kind:?}")),
     };
     Ok(known)

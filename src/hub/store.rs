@@ -416,7 +416,8 @@ impl HubStore {
         })
     }
 
-    /// Tickets admitted at two or more devices for more uses than they allow: what offline
+    /// Tickets admitted at two or more devices for more uses than they allow (uses given
+    /// back because nobody went through do not count): what offline
     /// gates could not see of each other.
     pub fn duplicate_admissions(&self) -> Result<Vec<crate::protocol::DuplicateAdmission>> {
         self.read(|c| {
@@ -428,6 +429,9 @@ impl HubStore {
                      FROM inbox
                      WHERE kind = 'scan' AND json_extract(payload, '$.decision') = 'admit'
                        AND json_extract(payload, '$.credential') LIKE 'ticket:%'
+                       AND NOT EXISTS (
+                           SELECT 1 FROM inbox a WHERE a.kind = 'scan_annulment'
+                             AND json_extract(a.payload, '$.scan_key') = inbox.idempotency_key)
                      GROUP BY credential
                      HAVING count(DISTINCT device_id) >= 2
                      ORDER BY credential",

@@ -91,7 +91,15 @@ impl Applier {
         let norms = (n.name_key(&c.name.first), n.name_key(&c.name.last));
         match existing {
             Some((id, cols, pending, stored)) => {
-                if cols != head || pending || stored != hashes {
+                if cols == head && !pending && stored != hashes {
+                    // Only contact rows changed: leave the name columns (and their indexes)
+                    // alone.
+                    tx.prepare_cached(
+                        "UPDATE constituents SET names_hash = ?2, emails_hash = ?3,
+                         phones_hash = ?4, addresses_hash = ?5 WHERE id = ?1",
+                    )?
+                    .execute(params![id, hashes[0], hashes[1], hashes[2], hashes[3]])?;
+                } else if cols != head || pending || stored != hashes {
                     tx.prepare_cached(
                         "UPDATE constituents SET title = ?2, first_name = ?3, middle_name = ?4,
                          last_name = ?5, suffix = ?6, birth_date = ?7, status = ?8,
@@ -106,8 +114,7 @@ impl Applier {
                 }
                 for (k, kind) in KINDS.iter().enumerate() {
                     if stored[k] != hashes[k] {
-                        tx.prepare_cached(kind.delete)?.execute([id])?;
-                        kind.insert_rows(tx, id, &children[k])?;
+                        kind.write_rows(tx, id, &children[k], false)?;
                     }
                 }
             }
@@ -136,7 +143,7 @@ impl Applier {
                 ])?;
                 let id = tx.last_insert_rowid();
                 for (k, kind) in KINDS.iter().enumerate() {
-                    kind.insert_rows(tx, id, &children[k])?;
+                    kind.write_rows(tx, id, &children[k], true)?;
                 }
             }
         }
@@ -290,17 +297,17 @@ impl Applier {
 
 fn delete_children(tx: &Connection, id: i64) -> Result<()> {
     for kind in &KINDS {
-        tx.prepare_cached(kind.delete)?.execute([id])?;
+        tx.prepare_cached(&kind.sql().delete_all)?.execute([id])?;
     }
     Ok(())
 }
 
-/// One kind of a constituent's child rows. `insert` takes the constituent id, the columns the
-/// feed gives (`compared` of them, fingerprinted), then any derived columns (normalised keys).
+/// One kind of a constituent's child rows, stored in a table keyed by
+/// `(constituent_id, position)`. `columns` are the row's columns after those two: the first
+/// `compared` come from the feed (and are fingerprinted), the rest are derived (normalised keys).
 pub(crate) struct ChildKind {
     pub(crate) table: &'static str,
-    delete: &'static str,
-    insert: &'static str,
+    columns: &'static [&'static str],
     pub(crate) compared: usize,
 }
 
@@ -308,53 +315,134 @@ pub(crate) struct ChildKind {
 pub(crate) const KINDS: [ChildKind; 4] = [
     ChildKind {
         table: "historical_names",
-        delete: "DELETE FROM historical_names WHERE constituent_id = ?1",
-        insert: "INSERT INTO historical_names (constituent_id, title, first_name, middle_name,
-                 last_name, suffix, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        columns: &[
+            "title",
+            "first_name",
+            "middle_name",
+            "last_name",
+            "suffix",
+            "until",
+        ],
         compared: 6,
     },
     ChildKind {
         table: "emails",
-        delete: "DELETE FROM emails WHERE constituent_id = ?1",
-        insert: "INSERT INTO emails (constituent_id, address, kind, is_primary, active,
-                 start_date, end_date, address_norm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        columns: &[
+            "address",
+            "kind",
+            "is_primary",
+            "active",
+            "start_date",
+            "end_date",
+            "address_norm",
+        ],
         compared: 6,
     },
     ChildKind {
         table: "phones",
-        delete: "DELETE FROM phones WHERE constituent_id = ?1",
-        insert: "INSERT INTO phones (constituent_id, number, kind, is_primary, active,
-                 start_date, end_date, number_norm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        columns: &[
+            "number",
+            "kind",
+            "is_primary",
+            "active",
+            "start_date",
+            "end_date",
+            "number_norm",
+        ],
         compared: 6,
     },
     ChildKind {
         table: "addresses",
-        delete: "DELETE FROM addresses WHERE constituent_id = ?1",
-        insert: "INSERT INTO addresses (constituent_id, line1, line2, city, region, postcode,
-                 country, kind, is_primary, active, start_date, end_date)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        columns: &[
+            "line1",
+            "line2",
+            "city",
+            "region",
+            "postcode",
+            "country",
+            "kind",
+            "is_primary",
+            "active",
+            "start_date",
+            "end_date",
+        ],
         compared: 11,
     },
 ];
 
-impl ChildKind {
-    fn insert_rows(&self, tx: &Connection, id: i64, rows: &[Vec<Value>]) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
+/// The statements of one [`ChildKind`], built once from its columns.
+struct ChildSql {
+    /// Writes the row at `(?1, ?2)`; an existing row there is rewritten only when a column
+    /// differs, so unchanged rows (and their index entries) are not touched.
+    upsert: String,
+    /// Removes rows from position `?2` on (a list that got shorter).
+    trim: String,
+    delete_all: String,
+}
+
+static CHILD_SQL: std::sync::LazyLock<[ChildSql; 4]> = std::sync::LazyLock::new(|| {
+    std::array::from_fn(|k| {
+        let kind = &KINDS[k];
+        let cols = kind.columns;
+        let placeholders: Vec<String> = (3..cols.len() + 3).map(|i| format!("?{i}")).collect();
+        let set: Vec<String> = cols.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+        let differs: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{c} IS NOT excluded.{c}"))
+            .collect();
+        ChildSql {
+            upsert: format!(
+                "INSERT INTO {t} (constituent_id, position, {cols}) VALUES (?1, ?2, {ph})
+                 ON CONFLICT(constituent_id, position) DO UPDATE SET {set} WHERE {differs}",
+                t = kind.table,
+                cols = cols.join(", "),
+                ph = placeholders.join(", "),
+                set = set.join(", "),
+                differs = differs.join(" OR "),
+            ),
+            trim: format!(
+                "DELETE FROM {} WHERE constituent_id = ?1 AND position >= ?2",
+                kind.table
+            ),
+            delete_all: format!("DELETE FROM {} WHERE constituent_id = ?1", kind.table),
         }
-        let mut st = tx.prepare_cached(self.insert)?;
-        for row in rows {
-            let params: Vec<&dyn rusqlite::ToSql> = std::iter::once(&id as &dyn rusqlite::ToSql)
-                .chain(row.iter().map(|v| v as &dyn rusqlite::ToSql))
-                .collect();
-            st.execute(params.as_slice())?;
+    })
+});
+
+impl ChildKind {
+    fn sql(&self) -> &'static ChildSql {
+        let k = KINDS
+            .iter()
+            .position(|kind| kind.table == self.table)
+            .expect("every ChildKind is in KINDS");
+        &CHILD_SQL[k]
+    }
+
+    /// Makes the stored rows of constituent `id` equal `rows`: rows at unchanged positions
+    /// are left alone, changed ones rewritten, surplus ones removed.
+    fn write_rows(&self, tx: &Connection, id: i64, rows: &[Vec<Value>], fresh: bool) -> Result<()> {
+        let sql = self.sql();
+        if !rows.is_empty() {
+            let mut st = tx.prepare_cached(&sql.upsert)?;
+            for (position, row) in rows.iter().enumerate() {
+                let position = position as i64;
+                let params: Vec<&dyn rusqlite::ToSql> = [&id as &dyn rusqlite::ToSql, &position]
+                    .into_iter()
+                    .chain(row.iter().map(|v| v as &dyn rusqlite::ToSql))
+                    .collect();
+                st.execute(params.as_slice())?;
+            }
+        }
+        if !fresh {
+            tx.prepare_cached(&sql.trim)?
+                .execute(params![id, rows.len() as i64])?;
         }
         Ok(())
     }
 }
 
-/// A constituent's child rows as stored, in [`KINDS`] order, each row the insert's columns
-/// after the constituent id.
+/// A constituent's child rows as stored, in [`KINDS`] order, each row the kind's `columns`
+/// (after the constituent id and position).
 pub(crate) fn child_rows(c: &ConstituentDto, n: &Normalizer) -> [Vec<Vec<Value>>; 4] {
     let b = |v: bool| Value::Integer(v.into());
     let meta = |m: &crate::protocol::ContactMetaDto| {
@@ -529,4 +617,97 @@ pub fn state(conn: &Connection, key: &str) -> Result<Option<String>> {
         .prepare_cached("SELECT value FROM sync_state WHERE key = ?1")?
         .query_row([key], |r| r.get(0))
         .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ContactMetaDto, EmailDto, NameDto};
+
+    fn email(address: &str, primary: bool) -> EmailDto {
+        EmailDto {
+            address: address.into(),
+            meta: ContactMetaDto {
+                kind: "Home".into(),
+                primary,
+                active: true,
+                start: None,
+                end: None,
+            },
+        }
+    }
+
+    fn person(emails: Vec<EmailDto>) -> ConstituentDto {
+        ConstituentDto {
+            lookup_id: "8-100".into(),
+            name: NameDto {
+                title: None,
+                first: "Grace".into(),
+                middle: None,
+                last: "Hopper".into(),
+                suffix: None,
+            },
+            birth_date: None,
+            status: crate::domain::ConstituentStatus::Active,
+            historical_names: vec![],
+            emails,
+            phones: vec![],
+            addresses: vec![],
+        }
+    }
+
+    fn stored_emails(conn: &Connection) -> Vec<(i64, String, bool)> {
+        conn.prepare("SELECT position, address, is_primary FROM emails ORDER BY position")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_delta_rewrites_changed_rows_and_drops_surplus_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::replica::open(&dir.path().join("device.db")).unwrap();
+        let applier = Applier::default();
+        let upsert = |c: ConstituentDto| Change::Upsert {
+            key: c.lookup_id.clone(),
+            data: c,
+        };
+        let three = person(vec![
+            email("a@hopper.dev", true),
+            email("b@hopper.dev", false),
+            email("c@hopper.dev", false),
+        ]);
+        applier.constituents(&conn, &[upsert(three)]).unwrap();
+        assert_eq!(stored_emails(&conn).len(), 3);
+
+        // The middle one changes, the last one goes: position 0 is untouched.
+        let two = person(vec![
+            email("a@hopper.dev", true),
+            email("navy@hopper.dev", true),
+        ]);
+        applier.constituents(&conn, &[upsert(two)]).unwrap();
+        assert_eq!(
+            stored_emails(&conn),
+            vec![
+                (0, "a@hopper.dev".to_owned(), true),
+                (1, "navy@hopper.dev".to_owned(), true)
+            ]
+        );
+        let norm: String = conn
+            .query_row(
+                "SELECT address_norm FROM emails WHERE position = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(norm, "navy@hopper.dev");
+
+        // None left.
+        applier
+            .constituents(&conn, &[upsert(person(vec![]))])
+            .unwrap();
+        assert!(stored_emails(&conn).is_empty());
+    }
 }

@@ -5,6 +5,7 @@
 //! power loss, and readers (the gate's lookups) never wait for the sync's writer.
 
 mod apply;
+pub mod checkpoint;
 mod query;
 pub mod schema;
 pub mod search;
@@ -16,6 +17,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use apply::{Applier, ApplyStats, cursor, purge_merged, set_cursor, set_state, state};
 pub(crate) use apply::{KINDS, child_rows, rows_hash};
+pub use checkpoint::Checkpointer;
 pub use query::{
     ReplicaCounts, Resolved, constituent, counts, lookup_ids, membership, memberships_of, resolve,
     ticket,
@@ -65,6 +67,11 @@ pub fn configure(conn: &Connection) -> Result<()> {
         });
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Commits never checkpoint: the device's `checkpoint::Checkpointer` does, off every
+    // writer's path. When no process runs one, closing the last connection checkpoints.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // A WAL that grew during a large sync is trimmed back to 64 MiB when it starts over.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     // 16 MiB of page cache (negative = KiB).
     conn.pragma_update(None, "cache_size", -16_384)?;
     conn.busy_timeout(Duration::from_secs(10))?;
@@ -117,11 +124,62 @@ mod tests {
         assert_eq!(pragma_text(&conn, "journal_mode").unwrap(), "wal");
         // FULL = 2
         assert_eq!(pragma_text(&conn, "synchronous").unwrap(), "2");
-        assert_eq!(pragma_text(&conn, "user_version").unwrap(), "1");
+        let latest = schema::MIGRATIONS.last().unwrap().0.to_string();
+        assert_eq!(pragma_text(&conn, "user_version").unwrap(), latest);
         drop(conn);
         // Re-opening does not re-run migrations (they would fail on existing tables).
         let conn = open(&path).unwrap();
-        assert_eq!(pragma_text(&conn, "user_version").unwrap(), "1");
+        assert_eq!(pragma_text(&conn, "user_version").unwrap(), latest);
+    }
+
+    #[test]
+    fn a_v1_replica_keeps_its_contacts_in_order_when_clustered_by_constituent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(schema::V1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO constituents (id, lookup_id, first_name, last_name, first_norm,
+                     last_norm, status) VALUES (1, '8-1', 'Ada', 'Byron', 'ada', 'byron', 'active'),
+                     (2, '8-2', 'Alan', 'Turing', 'alan', 'turing', 'active');
+                 INSERT INTO emails (constituent_id, address, kind, is_primary, active, address_norm)
+                     VALUES (2, 'alan@bletchley.uk', 'Work', 1, 1, 'alan@bletchley.uk'),
+                            (1, 'ada@analytical.uk', 'Home', 1, 1, 'ada@analytical.uk'),
+                            (2, 'turing@manchester.uk', 'Home', 0, 1, 'turing@manchester.uk');
+                 INSERT INTO phones (constituent_id, number, kind, is_primary, active, number_norm)
+                     VALUES (1, '020 7946 0000', 'Home', 1, 1, '+442079460000');
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let conn = open(&path).unwrap();
+        let rows: Vec<(i64, i64, String)> = conn
+            .prepare("SELECT constituent_id, position, address FROM emails")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (1, 0, "ada@analytical.uk".to_owned()),
+                (2, 0, "alan@bletchley.uk".to_owned()),
+                (2, 1, "turing@manchester.uk".to_owned()),
+            ]
+        );
+        let c = query::constituent(&conn, "8-2").unwrap().unwrap();
+        let emails: Vec<&str> = c.emails.iter().map(|e| e.address.as_str()).collect();
+        assert_eq!(emails, ["alan@bletchley.uk", "turing@manchester.uk"]);
+        let by_phone: i64 = conn
+            .query_row(
+                "SELECT constituent_id FROM phones WHERE number_norm = '+442079460000'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(by_phone, 1);
     }
 
     #[test]

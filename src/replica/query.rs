@@ -119,7 +119,7 @@ fn contacts<T>(
 ) -> Result<Vec<T>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {value}, kind, is_primary, active, start_date, end_date
-         FROM {table} WHERE constituent_id = ?1 ORDER BY rowid"
+         FROM {table} WHERE constituent_id = ?1 ORDER BY position"
     ))?;
     let mut rows = st.query([id])?;
     let mut out = Vec::new();
@@ -163,7 +163,7 @@ pub fn constituent(conn: &Connection, lookup_id: &str) -> Result<Option<Constitu
     let mut historical_names = Vec::new();
     let mut st = conn.prepare_cached(
         "SELECT title, first_name, middle_name, last_name, suffix, until
-         FROM historical_names WHERE constituent_id = ?1 ORDER BY rowid",
+         FROM historical_names WHERE constituent_id = ?1 ORDER BY position",
     )?;
     let mut rows = st.query([id])?;
     while let Some(r) = rows.next()? {
@@ -192,7 +192,7 @@ pub fn constituent(conn: &Connection, lookup_id: &str) -> Result<Option<Constitu
     let mut st = conn.prepare_cached(
         "SELECT line1, line2, city, region, postcode, country,
                 kind, is_primary, active, start_date, end_date
-         FROM addresses WHERE constituent_id = ?1 ORDER BY rowid",
+         FROM addresses WHERE constituent_id = ?1 ORDER BY position",
     )?;
     let mut rows = st.query([id])?;
     while let Some(r) = rows.next()? {

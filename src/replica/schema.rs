@@ -2,10 +2,19 @@
 //! transaction; `PRAGMA user_version` records the last one applied.
 
 /// `(version, sql)`, ascending. Never edit an entry that has shipped: add a new one.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2)];
 
-/// The replica's tables and indexes. Kept as one constant so the `sqlite3` reference import
-/// in the sync benchmark uses exactly the same DDL.
+/// Every migration in order: the DDL of a fresh replica (the sync benchmark's `sqlite3`
+/// reference import runs exactly this).
+pub fn ddl() -> String {
+    MIGRATIONS
+        .iter()
+        .map(|(_, sql)| *sql)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The replica's tables and indexes as first shipped.
 pub const V1: &str = r#"
 CREATE TABLE constituents (
     id            INTEGER PRIMARY KEY,
@@ -156,4 +165,93 @@ CREATE TABLE outbox (
     delivered_at    INTEGER
 );
 CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+"#;
+
+/// A constituent's contact rows (historical names, emails, phones, addresses) clustered by
+/// constituent: `WITHOUT ROWID` tables keyed by `(constituent_id, position)`, so one
+/// constituent's rows share a page, a delta rewrites only the rows that changed, and no
+/// separate `*_constituent` index has to be kept in step. `position` is the row's place in
+/// the feed's list.
+pub const V2: &str = r#"
+CREATE TABLE historical_names_v2 (
+    constituent_id INTEGER NOT NULL,
+    position       INTEGER NOT NULL,
+    title          TEXT,
+    first_name     TEXT NOT NULL,
+    middle_name    TEXT,
+    last_name      TEXT NOT NULL,
+    suffix         TEXT,
+    until          TEXT,
+    PRIMARY KEY (constituent_id, position)
+) WITHOUT ROWID;
+INSERT INTO historical_names_v2
+    SELECT constituent_id, row_number() OVER (PARTITION BY constituent_id ORDER BY rowid) - 1,
+           title, first_name, middle_name, last_name, suffix, until
+    FROM historical_names;
+DROP TABLE historical_names;
+ALTER TABLE historical_names_v2 RENAME TO historical_names;
+
+CREATE TABLE emails_v2 (
+    constituent_id INTEGER NOT NULL,
+    position       INTEGER NOT NULL,
+    address        TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    is_primary     INTEGER NOT NULL,
+    active         INTEGER NOT NULL,
+    start_date     TEXT,
+    end_date       TEXT,
+    address_norm   TEXT,
+    PRIMARY KEY (constituent_id, position)
+) WITHOUT ROWID;
+INSERT INTO emails_v2
+    SELECT constituent_id, row_number() OVER (PARTITION BY constituent_id ORDER BY rowid) - 1,
+           address, kind, is_primary, active, start_date, end_date, address_norm
+    FROM emails;
+DROP TABLE emails;
+ALTER TABLE emails_v2 RENAME TO emails;
+CREATE INDEX emails_norm ON emails(address_norm);
+
+CREATE TABLE phones_v2 (
+    constituent_id INTEGER NOT NULL,
+    position       INTEGER NOT NULL,
+    number         TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    is_primary     INTEGER NOT NULL,
+    active         INTEGER NOT NULL,
+    start_date     TEXT,
+    end_date       TEXT,
+    number_norm    TEXT,
+    PRIMARY KEY (constituent_id, position)
+) WITHOUT ROWID;
+INSERT INTO phones_v2
+    SELECT constituent_id, row_number() OVER (PARTITION BY constituent_id ORDER BY rowid) - 1,
+           number, kind, is_primary, active, start_date, end_date, number_norm
+    FROM phones;
+DROP TABLE phones;
+ALTER TABLE phones_v2 RENAME TO phones;
+CREATE INDEX phones_norm ON phones(number_norm);
+
+CREATE TABLE addresses_v2 (
+    constituent_id INTEGER NOT NULL,
+    position       INTEGER NOT NULL,
+    line1          TEXT NOT NULL,
+    line2          TEXT,
+    city           TEXT NOT NULL,
+    region         TEXT,
+    postcode       TEXT,
+    country        TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    is_primary     INTEGER NOT NULL,
+    active         INTEGER NOT NULL,
+    start_date     TEXT,
+    end_date       TEXT,
+    PRIMARY KEY (constituent_id, position)
+) WITHOUT ROWID;
+INSERT INTO addresses_v2
+    SELECT constituent_id, row_number() OVER (PARTITION BY constituent_id ORDER BY rowid) - 1,
+           line1, line2, city, region, postcode, country, kind, is_primary, active, start_date,
+           end_date
+    FROM addresses;
+DROP TABLE addresses;
+ALTER TABLE addresses_v2 RENAME TO addresses;
 "#;

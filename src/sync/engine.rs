@@ -298,6 +298,7 @@ impl SyncEngine {
                     .map_err(local)?;
                 let mut page = Some(first);
                 let mut in_tx = 0usize;
+                let started = std::time::Instant::now();
                 while let Some(p) = page.take() {
                     if announced.is_none() {
                         announced = p.remaining.map(|r| r + p.changes.len() as u64);
@@ -314,7 +315,15 @@ impl SyncEngine {
                         page = rx.try_recv().ok();
                     }
                 }
+                let applied_in = started.elapsed();
                 tx.commit().map_err(local)?;
+                tracing::debug!(
+                    resource = %resource,
+                    changes = in_tx,
+                    apply_ms = applied_in.as_millis() as u64,
+                    commit_ms = (started.elapsed() - applied_in).as_millis() as u64,
+                    "feed changes committed"
+                );
                 if let Some(obs) = &observer {
                     obs(resource, applied, announced);
                 }

@@ -1,7 +1,7 @@
 //! A simulated relay and sensor for the demo and the tests.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -104,10 +104,11 @@ impl GateOutput for SimulatedOutput {
     }
 }
 
-/// A sensor fed by hand: each queued `true` is one passage.
+/// A sensor fed by hand: each [`SimulatedSensor::pass`] is one passage. Clones share the
+/// queue, so the demo or a test keeps one and the station watches the other.
 #[derive(Clone, Default)]
 pub struct SimulatedSensor {
-    queue: Arc<Mutex<VecDeque<bool>>>,
+    shared: Arc<(Mutex<VecDeque<bool>>, Condvar)>,
 }
 
 impl SimulatedSensor {
@@ -117,21 +118,23 @@ impl SimulatedSensor {
 
     /// Someone goes through (seen by the next wait).
     pub fn pass(&self) {
-        self.queue
+        let (queue, ready) = &*self.shared;
+        queue
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push_back(true);
+        ready.notify_all();
     }
 }
 
 impl PassageSensor for SimulatedSensor {
-    /// Returns at once: a queued passage, or `false` (no passage within the timeout).
-    fn wait_passage(&mut self, _timeout: Duration) -> Result<bool, SensorError> {
-        Ok(self
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
-            .unwrap_or(false))
+    /// A queued passage, or `false` once `timeout` has passed without one.
+    fn wait_passage(&mut self, timeout: Duration) -> Result<bool, SensorError> {
+        let (queue, ready) = &*self.shared;
+        let guard = queue.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut guard, _) = ready
+            .wait_timeout_while(guard, timeout, |q| q.is_empty())
+            .unwrap_or_else(|p| p.into_inner());
+        Ok(guard.pop_front().unwrap_or(false))
     }
 }
