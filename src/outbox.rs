@@ -17,6 +17,8 @@ pub mod kinds {
     pub const NEW_CONSTITUENT: (&str, u32) = ("new_constituent", 1);
     pub const SCAN: (&str, u32) = ("scan", 1);
     pub const TIMESHEET: (&str, u32) = ("timesheet", 1);
+    /// A visitor's record linked to a membership's constituent after Find My Membership.
+    pub const REASSOCIATION: (&str, u32) = ("reassociation", 1);
 }
 
 #[derive(Debug, thiserror::Error)]

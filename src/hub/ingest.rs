@@ -41,9 +41,10 @@ pub fn check(tx: &Connection, row: &UploadRow) -> Result<std::result::Result<(),
             _ => Err("scan needs credential and decision".to_owned()),
         },
         ("timesheet", 1) => return check_timesheet(tx, p),
-        (kind @ ("order" | "new_constituent" | "scan" | "timesheet"), v) => Err(format!(
-            "{kind} payload version {v} is not supported (this hub reads version 1)"
-        )),
+        ("reassociation", 1) => return super::find_membership::check_reassociation(tx, p),
+        (kind @ ("order" | "new_constituent" | "scan" | "timesheet" | "reassociation"), v) => Err(
+            format!("{kind} payload version {v} is not supported (this hub reads version 1)"),
+        ),
         (kind, _) => Err(format!("unknown kind {kind:?}")),
     };
     Ok(known)
