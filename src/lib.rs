@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod device;
 pub mod domain;
+pub mod find_membership;
 pub mod gate;
 pub mod hub;
 pub mod input;

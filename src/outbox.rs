@@ -19,6 +19,8 @@ pub mod kinds {
     pub const TIMESHEET: (&str, u32) = ("timesheet", 1);
     /// An admission's use given back (the gate opened, nobody went through).
     pub const SCAN_ANNULMENT: (&str, u32) = ("scan_annulment", 1);
+    /// A visitor's record linked to a membership's constituent after Find My Membership.
+    pub const REASSOCIATION: (&str, u32) = ("reassociation", 1);
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -574,6 +574,99 @@ impl From<domain::Merge> for MergeDto {
     }
 }
 
+// ----- find my membership -----
+
+/// `POST /v1/find-membership/locate`: the Membership ID a visitor entered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindMembershipLocateRequest {
+    pub membership_id: String,
+}
+
+/// How a verification code travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetChannelDto {
+    Email,
+    Sms,
+}
+
+/// A place a code can be sent, masked (`j***@e***.org`, `***-***-1234`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaskedTargetDto {
+    /// What `FindMembershipSendRequest::target` names.
+    pub index: u32,
+    pub channel: TargetChannelDto,
+    pub masked: String,
+}
+
+/// Answer to a locate. An unknown id, and a membership with no primary email or phone to
+/// send a code to, are both `not_found`, with nothing more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum FindMembershipLocateReply {
+    Found {
+        request_id: String,
+        targets: Vec<MaskedTargetDto>,
+    },
+    NotFound,
+}
+
+/// `POST /v1/find-membership/send`: send a code to one of the request's targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindMembershipSendRequest {
+    pub request_id: String,
+    pub target: u32,
+}
+
+/// Answer to a send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum FindMembershipSendReply {
+    Sent {
+        target: MaskedTargetDto,
+        /// The code stops working at this instant (10 minutes after it was sent).
+        expires_at: DateTime<Utc>,
+        attempts_left: u32,
+    },
+    /// Five wrong codes were entered for this request: no more codes.
+    Locked,
+}
+
+/// `POST /v1/find-membership/verify`: the code the visitor entered.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindMembershipVerifyRequest {
+    pub request_id: String,
+    pub code: String,
+}
+
+impl std::fmt::Debug for FindMembershipVerifyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FindMembershipVerifyRequest")
+            .field("request_id", &self.request_id)
+            .field("code", &"******")
+            .finish()
+    }
+}
+
+/// Answer to a verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum FindMembershipVerifyReply {
+    /// The code is right: `lookup_id` is the member constituent whose contact received it
+    /// (after merges), `membership` the membership as the hub holds it now.
+    Verified {
+        lookup_id: String,
+        membership: MembershipDto,
+    },
+    WrongCode {
+        attempts_left: u32,
+    },
+    Expired,
+    Locked,
+    /// The request was verified before, with another code.
+    AlreadyUsed,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

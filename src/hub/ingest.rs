@@ -45,9 +45,14 @@ pub fn check(tx: &Connection, row: &UploadRow) -> Result<std::result::Result<(),
             (Some(_), Some(_)) => Ok(()),
             _ => Err("scan_annulment needs scan_key and reason".to_owned()),
         },
-        (kind @ ("order" | "new_constituent" | "scan" | "timesheet" | "scan_annulment"), v) => Err(
-            format!("{kind} payload version {v} is not supported (this hub reads version 1)"),
-        ),
+        ("reassociation", 1) => return super::find_membership::check_reassociation(tx, p),
+        (
+            kind @ ("order" | "new_constituent" | "scan" | "timesheet" | "scan_annulment"
+            | "reassociation"),
+            v,
+        ) => Err(format!(
+            "{kind} payload version {v} is not supported (this hub reads version 1)"
+        )),
         (kind, _) => Err(format!("unknown kind {kind:?}")),
     };
     Ok(known)

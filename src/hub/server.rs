@@ -47,6 +47,8 @@ pub struct AppState {
     pub store: Arc<HubStore>,
     pub faults: Faults,
     pub hub_id: String,
+    /// Find My Membership: the clock its rules read and the notifier that carries codes.
+    pub find_membership: super::find_membership::FindMembership,
 }
 
 struct ApiError(StatusCode, &'static str, String);
@@ -113,6 +115,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/reports/duplicate-admissions",
             get(duplicate_admissions),
         )
+        .merge(super::find_membership::routes())
         .with_state(state)
 }
 
@@ -311,6 +314,7 @@ impl HubServer {
                 .map_err(std::io::Error::other)?
         };
         let state = Arc::new(AppState {
+            find_membership: super::find_membership::FindMembership::new(store.clone()),
             store,
             faults: Faults::default(),
             hub_id,

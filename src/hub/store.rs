@@ -114,6 +114,7 @@ impl HubStore {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = open_conn(path)?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(super::find_membership::SCHEMA)?;
         conn.execute(
             "INSERT OR IGNORE INTO hub_meta (key, value) VALUES ('seq', '0'), ('hub_id', ?1)",
             [format!(

@@ -217,6 +217,66 @@ impl HubClient {
         let resp: UploadResponse = Self::decode(&reply)?;
         Ok(resp)
     }
+
+    async fn post_json<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, SyncError> {
+        let body = serde_json::to_vec(body).map_err(|e| SyncError::Local(e.to_string()))?;
+        let reply = self
+            .send(
+                self.http
+                    .post(self.url(path)?)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body),
+            )
+            .await?;
+        Self::decode(&reply)
+    }
+
+    /// Find My Membership, step 1: the hub looks up `membership_id` and answers with a request
+    /// id and the masked targets a code can be sent to, or `not_found`. A malformed id is
+    /// [`SyncError::Rejected`] (HTTP 400, `invalid_id`).
+    pub async fn find_membership_locate(
+        &self,
+        membership_id: &str,
+    ) -> Result<crate::protocol::FindMembershipLocateReply, SyncError> {
+        let req = crate::protocol::FindMembershipLocateRequest {
+            membership_id: membership_id.to_owned(),
+        };
+        self.post_json("v1/find-membership/locate", &req).await
+    }
+
+    /// Find My Membership, step 2: a code is sent to target `target` of the request. A request
+    /// the hub does not know (for this device) is [`SyncError::Rejected`] with HTTP 404
+    /// (`unknown_request`); an index it did not offer, HTTP 400 (`bad_target`).
+    pub async fn find_membership_send(
+        &self,
+        request_id: &str,
+        target: u32,
+    ) -> Result<crate::protocol::FindMembershipSendReply, SyncError> {
+        let req = crate::protocol::FindMembershipSendRequest {
+            request_id: request_id.to_owned(),
+            target,
+        };
+        self.post_json("v1/find-membership/send", &req).await
+    }
+
+    /// Find My Membership, step 3: checks the code the visitor entered. A code that is not 6
+    /// digits is [`SyncError::Rejected`] with HTTP 400 (`invalid_code`) and does not count as
+    /// an attempt.
+    pub async fn find_membership_verify(
+        &self,
+        request_id: &str,
+        code: &str,
+    ) -> Result<crate::protocol::FindMembershipVerifyReply, SyncError> {
+        let req = crate::protocol::FindMembershipVerifyRequest {
+            request_id: request_id.to_owned(),
+            code: code.to_owned(),
+        };
+        self.post_json("v1/find-membership/verify", &req).await
+    }
 }
 
 /// Decodes and sanity-checks a feed page.

@@ -1,0 +1,270 @@
+//! The device shell of Find My Membership: drives [`Flow`] with the hub client and, when the
+//! visitor is verified, records the link of their record to the member constituent as an
+//! outbox row of kind `reassociation` (payload version 1).
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+use super::kiosk::{Checked, Command, Flow, Input, Located, Screen, Sent};
+use super::mask::{Channel, MaskedTarget};
+use crate::clock::Clock;
+use crate::domain::Membership;
+use crate::outbox::{self, OutboxError, kinds};
+use crate::protocol::{
+    FindMembershipLocateReply, FindMembershipSendReply, FindMembershipVerifyReply, MaskedTargetDto,
+    MembershipDto, TargetChannelDto,
+};
+use crate::sync::{HubClient, SyncError};
+
+/// Payload of a `reassociation` outbox row, version 1: the visitor's record on this device
+/// (`visitor`: the kiosk session or the record the visitor was created or matched as) is to be
+/// linked to constituent `lookup_id`, holder of `membership_id`, as verified by the hub's
+/// request `request_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReassociationV1 {
+    pub visitor: String,
+    pub lookup_id: String,
+    pub membership_id: String,
+    pub request_id: String,
+    pub verified_at: DateTime<Utc>,
+}
+
+/// What a successful Find My Membership gives the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reassociation {
+    /// The member constituent the visitor's record is now linked to.
+    pub lookup_id: String,
+    pub membership: Membership,
+    /// Idempotency key of the queued `reassociation` row.
+    pub outbox_key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FindMembershipError {
+    #[error("could not queue the re-association: {0}")]
+    Outbox(#[from] OutboxError),
+    #[error("local database: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("local worker failed: {0}")]
+    Worker(String),
+    #[error("the hub's answer does not fit the request: {0}")]
+    Protocol(String),
+}
+
+/// One visitor's Find My Membership at a kiosk.
+pub struct KioskSession {
+    client: HubClient,
+    db: Arc<Mutex<Connection>>,
+    clock: Arc<dyn Clock>,
+    visitor: String,
+    flow: Flow,
+    request_id: Option<String>,
+    membership: Option<MembershipDto>,
+    done: Option<Reassociation>,
+}
+
+fn target(dto: MaskedTargetDto) -> MaskedTarget {
+    MaskedTarget {
+        index: dto.index,
+        channel: match dto.channel {
+            TargetChannelDto::Email => Channel::Email,
+            TargetChannelDto::Sms => Channel::Sms,
+        },
+        masked: dto.masked,
+    }
+}
+
+/// A refusal of a call on an existing request means the request is over for the hub.
+fn gone_or_unreachable(e: &SyncError) -> bool {
+    matches!(e, SyncError::Rejected { .. })
+}
+
+impl KioskSession {
+    /// `visitor` names the visitor's record on this device (the kiosk session or the record
+    /// they were created or matched as).
+    pub fn new(
+        client: HubClient,
+        db: Arc<Mutex<Connection>>,
+        clock: Arc<dyn Clock>,
+        visitor: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            db,
+            clock,
+            visitor: visitor.into(),
+            flow: Flow::new(),
+            request_id: None,
+            membership: None,
+            done: None,
+        }
+    }
+
+    pub fn screen(&self) -> &Screen {
+        self.flow.screen()
+    }
+
+    /// Plain words for the visitor.
+    pub fn message(&self) -> String {
+        self.flow.message()
+    }
+
+    /// Set once the visitor is verified and the re-association is queued.
+    pub fn reassociation(&self) -> Option<&Reassociation> {
+        self.done.as_ref()
+    }
+
+    /// Applies what the visitor did ([`Input::IdEntered`], [`Input::TargetChosen`],
+    /// [`Input::CodeEntered`], [`Input::Retry`], [`Input::StartOver`]), making the hub calls it
+    /// leads to. Hub failures show as screens (offline, start again); an error means the
+    /// re-association could not be queued (retry with [`Input::Retry`] on the verified screen).
+    pub async fn act(&mut self, input: Input) -> Result<&Screen, FindMembershipError> {
+        if input == Input::StartOver {
+            self.request_id = None;
+            self.membership = None;
+            self.done = None;
+        }
+        let mut command = self.flow.handle(input);
+        while let Some(c) = command.take() {
+            let answer = self.call(&c).await;
+            command = self.flow.handle(answer);
+        }
+        if matches!(self.flow.screen(), Screen::Verified { .. }) && self.done.is_none() {
+            self.record().await?;
+        }
+        Ok(self.flow.screen())
+    }
+
+    async fn call(&mut self, command: &Command) -> Input {
+        let unreachable = |e: &SyncError| {
+            tracing::warn!(error = %e, "find-membership: hub call failed");
+            Input::HubUnreachable
+        };
+        match command {
+            Command::Locate { membership_id } => {
+                match self.client.find_membership_locate(membership_id).await {
+                    Ok(FindMembershipLocateReply::Found {
+                        request_id,
+                        targets,
+                    }) => Input::Located(Located::Found {
+                        request_id,
+                        targets: targets.into_iter().map(target).collect(),
+                    }),
+                    Ok(FindMembershipLocateReply::NotFound) => Input::Located(Located::NotFound),
+                    Err(e) if gone_or_unreachable(&e) => {
+                        tracing::info!(error = %e, "find-membership: id refused by the hub");
+                        Input::Located(Located::NotFound)
+                    }
+                    Err(e) => unreachable(&e),
+                }
+            }
+            Command::Send {
+                request_id,
+                target: index,
+            } => match self.client.find_membership_send(request_id, *index).await {
+                Ok(FindMembershipSendReply::Sent {
+                    target: t,
+                    expires_at,
+                    attempts_left,
+                }) => Input::Sent(Sent::Sent {
+                    target: target(t),
+                    expires_at,
+                    attempts_left,
+                }),
+                Ok(FindMembershipSendReply::Locked) => Input::Sent(Sent::Locked),
+                Err(e) if gone_or_unreachable(&e) => {
+                    tracing::info!(error = %e, "find-membership: request over on the hub");
+                    Input::Sent(Sent::Gone)
+                }
+                Err(e) => unreachable(&e),
+            },
+            Command::Verify { request_id, code } => {
+                self.request_id = Some(request_id.clone());
+                match self
+                    .client
+                    .find_membership_verify(request_id, code.digits())
+                    .await
+                {
+                    Ok(FindMembershipVerifyReply::Verified {
+                        lookup_id,
+                        membership,
+                    }) => {
+                        let membership_id = membership.membership_id.clone();
+                        self.membership = Some(membership);
+                        Input::Checked(Checked::Verified {
+                            lookup_id,
+                            membership_id,
+                        })
+                    }
+                    Ok(FindMembershipVerifyReply::WrongCode { attempts_left }) => {
+                        Input::Checked(Checked::WrongCode { attempts_left })
+                    }
+                    Ok(FindMembershipVerifyReply::Expired) => Input::Checked(Checked::Expired),
+                    Ok(FindMembershipVerifyReply::Locked) => Input::Checked(Checked::Locked),
+                    Ok(FindMembershipVerifyReply::AlreadyUsed) => Input::Checked(Checked::Gone),
+                    Err(e) if gone_or_unreachable(&e) => {
+                        tracing::info!(error = %e, "find-membership: request over on the hub");
+                        Input::Checked(Checked::Gone)
+                    }
+                    Err(e) => unreachable(&e),
+                }
+            }
+        }
+    }
+
+    /// Queues the `reassociation` row (its own transaction: nothing else is written with it).
+    async fn record(&mut self) -> Result<(), FindMembershipError> {
+        let Screen::Verified {
+            lookup_id,
+            membership_id,
+        } = self.flow.screen()
+        else {
+            return Ok(());
+        };
+        let (Some(membership), Some(request_id)) = (&self.membership, &self.request_id) else {
+            return Err(FindMembershipError::Protocol(
+                "verified without a membership or request".into(),
+            ));
+        };
+        if &membership.membership_id != membership_id {
+            return Err(FindMembershipError::Protocol(format!(
+                "verified membership {membership_id}, hub sent {}",
+                membership.membership_id
+            )));
+        }
+        let now = self.clock.now();
+        let payload = ReassociationV1 {
+            visitor: self.visitor.clone(),
+            lookup_id: lookup_id.clone(),
+            membership_id: membership_id.clone(),
+            request_id: request_id.clone(),
+            verified_at: now,
+        };
+        let db = self.db.clone();
+        let key = tokio::task::spawn_blocking(move || -> Result<String, FindMembershipError> {
+            let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let key = outbox::enqueue(&tx, kinds::REASSOCIATION, &payload, now.timestamp_millis())?;
+            tx.commit()?;
+            Ok(key)
+        })
+        .await
+        .map_err(|e| FindMembershipError::Worker(e.to_string()))??;
+        tracing::info!(
+            visitor = %self.visitor,
+            lookup_id = %lookup_id,
+            membership_id = %membership_id,
+            outbox_key = %key,
+            "find-membership: re-association queued"
+        );
+        self.done = Some(Reassociation {
+            lookup_id: lookup_id.clone(),
+            membership: membership.clone().into(),
+            outbox_key: key,
+        });
+        Ok(())
+    }
+}
