@@ -1,6 +1,8 @@
 //! `portico demo`: a seeded hub and a device on embedded defaults, on loopback, with no
-//! hardware and no display. It walks through what a venue sees: the first sync, a merge in the
-//! CRM reaching the device, uploads (one the CRM refuses), and the device status.
+//! hardware. It walks through what a venue sees: the first sync, a merge in the CRM reaching
+//! the device, gate decisions from a simulated scanner (the screen rendered headless to PNG),
+//! uploads (one the CRM refuses), and the device status. With a display, the gate screen then
+//! opens in a window and codes typed on the terminal are scanned by the running device.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,8 @@ pub struct DemoOptions {
     pub seed: u64,
     /// Keep hub and device running until Ctrl-C after the walkthrough.
     pub serve: bool,
+    /// Open the gate screen in a window when a display is available.
+    pub window: bool,
 }
 
 /// Writes the demo's device config for a hub at `url` into `dir` and loads it.
@@ -142,7 +146,14 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         pushed.delivered, pushed.dead
     );
 
-    // 6. What a technician sees.
+    // 6. What a technician sees. With a display, the gate screen opens in a window and the
+    //    running device takes codes typed here, through a simulated scanner.
+    #[cfg(feature = "ui")]
+    let (device, window) = if opts.window {
+        open_demo_window(device)?
+    } else {
+        (device, None)
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let runner = {
         let rx = shutdown_rx.clone();
@@ -165,6 +176,17 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         crate::status::render(&report)
     );
 
+    #[cfg(feature = "ui")]
+    if let Some(window) = window {
+        println!(
+            "\nThe gate screen is open. Type a code and Enter to scan it (try the codes above);\n\
+             close the window or press Ctrl-C to finish."
+        );
+        tokio::select! {
+            _ = window.closed => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
     if opts.serve {
         println!("hub and device keep running; Ctrl-C stops them.");
         tokio::signal::ctrl_c().await?;
@@ -174,6 +196,58 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     hub.shutdown().await;
     println!("demo finished.");
     Ok(())
+}
+
+/// The gate window of the demo and the simulated scanner that feeds it.
+#[cfg(feature = "ui")]
+struct DemoWindow {
+    closed: tokio::sync::oneshot::Receiver<Result<(), crate::ui::UiError>>,
+}
+
+/// Reopens the device with a simulated serial scanner (a pseudo-terminal) whose codes come
+/// from lines typed on the terminal, and opens its gate window. Without a display the device
+/// is returned unchanged and the demo stays headless.
+#[cfg(feature = "ui")]
+fn open_demo_window(device: Device) -> Result<(Device, Option<DemoWindow>)> {
+    use std::io::{BufRead, Write};
+
+    let mut cfg = (*device.config).clone();
+    if let Err(e) = crate::ui::gate_screen::check_display() {
+        println!("\n(no gate window: {e}; the screens above were rendered headless)");
+        return Ok((device, None));
+    }
+    let (mut master, slave) = serialport::TTYPort::pair()?;
+    let path = serialport::SerialPort::name(&slave).unwrap_or_default();
+    cfg.inputs = crate::input::config::from_toml_str(&format!(
+        "[[inputs]]\nname = \"typed-codes\"\nkind = \"serial\"\npath = \"{path}\"\nterminator = \"cr\"\n\n[credentials]\nmembership_regex = \"^M[0-9]{{7}}$\"\n"
+    ))
+    .map_err(|e| anyhow::anyhow!("demo scanner config: {e:?}"))?;
+    drop(device);
+    let device = Device::open_system(cfg)?;
+    let closed = match crate::ui::host::attach_window(&device) {
+        Ok(closed) => closed,
+        Err(e) => {
+            println!("\n(no gate window: {e})");
+            return Ok((device, None));
+        }
+    };
+    std::thread::Builder::new()
+        .name("demo-keyboard".into())
+        .spawn(move || {
+            let _slave = slave;
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                let code = line.trim();
+                if code.is_empty() {
+                    continue;
+                }
+                if master.write_all(format!("{code}\r").as_bytes()).is_err() {
+                    break;
+                }
+                let _ = master.flush();
+            }
+        })?;
+    Ok((device, Some(DemoWindow { closed })))
 }
 
 /// Feeds a few codes through a pseudo-terminal scanner into the gate station and prints each

@@ -40,6 +40,8 @@ pub enum DeviceError {
 pub struct Device {
     pub config: Arc<DeviceConfig>,
     pub engine: Arc<SyncEngine>,
+    /// Where the running gate shows its decisions (a window), when one is attached.
+    display: Mutex<Option<GateDisplay>>,
     /// Copies the WAL back into the database file in the background (writers never do).
     pub checkpointer: crate::replica::Checkpointer,
 }
@@ -62,6 +64,7 @@ impl Device {
         Ok(Self {
             config,
             engine,
+            display: Mutex::new(None),
             checkpointer,
         })
     }
@@ -95,6 +98,18 @@ impl Device {
     }
 }
 
+/// What a running gate tells its screen.
+#[derive(Debug, Clone)]
+pub enum GateDisplayEvent {
+    /// A decision to show (the decision core's screen effect).
+    Decided(crate::gate::Screen),
+    /// The hub's reachability and the uploads waiting, when either changes.
+    Connectivity { online: bool, queued: u64 },
+}
+
+/// Receives [`GateDisplayEvent`]s on the station thread; must not block.
+pub type GateDisplay = Arc<dyn Fn(GateDisplayEvent) + Send + Sync>;
+
 /// A running gate: scanner threads feeding the station thread.
 pub struct GateRunner {
     stop: crate::input::StopSignal,
@@ -114,6 +129,11 @@ impl GateRunner {
 }
 
 impl Device {
+    /// Shows the gate's decisions and connectivity on `display` (attach before `run`).
+    pub fn attach_gate_display(&self, display: GateDisplay) {
+        *self.display.lock().unwrap_or_else(|p| p.into_inner()) = Some(display);
+    }
+
     /// For a gate: opens the relay and the station, starts the scanner readers, and decides
     /// every scan as it arrives. `None` when the device has no gate role.
     pub fn start_gate(&self) -> Result<Option<GateRunner>, DeviceError> {
@@ -143,11 +163,32 @@ impl Device {
         let readers = crate::input::spawn_inputs(&self.config.inputs, tx, &stop)
             .map_err(DeviceError::Inputs)?;
         let push = self.engine.clone();
+        let display = self
+            .display
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let link = self.engine.clone();
         let station = std::thread::Builder::new()
             .name("gate-station".into())
             .spawn(move || {
                 use std::sync::mpsc::RecvTimeoutError;
+                let mut shown_link = None;
+                let mut checked = std::time::Instant::now() - std::time::Duration::from_secs(1);
                 loop {
+                    if let Some(display) = &display {
+                        if checked.elapsed() >= std::time::Duration::from_secs(1) {
+                            checked = std::time::Instant::now();
+                            let now = (link.link_status().online, station.pending_uploads());
+                            if shown_link != Some(now) {
+                                shown_link = Some(now);
+                                display(GateDisplayEvent::Connectivity {
+                                    online: now.0,
+                                    queued: now.1,
+                                });
+                            }
+                        }
+                    }
                     // Wake at least every 50 ms so a passage timeout is noticed without a scan.
                     let event = match rx.recv_timeout(std::time::Duration::from_millis(50)) {
                         Ok(event) => event,
@@ -163,7 +204,18 @@ impl Device {
                         InputEvent::Scan(scan) => {
                             let now = crate::gate::station::now_local(chrono::Utc::now());
                             match station.scan(&scan.credential, None, 1, now) {
-                                Ok(_) => push.push_now.notify_one(),
+                                Ok(decision) => {
+                                    push.push_now.notify_one();
+                                    if let Some(display) = &display {
+                                        let screen = decision.effects.into_iter().find_map(|e| match e {
+                                            crate::gate::Effect::ShowScreen(s) => Some(s),
+                                            _ => None,
+                                        });
+                                        if let Some(screen) = screen {
+                                            display(GateDisplayEvent::Decided(screen));
+                                        }
+                                    }
+                                }
                                 Err(e) => tracing::error!(error = %e, "scan could not be recorded; denied"),
                             }
                         }

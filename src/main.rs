@@ -31,6 +31,9 @@ enum Command {
     Run {
         #[arg(long)]
         config: PathBuf,
+        /// Never open the gate window, even when a display is available.
+        #[arg(long)]
+        headless: bool,
     },
     /// Pull every feed once (a first sync shows progress on a terminal) and exit.
     Sync {
@@ -79,6 +82,9 @@ enum Command {
         /// Keep hub and device running after the walkthrough, until Ctrl-C.
         #[arg(long)]
         serve: bool,
+        /// Never open the gate window, even when a display is available.
+        #[arg(long)]
+        headless: bool,
     },
     /// Run a benchmark and print one JSON object.
     Bench(BenchArgs),
@@ -212,7 +218,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    // Slint owns the main thread: the command runs on tokio's threads while this one opens
+    // any window the command asks for.
+    #[cfg(feature = "ui")]
+    let outcome = {
+        let requests = portico::ui::host::install();
+        let task = runtime.spawn(dispatch(cli.command));
+        if let Some(requests) = requests {
+            portico::ui::host::serve(&requests, || task.is_finished());
+        }
+        runtime
+            .block_on(task)
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("command stopped: {e}")))
+    };
+    #[cfg(not(feature = "ui"))]
+    let outcome = runtime.block_on(dispatch(cli.command));
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -221,8 +242,34 @@ fn main() -> ExitCode {
     }
 }
 
-async fn shutdown_signal() -> watch::Receiver<bool> {
+/// Shows the gate window when there is a display; closing it stops the device. Without a
+/// display (or a window backend in this build) the gate runs headless.
+#[cfg(feature = "ui")]
+fn open_window(device: &portico::device::Device, stop: Arc<watch::Sender<bool>>) {
+    match portico::ui::host::attach_window(device) {
+        Ok(closed) => {
+            tracing::info!("gate screen opened");
+            tokio::spawn(async move {
+                if let Ok(Err(e)) = closed.await {
+                    tracing::error!(error = %e, "gate screen failed");
+                }
+                tracing::info!("gate screen closed; stopping");
+                let _ = stop.send(true);
+            });
+        }
+        Err(e) => tracing::info!(reason = %e, "running headless"),
+    }
+}
+
+#[cfg(not(feature = "ui"))]
+fn open_window(_: &portico::device::Device, _: Arc<watch::Sender<bool>>) {
+    tracing::info!("running headless (this build has no screens)");
+}
+
+async fn shutdown_signal() -> (Arc<watch::Sender<bool>>, watch::Receiver<bool>) {
     let (tx, rx) = watch::channel(false);
+    let tx = Arc::new(tx);
+    let signal_tx = tx.clone();
     tokio::spawn(async move {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -231,17 +278,20 @@ async fn shutdown_signal() -> watch::Receiver<bool> {
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
         tracing::info!("shutting down");
-        let _ = tx.send(true);
+        let _ = signal_tx.send(true);
     });
-    rx
+    (tx, rx)
 }
 
 async fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run { config } => {
+        Command::Run { config, headless } => {
             let cfg = config::load(&config)?;
             let device = portico::device::Device::open_system(cfg)?;
-            let stop = shutdown_signal().await;
+            let (stop_tx, stop) = shutdown_signal().await;
+            if !headless {
+                open_window(&device, stop_tx);
+            }
             device.run(stop).await?;
         }
         Command::Sync { config, json } => {
@@ -318,7 +368,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             }
             let stop = portico::input::StopSignal::new();
             let on_signal = stop.clone();
-            let mut signal = shutdown_signal().await;
+            let (_, mut signal) = shutdown_signal().await;
             tokio::spawn(async move {
                 let _ = signal.changed().await;
                 on_signal.stop();
@@ -377,12 +427,14 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             constituents,
             seed,
             serve,
+            headless,
         } => {
             portico::demo::run(portico::demo::DemoOptions {
                 dir,
                 constituents,
                 seed,
                 serve,
+                window: !headless,
             })
             .await?;
         }
@@ -462,7 +514,7 @@ async fn hub(command: HubCommand) -> Result<()> {
             let tls = portico::tls::server_config(&hub.server_cert(), &hub.server_key())?;
             let server = HubServer::start(listen, store, tls).await?;
             println!("hub listening on https://{}", server.addr);
-            let mut stop = shutdown_signal().await;
+            let (_, mut stop) = shutdown_signal().await;
             let _ = stop.changed().await;
             server.shutdown().await;
         }

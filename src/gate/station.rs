@@ -607,6 +607,11 @@ impl Station {
         Ok(())
     }
 
+    /// Outbox rows not yet delivered to the hub (for the screen's offline indicator).
+    pub fn pending_uploads(&self) -> u64 {
+        outbox::stats(&self.conn).map(|s| s.pending).unwrap_or(0)
+    }
+
     /// Scans recorded at this device (for status and tests).
     pub fn scan_count(&self) -> Result<u64, StationError> {
         Ok(self

@@ -220,7 +220,7 @@ pub fn run_gate_window(
 
 /// Whether this build can open a window on this machine; a clear error instead of a backend
 /// panic or an obscure connection failure.
-fn check_display() -> Result<(), UiError> {
+pub(crate) fn check_display() -> Result<(), UiError> {
     let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
     if cfg!(feature = "desktop") && set("DISPLAY") {
         return Ok(());

@@ -15,6 +15,7 @@
 pub mod gate_screen;
 pub mod gate_view;
 pub mod headless;
+pub mod host;
 
 #[allow(clippy::all, clippy::pedantic, missing_docs, unused_qualifications)]
 mod generated {

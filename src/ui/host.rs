@@ -1,0 +1,127 @@
+//! Opening the gate window from async code while Slint owns the main thread.
+//!
+//! The binary's `main` installs the host ([`install`]) and then serves window requests on the
+//! main thread ([`serve`]) while tokio runs the command on its worker threads. A task that
+//! wants the screen calls [`open_gate_window`]: the request crosses to the main thread, which
+//! runs the Slint event loop until the window closes, then reports back. Results reach the
+//! window through the returned sender; the window's event loop drains it.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use super::UiError;
+use super::gate_screen::{GateInput, check_display, run_gate_window};
+use super::gate_view::GateView;
+
+/// A request for the main thread: show this gate view until the window closes.
+pub struct WindowRequest {
+    view: GateView,
+    inputs: Receiver<GateInput>,
+    closed: tokio::sync::oneshot::Sender<Result<(), UiError>>,
+}
+
+static HOST: OnceLock<Mutex<Sender<WindowRequest>>> = OnceLock::new();
+
+/// Makes this process able to open windows; returns the requests for [`serve`]. Call once,
+/// on the main thread, before starting the command.
+pub fn install() -> Option<Receiver<WindowRequest>> {
+    let (tx, rx) = channel();
+    HOST.set(Mutex::new(tx)).ok().map(|()| rx)
+}
+
+/// Runs window requests on the calling (main) thread until `finished` returns true.
+pub fn serve(requests: &Receiver<WindowRequest>, finished: impl Fn() -> bool) {
+    loop {
+        match requests.recv_timeout(Duration::from_millis(50)) {
+            Ok(req) => {
+                let result = run_gate_window(req.view, req.inputs, |party| {
+                    tracing::info!(party = party.party_size, "party size confirmed by staff");
+                });
+                let _ = req.closed.send(result);
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if finished() {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// An open gate window: send it results; `closed` resolves when staff close it.
+pub struct GateWindowHandle {
+    pub inputs: Sender<GateInput>,
+    pub closed: tokio::sync::oneshot::Receiver<Result<(), UiError>>,
+}
+
+/// Asks the main thread to open the gate window. Fails with [`UiError::NoDisplay`] when this
+/// machine has no display (or this process has no window host): the caller runs headless.
+pub fn open_gate_window(view: GateView) -> Result<GateWindowHandle, UiError> {
+    check_display()?;
+    let host = HOST
+        .get()
+        .ok_or_else(|| UiError::NoDisplay("this process does not host windows".into()))?;
+    let (inputs_tx, inputs) = channel();
+    let (closed_tx, closed) = tokio::sync::oneshot::channel();
+    host.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send(WindowRequest {
+            view,
+            inputs,
+            closed: closed_tx,
+        })
+        .map_err(|_| UiError::NoDisplay("the window host has stopped".into()))?;
+    Ok(GateWindowHandle {
+        inputs: inputs_tx,
+        closed,
+    })
+}
+
+/// A display for [`crate::device::Device::attach_gate_display`] that forwards the running
+/// gate's decisions and connectivity to a window opened with [`open_gate_window`].
+pub fn device_display(inputs: Sender<GateInput>) -> crate::device::GateDisplay {
+    use crate::device::GateDisplayEvent;
+    std::sync::Arc::new(move |event| {
+        let input = match event {
+            GateDisplayEvent::Decided(screen) => {
+                GateInput::Show(super::gate_view::result_view(&screen))
+            }
+            GateDisplayEvent::Connectivity { online, queued } => GateInput::Connectivity {
+                offline: !online,
+                queued,
+            },
+        };
+        // A closed window is not an error for the gate: it keeps deciding.
+        let _ = inputs.send(input);
+    })
+}
+
+/// The gate view for a device's `[gate]` section.
+pub fn gate_view_for(gate: &crate::gate::GatePolicyConfig) -> GateView {
+    GateView::new(
+        gate.policy.gate_id.clone(),
+        super::gate_view::GateTimeouts {
+            result: gate.policy.result_display,
+            ..Default::default()
+        },
+    )
+}
+
+/// Opens the gate window for `device` when it is a gate, this build has a window backend and
+/// the machine a display; otherwise says why it runs headless. The returned receiver resolves
+/// when the window is closed.
+pub fn attach_window(
+    device: &crate::device::Device,
+) -> Result<tokio::sync::oneshot::Receiver<Result<(), UiError>>, UiError> {
+    let gate = device
+        .config
+        .gate
+        .as_ref()
+        .filter(|_| device.config.roles.contains(&crate::config::Role::Gate))
+        .ok_or_else(|| UiError::NoDisplay("this device has no gate role".into()))?;
+    let handle = open_gate_window(gate_view_for(gate))?;
+    device.attach_gate_display(device_display(handle.inputs));
+    Ok(handle.closed)
+}
