@@ -252,12 +252,21 @@ fn rewrite_value(value: &mut serde_json::Value, from: &str, to: &str) -> bool {
                 None => false,
             }
         }
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |acc, v| rewrite_value(v, from, to) || acc),
-        Value::Object(map) => map
-            .values_mut()
-            .fold(false, |acc, v| rewrite_value(v, from, to) || acc),
+        // Every element is visited (no short-circuit): all references are rewritten.
+        Value::Array(items) => {
+            let mut changed = false;
+            for v in items {
+                changed |= rewrite_value(v, from, to);
+            }
+            changed
+        }
+        Value::Object(map) => {
+            let mut changed = false;
+            for v in map.values_mut() {
+                changed |= rewrite_value(v, from, to);
+            }
+            changed
+        }
         _ => false,
     }
 }

@@ -24,9 +24,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::store::{Result, Seq, put};
 use crate::domain::{Constituent, ConstituentStatus};
 use crate::intake::{MatchModeName, NewConstituentV1, VisitorUpdateV1, new_record};
-use crate::matching::{
-    MatchOutcome, ScoreThresholds, VisitorDetails, score_candidate, strict_match,
-};
+use crate::matching::{MatchOutcome, VisitorDetails, score_candidate, strict_match};
 use crate::normalize::Normalizer;
 use crate::protocol::{ConstituentDto, MergeDto, Resource, ReviewItemDto, UploadRow};
 use crate::update_rules::{
@@ -536,10 +534,7 @@ fn visitor_update(
             (!matches).then_some("no_longer_matches")
         }
         MatchModeName::Scored => {
-            let t = p
-                .match_info
-                .thresholds
-                .unwrap_or_else(ScoreThresholds::default);
+            let t = p.match_info.thresholds.unwrap_or_default();
             if scored.score > t.automatic_above {
                 None
             } else if scored.score >= t.review_from {
@@ -729,4 +724,143 @@ pub fn resolve_review(
         ])?;
     tracing::info!(id, approve, changes = applied.len(), "review item resolved");
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::hub::HubStore;
+    use crate::protocol::RowStatus;
+
+    fn store() -> (tempfile::TempDir, HubStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HubStore::open(&dir.path().join("hub.db")).unwrap();
+        (dir, store)
+    }
+
+    fn row(key: &str, kind: &str, payload: serde_json::Value) -> UploadRow {
+        UploadRow {
+            idempotency_key: key.into(),
+            kind: kind.into(),
+            version: 1,
+            payload,
+            created_at: Utc::now(),
+        }
+    }
+
+    fn create(key: &str, local: &str, email: &str) -> UploadRow {
+        row(
+            key,
+            "new_constituent",
+            json!({"first_name": "Ada", "last_name": "Byron", "local_id": local,
+                   "visitor": {"name": {"first": "Ada", "last": "Byron"}, "email": email}}),
+        )
+    }
+
+    #[test]
+    fn new_lookup_ids_follow_the_highest_ever_used_in_the_crms_format() {
+        let (_d, store) = store();
+        let blank = |id: &str| ConstituentDto {
+            lookup_id: id.into(),
+            name: crate::protocol::NameDto {
+                first: "A".into(),
+                last: "B".into(),
+                ..Default::default()
+            },
+            birth_date: None,
+            status: ConstituentStatus::Active,
+            historical_names: vec![],
+            emails: vec![],
+            phones: vec![],
+            addresses: vec![],
+        };
+        let next = |s: &HubStore| s.write(|tx, _| next_lookup_id(tx)).unwrap();
+        assert_eq!(next(&store), "8-10000000");
+        for id in ["8-10000005", "8-abc", "9-99999999"] {
+            store
+                .upsert(Resource::Constituents, id, &blank(id))
+                .unwrap();
+        }
+        store.delete(Resource::Constituents, "8-10000005").unwrap();
+        assert_eq!(next(&store), "8-10000006", "a deleted id is never reused");
+    }
+
+    /// "Name and email match": a second device's (or a resent) new constituent with the same
+    /// name and email answers with the record already created, never a second one.
+    #[test]
+    fn rule_name_and_email_match_returns_the_existing_lookup_id() {
+        let (_d, store) = store();
+        let now = Utc::now();
+        let a = store
+            .ingest("kiosk-1", &[create("k1", "L-1", "ada@byron.net")], now)
+            .unwrap();
+        let b = store
+            .ingest("kiosk-2", &[create("k2", "L-2", "ADA@byron.net")], now)
+            .unwrap();
+        let again = store
+            .ingest("kiosk-1", &[create("k3", "L-1", "other@byron.net")], now)
+            .unwrap();
+        let replay = store
+            .ingest("kiosk-1", &[create("k1", "L-1", "ada@byron.net")], now)
+            .unwrap();
+        let id = a[0].lookup_id.clone().unwrap();
+        assert_eq!(b[0].lookup_id.as_deref(), Some(id.as_str()));
+        assert_eq!(again[0].lookup_id.as_deref(), Some(id.as_str()));
+        assert_eq!(replay[0].status, RowStatus::Duplicate);
+        assert_eq!(replay[0].lookup_id.as_deref(), Some(id.as_str()));
+        assert_eq!(store.count(Resource::Constituents).unwrap(), 1);
+    }
+
+    #[test]
+    fn hostile_or_unresolvable_rows_are_rejected_with_a_reason() {
+        let (_d, store) = store();
+        let long = "x".repeat(500);
+        let cases = [
+            row(
+                "h1",
+                "new_constituent",
+                json!({"first_name": "A", "last_name": "B", "visitor": "nope"}),
+            ),
+            row(
+                "h2",
+                "new_constituent",
+                json!({"first_name": long, "last_name": "B"}),
+            ),
+            row(
+                "h3",
+                "new_constituent",
+                json!({"first_name": "!!!", "last_name": "B"}),
+            ),
+            row(
+                "h4",
+                "visitor_update",
+                json!({"lookup_id": "L-unknown", "visitor": {"name": {"first": "A", "last": "B"}},
+                       "match": {"mode": "strict", "confidence": 100, "automatic": true},
+                       "seen_at": "2026-11-01T09:00:00Z"}),
+            ),
+            row(
+                "h5",
+                "visitor_update",
+                json!({"lookup_id": "8-404", "visitor": {"name": {"first": "A", "last": "B"}},
+                       "match": {"mode": "strict", "confidence": 100, "automatic": true},
+                       "seen_at": "2026-11-01T09:00:00Z"}),
+            ),
+            row(
+                "h6",
+                "visitor_update",
+                json!({"lookup_id": "8-404", "visitor": {"name": 7}}),
+            ),
+            row("h7", "visitor_update", json!({"visitor": {}})),
+        ];
+        let results = store.ingest("kiosk-1", &cases, Utc::now()).unwrap();
+        for (r, c) in results.iter().zip(&cases) {
+            assert_eq!(r.status, RowStatus::Rejected, "{c:?}");
+            assert!(r.reason.as_deref().is_some_and(|s| !s.is_empty()));
+            assert_eq!(r.lookup_id, None);
+        }
+        assert_eq!(store.count(Resource::Constituents).unwrap(), 0);
+        assert_eq!(store.inbox_total().unwrap(), 0);
+    }
 }

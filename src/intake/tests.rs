@@ -119,7 +119,14 @@ fn rule_strict_name_and_email_or_name_and_phone_match_else_create() {
     );
     let jane_twin = record("8-1002", "Jane", "Doe", Some("jane@example.net"), None);
     let pending = record("L-0193aa", "Ana", "Lima", Some("ana@lima.net"), None);
-    let cases: Vec<(&str, VisitorDetails, Vec<Constituent>, Want, Vec<&str>)> = vec![
+    type Case = (
+        &'static str,
+        VisitorDetails,
+        Vec<Constituent>,
+        Want,
+        Vec<&'static str>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "name and email",
             visitor("JANE", "doe", Some("Jane@Example.net"), None),
