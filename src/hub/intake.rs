@@ -23,7 +23,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::store::{Result, Seq, put};
 use crate::domain::{Constituent, ConstituentStatus};
-use crate::intake::{MatchModeName, NewConstituentV1, VisitorUpdateV1, new_record};
+use crate::intake::{
+    MAX_FIELD_CHARS, MatchModeName, NewConstituentV1, VisitorUpdateV1, new_record, oversized_field,
+};
 use crate::matching::{MatchOutcome, VisitorDetails, score_candidate, strict_match};
 use crate::normalize::Normalizer;
 use crate::protocol::{ConstituentDto, MergeDto, Resource, ReviewItemDto, UploadRow};
@@ -67,8 +69,6 @@ CREATE TABLE IF NOT EXISTS review_queue (
 CREATE INDEX IF NOT EXISTS review_queue_status ON review_queue(status, id);
 "#;
 
-/// Longest text field the hub takes from a visitor.
-const MAX_FIELD_CHARS: usize = 200;
 /// Most candidates matched for one visitor.
 const MAX_CANDIDATES: usize = 50;
 /// Longest merge chain followed.
@@ -101,33 +101,6 @@ pub fn answer_for(tx: &Connection, idempotency_key: &str) -> Result<Option<Strin
         .optional()?)
 }
 
-fn too_long(v: &VisitorDetails) -> Option<&'static str> {
-    let n = &v.name;
-    let fields = [
-        ("name", Some(n.first.as_str())),
-        ("name", Some(n.last.as_str())),
-        ("name", n.title.as_deref()),
-        ("name", n.middle.as_deref()),
-        ("name", n.suffix.as_deref()),
-        ("email", v.email.as_deref()),
-        ("phone", v.phone.as_deref()),
-        ("address", v.address.as_ref().map(|a| a.line1.as_str())),
-        (
-            "address",
-            v.address.as_ref().and_then(|a| a.line2.as_deref()),
-        ),
-        ("address", v.address.as_ref().map(|a| a.city.as_str())),
-        (
-            "address",
-            v.address.as_ref().and_then(|a| a.postcode.as_deref()),
-        ),
-    ];
-    fields
-        .into_iter()
-        .find(|(_, s)| s.is_some_and(|s| s.chars().count() > MAX_FIELD_CHARS))
-        .map(|(what, _)| what)
-}
-
 fn new_constituent(
     tx: &Connection,
     seq: &mut Seq,
@@ -146,7 +119,7 @@ fn new_constituent(
     if visitor.name.last.trim().is_empty() {
         visitor.name.last = p.last_name.clone();
     }
-    if let Some(what) = too_long(&visitor) {
+    if let Some(what) = oversized_field(&visitor) {
         return Ok(Err(format!(
             "new_constituent {what} longer than {MAX_FIELD_CHARS} characters"
         )));
@@ -480,7 +453,7 @@ fn visitor_update(
         Ok(p) => p,
         Err(e) => return Ok(Err(format!("visitor_update payload: {e}"))),
     };
-    if let Some(what) = too_long(&p.visitor) {
+    if let Some(what) = oversized_field(&p.visitor) {
         return Ok(Err(format!(
             "visitor_update {what} longer than {MAX_FIELD_CHARS} characters"
         )));

@@ -47,6 +47,35 @@ pub use shell::{IntakeError, IntakeOutcome, intake};
 /// them a Lookup ID (`L-` then a UUID v7). CRM Lookup IDs never start with it.
 pub const LOCAL_ID_PREFIX: &str = "L-";
 
+/// Longest text field (a name part, email, phone, address line) taken from a visitor; the hub
+/// rejects longer ones, so the device refuses them before anything is written.
+pub const MAX_FIELD_CHARS: usize = 200;
+
+/// The first of the visitor's fields longer than [`MAX_FIELD_CHARS`], if any.
+pub fn oversized_field(v: &VisitorDetails) -> Option<&'static str> {
+    let n = &v.name;
+    let a = v.address.as_ref();
+    let fields = [
+        ("name", Some(n.first.as_str())),
+        ("name", Some(n.last.as_str())),
+        ("name", n.title.as_deref()),
+        ("name", n.middle.as_deref()),
+        ("name", n.suffix.as_deref()),
+        ("email", v.email.as_deref()),
+        ("phone", v.phone.as_deref()),
+        ("address", a.map(|a| a.line1.as_str())),
+        ("address", a.and_then(|a| a.line2.as_deref())),
+        ("address", a.map(|a| a.city.as_str())),
+        ("address", a.and_then(|a| a.region.as_deref())),
+        ("address", a.and_then(|a| a.postcode.as_deref())),
+        ("address", a.map(|a| a.country.as_str())),
+    ];
+    fields
+        .into_iter()
+        .find(|(_, s)| s.is_some_and(|s| s.chars().count() > MAX_FIELD_CHARS))
+        .map(|(what, _)| what)
+}
+
 /// Whether `id` is a device-made local id rather than a CRM Lookup ID.
 pub fn is_local_id(id: &str) -> bool {
     id.starts_with(LOCAL_ID_PREFIX)
@@ -174,6 +203,8 @@ pub enum Decision {
     Created { local_id: LookupId },
     /// The visitor gave no first or last name: nothing can be matched or created.
     Incomplete { missing: String },
+    /// A field is longer than [`MAX_FIELD_CHARS`]: nothing is matched or written.
+    Refused { reason: String },
 }
 
 /// A write the shell performs, in order, inside one transaction.
@@ -216,6 +247,14 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> Plan {
     let today = now.date_naive();
+    if let Some(field) = oversized_field(visitor) {
+        return Plan {
+            decision: Decision::Refused {
+                reason: format!("{field} longer than {MAX_FIELD_CHARS} characters"),
+            },
+            effects: Vec::new(),
+        };
+    }
     let missing: Vec<&str> = [
         ("first name", &visitor.name.first),
         ("last name", &visitor.name.last),

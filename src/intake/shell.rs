@@ -39,9 +39,10 @@ impl IntakeOutcome {
         match &self.decision {
             Decision::Matched { lookup_id, .. } => Some(lookup_id),
             Decision::Created { local_id } => Some(local_id),
-            Decision::Review { .. } | Decision::Ambiguous { .. } | Decision::Incomplete { .. } => {
-                None
-            }
+            Decision::Review { .. }
+            | Decision::Ambiguous { .. }
+            | Decision::Incomplete { .. }
+            | Decision::Refused { .. } => None,
         }
     }
 }
@@ -138,6 +139,9 @@ fn log(decision: &Decision, candidates: usize) {
         ),
         Decision::Incomplete { missing } => {
             tracing::info!(missing = %missing, "visitor details incomplete")
+        }
+        Decision::Refused { reason } => {
+            tracing::warn!(reason = %reason, "visitor details refused")
         }
     }
 }

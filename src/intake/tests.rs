@@ -76,6 +76,7 @@ enum Want {
     Ambiguous(Vec<&'static str>),
     Created,
     Incomplete,
+    Refused,
 }
 
 fn shape(d: &Decision) -> Want {
@@ -87,6 +88,7 @@ fn shape(d: &Decision) -> Want {
         }
         Decision::Created { .. } => Want::Created,
         Decision::Incomplete { .. } => Want::Incomplete,
+        Decision::Refused { .. } => Want::Refused,
     }
 }
 
@@ -174,6 +176,18 @@ fn rule_strict_name_and_email_or_name_and_phone_match_else_create() {
             visitor("Jane", " ", Some("jane@example.net"), None),
             vec![jane.clone()],
             Want::Incomplete,
+            vec![],
+        ),
+        (
+            "an oversized field is refused before anything is written",
+            visitor(
+                "Jane",
+                "Doe",
+                Some(&format!("{}@example.net", "j".repeat(300))),
+                None,
+            ),
+            vec![jane.clone()],
+            Want::Refused,
             vec![],
         ),
         (
