@@ -173,3 +173,107 @@ pub fn resolve_local_id(conn: &Connection, id: &str) -> Result<String> {
         .optional()?
         .unwrap_or_else(|| id.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::protocol::{ConstituentDto, ContactMetaDto, EmailDto, NameDto};
+    use crate::replica::Applier;
+
+    fn record(id: &str) -> ConstituentDto {
+        ConstituentDto {
+            lookup_id: id.into(),
+            name: NameDto {
+                first: "Ada".into(),
+                last: "Byron".into(),
+                ..NameDto::default()
+            },
+            birth_date: None,
+            status: crate::domain::ConstituentStatus::Active,
+            historical_names: vec![],
+            emails: vec![EmailDto {
+                address: "ada@byron.net".into(),
+                meta: ContactMetaDto {
+                    kind: "Email".into(),
+                    primary: true,
+                    active: true,
+                    start: None,
+                    end: None,
+                },
+            }],
+            phones: vec![],
+            addresses: vec![],
+        }
+    }
+
+    fn rows(conn: &Connection) -> Vec<(String, bool, i64)> {
+        conn.prepare(
+            "SELECT lookup_id, pending, (SELECT count(*) FROM emails e WHERE e.constituent_id = c.id)
+             FROM constituents c ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_pending_record_is_renamed_or_dropped_when_the_lookup_id_is_already_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::replica::open(&dir.path().join("d.db")).unwrap();
+        let a = Applier::default();
+        let now = Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap();
+        a.write_local_constituent(&conn, &record("L-1"), true)
+            .unwrap();
+        a.write_local_constituent(&conn, &record("L-2"), true)
+            .unwrap();
+        a.constituents(
+            &conn,
+            &[crate::protocol::Change::Upsert {
+                key: "8-2".into(),
+                data: record("8-2"),
+            }],
+        )
+        .unwrap();
+
+        // Renamed, still pending until the feed confirms it.
+        assert_eq!(
+            remap_local_id(&conn, "L-1", "8-1", now)
+                .unwrap()
+                .constituents,
+            1
+        );
+        // The hub matched a record the replica already holds: the pending copy goes.
+        remap_local_id(&conn, "L-2", "8-2", now).unwrap();
+        assert_eq!(
+            rows(&conn),
+            vec![("8-1".into(), true, 1), ("8-2".into(), false, 1)]
+        );
+        let orphans: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM emails WHERE constituent_id NOT IN (SELECT id FROM constituents)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(orphans, 0);
+        // A replayed answer changes nothing; both local ids resolve.
+        assert_eq!(remap_local_id(&conn, "L-1", "8-1", now).unwrap().total(), 0);
+        assert_eq!(resolve_local_id(&conn, "L-1").unwrap(), "8-1");
+        assert_eq!(resolve_local_id(&conn, "L-2").unwrap(), "8-2");
+        assert_eq!(resolve_local_id(&conn, "L-9").unwrap(), "L-9");
+        // The feed's record clears the flag on the same row.
+        a.constituents(
+            &conn,
+            &[crate::protocol::Change::Upsert {
+                key: "8-1".into(),
+                data: record("8-1"),
+            }],
+        )
+        .unwrap();
+        assert_eq!(rows(&conn)[0], ("8-1".into(), false, 1));
+    }
+}
