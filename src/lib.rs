@@ -12,6 +12,7 @@ pub mod find_membership;
 pub mod gate;
 pub mod hub;
 pub mod input;
+pub mod intake;
 pub mod matching;
 pub mod normalize;
 pub mod outbox;

@@ -163,6 +163,18 @@ enum HubCommand {
         #[command(flatten)]
         dir: HubDirArg,
     },
+    /// Print the review queue: visitor details that matched a constituent only in the middle
+    /// range of confidence, held for staff instead of being applied.
+    Review {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// Include items already approved or rejected.
+        #[arg(long)]
+        all: bool,
+        /// Print the items as one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -556,6 +568,40 @@ async fn hub(command: HubCommand) -> Result<()> {
             let certs = portico::tls::load_certs(&hub.server_cert())?;
             let pin = portico::tls::spki_pin_of(&certs[0]).map_err(anyhow::Error::msg)?;
             println!("{}", portico::tls::format_pin(&pin));
+        }
+        HubCommand::Review { dir, all, json } => {
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let items = store.review_queue(!all)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&items)?);
+            } else if items.is_empty() {
+                println!("review queue is empty");
+            } else {
+                for item in &items {
+                    let name = item
+                        .visitor
+                        .get("name")
+                        .map(|n| {
+                            let part = |k: &str| n.get(k).and_then(|v| v.as_str()).unwrap_or("");
+                            format!("{} {}", part("first"), part("last"))
+                        })
+                        .unwrap_or_default();
+                    println!(
+                        "#{} [{}] {} -> {} score {} ({}) from {} at {}",
+                        item.id,
+                        item.status,
+                        name.trim(),
+                        item.lookup_id,
+                        item.score,
+                        item.reason,
+                        item.device_id,
+                        item.created_at.to_rfc3339()
+                    );
+                    for line in &item.explanation {
+                        println!("    {line}");
+                    }
+                }
+            }
         }
     }
     Ok(())

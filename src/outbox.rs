@@ -21,6 +21,9 @@ pub mod kinds {
     pub const SCAN_ANNULMENT: (&str, u32) = ("scan_annulment", 1);
     /// A visitor's record linked to a membership's constituent after Find My Membership.
     pub const REASSOCIATION: (&str, u32) = ("reassociation", 1);
+    /// A visitor who matched a constituent, with their details, for the hub to apply the
+    /// update rules or queue a review.
+    pub const VISITOR_UPDATE: (&str, u32) = ("visitor_update", 1);
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +203,74 @@ pub fn prune_delivered(conn: &Connection, before_ms: i64) -> Result<usize> {
         .execute([before_ms])?)
 }
 
+/// Rewrites references to constituent `from` as `to` in the payloads of rows not yet
+/// delivered (pending, or dead-lettered and waiting for a technician): every JSON string equal
+/// to `from`, or to a use key `lookup:<from>` / `constituent:<from>`. Returns how many rows
+/// changed. Delivered rows are history and are left alone.
+pub fn rewrite_references(tx: &Connection, from: &str, to: &str) -> Result<usize> {
+    if from.is_empty() || from == to {
+        return Ok(0);
+    }
+    let rows: Vec<(i64, String)> = tx
+        .prepare_cached(
+            "SELECT id, payload FROM outbox WHERE state IN ('pending', 'dead') AND instr(payload, ?1) > 0",
+        )?
+        .query_map([from], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut changed = 0;
+    for (id, text) in rows {
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue; // dead-lettered when it is sent; nothing to rewrite in it
+        };
+        if rewrite_value(&mut value, from, to) {
+            tx.prepare_cached("UPDATE outbox SET payload = ?2 WHERE id = ?1")?
+                .execute(params![id, serde_json::to_string(&value)?])?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
+/// Replaces `from` (alone or after a `lookup:` / `constituent:` prefix) in every string of
+/// `value`; true when something changed.
+fn rewrite_value(value: &mut serde_json::Value, from: &str, to: &str) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => {
+            let replaced = if s == from {
+                Some(to.to_owned())
+            } else {
+                ["lookup:", "constituent:"].iter().find_map(|prefix| {
+                    (s.strip_prefix(prefix) == Some(from)).then(|| format!("{prefix}{to}"))
+                })
+            };
+            match replaced {
+                Some(new) => {
+                    *s = new;
+                    true
+                }
+                None => false,
+            }
+        }
+        // Every element is visited (no short-circuit): all references are rewritten.
+        Value::Array(items) => {
+            let mut changed = false;
+            for v in items {
+                changed |= rewrite_value(v, from, to);
+            }
+            changed
+        }
+        Value::Object(map) => {
+            let mut changed = false;
+            for v in map.values_mut() {
+                changed |= rewrite_value(v, from, to);
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
 /// Exponential backoff with jitter for retrying uploads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
@@ -300,6 +371,28 @@ mod tests {
         assert_eq!(stats(&conn).unwrap().dead, 1);
         assert!(requeue_dead(&conn, dead[0].id, 20_000).unwrap());
         assert_eq!(stats(&conn).unwrap().pending, 1);
+    }
+
+    #[test]
+    fn references_are_rewritten_in_rows_not_yet_delivered_only() {
+        let (_d, conn) = db();
+        let body = serde_json::json!({"visitor": "L-1", "credential": "lookup:L-1",
+            "lines": [{"holder": "constituent:L-1"}], "other": "L-10", "n": 3});
+        let pending = enqueue(&conn, kinds::ORDER, &body, 0).unwrap();
+        let done = enqueue(&conn, kinds::ORDER, &body, 0).unwrap();
+        let done_id = get(&conn, &done).unwrap().unwrap().id;
+        mark_delivered(&conn, done_id, 1).unwrap();
+        assert_eq!(rewrite_references(&conn, "L-1", "8-5").unwrap(), 1);
+        let got: serde_json::Value =
+            serde_json::from_str(&get(&conn, &pending).unwrap().unwrap().payload).unwrap();
+        assert_eq!(
+            got,
+            serde_json::json!({"visitor": "8-5", "credential": "lookup:8-5",
+                "lines": [{"holder": "constituent:8-5"}], "other": "L-10", "n": 3})
+        );
+        let untouched: serde_json::Value =
+            serde_json::from_str(&get(&conn, &done).unwrap().unwrap().payload).unwrap();
+        assert_eq!(untouched, body);
     }
 
     #[test]

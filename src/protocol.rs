@@ -273,6 +273,10 @@ pub struct RowResult {
     pub status: RowStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For an accepted (or duplicate) `new_constituent` row: the Lookup ID of the record the
+    /// hub created or matched. The device remaps its local id to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,6 +301,32 @@ pub struct DuplicateAdmission {
     pub uses: u32,
     /// What the ticket allows; absent when the hub does not know the ticket.
     pub uses_allowed: Option<u32>,
+}
+
+/// `GET /v1/review-queue`: a visitor's details that matched a constituent only in the middle
+/// range of confidence (or no longer matched on the hub, or matched several records), held for
+/// staff instead of being applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewItemDto {
+    pub id: i64,
+    /// `open`, `approved` or `rejected`.
+    pub status: String,
+    /// `middle_range`, `below_review_threshold`, `no_longer_matches` or `ambiguous`.
+    pub reason: String,
+    /// The candidate constituent (after merges and local ids were resolved).
+    pub lookup_id: String,
+    /// The hub's confidence, 0–100.
+    pub score: u8,
+    /// The visitor's details as the device sent them.
+    pub visitor: serde_json::Value,
+    /// One line per field: points and why.
+    pub explanation: Vec<String>,
+    pub device_id: String,
+    /// Idempotency key of the uploaded row.
+    pub idempotency_key: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 /// Body of every error response.

@@ -46,9 +46,16 @@ pub fn check(tx: &Connection, row: &UploadRow) -> Result<std::result::Result<(),
             _ => Err("scan_annulment needs scan_key and reason".to_owned()),
         },
         ("reassociation", 1) => return super::find_membership::check_reassociation(tx, p),
+        // The payload is read in full, and the match judged again, by `hub::intake`.
+        ("visitor_update", 1) => {
+            match (text("lookup_id"), p.get("visitor").map(Value::is_object)) {
+                (Some(_), Some(true)) => Ok(()),
+                _ => Err("visitor_update needs lookup_id and visitor".to_owned()),
+            }
+        }
         (
             kind @ ("order" | "new_constituent" | "scan" | "timesheet" | "scan_annulment"
-            | "reassociation"),
+            | "reassociation" | "visitor_update"),
             v,
         ) => Err(format!(
             "{kind} payload version {v} is not supported (this hub reads version 1)"

@@ -4,6 +4,7 @@
 
 pub mod find_membership;
 pub mod ingest;
+pub mod intake;
 pub mod seed;
 pub mod server;
 pub mod store;

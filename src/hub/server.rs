@@ -115,6 +115,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/reports/duplicate-admissions",
             get(duplicate_admissions),
         )
+        .route("/v1/review-queue", get(review_queue))
         .merge(super::find_membership::routes())
         .with_state(state)
 }
@@ -139,6 +140,37 @@ async fn duplicate_admissions(
     authenticate(&state, &headers).await?;
     let store = state.store.clone();
     Ok(Json(blocking(move || store.duplicate_admissions()).await?))
+}
+
+/// Query of `GET /v1/review-queue`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ReviewQuery {
+    /// `open` (the default) or `all`.
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// The review queue for staff: visitor details that matched a constituent only in the middle
+/// range of confidence, held instead of applied.
+async fn review_queue(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<ReviewQuery>,
+) -> Result<Json<Vec<crate::protocol::ReviewItemDto>>, ApiError> {
+    authenticate(&state, &headers).await?;
+    let open_only = match q.status.as_deref() {
+        None | Some("open") => true,
+        Some("all") => false,
+        Some(other) => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "bad_status",
+                format!("status {other:?}: use open or all"),
+            ));
+        }
+    };
+    let store = state.store.clone();
+    Ok(Json(blocking(move || store.review_queue(open_only)).await?))
 }
 
 async fn feed(

@@ -115,6 +115,7 @@ impl HubStore {
         let conn = open_conn(path)?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(super::find_membership::SCHEMA)?;
+        conn.execute_batch(super::intake::SCHEMA)?;
         conn.execute(
             "INSERT OR IGNORE INTO hub_meta (key, value) VALUES ('seq', '0'), ('hub_id', ?1)",
             [format!(
@@ -363,40 +364,58 @@ impl HubStore {
         rows: &[UploadRow],
         now: DateTime<Utc>,
     ) -> Result<Vec<RowResult>> {
-        self.write(|tx, _| {
+        self.write(|tx, seq| {
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
+                let rejected = |reason: String| RowResult {
+                    idempotency_key: row.idempotency_key.clone(),
+                    status: RowStatus::Rejected,
+                    reason: Some(reason),
+                    lookup_id: None,
+                };
                 let result = match super::ingest::check(tx, row)? {
-                    Err(reason) => RowResult {
-                        idempotency_key: row.idempotency_key.clone(),
-                        status: RowStatus::Rejected,
-                        reason: Some(reason),
-                    },
+                    Err(reason) => rejected(reason),
                     Ok(()) => {
-                        let inserted = tx
-                            .prepare_cached(
-                                "INSERT INTO inbox (idempotency_key, device_id, kind, version,
-                                 payload, created_at, received_at)
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                                 ON CONFLICT(idempotency_key) DO NOTHING",
-                            )?
-                            .execute(params![
-                                row.idempotency_key,
-                                device_id,
-                                row.kind,
-                                row.version,
-                                row.payload.to_string(),
-                                row.created_at.to_rfc3339(),
-                                now.to_rfc3339()
-                            ])?;
-                        RowResult {
-                            idempotency_key: row.idempotency_key.clone(),
-                            status: if inserted == 1 {
-                                RowStatus::Accepted
-                            } else {
-                                RowStatus::Duplicate
-                            },
-                            reason: None,
+                        let seen = tx
+                            .prepare_cached("SELECT 1 FROM inbox WHERE idempotency_key = ?1")?
+                            .query_row([&row.idempotency_key], |_| Ok(()))
+                            .optional()?
+                            .is_some();
+                        if seen {
+                            // Applied before: answer as then, change nothing.
+                            RowResult {
+                                idempotency_key: row.idempotency_key.clone(),
+                                status: RowStatus::Duplicate,
+                                reason: None,
+                                lookup_id: super::intake::answer_for(tx, &row.idempotency_key)?,
+                            }
+                        } else {
+                            match super::intake::apply(tx, seq, device_id, row, now)? {
+                                Err(reason) => rejected(reason),
+                                Ok(lookup_id) => {
+                                    tx.prepare_cached(
+                                        "INSERT INTO inbox (idempotency_key, device_id, kind,
+                                         version, payload, created_at, received_at)
+                                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                                         ON CONFLICT(idempotency_key) DO NOTHING",
+                                    )?
+                                    .execute(params![
+                                        row.idempotency_key,
+                                        device_id,
+                                        row.kind,
+                                        row.version,
+                                        row.payload.to_string(),
+                                        row.created_at.to_rfc3339(),
+                                        now.to_rfc3339()
+                                    ])?;
+                                    RowResult {
+                                        idempotency_key: row.idempotency_key.clone(),
+                                        status: RowStatus::Accepted,
+                                        reason: None,
+                                        lookup_id,
+                                    }
+                                }
+                            }
                         }
                     }
                 };
@@ -404,6 +423,22 @@ impl HubStore {
             }
             Ok(out)
         })
+    }
+
+    /// The review queue (visitor details held for staff instead of being applied), oldest
+    /// first; `open_only` leaves out items already approved or rejected.
+    pub fn review_queue(&self, open_only: bool) -> Result<Vec<crate::protocol::ReviewItemDto>> {
+        self.read(|c| super::intake::review_queue(c, open_only))
+    }
+
+    /// Approves (the update rules applied as a reviewed match) or rejects an open review item.
+    pub fn resolve_review(
+        &self,
+        id: i64,
+        approve: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::update_rules::Change>> {
+        self.write(|tx, seq| super::intake::resolve_review(tx, seq, id, approve, now))
     }
 
     /// How many uploaded rows the hub holds with this key (0 or 1), for audits and tests.

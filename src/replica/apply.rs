@@ -53,7 +53,7 @@ impl Applier {
         let mut stats = ApplyStats::default();
         for change in changes {
             match change {
-                Change::Upsert { data, .. } => self.upsert_constituent(tx, data)?,
+                Change::Upsert { data, .. } => self.upsert_constituent(tx, data, false)?,
                 Change::Delete { key } => delete_constituent(tx, key)?,
             }
             stats.add(matches!(change, Change::Upsert { .. }));
@@ -61,7 +61,28 @@ impl Applier {
         Ok(stats)
     }
 
-    fn upsert_constituent(&self, tx: &Connection, c: &ConstituentDto) -> Result<()> {
+    /// Writes a constituent made or changed on this device (intake): a new record created
+    /// offline (`pending`: it has a local id until the hub answers), or the update rules
+    /// applied optimistically to a known one. The same rows as a feed change, so the next
+    /// feed delivery of the record compares against them and rewrites only what differs (and
+    /// clears `pending`).
+    pub fn write_local_constituent(
+        &self,
+        tx: &Connection,
+        c: &ConstituentDto,
+        pending: bool,
+    ) -> Result<()> {
+        self.upsert_constituent(tx, c, pending)
+    }
+
+    /// `mark_pending`: the row is written as pending (a local record); feed changes pass
+    /// false, which clears the flag of a formerly pending row.
+    fn upsert_constituent(
+        &self,
+        tx: &Connection,
+        c: &ConstituentDto,
+        mark_pending: bool,
+    ) -> Result<()> {
         let n = &self.normalizer;
         let head: Vec<Value> = vec![
             c.name.title.clone().into(),
@@ -91,7 +112,7 @@ impl Applier {
         let norms = (n.name_key(&c.name.first), n.name_key(&c.name.last));
         match existing {
             Some((id, cols, pending, stored)) => {
-                if cols == head && !pending && stored != hashes {
+                if cols == head && pending == mark_pending && stored != hashes {
                     // Only contact rows changed: leave the name columns (and their indexes)
                     // alone.
                     tx.prepare_cached(
@@ -99,18 +120,37 @@ impl Applier {
                          phones_hash = ?4, addresses_hash = ?5 WHERE id = ?1",
                     )?
                     .execute(params![id, hashes[0], hashes[1], hashes[2], hashes[3]])?;
-                } else if cols != head || pending || stored != hashes {
+                } else if cols != head || pending != mark_pending || stored != hashes {
                     tx.prepare_cached(
                         "UPDATE constituents SET title = ?2, first_name = ?3, middle_name = ?4,
                          last_name = ?5, suffix = ?6, birth_date = ?7, status = ?8,
-                         first_norm = ?9, last_norm = ?10, pending = 0, names_hash = ?11,
+                         first_norm = ?9, last_norm = ?10, pending = ?15, names_hash = ?11,
                          emails_hash = ?12, phones_hash = ?13, addresses_hash = ?14
                          WHERE id = ?1",
                     )?
                     .execute(params![
-                        id, head[0], head[1], head[2], head[3], head[4], head[5], head[6], norms.0,
-                        norms.1, hashes[0], hashes[1], hashes[2], hashes[3]
+                        id,
+                        head[0],
+                        head[1],
+                        head[2],
+                        head[3],
+                        head[4],
+                        head[5],
+                        head[6],
+                        norms.0,
+                        norms.1,
+                        hashes[0],
+                        hashes[1],
+                        hashes[2],
+                        hashes[3],
+                        mark_pending
                     ])?;
+                    if pending && !mark_pending {
+                        tracing::info!(
+                            lookup_id = %c.lookup_id,
+                            "pending constituent confirmed by the hub's feed"
+                        );
+                    }
                 }
                 for (k, kind) in KINDS.iter().enumerate() {
                     if stored[k] != hashes[k] {
@@ -122,8 +162,8 @@ impl Applier {
                 tx.prepare_cached(
                     "INSERT INTO constituents (lookup_id, title, first_name, middle_name,
                      last_name, suffix, birth_date, status, first_norm, last_norm, names_hash,
-                     emails_hash, phones_hash, addresses_hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                     emails_hash, phones_hash, addresses_hash, pending)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 )?
                 .execute(params![
                     c.lookup_id,
@@ -139,7 +179,8 @@ impl Applier {
                     hashes[0],
                     hashes[1],
                     hashes[2],
-                    hashes[3]
+                    hashes[3],
+                    mark_pending
                 ])?;
                 let id = tx.last_insert_rowid();
                 for (k, kind) in KINDS.iter().enumerate() {
@@ -268,7 +309,9 @@ impl Applier {
     }
 
     /// Records merges. The merged-away record stays until the next purge; lookups already
-    /// resolve its id to the survivor.
+    /// resolve its id to the survivor. Seed 000's "Perform Same Merge" happens here, in the
+    /// page's transaction: local references to the merged-away id that have not reached the
+    /// hub yet are rewritten to the survivor.
     pub fn merges(&self, tx: &Connection, changes: &[Change<MergeDto>]) -> Result<ApplyStats> {
         let mut stats = ApplyStats::default();
         for change in changes {
@@ -283,6 +326,7 @@ impl Applier {
                         m.survivor_id,
                         m.merged_at.to_rfc3339()
                     ])?;
+                    crate::intake::remap::perform_same_merge(tx, &m.merged_id, &m.survivor_id)?;
                 }
                 Change::Delete { key } => {
                     tx.prepare_cached("DELETE FROM merges WHERE merged_id = ?1")?

@@ -2,7 +2,7 @@
 //! transaction; `PRAGMA user_version` records the last one applied.
 
 /// `(version, sql)`, ascending. Never edit an entry that has shipped: add a new one.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
 /// Every migration in order: the DDL of a fresh replica (the sync benchmark's `sqlite3`
 /// reference import runs exactly this).
@@ -254,4 +254,16 @@ INSERT INTO addresses_v2
     FROM addresses;
 DROP TABLE addresses;
 ALTER TABLE addresses_v2 RENAME TO addresses;
+"#;
+
+/// Constituent intake: local ids the hub has answered for. A constituent created on the device
+/// carries a local id (`L-…`) until the hub returns its Lookup ID; the mapping stays so that a
+/// reference to the local id made later (or still held by a screen) resolves.
+pub const V3: &str = r#"
+CREATE TABLE local_ids (
+    local_id  TEXT PRIMARY KEY,
+    lookup_id TEXT NOT NULL,
+    mapped_at TEXT NOT NULL
+);
+CREATE INDEX local_ids_lookup ON local_ids(lookup_id);
 "#;

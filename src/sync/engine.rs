@@ -430,7 +430,8 @@ impl SyncEngine {
         let batch = UploadBatch { rows: upload };
         match self.client.upload(&batch).await {
             Ok(resp) => {
-                let now_ms = self.clock.now().timestamp_millis();
+                let now = self.clock.now();
+                let now_ms = now.timestamp_millis();
                 let retry = self.cfg.sync.retry;
                 let jitter: f64 = rand::rng().random();
                 let results = resp.results;
@@ -454,6 +455,9 @@ impl SyncEngine {
                                 }
                                 Some(res) => {
                                     outbox::mark_delivered(&tx, row.id, now_ms).map_err(local)?;
+                                    if let Some(lookup_id) = res.lookup_id.as_deref() {
+                                        remap_created(&tx, row, lookup_id, now)?;
+                                    }
                                     if res.status == RowStatus::Duplicate {
                                         counts.duplicates += 1;
                                     } else {
@@ -610,6 +614,28 @@ impl SyncEngine {
         };
         tokio::join!(pull, push);
     }
+}
+
+/// The hub answered a `new_constituent` row with the Lookup ID of the record it created or
+/// matched: every local reference to the row's local id is remapped to it, in the same
+/// transaction that marks the row delivered.
+fn remap_created(
+    tx: &Connection,
+    row: &outbox::OutboxRow,
+    lookup_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), SyncError> {
+    if row.kind != outbox::kinds::NEW_CONSTITUENT.0 {
+        return Ok(());
+    }
+    let local_id = serde_json::from_str::<crate::intake::NewConstituentV1>(&row.payload)
+        .ok()
+        .and_then(|p| p.local_id);
+    let Some(local_id) = local_id else {
+        return Ok(());
+    };
+    crate::intake::remap::remap_local_id(tx, &local_id, lookup_id, now).map_err(local)?;
+    Ok(())
 }
 
 /// Whether a purge is due: `interval` has passed since the last one. Never due before the
