@@ -176,8 +176,8 @@ impl Device {
                 let mut shown_link = None;
                 let mut checked = std::time::Instant::now() - std::time::Duration::from_secs(1);
                 loop {
-                    if let Some(display) = &display {
-                        if checked.elapsed() >= std::time::Duration::from_secs(1) {
+                    if let Some(display) = &display
+                        && checked.elapsed() >= std::time::Duration::from_secs(1) {
                             checked = std::time::Instant::now();
                             let now = (link.link_status().online, station.pending_uploads());
                             if shown_link != Some(now) {
@@ -188,7 +188,6 @@ impl Device {
                                 });
                             }
                         }
-                    }
                     // Wake at least every 50 ms so a passage timeout is noticed without a scan.
                     let event = match rx.recv_timeout(std::time::Duration::from_millis(50)) {
                         Ok(event) => event,

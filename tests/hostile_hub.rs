@@ -55,7 +55,8 @@ fn device_for(dir: &std::path::Path, port: u16) -> portico::device::Device {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_replies_are_clear_errors() {
-    let cases: &[(&str, u16, fn(&SyncError) -> bool)] = &[
+    type Case = (&'static str, u16, fn(&SyncError) -> bool);
+    let cases: &[Case] = &[
         ("not json at all", 200, |e| {
             matches!(e, SyncError::Protocol(_))
         }),

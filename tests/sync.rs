@@ -87,14 +87,15 @@ async fn delta_sync_brings_only_the_changes_made_on_the_hub() {
     let report = device.engine.pull_all(None).await.unwrap();
     assert_eq!(report.upserts, 150, "only the changed records travel");
     let db = device.engine.database();
-    let conn = db.lock().unwrap();
-    for id in &changed {
-        let want = hub.store.constituent(id).unwrap().unwrap();
-        let got = replica::constituent(&conn, id).unwrap().unwrap();
-        assert_eq!(ConstituentDto::from(got), want);
+    {
+        let conn = db.lock().unwrap();
+        for id in &changed {
+            let want = hub.store.constituent(id).unwrap().unwrap();
+            let got = replica::constituent(&conn, id).unwrap().unwrap();
+            assert_eq!(ConstituentDto::from(got), want);
+        }
+        assert_replica_equals_hub(&hub, &conn);
     }
-    assert_replica_equals_hub(&hub, &conn);
-    drop(conn);
     // Nothing new: an empty pass.
     assert_eq!(device.engine.pull_all(None).await.unwrap().upserts, 0);
 }

@@ -421,7 +421,7 @@ pub fn constituent(rng: &mut ChaCha8Rng, i: usize, anchor: NaiveDate) -> Constit
     let phone_kinds = ["Mobile", "Home", "Work"];
     let n_phones = [0, 1, 1, 2, 2, 3][rng.random_range(0..6)];
     let mut phones = Vec::new();
-    for k in 0..n_phones {
+    for (k, kind) in phone_kinds.iter().enumerate().take(n_phones) {
         let number = format!(
             "({area}) {:03}-{:04}",
             rng.random_range(200..999),
@@ -429,7 +429,7 @@ pub fn constituent(rng: &mut ChaCha8Rng, i: usize, anchor: NaiveDate) -> Constit
         );
         phones.push(PhoneDto {
             number,
-            meta: meta(phone_kinds[k], k == 0, true, Some(since), None),
+            meta: meta(kind, k == 0, true, Some(since), None),
         });
     }
 

@@ -329,6 +329,18 @@ fn announcement(m: &GateScreenModel) -> String {
     s
 }
 
+/// What the gate screen shows for a decision's screen effect.
+pub fn result_view(screen: &crate::gate::Screen) -> ResultView {
+    ResultView {
+        admit: screen.colour == crate::gate::Colour::Green,
+        name: screen.name.clone(),
+        level: screen.membership_level.clone(),
+        guests_allowed: screen.guest_allowance.unwrap_or(0),
+        reason: screen.message.clone(),
+        note: screen.notes.first().cloned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -664,17 +676,5 @@ mod tests {
         assert_eq!(m.clock, "Sun 22 Nov 2026 10:42");
         assert_eq!(m.result_text, "Ready");
         assert!(m.visitor_name.is_empty() && m.reason.is_empty());
-    }
-}
-
-/// What the gate screen shows for a decision's screen effect.
-pub fn result_view(screen: &crate::gate::Screen) -> ResultView {
-    ResultView {
-        admit: screen.colour == crate::gate::Colour::Green,
-        name: screen.name.clone(),
-        level: screen.membership_level.clone(),
-        guests_allowed: screen.guest_allowance.unwrap_or(0),
-        reason: screen.message.clone(),
-        note: screen.notes.first().cloned(),
     }
 }
