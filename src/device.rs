@@ -53,8 +53,9 @@ impl Device {
             path: config.data_dir.display().to_string(),
             source,
         })?;
-        let conn = crate::replica::open(&config.database_path())?;
+        // The checkpointer first: connections opened while it runs leave checkpoints to it.
         let checkpointer = crate::replica::Checkpointer::spawn(&config.database_path())?;
+        let conn = crate::replica::open(&config.database_path())?;
         let config = Arc::new(config);
         let engine = Arc::new(SyncEngine::new(
             config.clone(),

@@ -179,7 +179,7 @@ enum HubCommand {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// Benchmark name: sync, scan, input.
+    /// Benchmark name: sync, scan, input, match.
     name: String,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
@@ -202,6 +202,12 @@ struct BenchArgs {
     /// Frames pushed through the input pipeline (bench input).
     #[arg(long, default_value_t = 1_000_000)]
     frames: usize,
+    /// Visitor and search queries timed (bench match).
+    #[arg(long, default_value_t = 10_000)]
+    queries: usize,
+    /// Measure this existing device database instead of building one (bench match).
+    #[arg(long)]
+    replica: Option<PathBuf>,
 }
 
 fn init_logging(format: &str) {
@@ -473,7 +479,17 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     tokio::task::spawn_blocking(move || portico::input::bench::run(args.frames))
                         .await?
                 }
-                other => bail!("unknown benchmark {other:?}; available: sync, scan, input"),
+                "match" => {
+                    let opts = portico::bench::matching::MatchBenchOptions {
+                        constituents: args.constituents,
+                        queries: args.queries,
+                        replica: args.replica,
+                        dir: args.dir,
+                    };
+                    tokio::task::spawn_blocking(move || portico::bench::matching::run(opts))
+                        .await??
+                }
+                other => bail!("unknown benchmark {other:?}; available: sync, scan, input, match"),
             };
             if args.json {
                 println!("{}", serde_json::to_string(&result)?);

@@ -1,5 +1,6 @@
 //! Benchmarks behind `portico bench NAME --json`. Each prints one JSON object whose fields name
 //! the figures and their targets; `docs/BENCHMARKS.md` records results and the commands.
 
+pub mod matching;
 pub mod scan;
 pub mod sync;

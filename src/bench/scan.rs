@@ -185,6 +185,8 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
     let relay = crate::gate::relay::SimulatedOutput::new(clock);
     let mut station = Station::open(&db, "bench-gate", gate, Box::new(relay), Arc::new(|| true))?;
+    // As on a running device: commits never checkpoint; this thread does, beside them.
+    let _checkpointer = replica::Checkpointer::spawn(&db)?;
 
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let next_credential = |rng: &mut ChaCha8Rng| -> Credential {

@@ -569,9 +569,10 @@ fn validate_device(p: &mut Problems<'_>, base: &Path, d: raw::RawDevice) -> Opti
         }
     };
     if let Some(tz) = d.timezone
-        && tz.trim().is_empty() {
-            p.at_path("device.timezone", "must not be empty");
-        }
+        && tz.trim().is_empty()
+    {
+        p.at_path("device.timezone", "must not be empty");
+    }
     let (id, data_dir) = (id?, data_dir?);
     let socket = d
         .status_socket
@@ -702,10 +703,11 @@ fn validate_sync(p: &mut Problems<'_>, s: raw::RawSync) -> Option<SyncConfig> {
         (secs(3600), secs(365 * 86_400)),
     );
     if let (Some(b), Some(c)) = (base, cap)
-        && b > c {
-            p.at_path("sync.retry_base", "must not be longer than sync.retry_cap");
-            return None;
-        }
+        && b > c
+    {
+        p.at_path("sync.retry_base", "must not be longer than sync.retry_cap");
+        return None;
+    }
     Some(SyncConfig {
         pull_interval: pull?,
         purge_interval: purge?,

@@ -1,14 +1,14 @@
 //! The device database's one checkpointer: copies committed WAL frames back into the main
 //! file on a thread of its own.
 //!
-//! Every connection opens with `wal_autocheckpoint = 0`, so no writer ever checkpoints inside
-//! its commit: a gate's scan commit and the sync's page commit pay only for their own WAL
-//! frames and fsync. This thread runs a `PASSIVE` checkpoint (it never blocks readers or
+//! While a `Checkpointer` runs for a database file, every connection this process opens to it
+//! has `wal_autocheckpoint = 0`, so no writer checkpoints inside its commit: a gate's scan
+//! commit and the sync's page commit pay only for their own WAL frames and fsync. This thread runs a `PASSIVE` checkpoint (it never blocks readers or
 //! writers) every [`INTERVAL`]. Once every frame is copied, the next writer starts the WAL over
 //! from the beginning and SQLite trims the file to `journal_size_limit`.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,31 @@ pub fn checkpoint(conn: &Connection, mode: &str) -> Result<CheckpointReport> {
     })?)
 }
 
+/// Database files (canonical paths) with a running checkpointer in this process.
+static RUNNING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// The canonical form of a database path whose file may not exist yet.
+fn canonical(path: &Path) -> PathBuf {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_owned());
+    match path.file_name() {
+        Some(name) => dir.join(name),
+        None => dir,
+    }
+}
+
+/// Whether this process runs a [`Checkpointer`] for the database at `path`.
+pub fn is_running_for(path: &Path) -> bool {
+    let path = canonical(path);
+    RUNNING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&path)
+}
+
 /// The running checkpointer. Dropping it stops the thread after a last passive checkpoint.
 pub struct Checkpointer {
     stop: mpsc::SyncSender<()>,
@@ -58,10 +83,14 @@ impl Checkpointer {
                 table: "checkpointer",
                 detail: format!("cannot start the checkpoint thread: {e}"),
             })?;
+        RUNNING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(canonical(path));
         Ok(Self {
             stop,
             thread: Some(thread),
-            path: path.to_owned(),
+            path: canonical(path),
         })
     }
 
@@ -75,6 +104,10 @@ impl Drop for Checkpointer {
         let _ = self.stop.send(());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = running.iter().position(|p| *p == self.path) {
+            running.remove(i);
         }
     }
 }
@@ -99,5 +132,56 @@ fn run(conn: &Connection, stop: &mpsc::Receiver<()>) {
         if stopping {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn autocheckpoint(path: &Path) -> i64 {
+        let conn = crate::replica::open(path).unwrap();
+        conn.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn commits_checkpoint_themselves_only_while_no_checkpointer_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        assert_eq!(
+            autocheckpoint(&path),
+            1000,
+            "SQLite's default without a checkpointer"
+        );
+        let checkpointer = Checkpointer::spawn(&path).unwrap();
+        // Also through another spelling of the same file.
+        let other = dir.path().join(".").join("device.db");
+        assert_eq!(autocheckpoint(&other), 0);
+        drop(checkpointer);
+        assert_eq!(autocheckpoint(&path), 1000);
+    }
+
+    #[test]
+    fn the_checkpointer_copies_committed_frames_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let checkpointer = Checkpointer::spawn(&path).unwrap();
+        let conn = crate::replica::open(&path).unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let before = size();
+        conn.execute_batch("CREATE TABLE filler (x BLOB)").unwrap();
+        for _ in 0..50 {
+            conn.execute("INSERT INTO filler VALUES (randomblob(4000))", [])
+                .unwrap();
+        }
+        // Committed, but only in the WAL: no commit checkpointed.
+        assert!(size() < before + 100_000, "a commit checkpointed");
+        let deadline = Instant::now() + INTERVAL * 5;
+        while size() < before + 200_000 {
+            assert!(Instant::now() < deadline, "WAL not copied back in time");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(checkpointer);
     }
 }

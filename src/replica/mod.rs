@@ -49,6 +49,12 @@ pub fn open(path: &Path) -> Result<Connection> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     configure(&conn)?;
+    // While this process runs a `Checkpointer` for the file, commits never checkpoint: that
+    // thread does, off every writer's path. Without one (tools, benchmark builders) SQLite's
+    // own automatic checkpoint keeps the WAL bounded.
+    if checkpoint::is_running_for(path) {
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    }
     migrate(&conn, path)?;
     Ok(conn)
 }
@@ -67,9 +73,6 @@ pub fn configure(conn: &Connection) -> Result<()> {
         });
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
-    // Commits never checkpoint: the device's `checkpoint::Checkpointer` does, off every
-    // writer's path. When no process runs one, closing the last connection checkpoints.
-    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // A WAL that grew during a large sync is trimmed back to 64 MiB when it starts over.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     // 16 MiB of page cache (negative = KiB).

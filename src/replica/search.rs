@@ -209,9 +209,10 @@ pub fn candidates(
     let mut out = Vec::with_capacity(ids.len());
     for id in ids.into_iter().take(limit) {
         if let Some(c) = query::constituent(conn, &id)?
-            && c.status != ConstituentStatus::Merged {
-                out.push(c);
-            }
+            && c.status != ConstituentStatus::Merged
+        {
+            out.push(c);
+        }
     }
     Ok(out)
 }

@@ -122,11 +122,12 @@ impl HubClient {
             .map_err(classify)?;
         let status = resp.status();
         if let Some(len) = resp.content_length()
-            && len as usize > MAX_BODY_BYTES {
-                return Err(SyncError::Protocol(format!(
-                    "reply of {len} bytes is too large"
-                )));
-            }
+            && len as usize > MAX_BODY_BYTES
+        {
+            return Err(SyncError::Protocol(format!(
+                "reply of {len} bytes is too large"
+            )));
+        }
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(classify)? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
