@@ -56,6 +56,40 @@ fn the_valid_config_loads_with_defaults() {
     );
     assert_eq!(cfg.status_socket, dir.path().join("data/portico.sock"));
     assert!(cfg.gate.is_some() && cfg.kiosk.is_none());
+    assert_eq!(
+        cfg.matching.mode,
+        portico::matching::MatchMode::Strict,
+        "the integration's strict rule unless configured"
+    );
+}
+
+/// Issue rule: scored mode is a config option, with the CRM's 95/70 thresholds by default.
+#[test]
+fn scored_matching_is_a_config_option_with_the_crms_thresholds() {
+    use portico::matching::{MatchMode, ScoreThresholds};
+    let dir = folder();
+    let scored = VALID.replacen("[gate]", "[matching]\nmode = \"scored\"\n[gate]", 1);
+    let cfg = check(dir.path(), &scored).unwrap();
+    assert_eq!(
+        cfg.matching.mode,
+        MatchMode::Scored(ScoreThresholds {
+            automatic_above: 95,
+            review_from: 70
+        })
+    );
+    let tuned = VALID.replacen(
+        "[gate]",
+        "[matching]\nmode = \"scored\"\nautomatic_above = 90\nreview_from = 60\n[gate]",
+        1,
+    );
+    let cfg = check(dir.path(), &tuned).unwrap();
+    assert_eq!(
+        cfg.matching.mode,
+        MatchMode::Scored(ScoreThresholds {
+            automatic_above: 90,
+            review_from: 60
+        })
+    );
 }
 
 #[test]
@@ -182,6 +216,38 @@ fn each_malformed_config_gives_its_file_line_column_and_key() {
             15,
             "matching.default_country",
             "not a supported",
+        ),
+        (
+            "unknown matching mode",
+            "[gate]",
+            "[matching]\nmode = \"fuzzy\"\n[gate]",
+            15,
+            "matching.mode",
+            "not a matching mode",
+        ),
+        (
+            "thresholds without scored mode",
+            "[gate]",
+            "[matching]\nmode = \"strict\"\nreview_from = 60\n[gate]",
+            16,
+            "matching.review_from",
+            "only with mode = \"scored\"",
+        ),
+        (
+            "threshold out of range",
+            "[gate]",
+            "[matching]\nmode = \"scored\"\nautomatic_above = 101\n[gate]",
+            16,
+            "matching.automatic_above",
+            "out of range",
+        ),
+        (
+            "empty review band",
+            "[gate]",
+            "[matching]\nmode = \"scored\"\nautomatic_above = 80\nreview_from = 90\n[gate]",
+            17,
+            "matching.review_from",
+            "review band would be empty",
         ),
     ];
     let dir = folder();

@@ -500,3 +500,38 @@ fn blocking_keys_for_a_constituent_cover_every_entry_and_former_name() {
     }
     assert_eq!(keys.len(), 8);
 }
+
+/// Blocking never drops a record that could reach the review threshold: a record sharing no
+/// email or phone earns at most the name points plus the address and birth-date points the
+/// visitor gave, so the surname key is probed only when those could reach 70.
+#[test]
+fn the_surname_key_is_probed_only_when_a_name_only_record_could_reach_review() {
+    use portico::matching::scored::probe_keys;
+    let t = ScoreThresholds::default();
+    let has_surname_key = |v: &VisitorDetails| {
+        probe_keys(v, &n(), &t)
+            .iter()
+            .any(|k| matches!(k, BlockingKey::LastNameInitial { .. }))
+    };
+    let mut v = visitor("Ada", "Lovelace", Some("ada@analytical.example"), None);
+    // 25 + 20 = 45 < 70.
+    assert!(!has_surname_key(&v));
+    assert!(probe_keys(&v, &n(), &t).iter().all(BlockingKey::is_strict));
+    // With an address: 55 < 70.
+    v.address = Some(postal("12 St James's Square", "SW1Y 4JH"));
+    assert!(!has_surname_key(&v));
+    // With a birth date too: 75 ≥ 70.
+    v.birth_date = Some(date(1815, 12, 10));
+    assert!(has_surname_key(&v));
+    // A lower review threshold lets name and birth date alone be worth probing (65 ≥ 60).
+    v.address = None;
+    let lenient = ScoreThresholds {
+        automatic_above: 95,
+        review_from: 60,
+    };
+    assert!(
+        probe_keys(&v, &n(), &lenient)
+            .iter()
+            .any(|k| matches!(k, BlockingKey::LastNameInitial { .. }))
+    );
+}

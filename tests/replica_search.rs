@@ -220,7 +220,7 @@ fn rule_strict_matching_against_the_replica_finds_candidates_by_email_and_phone(
             .into_iter()
             .filter(|k| k.is_strict())
             .collect();
-        let found = candidates(&conn, &keys, 50).unwrap();
+        let found = candidates(&conn, &n, &keys, Some(&v.name.first), 50).unwrap();
         strict_match(&v, &found, &n)
     };
     let matched = |o: &MatchOutcome| match o {
@@ -273,4 +273,36 @@ fn rule_strict_matching_against_the_replica_finds_candidates_by_email_and_phone(
     assert!(
         matches!(outcome(visitor("Mary", "OBrien", Some("mary@mail.example.org"), None)), MatchOutcome::Ambiguous(h) if h.len() == 2)
     );
+}
+
+/// Scored mode blocks on surname and first initial; of a common surname only the people whose
+/// first name could earn points (equal, nickname, initial or similar) are loaded as candidates.
+#[test]
+fn surname_candidates_are_limited_to_compatible_first_names() {
+    let (_d, conn) = replica_with(vec![
+        person("8-1", "John", "Smith", &[], &[]),
+        person("8-2", "James", "Smith", &[], &[]),
+        person("8-3", "Jon", "Smith", &[], &[]),
+        person("8-4", "Jim", "Smith", &[], &[]),
+        person("8-5", "Jennifer", "Smith", &[], &[]),
+        person("8-6", "John", "Smyth", &[], &[]),
+    ]);
+    let n = Normalizer::default();
+    let ids = |first: &str| {
+        let v = visitor(first, "Smith", None, None);
+        let keys = visitor_keys(&v, &n);
+        let mut ids: Vec<String> = candidates(&conn, &n, &keys, Some(first), 50)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.lookup_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    // "John": John and Jon (similar); not James, Jim, Jennifer; Smyth is another surname.
+    assert_eq!(ids("John"), ["8-1", "8-3"]);
+    // "Jim" is a nickname of James.
+    assert_eq!(ids("Jim"), ["8-2", "8-4"]);
+    // An initial alone is compatible with every J.
+    assert_eq!(ids("J"), ["8-1", "8-2", "8-3", "8-4", "8-5"]);
 }

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::domain::Constituent;
 use crate::hub::{HubStore, seed};
 use crate::matching::blocking::visitor_keys;
-use crate::matching::scored::{ScoreThresholds, ScoredOutcome, scored_match_refs};
+use crate::matching::scored::{ScoreThresholds, ScoredOutcome, probe_keys, scored_match_refs};
 use crate::matching::{MatchOutcome, VisitorDetails, strict_match_refs};
 use crate::normalize::Normalizer;
 use crate::protocol::{Change, ConstituentDto, MembershipDto, MergeDto, Resource};
@@ -223,7 +223,7 @@ pub fn run(opts: MatchBenchOptions) -> Result<Value> {
         let t = Instant::now();
         let mut keys = visitor_keys(v, &n);
         keys.retain(|k| k.is_strict());
-        let found = candidates(&conn, &keys, CANDIDATE_LIMIT)?;
+        let found = candidates(&conn, &n, &keys, Some(&v.name.first), CANDIDATE_LIMIT)?;
         let refs: Vec<&Constituent> = found.iter().collect();
         let outcome = strict_match_refs(v, &refs, &n);
         strict_times.push(t.elapsed());
@@ -235,8 +235,8 @@ pub fn run(opts: MatchBenchOptions) -> Result<Value> {
         }] += 1;
 
         let t = Instant::now();
-        let keys = visitor_keys(v, &n);
-        let found = candidates(&conn, &keys, CANDIDATE_LIMIT)?;
+        let keys = probe_keys(v, &n, &thresholds);
+        let found = candidates(&conn, &n, &keys, Some(&v.name.first), CANDIDATE_LIMIT)?;
         let refs: Vec<&Constituent> = found.iter().collect();
         let outcome = scored_match_refs(v, &refs, &n, &thresholds);
         scored_times.push(t.elapsed());

@@ -235,8 +235,11 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         let applier = Applier::new(Normalizer::default());
         let mut rng = ChaCha8Rng::seed_from_u64(99);
         let t = Instant::now();
-        for _ in 0..5 {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Like the device's feed writer: pages folded into one transaction until a scan
+        // waits for the lock, then a commit at the end of the page and a pause.
+        let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut mark = replica::lock_wait_mark();
+        for chunk in 0..5 {
             let page: Vec<_> = (0..2_000)
                 .map(|_| {
                     let k = rng.random_range(0..n);
@@ -249,14 +252,22 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
                 })
                 .collect();
             applier.constituents(&tx, &page)?;
-            tx.commit()?;
+            if chunk < 4 && replica::lock_wanted_since(mark) {
+                tx.commit()?;
+                std::thread::sleep(crate::sync::engine::WRITER_GAP);
+                tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                mark = replica::lock_wait_mark();
+            }
         }
+        tx.commit()?;
         Ok(t.elapsed())
     });
-    let mut during_sync = Vec::new();
+    let (mut during_sync, mut durable_during_sync) = (Vec::new(), Vec::new());
     while !writer.is_finished() {
         let c = next_credential(&mut rng);
+        let t = Instant::now();
         let (_, commanded) = station.scan_timed(&c, None, 1, now())?;
+        durable_during_sync.push(t.elapsed());
         during_sync.push(commanded);
     }
     let delta_time = writer
@@ -278,6 +289,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let dur = summary(durable);
     let fs = summary(fsync);
     let during = summary(during_sync);
+    let durable_during = summary(durable_during_sync);
     let ratio =
         dur["p99_us"].as_f64().unwrap_or(0.0) / fs["p99_us"].as_f64().unwrap_or(1.0).max(1e-9);
     std::io::stderr().flush().ok();
@@ -288,6 +300,8 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         "tickets": opts.tickets,
         "decision_latency": dec,
         "decision_latency_during_delta_sync": during,
+        // Scans wait for the feed writer's transaction to commit their own.
+        "durability_latency_during_delta_sync": durable_during,
         "delta_sync_changes": 10_000,
         "delta_sync_seconds": delta_time.as_secs_f64(),
         "durability_latency": dur,

@@ -298,7 +298,11 @@ pub async fn run(opts: SyncBenchOptions) -> Result<serde_json::Value> {
         let rss_kib = first["peak_rss_kib"].as_u64().context("sync did not report its peak RSS")?;
         eprintln!("initial sync {:.2}s, peak RSS {} MiB", initial.as_secs_f64(), rss_kib / 1024);
 
-        // Delta: changes land on the hub while it serves; the device pulls them.
+        // Delta: changes land on the hub while it serves; the device pulls them. First the
+        // initial sync's gigabyte of writes reaches the disk, as it long has by the time a
+        // 15-minute pull comes round: the delta's own fsync should not queue behind it.
+        // SAFETY: sync(2) takes no arguments and cannot fail.
+        unsafe { libc::sync() };
         let s = store.clone();
         let (n, changes) = (opts.constituents, opts.changes);
         let changed = tokio::task::spawn_blocking(move || seed::mutate(&s, changes, n, 9)).await??;

@@ -146,6 +146,8 @@ pub struct DeviceConfig {
     pub upstream: UpstreamConfig,
     pub sync: SyncConfig,
     pub normalizer: Normalizer,
+    /// Strict (the integration's rule, the default) or scored matching (`[matching] mode`).
+    pub matching: crate::matching::MatchConfig,
     /// Admission rules, relay and passage sensor (`[gate]`, see `docs/gate-config.md`).
     pub gate: Option<crate::gate::config::GatePolicyConfig>,
     pub kiosk: Option<KioskConfig>,
@@ -242,7 +244,7 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
             Some(Some((device_id, roles, data_dir, status_socket))),
             Some(Some(upstream)),
             Some(Some(sync)),
-            Some(Some(normalizer)),
+            Some(Some((normalizer, matching))),
             Some(gate),
             Some(kiosk),
             Some(inputs),
@@ -255,6 +257,7 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
             upstream,
             sync,
             normalizer,
+            matching,
             gate: gate.filter(|_| has("gate")),
             kiosk: kiosk.filter(|_| has("kiosk")),
             inputs,
@@ -722,8 +725,71 @@ fn validate_sync(p: &mut Problems<'_>, s: raw::RawSync) -> Option<SyncConfig> {
     })
 }
 
-fn validate_matching(p: &mut Problems<'_>, m: raw::RawMatching) -> Option<Normalizer> {
+fn validate_matching(
+    p: &mut Problems<'_>,
+    m: raw::RawMatching,
+) -> Option<(Normalizer, crate::matching::MatchConfig)> {
+    use crate::matching::{MatchConfig, MatchMode, ScoreThresholds};
     let mut n = Normalizer::default();
+    let mut ok = true;
+    let mut threshold = |key: &str, v: Option<i64>, default: u8| match v {
+        None => Some(default),
+        Some(v) if (1..=100).contains(&v) => Some(v as u8),
+        Some(v) => {
+            p.at_path(
+                &format!("matching.{key}"),
+                &format!("{v} is out of range (1 to 100)"),
+            );
+            None
+        }
+    };
+    let defaults = ScoreThresholds::default();
+    let automatic = threshold(
+        "automatic_above",
+        m.automatic_above,
+        defaults.automatic_above,
+    );
+    let review = threshold("review_from", m.review_from, defaults.review_from);
+    let mode = match m.mode.as_deref().unwrap_or("strict") {
+        "strict" => {
+            for (key, given) in [
+                ("automatic_above", m.automatic_above.is_some()),
+                ("review_from", m.review_from.is_some()),
+            ] {
+                if given {
+                    p.at_path(
+                        &format!("matching.{key}"),
+                        "thresholds apply only with mode = \"scored\"",
+                    );
+                    ok = false;
+                }
+            }
+            Some(MatchMode::Strict)
+        }
+        "scored" => match (automatic, review) {
+            (Some(automatic_above), Some(review_from)) if review_from <= automatic_above => {
+                Some(MatchMode::Scored(ScoreThresholds {
+                    automatic_above,
+                    review_from,
+                }))
+            }
+            (Some(a), Some(r)) => {
+                p.at_path(
+                    "matching.review_from",
+                    &format!("{r} is above automatic_above ({a}); the review band would be empty"),
+                );
+                None
+            }
+            _ => None,
+        },
+        other => {
+            p.at_path(
+                "matching.mode",
+                &format!("{other:?} is not a matching mode; expected \"strict\" or \"scored\""),
+            );
+            None
+        }
+    };
     if let Some(country) = m.default_country {
         match crate::normalize::DialingPlan::for_country(&country) {
             Some(plan) => n.dialing = plan,
@@ -748,7 +814,10 @@ fn validate_matching(p: &mut Problems<'_>, m: raw::RawMatching) -> Option<Normal
         }
         n.placeholder_emails = list.into_iter().map(|e| e.trim().to_lowercase()).collect();
     }
-    Some(n)
+    match mode {
+        Some(mode) if ok => Some((n, MatchConfig { mode })),
+        _ => None,
+    }
 }
 
 fn validate_gate(

@@ -43,6 +43,9 @@ pub struct RawSync {
 pub struct RawMatching {
     pub default_country: Option<String>,
     pub placeholder_emails: Option<Vec<String>>,
+    pub mode: Option<String>,
+    pub automatic_above: Option<i64>,
+    pub review_from: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

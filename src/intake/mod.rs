@@ -117,6 +117,14 @@ impl IntakeConfig {
             ..Self::default()
         }
     }
+
+    /// The device's configured matching (`[matching] mode` and thresholds).
+    pub fn for_device(config: &crate::config::DeviceConfig) -> Self {
+        Self {
+            matching: config.matching,
+            ..Self::default()
+        }
+    }
 }
 
 /// How a match was made, as sent upstream so the hub can judge it again.

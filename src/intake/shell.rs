@@ -57,12 +57,24 @@ pub fn intake(
     now: DateTime<Utc>,
 ) -> Result<IntakeOutcome, IntakeError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut keys = visitor_keys(visitor, n);
-    if matches!(config.matching.mode, MatchMode::Strict) {
+    let keys = match &config.matching.mode {
         // A strict match always shares an email or a phone.
-        keys.retain(|k| k.is_strict());
-    }
-    let candidates = search::candidates(&tx, &keys, config.candidate_limit.max(1))?;
+        MatchMode::Strict => {
+            let mut keys = visitor_keys(visitor, n);
+            keys.retain(|k| k.is_strict());
+            keys
+        }
+        MatchMode::Scored(thresholds) => {
+            crate::matching::scored::probe_keys(visitor, n, thresholds)
+        }
+    };
+    let candidates = search::candidates(
+        &tx,
+        n,
+        &keys,
+        Some(&visitor.name.first),
+        config.candidate_limit.max(1),
+    )?;
     let local_id = new_local_id();
     let plan = decide(visitor, &candidates, n, config, &local_id, now);
 

@@ -238,6 +238,48 @@ fn score_last(q: &Query, c: &Constituent, n: &Normalizer) -> FieldScore {
     }
 }
 
+/// The keys worth probing for a visitor in scored mode: every email and phone key, and the
+/// surname key only when a record found by name alone could reach the review threshold. A
+/// record that shares no email or phone with the visitor earns at most the name points plus
+/// the address and birth-date points the visitor gave (45, 55, 65 or 75); when that is below
+/// `review_from` the surname key can only load records that end up "no match".
+pub fn probe_keys(
+    v: &VisitorDetails,
+    n: &Normalizer,
+    thresholds: &ScoreThresholds,
+) -> Vec<super::blocking::BlockingKey> {
+    let q = Query::new(v, n);
+    let mut best_without_contact = LAST_EQUAL + FIRST_EQUAL;
+    if q.line1.is_some() || q.postcode.is_some() {
+        best_without_contact += ADDRESS_FULL;
+    }
+    if q.birth_date.is_some() {
+        best_without_contact += BIRTH_EQUAL;
+    }
+    let mut keys = super::blocking::visitor_keys(v, n);
+    if best_without_contact < i32::from(thresholds.review_from) {
+        keys.retain(|k| k.is_strict());
+    }
+    keys
+}
+
+/// Whether two normalised first names can earn first-name points (equal, nicknames of each
+/// other, an initial of the other, or similar): the complement is the penalised "different".
+pub fn first_names_compatible(a: &str, b: &str) -> bool {
+    if a == b || nicknames::are_variants(a, b) {
+        return true;
+    }
+    let (short, long) = if a.chars().count() <= b.chars().count() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    if short.chars().count() == 1 {
+        return long.starts_with(short);
+    }
+    strsim::jaro_winkler(a, b) >= SIMILAR_LOW
+}
+
 fn score_first(q: &Query, c: &Constituent, n: &Normalizer) -> FieldScore {
     let f = |p, r| fs(Field::FirstName, p, FIRST_EQUAL, r);
     let theirs = n.name_key(&c.name.first);

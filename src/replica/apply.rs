@@ -110,6 +110,22 @@ impl Applier {
             })
             .optional()?;
         let norms = (n.name_key(&c.name.first), n.name_key(&c.name.last));
+        // ?2.. of the full update and of the insert, in statement order (?1 is the row id or,
+        // for a new row, the Lookup ID).
+        let mut columns: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(14);
+        columns.extend(head.iter().map(|v| v as &dyn rusqlite::ToSql));
+        columns.push(&norms.0);
+        columns.push(&norms.1);
+        columns.extend(hashes.iter().map(|h| h as &dyn rusqlite::ToSql));
+        columns.push(&mark_pending);
+        fn with_first<'a>(
+            first: &'a dyn rusqlite::ToSql,
+            rest: &[&'a dyn rusqlite::ToSql],
+        ) -> Vec<&'a dyn rusqlite::ToSql> {
+            let mut p = vec![first];
+            p.extend_from_slice(rest);
+            p
+        }
         match existing {
             Some((id, cols, pending, stored)) => {
                 if cols == head && pending == mark_pending && stored != hashes {
@@ -128,23 +144,7 @@ impl Applier {
                          emails_hash = ?12, phones_hash = ?13, addresses_hash = ?14
                          WHERE id = ?1",
                     )?
-                    .execute(params![
-                        id,
-                        head[0],
-                        head[1],
-                        head[2],
-                        head[3],
-                        head[4],
-                        head[5],
-                        head[6],
-                        norms.0,
-                        norms.1,
-                        hashes[0],
-                        hashes[1],
-                        hashes[2],
-                        hashes[3],
-                        mark_pending
-                    ])?;
+                    .execute(with_first(&id, &columns).as_slice())?;
                     if pending && !mark_pending {
                         tracing::info!(
                             lookup_id = %c.lookup_id,
@@ -165,23 +165,7 @@ impl Applier {
                      emails_hash, phones_hash, addresses_hash, pending)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 )?
-                .execute(params![
-                    c.lookup_id,
-                    head[0],
-                    head[1],
-                    head[2],
-                    head[3],
-                    head[4],
-                    head[5],
-                    head[6],
-                    norms.0,
-                    norms.1,
-                    hashes[0],
-                    hashes[1],
-                    hashes[2],
-                    hashes[3],
-                    mark_pending
-                ])?;
+                .execute(with_first(&c.lookup_id, &columns).as_slice())?;
                 let id = tx.last_insert_rowid();
                 for (k, kind) in KINDS.iter().enumerate() {
                     kind.write_rows(tx, id, &children[k], true)?;

@@ -42,13 +42,13 @@ pub type Result<T> = std::result::Result<T, ReplicaError>;
 /// Opens (creating if needed) the device database, sets the durability pragmas and runs any
 /// pending migrations.
 pub fn open(path: &Path) -> Result<Connection> {
-    let conn = Connection::open_with_flags(
+    let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    configure(&conn)?;
+    configure(&mut conn)?;
     // While this process runs a `Checkpointer` for the file, commits never checkpoint: that
     // thread does, off every writer's path. Without one (tools, benchmark builders) SQLite's
     // own automatic checkpoint keeps the WAL bounded.
@@ -64,7 +64,7 @@ pub fn open(path: &Path) -> Result<Connection> {
 /// Writers must begin with `BEGIN IMMEDIATE` (`TransactionBehavior::Immediate`): a deferred
 /// transaction that reads before it writes cannot wait for another writer and fails at once
 /// with "database is locked" when one committed in between.
-pub fn configure(conn: &Connection) -> Result<()> {
+pub fn configure(conn: &mut Connection) -> Result<()> {
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(ReplicaError::Corrupt {
@@ -77,7 +77,7 @@ pub fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     // 16 MiB of page cache (negative = KiB).
     conn.pragma_update(None, "cache_size", -16_384)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_handler(Some(wait_for_lock))?;
     // The feed writer alone cycles through ~25 statements; the default cache of 16 would
     // re-prepare them on every record.
     conn.set_prepared_statement_cache_capacity(64);
@@ -102,6 +102,38 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
         tracing::info!(version, "replica schema migrated");
     }
     Ok(())
+}
+
+/// How long a connection waits for another's write transaction before giving up.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// How often a waiting connection looks again. SQLite's own busy timeout backs off to 100 ms
+/// between looks, so a gate scan waiting behind a feed page could sleep through the short gap
+/// the feed writer leaves between its transactions and wait for the next one too.
+pub const LOCK_POLL: Duration = Duration::from_millis(1);
+
+/// Busy-handler calls in this process so far: a writer that sees it move knows another
+/// connection is waiting for the lock it holds.
+static LOCK_WAITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A mark for [`lock_wanted_since`].
+pub fn lock_wait_mark() -> u64 {
+    LOCK_WAITS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether a connection of this process has waited for a lock since `mark` was taken.
+pub fn lock_wanted_since(mark: u64) -> bool {
+    lock_wait_mark() != mark
+}
+
+fn wait_for_lock(attempt: i32) -> bool {
+    LOCK_WAITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if u128::try_from(attempt).unwrap_or(u128::MAX) * LOCK_POLL.as_micros() >= LOCK_WAIT.as_micros()
+    {
+        return false;
+    }
+    std::thread::sleep(LOCK_POLL);
+    true
 }
 
 /// Reads a pragma as text (for diagnostics and tests).

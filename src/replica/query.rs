@@ -132,27 +132,48 @@ fn contacts<T>(
 /// The constituent with this exact Lookup ID (no merge resolution), rebuilt with its contact
 /// information in insertion order.
 pub fn constituent(conn: &Connection, lookup_id: &str) -> Result<Option<Constituent>> {
+    load(
+        conn,
+        "SELECT id, lookup_id, title, first_name, middle_name, last_name, suffix, birth_date,
+                status FROM constituents WHERE lookup_id = ?1",
+        &lookup_id,
+    )
+}
+
+/// [`constituent`] by the replica's own row id (what index probes return).
+pub fn constituent_by_row(conn: &Connection, id: i64) -> Result<Option<Constituent>> {
+    load(
+        conn,
+        "SELECT id, lookup_id, title, first_name, middle_name, last_name, suffix, birth_date,
+                status FROM constituents WHERE id = ?1",
+        &id,
+    )
+}
+
+fn load(
+    conn: &Connection,
+    head_sql: &str,
+    key: &dyn rusqlite::ToSql,
+) -> Result<Option<Constituent>> {
     let head = conn
-        .prepare_cached(
-            "SELECT id, title, first_name, middle_name, last_name, suffix, birth_date, status
-             FROM constituents WHERE lookup_id = ?1",
-        )?
-        .query_row([lookup_id], |r| {
+        .prepare_cached(head_sql)?
+        .query_row([key], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
+                r.get::<_, Option<String>>(1)?,
                 PersonName {
-                    title: r.get(1)?,
-                    first: r.get(2)?,
-                    middle: r.get(3)?,
-                    last: r.get(4)?,
-                    suffix: r.get(5)?,
+                    title: r.get(2)?,
+                    first: r.get(3)?,
+                    middle: r.get(4)?,
+                    last: r.get(5)?,
+                    suffix: r.get(6)?,
                 },
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, String>(7)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, String>(8)?,
             ))
         })
         .optional()?;
-    let Some((id, name, birth, status)) = head else {
+    let Some((id, Some(lookup_id), name, birth, status)) = head else {
         return Ok(None);
     };
     let status = ConstituentStatus::parse(&status).ok_or_else(|| ReplicaError::Corrupt {
@@ -208,7 +229,7 @@ pub fn constituent(conn: &Connection, lookup_id: &str) -> Result<Option<Constitu
     }
 
     Ok(Some(Constituent {
-        lookup_id: lookup_id.to_owned(),
+        lookup_id,
         name,
         birth_date: parse_date("constituents", birth)?,
         status,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{Result, query};
 use crate::domain::{Constituent, ConstituentStatus, PersonName};
 use crate::matching::blocking::BlockingKey;
+use crate::matching::scored::first_names_compatible;
 use crate::normalize::Normalizer;
 
 /// What staff typed. Empty strings count as absent.
@@ -54,7 +55,8 @@ fn clean(s: &Option<String>, n: &Normalizer) -> Option<String> {
 }
 
 /// Staff search. A Lookup ID search follows merges to the survivor; a name search matches
-/// prefixes of the last and/or first name and never shows merged-away records.
+/// prefixes of the last and/or first name and never shows merged-away records. Hits come in
+/// last-name order, or in first-name order when only a first name was typed.
 pub fn search(
     conn: &Connection,
     n: &Normalizer,
@@ -111,11 +113,13 @@ pub fn search(
            AND (last_norm, first_norm, id) > (?5, ?6, ?7)
          ORDER BY last_norm, first_norm, id LIMIT ?8"
     } else {
+        // First name alone: in first-name order, the index's own, so a common prefix reads
+        // one page of the index instead of sorting every match.
         "SELECT id, lookup_id, last_norm, first_norm FROM constituents INDEXED BY constituents_first_name
          WHERE last_norm >= ?1 AND last_norm < ?2 AND first_norm >= ?3 AND first_norm < ?4
            AND status != 'merged' AND lookup_id IS NOT NULL
-           AND (last_norm, first_norm, id) > (?5, ?6, ?7)
-         ORDER BY last_norm, first_norm, id LIMIT ?8"
+           AND (first_norm, last_norm, id) > (?6, ?5, ?7)
+         ORDER BY first_norm, last_norm, id LIMIT ?8"
     };
     let rows: Vec<(i64, String, String, String)> = conn
         .prepare_cached(sql)?
@@ -159,13 +163,23 @@ fn primary_city(c: &Constituent) -> Option<String> {
 
 /// The constituents that share at least one of `keys` (duplicates removed, merged-away records
 /// left out), for matching. At most `limit` are returned.
+///
+/// `first_name` is the visitor's first name as typed. A surname key finds everyone of that
+/// surname and initial (thousands for a common name in a large replica); of those only the
+/// ones whose first name could score (equal, a nickname, an initial, or similar: see
+/// [`first_names_compatible`]) are loaded. The others cannot reach the review threshold
+/// without a shared email or phone, and those are found by the email and phone keys.
 pub fn candidates(
     conn: &Connection,
+    n: &Normalizer,
     keys: &[BlockingKey],
+    first_name: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Constituent>> {
-    let mut ids: Vec<String> = Vec::new();
-    let push = |ids: &mut Vec<String>, found: Vec<String>| {
+    let first = first_name.map(|f| n.name_key(f)).filter(|f| !f.is_empty());
+    // Row ids straight from the indexes (no table access until a candidate is loaded).
+    let mut ids: Vec<i64> = Vec::new();
+    let push = |ids: &mut Vec<i64>, found: Vec<i64>| {
         for id in found {
             if !ids.contains(&id) {
                 ids.push(id);
@@ -173,30 +187,40 @@ pub fn candidates(
         }
     };
     for key in keys {
-        let found: Vec<String> = match key {
+        let found: Vec<i64> = match key {
             BlockingKey::Email { email } => conn
                 .prepare_cached(
-                    "SELECT c.lookup_id FROM emails e JOIN constituents c ON c.id = e.constituent_id
-                     WHERE e.address_norm = ?1 AND c.lookup_id IS NOT NULL LIMIT ?2",
+                    "SELECT DISTINCT constituent_id FROM emails WHERE address_norm = ?1 LIMIT ?2",
                 )?
                 .query_map(params![email, limit as i64], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?,
             BlockingKey::Phone { phone } => conn
                 .prepare_cached(
-                    "SELECT c.lookup_id FROM phones p JOIN constituents c ON c.id = p.constituent_id
-                     WHERE p.number_norm = ?1 AND c.lookup_id IS NOT NULL LIMIT ?2",
+                    "SELECT DISTINCT constituent_id FROM phones WHERE number_norm = ?1 LIMIT ?2",
                 )?
                 .query_map(params![phone, limit as i64], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?,
             BlockingKey::LastNameInitial { last, initial } => {
                 let lo = initial.to_string();
-                conn.prepare_cached(
-                    "SELECT lookup_id FROM constituents
-                     WHERE last_norm = ?1 AND first_norm >= ?2 AND first_norm < ?3
-                       AND lookup_id IS NOT NULL LIMIT ?4",
-                )?
-                .query_map(params![last, lo, prefix_end(&lo), limit as i64], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
+                let mut st = conn.prepare_cached(
+                    "SELECT id, first_norm FROM constituents INDEXED BY constituents_name
+                     WHERE last_norm = ?1 AND first_norm >= ?2 AND first_norm < ?3",
+                )?;
+                let mut rows = st.query(params![last, lo, prefix_end(&lo)])?;
+                let mut found = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let theirs: String = r.get(1)?;
+                    if first
+                        .as_deref()
+                        .is_none_or(|f| first_names_compatible(f, &theirs))
+                    {
+                        found.push(r.get(0)?);
+                        if found.len() >= limit {
+                            break;
+                        }
+                    }
+                }
+                found
             }
             // Postcodes are not indexed in the replica; the other keys find these records.
             BlockingKey::PostcodeLastName { .. } => Vec::new(),
@@ -207,8 +231,9 @@ pub fn candidates(
         }
     }
     let mut out = Vec::with_capacity(ids.len());
+    // Records without a Lookup ID (none today) are skipped by the loader.
     for id in ids.into_iter().take(limit) {
-        if let Some(c) = query::constituent(conn, &id)?
+        if let Some(c) = query::constituent_by_row(conn, id)?
             && c.status != ConstituentStatus::Merged
         {
             out.push(c);

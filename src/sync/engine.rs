@@ -101,6 +101,12 @@ feed!(MergeFeed, MergeDto, Resource::Merges, merges);
 /// written.
 const MAX_CHANGES_PER_COMMIT: usize = 20_000;
 
+/// The pause after a feed commit that another connection was waiting for, longer than a
+/// waiting connection's poll ([`replica::LOCK_POLL`]), so a gate's scan gets the lock before
+/// the next page does. Pages waiting are otherwise folded into one transaction; once a gate
+/// waits, the writer commits at the end of the page it is applying and steps aside.
+pub const WRITER_GAP: std::time::Duration = std::time::Duration::from_millis(2);
+
 fn local<E: std::fmt::Display>(e: E) -> SyncError {
     SyncError::Local(e.to_string())
 }
@@ -299,6 +305,7 @@ impl SyncEngine {
                 let mut page = Some(first);
                 let mut in_tx = 0usize;
                 let started = std::time::Instant::now();
+                let lock_mark = replica::lock_wait_mark();
                 while let Some(p) = page.take() {
                     if announced.is_none() {
                         announced = p.remaining.map(|r| r + p.changes.len() as u64);
@@ -311,7 +318,7 @@ impl SyncEngine {
                     report.deletes += stats.deletes;
                     in_tx += p.changes.len();
                     applied += p.changes.len() as u64;
-                    if in_tx < MAX_CHANGES_PER_COMMIT {
+                    if in_tx < MAX_CHANGES_PER_COMMIT && !replica::lock_wanted_since(lock_mark) {
                         page = rx.try_recv().ok();
                     }
                 }
@@ -326,6 +333,9 @@ impl SyncEngine {
                 );
                 if let Some(obs) = &observer {
                     obs(resource, applied, announced);
+                }
+                if replica::lock_wanted_since(lock_mark) {
+                    std::thread::sleep(WRITER_GAP);
                 }
             }
             Ok::<_, SyncError>(report)
