@@ -90,6 +90,16 @@ fn scored_matching_is_a_config_option_with_the_crms_thresholds() {
             review_from: 60
         })
     );
+    assert_eq!(
+        cfg.matching.on_ambiguous,
+        portico::matching::OnAmbiguous::Ask
+    );
+    let create = VALID.replacen("[gate]", "[matching]\non_ambiguous = \"create\"\n[gate]", 1);
+    let cfg = check(dir.path(), &create).unwrap();
+    assert_eq!(
+        cfg.matching.on_ambiguous,
+        portico::matching::OnAmbiguous::Create
+    );
 }
 
 #[test]
@@ -240,6 +250,14 @@ fn each_malformed_config_gives_its_file_line_column_and_key() {
             16,
             "matching.automatic_above",
             "out of range",
+        ),
+        (
+            "unknown choice for several candidates",
+            "[gate]",
+            "[matching]\non_ambiguous = \"pick_first\"\n[gate]",
+            15,
+            "matching.on_ambiguous",
+            "expected \"ask\" or \"create\"",
         ),
         (
             "empty review band",

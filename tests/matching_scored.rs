@@ -60,7 +60,8 @@ fn band_above_top_threshold_is_automatic() {
             &[jane()],
             &n(),
             &MatchConfig {
-                mode: MatchMode::Scored(ScoreThresholds::default())
+                mode: MatchMode::Scored(ScoreThresholds::default()),
+                ..MatchConfig::default()
             }
         ),
         Decision::UseExisting {
@@ -109,7 +110,8 @@ fn band_middle_range_is_review() {
             &[jane()],
             &n(),
             &MatchConfig {
-                mode: MatchMode::Scored(ScoreThresholds::default())
+                mode: MatchMode::Scored(ScoreThresholds::default()),
+                ..MatchConfig::default()
             }
         ),
         Decision::NeedsReview {
@@ -144,7 +146,8 @@ fn band_lower_threshold_is_inclusive_and_below_is_no_match() {
             &[jane()],
             &n(),
             &MatchConfig {
-                mode: MatchMode::Scored(ScoreThresholds::default())
+                mode: MatchMode::Scored(ScoreThresholds::default()),
+                ..MatchConfig::default()
             }
         ),
         Decision::CreateNew

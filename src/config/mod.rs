@@ -814,8 +814,19 @@ fn validate_matching(
         }
         n.placeholder_emails = list.into_iter().map(|e| e.trim().to_lowercase()).collect();
     }
-    match mode {
-        Some(mode) if ok => Some((n, MatchConfig { mode })),
+    let on_ambiguous = match m.on_ambiguous.as_deref().unwrap_or("ask") {
+        "ask" => Some(crate::matching::OnAmbiguous::Ask),
+        "create" => Some(crate::matching::OnAmbiguous::Create),
+        other => {
+            p.at_path(
+                "matching.on_ambiguous",
+                &format!("{other:?} is not a choice; expected \"ask\" or \"create\""),
+            );
+            None
+        }
+    };
+    match (mode, on_ambiguous) {
+        (Some(mode), Some(on_ambiguous)) if ok => Some((n, MatchConfig { mode, on_ambiguous })),
         _ => None,
     }
 }

@@ -46,6 +46,7 @@ pub struct RawMatching {
     pub mode: Option<String>,
     pub automatic_above: Option<i64>,
     pub review_from: Option<i64>,
+    pub on_ambiguous: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -113,6 +113,7 @@ impl IntakeConfig {
         Self {
             matching: MatchConfig {
                 mode: MatchMode::Scored(ScoreThresholds::default()),
+                ..MatchConfig::default()
             },
             ..Self::default()
         }
@@ -290,7 +291,15 @@ pub fn decide(
                 };
                 matched(visitor, candidates, &hit.lookup_id, info, n, config, now)
             }
-            MatchOutcome::Ambiguous(hits) => ambiguous(hits.into_iter().map(|h| h.lookup_id)),
+            MatchOutcome::Ambiguous(hits) => ambiguous_or_create(
+                hits.into_iter().map(|h| h.lookup_id),
+                visitor,
+                n,
+                config,
+                local_id,
+                today,
+                now,
+            ),
             MatchOutcome::NoMatch => create(visitor, n, config, local_id, today, now),
         },
         MatchMode::Scored(thresholds) => match scored_match(visitor, candidates, n, &thresholds) {
@@ -307,13 +316,19 @@ pub fn decide(
             ScoredOutcome::Review { best, contenders }
                 if best.score > thresholds.automatic_above =>
             {
-                ambiguous(
+                ambiguous_or_create(
                     std::iter::once(best.lookup_id).chain(
                         contenders
                             .into_iter()
                             .filter(|c| c.score > thresholds.automatic_above)
                             .map(|c| c.lookup_id),
                     ),
+                    visitor,
+                    n,
+                    config,
+                    local_id,
+                    today,
+                    now,
                 )
             }
             ScoredOutcome::Review { best, .. } => {
@@ -351,6 +366,23 @@ fn enqueue<T: Serialize>(kind: (&'static str, u32), payload: &T) -> Effect {
         version: kind.1,
         // Payloads are plain data structs: encoding them cannot fail.
         payload: serde_json::to_value(payload).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// Several constituents match: ask (nothing written) or, when the venue configured it,
+/// create a new record and let the hub queue the possible duplicates for staff.
+fn ambiguous_or_create(
+    ids: impl Iterator<Item = LookupId>,
+    visitor: &VisitorDetails,
+    n: &Normalizer,
+    config: &IntakeConfig,
+    local_id: &str,
+    today: chrono::NaiveDate,
+    now: DateTime<Utc>,
+) -> Plan {
+    match config.matching.on_ambiguous {
+        crate::matching::OnAmbiguous::Ask => ambiguous(ids),
+        crate::matching::OnAmbiguous::Create => create(visitor, n, config, local_id, today, now),
     }
 }
 

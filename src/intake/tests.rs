@@ -408,3 +408,33 @@ fn local_ids_are_recognised_and_unique() {
     assert!(is_local_id(&a) && is_local_id(&b) && a != b);
     assert!(!is_local_id("8-10000001"));
 }
+
+/// Issue rule: "Several candidates → ambiguous, never a silent pick (the kiosk then asks for
+/// more, or creates per config)". With `on_ambiguous = "create"` a new pending record is made
+/// (the hub queues the possible duplicates for staff); neither candidate is picked.
+#[test]
+fn several_candidates_ask_by_default_or_create_per_config() {
+    let jane = record("8-1001", "Jane", "Doe", Some("jane@example.net"), None);
+    let twin = record("8-1002", "Jane", "Doe", Some("jane@example.net"), None);
+    let v = visitor("Jane", "Doe", Some("jane@example.net"), None);
+    let n = Normalizer::default();
+    let ask = decide(
+        &v,
+        &[jane.clone(), twin.clone()],
+        &n,
+        &IntakeConfig::default(),
+        "L-new",
+        now(),
+    );
+    assert_eq!(
+        shape(&ask.decision),
+        Want::Ambiguous(vec!["8-1001", "8-1002"])
+    );
+    assert!(kinds_of(&ask).is_empty());
+
+    let mut config = IntakeConfig::default();
+    config.matching.on_ambiguous = crate::matching::OnAmbiguous::Create;
+    let create = decide(&v, &[jane, twin], &n, &config, "L-new", now());
+    assert_eq!(shape(&create.decision), Want::Created);
+    assert_eq!(kinds_of(&create), ["insert_pending", "new_constituent"]);
+}

@@ -66,16 +66,30 @@ pub enum MatchMode {
     Scored(ScoreThresholds),
 }
 
+/// What intake does when several constituents match (never a silent pick).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnAmbiguous {
+    /// Ask the visitor for more details (or staff to choose); nothing is written.
+    #[default]
+    Ask,
+    /// Create a new record; the hub queues the possible duplicates for staff.
+    Create,
+}
+
 /// Matching settings (from the device config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchConfig {
     pub mode: MatchMode,
+    #[serde(default)]
+    pub on_ambiguous: OnAmbiguous,
 }
 
 impl Default for MatchConfig {
     fn default() -> Self {
         Self {
             mode: MatchMode::Strict,
+            on_ambiguous: OnAmbiguous::Ask,
         }
     }
 }
