@@ -60,6 +60,25 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Find constituents in the device's replica, as staff search: by Lookup ID (merged-away
+    /// ids lead to the survivor), or by first and/or last name prefix (case and accents
+    /// ignored), a page at a time.
+    Search {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        lookup_id: Option<String>,
+        #[arg(long)]
+        first: Option<String>,
+        #[arg(long)]
+        last: Option<String>,
+        /// Hits per page.
+        #[arg(long, default_value_t = 20)]
+        page_size: usize,
+        /// Print the page as JSON (with the cursor of the next page).
+        #[arg(long)]
+        json: bool,
+    },
     /// Device configuration tools.
     Config {
         #[command(subcommand)]
@@ -377,6 +396,47 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 let report: portico::status::StatusReport = serde_json::from_str(&reply)
                     .with_context(|| format!("device replied {reply}"))?;
                 print!("{}", portico::status::render(&report));
+            }
+        }
+        Command::Search {
+            config,
+            lookup_id,
+            first,
+            last,
+            page_size,
+            json,
+        } => {
+            let cfg = config::load(&config)?;
+            let conn = portico::replica::open(&cfg.database_path())?;
+            let query = portico::replica::search::SearchQuery {
+                lookup_id,
+                first,
+                last,
+            };
+            let page =
+                portico::replica::search::search(&conn, &cfg.normalizer, &query, page_size, None)?;
+            if json {
+                println!("{}", serde_json::to_string(&page)?);
+            } else if page.hits.is_empty() {
+                println!("no constituent found");
+            } else {
+                for hit in &page.hits {
+                    let merged = hit
+                        .merged_from
+                        .as_deref()
+                        .map(|m| format!("  (merged from {m})"))
+                        .unwrap_or_default();
+                    println!(
+                        "{:<12} {}, {}  {}{merged}",
+                        hit.lookup_id,
+                        hit.name.last,
+                        hit.name.first,
+                        hit.city.as_deref().unwrap_or("")
+                    );
+                }
+                if page.next.is_some() {
+                    println!("… more; narrow the search or use --json for the next page's cursor");
+                }
             }
         }
         Command::ScanTest { config } => {
