@@ -335,22 +335,7 @@ async fn rule_5_wrong_attempts_lock_the_request() {
     );
 
     // The kiosk shows the lock in plain words.
-    let device = f.device.open(f.clock.clone());
-    let mut kiosk = KioskSession::new(
-        f.client.clone(),
-        device.engine.database(),
-        f.clock.clone(),
-        "v",
-    );
-    kiosk
-        .act(Input::IdEntered(JANE_MEMBERSHIP.into()))
-        .await
-        .unwrap();
-    kiosk.act(Input::TargetChosen(0)).await.unwrap();
-    let Screen::EnterCode { request_id, .. } = kiosk.screen().clone() else {
-        panic!("{:?}", kiosk.screen());
-    };
-    let code = code_from_spool(&f.hub.store, &request_id);
+    let (_device, mut kiosk, request_id, code) = f.kiosk_awaiting_code().await;
     for n in 0..5 {
         kiosk
             .act(Input::CodeEntered(other_code(&code, n)))
@@ -425,22 +410,7 @@ async fn rule_codes_expire_after_10_minutes() {
     );
 
     // The kiosk offers a new code once the old one ran out.
-    let device = f.device.open(f.clock.clone());
-    let mut kiosk = KioskSession::new(
-        f.client.clone(),
-        device.engine.database(),
-        f.clock.clone(),
-        "v",
-    );
-    kiosk
-        .act(Input::IdEntered(JANE_MEMBERSHIP.into()))
-        .await
-        .unwrap();
-    kiosk.act(Input::TargetChosen(0)).await.unwrap();
-    let Screen::EnterCode { request_id, .. } = kiosk.screen().clone() else {
-        panic!("{:?}", kiosk.screen());
-    };
-    let code = code_from_spool(&f.hub.store, &request_id);
+    let (_device, mut kiosk, request_id, code) = f.kiosk_awaiting_code().await;
     f.clock.advance(Duration::minutes(11));
     kiosk.act(Input::CodeEntered(code)).await.unwrap();
     assert!(
@@ -490,13 +460,7 @@ async fn an_unknown_membership_id_is_only_not_found() {
         .unwrap();
     assert_eq!(requests, 0);
 
-    let device = f.device.open(f.clock.clone());
-    let mut kiosk = KioskSession::new(
-        f.client.clone(),
-        device.engine.database(),
-        f.clock.clone(),
-        "v",
-    );
+    let (_device, mut kiosk) = f.kiosk("v");
     assert_eq!(
         kiosk
             .act(Input::IdEntered("M0000000".into()))
@@ -635,13 +599,7 @@ async fn hostile_input_gets_clear_errors() {
     assert!(e.to_string().contains("no_code_sent"), "{e}");
 
     // The kiosk refuses these before the hub sees them.
-    let device = f.device.open(f.clock.clone());
-    let mut kiosk = KioskSession::new(
-        f.client.clone(),
-        device.engine.database(),
-        f.clock.clone(),
-        "v",
-    );
+    let (_device, mut kiosk) = f.kiosk("v");
     let s = kiosk
         .act(Input::IdEntered("M".repeat(10_000)))
         .await
@@ -683,13 +641,7 @@ async fn hostile_input_gets_clear_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_hub_shows_offline_and_the_step_can_be_retried() {
     let f = fixture().await;
-    let device = f.device.open(f.clock.clone());
-    let mut kiosk = KioskSession::new(
-        f.client.clone(),
-        device.engine.database(),
-        f.clock.clone(),
-        "v",
-    );
+    let (_device, mut kiosk) = f.kiosk("v");
     let token_file = f.device.dir.path().join("device.token");
     let token = std::fs::read_to_string(&token_file).unwrap();
     std::fs::write(&token_file, "").unwrap();

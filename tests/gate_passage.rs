@@ -12,7 +12,7 @@ use chrono::TimeDelta;
 use common::{TestDevice, TestHub, manual_clock};
 use gate_common::{TAIL, at, pick, station, ticket};
 use portico::gate::Outcome;
-use portico::gate::relay::simulated::SimulatedSensor;
+use portico::gate::relay::simulated::{SimulatedOutput, SimulatedSensor};
 use portico::gate::station::Station;
 
 fn with_sensor(timeout: &str) -> String {
@@ -48,16 +48,33 @@ fn outbox_kinds(dev: &TestDevice) -> Vec<(String, serde_json::Value)> {
         .unwrap()
 }
 
+/// A gate device called `id` with `tail` in its config, synced from `hub`, and its station
+/// with a simulated relay.
+async fn synced_gate(
+    hub: &TestHub,
+    id: &str,
+    tail: &str,
+    clock: &std::sync::Arc<portico::clock::ManualClock>,
+) -> (
+    TestDevice,
+    portico::device::Device,
+    Station,
+    SimulatedOutput,
+) {
+    let dev = TestDevice::with_tail(hub, id, &hub.ca, "", "", tail);
+    let device = dev.open(clock.clone());
+    device.engine.pull_all(None).await.unwrap();
+    let (station, relay) = station(&dev, clock.clone());
+    (dev, device, station, relay)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opened_but_nobody_passed_within_the_timeout_annuls_the_use() {
     let hub = TestHub::start(200).await;
     let (secret, _, _) = pick(&hub);
-    let dev = TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", &with_sensor("8s"));
     let clock = manual_clock();
-    let device = dev.open(clock.clone());
-    device.engine.pull_all(None).await.unwrap();
-
-    let (mut station, relay) = station(&dev, clock.clone());
+    let (dev, _device, mut station, relay) =
+        synced_gate(&hub, "gate-1", &with_sensor("8s"), &clock).await;
     let _sensor = station
         .attach_configured_sensor()
         .unwrap()
@@ -106,12 +123,9 @@ async fn opened_but_nobody_passed_within_the_timeout_annuls_the_use() {
 async fn a_passage_confirms_the_use() {
     let hub = TestHub::start(200).await;
     let (secret, _, _) = pick(&hub);
-    let dev = TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", &with_sensor("8s"));
     let clock = manual_clock();
-    let device = dev.open(clock.clone());
-    device.engine.pull_all(None).await.unwrap();
-
-    let (mut station, _relay) = station(&dev, clock.clone());
+    let (dev, _device, mut station, _relay) =
+        synced_gate(&hub, "gate-1", &with_sensor("8s"), &clock).await;
     let sensor: SimulatedSensor = station.attach_configured_sensor().unwrap().unwrap();
     let t = ticket(&secret);
     assert_eq!(
@@ -138,12 +152,8 @@ async fn a_relay_that_never_opened_gives_the_use_back() {
     let hub = TestHub::start(200).await;
     let (secret, _, _) = pick(&hub);
     // No passage sensor: a use is final once the relay opened, and given back if it did not.
-    let dev = TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", TAIL);
     let clock = manual_clock();
-    let device = dev.open(clock.clone());
-    device.engine.pull_all(None).await.unwrap();
-
-    let (mut station, relay) = station(&dev, clock.clone());
+    let (dev, _device, mut station, relay) = synced_gate(&hub, "gate-1", TAIL, &clock).await;
     relay.fail_next("coil open circuit");
     let t = ticket(&secret);
     assert_eq!(
@@ -176,10 +186,7 @@ async fn the_hub_does_not_flag_an_admission_whose_use_was_given_back() {
     let t = ticket(&secret);
     let mut devices = Vec::new();
     for (i, id) in ["gate-east", "gate-west"].into_iter().enumerate() {
-        let dev = TestDevice::with_tail(&hub, id, &hub.ca, "", "", &with_sensor("8s"));
-        let device = dev.open(clock.clone());
-        device.engine.pull_all(None).await.unwrap();
-        let (mut station, _) = station(&dev, clock.clone());
+        let (dev, device, mut station, _) = synced_gate(&hub, id, &with_sensor("8s"), &clock).await;
         let sensor = station.attach_configured_sensor().unwrap().unwrap();
         let now = at(10, 5 * i as u32);
         assert_eq!(

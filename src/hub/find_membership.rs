@@ -334,22 +334,49 @@ fn reply<T: Serialize>(r: Outcome<T>) -> Response {
     }
 }
 
+/// Authenticates the device, decodes the body and runs `op` on a blocking thread with the
+/// device id, the request and the hub's time; every route answers the same way.
+async fn route<Req, Resp>(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    bytes: &[u8],
+    op: impl FnOnce(
+        &AppState,
+        String,
+        Req,
+        DateTime<Utc>,
+    ) -> Outcome<Box<dyn FnOnce() -> Outcome<Resp> + Send>>,
+) -> Response
+where
+    Req: DeserializeOwned,
+    Resp: Serialize + Send + 'static,
+{
+    let run = async {
+        let device = authenticate(state, headers).await?;
+        let req: Req = body(bytes)?;
+        let job = op(state, device, req, state.find_membership.now())?;
+        blocking(job).await
+    };
+    reply(run.await)
+}
+
 async fn locate_route(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let device = match authenticate(&state, &headers).await {
-        Ok(d) => d,
-        Err(e) => return e.into_response(),
-    };
-    let run = async {
-        let req: FindMembershipLocateRequest = body(&bytes)?;
-        let now = state.find_membership.now();
-        let store = state.store.clone();
-        blocking(move || locate(&store, &device, &req.membership_id, now)).await
-    };
-    reply(run.await)
+    route(
+        &state,
+        &headers,
+        &bytes,
+        |state, device, req: FindMembershipLocateRequest, now| {
+            let store = state.store.clone();
+            Ok(Box::new(move || {
+                locate(&store, &device, &req.membership_id, now)
+            }))
+        },
+    )
+    .await
 }
 
 async fn send_route(
@@ -357,28 +384,25 @@ async fn send_route(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let device = match authenticate(&state, &headers).await {
-        Ok(d) => d,
-        Err(e) => return e.into_response(),
-    };
-    let run = async {
-        let req: FindMembershipSendRequest = body(&bytes)?;
-        let now = state.find_membership.now();
-        let notifier = state.find_membership.notifier();
-        let store = state.store.clone();
-        blocking(move || {
-            send(
-                &store,
-                &*notifier,
-                &device,
-                &req.request_id,
-                req.target,
-                now,
-            )
-        })
-        .await
-    };
-    reply(run.await)
+    route(
+        &state,
+        &headers,
+        &bytes,
+        |state, device, req: FindMembershipSendRequest, now| {
+            let (store, notifier) = (state.store.clone(), state.find_membership.notifier());
+            Ok(Box::new(move || {
+                send(
+                    &store,
+                    &*notifier,
+                    &device,
+                    &req.request_id,
+                    req.target,
+                    now,
+                )
+            }))
+        },
+    )
+    .await
 }
 
 async fn verify_route(
@@ -386,18 +410,19 @@ async fn verify_route(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let device = match authenticate(&state, &headers).await {
-        Ok(d) => d,
-        Err(e) => return e.into_response(),
-    };
-    let run = async {
-        let req: FindMembershipVerifyRequest = body(&bytes)?;
-        let code = Code::parse(&req.code)?;
-        let now = state.find_membership.now();
-        let store = state.store.clone();
-        blocking(move || verify(&store, &device, &req.request_id, &code, now)).await
-    };
-    reply(run.await)
+    route(
+        &state,
+        &headers,
+        &bytes,
+        |state, device, req: FindMembershipVerifyRequest, now| {
+            let code = Code::parse(&req.code)?;
+            let store = state.store.clone();
+            Ok(Box::new(move || {
+                verify(&store, &device, &req.request_id, &code, now)
+            }))
+        },
+    )
+    .await
 }
 
 // ----- the operations -----

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use portico::clock::ManualClock;
 use portico::domain::{Constituent, Membership, MembershipStatus};
+use portico::find_membership::KioskSession;
+use portico::find_membership::kiosk::{Input, Screen};
 use portico::hub::HubStore;
 use portico::protocol::{ConstituentDto, MembershipDto, Resource};
 use portico::sync::HubClient;
@@ -114,6 +116,38 @@ pub async fn fixture() -> Fixture {
         device,
         client,
         clock,
+    }
+}
+
+impl Fixture {
+    /// The device opened on the fixture's clock and a kiosk session for `visitor`.
+    pub fn kiosk(&self, visitor: &str) -> (portico::device::Device, KioskSession) {
+        let device = self.device.open(self.clock.clone());
+        let kiosk = KioskSession::new(
+            self.client.clone(),
+            device.engine.database(),
+            self.clock.clone(),
+            visitor,
+        );
+        (device, kiosk)
+    }
+
+    /// A kiosk that located Jane's membership and had a code sent to her first target:
+    /// the session, the request id and the code from the spool.
+    pub async fn kiosk_awaiting_code(
+        &self,
+    ) -> (portico::device::Device, KioskSession, String, String) {
+        let (device, mut kiosk) = self.kiosk("v");
+        kiosk
+            .act(Input::IdEntered(JANE_MEMBERSHIP.into()))
+            .await
+            .unwrap();
+        kiosk.act(Input::TargetChosen(0)).await.unwrap();
+        let Screen::EnterCode { request_id, .. } = kiosk.screen().clone() else {
+            panic!("{:?}", kiosk.screen());
+        };
+        let code = code_from_spool(&self.hub.store, &request_id);
+        (device, kiosk, request_id, code)
     }
 }
 
