@@ -335,7 +335,7 @@ async fn rule_5_wrong_attempts_lock_the_request() {
     );
 
     // The kiosk shows the lock in plain words.
-    let (_device, mut kiosk, request_id, code) = f.kiosk_awaiting_code().await;
+    let (_device, mut kiosk, _request_id, code) = f.kiosk_awaiting_code().await;
     for n in 0..5 {
         kiosk
             .act(Input::CodeEntered(other_code(&code, n)))
@@ -410,7 +410,7 @@ async fn rule_codes_expire_after_10_minutes() {
     );
 
     // The kiosk offers a new code once the old one ran out.
-    let (_device, mut kiosk, request_id, code) = f.kiosk_awaiting_code().await;
+    let (_device, mut kiosk, _request_id, code) = f.kiosk_awaiting_code().await;
     f.clock.advance(Duration::minutes(11));
     kiosk.act(Input::CodeEntered(code)).await.unwrap();
     assert!(
