@@ -260,7 +260,12 @@ fn main() -> ExitCode {
     #[cfg(feature = "ui")]
     let outcome = {
         let requests = portico::ui::host::install();
-        let task = runtime.spawn(dispatch(cli.command));
+        let task = runtime.spawn(async move {
+            let outcome = dispatch(cli.command).await;
+            // A window the command opened must not outlive it (Ctrl-C in the demo).
+            portico::ui::host::close_windows();
+            outcome
+        });
         if let Some(requests) = requests {
             portico::ui::host::serve(&requests, || task.is_finished());
         }

@@ -50,6 +50,19 @@ pub fn serve(requests: &Receiver<WindowRequest>, finished: impl Fn() -> bool) {
     }
 }
 
+/// Closes any open window (its event loop ends, so [`serve`] can return): for when the
+/// command that asked for it has finished. Harmless when none is open.
+pub fn close_windows() {
+    if WINDOW_REQUESTED.load(std::sync::atomic::Ordering::SeqCst) {
+        let _ = slint::invoke_from_event_loop(|| {
+            let _ = slint::quit_event_loop();
+        });
+    }
+}
+
+/// Whether any window was asked for (only then is there an event loop to end).
+static WINDOW_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// An open gate window: send it results; `closed` resolves when staff close it.
 pub struct GateWindowHandle {
     pub inputs: Sender<GateInput>,
@@ -65,6 +78,7 @@ pub fn open_gate_window(view: GateView) -> Result<GateWindowHandle, UiError> {
         .ok_or_else(|| UiError::NoDisplay("this process does not host windows".into()))?;
     let (inputs_tx, inputs) = channel();
     let (closed_tx, closed) = tokio::sync::oneshot::channel();
+    WINDOW_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
     host.lock()
         .unwrap_or_else(|p| p.into_inner())
         .send(WindowRequest {
