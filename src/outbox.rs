@@ -177,6 +177,13 @@ pub fn dead_letters(conn: &Connection, limit: usize) -> Result<Vec<OutboxRow>> {
     Ok(rows)
 }
 
+/// Rows waiting to go upstream (an index range, unlike [`stats`], which counts every state).
+pub fn pending_count(conn: &Connection) -> Result<u64> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM outbox WHERE state = 'pending'")?
+        .query_row([], |r| r.get::<_, i64>(0))? as u64)
+}
+
 pub fn stats(conn: &Connection) -> Result<OutboxStats> {
     let mut s = OutboxStats::default();
     let mut st = conn.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
@@ -366,11 +373,13 @@ mod tests {
         mark_delivered(&conn, retry.id, 10_000).unwrap();
         let s = stats(&conn).unwrap();
         assert_eq!((s.pending, s.delivered, s.dead), (0, 1, 1));
+        assert_eq!(pending_count(&conn).unwrap(), 0);
         assert_eq!(prune_delivered(&conn, 10_001).unwrap(), 1);
         // Dead rows are never pruned, and can be put back by a technician.
         assert_eq!(stats(&conn).unwrap().dead, 1);
         assert!(requeue_dead(&conn, dead[0].id, 20_000).unwrap());
         assert_eq!(stats(&conn).unwrap().pending, 1);
+        assert_eq!(pending_count(&conn).unwrap(), 1);
     }
 
     #[test]

@@ -609,7 +609,7 @@ impl Station {
 
     /// Outbox rows not yet delivered to the hub (for the screen's offline indicator).
     pub fn pending_uploads(&self) -> u64 {
-        outbox::stats(&self.conn).map(|s| s.pending).unwrap_or(0)
+        outbox::pending_count(&self.conn).unwrap_or(0)
     }
 
     /// Scans recorded at this device (for status and tests).

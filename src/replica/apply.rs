@@ -152,9 +152,9 @@ impl Applier {
                         );
                     }
                 }
-                for (k, kind) in KINDS.iter().enumerate() {
+                for (k, sql) in CHILD_SQL.iter().enumerate() {
                     if stored[k] != hashes[k] {
-                        kind.write_rows(tx, id, &children[k], false)?;
+                        sql.write_rows(tx, id, &children[k], false)?;
                     }
                 }
             }
@@ -167,8 +167,8 @@ impl Applier {
                 )?
                 .execute(with_first(&c.lookup_id, &columns).as_slice())?;
                 let id = tx.last_insert_rowid();
-                for (k, kind) in KINDS.iter().enumerate() {
-                    kind.write_rows(tx, id, &children[k], true)?;
+                for (sql, rows) in CHILD_SQL.iter().zip(&children) {
+                    sql.write_rows(tx, id, rows, true)?;
                 }
             }
         }
@@ -324,8 +324,8 @@ impl Applier {
 }
 
 fn delete_children(tx: &Connection, id: i64) -> Result<()> {
-    for kind in &KINDS {
-        tx.prepare_cached(&kind.sql().delete_all)?.execute([id])?;
+    for sql in CHILD_SQL.iter() {
+        tx.prepare_cached(&sql.delete_all)?.execute([id])?;
     }
     Ok(())
 }
@@ -398,7 +398,8 @@ pub(crate) const KINDS: [ChildKind; 4] = [
     },
 ];
 
-/// The statements of one [`ChildKind`], built once from its columns.
+/// The statements of one [`ChildKind`], built once from its columns; `CHILD_SQL[k]` belongs
+/// to `KINDS[k]`.
 struct ChildSql {
     /// Writes the row at `(?1, ?2)`; an existing row there is rewritten only when a column
     /// differs, so unchanged rows (and their index entries) are not touched.
@@ -437,21 +438,12 @@ static CHILD_SQL: std::sync::LazyLock<[ChildSql; 4]> = std::sync::LazyLock::new(
     })
 });
 
-impl ChildKind {
-    fn sql(&self) -> &'static ChildSql {
-        let k = KINDS
-            .iter()
-            .position(|kind| kind.table == self.table)
-            .expect("every ChildKind is in KINDS");
-        &CHILD_SQL[k]
-    }
-
+impl ChildSql {
     /// Makes the stored rows of constituent `id` equal `rows`: rows at unchanged positions
     /// are left alone, changed ones rewritten, surplus ones removed.
     fn write_rows(&self, tx: &Connection, id: i64, rows: &[Vec<Value>], fresh: bool) -> Result<()> {
-        let sql = self.sql();
         if !rows.is_empty() {
-            let mut st = tx.prepare_cached(&sql.upsert)?;
+            let mut st = tx.prepare_cached(&self.upsert)?;
             for (position, row) in rows.iter().enumerate() {
                 let position = position as i64;
                 let params: Vec<&dyn rusqlite::ToSql> = [&id as &dyn rusqlite::ToSql, &position]
@@ -462,7 +454,7 @@ impl ChildKind {
             }
         }
         if !fresh {
-            tx.prepare_cached(&sql.trim)?
+            tx.prepare_cached(&self.trim)?
                 .execute(params![id, rows.len() as i64])?;
         }
         Ok(())

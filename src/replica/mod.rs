@@ -127,9 +127,9 @@ pub fn lock_wanted_since(mark: u64) -> bool {
 }
 
 fn wait_for_lock(attempt: i32) -> bool {
+    const ATTEMPTS: u128 = LOCK_WAIT.as_micros() / LOCK_POLL.as_micros();
     LOCK_WAITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if u128::try_from(attempt).unwrap_or(u128::MAX) * LOCK_POLL.as_micros() >= LOCK_WAIT.as_micros()
-    {
+    if u128::try_from(attempt).map_or(true, |a| a >= ATTEMPTS) {
         return false;
     }
     std::thread::sleep(LOCK_POLL);
