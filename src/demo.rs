@@ -216,12 +216,8 @@ fn open_demo_window(device: Device) -> Result<(Device, Option<DemoWindow>)> {
         println!("\n(no gate window: {e}; the screens above were rendered headless)");
         return Ok((device, None));
     }
-    let (mut master, slave) = serialport::TTYPort::pair()?;
-    let path = serialport::SerialPort::name(&slave).unwrap_or_default();
-    cfg.inputs = crate::input::config::from_toml_str(&format!(
-        "[[inputs]]\nname = \"typed-codes\"\nkind = \"serial\"\npath = \"{path}\"\nterminator = \"cr\"\n\n[credentials]\nmembership_regex = \"^M[0-9]{{7}}$\"\n"
-    ))
-    .map_err(|e| anyhow::anyhow!("demo scanner config: {e:?}"))?;
+    let (mut master, slave, inputs) = pty_scanner("typed-codes", "")?;
+    cfg.inputs = inputs;
     drop(device);
     let device = Device::open_system(cfg)?;
     let closed = match crate::ui::host::attach_window(&device) {
@@ -270,11 +266,7 @@ async fn gate_walkthrough(
         return Ok(());
     };
     let today = Utc::now().date_naive();
-    let memberships: Vec<MembershipDto> = store
-        .all_docs(Resource::Memberships)?
-        .into_iter()
-        .filter_map(|(_, d)| serde_json::from_str(&d).ok())
-        .collect();
+    let memberships: Vec<MembershipDto> = store.all(Resource::Memberships)?;
     let active = memberships.iter().find(|m| {
         m.status == crate::domain::MembershipStatus::Active
             && m.expiry > today
@@ -284,9 +276,8 @@ async fn gate_walkthrough(
         .iter()
         .find(|m| m.status == crate::domain::MembershipStatus::Lapsed);
     let ticket = store
-        .all_docs(Resource::Tickets)?
+        .all::<TicketDto>(Resource::Tickets)?
         .into_iter()
-        .filter_map(|(_, d)| serde_json::from_str::<TicketDto>(&d).ok())
         .find(|t| t.uses_allowed == 1 && t.validity == ValidityDto::Date { date: today });
     let mut codes: Vec<String> = Vec::new();
     codes.extend(active.map(|m| m.membership_id.clone()));
@@ -298,12 +289,9 @@ async fn gate_walkthrough(
     codes.push(merged.to_owned());
     codes.push("HELLO WORLD".to_owned());
 
-    let (mut master, slave) = serialport::TTYPort::pair()?;
+    // Codes repeat on purpose (a ticket used twice): no double-scan suppression.
+    let (mut master, slave, inputs) = pty_scanner("demo-scanner", "double_scan_window_ms = 0\n")?;
     let slave_path = slave.name().unwrap_or_default();
-    let inputs = crate::input::config::from_toml_str(&format!(
-        "[[inputs]]\nname = \"demo-scanner\"\nkind = \"serial\"\npath = \"{slave_path}\"\nterminator = \"cr\"\n\n[credentials]\nmembership_regex = \"^M[0-9]{{7}}$\"\ndouble_scan_window_ms = 0\n"
-    ))
-    .map_err(|e| anyhow::anyhow!("demo scanner config: {e:?}"))?;
     let (tx, rx) = std::sync::mpsc::channel();
     let stop = crate::input::StopSignal::new();
     let readers = crate::input::spawn_inputs(&inputs, tx, &stop)?;
@@ -399,15 +387,32 @@ async fn gate_walkthrough(
     Ok(())
 }
 
+/// A simulated serial scanner: a pseudo-terminal pair (write codes into the master) and the
+/// `[[inputs]]` that read its slave, with the demo's membership-card pattern and any further
+/// `[credentials]` lines.
+fn pty_scanner(
+    name: &str,
+    credentials: &str,
+) -> Result<(
+    serialport::TTYPort,
+    serialport::TTYPort,
+    crate::input::config::ValidatedInputs,
+)> {
+    use serialport::SerialPort;
+    let (master, slave) = serialport::TTYPort::pair()?;
+    let path = slave.name().unwrap_or_default();
+    let inputs = crate::input::config::from_toml_str(&format!(
+        "[[inputs]]\nname = \"{name}\"\nkind = \"serial\"\npath = \"{path}\"\nterminator = \"cr\"\n\n[credentials]\nmembership_regex = \"^M[0-9]{{7}}$\"\n{credentials}"
+    ))
+    .map_err(|e| anyhow::anyhow!("demo scanner config: {e:?}"))?;
+    Ok((master, slave, inputs))
+}
+
 /// A constituent with a current membership (the survivor) and one without any (the duplicate).
 fn pick_merge(store: &HubStore) -> Result<(String, String)> {
     use crate::protocol::{MembershipDto, Resource};
     let today = Utc::now().date_naive();
-    let memberships: Vec<MembershipDto> = store
-        .all_docs(Resource::Memberships)?
-        .into_iter()
-        .filter_map(|(_, d)| serde_json::from_str(&d).ok())
-        .collect();
+    let memberships: Vec<MembershipDto> = store.all(Resource::Memberships)?;
     let survivor = memberships
         .iter()
         .filter(|m| m.status == crate::domain::MembershipStatus::Active && m.expiry > today)

@@ -286,6 +286,14 @@ impl HubStore {
             .transpose()
     }
 
+    /// All live documents of a resource decoded as `T`, in key order.
+    pub fn all<T: serde::de::DeserializeOwned>(&self, resource: Resource) -> Result<Vec<T>> {
+        self.all_docs(resource)?
+            .iter()
+            .map(|(_, doc)| serde_json::from_str(doc).map_err(StoreError::from))
+            .collect()
+    }
+
     /// All live (not deleted) documents of a resource, in key order.
     pub fn all_docs(&self, resource: Resource) -> Result<Vec<(String, String)>> {
         self.read(|c| {

@@ -33,23 +33,16 @@ pub fn pick(hub: &TestHub) -> (String, String, String) {
     let day = common::anchor();
     let ticket = hub
         .store
-        .all_docs(Resource::Tickets)
+        .all::<TicketDto>(Resource::Tickets)
         .unwrap()
         .into_iter()
-        .map(|(_, d)| serde_json::from_str::<TicketDto>(&d).unwrap())
         .find(|t| {
             t.uses_allowed == 1
                 && t.status == portico::domain::TicketStatus::Valid
                 && t.validity == ValidityDto::Date { date: day }
         })
         .expect("a single-use ticket for the day");
-    let memberships: Vec<MembershipDto> = hub
-        .store
-        .all_docs(Resource::Memberships)
-        .unwrap()
-        .into_iter()
-        .map(|(_, d)| serde_json::from_str(&d).unwrap())
-        .collect();
+    let memberships: Vec<MembershipDto> = hub.store.all(Resource::Memberships).unwrap();
     let active = memberships
         .iter()
         .find(|m| {

@@ -75,10 +75,9 @@ pub fn replica_rows(device: &Device, last: &str) -> Vec<(String, bool)> {
 /// Hub constituents with this last name, in key order.
 pub fn hub_rows(hub: &TestHub, last: &str) -> Vec<ConstituentDto> {
     hub.store
-        .all_docs(Resource::Constituents)
+        .all::<ConstituentDto>(Resource::Constituents)
         .unwrap()
         .into_iter()
-        .map(|(_, d)| serde_json::from_str::<ConstituentDto>(&d).unwrap())
         .filter(|c| c.name.last == last)
         .collect()
 }
