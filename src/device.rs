@@ -42,6 +42,10 @@ pub struct Device {
     pub engine: Arc<SyncEngine>,
     /// Where the running gate shows its decisions (a window), when one is attached.
     display: Mutex<Option<GateDisplay>>,
+    /// Staff's commands for the running gate (from its screen), and their receiving end until
+    /// the gate starts.
+    commands: std::sync::mpsc::Sender<GateCommand>,
+    commands_rx: Mutex<Option<std::sync::mpsc::Receiver<GateCommand>>>,
     /// Copies the WAL back into the database file in the background (writers never do).
     pub checkpointer: crate::replica::Checkpointer,
 }
@@ -62,10 +66,13 @@ impl Device {
             Arc::new(Mutex::new(conn)),
             clock,
         )?);
+        let (commands, commands_rx) = std::sync::mpsc::channel();
         Ok(Self {
             config,
             engine,
             display: Mutex::new(None),
+            commands,
+            commands_rx: Mutex::new(Some(commands_rx)),
             checkpointer,
         })
     }
@@ -102,10 +109,24 @@ impl Device {
 /// What a running gate tells its screen.
 #[derive(Debug, Clone)]
 pub enum GateDisplayEvent {
-    /// A decision to show (the decision core's screen effect).
-    Decided(crate::gate::Screen),
+    /// A decision to show (the decision core's screen effect), with the scan log row it is
+    /// recorded under.
+    Decided {
+        screen: crate::gate::Screen,
+        scan: Option<crate::gate::passage::ScanId>,
+    },
     /// The hub's reachability and the uploads waiting, when either changes.
     Connectivity { online: bool, queued: u64 },
+}
+
+/// What staff at the gate's screen ask of the running gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateCommand {
+    /// Staff chose how many enter on the membership admission recorded as `scan`.
+    ConfirmParty {
+        scan: crate::gate::passage::ScanId,
+        party: u32,
+    },
 }
 
 /// Receives [`GateDisplayEvent`]s on the station thread; must not block.
@@ -131,6 +152,11 @@ impl GateRunner {
 
 impl Device {
     /// Shows the gate's decisions and connectivity on `display` (attach before `run`).
+    /// Sends staff's commands (from a screen) to the running gate.
+    pub fn gate_commands(&self) -> std::sync::mpsc::Sender<GateCommand> {
+        self.commands.clone()
+    }
+
     pub fn attach_gate_display(&self, display: GateDisplay) {
         *self.display.lock().unwrap_or_else(|p| p.into_inner()) = Some(display);
     }
@@ -170,6 +196,11 @@ impl Device {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let link = self.engine.clone();
+        let commands = self
+            .commands_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         let station = std::thread::Builder::new()
             .name("gate-station".into())
             .spawn(move || {
@@ -178,18 +209,30 @@ impl Device {
                 let mut checked = std::time::Instant::now() - std::time::Duration::from_secs(1);
                 loop {
                     if let Some(display) = &display
-                        && checked.elapsed() >= std::time::Duration::from_secs(1) {
-                            checked = std::time::Instant::now();
-                            let now = (link.link_status().online, station.pending_uploads());
-                            if shown_link != Some(now) {
-                                shown_link = Some(now);
-                                display(GateDisplayEvent::Connectivity {
-                                    online: now.0,
-                                    queued: now.1,
-                                });
+                        && checked.elapsed() >= std::time::Duration::from_secs(1)
+                    {
+                        checked = std::time::Instant::now();
+                        let now = (link.link_status().online, station.pending_uploads());
+                        if shown_link != Some(now) {
+                            shown_link = Some(now);
+                            display(GateDisplayEvent::Connectivity {
+                                online: now.0,
+                                queued: now.1,
+                            });
+                        }
+                    }
+                    for command in commands.iter().flat_map(|c| c.try_iter()) {
+                        match command {
+                            GateCommand::ConfirmParty { scan, party } => {
+                                if let Err(e) = station.confirm_party(scan, party, chrono::Utc::now()) {
+                                    tracing::warn!(scan, party, error = %e, "party size not recorded");
+                                }
+                                push.push_now.notify_one();
                             }
                         }
-                    // Wake at least every 50 ms so a passage timeout is noticed without a scan.
+                    }
+                    // Wake at least every 50 ms so a passage timeout (or staff's party choice)
+                    // is handled without a scan.
                     let event = match rx.recv_timeout(std::time::Duration::from_millis(50)) {
                         Ok(event) => event,
                         Err(RecvTimeoutError::Timeout) => {
@@ -203,16 +246,21 @@ impl Device {
                     match event {
                         InputEvent::Scan(scan) => {
                             let now = crate::gate::station::now_local(chrono::Utc::now());
-                            match station.scan(&scan.credential, None, 1, now) {
-                                Ok(decision) => {
+                            // The scan is committed by the station's writer; the next scan does
+                            // not wait for it.
+                            match station.admit(&scan.credential, None, 1, now) {
+                                Ok(decided) => {
                                     push.push_now.notify_one();
                                     if let Some(display) = &display {
-                                        let screen = decision.effects.into_iter().find_map(|e| match e {
+                                        let screen = decided.decision.effects.into_iter().find_map(|e| match e {
                                             crate::gate::Effect::ShowScreen(s) => Some(s),
                                             _ => None,
                                         });
                                         if let Some(screen) = screen {
-                                            display(GateDisplayEvent::Decided(screen));
+                                            display(GateDisplayEvent::Decided {
+                                                screen,
+                                                scan: decided.scan,
+                                            });
                                         }
                                     }
                                 }
@@ -227,6 +275,9 @@ impl Device {
                         }
                         InputEvent::Repeat(_) => {}
                     }
+                }
+                if let Err(e) = station.flush() {
+                    tracing::error!(error = %e, "the gate stopped with scans not recorded");
                 }
             })
             .map_err(DeviceError::Inputs)?;

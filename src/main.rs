@@ -224,7 +224,7 @@ struct BenchArgs {
     /// Visitor and search queries timed (bench match).
     #[arg(long, default_value_t = 10_000)]
     queries: usize,
-    /// Measure this existing device database instead of building one (bench match).
+    /// Measure this existing device database instead of building one (bench match, bench scan).
     #[arg(long)]
     replica: Option<PathBuf>,
 }
@@ -537,6 +537,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                         tickets: args.tickets,
                         scans: args.scans,
                         dir: args.dir,
+                        replica: args.replica,
                     };
                     tokio::task::spawn_blocking(move || portico::bench::scan::run(opts)).await??
                 }

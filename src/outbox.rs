@@ -24,6 +24,9 @@ pub mod kinds {
     /// A visitor who matched a constituent, with their details, for the hub to apply the
     /// update rules or queue a review.
     pub const VISITOR_UPDATE: (&str, u32) = ("visitor_update", 1);
+    /// The number of people an admission let in, as finally settled: staff confirmed a
+    /// party size on the gate screen, or a guest did not go through.
+    pub const SCAN_PARTY: (&str, u32) = ("scan_party", 1);
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,18 +69,72 @@ pub struct OutboxStats {
 /// here, once, so every retry of this row carries the same key.
 pub fn enqueue<T: Serialize>(
     tx: &Connection,
-    kind: (&str, u32),
+    kind: (&'static str, u32),
     payload: &T,
     now_ms: i64,
 ) -> Result<String> {
-    let key = uuid::Uuid::now_v7().to_string();
-    let body = serde_json::to_string(payload)?;
-    tx.prepare_cached(
-        "INSERT INTO outbox (kind, version, payload, idempotency_key, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-    )?
-    .execute(params![kind.0, kind.1, body, key, now_ms])?;
+    let row = Queued::new(kind, payload, now_ms)?;
+    let key = row.idempotency_key.clone();
+    row.insert(tx)?;
     Ok(key)
+}
+
+/// An outbox row made ready (key chosen, payload encoded) before its transaction opens, for
+/// writers that prepare on one thread and commit on another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub kind: (&'static str, u32),
+    pub idempotency_key: String,
+    pub payload: String,
+    pub created_at_ms: i64,
+}
+
+impl Queued {
+    /// A new row for `payload`, with a fresh idempotency key.
+    pub fn new<T: Serialize>(kind: (&'static str, u32), payload: &T, now_ms: i64) -> Result<Self> {
+        Ok(Self::with_key(
+            kind,
+            uuid::Uuid::now_v7().to_string(),
+            serde_json::to_string(payload)?,
+            now_ms,
+        ))
+    }
+
+    /// A row under a key chosen earlier (payloads that name their own row's key).
+    pub fn with_key(
+        kind: (&'static str, u32),
+        idempotency_key: String,
+        payload: String,
+        now_ms: i64,
+    ) -> Self {
+        Self {
+            kind,
+            idempotency_key,
+            payload,
+            created_at_ms: now_ms,
+        }
+    }
+
+    /// A fresh idempotency key, for a caller that must know it before encoding the payload.
+    pub fn new_key() -> String {
+        uuid::Uuid::now_v7().to_string()
+    }
+
+    /// Inserts the row inside the caller's transaction.
+    pub fn insert(&self, tx: &Connection) -> Result<()> {
+        tx.prepare_cached(
+            "INSERT INTO outbox (kind, version, payload, idempotency_key, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        )?
+        .execute(params![
+            self.kind.0,
+            self.kind.1,
+            self.payload,
+            self.idempotency_key,
+            self.created_at_ms
+        ])?;
+        Ok(())
+    }
 }
 
 const COLUMNS: &str = "id, kind, version, payload, idempotency_key, created_at, attempts,

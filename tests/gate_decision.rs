@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use portico::domain::{
-    Constituent, ConstituentStatus, Membership, MembershipStatus, PersonName, Ticket, TicketStatus,
-    TicketValidity,
+    Membership, MembershipStatus, PersonName, Ticket, TicketStatus, TicketValidity,
 };
 use portico::gate::{
     AdmitKind, Colour, Decision, Effect, Facts, Found, GateDirection, GatePolicy, LookupPlan,
-    MergeHop, Note, Now, Outcome, PartyOverflow, PriorAdmission, Reason, Reentry, Scan,
+    MergeHop, Note, Now, Outcome, PartyOverflow, Person, PriorAdmission, Reason, Reentry, Scan,
     ScanDirection, TicketOrigin, UseHistory, decide,
 };
 use portico::input::credential::{CredentialKind, Unrecognized};
@@ -72,20 +71,14 @@ fn active() -> Membership {
     membership(MembershipStatus::Active, "2026-01-01", "2026-12-31", 2)
 }
 
-fn constituent(id: &str) -> Constituent {
-    Constituent {
+fn constituent(id: &str) -> Person {
+    Person {
         lookup_id: id.into(),
         name: PersonName {
             first: "Ada".into(),
             last: "Lovelace".into(),
             ..Default::default()
         },
-        birth_date: None,
-        status: ConstituentStatus::Active,
-        historical_names: vec![],
-        emails: vec![],
-        phones: vec![],
-        addresses: vec![],
     }
 }
 
@@ -1063,4 +1056,30 @@ fn lookup_plan_per_credential_kind() {
         }),
         LookupPlan::Nothing
     );
+}
+
+#[test]
+fn a_confirmed_party_is_held_between_the_member_alone_and_the_allowance() {
+    use portico::gate::{PartySettlement, settle_party};
+    // (let in so far, member + guests allowed, staff confirmed) → (party, extra openings)
+    let cases = [
+        ((1, 3, 3), (3, 2)),
+        ((1, 3, 1), (1, 0)),
+        ((1, 3, 9), (3, 2)),
+        ((1, 3, 0), (1, 0)),
+        ((3, 3, 2), (2, 0)),
+        ((2, 5, 4), (4, 2)),
+        ((1, 1, 4), (1, 0)),
+        ((1, 0, 4), (1, 0)),
+    ];
+    for ((admitted, max, confirmed), (party, openings)) in cases {
+        assert_eq!(
+            settle_party(admitted, max, confirmed),
+            PartySettlement {
+                party_admitted: party,
+                guest_openings: openings
+            },
+            "admitted {admitted}, allowed {max}, confirmed {confirmed}"
+        );
+    }
 }

@@ -212,3 +212,205 @@ async fn the_hub_does_not_flag_an_admission_whose_use_was_given_back() {
         "one real admission is no duplicate"
     );
 }
+
+/// An active membership whose level admits at least two guests with the member.
+fn membership_with_guests(hub: &TestHub) -> portico::protocol::MembershipDto {
+    let day = common::anchor();
+    hub.store
+        .all::<portico::protocol::MembershipDto>(portico::protocol::Resource::Memberships)
+        .unwrap()
+        .into_iter()
+        .find(|m| {
+            m.status == portico::domain::MembershipStatus::Active
+                && m.start <= day
+                && m.expiry > day + chrono::Duration::days(30)
+                && m.guest_allowance >= 2
+        })
+        .expect("an active membership with guests")
+}
+
+fn card(membership_id: &str) -> portico::input::credential::Credential {
+    gate_common::credential(portico::input::credential::CredentialKind::Membership {
+        membership_id: membership_id.to_owned(),
+    })
+}
+
+fn party_in_scan_log(dev: &TestDevice, scan: i64) -> (i64, i64) {
+    let conn = portico::replica::open(&dev.config().database_path()).unwrap();
+    conn.query_row(
+        "SELECT party_admitted, annulled FROM scans WHERE id = ?1",
+        [scan],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_confirming_a_party_opens_the_gate_for_each_guest_and_records_the_party() {
+    // Issue: "the level's allowance (member plus N guests; the gate screen shows the allowance
+    // and staff choose the party size)".
+    let hub = TestHub::start(200).await;
+    let m = membership_with_guests(&hub);
+    let clock = manual_clock();
+    let (dev, _device, mut station, relay) = synced_gate(&hub, "gate-1", TAIL, &clock).await;
+    let now = at(10, 0);
+    let decided = station
+        .admit(&card(&m.membership_id), None, 1, now)
+        .unwrap();
+    assert_eq!(decided.decision.outcome, Outcome::Admit);
+    assert_eq!(
+        decided.decision.party.admitted, 1,
+        "the member alone until staff choose"
+    );
+    let scan = decided.scan.expect("recorded");
+    gate_common::wait_pulses(&relay, 1);
+
+    let settled = station.confirm_party(scan, 3, now.utc).unwrap();
+    assert_eq!((settled.party_admitted, settled.guest_openings), (3, 2));
+    // One more opening for each guest.
+    gate_common::wait_pulses(&relay, 3);
+    station.flush().unwrap();
+    assert_eq!(party_in_scan_log(&dev, scan), (3, 0));
+    let rows = outbox_kinds(&dev);
+    let kinds: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["scan", "scan_party"]);
+    let party = &rows[1].1;
+    assert_eq!(party["party_admitted"], 3);
+    assert_eq!(party["revision"], 1);
+    assert_eq!(party["reason"], "confirmed_by_staff");
+    let conn = portico::replica::open(&dev.config().database_path()).unwrap();
+    let scan_key: String = conn
+        .query_row("SELECT outbox_key FROM scans WHERE id = ?1", [scan], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(party["scan_key"], scan_key.as_str());
+
+    // More than the level allows is held to the allowance: no opening beyond it.
+    let capped = station
+        .confirm_party(scan, m.guest_allowance + 5, now.utc)
+        .unwrap();
+    assert_eq!(capped.party_admitted, m.guest_allowance + 1);
+    assert_eq!(capped.guest_openings, m.guest_allowance + 1 - 3);
+    gate_common::wait_pulses(&relay, (m.guest_allowance + 1) as usize);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(relay.pulses().len(), (m.guest_allowance + 1) as usize);
+
+    // The hub accepts the party rows.
+    clock.advance(chrono::Duration::hours(4));
+    let pushed = _device.engine.push_once().await.unwrap();
+    assert_eq!(pushed.delivered, 3, "{pushed:?}");
+    let conn = portico::replica::open(&dev.config().database_path()).unwrap();
+    let pending: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE state <> 'delivered'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(pending, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_who_did_not_go_through_makes_the_party_smaller() {
+    let hub = TestHub::start(200).await;
+    let m = membership_with_guests(&hub);
+    let clock = manual_clock();
+    let (dev, _device, mut station, relay) =
+        synced_gate(&hub, "gate-1", &with_sensor("8s"), &clock).await;
+    let sensor = station.attach_configured_sensor().unwrap().unwrap();
+    let now = at(10, 0);
+    let scan = station
+        .admit(&card(&m.membership_id), None, 1, now)
+        .unwrap()
+        .scan
+        .unwrap();
+    pump_until(&mut station, now.utc, |s| s.next_deadline().is_some());
+    sensor.pass();
+    pump_until(&mut station, now.utc, |s| s.awaiting_passage() == 0);
+
+    station.confirm_party(scan, 2, now.utc).unwrap();
+    gate_common::wait_pulses(&relay, 2);
+    pump_until(&mut station, now.utc, |s| s.next_deadline().is_some());
+    // Nobody follows the member through.
+    station.pump(now.utc + TimeDelta::seconds(30)).unwrap();
+    station.flush().unwrap();
+
+    // The member's admission stands; the party is one again.
+    assert_eq!(party_in_scan_log(&dev, scan), (1, 0));
+    let rows = outbox_kinds(&dev);
+    let parties: Vec<(i64, &str)> = rows
+        .iter()
+        .filter(|(k, _)| k == "scan_party")
+        .map(|(_, p)| {
+            (
+                p["party_admitted"].as_i64().unwrap(),
+                p["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        parties,
+        [(2, "confirmed_by_staff"), (1, "guest_did_not_pass")]
+    );
+    assert!(rows.iter().all(|(k, _)| k != "scan_annulment"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_is_only_chosen_for_a_membership_admission() {
+    let hub = TestHub::start(200).await;
+    let (secret, _, lapsed) = pick(&hub);
+    let clock = manual_clock();
+    let (_dev, _device, mut station, _relay) = synced_gate(&hub, "gate-1", TAIL, &clock).await;
+    let now = at(10, 0);
+    let on_ticket = station.admit(&ticket(&secret), None, 1, now).unwrap();
+    let refused = station.admit(&card(&lapsed), None, 1, now).unwrap();
+    assert_eq!(refused.decision.outcome, Outcome::Deny);
+    for scan in [on_ticket.scan.unwrap(), refused.scan.unwrap(), 9_999] {
+        let err = station.confirm_party(scan, 2, now.utc).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                portico::gate::station::StationError::NoAdmission { .. }
+            ),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_are_decided_while_another_writer_holds_the_database() {
+    // Issue: "Scans keep flowing while a sync writes."
+    let hub = TestHub::start(200).await;
+    let (secret, active, _) = pick(&hub);
+    let clock = manual_clock();
+    let (dev, _device, mut station, relay) = synced_gate(&hub, "gate-1", TAIL, &clock).await;
+    let mut feed = portico::replica::open(&dev.config().database_path()).unwrap();
+    let held = feed
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+
+    let t = ticket(&secret);
+    let first = station.admit(&t, None, 1, at(10, 0)).unwrap();
+    assert_eq!(first.decision.outcome, Outcome::Admit);
+    gate_common::wait_pulses(&relay, 1);
+    // Not committed yet, but already counted: the same ticket is refused.
+    let again = station.admit(&t, None, 1, at(14, 0)).unwrap();
+    assert_eq!(
+        (again.decision.outcome, again.decision.reason.code()),
+        (Outcome::Deny, "already_used")
+    );
+    let member = station.admit(&card(&active), None, 1, at(10, 2)).unwrap();
+    assert_eq!(member.decision.outcome, Outcome::Admit);
+    assert_eq!(
+        outbox_kinds(&dev).len(),
+        0,
+        "nothing committed while the lock is held"
+    );
+
+    held.commit().unwrap();
+    station.wait_recorded(&member).unwrap();
+    let kinds: Vec<String> = outbox_kinds(&dev).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["scan", "scan", "scan"]);
+    assert_eq!(station.scan_count().unwrap(), 3);
+}

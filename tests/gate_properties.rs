@@ -104,15 +104,9 @@ fn any_found() -> impl Strategy<Value = Found> {
             holder: None
         }),
         proptest::collection::vec(any_membership(), 0..4).prop_map(|ms| Found::Constituent {
-            constituent: portico::domain::Constituent {
+            constituent: portico::gate::Person {
                 lookup_id: "8-1".into(),
                 name: Default::default(),
-                birth_date: None,
-                status: portico::domain::ConstituentStatus::Active,
-                historical_names: vec![],
-                emails: vec![],
-                phones: vec![],
-                addresses: vec![],
             },
             memberships: ms,
         }),

@@ -147,7 +147,13 @@ fn party_plus_is_bounded_by_the_allowance() {
     one(&s, "party plus").mock_single_click(PointerEventButton::Left);
 
     one(&s, "confirm").mock_single_click(PointerEventButton::Left);
-    assert_eq!(*confirmed.borrow(), [PartyConfirmed { party_size: 3 }]);
+    assert_eq!(
+        *confirmed.borrow(),
+        [PartyConfirmed {
+            party_size: 3,
+            scan: None
+        }]
+    );
     assert_eq!(value(&s, "party admitted"), "Party of 3 admitted");
     assert_eq!(
         count(&s, "party plus"),
@@ -327,4 +333,44 @@ fn invalid_render_sizes_are_errors() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn a_confirmed_party_names_the_admission_it_belongs_to() {
+    let s = screen();
+    let confirmed = Rc::new(RefCell::new(Vec::new()));
+    let sink = Rc::clone(&confirmed);
+    s.on_confirm(move |c| sink.borrow_mut().push(c));
+    let now = Instant::now();
+    s.handle(
+        portico::ui::GateInput::ShowScan {
+            result: member(2),
+            scan: 41,
+        },
+        now,
+    );
+    one(&s, "party plus").mock_single_click(PointerEventButton::Left);
+    one(&s, "confirm").mock_single_click(PointerEventButton::Left);
+    // The next visitor's result replaces it; their confirmation names their own scan.
+    s.handle(
+        portico::ui::GateInput::ShowScan {
+            result: member(1),
+            scan: 42,
+        },
+        now,
+    );
+    one(&s, "confirm").mock_single_click(PointerEventButton::Left);
+    assert_eq!(
+        *confirmed.borrow(),
+        [
+            PartyConfirmed {
+                party_size: 2,
+                scan: Some(41)
+            },
+            PartyConfirmed {
+                party_size: 1,
+                scan: Some(42)
+            }
+        ]
+    );
 }

@@ -25,13 +25,11 @@ use std::time::Duration;
 use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::facts::{Facts, Found, TicketOrigin, UseHistory};
+use super::facts::{Facts, Found, Person, TicketOrigin, UseHistory};
 use super::plan::{CredentialKey, LookupPlan, credential_keys};
 use super::policy::{GateDirection, GatePolicy, PartyOverflow, Reentry, ScanDirection};
 use super::reason::{AdmitKind, Note, Reason, RevokedBy, Validity, WrongGate};
-use crate::domain::{
-    Constituent, Membership, MembershipStatus, Ticket, TicketStatus, TicketValidity,
-};
+use crate::domain::{Membership, MembershipStatus, Ticket, TicketStatus, TicketValidity};
 use crate::input::credential::CredentialKind;
 
 /// The time of a scan: the instant, and the venue's local wall-clock time at that instant
@@ -180,7 +178,29 @@ struct Display {
     guests: Option<u32>,
 }
 
-fn full_name(c: &Constituent) -> String {
+/// A party size as settled when staff confirm it on the gate screen, after the member's own
+/// admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PartySettlement {
+    /// People the admission lets in now, the member included.
+    pub party_admitted: u32,
+    /// Extra turnstile openings: one for each guest beyond those already let in.
+    pub guest_openings: u32,
+}
+
+/// Settles a membership admission's party: staff confirmed `confirmed` people where
+/// `admitted` were let in and the membership allows `party_max` (member plus guests). The
+/// party is at least the member and at most the allowance; guests beyond those already let in
+/// each get an opening, and a smaller party is recorded as such (nobody is let in).
+pub fn settle_party(admitted: u32, party_max: u32, confirmed: u32) -> PartySettlement {
+    let party = confirmed.clamp(1, party_max.max(1));
+    PartySettlement {
+        party_admitted: party,
+        guest_openings: party.saturating_sub(admitted),
+    }
+}
+
+fn full_name(c: &Person) -> String {
     let mut s = c.name.first.trim().to_owned();
     let last = c.name.last.trim();
     if !last.is_empty() {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::domain::{Constituent, Membership, Ticket};
+use crate::domain::{Constituent, Membership, PersonName, Ticket};
 
 /// What the lookups found for a credential.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -13,11 +13,11 @@ pub enum Found {
     /// A membership (from a membership card), with its primary member when known.
     Membership {
         membership: Membership,
-        holder: Option<Constituent>,
+        holder: Option<Person>,
     },
     /// A constituent (from a Lookup ID) and every membership that covers them.
     Constituent {
-        constituent: Constituent,
+        constituent: Person,
         memberships: Vec<Membership>,
     },
     /// A ticket from the replica, or an offline-signed ticket verified by its signature.
@@ -27,6 +27,23 @@ pub enum Found {
     },
     /// Several records claim the credential and none can be preferred.
     Ambiguous { candidates: Vec<String> },
+}
+
+/// The part of a constituent a gate needs: who they are and what to call them. (A gate never
+/// loads contact details.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub lookup_id: String,
+    pub name: PersonName,
+}
+
+impl From<&Constituent> for Person {
+    fn from(c: &Constituent) -> Self {
+        Self {
+            lookup_id: c.lookup_id.clone(),
+            name: c.name.clone(),
+        }
+    }
 }
 
 /// Where a ticket's data came from.

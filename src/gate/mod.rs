@@ -18,13 +18,16 @@ pub mod plan;
 pub mod policy;
 pub mod reason;
 pub mod relay;
+pub mod scan_writer;
 pub mod station;
+pub mod use_log;
 
 pub use config::{GatePolicyConfig, RawGateSection, validate};
 pub use decision::{
-    Colour, Decision, Effect, Now, Outcome, Party, Scan, ScanRecord, Screen, Sound, decide,
+    Colour, Decision, Effect, Now, Outcome, Party, PartySettlement, Scan, ScanRecord, Screen,
+    Sound, decide, settle_party,
 };
-pub use facts::{Facts, Found, MergeHop, PriorAdmission, TicketOrigin, UseHistory};
+pub use facts::{Facts, Found, MergeHop, Person, PriorAdmission, TicketOrigin, UseHistory};
 pub use passage::{PassageConfig, PassageEffect, PassageEvent, PassageTracker};
 pub use plan::{CredentialKey, LookupPlan, credential_keys};
 pub use policy::{GateDirection, GatePolicy, PartyOverflow, Reentry, ScanDirection};

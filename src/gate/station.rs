@@ -6,6 +6,7 @@
 //! sync writes (WAL: readers never wait, and a scan's small write waits at most for one feed
 //! transaction). The relay runs on its own thread: a pulse never holds up the next scan.
 
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,9 +19,11 @@ use serde::Serialize;
 
 use super::passage::{AnnulReason, PassageEffect, PassageEvent, PassageTracker, ScanId};
 use super::relay::{GpioSensor, PassageSensor, SensorError, SimulatedSensor};
+use super::scan_writer::{ScanRow, ScanWriter, Write, WriterError};
+use super::use_log::{self, RecordedUse, StoredHistory, UseLog};
 use super::{
-    Decision, Effect, Facts, Found, GateOutput, LookupPlan, MergeHop, Now, PriorAdmission,
-    ScanDirection, ScanRecord, TicketOrigin, UseHistory, decide,
+    Decision, Effect, Facts, Found, GateOutput, LookupPlan, MergeHop, Now, Person, ScanDirection,
+    ScanRecord, TicketOrigin, UseHistory, decide,
 };
 use crate::gate::config::{GatePolicyConfig, SensorConfig};
 use crate::input::credential::Credential;
@@ -39,6 +42,10 @@ pub enum StationError {
     Sensor(#[from] SensorError),
     #[error("block list {path}: {message}")]
     Revocations { path: String, message: String },
+    #[error("scan log writer: {0}")]
+    Writer(#[from] WriterError),
+    #[error("no admission {scan} waiting for its party size at this gate")]
+    NoAdmission { scan: ScanId },
 }
 
 /// Upstream payload of a scan (outbox kind `scan`, version 1).
@@ -148,9 +155,76 @@ pub struct ScanAnnulmentV1<'a> {
     pub at: DateTime<Utc>,
 }
 
+/// Upstream payload of a settled party size (outbox kind `scan_party`, version 1).
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanPartyV1<'a> {
+    /// The idempotency key of the admitted scan's own outbox row.
+    pub scan_key: String,
+    /// People the admission let in, the member included (the new total, not a difference).
+    pub party_admitted: u32,
+    /// Increases with each change to the same scan; the hub keeps the highest.
+    pub revision: u32,
+    pub reason: PartyChange,
+    pub device_id: &'a str,
+    pub gate: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Why an admission's party size changed after the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartyChange {
+    /// Staff chose the party size on the gate screen.
+    ConfirmedByStaff,
+    /// The gate opened for a guest and nobody went through.
+    GuestDidNotPass,
+}
+
+/// A scan decided by [`Station::admit`], its effects carried out and its write handed to the
+/// scan log's writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    pub decision: Decision,
+    /// The scan log row, when the scan is recorded (every decided credential is).
+    pub scan: Option<ScanId>,
+    /// The writer's sequence number for the row ([`Station::wait_recorded`]).
+    pub write: Option<u64>,
+    /// Credential in → decision made and relay commanded.
+    pub commanded: Duration,
+}
+
+/// What the station remembers of a recent admission: enough to annul it or settle its party.
+#[derive(Debug, Clone)]
+struct Admitted {
+    scan: ScanId,
+    use_key: Option<String>,
+    outbox_key: String,
+    gate: String,
+    /// People let in so far.
+    party: u32,
+    /// The most the membership allows (member plus guests); 0 when no party can be chosen.
+    party_max: u32,
+    revision: u32,
+    annulled: bool,
+}
+
+/// Admissions remembered for annulment and party confirmation.
+const RECENT_ADMISSIONS: usize = 256;
+/// How long a blocking [`Station::scan`] waits for its row to be committed.
+const RECORD_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One gate: its policy, its database connection and its relay.
 pub struct Station {
+    /// For reads only: every write goes through `writer`.
     conn: Connection,
+    writer: ScanWriter,
+    uses: UseLog,
+    /// [`use_log::rewrites`] as of the last reload of `uses`.
+    rewrites_seen: u64,
+    recent: VecDeque<Admitted>,
+    /// Relay openings for guests (negative ids) → the admission they belong to.
+    guest_pulses: HashMap<ScanId, ScanId>,
+    next_guest_pulse: ScanId,
     gate: GatePolicyConfig,
     device_id: String,
     relay: RelayWorker,
@@ -223,8 +297,16 @@ impl Station {
                 r.get(0)
             })?;
         let (events_tx, events) = mpsc::channel();
+        let rewrites_seen = use_log::rewrites();
+        let uses = UseLog::new(recorded_keys(&conn)?.iter().map(String::as_str));
         Ok(Self {
+            writer: ScanWriter::spawn(db)?,
             conn,
+            uses,
+            rewrites_seen,
+            recent: VecDeque::with_capacity(RECENT_ADMISSIONS),
+            guest_pulses: HashMap::new(),
+            next_guest_pulse: -1,
             passage: PassageTracker::new(gate.passage_config()),
             gate,
             device_id: device_id.to_owned(),
@@ -303,8 +385,14 @@ impl Station {
                     }
                     tracing::trace!(scan, "relay commanded");
                 }
-                PassageEffect::ConfirmUse { scan } => tracing::debug!(scan, "passage confirmed"),
-                PassageEffect::AnnulUse { scan, reason } => self.annul(scan, reason, now)?,
+                PassageEffect::ConfirmUse { scan } => {
+                    self.guest_pulses.remove(&scan);
+                    tracing::debug!(scan, "passage confirmed");
+                }
+                PassageEffect::AnnulUse { scan, reason } => match self.guest_pulses.remove(&scan) {
+                    Some(parent) => self.guest_missing(parent, now)?,
+                    None => self.annul(scan, reason, now)?,
+                },
                 PassageEffect::UnexpectedPassage => tracing::warn!(
                     gate = %self.gate.policy.gate_id,
                     "passage with no admission waiting (tailgating?)"
@@ -319,6 +407,10 @@ impl Station {
         Ok(())
     }
 
+    fn admitted_mut(&mut self, scan: ScanId) -> Option<&mut Admitted> {
+        self.recent.iter_mut().find(|a| a.scan == scan)
+    }
+
     /// Gives an admission's use back: the scan row is marked annulled (so the ticket is not
     /// burned here) and the hub is told, in one transaction.
     fn annul(
@@ -327,32 +419,38 @@ impl Station {
         reason: AnnulReason,
         now: DateTime<Utc>,
     ) -> Result<(), StationError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let row: Option<(String, String)> = tx
-            .prepare_cached("SELECT outbox_key, gate FROM scans WHERE id = ?1 AND annulled = 0")?
-            .query_row([scan], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((scan_key, gate)) = row else {
+        let device_id = self.device_id.clone();
+        let Some(admitted) = self.admitted_mut(scan).filter(|a| !a.annulled) else {
+            tracing::warn!(
+                scan,
+                "annulment for an admission this gate no longer remembers"
+            );
             return Ok(());
         };
-        tx.prepare_cached("UPDATE scans SET annulled = 1 WHERE id = ?1")?
-            .execute([scan])?;
+        admitted.annulled = true;
+        let (use_key, scan_key, gate) = (
+            admitted.use_key.clone(),
+            admitted.outbox_key.clone(),
+            admitted.gate.clone(),
+        );
         let payload = ScanAnnulmentV1 {
             scan_key,
             reason,
-            device_id: &self.device_id,
+            device_id: &device_id,
             gate,
             at: now,
         };
-        outbox::enqueue(
-            &tx,
+        let outbox = outbox::Queued::new(
             outbox::kinds::SCAN_ANNULMENT,
             &payload,
             now.timestamp_millis(),
         )?;
-        tx.commit()?;
+        let seq = self.write(Write::Annul { scan, outbox })?;
+        if let Some(key) = use_key {
+            let conn = &self.conn;
+            self.uses
+                .annul(&key, scan, seq, || stored_history(conn, &key, now))?;
+        }
         tracing::warn!(
             gate = %self.gate.policy.gate_id,
             scan,
@@ -362,13 +460,114 @@ impl Station {
         Ok(())
     }
 
+    /// Staff chose how many people enter on a membership admission (the gate screen shows the
+    /// allowance). The turnstile opens once more for each guest beyond those already let in,
+    /// and the new party size is recorded with its outbox row. Returns the party as settled.
+    pub fn confirm_party(
+        &mut self,
+        scan: ScanId,
+        party: u32,
+        now: DateTime<Utc>,
+    ) -> Result<super::PartySettlement, StationError> {
+        self.pump(now)?;
+        let (admitted, party_max) = self
+            .recent
+            .iter()
+            .find(|a| a.scan == scan && !a.annulled && a.party_max > 0)
+            .map(|a| (a.party, a.party_max))
+            .ok_or(StationError::NoAdmission { scan })?;
+        let settled = super::settle_party(admitted, party_max, party);
+        for _ in 0..settled.guest_openings {
+            let pulse = self.next_guest_pulse;
+            self.next_guest_pulse -= 1;
+            self.guest_pulses.insert(pulse, scan);
+            let effects = self
+                .passage
+                .handle(PassageEvent::Admitted { scan: pulse }, now);
+            self.carry_out(effects, now)?;
+        }
+        if settled.party_admitted != admitted {
+            self.record_party(
+                scan,
+                settled.party_admitted,
+                PartyChange::ConfirmedByStaff,
+                now,
+            )?;
+        }
+        tracing::info!(
+            gate = %self.gate.policy.gate_id,
+            scan,
+            party = settled.party_admitted,
+            guests_let_in = settled.guest_openings,
+            "party size confirmed by staff"
+        );
+        Ok(settled)
+    }
+
+    /// A guest's opening passed with nobody going through: the party is one smaller.
+    fn guest_missing(&mut self, parent: ScanId, now: DateTime<Utc>) -> Result<(), StationError> {
+        let Some(party) = self
+            .recent
+            .iter()
+            .find(|a| a.scan == parent && !a.annulled)
+            .map(|a| a.party)
+        else {
+            return Ok(());
+        };
+        tracing::warn!(gate = %self.gate.policy.gate_id, scan = parent, "a guest did not go through");
+        self.record_party(
+            parent,
+            party.saturating_sub(1).max(1),
+            PartyChange::GuestDidNotPass,
+            now,
+        )
+    }
+
+    fn record_party(
+        &mut self,
+        scan: ScanId,
+        party: u32,
+        reason: PartyChange,
+        now: DateTime<Utc>,
+    ) -> Result<(), StationError> {
+        let device_id = self.device_id.clone();
+        let Some(admitted) = self.admitted_mut(scan) else {
+            return Ok(());
+        };
+        admitted.party = party;
+        admitted.revision += 1;
+        let payload = ScanPartyV1 {
+            scan_key: admitted.outbox_key.clone(),
+            party_admitted: party,
+            revision: admitted.revision,
+            reason,
+            device_id: &device_id,
+            gate: admitted.gate.clone(),
+            at: now,
+        };
+        let use_key = admitted.use_key.clone();
+        let outbox =
+            outbox::Queued::new(outbox::kinds::SCAN_PARTY, &payload, now.timestamp_millis())?;
+        let seq = self.write(Write::Party {
+            scan,
+            party_admitted: party,
+            outbox,
+        })?;
+        if let Some(key) = use_key {
+            let conn = &self.conn;
+            self.uses
+                .set_party(&key, scan, party, seq, || stored_history(conn, &key, now))?;
+        }
+        Ok(())
+    }
+
     pub fn policy(&self) -> &GatePolicyConfig {
         &self.gate
     }
 
     /// Looks up what the replica knows about the credential.
     pub fn facts(
-        &self,
+        &mut self,
         credential: &Credential,
         now: DateTime<Utc>,
     ) -> Result<Facts, StationError> {
@@ -391,10 +590,7 @@ impl Station {
                 match replica::membership(&self.conn, id)? {
                     Some(membership) => {
                         let holder = match membership.members.first() {
-                            Some(first) => {
-                                let r = replica::resolve(&self.conn, first)?;
-                                replica::constituent(&self.conn, &r.survivor)?
-                            }
+                            Some(first) => self.person(first)?,
                             None => None,
                         };
                         Found::Membership { membership, holder }
@@ -404,10 +600,13 @@ impl Station {
             }
             LookupPlan::Constituent { lookup_id } => {
                 let id = survivor.as_deref().unwrap_or(lookup_id);
-                match replica::constituent(&self.conn, id)? {
-                    Some(constituent) => Found::Constituent {
+                match replica::constituent_name(&self.conn, id)? {
+                    Some(name) => Found::Constituent {
                         memberships: replica::memberships_of(&self.conn, id)?,
-                        constituent,
+                        constituent: Person {
+                            lookup_id: id.to_owned(),
+                            name,
+                        },
                     },
                     None => Found::Nothing,
                 }
@@ -431,61 +630,34 @@ impl Station {
         Ok(facts)
     }
 
-    /// The credential's uses as recorded at this device.
-    fn history(&self, key: &str, now: DateTime<Utc>) -> Result<UseHistory, StationError> {
-        let uses_total: i64 = self
-            .conn
-            .prepare_cached(
-                "SELECT coalesce(sum(uses_burned), 0) FROM scans
-                 WHERE use_key = ?1 AND outcome = 'admit' AND annulled = 0",
-            )?
-            .query_row([key], |r| r.get(0))?;
-        let since = (now - chrono::Duration::days(2)).timestamp_millis();
-        let admissions = self
-            .conn
-            .prepare_cached(
-                "SELECT at_ms, local_time, gate, party_admitted FROM scans
-                 WHERE use_key = ?1 AND outcome = 'admit' AND direction = 'entry'
-                   AND annulled = 0 AND at_ms >= ?2",
-            )?
-            .query_map(params![key, since], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, u32>(3)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-            .into_iter()
-            .filter_map(|(at, local, gate, uses)| {
-                Some(PriorAdmission {
-                    at: DateTime::from_timestamp_millis(at)?,
-                    local: NaiveDateTime::parse_from_str(&local, "%Y-%m-%dT%H:%M:%S%.f").ok()?,
-                    gate,
-                    uses,
-                })
-            })
-            .collect();
-        let last_exit: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "SELECT max(at_ms) FROM scans
-                 WHERE use_key = ?1 AND outcome = 'admit' AND direction = 'exit'",
-            )?
-            .query_row([key], |r| r.get(0))
-            .optional()?
-            .flatten();
-        Ok(UseHistory {
-            uses_total: u32::try_from(uses_total).unwrap_or(u32::MAX),
-            admissions,
-            last_exit: last_exit.and_then(DateTime::from_timestamp_millis),
-        })
+    /// A membership's holder, through any merges, as the gate greets them.
+    fn person(&self, lookup_id: &str) -> Result<Option<Person>, StationError> {
+        let r = replica::resolve(&self.conn, lookup_id)?;
+        Ok(
+            replica::constituent_name(&self.conn, &r.survivor)?.map(|name| Person {
+                lookup_id: r.survivor,
+                name,
+            }),
+        )
     }
 
-    /// Decides one scan and carries out its effects: the relay is commanded as soon as the
-    /// decision is made, then the scan and its outbox row are committed together. Returns the
-    /// decision (for the screen).
+    /// The credential's uses as recorded at this device: from memory, the scan log read only
+    /// for a key it holds and memory does not (see [`UseLog`]).
+    fn history(&mut self, key: &str, now: DateTime<Utc>) -> Result<UseHistory, StationError> {
+        if use_log::rewrites() != self.rewrites_seen {
+            // Use keys were rewritten in the scan log: start again from it.
+            self.writer.flush(RECORD_TIMEOUT)?;
+            self.rewrites_seen = use_log::rewrites();
+            let keys = recorded_keys(&self.conn)?;
+            self.uses.reset(keys.iter().map(String::as_str));
+        }
+        let conn = &self.conn;
+        self.uses
+            .history(key, now, || stored_history(conn, key, now))
+    }
+
+    /// Decides one scan and carries out its effects, then waits until the scan and its outbox
+    /// row are committed. Returns the decision (for the screen).
     pub fn scan(
         &mut self,
         credential: &Credential,
@@ -499,10 +671,6 @@ impl Station {
 
     /// [`Station::scan`], also returning how long it took from the credential to the relay
     /// being commanded (the commit comes after).
-    ///
-    /// Order matters: a visitor must not wait for the disk, so the relay moves first. A crash
-    /// between the two loses at most the scan in flight (the visitor went in, the use is not
-    /// recorded); see `docs/ARCHITECTURE.md`.
     pub fn scan_timed(
         &mut self,
         credential: &Credential,
@@ -510,6 +678,26 @@ impl Station {
         party: u32,
         now: Now,
     ) -> Result<(Decision, Duration), StationError> {
+        let decided = self.admit(credential, direction, party, now)?;
+        self.wait_recorded(&decided)?;
+        Ok((decided.decision, decided.commanded))
+    }
+
+    /// Decides one scan and carries out its effects without waiting for the disk: the relay
+    /// is commanded as soon as the decision is made, and the scan with its outbox row is handed
+    /// to the writer, which commits it (together with any others queued) on its own thread.
+    /// The next scan already counts this one's use.
+    ///
+    /// Order matters: a visitor must not wait for the disk, so the relay moves first. A crash
+    /// before the writer commits loses the scans in flight (the visitor went in, the use is
+    /// not recorded); see `docs/ARCHITECTURE.md`.
+    pub fn admit(
+        &mut self,
+        credential: &Credential,
+        direction: Option<ScanDirection>,
+        party: u32,
+        now: Now,
+    ) -> Result<Decided, StationError> {
         let started = std::time::Instant::now();
         self.pump(now.utc)?;
         let facts = self.facts(credential, now.utc)?;
@@ -523,7 +711,6 @@ impl Station {
             now,
         });
         let scan_id = self.next_scan;
-        self.next_scan += 1;
         for effect in &decision.effects {
             if let Effect::PulseRelay { .. } = effect {
                 // The tracker commands the pulse (the policy's length) and follows it.
@@ -534,9 +721,20 @@ impl Station {
             }
         }
         let commanded = started.elapsed();
-        if let Some(record) = decision.scan_record() {
-            self.persist(scan_id, credential, record)?;
-        }
+        let (scan, write) = match decision.scan_record() {
+            Some(record) => {
+                self.next_scan += 1;
+                let party_max = match &facts.found {
+                    Found::Membership { membership, .. } => {
+                        membership.guest_allowance.saturating_add(1)
+                    }
+                    _ => 0,
+                };
+                let seq = self.persist(scan_id, credential, record, party_max, now.utc)?;
+                (Some(scan_id), Some(seq))
+            }
+            None => (None, None),
+        };
         tracing::debug!(
             gate = %self.gate.policy.gate_id,
             reader = %credential.reader,
@@ -545,27 +743,57 @@ impl Station {
             party = decision.party.admitted,
             "scan decided"
         );
-        Ok((decision, commanded))
+        Ok(Decided {
+            decision,
+            scan,
+            write,
+            commanded,
+        })
     }
 
+    /// Commits a write in place when the writer is idle and the lock free, else queues it.
+    /// Returns the sequence number the use log tracks it under (already committed when the
+    /// write was).
+    fn write(&mut self, write: Write) -> Result<u64, StationError> {
+        match self.writer.write(&mut self.conn, write)? {
+            Some(seq) => Ok(seq),
+            None => Ok(self.writer.committed()),
+        }
+    }
+
+    /// Waits until a decided scan's row and outbox row are committed.
+    pub fn wait_recorded(&self, decided: &Decided) -> Result<(), StationError> {
+        if let Some(seq) = decided.write {
+            self.writer.wait(seq, RECORD_TIMEOUT)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every scan decided so far is committed.
+    pub fn flush(&self) -> Result<(), StationError> {
+        Ok(self.writer.flush(RECORD_TIMEOUT)?)
+    }
+
+    /// Builds the scan's row and outbox row, hands them to the writer and counts the use in
+    /// memory. Returns the writer's sequence number.
     fn persist(
         &mut self,
         id: ScanId,
         credential: &Credential,
         r: &ScanRecord,
-    ) -> Result<(), StationError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        party_max: u32,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StationError> {
+        let decision = match r.outcome {
+            super::Outcome::Admit => "admit",
+            super::Outcome::Deny => "deny",
+        };
         let payload = ScanPayloadV1 {
             credential: r
                 .use_key
                 .clone()
                 .unwrap_or_else(|| credential.kind.name().to_owned()),
-            decision: match r.outcome {
-                super::Outcome::Admit => "admit",
-                super::Outcome::Deny => "deny",
-            },
+            decision,
             reason_code: r.reason_code,
             reason: r.reason.plain_words(),
             device_id: &self.device_id,
@@ -579,32 +807,61 @@ impl Station {
             offline: !(self.online)(),
             nonce: uuid::Uuid::now_v7().to_string(),
         };
-        let key = outbox::enqueue(&tx, outbox::kinds::SCAN, &payload, r.at.timestamp_millis())?;
-        tx.prepare_cached(
-            "INSERT INTO scans (id, use_key, credential_kind, gate, direction, outcome,
-             reason_code, party_requested, party_admitted, uses_burned, at_ms, local_time,
-             outbox_key) VALUES (?13, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?
-        .execute(params![
-            r.use_key,
-            r.credential_kind,
-            r.gate,
-            match r.direction {
-                ScanDirection::Entry => "entry",
-                ScanDirection::Exit => "exit",
-            },
-            payload.decision,
-            r.reason_code,
-            r.party.requested,
-            r.party.admitted,
-            r.uses_burned,
-            r.at.timestamp_millis(),
-            r.local.format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
-            key,
-            id
-        ])?;
-        tx.commit()?;
-        Ok(())
+        let outbox = outbox::Queued::new(outbox::kinds::SCAN, &payload, r.at.timestamp_millis())?;
+        let outbox_key = outbox.idempotency_key.clone();
+        let row = ScanRow {
+            id,
+            use_key: r.use_key.clone(),
+            credential_kind: r.credential_kind,
+            gate: r.gate.clone(),
+            direction: direction_name(r.direction),
+            outcome: decision,
+            reason_code: r.reason_code,
+            party_requested: r.party.requested,
+            party_admitted: r.party.admitted,
+            uses_burned: r.uses_burned,
+            at_ms: r.at.timestamp_millis(),
+            local_time: r.local.format(LOCAL_TIME_FORMAT).to_string(),
+        };
+        let seq = self.write(Write::Scan { row, outbox })?;
+        if r.outcome == super::Outcome::Admit {
+            if let Some(key) = &r.use_key {
+                let conn = &self.conn;
+                self.uses.record(
+                    key,
+                    RecordedUse {
+                        scan: id,
+                        at: r.at,
+                        local: r.local,
+                        gate: r.gate.clone(),
+                        direction: r.direction,
+                        party: r.party.admitted,
+                        burned: r.uses_burned,
+                    },
+                    seq,
+                    || stored_history(conn, key, now),
+                )?;
+            }
+            if self.recent.len() == RECENT_ADMISSIONS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(Admitted {
+                scan: id,
+                use_key: r.use_key.clone(),
+                outbox_key,
+                gate: r.gate.clone(),
+                party: r.party.admitted,
+                party_max: if r.direction == ScanDirection::Entry {
+                    party_max
+                } else {
+                    0
+                },
+                revision: 0,
+                annulled: false,
+            });
+        }
+        self.uses.trim(self.writer.committed());
+        Ok(seq)
     }
 
     /// Outbox rows not yet delivered to the hub (for the screen's offline indicator).
@@ -618,6 +875,83 @@ impl Station {
             .conn
             .query_row("SELECT count(*) FROM scans", [], |r| r.get::<_, i64>(0))? as u64)
     }
+}
+
+/// How the scan log writes a venue-local time.
+const LOCAL_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f";
+
+fn direction_name(d: ScanDirection) -> &'static str {
+    match d {
+        ScanDirection::Entry => "entry",
+        ScanDirection::Exit => "exit",
+    }
+}
+
+/// Every use key the scan log holds (read once when the station opens).
+fn recorded_keys(conn: &Connection) -> Result<Vec<String>, StationError> {
+    let mut st = conn.prepare("SELECT DISTINCT use_key FROM scans WHERE use_key IS NOT NULL")?;
+    let keys = st
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(keys)
+}
+
+/// What the scan log holds for one use key: lifetime burn, recent entry admissions, last exit.
+fn stored_history(
+    conn: &Connection,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<StoredHistory, StationError> {
+    let uses_total: i64 = conn
+        .prepare_cached(
+            "SELECT coalesce(sum(uses_burned), 0) FROM scans
+             WHERE use_key = ?1 AND outcome = 'admit' AND annulled = 0",
+        )?
+        .query_row([key], |r| r.get(0))?;
+    let since = (now - use_log::RECENT_WINDOW).timestamp_millis();
+    let recent = conn
+        .prepare_cached(
+            "SELECT id, at_ms, local_time, gate, party_admitted, uses_burned FROM scans
+             WHERE use_key = ?1 AND outcome = 'admit' AND direction = 'entry'
+               AND annulled = 0 AND at_ms >= ?2",
+        )?
+        .query_map(params![key, since], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, u32>(4)?,
+                r.get::<_, u32>(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .filter_map(|(scan, at, local, gate, party, burned)| {
+            Some(RecordedUse {
+                scan,
+                at: DateTime::from_timestamp_millis(at)?,
+                local: NaiveDateTime::parse_from_str(&local, LOCAL_TIME_FORMAT).ok()?,
+                gate,
+                direction: ScanDirection::Entry,
+                party,
+                burned,
+            })
+        })
+        .collect();
+    let last_exit: Option<i64> = conn
+        .prepare_cached(
+            "SELECT max(at_ms) FROM scans
+             WHERE use_key = ?1 AND outcome = 'admit' AND direction = 'exit'",
+        )?
+        .query_row([key], |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(StoredHistory {
+        uses_total: u32::try_from(uses_total).unwrap_or(u32::MAX),
+        recent,
+        last_exit: last_exit.and_then(DateTime::from_timestamp_millis),
+    })
 }
 
 /// The venue's local time for an instant, by the system time zone.

@@ -45,6 +45,16 @@ pub fn check(tx: &Connection, row: &UploadRow) -> Result<std::result::Result<(),
             (Some(_), Some(_)) => Ok(()),
             _ => Err("scan_annulment needs scan_key and reason".to_owned()),
         },
+        ("scan_party", 1) => {
+            let count = |name: &str| p.get(name).and_then(Value::as_u64);
+            match (text("scan_key"), count("party_admitted"), count("revision")) {
+                (Some(_), Some(1..), Some(_)) => Ok(()),
+                _ => Err(
+                    "scan_party needs scan_key, party_admitted of at least 1 and revision"
+                        .to_owned(),
+                ),
+            }
+        }
         ("reassociation", 1) => return super::find_membership::check_reassociation(tx, p),
         // The payload is read in full, and the match judged again, by `hub::intake`.
         ("visitor_update", 1) => {
@@ -55,7 +65,7 @@ pub fn check(tx: &Connection, row: &UploadRow) -> Result<std::result::Result<(),
         }
         (
             kind @ ("order" | "new_constituent" | "scan" | "timesheet" | "scan_annulment"
-            | "reassociation" | "visitor_update"),
+            | "scan_party" | "reassociation" | "visitor_update"),
             v,
         ) => Err(format!(
             "{kind} payload version {v} is not supported (this hub reads version 1)"

@@ -71,6 +71,9 @@ fn rewrite_references(tx: &Connection, from: &str, to: &str) -> Result<Rewritten
         done.scans = tx
             .prepare_cached("UPDATE scans SET use_key = ?2 WHERE use_key = ?1")?
             .execute(params![format!("lookup:{from}"), format!("lookup:{to}")])?;
+        if done.scans > 0 {
+            crate::gate::use_log::rewrites_pending();
+        }
     }
     done.outbox_rows = outbox::rewrite_references(tx, from, to).map_err(outbox_error)?;
     Ok(done)

@@ -19,8 +19,8 @@ pub use apply::{Applier, ApplyStats, cursor, purge_merged, set_cursor, set_state
 pub(crate) use apply::{KINDS, child_rows, rows_hash};
 pub use checkpoint::Checkpointer;
 pub use query::{
-    ReplicaCounts, Resolved, constituent, counts, lookup_ids, membership, memberships_of, resolve,
-    ticket,
+    ReplicaCounts, Resolved, constituent, constituent_name, counts, lookup_ids, membership,
+    memberships_of, resolve, ticket,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +124,14 @@ pub fn lock_wait_mark() -> u64 {
 /// Whether a connection of this process has waited for a lock since `mark` was taken.
 pub fn lock_wanted_since(mark: u64) -> bool {
     lock_wait_mark() != mark
+}
+
+/// Whether `conn` waits for a write lock another connection holds (the default, see
+/// [`configure`]) or is refused with `SQLITE_BUSY` at once, for a writer that has somewhere
+/// else to send its write.
+pub fn wait_for_locks(conn: &mut Connection, wait: bool) -> Result<()> {
+    conn.busy_handler(if wait { Some(wait_for_lock) } else { None })?;
+    Ok(())
 }
 
 fn wait_for_lock(attempt: i32) -> bool {

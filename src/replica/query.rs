@@ -140,6 +140,26 @@ pub fn constituent(conn: &Connection, lookup_id: &str) -> Result<Option<Constitu
     )
 }
 
+/// The name of the constituent with this exact Lookup ID, without the rest of the record: one
+/// index probe, for screens that only greet.
+pub fn constituent_name(conn: &Connection, lookup_id: &str) -> Result<Option<PersonName>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT title, first_name, middle_name, last_name, suffix
+             FROM constituents WHERE lookup_id = ?1",
+        )?
+        .query_row([lookup_id], |r| {
+            Ok(PersonName {
+                title: r.get(0)?,
+                first: r.get(1)?,
+                middle: r.get(2)?,
+                last: r.get(3)?,
+                suffix: r.get(4)?,
+            })
+        })
+        .optional()?)
+}
+
 /// [`constituent`] by the replica's own row id (what index probes return).
 pub fn constituent_by_row(conn: &Connection, id: i64) -> Result<Option<Constituent>> {
     load(

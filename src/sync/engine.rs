@@ -323,7 +323,7 @@ impl SyncEngine {
                     }
                 }
                 let applied_in = started.elapsed();
-                tx.commit().map_err(local)?;
+                commit(tx)?;
                 tracing::debug!(
                     resource = %resource,
                     changes = in_tx,
@@ -374,7 +374,7 @@ impl SyncEngine {
                     .map_err(local)?;
                 let n = replica::purge_merged(&tx).map_err(local)?;
                 replica::set_state(&tx, "last_purge_at", &now.to_rfc3339()).map_err(local)?;
-                tx.commit().map_err(local)?;
+                commit(tx)?;
                 Ok(Some(n))
             })
             .await?;
@@ -488,7 +488,7 @@ impl SyncEngine {
                                 }
                             }
                         }
-                        tx.commit().map_err(local)?;
+                        commit(tx)?;
                         Ok(counts)
                     })
                     .await?;
@@ -541,7 +541,7 @@ impl SyncEngine {
                     for (id, at) in plan {
                         outbox::mark_retry(&tx, id, at, &msg).map_err(local)?;
                     }
-                    tx.commit().map_err(local)?;
+                    commit(tx)?;
                     Ok(())
                 })
                 .await?;
@@ -624,6 +624,14 @@ impl SyncEngine {
         };
         tokio::join!(pull, push);
     }
+}
+
+/// Commits a feed or upload transaction, then tells the gate when it rewrote use keys (a
+/// remapped local id), so the gate reads them again.
+fn commit(tx: rusqlite::Transaction<'_>) -> Result<(), SyncError> {
+    tx.commit().map_err(local)?;
+    crate::gate::use_log::publish_rewrites();
+    Ok(())
 }
 
 /// The hub answered a `new_constituent` row with the Lookup ID of the record it created or

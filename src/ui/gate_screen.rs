@@ -155,6 +155,9 @@ impl GateScreen {
     pub fn handle(&self, input: GateInput, now: Instant) {
         match input {
             GateInput::Show(result) => self.show_result(result, now),
+            GateInput::ShowScan { result, scan } => {
+                self.update(|v| v.show_scan_result(result, Some(scan), now));
+            }
             GateInput::Connectivity { offline, queued } => self.set_offline(offline, queued),
         }
     }
@@ -169,6 +172,8 @@ impl GateScreen {
 pub enum GateInput {
     /// An admission decision to show.
     Show(ResultView),
+    /// A decision to show, with the scan log row it was recorded under.
+    ShowScan { result: ResultView, scan: i64 },
     /// Connectivity and the number of uploads waiting.
     Connectivity { offline: bool, queued: u64 },
 }

@@ -94,11 +94,14 @@ pub const DEFAULT_STAFF_HINT: &str = "Check the visitor's details at the members
 pub struct PartyConfirmed {
     /// Visitors entering on this membership, the member included.
     pub party_size: u32,
+    /// The scan log row of the admission shown, when the shell said which it was.
+    pub scan: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Shown {
     result: ResultView,
+    scan: Option<i64>,
     /// Restarted by every staff touch.
     since: Instant,
     party_size: u32,
@@ -139,9 +142,16 @@ impl GateView {
 
     /// Shows a decision, replacing whatever was on screen.
     pub fn show_result(&mut self, result: ResultView, now: Instant) {
+        self.show_scan_result(result, None, now);
+    }
+
+    /// Shows the decision on scan log row `scan`: a party size staff confirm for it names the
+    /// row, so the shell records the guests against the right admission.
+    pub fn show_scan_result(&mut self, result: ResultView, scan: Option<i64>, now: Instant) {
         let settled = !result.admit || result.guests_allowed == 0;
         self.shown = Some(Shown {
             result,
+            scan,
             since: now,
             party_size: 1,
             settled,
@@ -199,6 +209,7 @@ impl GateView {
         shown.since = now;
         Some(PartyConfirmed {
             party_size: shown.party_size,
+            scan: shown.scan,
         })
     }
 
@@ -515,7 +526,10 @@ mod tests {
         assert!(v.party_plus(start + secs(2)));
         assert_eq!(
             v.confirm(start + secs(25)),
-            Some(PartyConfirmed { party_size: 3 })
+            Some(PartyConfirmed {
+                party_size: 3,
+                scan: None
+            })
         );
         let m = v.model();
         assert!(!m.show_party_controls);

@@ -17,6 +17,7 @@ use super::gate_view::GateView;
 /// A request for the main thread: show this gate view until the window closes.
 pub struct WindowRequest {
     view: GateView,
+    on_confirm: Box<dyn FnMut(super::PartyConfirmed) + Send>,
     inputs: Receiver<GateInput>,
     closed: tokio::sync::oneshot::Sender<Result<(), UiError>>,
 }
@@ -35,8 +36,10 @@ pub fn serve(requests: &Receiver<WindowRequest>, finished: impl Fn() -> bool) {
     loop {
         match requests.recv_timeout(Duration::from_millis(50)) {
             Ok(req) => {
-                let result = run_gate_window(req.view, req.inputs, |party| {
-                    tracing::info!(party = party.party_size, "party size confirmed by staff");
+                let mut on_confirm = req.on_confirm;
+                let result = run_gate_window(req.view, req.inputs, move |party| {
+                    tracing::info!(party = party.party_size, scan = ?party.scan, "party size confirmed by staff");
+                    on_confirm(party);
                 });
                 let _ = req.closed.send(result);
             }
@@ -71,7 +74,11 @@ pub struct GateWindowHandle {
 
 /// Asks the main thread to open the gate window. Fails with [`UiError::NoDisplay`] when this
 /// machine has no display (or this process has no window host): the caller runs headless.
-pub fn open_gate_window(view: GateView) -> Result<GateWindowHandle, UiError> {
+/// `on_confirm` receives the party sizes staff confirm on it (on the main thread).
+pub fn open_gate_window(
+    view: GateView,
+    on_confirm: impl FnMut(super::PartyConfirmed) + Send + 'static,
+) -> Result<GateWindowHandle, UiError> {
     check_display()?;
     let host = HOST
         .get()
@@ -83,6 +90,7 @@ pub fn open_gate_window(view: GateView) -> Result<GateWindowHandle, UiError> {
         .unwrap_or_else(|p| p.into_inner())
         .send(WindowRequest {
             view,
+            on_confirm: Box::new(on_confirm),
             inputs,
             closed: closed_tx,
         })
@@ -99,8 +107,12 @@ pub fn device_display(inputs: Sender<GateInput>) -> crate::device::GateDisplay {
     use crate::device::GateDisplayEvent;
     std::sync::Arc::new(move |event| {
         let input = match event {
-            GateDisplayEvent::Decided(screen) => {
-                GateInput::Show(super::gate_view::result_view(&screen))
+            GateDisplayEvent::Decided { screen, scan } => {
+                let result = super::gate_view::result_view(&screen);
+                match scan {
+                    Some(scan) => GateInput::ShowScan { result, scan },
+                    None => GateInput::Show(result),
+                }
             }
             GateDisplayEvent::Connectivity { online, queued } => GateInput::Connectivity {
                 offline: !online,
@@ -135,7 +147,15 @@ pub fn attach_window(
         .as_ref()
         .filter(|_| device.config.roles.contains(&crate::config::Role::Gate))
         .ok_or_else(|| UiError::NoDisplay("this device has no gate role".into()))?;
-    let handle = open_gate_window(gate_view_for(gate))?;
+    let commands = device.gate_commands();
+    let handle = open_gate_window(gate_view_for(gate), move |party| {
+        if let Some(scan) = party.scan {
+            let _ = commands.send(crate::device::GateCommand::ConfirmParty {
+                scan,
+                party: party.party_size,
+            });
+        }
+    })?;
     device.attach_gate_display(device_display(handle.inputs));
     Ok(handle.closed)
 }
