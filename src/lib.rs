@@ -16,6 +16,7 @@ pub mod intake;
 pub mod matching;
 pub mod normalize;
 pub mod outbox;
+pub mod priority;
 pub mod protocol;
 pub mod replica;
 pub mod status;

@@ -208,6 +208,8 @@ struct Admitted {
     annulled: bool,
 }
 
+/// The station's page cache, KiB.
+const STATION_CACHE_KIB: i64 = 64 * 1024;
 /// Admissions remembered for annulment and party confirmation.
 const RECENT_ADMISSIONS: usize = 256;
 /// How long a blocking [`Station::scan`] waits for its row to be committed.
@@ -278,6 +280,9 @@ impl Station {
     ) -> Result<Self, StationError> {
         let conn = replica::open(db)?;
         conn.execute_batch(SCAN_LOG)?;
+        // Room for the inner pages of every lookup index (a million memberships and five
+        // million tickets need about 20 MiB), so a decision reads at most the leaf pages.
+        conn.pragma_update(None, "cache_size", -STATION_CACHE_KIB)?;
         if let Some(path) = &gate.revocation_file {
             let text = std::fs::read_to_string(path).map_err(|e| StationError::Revocations {
                 path: path.display().to_string(),

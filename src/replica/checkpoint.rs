@@ -78,7 +78,10 @@ impl Checkpointer {
         let (stop, rx) = mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
             .name("db-checkpoint".into())
-            .spawn(move || run(&conn, &rx))
+            .spawn(move || {
+                crate::priority::lower_this_thread();
+                run(&conn, &rx)
+            })
             .map_err(|e| super::ReplicaError::Corrupt {
                 table: "checkpointer",
                 detail: format!("cannot start the checkpoint thread: {e}"),

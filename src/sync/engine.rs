@@ -197,8 +197,11 @@ impl SyncEngine {
     ) -> Result<T, SyncError> {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut conn)
+            // Background work: a gate deciding scans on this machine goes first.
+            crate::priority::in_background(|| {
+                let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
+                f(&mut conn)
+            })
         })
         .await
         .map_err(local)?
