@@ -9,6 +9,7 @@ pub mod checkpoint;
 mod query;
 pub mod schema;
 pub mod search;
+pub mod wal_buffer;
 
 use std::path::Path;
 use std::time::Duration;
@@ -42,12 +43,15 @@ pub type Result<T> = std::result::Result<T, ReplicaError>;
 /// Opens (creating if needed) the device database, sets the durability pragmas and runs any
 /// pending migrations.
 pub fn open(path: &Path) -> Result<Connection> {
-    let mut conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // WAL frames gathered into large writes (see `wal_buffer`); SQLite's own VFS otherwise.
+    let mut conn = if wal_buffer::register() {
+        Connection::open_with_flags_and_vfs(path, flags, wal_buffer::NAME)?
+    } else {
+        Connection::open_with_flags(path, flags)?
+    };
     configure(&mut conn)?;
     // While this process runs a `Checkpointer` for the file, commits never checkpoint: that
     // thread does, off every writer's path. Without one (tools, benchmark builders) SQLite's

@@ -291,57 +291,60 @@ impl SyncEngine {
         let applier = self.applier.clone();
         let clock = self.clock.clone();
         let apply = tokio::task::spawn_blocking(move || {
-            let mut guard = pull_db.lock().unwrap_or_else(|p| p.into_inner());
-            if guard.is_none() {
-                *guard = Some(replica::open(&path).map_err(local)?);
-            }
-            let Some(conn) = guard.as_mut() else {
-                return Err(SyncError::Local("no database connection".into()));
-            };
-            let mut report = PullReport::default();
-            let mut applied = 0u64;
-            let mut announced = None;
-            while let Some(first) = rx.blocking_recv() {
-                let tx = conn
-                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                    .map_err(local)?;
-                let mut page = Some(first);
-                let mut in_tx = 0usize;
-                let started = std::time::Instant::now();
-                let lock_mark = replica::lock_wait_mark();
-                while let Some(p) = page.take() {
-                    if announced.is_none() {
-                        announced = p.remaining.map(|r| r + p.changes.len() as u64);
-                    }
-                    let stats = F::apply(&applier, &tx, &p.changes).map_err(local)?;
-                    replica::set_cursor(&tx, resource, &p.next_cursor, clock.now())
+            crate::priority::in_background(|| {
+                let mut guard = pull_db.lock().unwrap_or_else(|p| p.into_inner());
+                if guard.is_none() {
+                    *guard = Some(replica::open(&path).map_err(local)?);
+                }
+                let Some(conn) = guard.as_mut() else {
+                    return Err(SyncError::Local("no database connection".into()));
+                };
+                let mut report = PullReport::default();
+                let mut applied = 0u64;
+                let mut announced = None;
+                while let Some(first) = rx.blocking_recv() {
+                    let tx = conn
+                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                         .map_err(local)?;
-                    report.pages += 1;
-                    report.upserts += stats.upserts;
-                    report.deletes += stats.deletes;
-                    in_tx += p.changes.len();
-                    applied += p.changes.len() as u64;
-                    if in_tx < MAX_CHANGES_PER_COMMIT && !replica::lock_wanted_since(lock_mark) {
-                        page = rx.try_recv().ok();
+                    let mut page = Some(first);
+                    let mut in_tx = 0usize;
+                    let started = std::time::Instant::now();
+                    let lock_mark = replica::lock_wait_mark();
+                    while let Some(p) = page.take() {
+                        if announced.is_none() {
+                            announced = p.remaining.map(|r| r + p.changes.len() as u64);
+                        }
+                        let stats = F::apply(&applier, &tx, &p.changes).map_err(local)?;
+                        replica::set_cursor(&tx, resource, &p.next_cursor, clock.now())
+                            .map_err(local)?;
+                        report.pages += 1;
+                        report.upserts += stats.upserts;
+                        report.deletes += stats.deletes;
+                        in_tx += p.changes.len();
+                        applied += p.changes.len() as u64;
+                        if in_tx < MAX_CHANGES_PER_COMMIT && !replica::lock_wanted_since(lock_mark)
+                        {
+                            page = rx.try_recv().ok();
+                        }
+                    }
+                    let applied_in = started.elapsed();
+                    commit(tx)?;
+                    tracing::debug!(
+                        resource = %resource,
+                        changes = in_tx,
+                        apply_ms = applied_in.as_millis() as u64,
+                        commit_ms = (started.elapsed() - applied_in).as_millis() as u64,
+                        "feed changes committed"
+                    );
+                    if let Some(obs) = &observer {
+                        obs(resource, applied, announced);
+                    }
+                    if replica::lock_wanted_since(lock_mark) {
+                        std::thread::sleep(WRITER_GAP);
                     }
                 }
-                let applied_in = started.elapsed();
-                commit(tx)?;
-                tracing::debug!(
-                    resource = %resource,
-                    changes = in_tx,
-                    apply_ms = applied_in.as_millis() as u64,
-                    commit_ms = (started.elapsed() - applied_in).as_millis() as u64,
-                    "feed changes committed"
-                );
-                if let Some(obs) = &observer {
-                    obs(resource, applied, announced);
-                }
-                if replica::lock_wanted_since(lock_mark) {
-                    std::thread::sleep(WRITER_GAP);
-                }
-            }
-            Ok::<_, SyncError>(report)
+                Ok::<_, SyncError>(report)
+            })
         });
         let apply = async { apply.await.map_err(local)? };
 
