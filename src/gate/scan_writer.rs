@@ -19,6 +19,27 @@ use super::passage::ScanId;
 use crate::outbox::Queued;
 use crate::replica;
 
+/// The scan log, in the device database (created on first use).
+pub const SCAN_LOG: &str = "
+CREATE TABLE IF NOT EXISTS scans (
+    id              INTEGER PRIMARY KEY,
+    use_key         TEXT,
+    credential_kind TEXT NOT NULL,
+    gate            TEXT NOT NULL,
+    direction       TEXT NOT NULL,
+    outcome         TEXT NOT NULL,
+    reason_code     TEXT NOT NULL,
+    party_requested INTEGER NOT NULL,
+    party_admitted  INTEGER NOT NULL,
+    uses_burned     INTEGER NOT NULL,
+    at_ms           INTEGER NOT NULL,
+    local_time      TEXT NOT NULL,
+    annulled        INTEGER NOT NULL DEFAULT 0,
+    outbox_key      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scans_by_key ON scans(use_key, at_ms);
+";
+
 /// Most writes folded into one transaction.
 const MAX_BATCH: usize = 512;
 /// Pause before a failed transaction is tried again.
@@ -64,6 +85,8 @@ pub enum WriterError {
     Replica(#[from] replica::ReplicaError),
     #[error("cannot start the scan writer: {0}")]
     Thread(std::io::Error),
+    #[error("the database refused the scan log write: {why}")]
+    Refused { why: String },
     #[error("the scan writer has stopped")]
     Stopped,
     #[error("scan not committed after {waited:?}: {last_error}")]
@@ -78,7 +101,12 @@ struct State {
     committed: u64,
     last_error: Option<String>,
     stopped: bool,
+    /// Writes the database refused (most recent last, at most [`REFUSED_KEPT`]), with why.
+    refused: std::collections::VecDeque<(u64, String)>,
 }
+
+/// Refused writes remembered for [`ScanWriter::wait`].
+const REFUSED_KEPT: usize = 64;
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -195,7 +223,10 @@ impl ScanWriter {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        Ok(())
+        match state.refused.iter().find(|(s, _)| *s == seq) {
+            Some((_, why)) => Err(WriterError::Refused { why: why.clone() }),
+            None => Ok(()),
+        }
     }
 
     /// Waits until everything handed over so far is committed.
@@ -249,9 +280,14 @@ fn run(mut conn: Connection, rx: &mpsc::Receiver<(u64, Write)>, shared: &Shared)
                     // Not the disk or a lock: one write in the batch is refused. Commit the
                     // others one by one and put the refused one in the log in full.
                     tracing::error!(error = %e, writes = batch.len(), "scan log batch refused; writing one by one");
-                    for one in &batch {
-                        if let Err(e) = commit(&mut conn, std::iter::once(&one.1)) {
-                            tracing::error!(error = %e, write = ?one.1, "scan write refused by the database");
+                    for (seq, write) in &batch {
+                        if let Err(e) = commit(&mut conn, std::iter::once(write)) {
+                            tracing::error!(error = %e, write = ?write, "scan write refused by the database");
+                            let mut state = shared.lock();
+                            if state.refused.len() == REFUSED_KEPT {
+                                state.refused.pop_front();
+                            }
+                            state.refused.push_back((*seq, e.to_string()));
                         }
                     }
                     break;
@@ -365,4 +401,96 @@ fn commit<'a>(
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(id: ScanId) -> Write {
+        Write::Scan {
+            row: ScanRow {
+                id,
+                use_key: Some("ticket:T1".into()),
+                credential_kind: "ticket",
+                gate: "North".into(),
+                direction: "entry",
+                outcome: "admit",
+                reason_code: "admitted",
+                party_requested: 1,
+                party_admitted: 1,
+                uses_burned: 1,
+                at_ms: 1_790_000_000_000,
+                local_time: "2026-09-21T10:00:00".into(),
+            },
+            outbox: Queued::new(
+                crate::outbox::kinds::SCAN,
+                &serde_json::json!({"id": id}),
+                0,
+            )
+            .unwrap(),
+        }
+    }
+
+    fn count(db: &Path, sql: &str) -> i64 {
+        replica::open(db)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn queued_writes_commit_in_order_and_a_refused_one_is_reported_without_its_outbox_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("device.db");
+        replica::open(&db).unwrap().execute_batch(SCAN_LOG).unwrap();
+        let mut writer = ScanWriter::spawn(&db).unwrap();
+        let first = writer.submit(scan(1)).unwrap();
+        // The same row id again: the database refuses it.
+        let twice = writer.submit(scan(1)).unwrap();
+        let annul = writer
+            .submit(Write::Annul {
+                scan: 1,
+                outbox: Queued::new(
+                    crate::outbox::kinds::SCAN_ANNULMENT,
+                    &serde_json::json!({}),
+                    0,
+                )
+                .unwrap(),
+            })
+            .unwrap();
+        writer.wait(first, Duration::from_secs(10)).unwrap();
+        let refused = writer.wait(twice, Duration::from_secs(10)).unwrap_err();
+        assert!(matches!(refused, WriterError::Refused { .. }), "{refused}");
+        writer.wait(annul, Duration::from_secs(10)).unwrap();
+        assert_eq!(count(&db, "SELECT count(*) FROM scans"), 1);
+        assert_eq!(count(&db, "SELECT annulled FROM scans WHERE id = 1"), 1);
+        // The scan and its annulment went upstream; the refused copy did not.
+        assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 2);
+    }
+
+    #[test]
+    fn a_write_waits_for_the_lock_and_commits_when_it_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("device.db");
+        let mut station_conn = replica::open(&db).unwrap();
+        station_conn.execute_batch(SCAN_LOG).unwrap();
+        let mut writer = ScanWriter::spawn(&db).unwrap();
+        let mut feed = replica::open(&db).unwrap();
+        let held = feed
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        // Not in place: another connection holds the lock, so the thread takes it.
+        let seq = writer
+            .write(&mut station_conn, scan(7))
+            .unwrap()
+            .expect("queued");
+        let early = writer.wait(seq, Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(early, WriterError::NotCommitted { .. }), "{early}");
+        held.commit().unwrap();
+        writer.wait(seq, Duration::from_secs(10)).unwrap();
+        // With the writer idle and the lock free, the next write commits in place.
+        assert_eq!(writer.write(&mut station_conn, scan(8)).unwrap(), None);
+        assert_eq!(count(&db, "SELECT count(*) FROM scans"), 2);
+    }
 }

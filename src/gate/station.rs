@@ -247,27 +247,6 @@ impl Drop for Station {
     }
 }
 
-/// The scan log, in the device database (created on first use).
-const SCAN_LOG: &str = "
-CREATE TABLE IF NOT EXISTS scans (
-    id              INTEGER PRIMARY KEY,
-    use_key         TEXT,
-    credential_kind TEXT NOT NULL,
-    gate            TEXT NOT NULL,
-    direction       TEXT NOT NULL,
-    outcome         TEXT NOT NULL,
-    reason_code     TEXT NOT NULL,
-    party_requested INTEGER NOT NULL,
-    party_admitted  INTEGER NOT NULL,
-    uses_burned     INTEGER NOT NULL,
-    at_ms           INTEGER NOT NULL,
-    local_time      TEXT NOT NULL,
-    annulled        INTEGER NOT NULL DEFAULT 0,
-    outbox_key      TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS scans_by_key ON scans(use_key, at_ms);
-";
-
 impl Station {
     /// Opens the station on the device database at `db`. Entries of the configured block-list
     /// file join the policy's inline list.
@@ -279,7 +258,7 @@ impl Station {
         online: Arc<dyn Fn() -> bool + Send + Sync>,
     ) -> Result<Self, StationError> {
         let conn = replica::open(db)?;
-        conn.execute_batch(SCAN_LOG)?;
+        conn.execute_batch(super::scan_writer::SCAN_LOG)?;
         // Room for the inner pages of every lookup index (a million memberships and five
         // million tickets need about 20 MiB), so a decision reads at most the leaf pages.
         conn.pragma_update(None, "cache_size", -STATION_CACHE_KIB)?;

@@ -170,6 +170,19 @@ impl UseLog {
             .unwrap_or_else(|| unreachable!("entry inserted above")))
     }
 
+    /// The key's history (loaded if needed), about to change by write `seq`: kept in memory
+    /// until that write is committed.
+    fn written<E>(
+        &mut self,
+        key: &str,
+        seq: u64,
+        load: impl FnOnce() -> Result<StoredHistory, E>,
+    ) -> Result<&mut StoredHistory, E> {
+        let entry = self.entry(key, load)?;
+        entry.last_write = seq;
+        Ok(&mut entry.stored)
+    }
+
     /// An admission decided at this gate, handed to the writer as write `seq`. The key's
     /// history must have been read (with [`UseLog::history`]) for this scan.
     pub fn record<E>(
@@ -179,9 +192,7 @@ impl UseLog {
         seq: u64,
         load: impl FnOnce() -> Result<StoredHistory, E>,
     ) -> Result<(), E> {
-        let entry = self.entry(key, load)?;
-        entry.last_write = seq;
-        let s = &mut entry.stored;
+        let s = self.written(key, seq, load)?;
         s.uses_total = s.uses_total.saturating_add(recorded.burned);
         match recorded.direction {
             ScanDirection::Exit => {
@@ -205,9 +216,7 @@ impl UseLog {
         seq: u64,
         load: impl FnOnce() -> Result<StoredHistory, E>,
     ) -> Result<(), E> {
-        let entry = self.entry(key, load)?;
-        entry.last_write = seq;
-        let s = &mut entry.stored;
+        let s = self.written(key, seq, load)?;
         if let Some(i) = s.recent.iter().position(|u| u.scan == scan) {
             let gone = s.recent.remove(i);
             s.uses_total = s.uses_total.saturating_sub(gone.burned);
@@ -225,9 +234,8 @@ impl UseLog {
         seq: u64,
         load: impl FnOnce() -> Result<StoredHistory, E>,
     ) -> Result<(), E> {
-        let entry = self.entry(key, load)?;
-        entry.last_write = seq;
-        if let Some(u) = entry.stored.recent.iter_mut().find(|u| u.scan == scan) {
+        let s = self.written(key, seq, load)?;
+        if let Some(u) = s.recent.iter_mut().find(|u| u.scan == scan) {
             u.party = party;
         }
         Ok(())
