@@ -46,6 +46,8 @@ pub struct Device {
     /// the gate starts.
     commands: std::sync::mpsc::Sender<GateCommand>,
     commands_rx: Mutex<Option<std::sync::mpsc::Receiver<GateCommand>>>,
+    /// The time every decision is made at (the system clock, or a test's).
+    clock: Arc<dyn Clock>,
     /// Copies the WAL back into the database file in the background (writers never do).
     pub checkpointer: crate::replica::Checkpointer,
 }
@@ -64,7 +66,7 @@ impl Device {
         let engine = Arc::new(SyncEngine::new(
             config.clone(),
             Arc::new(Mutex::new(conn)),
-            clock,
+            clock.clone(),
         )?);
         let (commands, commands_rx) = std::sync::mpsc::channel();
         Ok(Self {
@@ -73,6 +75,7 @@ impl Device {
             display: Mutex::new(None),
             commands,
             commands_rx: Mutex::new(Some(commands_rx)),
+            clock,
             checkpointer,
         })
     }
@@ -174,7 +177,7 @@ impl Device {
         else {
             return Ok(None);
         };
-        let output = crate::gate::relay::open_output(&gate.relay, Arc::new(SystemClock))?;
+        let output = crate::gate::relay::open_output(&gate.relay, self.clock.clone())?;
         let engine = self.engine.clone();
         let online = Arc::new(move || engine.link_status().online);
         let mut station = crate::gate::station::Station::open(
@@ -196,6 +199,7 @@ impl Device {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let link = self.engine.clone();
+        let clock = self.clock.clone();
         let commands = self
             .commands_rx
             .lock()
@@ -224,7 +228,7 @@ impl Device {
                     for command in commands.iter().flat_map(|c| c.try_iter()) {
                         match command {
                             GateCommand::ConfirmParty { scan, party } => {
-                                if let Err(e) = station.confirm_party(scan, party, chrono::Utc::now()) {
+                                if let Err(e) = station.confirm_party(scan, party, clock.now()) {
                                     tracing::warn!(scan, party, error = %e, "party size not recorded");
                                 }
                                 push.push_now.notify_one();
@@ -236,7 +240,7 @@ impl Device {
                     let event = match rx.recv_timeout(std::time::Duration::from_millis(50)) {
                         Ok(event) => event,
                         Err(RecvTimeoutError::Timeout) => {
-                            if let Err(e) = station.pump(chrono::Utc::now()) {
+                            if let Err(e) = station.pump(clock.now()) {
                                 tracing::error!(error = %e, "passage bookkeeping failed");
                             }
                             continue;
@@ -245,7 +249,7 @@ impl Device {
                     };
                     match event {
                         InputEvent::Scan(scan) => {
-                            let now = crate::gate::station::now_local(chrono::Utc::now());
+                            let now = crate::gate::station::now_local(clock.now());
                             // The scan is committed by the station's writer; the next scan does
                             // not wait for it.
                             match station.admit(&scan.credential, None, 1, now) {

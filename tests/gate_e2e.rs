@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{TestDevice, TestHub, manual_clock};
-use gate_common::{TAIL, at, credential, pick, station, wait_pulses};
+use gate_common::{TAIL, at, credential, membership_with_guests, pick, station, wait_pulses};
 use portico::gate::Outcome;
 use portico::input::credential::CredentialKind;
 use portico::input::{InputEvent, StopSignal};
@@ -179,6 +179,73 @@ async fn two_offline_gates_admit_one_single_use_ticket_and_the_hub_flags_it() {
     assert_eq!(dups[0].credential, format!("ticket:{ticket}"));
     assert_eq!(dups[0].devices, ["gate-east", "gate-west"]);
     assert_eq!((dups[0].uses, dups[0].uses_allowed), (2, Some(1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_party_staff_choose_on_the_gate_screen_reaches_the_running_gate() {
+    // Issue: "the gate screen shows the allowance and staff choose the party size".
+    let hub = TestHub::start(200).await;
+    let m = membership_with_guests(&hub);
+    let mut pty = portico_pty::Pty::new();
+    let tail = format!(
+        "{TAIL}\n[[inputs]]\nname = \"north-scanner\"\nkind = \"serial\"\npath = \"{}\"\nterminator = \"cr\"\n",
+        pty.path().display()
+    );
+    let dev = TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", &tail);
+    let device = dev.open(manual_clock());
+    device.engine.pull_all(None).await.unwrap();
+    // What the screen would be told: each decision with its scan log row.
+    let (shown_tx, shown) = mpsc::channel();
+    let shown_tx = std::sync::Mutex::new(shown_tx);
+    device.attach_gate_display(std::sync::Arc::new(move |event| {
+        if let portico::device::GateDisplayEvent::Decided { screen, scan } = event {
+            let _ = shown_tx.lock().unwrap().send((screen, scan));
+        }
+    }));
+    let runner = device.start_gate().unwrap().expect("a gate device");
+
+    pty.write(format!("{}\r", m.membership_id).as_bytes());
+    let (screen, scan) = shown
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a decision");
+    assert_eq!(screen.colour, portico::gate::Colour::Green);
+    assert_eq!(screen.guest_allowance, Some(m.guest_allowance));
+    let scan = scan.expect("recorded");
+    // Staff press "+" twice and confirm.
+    device
+        .gate_commands()
+        .send(portico::device::GateCommand::ConfirmParty { scan, party: 3 })
+        .unwrap();
+
+    let db = dev.config().database_path();
+    let mut party = None;
+    for _ in 0..200 {
+        let conn = portico::replica::open(&db).unwrap();
+        party = conn
+            .query_row(
+                "SELECT json_extract(payload, '$.party_admitted') FROM outbox
+                 WHERE kind = 'scan_party'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .ok();
+        if party.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(party, Some(3));
+    let conn = portico::replica::open(&db).unwrap();
+    let recorded: i64 = conn
+        .query_row(
+            "SELECT party_admitted FROM scans WHERE id = ?1",
+            [scan],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(recorded, 3);
+    drop(pty);
+    runner.stop();
 }
 
 /// A pseudo-terminal pair standing in for a serial scanner.

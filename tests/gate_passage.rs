@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use common::{TestDevice, TestHub, manual_clock};
-use gate_common::{TAIL, at, pick, station, ticket};
+use gate_common::{TAIL, at, card, membership_with_guests, pick, station, ticket};
 use portico::gate::Outcome;
 use portico::gate::relay::simulated::{SimulatedOutput, SimulatedSensor};
 use portico::gate::station::Station;
@@ -211,28 +211,6 @@ async fn the_hub_does_not_flag_an_admission_whose_use_was_given_back() {
         hub.store.duplicate_admissions().unwrap().is_empty(),
         "one real admission is no duplicate"
     );
-}
-
-/// An active membership whose level admits at least two guests with the member.
-fn membership_with_guests(hub: &TestHub) -> portico::protocol::MembershipDto {
-    let day = common::anchor();
-    hub.store
-        .all::<portico::protocol::MembershipDto>(portico::protocol::Resource::Memberships)
-        .unwrap()
-        .into_iter()
-        .find(|m| {
-            m.status == portico::domain::MembershipStatus::Active
-                && m.start <= day
-                && m.expiry > day + chrono::Duration::days(30)
-                && m.guest_allowance >= 2
-        })
-        .expect("an active membership with guests")
-}
-
-fn card(membership_id: &str) -> portico::input::credential::Credential {
-    gate_common::credential(portico::input::credential::CredentialKind::Membership {
-        membership_id: membership_id.to_owned(),
-    })
 }
 
 fn party_in_scan_log(dev: &TestDevice, scan: i64) -> (i64, i64) {

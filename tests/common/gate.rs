@@ -105,3 +105,25 @@ pub fn ticket(secret: &str) -> Credential {
         secret: secret.to_owned(),
     })
 }
+
+/// An active membership whose level admits at least two guests with the member.
+pub fn membership_with_guests(hub: &TestHub) -> portico::protocol::MembershipDto {
+    let day = common::anchor();
+    hub.store
+        .all::<portico::protocol::MembershipDto>(portico::protocol::Resource::Memberships)
+        .unwrap()
+        .into_iter()
+        .find(|m| {
+            m.status == portico::domain::MembershipStatus::Active
+                && m.start <= day
+                && m.expiry > day + chrono::Duration::days(30)
+                && m.guest_allowance >= 2
+        })
+        .expect("an active membership with guests")
+}
+
+pub fn card(membership_id: &str) -> portico::input::credential::Credential {
+    credential(portico::input::credential::CredentialKind::Membership {
+        membership_id: membership_id.to_owned(),
+    })
+}
