@@ -190,6 +190,31 @@ pub struct ConstituentDto {
     pub addresses: Vec<AddressDto>,
 }
 
+impl ConstituentDto {
+    /// An active record with a first and last name and nothing else: no birth date, former
+    /// names or contact details (add them with struct update syntax).
+    pub fn named(
+        lookup_id: impl Into<String>,
+        first: impl Into<String>,
+        last: impl Into<String>,
+    ) -> Self {
+        Self {
+            lookup_id: lookup_id.into(),
+            name: NameDto {
+                first: first.into(),
+                last: last.into(),
+                ..NameDto::default()
+            },
+            birth_date: None,
+            status: domain::ConstituentStatus::Active,
+            historical_names: Vec::new(),
+            emails: Vec::new(),
+            phones: Vec::new(),
+            addresses: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembershipDto {
     pub membership_id: String,

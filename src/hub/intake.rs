@@ -735,20 +735,7 @@ mod tests {
     #[test]
     fn new_lookup_ids_follow_the_highest_ever_used_in_the_crms_format() {
         let (_d, store) = store();
-        let blank = |id: &str| ConstituentDto {
-            lookup_id: id.into(),
-            name: crate::protocol::NameDto {
-                first: "A".into(),
-                last: "B".into(),
-                ..Default::default()
-            },
-            birth_date: None,
-            status: ConstituentStatus::Active,
-            historical_names: vec![],
-            emails: vec![],
-            phones: vec![],
-            addresses: vec![],
-        };
+        let blank = |id: &str| ConstituentDto::named(id, "A", "B");
         let next = |s: &HubStore| s.write(|tx, _| next_lookup_id(tx)).unwrap();
         assert_eq!(next(&store), "8-10000000");
         for id in ["8-10000005", "8-abc", "9-99999999"] {

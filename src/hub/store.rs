@@ -648,23 +648,9 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::NameDto;
 
     fn person(id: &str) -> ConstituentDto {
-        ConstituentDto {
-            lookup_id: id.into(),
-            name: NameDto {
-                first: "Ada".into(),
-                last: "Lovelace".into(),
-                ..NameDto::default()
-            },
-            birth_date: None,
-            status: ConstituentStatus::Active,
-            historical_names: vec![],
-            emails: vec![],
-            phones: vec![],
-            addresses: vec![],
-        }
+        ConstituentDto::named(id, "Ada", "Lovelace")
     }
 
     #[test]

@@ -182,20 +182,11 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::protocol::{ConstituentDto, ContactMetaDto, EmailDto, NameDto};
+    use crate::protocol::{ConstituentDto, ContactMetaDto, EmailDto};
     use crate::replica::Applier;
 
     fn record(id: &str) -> ConstituentDto {
         ConstituentDto {
-            lookup_id: id.into(),
-            name: NameDto {
-                first: "Ada".into(),
-                last: "Byron".into(),
-                ..NameDto::default()
-            },
-            birth_date: None,
-            status: crate::domain::ConstituentStatus::Active,
-            historical_names: vec![],
             emails: vec![EmailDto {
                 address: "ada@byron.net".into(),
                 meta: ContactMetaDto {
@@ -206,8 +197,7 @@ mod tests {
                     end: None,
                 },
             }],
-            phones: vec![],
-            addresses: vec![],
+            ..ConstituentDto::named(id, "Ada", "Byron")
         }
     }
 

@@ -642,7 +642,7 @@ pub fn state(conn: &Connection, key: &str) -> Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ContactMetaDto, EmailDto, NameDto};
+    use crate::protocol::{ContactMetaDto, EmailDto};
 
     fn email(address: &str, primary: bool) -> EmailDto {
         EmailDto {
@@ -659,20 +659,8 @@ mod tests {
 
     fn person(emails: Vec<EmailDto>) -> ConstituentDto {
         ConstituentDto {
-            lookup_id: "8-100".into(),
-            name: NameDto {
-                title: None,
-                first: "Grace".into(),
-                middle: None,
-                last: "Hopper".into(),
-                suffix: None,
-            },
-            birth_date: None,
-            status: crate::domain::ConstituentStatus::Active,
-            historical_names: vec![],
             emails,
-            phones: vec![],
-            addresses: vec![],
+            ..ConstituentDto::named("8-100", "Grace", "Hopper")
         }
     }
 
