@@ -92,32 +92,12 @@ pub struct Queued {
 impl Queued {
     /// A new row for `payload`, with a fresh idempotency key.
     pub fn new<T: Serialize>(kind: (&'static str, u32), payload: &T, now_ms: i64) -> Result<Self> {
-        Ok(Self::with_key(
+        Ok(Self {
             kind,
-            uuid::Uuid::now_v7().to_string(),
-            serde_json::to_string(payload)?,
-            now_ms,
-        ))
-    }
-
-    /// A row under a key chosen earlier (payloads that name their own row's key).
-    pub fn with_key(
-        kind: (&'static str, u32),
-        idempotency_key: String,
-        payload: String,
-        now_ms: i64,
-    ) -> Self {
-        Self {
-            kind,
-            idempotency_key,
-            payload,
+            idempotency_key: uuid::Uuid::now_v7().to_string(),
+            payload: serde_json::to_string(payload)?,
             created_at_ms: now_ms,
-        }
-    }
-
-    /// A fresh idempotency key, for a caller that must know it before encoding the payload.
-    pub fn new_key() -> String {
-        uuid::Uuid::now_v7().to_string()
+        })
     }
 
     /// Inserts the row inside the caller's transaction.

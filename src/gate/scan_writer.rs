@@ -193,11 +193,6 @@ impl ScanWriter {
         self.shared.lock().committed
     }
 
-    /// The error of the last failed commit, while the writer is still retrying it.
-    pub fn last_error(&self) -> Option<String> {
-        self.shared.lock().last_error.clone()
-    }
-
     /// Waits until write `seq` is committed, at most `timeout`.
     pub fn wait(&self, seq: u64, timeout: Duration) -> Result<(), WriterError> {
         let started = Instant::now();
