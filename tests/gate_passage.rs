@@ -392,3 +392,33 @@ async fn scans_are_decided_while_another_writer_holds_the_database() {
     assert_eq!(kinds, ["scan", "scan", "scan"]);
     assert_eq!(station.scan_count().unwrap(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_scan_reads_the_replica_as_the_last_committed_feed_page_left_it() {
+    // A scan's lookups share one read transaction; it must end with the scan, or the gate
+    // would go on deciding from an old state of the replica.
+    let hub = TestHub::start(200).await;
+    let (_, active, _) = pick(&hub);
+    let clock = manual_clock();
+    let (dev, _device, mut station, _relay) = synced_gate(&hub, "gate-1", TAIL, &clock).await;
+
+    let first = station.admit(&card(&active), None, 1, at(10, 0)).unwrap();
+    assert_eq!(first.decision.outcome, Outcome::Admit);
+    station.wait_recorded(&first).unwrap();
+
+    // A feed page cancels the membership, committed by another connection.
+    let feed = portico::replica::open(&dev.config().database_path()).unwrap();
+    let changed = feed
+        .execute(
+            "UPDATE memberships SET status = 'cancelled' WHERE membership_id = ?1",
+            [&active],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+
+    let later = station.admit(&card(&active), None, 1, at(14, 0)).unwrap();
+    assert_eq!(
+        (later.decision.outcome, later.decision.reason.code()),
+        (Outcome::Deny, "membership_inactive")
+    );
+}

@@ -550,7 +550,33 @@ impl Station {
     }
 
     /// Looks up what the replica knows about the credential.
+    ///
+    /// Every lookup of one scan reads the same snapshot, in one read transaction: one set of
+    /// WAL read locks (each a pair of `fcntl` calls) instead of one per query, and a feed page
+    /// committed in between cannot pair a membership with a holder from a later state.
     pub fn facts(
+        &mut self,
+        credential: &Credential,
+        now: DateTime<Utc>,
+    ) -> Result<Facts, StationError> {
+        // Before the snapshot: reloading rewritten use keys waits for the writer's commits.
+        self.reload_rewritten_uses()?;
+        if !self.conn.is_autocommit() {
+            return self.look_up(credential, now);
+        }
+        self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+        let facts = self.look_up(credential, now);
+        // Ends the read transaction; it wrote nothing, so there is nothing to lose.
+        let ended = self.conn.prepare_cached("COMMIT")?.execute([]);
+        if ended.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        let facts = facts?;
+        ended?;
+        Ok(facts)
+    }
+
+    fn look_up(
         &mut self,
         credential: &Credential,
         now: DateTime<Utc>,
@@ -625,16 +651,21 @@ impl Station {
         )
     }
 
-    /// The credential's uses as recorded at this device: from memory, the scan log read only
-    /// for a key it holds and memory does not (see [`UseLog`]).
-    fn history(&mut self, key: &str, now: DateTime<Utc>) -> Result<UseHistory, StationError> {
+    /// When use keys were rewritten in the scan log (a remapped local id), starts the use log
+    /// again from it.
+    fn reload_rewritten_uses(&mut self) -> Result<(), StationError> {
         if use_log::rewrites() != self.rewrites_seen {
-            // Use keys were rewritten in the scan log: start again from it.
             self.writer.flush(RECORD_TIMEOUT)?;
             self.rewrites_seen = use_log::rewrites();
             let keys = recorded_keys(&self.conn)?;
             self.uses.reset(keys.iter().map(String::as_str));
         }
+        Ok(())
+    }
+
+    /// The credential's uses as recorded at this device: from memory, the scan log read only
+    /// for a key it holds and memory does not (see [`UseLog`]).
+    fn history(&mut self, key: &str, now: DateTime<Utc>) -> Result<UseHistory, StationError> {
         let conn = &self.conn;
         self.uses
             .history(key, now, || stored_history(conn, key, now))
