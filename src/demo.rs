@@ -28,6 +28,37 @@ pub struct DemoOptions {
     pub serve: bool,
     /// Open the gate screen in a window when a display is available.
     pub window: bool,
+    /// Go on from the databases a previous run left in `dir`; otherwise they are removed
+    /// first, so every run tells the same story (the same ticket admitted once, then refused).
+    pub resume: bool,
+}
+
+/// The databases a demo run leaves in `dir` (the hub's and the device's, each with its WAL and
+/// shared-memory files), those that exist. Nothing else in `dir` is touched: the hub's CA and
+/// certificates are kept, and a directory the demo did not make keeps its other files.
+pub fn previous_run(dir: &Path) -> Vec<PathBuf> {
+    let hub = HubDir::new(dir.join("hub")).database();
+    let device = dir.join(demo_data_dir()).join("portico.db");
+    [hub, device]
+        .iter()
+        .flat_map(|db| {
+            ["", "-wal", "-shm"].map(|suffix| PathBuf::from(format!("{}{suffix}", db.display())))
+        })
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// The device's `data_dir` in the embedded demo config, relative to the demo's directory.
+fn demo_data_dir() -> String {
+    toml::from_str::<toml::Table>(DEMO_CONFIG)
+        .ok()
+        .and_then(|t| {
+            t.get("device")?
+                .get("data_dir")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "device".into())
 }
 
 /// Writes the demo's device config for a hub at `url` into `dir` and loads it.
@@ -43,6 +74,20 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let hub_dir = HubDir::new(dir.join("hub"));
     println!("== Portico demo in {}", dir.display());
+    let previous = previous_run(dir);
+    if !previous.is_empty() {
+        if opts.resume {
+            println!("going on from the previous run's hub and device (--resume)");
+        } else {
+            for file in &previous {
+                std::fs::remove_file(file)
+                    .with_context(|| format!("removing the previous run's {}", file.display()))?;
+            }
+            println!(
+                "starting over: the previous run's hub and device databases removed (--resume keeps them)"
+            );
+        }
+    }
 
     // 1. The hub: a private CA, a seeded CRM replica, and a token for the device.
     hub_dir.init(&["localhost".into(), "127.0.0.1".into()])?;
@@ -434,4 +479,42 @@ fn pick_merge(store: &HubStore) -> Result<(String, String)> {
         })
         .unwrap_or_else(|| seed::lookup_id(3));
     Ok((merged, survivor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_run_finds_only_the_previous_runs_databases() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        assert!(previous_run(dir).is_empty(), "a fresh directory");
+        std::fs::create_dir_all(dir.join("hub")).unwrap();
+        std::fs::create_dir_all(dir.join(demo_data_dir())).unwrap();
+        for f in [
+            "hub/hub.db",
+            "hub/hub.db-wal",
+            "hub/ca.pem",
+            "device/portico.db",
+            "device/portico.db-shm",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.join(f), b"x").unwrap();
+        }
+        let mut found: Vec<String> = previous_run(dir)
+            .iter()
+            .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "device/portico.db",
+                "device/portico.db-shm",
+                "hub/hub.db",
+                "hub/hub.db-wal"
+            ]
+        );
+    }
 }

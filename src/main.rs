@@ -104,6 +104,9 @@ enum Command {
         /// Never open the gate window, even when a display is available.
         #[arg(long)]
         headless: bool,
+        /// Go on from the previous run's hub and device databases instead of starting over.
+        #[arg(long)]
+        resume: bool,
     },
     /// Run a benchmark and print one JSON object.
     Bench(BenchArgs),
@@ -511,6 +514,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             seed,
             serve,
             headless,
+            resume,
         } => {
             portico::demo::run(portico::demo::DemoOptions {
                 dir,
@@ -518,6 +522,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 seed,
                 serve,
                 window: !headless,
+                resume,
             })
             .await?;
         }
