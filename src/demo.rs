@@ -36,7 +36,7 @@ pub struct DemoOptions {
 /// The databases a demo run leaves in `dir` (the hub's and the device's, each with its WAL and
 /// shared-memory files), those that exist. Nothing else in `dir` is touched: the hub's CA and
 /// certificates are kept, and a directory the demo did not make keeps its other files.
-pub fn previous_run(dir: &Path) -> Vec<PathBuf> {
+fn previous_run(dir: &Path) -> Vec<PathBuf> {
     let hub = HubDir::new(dir.join("hub")).database();
     let device = dir.join(demo_data_dir()).join("portico.db");
     [hub, device]
