@@ -154,12 +154,12 @@ impl GateRunner {
 }
 
 impl Device {
-    /// Shows the gate's decisions and connectivity on `display` (attach before `run`).
     /// Sends staff's commands (from a screen) to the running gate.
     pub fn gate_commands(&self) -> std::sync::mpsc::Sender<GateCommand> {
         self.commands.clone()
     }
 
+    /// Shows the gate's decisions and connectivity on `display` (attach before `run`).
     pub fn attach_gate_display(&self, display: GateDisplay) {
         *self.display.lock().unwrap_or_else(|p| p.into_inner()) = Some(display);
     }

@@ -98,6 +98,17 @@ fn parse_date(table: &'static str, s: Option<String>) -> Result<Option<NaiveDate
     .transpose()
 }
 
+/// A name from five columns starting at `first`: title, first, middle, last, suffix.
+fn person_name(row: &Row<'_>, first: usize) -> rusqlite::Result<PersonName> {
+    Ok(PersonName {
+        title: row.get(first)?,
+        first: row.get(first + 1)?,
+        middle: row.get(first + 2)?,
+        last: row.get(first + 3)?,
+        suffix: row.get(first + 4)?,
+    })
+}
+
 fn meta(row: &Row<'_>, first: usize, table: &'static str) -> Result<ContactMeta> {
     Ok(ContactMeta {
         kind: row.get(first)?,
@@ -148,15 +159,7 @@ pub fn constituent_name(conn: &Connection, lookup_id: &str) -> Result<Option<Per
             "SELECT title, first_name, middle_name, last_name, suffix
              FROM constituents WHERE lookup_id = ?1",
         )?
-        .query_row([lookup_id], |r| {
-            Ok(PersonName {
-                title: r.get(0)?,
-                first: r.get(1)?,
-                middle: r.get(2)?,
-                last: r.get(3)?,
-                suffix: r.get(4)?,
-            })
-        })
+        .query_row([lookup_id], |r| person_name(r, 0))
         .optional()?)
 }
 
@@ -181,13 +184,7 @@ fn load(
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, Option<String>>(1)?,
-                PersonName {
-                    title: r.get(2)?,
-                    first: r.get(3)?,
-                    middle: r.get(4)?,
-                    last: r.get(5)?,
-                    suffix: r.get(6)?,
-                },
+                person_name(r, 2)?,
                 r.get::<_, Option<String>>(7)?,
                 r.get::<_, String>(8)?,
             ))
@@ -209,13 +206,7 @@ fn load(
     let mut rows = st.query([id])?;
     while let Some(r) = rows.next()? {
         historical_names.push(HistoricalName {
-            name: PersonName {
-                title: r.get(0)?,
-                first: r.get(1)?,
-                middle: r.get(2)?,
-                last: r.get(3)?,
-                suffix: r.get(4)?,
-            },
+            name: person_name(r, 0)?,
             until: parse_date("historical_names", r.get(5)?)?,
         });
     }
