@@ -42,6 +42,46 @@ pub struct StatusReport {
     pub constituents: u64,
     pub memberships: u64,
     pub tickets: u64,
+    /// A gate's scan log (absent on a device that never ran a gate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_log: Option<ScanLogStats>,
+}
+
+/// What a gate's scan log holds: the scans kept (see `gate::retention`) and the tickets whose
+/// older uses were folded into a tally.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScanLogStats {
+    pub scans: u64,
+    pub oldest: Option<DateTime<Utc>>,
+    pub tallies: u64,
+}
+
+fn scan_log_stats(conn: &Connection) -> rusqlite::Result<Option<ScanLogStats>> {
+    let exists = |t: &str| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [t],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+    };
+    if !exists("scans")? {
+        return Ok(None);
+    }
+    let (scans, oldest_ms): (i64, Option<i64>) =
+        conn.query_row("SELECT count(*), min(at_ms) FROM scans", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let tallies: i64 = if exists("scan_tallies")? {
+        conn.query_row("SELECT count(*) FROM scan_tallies", [], |r| r.get(0))?
+    } else {
+        0
+    };
+    Ok(Some(ScanLogStats {
+        scans: scans as u64,
+        oldest: oldest_ms.and_then(DateTime::from_timestamp_millis),
+        tallies: tallies as u64,
+    }))
 }
 
 /// Builds the report from the database and the engine's link status.
@@ -106,6 +146,7 @@ pub fn report(
         constituents: count("constituents")?,
         memberships: count("memberships")?,
         tickets: count("tickets")?,
+        scan_log: scan_log_stats(conn)?,
     })
 }
 
@@ -163,6 +204,15 @@ pub fn render(r: &StatusReport) -> String {
         s.push_str(&format!(
             "  dead #{} {} after {} attempt(s): {}\n",
             d.id, d.kind, d.attempts, d.reason
+        ));
+    }
+    if let Some(log) = &r.scan_log {
+        let since = log.oldest.map_or(String::new(), |t| {
+            format!(" since {}", t.format("%Y-%m-%d %H:%M UTC"))
+        });
+        s.push_str(&format!(
+            "scan log    {} scans{since}, {} ticket tallies of older uses\n",
+            log.scans, log.tallies
         ));
     }
     s

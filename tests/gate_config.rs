@@ -64,6 +64,7 @@ party_overflow = "admit_allowed"
 allowed_products = ["GA", "VIP"]
 revoked = ["ticket:ABC", "rfid:04A1B2"]
 revocation_file = "blocked.txt"
+scan_log_retention = "90d"
 
 [gate.relay]
 kind = "gpio"
@@ -90,6 +91,7 @@ debounce = "30ms"
     assert!(c.policy.allowed_products.as_ref().unwrap().contains("VIP"));
     assert!(c.policy.revoked.contains("rfid:04A1B2"));
     assert_eq!(c.revocation_file, Some(PathBuf::from("blocked.txt")));
+    assert_eq!(c.scan_log_retention, Duration::from_secs(90 * 24 * 3600));
     match &c.relay {
         RelayConfig::Gpio(l) => {
             assert_eq!(l.chip, PathBuf::from("/dev/gpiochip1"));
@@ -165,6 +167,15 @@ fn every_invalid_key_has_its_path() {
         ),
         ("[gate]\nrevoked = [\"passport:123\"]", "gate.revoked[0]"),
         ("[gate]\nrevocation_file = \"\"", "gate.revocation_file"),
+        // Shorter than the two days of admissions a decision reads plus a slot's tolerance.
+        (
+            "[gate]\nscan_log_retention = \"2d\"",
+            "gate.scan_log_retention",
+        ),
+        (
+            "[gate]\nscan_log_retention = \"forever\"",
+            "gate.scan_log_retention",
+        ),
         ("[gate.relay]\nchip = \"gpiochip0\"", "gate.relay.kind"),
         ("[gate.relay]\nkind = \"pneumatic\"", "gate.relay.kind"),
         ("[gate.relay]\nkind = \"gpio\"\nline = 3", "gate.relay.chip"),

@@ -38,6 +38,13 @@ async fn a_running_device_reports_role_link_cursors_and_outbox() {
     );
     let text = portico::status::render(&report);
     assert!(text.contains("hub link    online"), "{text}");
+    // The gate opened its scan log; nothing has been scanned yet.
+    let log = report.scan_log.as_ref().expect("a gate has a scan log");
+    assert_eq!((log.scans, log.oldest, log.tallies), (0, None, 0));
+    assert!(
+        text.contains("scan log    0 scans, 0 ticket tallies"),
+        "{text}"
+    );
 
     assert_eq!(
         portico::status::ask(&socket, "sync").await.unwrap(),

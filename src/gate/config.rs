@@ -17,6 +17,7 @@ use super::plan::KEY_PREFIXES;
 use super::policy::{GateDirection, GatePolicy, PartyOverflow, Reentry};
 use super::relay::gpio::{GpioInput, GpioLine};
 use super::relay::serial::{SerialRelaySettings, parse_hex};
+use super::retention;
 
 /// The `[gate]` table as written. Every key is optional; [`validate`] applies the defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -44,6 +45,8 @@ pub struct RawGateSection {
     pub revoked: Option<Vec<String>>,
     /// A file of blocked credential keys, one a line (`#` comments), read by the shell.
     pub revocation_file: Option<String>,
+    /// How long scans stay in the scan log before they are folded into tallies.
+    pub scan_log_retention: Option<String>,
     pub relay: Option<RawRelay>,
     pub passage: Option<RawPassage>,
 }
@@ -127,6 +130,9 @@ pub struct GatePolicyConfig {
     pub passage: PassageSettings,
     /// As written; relative paths are relative to the configuration file's folder.
     pub revocation_file: Option<PathBuf>,
+    /// Scans older than this are folded into per-credential tallies (see
+    /// [`super::retention`]).
+    pub scan_log_retention: Duration,
 }
 
 impl GatePolicyConfig {
@@ -421,6 +427,13 @@ pub fn validate(raw: RawGateSection) -> Result<GatePolicyConfig, Problems> {
         f => f.map(PathBuf::from),
     };
 
+    let scan_log_retention = p.duration(
+        "gate.scan_log_retention",
+        raw.scan_log_retention.as_deref(),
+        retention::DEFAULT_RETENTION,
+        (retention::MIN_RETENTION, retention::MAX_RETENTION),
+    );
+
     let relay = validate_relay(&mut p, raw.relay);
     let passage = validate_passage(&mut p, raw.passage);
 
@@ -450,6 +463,7 @@ pub fn validate(raw: RawGateSection) -> Result<GatePolicyConfig, Problems> {
         relay,
         passage,
         revocation_file,
+        scan_log_retention,
     })
 }
 

@@ -18,6 +18,7 @@ pub mod plan;
 pub mod policy;
 pub mod reason;
 pub mod relay;
+pub mod retention;
 pub mod scan_writer;
 pub mod station;
 pub mod use_log;

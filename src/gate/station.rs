@@ -259,6 +259,7 @@ impl Station {
     ) -> Result<Self, StationError> {
         let conn = replica::open(db)?;
         conn.execute_batch(super::scan_writer::SCAN_LOG)?;
+        conn.execute_batch(super::retention::TALLIES)?;
         // Room for the inner pages of every lookup index (a million memberships and five
         // million tickets need about 20 MiB), so a decision reads at most the leaf pages.
         conn.pragma_update(None, "cache_size", -STATION_CACHE_KIB)?;
@@ -902,16 +903,20 @@ fn direction_name(d: ScanDirection) -> &'static str {
     }
 }
 
-/// Every use key the scan log holds (read once when the station opens).
+/// Every use key the scan log and its tallies hold (read once when the station opens).
 fn recorded_keys(conn: &Connection) -> Result<Vec<String>, StationError> {
-    let mut st = conn.prepare("SELECT DISTINCT use_key FROM scans WHERE use_key IS NOT NULL")?;
+    let mut st = conn.prepare(
+        "SELECT use_key FROM scans WHERE use_key IS NOT NULL
+         UNION SELECT use_key FROM scan_tallies",
+    )?;
     let keys = st
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(keys)
 }
 
-/// What the scan log holds for one use key: lifetime burn, recent entry admissions, last exit.
+/// What the scan log holds for one use key: lifetime burn (its tally of folded scans, see
+/// [`super::retention`], plus its scans), recent entry admissions, last exit.
 fn stored_history(
     conn: &Connection,
     key: &str,
@@ -919,8 +924,9 @@ fn stored_history(
 ) -> Result<StoredHistory, StationError> {
     let uses_total: i64 = conn
         .prepare_cached(
-            "SELECT coalesce(sum(uses_burned), 0) FROM scans
-             WHERE use_key = ?1 AND outcome = 'admit' AND annulled = 0",
+            "SELECT coalesce(sum(uses_burned), 0)
+                    + coalesce((SELECT uses_burned FROM scan_tallies WHERE use_key = ?1), 0)
+             FROM scans WHERE use_key = ?1 AND outcome = 'admit' AND annulled = 0",
         )?
         .query_row([key], |r| r.get(0))?;
     let since = (now - use_log::RECENT_WINDOW).timestamp_millis();

@@ -18,6 +18,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use super::client::{HubClient, SyncError, decode_page};
 use crate::clock::Clock;
 use crate::config::DeviceConfig;
+use crate::gate::retention::{self, Compaction};
 use crate::outbox;
 use crate::protocol::{
     Change, ConstituentDto, FeedPage, MembershipDto, MergeDto, ProductDto, Resource, RowStatus,
@@ -357,6 +358,42 @@ impl SyncEngine {
         Ok(report)
     }
 
+    /// Hourly upkeep of what the device itself writes: delivered outbox rows older than
+    /// `sync.keep_delivered` are deleted, and on a gate the scan log's scans older than
+    /// `gate.scan_log_retention` are folded into use tallies ([`crate::gate::retention`]).
+    pub async fn housekeep(&self) -> Result<(usize, Compaction), SyncError> {
+        let now = self.clock.now();
+        let keep = chrono::Duration::from_std(self.cfg.sync.keep_delivered).unwrap_or_default();
+        let before = (now - keep).timestamp_millis();
+        let retention = self.cfg.gate.as_ref().map(|g| g.scan_log_retention);
+        let (pruned, compaction) = self
+            .with_db(move |c| {
+                let pruned = outbox::prune_delivered(c, before).map_err(local)?;
+                let compaction = match retention {
+                    Some(keep) => {
+                        let cutoff = retention::Cutoff::before(now, keep, |t| {
+                            t.with_timezone(&chrono::Local).naive_local()
+                        });
+                        retention::compact(c, cutoff).map_err(local)?
+                    }
+                    None => Compaction::default(),
+                };
+                Ok((pruned, compaction))
+            })
+            .await?;
+        if pruned > 0 || compaction.folded > 0 || compaction.kept_unsent > 0 {
+            tracing::info!(
+                outbox_pruned = pruned,
+                scans_folded = compaction.folded,
+                tallies = compaction.tallied,
+                spent = compaction.spent,
+                kept_unsent = compaction.kept_unsent,
+                "housekeeping"
+            );
+        }
+        Ok((pruned, compaction))
+    }
+
     /// Purges merged-away records when the purge interval has passed since the last purge.
     /// The first call only starts the interval. Returns how many records were removed.
     pub async fn maybe_purge(&self) -> Result<usize, SyncError> {
@@ -610,12 +647,9 @@ impl SyncEngine {
                     };
                     if last_prune.elapsed() > Duration::from_secs(3600) {
                         last_prune = std::time::Instant::now();
-                        let keep = chrono::Duration::from_std(me.cfg.sync.keep_delivered)
-                            .unwrap_or_default();
-                        let before = (me.clock.now() - keep).timestamp_millis();
-                        let _ = me
-                            .with_db(move |c| outbox::prune_delivered(c, before).map_err(local))
-                            .await;
+                        if let Err(e) = me.housekeep().await {
+                            tracing::warn!(error = %e, "housekeeping failed; tried again in an hour");
+                        }
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
