@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::domain::{MembershipStatus, TicketStatus};
 use crate::gate::RawGateSection;
+use crate::gate::retention;
 use crate::gate::station::Station;
 use crate::hub::seed;
 use crate::input::credential::{Credential, CredentialKind};
@@ -212,7 +213,8 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         Some(existing) => {
             let conn = replica::open(existing)?;
             conn.execute_batch(
-                "DROP TABLE IF EXISTS scans; DELETE FROM outbox; PRAGMA wal_checkpoint(TRUNCATE);",
+                "DROP TABLE IF EXISTS scans; DROP TABLE IF EXISTS scan_tallies; DELETE FROM outbox;
+                 PRAGMA wal_checkpoint(TRUNCATE);",
             )?;
             (existing.clone(), sample_credentials(&conn)?)
         }
@@ -333,7 +335,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
             applier.constituents(&tx, &page)?;
             if chunk < 4 && replica::lock_wanted_since(mark) {
                 tx.commit()?;
-                std::thread::sleep(crate::sync::engine::WRITER_GAP);
+                std::thread::sleep(replica::WRITER_GAP);
                 tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 mark = replica::lock_wait_mark();
             }
@@ -371,6 +373,39 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     }
     let per_sec = sustained as f64 / t.elapsed().as_secs_f64();
 
+    // (d) the hourly scan-log fold, as the device's housekeeping runs it on its own
+    // connection, over every scan so far (all delivered upstream, all before the cutoff), while
+    // the gate goes on scanning; its new scans are not yet delivered, so they stay.
+    replica::open(&db)?.execute(
+        "UPDATE outbox SET state = 'delivered', delivered_at = ?1 WHERE state = 'pending'",
+        [Utc::now().timestamp_millis()],
+    )?;
+    let fold_db = db.clone();
+    let folder = std::thread::spawn(move || -> Result<(retention::Compaction, Duration)> {
+        crate::priority::lower_this_thread();
+        let mut conn = replica::open(&fold_db)?;
+        let cutoff = retention::Cutoff::before(
+            Utc::now() + chrono::TimeDelta::days(1),
+            Duration::ZERO,
+            |t| crate::gate::station::now_local(t).local,
+        );
+        let t = Instant::now();
+        let done = retention::compact(&mut conn, cutoff)?;
+        Ok((done, t.elapsed()))
+    });
+    let mut decision_fold = Vec::new();
+    let mut durable_fold = Vec::new();
+    while !folder.is_finished() {
+        let c = next_credential(&mut rng);
+        let t = Instant::now();
+        let (_, commanded) = station.scan_timed(&c, None, 1, now())?;
+        durable_fold.push(t.elapsed());
+        decision_fold.push(commanded);
+    }
+    let (folded, fold_time) = folder
+        .join()
+        .map_err(|_| anyhow::anyhow!("scan-log fold panicked"))??;
+
     let dec = summary(decision);
     let dur = summary(durable);
     let fs = summary(fsync);
@@ -396,6 +431,16 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         "disk_fsync_latency": fs,
         "durability_p99_to_fsync_p99": ratio,
         "sustained_durable_scans_per_sec": per_sec,
+        "scan_log_fold": {
+            "scans_folded": folded.folded,
+            "ticket_tallies": folded.tallied,
+            "spent_tickets": folded.spent,
+            "kept_unsent": folded.kept_unsent,
+            "seconds": fold_time.as_secs_f64(),
+            "scans_per_sec": folded.folded as f64 / fold_time.as_secs_f64().max(1e-9),
+        },
+        "decision_latency_during_fold": summary(decision_fold),
+        "durability_latency_during_fold": summary(durable_fold),
         "targets": {
             "decision_p99_us_max": 1000.0,
             "decision_during_sync_p99_us_max": 2000.0,

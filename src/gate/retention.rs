@@ -37,9 +37,10 @@ pub const MIN_RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
 /// The longest retention a gate accepts (ten years).
 pub const MAX_RETENTION: Duration = Duration::from_secs(3650 * 24 * 3600);
 
-/// Scans examined per transaction, so a first compaction of a long log never holds the write
-/// lock for long (a gate's commit waits at most one batch).
-pub const BATCH: usize = 2_000;
+/// Scans examined per transaction, so the fold never holds the write lock for long: a gate's
+/// commit that finds it taken waits for one batch (a few milliseconds), and the fold steps
+/// aside after it (see [`replica::WRITER_GAP`]).
+pub const BATCH: usize = 100;
 
 /// The carried-forward uses of folded scans, one row per use key (created with the scan log).
 pub const TALLIES: &str = "
@@ -131,6 +132,7 @@ pub fn compact(conn: &mut Connection, cutoff: Cutoff) -> rusqlite::Result<Compac
     let cutoff_ms = cutoff.at.timestamp_millis();
     let mut after = 0_i64;
     loop {
+        let mark = replica::lock_wait_mark();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let rows = tx
             .prepare_cached(
@@ -196,6 +198,10 @@ pub fn compact(conn: &mut Connection, cutoff: Cutoff) -> rusqlite::Result<Compac
         tx.commit()?;
         if reached_kept || read < BATCH {
             return Ok(done);
+        }
+        // Background work: a gate's scan that waited for this batch goes before the next.
+        if replica::lock_wanted_since(mark) {
+            std::thread::sleep(replica::WRITER_GAP);
         }
     }
 }

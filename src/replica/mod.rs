@@ -116,6 +116,11 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// the feed writer leaves between its transactions and wait for the next one too.
 pub const LOCK_POLL: Duration = Duration::from_millis(1);
 
+/// The pause a background writer (the feed writer, the scan-log fold) makes after a commit
+/// another connection was waiting for: longer than a waiting connection's poll
+/// ([`LOCK_POLL`]), so a gate's scan gets the lock before the writer's next transaction does.
+pub const WRITER_GAP: Duration = Duration::from_millis(2);
+
 /// Busy-handler calls in this process so far: a writer that sees it move knows another
 /// connection is waiting for the lock it holds.
 static LOCK_WAITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -102,12 +102,6 @@ feed!(MergeFeed, MergeDto, Resource::Merges, merges);
 /// written.
 const MAX_CHANGES_PER_COMMIT: usize = 20_000;
 
-/// The pause after a feed commit that another connection was waiting for, longer than a
-/// waiting connection's poll ([`replica::LOCK_POLL`]), so a gate's scan gets the lock before
-/// the next page does. Pages waiting are otherwise folded into one transaction; once a gate
-/// waits, the writer commits at the end of the page it is applying and steps aside.
-pub const WRITER_GAP: std::time::Duration = std::time::Duration::from_millis(2);
-
 fn local<E: std::fmt::Display>(e: E) -> SyncError {
     SyncError::Local(e.to_string())
 }
@@ -341,7 +335,7 @@ impl SyncEngine {
                         obs(resource, applied, announced);
                     }
                     if replica::lock_wanted_since(lock_mark) {
-                        std::thread::sleep(WRITER_GAP);
+                        std::thread::sleep(replica::WRITER_GAP);
                     }
                 }
                 Ok::<_, SyncError>(report)
