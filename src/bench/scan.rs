@@ -194,6 +194,44 @@ impl Drop for FsyncProbe {
     }
 }
 
+/// SQLite's own floor on this disk: a one-row insert into an empty table of a small database
+/// beside the replica, opened as the device opens its database (WAL, `synchronous=FULL`, the
+/// WAL write buffer, a background checkpointer), committed `n` times, each followed by a disk
+/// probe. Returns (commit, probe) latencies.
+fn sqlite_commit_floor(dir: &Path, n: usize) -> Result<(Vec<Duration>, Vec<Duration>)> {
+    let path = dir.join("floor.db");
+    let remove = || {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    };
+    remove();
+    let mut conn = replica::open(&path)?;
+    conn.execute_batch("CREATE TABLE one_row (id INTEGER PRIMARY KEY, v BLOB NOT NULL)")?;
+    let checkpointer = replica::Checkpointer::spawn(&path)?;
+    let mut probe = FsyncProbe::create(dir)?;
+    let (mut commits, mut probes) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    // As for the scans: a warm-up first, untimed.
+    for i in 0..(n + 2_000) {
+        let t = Instant::now();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.prepare_cached("INSERT INTO one_row (id, v) VALUES (?1, zeroblob(200))")?
+            .execute([i as i64])?;
+        tx.commit()?;
+        let commit = t.elapsed();
+        let disk = probe.probe()?;
+        if i >= 2_000 {
+            commits.push(commit);
+            probes.push(disk);
+        }
+    }
+    drop(probe);
+    drop(checkpointer);
+    drop(conn);
+    remove();
+    Ok((commits, probes))
+}
+
 pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let tmp;
     let dir = match opts.dir.clone() {
@@ -406,6 +444,14 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         .join()
         .map_err(|_| anyhow::anyhow!("scan-log fold panicked"))??;
 
+    // The reference for (b)'s ratio: what SQLite's commit alone costs beside this disk's sync.
+    let (floor_commits, floor_probes) =
+        sqlite_commit_floor(db.parent().unwrap_or(&dir), opts.scans)?;
+    let floor = summary(floor_commits);
+    let floor_fs = summary(floor_probes);
+    let floor_ratio = floor["p99_us"].as_f64().unwrap_or(0.0)
+        / floor_fs["p99_us"].as_f64().unwrap_or(1.0).max(1e-9);
+
     let dec = summary(decision);
     let dur = summary(durable);
     let fs = summary(fsync);
@@ -430,6 +476,10 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         "recording_latency": summary(recording),
         "disk_fsync_latency": fs,
         "durability_p99_to_fsync_p99": ratio,
+        // SQLite's floor: a one-row commit to a small database, with its own disk probes.
+        "sqlite_one_row_commit_latency": floor,
+        "sqlite_one_row_commit_disk_fsync_latency": floor_fs,
+        "sqlite_one_row_commit_p99_to_fsync_p99": floor_ratio,
         "sustained_durable_scans_per_sec": per_sec,
         "scan_log_fold": {
             "scans_folded": folded.folded,
