@@ -62,17 +62,40 @@ fn scan_ids(db: &std::path::Path) -> Vec<i64> {
         .unwrap()
 }
 
+/// A gate device synced from `hub`, on a manual clock.
+struct Gate {
+    clock: std::sync::Arc<portico::clock::ManualClock>,
+    dev: common::TestDevice,
+    device: portico::device::Device,
+    db: std::path::PathBuf,
+}
+
+async fn synced_gate(hub: &TestHub) -> Gate {
+    let clock = manual_clock();
+    let dev = common::TestDevice::with_tail(hub, "gate-1", &hub.ca, "", "", TAIL);
+    let device = dev.open(clock.clone());
+    device.engine.pull_all(None).await.unwrap();
+    let db = dev.config().database_path();
+    Gate {
+        clock,
+        dev,
+        device,
+        db,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn folded_scans_keep_each_tickets_uses_and_change_no_decision() {
     let hub = TestHub::start(200).await;
     put_ticket(&hub, "OPEN-THREE", ValidityDto::Open, 3);
     put_ticket(&hub, "DAY-ONE", ValidityDto::Date { date: anchor() }, 1);
     let (_, member, _) = pick(&hub);
-    let clock = manual_clock();
-    let dev = common::TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", TAIL);
-    let device = dev.open(clock.clone());
-    device.engine.pull_all(None).await.unwrap();
-    let db = dev.config().database_path();
+    let Gate {
+        clock,
+        dev,
+        device,
+        db,
+    } = synced_gate(&hub).await;
 
     let (mut gate, _relay) = station(&dev, clock.clone());
     let open = ticket("OPEN-THREE");
@@ -148,11 +171,12 @@ async fn scans_the_hub_has_not_received_are_kept_and_scan_ids_are_never_reused()
     let hub = TestHub::start(200).await;
     put_ticket(&hub, "OPEN-TWO", ValidityDto::Open, 2);
     let (day_ticket, _, _) = pick(&hub);
-    let clock = manual_clock();
-    let dev = common::TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", TAIL);
-    let device = dev.open(clock.clone());
-    device.engine.pull_all(None).await.unwrap();
-    let db = dev.config().database_path();
+    let Gate {
+        clock,
+        dev,
+        device,
+        db,
+    } = synced_gate(&hub).await;
 
     let (mut gate, _relay) = station(&dev, clock.clone());
     for (credential, now) in [

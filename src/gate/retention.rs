@@ -99,6 +99,8 @@ pub struct Compaction {
     pub spent: u64,
     /// Old scans kept because their outbox row has not been delivered.
     pub kept_unsent: u64,
+    /// The fold stopped at its limit with older scans still to look at.
+    pub more: bool,
 }
 
 /// One old scan as the fold reads it.
@@ -113,9 +115,15 @@ struct OldScan {
     unsent: bool,
 }
 
-/// Folds every scan older than `cutoff` (see the module documentation), `BATCH` scans per
-/// transaction. Does nothing on a database without a scan log.
-pub fn compact(conn: &mut Connection, cutoff: Cutoff) -> rusqlite::Result<Compaction> {
+/// Folds the scans older than `cutoff` (see the module documentation), [`BATCH`] scans per
+/// transaction, looking at `limit` scans at most (so a first fold of a long log is spread
+/// over several calls: [`Compaction::more`] says another is due). Does nothing on a database
+/// without a scan log.
+pub fn compact(
+    conn: &mut Connection,
+    cutoff: Cutoff,
+    limit: usize,
+) -> rusqlite::Result<Compaction> {
     let mut done = Compaction::default();
     let has_log = conn
         .query_row(
@@ -197,6 +205,10 @@ pub fn compact(conn: &mut Connection, cutoff: Cutoff) -> rusqlite::Result<Compac
         }
         tx.commit()?;
         if reached_kept || read < BATCH {
+            return Ok(done);
+        }
+        if done.folded + done.kept_unsent >= limit as u64 {
+            done.more = true;
             return Ok(done);
         }
         // Background work: a gate's scan that waited for this batch goes before the next.
@@ -331,13 +343,14 @@ mod tests {
         };
         let before = counted(&conn);
         // Everything up to the last 100 minutes is older than the cutoff.
-        let done = compact(&mut conn, cutoff_ms((n - 100) * 60_000)).unwrap();
+        let done = compact(&mut conn, cutoff_ms((n - 100) * 60_000), usize::MAX).unwrap();
         let left: i64 = conn
             .query_row("SELECT count(*) FROM scans", [], |r| r.get(0))
             .unwrap();
         // Scans 1..n-101 are old; scan 7 waits for the hub.
         assert_eq!(done.kept_unsent, 1);
         assert_eq!(done.folded, (n - 101 - 1) as u64);
+        assert!(!done.more);
         assert_eq!(left, n - done.folded as i64);
         let tally: i64 = conn
             .query_row(
@@ -357,7 +370,7 @@ mod tests {
             .unwrap();
         assert_eq!(member_tally, None, "a member burns no uses");
         // Once the rest are old too, all but the newest go; the totals still add up.
-        let again = compact(&mut conn, cutoff_ms((n + 10) * 60_000)).unwrap();
+        let again = compact(&mut conn, cutoff_ms((n + 10) * 60_000), usize::MAX).unwrap();
         assert_eq!(again.folded, 100);
         let ids: Vec<i64> = conn
             .prepare("SELECT id FROM scans ORDER BY id")
@@ -378,10 +391,32 @@ mod tests {
     }
 
     #[test]
+    fn a_fold_stops_at_its_limit_and_the_next_call_goes_on() {
+        let n = (BATCH as i64) * 5;
+        let (_dir, mut conn) = log(n, 0, &[]);
+        let cutoff = cutoff_ms((n + 10) * 60_000);
+        let mut calls = Vec::new();
+        loop {
+            let done = compact(&mut conn, cutoff, 2 * BATCH).unwrap();
+            calls.push(done.folded);
+            if !done.more {
+                break;
+            }
+        }
+        // Two batches a call, then the last call finds the rest (all but the newest scan).
+        let b = BATCH as u64;
+        assert_eq!(calls, [2 * b, 2 * b, b - 1]);
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM scans", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 1);
+    }
+
+    #[test]
     fn a_database_without_a_scan_log_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = replica::open(&dir.path().join("kiosk.db")).unwrap();
-        let done = compact(&mut conn, cutoff_ms(1_000)).unwrap();
+        let done = compact(&mut conn, cutoff_ms(1_000), usize::MAX).unwrap();
         assert_eq!(done, Compaction::default());
         let tables: i64 = conn
             .query_row(

@@ -102,6 +102,13 @@ feed!(MergeFeed, MergeDto, Resource::Merges, merges);
 /// written.
 const MAX_CHANGES_PER_COMMIT: usize = 20_000;
 
+/// How often the device's own records are tidied ([`SyncEngine::housekeep`]).
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(3600);
+/// The next slice of a long scan-log fold follows this soon.
+const HOUSEKEEPING_BACKLOG: Duration = Duration::from_secs(10);
+/// Scans one housekeeping call looks at, at most (about a second's work).
+pub const HOUSEKEEPING_SCANS: usize = 20_000;
+
 fn local<E: std::fmt::Display>(e: E) -> SyncError {
     SyncError::Local(e.to_string())
 }
@@ -354,27 +361,33 @@ impl SyncEngine {
 
     /// Hourly upkeep of what the device itself writes: delivered outbox rows older than
     /// `sync.keep_delivered` are deleted, and on a gate the scan log's scans older than
-    /// `gate.scan_log_retention` are folded into use tallies ([`crate::gate::retention`]).
+    /// `gate.scan_log_retention` are folded into use tallies ([`crate::gate::retention`]),
+    /// [`HOUSEKEEPING_SCANS`] at most per call. The fold has a connection of its own, so pulls
+    /// and uploads never wait for it.
     pub async fn housekeep(&self) -> Result<(usize, Compaction), SyncError> {
         let now = self.clock.now();
         let keep = chrono::Duration::from_std(self.cfg.sync.keep_delivered).unwrap_or_default();
         let before = (now - keep).timestamp_millis();
-        let retention = self.cfg.gate.as_ref().map(|g| g.scan_log_retention);
-        let (pruned, compaction) = self
-            .with_db(move |c| {
-                let pruned = outbox::prune_delivered(c, before).map_err(local)?;
-                let compaction = match retention {
-                    Some(keep) => {
+        let pruned = self
+            .with_db(move |c| outbox::prune_delivered(c, before).map_err(local))
+            .await?;
+        let compaction = match self.cfg.gate.as_ref().map(|g| g.scan_log_retention) {
+            Some(keep) => {
+                let db = self.cfg.database_path();
+                tokio::task::spawn_blocking(move || {
+                    crate::priority::in_background(|| {
+                        let mut conn = replica::open(&db).map_err(local)?;
                         let cutoff = retention::Cutoff::before(now, keep, |t| {
                             t.with_timezone(&chrono::Local).naive_local()
                         });
-                        retention::compact(c, cutoff).map_err(local)?
-                    }
-                    None => Compaction::default(),
-                };
-                Ok((pruned, compaction))
-            })
-            .await?;
+                        retention::compact(&mut conn, cutoff, HOUSEKEEPING_SCANS).map_err(local)
+                    })
+                })
+                .await
+                .map_err(local)??
+            }
+            None => Compaction::default(),
+        };
         if pruned > 0 || compaction.folded > 0 || compaction.kept_unsent > 0 {
             tracing::info!(
                 outbox_pruned = pruned,
@@ -625,7 +638,7 @@ impl SyncEngine {
             let me = self.clone();
             let mut shutdown = shutdown.clone();
             async move {
-                let mut last_prune = std::time::Instant::now() - Duration::from_secs(3600);
+                let mut housekeeping_due = std::time::Instant::now();
                 loop {
                     let wait = match me.push_once().await {
                         Ok(r) if r.delivered + r.duplicates + r.dead > 0 => Duration::ZERO,
@@ -639,11 +652,17 @@ impl SyncEngine {
                             me.cfg.sync.upload_interval
                         }
                     };
-                    if last_prune.elapsed() > Duration::from_secs(3600) {
-                        last_prune = std::time::Instant::now();
-                        if let Err(e) = me.housekeep().await {
-                            tracing::warn!(error = %e, "housekeeping failed; tried again in an hour");
-                        }
+                    if std::time::Instant::now() >= housekeeping_due {
+                        let next = match me.housekeep().await {
+                            // A long scan log is folded a slice at a time.
+                            Ok((_, fold)) if fold.more => HOUSEKEEPING_BACKLOG,
+                            Ok(_) => HOUSEKEEPING_INTERVAL,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "housekeeping failed; tried again in an hour");
+                                HOUSEKEEPING_INTERVAL
+                            }
+                        };
+                        housekeeping_due = std::time::Instant::now() + next;
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
