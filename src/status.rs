@@ -45,6 +45,80 @@ pub struct StatusReport {
     /// A gate's scan log (absent on a device that never ran a gate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan_log: Option<ScanLogStats>,
+    /// The database's size and the room left beside it (absent when the file system could not
+    /// be asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Storage>,
+}
+
+/// Below this share of free space the status says so in capitals: scans, orders and new
+/// records all need room to be recorded.
+pub const LOW_SPACE_PERCENT: f64 = 10.0;
+
+/// The device database's files and the file system that holds them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Storage {
+    pub database_bytes: u64,
+    pub wal_bytes: u64,
+    /// Space an unprivileged process may still use.
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+}
+
+impl Storage {
+    /// Of the file system holding `database`; `None` for an in-memory or unreadable one.
+    pub fn of(database: &Path) -> Option<Self> {
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let database_bytes = std::fs::metadata(database).ok()?.len();
+        let mut wal = database.as_os_str().to_owned();
+        wal.push("-wal");
+        let dir = database.parent().filter(|d| !d.as_os_str().is_empty());
+        let (free_bytes, total_bytes) = free_space(dir.unwrap_or(Path::new(".")))?;
+        Some(Self {
+            database_bytes,
+            wal_bytes: size(Path::new(&wal)),
+            free_bytes,
+            total_bytes,
+        })
+    }
+
+    pub fn free_percent(&self) -> f64 {
+        if self.total_bytes == 0 {
+            return 0.0;
+        }
+        self.free_bytes as f64 * 100.0 / self.total_bytes as f64
+    }
+}
+
+/// (available, total) bytes of the file system holding `dir`.
+fn free_space(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a NUL-terminated path and `st` is written by statvfs before it is read.
+    let st = unsafe {
+        if libc::statvfs(c.as_ptr(), st.as_mut_ptr()) != 0 {
+            return None;
+        }
+        st.assume_init()
+    };
+    let unit = st.f_frsize as u64;
+    Some((st.f_bavail as u64 * unit, st.f_blocks as u64 * unit))
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
 
 /// What a gate's scan log holds: the scans kept (see `gate::retention`) and the tickets whose
@@ -147,6 +221,7 @@ pub fn report(
         memberships: count("memberships")?,
         tickets: count("tickets")?,
         scan_log: scan_log_stats(conn)?,
+        storage: conn.path().and_then(|p| Storage::of(Path::new(p))),
     })
 }
 
@@ -213,6 +288,21 @@ pub fn render(r: &StatusReport) -> String {
         s.push_str(&format!(
             "scan log    {} scans{since}, {} ticket tallies of older uses\n",
             log.scans, log.tallies
+        ));
+    }
+    if let Some(st) = &r.storage {
+        let low = if st.free_percent() < LOW_SPACE_PERCENT {
+            "  LOW DISK SPACE"
+        } else {
+            ""
+        };
+        s.push_str(&format!(
+            "storage     database {} (+ {} WAL), {} free of {} ({:.0}%){low}\n",
+            bytes(st.database_bytes),
+            bytes(st.wal_bytes),
+            bytes(st.free_bytes),
+            bytes(st.total_bytes),
+            st.free_percent()
         ));
     }
     s
@@ -309,4 +399,71 @@ pub async fn ask(path: &Path, request: &str) -> std::io::Result<String> {
             "device closed the connection",
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_a_technician_writes_them() {
+        let cases = [
+            (0, "0 B"),
+            (999, "999 B"),
+            (1_000, "1.0 KB"),
+            (803_139_584, "803.1 MB"),
+            (252_000_000_000, "252.0 GB"),
+        ];
+        for (n, text) in cases {
+            assert_eq!(bytes(n), text, "{n}");
+        }
+    }
+
+    #[test]
+    fn storage_names_the_database_the_wal_and_the_room_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("portico.db");
+        std::fs::write(&db, vec![0u8; 8192]).unwrap();
+        std::fs::write(dir.path().join("portico.db-wal"), vec![0u8; 4096]).unwrap();
+        let st = Storage::of(&db).expect("a real file system");
+        assert_eq!((st.database_bytes, st.wal_bytes), (8192, 4096));
+        assert!(
+            st.total_bytes > 0 && st.free_bytes <= st.total_bytes,
+            "{st:?}"
+        );
+        assert!(Storage::of(&dir.path().join("missing.db")).is_none());
+
+        let mut report = StatusReport {
+            device_id: "gate-1".into(),
+            roles: vec!["gate".into()],
+            now: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+            link: LinkStatus::default(),
+            cursors: Vec::new(),
+            outbox: OutboxStats::default(),
+            dead_letters: Vec::new(),
+            constituents: 0,
+            memberships: 0,
+            tickets: 0,
+            scan_log: None,
+            storage: Some(Storage {
+                database_bytes: 803_139_584,
+                wal_bytes: 4_120_000,
+                free_bytes: 49_000_000_000,
+                total_bytes: 252_000_000_000,
+            }),
+        };
+        let text = render(&report);
+        assert!(
+            text.contains(
+                "storage     database 803.1 MB (+ 4.1 MB WAL), 49.0 GB free of 252.0 GB (19%)\n"
+            ),
+            "{text}"
+        );
+        report.storage.as_mut().unwrap().free_bytes = 20_000_000_000;
+        assert!(
+            render(&report).contains("(8%)  LOW DISK SPACE"),
+            "{}",
+            render(&report)
+        );
+    }
 }

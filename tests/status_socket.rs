@@ -45,6 +45,13 @@ async fn a_running_device_reports_role_link_cursors_and_outbox() {
         text.contains("scan log    0 scans, 0 ticket tallies"),
         "{text}"
     );
+    // And how much room the device has left for its records.
+    let storage = report.storage.as_ref().expect("the database's file system");
+    assert!(
+        storage.database_bytes > 0 && storage.total_bytes > 0,
+        "{storage:?}"
+    );
+    assert!(text.contains("storage     database "), "{text}");
 
     assert_eq!(
         portico::status::ask(&socket, "sync").await.unwrap(),
