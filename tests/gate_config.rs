@@ -176,6 +176,10 @@ fn every_invalid_key_has_its_path() {
             "[gate]\nscan_log_retention = \"forever\"",
             "gate.scan_log_retention",
         ),
+        (
+            "[gate]\nscan_log_retention = \"11years\"",
+            "gate.scan_log_retention",
+        ),
         ("[gate.relay]\nchip = \"gpiochip0\"", "gate.relay.kind"),
         ("[gate.relay]\nkind = \"pneumatic\"", "gate.relay.kind"),
         ("[gate.relay]\nkind = \"gpio\"\nline = 3", "gate.relay.chip"),
@@ -281,6 +285,8 @@ fn messages_say_what_is_expected() {
     assert!(p[0].1.contains("\"after_exit\""), "{p:?}");
     let p = problems("[gate]\nrelay_pulse = \"1ms\"");
     assert!(p[0].1.contains("out of range"), "{p:?}");
+    let p = problems("[gate]\nscan_log_retention = \"1d\"");
+    assert!(p[0].1.contains("out of range (3days to 10years)"), "{p:?}");
 }
 
 #[test]

@@ -34,8 +34,9 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The shortest retention a gate accepts: the two days of recent admissions a decision reads,
 /// plus the longest time-slot tolerance (one day).
 pub const MIN_RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
-/// The longest retention a gate accepts (ten years).
-pub const MAX_RETENTION: Duration = Duration::from_secs(3650 * 24 * 3600);
+/// The longest retention a gate accepts: ten years, of 365.25 days as `humantime` counts
+/// them (so a problem report says "10years").
+pub const MAX_RETENTION: Duration = Duration::from_secs(10 * 31_557_600);
 
 /// Scans examined per transaction, so the fold never holds the write lock for long: a gate's
 /// commit that finds it taken waits for one batch (a few milliseconds), and the fold steps
