@@ -17,8 +17,9 @@
 //!   not hold) and credentials the replica no longer knows keep one.
 //!
 //! Never folded: a scan whose own outbox row has not been delivered (a gate offline for a month
-//! keeps every scan until the hub has it), and the scan with the highest id (it carries the
-//! id sequence, so a scan id is never handed out twice).
+//! keeps every scan until the hub has it; a dead-lettered one stays beside its dead letter), and
+//! the scan with the highest id (it carries the id sequence, so a scan id is never handed out
+//! twice).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
