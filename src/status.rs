@@ -131,22 +131,14 @@ pub struct ScanLogStats {
 }
 
 fn scan_log_stats(conn: &Connection) -> rusqlite::Result<Option<ScanLogStats>> {
-    let exists = |t: &str| -> rusqlite::Result<bool> {
-        conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [t],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)
-    };
-    if !exists("scans")? {
+    if !crate::replica::table_exists(conn, "scans")? {
         return Ok(None);
     }
     let (scans, oldest_ms): (i64, Option<i64>) =
         conn.query_row("SELECT count(*), min(at_ms) FROM scans", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?;
-    let tallies: i64 = if exists("scan_tallies")? {
+    let tallies: i64 = if crate::replica::table_exists(conn, "scan_tallies")? {
         conn.query_row("SELECT count(*) FROM scan_tallies", [], |r| r.get(0))?
     } else {
         0

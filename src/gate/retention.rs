@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::domain::TicketValidity;
 use crate::replica;
@@ -127,15 +127,7 @@ pub fn compact(
     limit: usize,
 ) -> rusqlite::Result<Compaction> {
     let mut done = Compaction::default();
-    let has_log = conn
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scans'",
-            [],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if !has_log {
+    if !replica::table_exists(conn, "scans")? {
         return Ok(done);
     }
     conn.execute_batch(TALLIES)?;
@@ -240,6 +232,7 @@ fn spent(conn: &Connection, use_key: &str, cutoff: NaiveDateTime) -> rusqlite::R
 mod tests {
     use super::*;
     use chrono::NaiveDate;
+    use rusqlite::OptionalExtension;
 
     fn at(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").unwrap()
@@ -431,14 +424,7 @@ mod tests {
         let mut conn = replica::open(&dir.path().join("kiosk.db")).unwrap();
         let done = compact(&mut conn, cutoff_ms(1_000), usize::MAX).unwrap();
         assert_eq!(done, Compaction::default());
-        let tables: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'scan_tallies'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(tables, 0);
+        assert!(!replica::table_exists(&conn, "scan_tallies").unwrap());
     }
 
     #[test]

@@ -47,14 +47,6 @@ fn outbox_error(e: OutboxError) -> ReplicaError {
     }
 }
 
-fn table_exists(tx: &Connection, name: &str) -> Result<bool> {
-    Ok(tx
-        .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
-        .query_row([name], |_| Ok(()))
-        .optional()?
-        .is_some())
-}
-
 /// Rewrites every reference to `from` outside the constituent row itself.
 fn rewrite_references(tx: &Connection, from: &str, to: &str) -> Result<Rewritten> {
     let mut done = Rewritten {
@@ -67,7 +59,7 @@ fn rewrite_references(tx: &Connection, from: &str, to: &str) -> Result<Rewritten
         ..Rewritten::default()
     };
     // The gate creates its scan log on first use; a kiosk may have none.
-    if table_exists(tx, "scans")? {
+    if crate::replica::table_exists(tx, "scans")? {
         done.scans = tx
             .prepare_cached("UPDATE scans SET use_key = ?2 WHERE use_key = ?1")?
             .execute(params![format!("lookup:{from}"), format!("lookup:{to}")])?;

@@ -153,6 +153,17 @@ fn wait_for_lock(attempt: i32) -> bool {
     true
 }
 
+/// Whether the database has a table called `name` (tables some roles create on first use,
+/// such as a gate's scan log).
+pub fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+        .query_row([name], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// Reads a pragma as text (for diagnostics and tests).
 pub fn pragma_text(conn: &Connection, name: &str) -> Result<String> {
     Ok(conn.pragma_query_value(None, name, |r| {

@@ -106,7 +106,7 @@ const MAX_CHANGES_PER_COMMIT: usize = 20_000;
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(3600);
 /// The next slice of a long scan-log fold follows this soon.
 const HOUSEKEEPING_BACKLOG: Duration = Duration::from_secs(10);
-/// Scans one housekeeping call looks at, at most (about a second's work).
+/// Scans one housekeeping call folds, at most (about a second's work).
 pub const HOUSEKEEPING_SCANS: usize = 20_000;
 
 fn local<E: std::fmt::Display>(e: E) -> SyncError {
@@ -378,7 +378,7 @@ impl SyncEngine {
                     crate::priority::in_background(|| {
                         let mut conn = replica::open(&db).map_err(local)?;
                         let cutoff = retention::Cutoff::before(now, keep, |t| {
-                            t.with_timezone(&chrono::Local).naive_local()
+                            crate::gate::station::now_local(t).local
                         });
                         retention::compact(&mut conn, cutoff, HOUSEKEEPING_SCANS).map_err(local)
                     })
