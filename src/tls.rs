@@ -1,4 +1,4 @@
-//! TLS for the device ↔ hub link (rustls, aws-lc-rs provider).
+//! TLS for the device ↔ hub link (rustls, ring provider).
 //!
 //! The device trusts exactly one thing: the CA certificate in its config (never the system
 //! store), optionally narrowed to one server key by an SPKI pin. The hub serves a certificate
@@ -33,8 +33,11 @@ pub enum TlsError {
     Verifier(String),
 }
 
+/// The one crypto provider of both ends: ring. It seeds from `getrandom(2)`; aws-lc-rs
+/// (rustls' default) first runs a CPU-jitter entropy source for about 50 ms on this class
+/// of machine, which every `portico sync` process paid inside its first handshake.
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// Parses an SPKI pin: `sha256/<base64>` or 64 hex digits.

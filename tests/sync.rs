@@ -190,8 +190,9 @@ async fn a_sync_interrupted_mid_page_resumes_with_nothing_lost_or_duplicated() {
     {
         let db = device.engine.database();
         let conn = db.lock().unwrap();
-        // Four whole constituent pages of 500 were applied, with their cursor.
-        assert_eq!(replica::counts(&conn).unwrap().constituents, 2_000);
+        // Four whole constituent pages were applied, with their cursor: a pull's first page
+        // asks for 250 changes, the next ones for the configured 500.
+        assert_eq!(replica::counts(&conn).unwrap().constituents, 250 + 3 * 500);
         let cursor = replica::cursor(&conn, Resource::Constituents).unwrap();
         assert!(cursor.is_some());
     }

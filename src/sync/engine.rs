@@ -102,6 +102,17 @@ feed!(MergeFeed, MergeDto, Resource::Merges, merges);
 /// written.
 const MAX_CHANGES_PER_COMMIT: usize = 20_000;
 
+/// Changes asked for in a pull's first page; each further page asks for twice the last, up to
+/// `sync.page_size`. The writer can start on a small page while the hub builds the larger
+/// ones: a first page of 2,000 constituents took 45 ms to arrive, during which the writer
+/// had nothing to do.
+const FIRST_PAGE: u32 = 250;
+
+/// The page size to ask for after a page of `asked` changes (see [`FIRST_PAGE`]).
+fn next_page_size(asked: u32, page_size: u32) -> u32 {
+    asked.saturating_mul(2).min(page_size)
+}
+
 /// How often the device's own records are tidied ([`SyncEngine::housekeep`]).
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(3600);
 /// The next slice of a long scan-log fold follows this soon.
@@ -253,16 +264,18 @@ impl SyncEngine {
         let start = self
             .with_db(move |c| replica::cursor(c, resource).map_err(local))
             .await?;
-        let limit = self.cfg.sync.page_size;
+        let page_size = self.cfg.sync.page_size;
         let (tx, mut rx) = mpsc::channel::<FeedPage<F::Dto>>(2);
         let client = self.client.clone();
 
         let fetch = async move {
             let mut cursor = start;
+            let mut limit = FIRST_PAGE.min(page_size);
             loop {
                 let bytes = client
                     .feed_bytes(resource, cursor.as_deref(), limit)
                     .await?;
+                limit = next_page_size(limit, page_size);
                 let page =
                     tokio::task::spawn_blocking(move || decode_page::<F::Dto>(resource, &bytes))
                         .await
@@ -723,6 +736,22 @@ pub fn purge_due(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn pages_start_small_and_double_up_to_the_page_size() {
+        let asked = |page_size: u32, pages: usize| {
+            std::iter::successors(Some(FIRST_PAGE.min(page_size)), |&n| {
+                Some(next_page_size(n, page_size))
+            })
+            .take(pages)
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(asked(2000, 6), [250, 500, 1000, 2000, 2000, 2000]);
+        assert_eq!(asked(1500, 4), [250, 500, 1000, 1500]);
+        assert_eq!(asked(100, 3), [100, 100, 100]);
+        assert_eq!(asked(1, 3), [1, 1, 1]);
+        assert_eq!(next_page_size(u32::MAX, u32::MAX), u32::MAX);
+    }
 
     #[test]
     fn purge_runs_every_interval_and_not_before() {
