@@ -98,6 +98,7 @@ impl Device {
             socket = %self.config.status_socket.display(),
             "device running"
         );
+        self.warm_replica();
         let gate = self.start_gate()?;
         self.engine.clone().run(shutdown, progress_observer()).await;
         if let Some(gate) = gate {
@@ -106,6 +107,23 @@ impl Device {
         socket.abort();
         let _ = std::fs::remove_file(&self.config.status_socket);
         Ok(())
+    }
+}
+
+impl Device {
+    /// Reads the database file into memory on a background thread, so the first scans and the
+    /// first delta after a reboot do not wait for the disk (see [`crate::replica::residency`]).
+    fn warm_replica(&self) {
+        let db = self.config.database_path();
+        let spawned = std::thread::Builder::new()
+            .name("replica-warm".into())
+            .spawn(move || {
+                crate::priority::lower_this_thread();
+                crate::replica::residency::warm_at_start(&db);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start reading the replica into memory");
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use tokio::net::{UnixListener, UnixStream};
 
 use crate::outbox::{self, OutboxStats};
 use crate::protocol::Resource;
+use crate::replica::residency::{self, Residency};
 use crate::sync::{LinkStatus, SyncEngine};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -49,6 +50,33 @@ pub struct StatusReport {
     /// be asked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<Storage>,
+    /// How much of the database file is in memory, and the memory the machine has to spare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
+}
+
+/// The database file's residency in the page cache (see [`crate::replica::residency`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Memory {
+    pub replica: Residency,
+    pub available_bytes: Option<u64>,
+}
+
+impl Memory {
+    pub fn of(database: &Path) -> Option<Self> {
+        Some(Self {
+            replica: residency::resident(database).ok()?,
+            available_bytes: residency::system_mem_available(),
+        })
+    }
+
+    /// The replica is too large for the memory this machine has to spare.
+    pub fn too_large(&self) -> bool {
+        matches!(
+            residency::plan(self.replica, self.available_bytes),
+            residency::WarmPlan::TooLarge { .. }
+        )
+    }
 }
 
 /// Below this share of free space the status says so in capitals: scans, orders and new
@@ -214,6 +242,7 @@ pub fn report(
         tickets: count("tickets")?,
         scan_log: scan_log_stats(conn)?,
         storage: conn.path().and_then(|p| Storage::of(Path::new(p))),
+        memory: conn.path().and_then(|p| Memory::of(Path::new(p))),
     })
 }
 
@@ -295,6 +324,21 @@ pub fn render(r: &StatusReport) -> String {
             bytes(st.free_bytes),
             bytes(st.total_bytes),
             st.free_percent()
+        ));
+    }
+    if let Some(m) = &r.memory {
+        let spare = m
+            .available_bytes
+            .map_or(String::new(), |a| format!(", {} available", bytes(a)));
+        let warning = if m.too_large() {
+            "  REPLICA LARGER THAN SPARE MEMORY"
+        } else {
+            ""
+        };
+        s.push_str(&format!(
+            "memory      replica {:.0}% in memory ({}){spare}{warning}\n",
+            m.replica.percent().floor(),
+            bytes(m.replica.file_bytes),
         ));
     }
     s
@@ -443,8 +487,19 @@ mod tests {
                 free_bytes: 49_000_000_000,
                 total_bytes: 252_000_000_000,
             }),
+            memory: Some(Memory {
+                replica: Residency {
+                    file_bytes: 803_139_584,
+                    resident_bytes: 795_000_000,
+                },
+                available_bytes: Some(20_100_000_000),
+            }),
         };
         let text = render(&report);
+        assert!(
+            text.contains("memory      replica 98% in memory (803.1 MB), 20.1 GB available\n"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "storage     database 803.1 MB (+ 4.1 MB WAL), 49.0 GB free of 252.0 GB (19%)\n"
@@ -454,6 +509,21 @@ mod tests {
         report.storage.as_mut().unwrap().free_bytes = 20_000_000_000;
         assert!(
             render(&report).contains("(8%)  LOW DISK SPACE"),
+            "{}",
+            render(&report)
+        );
+        // Half a gigabyte cached of 803 MB, 512 MB to spare: the rest cannot be kept in memory.
+        report.memory = Some(Memory {
+            replica: Residency {
+                file_bytes: 803_139_584,
+                resident_bytes: 500_000_000,
+            },
+            available_bytes: Some(512_000_000),
+        });
+        assert!(
+            render(&report).contains(
+                "replica 62% in memory (803.1 MB), 512.0 MB available  REPLICA LARGER THAN SPARE MEMORY\n"
+            ),
             "{}",
             render(&report)
         );

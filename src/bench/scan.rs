@@ -3,10 +3,12 @@
 //! (a) decision latency, credential in → decision made and relay commanded, alone and while a
 //! 10,000-change delta is being applied; (b) durability latency, credential in → scan and outbox
 //! row committed with `synchronous=FULL`, beside this disk's own fsync latency measured in the
-//! same run; (c) sustained durable throughput.
+//! same run; (c) sustained durable throughput; (d) the hourly scan-log fold beside a scanning
+//! gate; (e) the first scans after a reboot (the database's files out of the page cache), with
+//! and without the device's start-up read of the file.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +26,7 @@ use crate::hub::seed;
 use crate::input::credential::{Credential, CredentialKind};
 use crate::normalize::Normalizer;
 use crate::protocol::{Change, MembershipDto, TicketDto, ValidityDto};
+use crate::replica::residency::{self, Warmed};
 use crate::replica::{self, Applier};
 
 pub struct ScanBenchOptions {
@@ -43,6 +46,9 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e6
 }
+
+/// Scans timed after each simulated reboot.
+const REBOOT_SCANS: usize = 1_000;
 
 fn summary(mut v: Vec<Duration>) -> serde_json::Value {
     v.sort();
@@ -292,8 +298,11 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let gate = crate::gate::validate(RawGateSection::default())
         .map_err(|p| anyhow::anyhow!("gate policy: {p:?}"))?;
     let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
-    let relay = crate::gate::relay::SimulatedOutput::new(clock);
-    let mut station = Station::open(&db, "bench-gate", gate, Box::new(relay), Arc::new(|| true))?;
+    let open_station = |gate: crate::gate::GatePolicyConfig| -> Result<Station> {
+        let relay = crate::gate::relay::SimulatedOutput::new(clock.clone());
+        Ok(Station::open(&db, "bench-gate", gate, Box::new(relay), Arc::new(|| true))?)
+    };
+    let mut station = open_station(gate.clone())?;
     // As on a running device: commits never checkpoint; this thread does, beside them.
     let _checkpointer = replica::Checkpointer::spawn(&db)?;
 
@@ -452,6 +461,31 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let floor_ratio = floor["p99_us"].as_f64().unwrap_or(0.0)
         / floor_fs["p99_us"].as_f64().unwrap_or(1.0).max(1e-9);
 
+    // (e) After a reboot: the database's files out of the page cache and a new station, first
+    // as it is, then with the device's start-up read done first.
+    drop(station);
+    let mut after_reboot = |warm_first: bool| -> Result<(Vec<Duration>, Option<Warmed>)> {
+        for suffix in ["", "-wal"] {
+            let mut p = db.clone().into_os_string();
+            p.push(suffix);
+            let p = PathBuf::from(p);
+            if p.exists() {
+                residency::evict(&p)?;
+            }
+        }
+        let warmed = warm_first.then(|| residency::warm(&db)).transpose()?;
+        let mut station = open_station(gate.clone())?;
+        let mut decisions = Vec::with_capacity(REBOOT_SCANS);
+        for _ in 0..REBOOT_SCANS {
+            let c = next_credential(&mut rng);
+            decisions.push(station.scan_timed(&c, None, 1, now())?.1);
+        }
+        Ok((decisions, warmed))
+    };
+    let (cold, _) = after_reboot(false)?;
+    let (warm, warmed) = after_reboot(true)?;
+    let warmed = warmed.context("the start-up read ran")?;
+
     let dec = summary(decision);
     let dur = summary(durable);
     let fs = summary(fsync);
@@ -490,6 +524,18 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
             "scans_per_sec": folded.folded as f64 / fold_time.as_secs_f64().max(1e-9),
         },
         "decision_latency_during_fold": summary(decision_fold),
+        // The first scans after a reboot, with and without the device's start-up read.
+        "after_reboot": {
+            "decision_latency_cold": summary(cold),
+            "start_up_read": {
+                "seconds": warmed.took.as_secs_f64(),
+                "read_mb": warmed.read_bytes as f64 / 1e6,
+                "file_mb": warmed.after.file_bytes as f64 / 1e6,
+                "resident_before_percent": warmed.before.percent(),
+                "resident_after_percent": warmed.after.percent(),
+            },
+            "decision_latency_after_start_up_read": summary(warm),
+        },
         "durability_latency_during_fold": summary(durable_fold),
         "targets": {
             "decision_p99_us_max": 1000.0,

@@ -7,6 +7,7 @@
 mod apply;
 pub mod checkpoint;
 mod query;
+pub mod residency;
 pub mod schema;
 pub mod search;
 pub mod wal_buffer;

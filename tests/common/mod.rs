@@ -104,6 +104,25 @@ impl TestDevice {
         tail: &str,
     ) -> TestDevice {
         let dir = tempfile::tempdir().unwrap();
+        Self::in_dir(dir, hub, device_id, ca, extra_upstream, extra_sync, tail)
+    }
+
+    /// A gate device whose files are on the build's own disk (`CARGO_TARGET_TMPDIR`), for tests
+    /// that need a file system with a page cache (`/tmp` may be memory).
+    pub fn on_disk(hub: &TestHub, device_id: &str) -> TestDevice {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        Self::in_dir(dir, hub, device_id, &hub.ca, "", "", "")
+    }
+
+    fn in_dir(
+        dir: tempfile::TempDir,
+        hub: &TestHub,
+        device_id: &str,
+        ca: &Path,
+        extra_upstream: &str,
+        extra_sync: &str,
+        tail: &str,
+    ) -> TestDevice {
         let token = hub.store.add_device(device_id).unwrap();
         std::fs::write(dir.path().join("device.token"), token).unwrap();
         let text = format!(

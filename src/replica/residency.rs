@@ -1,0 +1,361 @@
+//! Keeping the replica in memory.
+//!
+//! Every decision and every feed change reads a few pages of the database file at random. With
+//! the file in the kernel's page cache those reads are copies; after a reboot (many venues
+//! switch their kiosks off at night) each one waits for the disk, and the first 10,000-change
+//! delta took 10–24 s instead of 0.6 s. A running device therefore reads its database file
+//! once at start-up, in order, at background priority ([`warm`]), when the file fits in the
+//! memory the machine has to spare ([`plan`]); what is already cached is skipped. The status
+//! report shows how much of the file is in memory ([`resident`]).
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The memory page size this module assumes for `mincore` (every Linux target Portico runs on).
+const PAGE: u64 = 4096;
+/// Reads of this size warm the file; chunks already wholly cached are skipped.
+const CHUNK: u64 = 1 << 20;
+
+/// How much of a file is in the page cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Residency {
+    pub file_bytes: u64,
+    pub resident_bytes: u64,
+}
+
+impl Residency {
+    pub fn percent(&self) -> f64 {
+        if self.file_bytes == 0 {
+            return 100.0;
+        }
+        (self.resident_bytes as f64 * 100.0 / self.file_bytes as f64).min(100.0)
+    }
+}
+
+/// Whether the start-up read is worth doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarmPlan {
+    /// Read the file's uncached parts.
+    Warm,
+    /// At least 99 % of the file is already in memory.
+    AlreadyResident,
+    /// The file is more than half of the memory available: reading it would push out other
+    /// processes' pages (or its own first pages) and still leave the device waiting on the disk.
+    TooLarge { file_bytes: u64, available_bytes: u64 },
+    /// The machine's available memory is unknown (no `/proc/meminfo`).
+    Unknown,
+}
+
+/// Decides from the file's residency and `MemAvailable`; pure, so the rule is tested as a table.
+pub fn plan(r: Residency, mem_available: Option<u64>) -> WarmPlan {
+    if r.resident_bytes.saturating_mul(100) >= r.file_bytes.saturating_mul(99) {
+        return WarmPlan::AlreadyResident;
+    }
+    let Some(available) = mem_available else {
+        return WarmPlan::Unknown;
+    };
+    // What is cached already counts as available: warming it costs nothing more.
+    let missing = r.file_bytes - r.resident_bytes.min(r.file_bytes);
+    if missing > available / 2 {
+        return WarmPlan::TooLarge {
+            file_bytes: r.file_bytes,
+            available_bytes: available,
+        };
+    }
+    WarmPlan::Warm
+}
+
+/// `MemAvailable` from the text of `/proc/meminfo`, in bytes.
+pub fn mem_available(meminfo: &str) -> Option<u64> {
+    meminfo.lines().find_map(|line| {
+        let rest = line.strip_prefix("MemAvailable:")?;
+        let mut parts = rest.split_whitespace();
+        let n: u64 = parts.next()?.parse().ok()?;
+        match parts.next() {
+            Some("kB") => n.checked_mul(1024),
+            None => Some(n),
+            Some(_) => None,
+        }
+    })
+}
+
+/// This machine's available memory, when the kernel reports it.
+pub fn system_mem_available() -> Option<u64> {
+    mem_available(&std::fs::read_to_string("/proc/meminfo").ok()?)
+}
+
+/// A read-only mapping of a whole file, for `mincore`.
+struct Mapping {
+    addr: *mut libc::c_void,
+    len: usize,
+}
+
+impl Mapping {
+    fn of(file: &File, len: u64) -> std::io::Result<Option<Self>> {
+        if len == 0 {
+            return Ok(None);
+        }
+        let len = usize::try_from(len).map_err(std::io::Error::other)?;
+        // SAFETY: a fresh shared read-only mapping of an open file; it is only passed to
+        // `mincore` (never dereferenced) and unmapped on drop.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if addr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Some(Self { addr, len }))
+    }
+
+    /// One byte per page: bit 0 set when the page is in memory.
+    fn pages(&self) -> std::io::Result<Vec<u8>> {
+        let mut vec = vec![0u8; self.len.div_ceil(PAGE as usize)];
+        // SAFETY: `addr..addr+len` is this mapping and `vec` has one byte per page of it.
+        if unsafe { libc::mincore(self.addr, self.len, vec.as_mut_ptr()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(vec)
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `of`.
+        unsafe {
+            libc::munmap(self.addr, self.len);
+        }
+    }
+}
+
+/// Which pages of `file` (of `len` bytes) are in memory.
+fn cached_pages(file: &File, len: u64) -> std::io::Result<Vec<bool>> {
+    Ok(match Mapping::of(file, len)? {
+        Some(m) => m.pages()?.into_iter().map(|b| b & 1 == 1).collect(),
+        None => Vec::new(),
+    })
+}
+
+fn residency_of(pages: &[bool], file_bytes: u64) -> Residency {
+    let resident = pages.iter().filter(|&&p| p).count() as u64 * PAGE;
+    Residency {
+        file_bytes,
+        resident_bytes: resident.min(file_bytes),
+    }
+}
+
+/// How much of the file at `path` is in the page cache.
+pub fn resident(path: &Path) -> std::io::Result<Residency> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    Ok(residency_of(&cached_pages(&file, len)?, len))
+}
+
+/// What [`warm`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Warmed {
+    pub before: Residency,
+    pub after: Residency,
+    pub read_bytes: u64,
+    pub took: Duration,
+}
+
+/// Reads the parts of the file at `path` that are not in memory, in order, a chunk at a time.
+/// The caller decides whether to ([`plan`]) and runs this on a background thread.
+pub fn warm(path: &Path) -> std::io::Result<Warmed> {
+    let started = Instant::now();
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let pages = cached_pages(&file, len)?;
+    let before = residency_of(&pages, len);
+    // SAFETY: advice only; the kernel may read ahead further on a sequential read.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+    }
+    let per_chunk = (CHUNK / PAGE) as usize;
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut read_bytes = 0u64;
+    for (i, chunk) in pages.chunks(per_chunk).enumerate() {
+        if chunk.iter().all(|&p| p) {
+            continue;
+        }
+        let offset = i as u64 * CHUNK;
+        let want = CHUNK.min(len - offset) as usize;
+        // A file that shrank meanwhile (a checkpoint truncating) just ends the read early.
+        let n = read_fully_at(&file, &mut buf[..want], offset)?;
+        read_bytes += n as u64;
+        if n < want {
+            break;
+        }
+    }
+    let after = residency_of(&cached_pages(&file, len)?, len);
+    Ok(Warmed {
+        before,
+        after,
+        read_bytes,
+        took: started.elapsed(),
+    })
+}
+
+fn read_fully_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Drops the file's clean pages from the page cache, as a reboot would (benchmarks and tests:
+/// the kernel keeps dirty pages, so the file is synced first).
+pub fn evict(path: &Path) -> std::io::Result<()> {
+    let file = File::open(path)?;
+    file.sync_all()?;
+    // SAFETY: advice only.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// The device's start-up read of its database: decides, warms, and says what it did. Runs on
+/// the calling thread (the device gives it one of its own at background priority).
+pub fn warm_at_start(path: &Path) {
+    let r = match resident(path) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(error = %e, "replica residency unknown; not warming");
+            return;
+        }
+    };
+    match plan(r, system_mem_available()) {
+        WarmPlan::Warm => match warm(path) {
+            Ok(w) => tracing::info!(
+                file_mb = w.after.file_bytes / 1_000_000,
+                read_mb = w.read_bytes / 1_000_000,
+                resident_before_pct = w.before.percent().round() as u64,
+                resident_pct = w.after.percent().round() as u64,
+                seconds = w.took.as_secs_f64(),
+                "replica read into memory"
+            ),
+            Err(e) => tracing::warn!(error = %e, "reading the replica into memory failed"),
+        },
+        WarmPlan::AlreadyResident => {
+            tracing::debug!(resident_pct = r.percent().round() as u64, "replica already in memory");
+        }
+        WarmPlan::TooLarge {
+            file_bytes,
+            available_bytes,
+        } => tracing::warn!(
+            file_mb = file_bytes / 1_000_000,
+            available_mb = available_bytes / 1_000_000,
+            "the replica does not fit in the memory this device has to spare: lookups and syncs \
+             will wait for the disk"
+        ),
+        WarmPlan::Unknown => tracing::debug!("available memory unknown; not warming the replica"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: u64 = 1_000_000;
+
+    fn res(file: u64, resident: u64) -> Residency {
+        Residency {
+            file_bytes: file,
+            resident_bytes: resident,
+        }
+    }
+
+    #[test]
+    fn the_start_up_read_runs_only_when_the_file_fits_in_half_the_spare_memory() {
+        let cases = [
+            // (file, cached, MemAvailable) → plan
+            (res(800 * MB, 0), Some(4_000 * MB), WarmPlan::Warm),
+            (res(800 * MB, 0), Some(1_600 * MB), WarmPlan::Warm),
+            (
+                res(800 * MB, 0),
+                Some(1_599 * MB),
+                WarmPlan::TooLarge {
+                    file_bytes: 800 * MB,
+                    available_bytes: 1_599 * MB,
+                },
+            ),
+            // What is cached already needs no more room.
+            (res(800 * MB, 600 * MB), Some(400 * MB), WarmPlan::Warm),
+            (res(800 * MB, 792 * MB), Some(1 * MB), WarmPlan::AlreadyResident),
+            (res(800 * MB, 791 * MB), None, WarmPlan::Unknown),
+            (res(0, 0), None, WarmPlan::AlreadyResident),
+        ];
+        for (r, available, want) in cases {
+            assert_eq!(plan(r, available), want, "{r:?} with {available:?}");
+        }
+    }
+
+    #[test]
+    fn mem_available_is_read_from_meminfo() {
+        let meminfo = "MemTotal:       24563520 kB\nMemFree:        14000000 kB\n\
+                       MemAvailable:   22000000 kB\nBuffers:           46244 kB\n";
+        let cases = [
+            (meminfo, Some(22_000_000 * 1024)),
+            ("MemAvailable: 123", Some(123)),
+            ("MemAvailable: 12 MB", None),
+            ("MemAvailable: lots kB", None),
+            ("MemAvailable: 99999999999999999999 kB", None),
+            ("MemFree: 1 kB", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(mem_available(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn warming_reads_what_is_not_cached_and_leaves_the_file_resident() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replica.db");
+        let data: Vec<u8> = (0..3 * CHUNK + 5_000).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        evict(&path).unwrap();
+        let w = warm(&path).unwrap();
+        assert_eq!(w.after.file_bytes, data.len() as u64);
+        assert_eq!(w.after.resident_bytes, data.len() as u64, "{w:?}");
+        assert!(w.read_bytes <= data.len() as u64);
+        // Where the file system honours the eviction (not tmpfs), the read did the work.
+        if w.before.resident_bytes == 0 {
+            assert_eq!(w.read_bytes, data.len() as u64);
+        }
+        // A second call finds everything cached and reads nothing.
+        let again = warm(&path).unwrap();
+        assert_eq!(again.read_bytes, 0);
+        assert_eq!(plan(again.after, Some(0)), WarmPlan::AlreadyResident);
+        assert_eq!(std::fs::read(&path).unwrap(), data, "the file is only read");
+    }
+
+    #[test]
+    fn an_empty_or_missing_file_is_handled() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.db");
+        std::fs::write(&empty, b"").unwrap();
+        assert_eq!(resident(&empty).unwrap(), res(0, 0));
+        assert_eq!(warm(&empty).unwrap().read_bytes, 0);
+        assert!(resident(&dir.path().join("missing.db")).is_err());
+        assert!(warm(&dir.path().join("missing.db")).is_err());
+    }
+}
