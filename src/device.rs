@@ -108,9 +108,7 @@ impl Device {
         let _ = std::fs::remove_file(&self.config.status_socket);
         Ok(())
     }
-}
 
-impl Device {
     /// Reads the database file into memory on a background thread, so the first scans and the
     /// first delta after a reboot do not wait for the disk (see [`crate::replica::residency`]).
     fn warm_replica(&self) {

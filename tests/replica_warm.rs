@@ -21,7 +21,10 @@ async fn a_device_reads_its_replica_into_memory_when_it_starts() {
     residency::evict(&db).unwrap();
     let before = residency::resident(&db).unwrap();
     assert!(before.file_bytes > 1_000_000, "{before:?}");
-    assert!(before.percent() < 50.0, "the file stayed cached: {before:?}");
+    assert!(
+        before.percent() < 50.0,
+        "the file stayed cached: {before:?}"
+    );
 
     let device = dev.open(manual_clock());
     let (tx, rx) = tokio::sync::watch::channel(false);

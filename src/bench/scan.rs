@@ -300,7 +300,13 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
     let open_station = |gate: crate::gate::GatePolicyConfig| -> Result<Station> {
         let relay = crate::gate::relay::SimulatedOutput::new(clock.clone());
-        Ok(Station::open(&db, "bench-gate", gate, Box::new(relay), Arc::new(|| true))?)
+        Ok(Station::open(
+            &db,
+            "bench-gate",
+            gate,
+            Box::new(relay),
+            Arc::new(|| true),
+        )?)
     };
     let mut station = open_station(gate.clone())?;
     // As on a running device: commits never checkpoint; this thread does, beside them.
@@ -524,6 +530,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
             "scans_per_sec": folded.folded as f64 / fold_time.as_secs_f64().max(1e-9),
         },
         "decision_latency_during_fold": summary(decision_fold),
+        "durability_latency_during_fold": summary(durable_fold),
         // The first scans after a reboot, with and without the device's start-up read.
         "after_reboot": {
             "decision_latency_cold": summary(cold),
@@ -536,7 +543,6 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
             },
             "decision_latency_after_start_up_read": summary(warm),
         },
-        "durability_latency_during_fold": summary(durable_fold),
         "targets": {
             "decision_p99_us_max": 1000.0,
             "decision_during_sync_p99_us_max": 2000.0,

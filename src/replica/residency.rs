@@ -44,7 +44,10 @@ pub enum WarmPlan {
     AlreadyResident,
     /// The file is more than half of the memory available: reading it would push out other
     /// processes' pages (or its own first pages) and still leave the device waiting on the disk.
-    TooLarge { file_bytes: u64, available_bytes: u64 },
+    TooLarge {
+        file_bytes: u64,
+        available_bytes: u64,
+    },
     /// The machine's available memory is unknown (no `/proc/meminfo`).
     Unknown,
 }
@@ -255,7 +258,10 @@ pub fn warm_at_start(path: &Path) {
             Err(e) => tracing::warn!(error = %e, "reading the replica into memory failed"),
         },
         WarmPlan::AlreadyResident => {
-            tracing::debug!(resident_pct = r.percent().round() as u64, "replica already in memory");
+            tracing::debug!(
+                resident_pct = r.percent().round() as u64,
+                "replica already in memory"
+            );
         }
         WarmPlan::TooLarge {
             file_bytes,
@@ -299,7 +305,7 @@ mod tests {
             ),
             // What is cached already needs no more room.
             (res(800 * MB, 600 * MB), Some(400 * MB), WarmPlan::Warm),
-            (res(800 * MB, 792 * MB), Some(1 * MB), WarmPlan::AlreadyResident),
+            (res(800 * MB, 792 * MB), Some(MB), WarmPlan::AlreadyResident),
             (res(800 * MB, 791 * MB), None, WarmPlan::Unknown),
             (res(0, 0), None, WarmPlan::AlreadyResident),
         ];
@@ -323,6 +329,19 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(mem_available(text), want, "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_meminfo_text_reads_without_panicking(text in "\\PC{0,200}") {
+            let _ = mem_available(&text);
+        }
+
+        #[test]
+        fn a_kib_figure_reads_as_bytes(n in 0u64..(u64::MAX / 1024), pad in 1usize..12) {
+            let line = format!("MemTotal: 1 kB\nMemAvailable:{}{n} kB\n", " ".repeat(pad));
+            proptest::prop_assert_eq!(mem_available(&line), Some(n * 1024));
         }
     }
 
