@@ -12,7 +12,7 @@ use tokio::net::{UnixListener, UnixStream};
 
 use crate::outbox::{self, OutboxStats};
 use crate::protocol::Resource;
-use crate::replica::residency::{self, Residency};
+use crate::replica::residency::{self, Residency, Spare};
 use crate::sync::{LinkStatus, SyncEngine};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -59,21 +59,21 @@ pub struct StatusReport {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Memory {
     pub replica: Residency,
-    pub available_bytes: Option<u64>,
+    pub spare: Spare,
 }
 
 impl Memory {
     pub fn of(database: &Path) -> Option<Self> {
         Some(Self {
             replica: residency::resident(database).ok()?,
-            available_bytes: residency::system_mem_available(),
+            spare: Spare::now(),
         })
     }
 
-    /// The replica is too large for the memory this machine has to spare.
+    /// The replica is too large for the memory this device has to spare.
     pub fn too_large(&self) -> bool {
         matches!(
-            residency::plan(self.replica, self.available_bytes),
+            residency::plan(self.replica, self.spare.bytes()),
             residency::WarmPlan::TooLarge { .. }
         )
     }
@@ -327,9 +327,13 @@ pub fn render(r: &StatusReport) -> String {
         ));
     }
     if let Some(m) = &r.memory {
-        let spare = m
+        let mut spare = m
+            .spare
             .available_bytes
             .map_or(String::new(), |a| format!(", {} available", bytes(a)));
+        if let Some(limit) = m.spare.limit_bytes {
+            spare.push_str(&format!(", service limit {}", bytes(limit)));
+        }
         let warning = if m.too_large() {
             "  REPLICA LARGER THAN SPARE MEMORY"
         } else {
@@ -492,7 +496,10 @@ mod tests {
                     file_bytes: 803_139_584,
                     resident_bytes: 795_000_000,
                 },
-                available_bytes: Some(20_100_000_000),
+                spare: Spare {
+                    available_bytes: Some(20_100_000_000),
+                    ..Spare::default()
+                },
             }),
         };
         let text = render(&report);
@@ -518,11 +525,34 @@ mod tests {
                 file_bytes: 803_139_584,
                 resident_bytes: 500_000_000,
             },
-            available_bytes: Some(512_000_000),
+            spare: Spare {
+                available_bytes: Some(512_000_000),
+                ..Spare::default()
+            },
         });
         assert!(
             render(&report).contains(
                 "replica 62% in memory (803.1 MB), 512.0 MB available  REPLICA LARGER THAN SPARE MEMORY\n"
+            ),
+            "{}",
+            render(&report)
+        );
+        // Plenty on the machine, but the service's own limit (which counts the page cache)
+        // leaves 166 MB.
+        report.memory = Some(Memory {
+            replica: Residency {
+                file_bytes: 803_139_584,
+                resident_bytes: 0,
+            },
+            spare: Spare {
+                available_bytes: Some(20_100_000_000),
+                limit_bytes: Some(256_000_000),
+                used_bytes: Some(90_000_000),
+            },
+        });
+        assert!(
+            render(&report).contains(
+                "replica 0% in memory (803.1 MB), 20.1 GB available, service limit 256.0 MB  REPLICA LARGER THAN SPARE MEMORY\n"
             ),
             "{}",
             render(&report)

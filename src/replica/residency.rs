@@ -5,8 +5,10 @@
 //! switch their kiosks off at night) each one waits for the disk, and the first 10,000-change
 //! delta took 10–24 s instead of 0.6 s. A running device therefore reads its database file
 //! once at start-up, in order, at background priority ([`warm`]), when the file fits in the
-//! memory the machine has to spare ([`plan`]); what is already cached is skipped. The status
-//! report shows how much of the file is in memory ([`resident`]).
+//! memory the device has to spare ([`plan`], [`Spare`]: the machine's `MemAvailable`, and the
+//! room under the service's own memory limit, which counts the page cache of the files it
+//! reads); what is already cached is skipped. The status report shows how much of the file is
+//! in memory ([`resident`]).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -42,22 +44,24 @@ pub enum WarmPlan {
     Warm,
     /// At least 99 % of the file is already in memory.
     AlreadyResident,
-    /// The file is more than half of the memory available: reading it would push out other
-    /// processes' pages (or its own first pages) and still leave the device waiting on the disk.
+    /// The file is more than half of the memory to spare (the machine's, or the room under the
+    /// service's memory limit): reading it would push out other pages (or its own first pages)
+    /// and still leave the device waiting on the disk.
     TooLarge {
         file_bytes: u64,
         available_bytes: u64,
     },
-    /// The machine's available memory is unknown (no `/proc/meminfo`).
+    /// The memory to spare is unknown (no `/proc/meminfo`, no memory control group).
     Unknown,
 }
 
-/// Decides from the file's residency and `MemAvailable`; pure, so the rule is tested as a table.
-pub fn plan(r: Residency, mem_available: Option<u64>) -> WarmPlan {
+/// Decides from the file's residency and the memory to spare ([`Spare::bytes`]); pure, so
+/// the rule is tested as a table.
+pub fn plan(r: Residency, spare: Option<u64>) -> WarmPlan {
     if r.resident_bytes.saturating_mul(100) >= r.file_bytes.saturating_mul(99) {
         return WarmPlan::AlreadyResident;
     }
-    let Some(available) = mem_available else {
+    let Some(available) = spare else {
         return WarmPlan::Unknown;
     };
     // What is cached already counts as available: warming it costs nothing more.
@@ -88,6 +92,85 @@ pub fn mem_available(meminfo: &str) -> Option<u64> {
 /// This machine's available memory, when the kernel reports it.
 pub fn system_mem_available() -> Option<u64> {
     mem_available(&std::fs::read_to_string("/proc/meminfo").ok()?)
+}
+
+/// Memory limits at or above this are "no limit" (cgroup v1 writes one just under 2^63).
+const NO_LIMIT: u64 = 1 << 60;
+
+/// The memory control group's files for this process, from the text of `/proc/self/cgroup`:
+/// `(limit file, usage file)` under `/sys/fs/cgroup`. A v1 `memory` hierarchy wins over the v2
+/// unified one (on a hybrid system the v2 one carries no memory controller).
+pub fn cgroup_memory_files(proc_self_cgroup: &str) -> Option<(String, String)> {
+    let mut v2 = None;
+    for line in proc_self_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        if !path.starts_with('/') || path.split('/').any(|c| c == "..") {
+            continue;
+        }
+        let path = path.trim_end_matches('/');
+        if controllers.split(',').any(|c| c == "memory") {
+            return Some((
+                format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"),
+                format!("/sys/fs/cgroup/memory{path}/memory.usage_in_bytes"),
+            ));
+        }
+        if controllers.is_empty() {
+            v2 = Some((
+                format!("/sys/fs/cgroup{path}/memory.max"),
+                format!("/sys/fs/cgroup{path}/memory.current"),
+            ));
+        }
+    }
+    v2
+}
+
+/// A memory limit's file text as bytes: `None` for no limit (`max`, or a v1 "unlimited").
+pub fn memory_limit(text: &str) -> Option<u64> {
+    let limit: u64 = text.trim().parse().ok()?;
+    (limit < NO_LIMIT).then_some(limit)
+}
+
+/// The limit of the control group this process runs in (systemd's `MemoryMax=`), and its
+/// usage. The limit counts the page cache of the files the group reads, the database's too.
+pub fn cgroup_memory() -> Option<(u64, u64)> {
+    let (limit, usage) = cgroup_memory_files(&std::fs::read_to_string("/proc/self/cgroup").ok()?)?;
+    let limit = memory_limit(&std::fs::read_to_string(limit).ok()?)?;
+    let usage = std::fs::read_to_string(usage).ok()?.trim().parse().ok()?;
+    Some((limit, usage))
+}
+
+/// The memory the device has to spare for its database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Spare {
+    /// The machine's `MemAvailable`.
+    pub available_bytes: Option<u64>,
+    /// The service's memory limit and what it uses now.
+    pub limit_bytes: Option<u64>,
+    pub used_bytes: Option<u64>,
+}
+
+impl Spare {
+    pub fn now() -> Self {
+        let cgroup = cgroup_memory();
+        Self {
+            available_bytes: system_mem_available(),
+            limit_bytes: cgroup.map(|c| c.0),
+            used_bytes: cgroup.map(|c| c.1),
+        }
+    }
+
+    /// The smaller of what the machine has available and the room left under the service's
+    /// limit.
+    pub fn bytes(&self) -> Option<u64> {
+        let room = self
+            .limit_bytes
+            .map(|l| l.saturating_sub(self.used_bytes.unwrap_or(0)));
+        match (self.available_bytes, room) {
+            (Some(a), Some(r)) => Some(a.min(r)),
+            (a, r) => a.or(r),
+        }
+    }
 }
 
 /// A read-only mapping of a whole file, for `mincore`.
@@ -245,7 +328,8 @@ pub fn warm_at_start(path: &Path) {
             return;
         }
     };
-    match plan(r, system_mem_available()) {
+    let spare = Spare::now();
+    match plan(r, spare.bytes()) {
         WarmPlan::Warm => match warm(path) {
             Ok(w) => tracing::info!(
                 file_mb = w.after.file_bytes / 1_000_000,
@@ -268,9 +352,10 @@ pub fn warm_at_start(path: &Path) {
             available_bytes,
         } => tracing::warn!(
             file_mb = file_bytes / 1_000_000,
-            available_mb = available_bytes / 1_000_000,
-            "the replica does not fit in the memory this device has to spare: lookups and syncs \
-             will wait for the disk"
+            spare_mb = available_bytes / 1_000_000,
+            limit_mb = spare.limit_bytes.map(|l| l / 1_000_000),
+            "the replica does not fit in the memory this device has to spare (the machine's, or \
+             the service's MemoryMax): lookups and syncs will wait for the disk"
         ),
         WarmPlan::Unknown => tracing::debug!("available memory unknown; not warming the replica"),
     }
@@ -332,7 +417,96 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_memory_limit_is_found_in_either_cgroup_hierarchy() {
+        let v1 = "9:name=systemd:/system.slice/portico.service\n\
+                  4:memory:/system.slice/portico.service\n0::/system.slice/portico.service\n";
+        let v2 = "0::/system.slice/portico.service\n";
+        let cases = [
+            (
+                v1,
+                Some((
+                    "/sys/fs/cgroup/memory/system.slice/portico.service/memory.limit_in_bytes",
+                    "/sys/fs/cgroup/memory/system.slice/portico.service/memory.usage_in_bytes",
+                )),
+            ),
+            (
+                v2,
+                Some((
+                    "/sys/fs/cgroup/system.slice/portico.service/memory.max",
+                    "/sys/fs/cgroup/system.slice/portico.service/memory.current",
+                )),
+            ),
+            (
+                "0::/\n",
+                Some(("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current")),
+            ),
+            (
+                "4:cpu,memory:/a/",
+                Some((
+                    "/sys/fs/cgroup/memory/a/memory.limit_in_bytes",
+                    "/sys/fs/cgroup/memory/a/memory.usage_in_bytes",
+                )),
+            ),
+            ("0::/../../etc\n", None),
+            ("4:memory:relative\n", None),
+            ("garbage", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            let want = want.map(|(a, b): (&str, &str)| (a.to_owned(), b.to_owned()));
+            assert_eq!(cgroup_memory_files(text), want, "{text:?}");
+        }
+        let limits = [
+            ("268435456\n", Some(268_435_456)),
+            ("max\n", None),
+            ("9223372036854771712\n", None),
+            ("", None),
+            ("-1", None),
+        ];
+        for (text, want) in limits {
+            assert_eq!(memory_limit(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_spare_memory_is_the_smaller_of_the_machines_and_the_services() {
+        let spare = |available, limit, used| Spare {
+            available_bytes: available,
+            limit_bytes: limit,
+            used_bytes: used,
+        };
+        let cases = [
+            (spare(Some(20_000 * MB), None, None), Some(20_000 * MB)),
+            // systemd's MemoryMax=256M with 90 MB in use: the replica's cache must fit in 166 MB.
+            (
+                spare(Some(20_000 * MB), Some(256 * MB), Some(90 * MB)),
+                Some(166 * MB),
+            ),
+            (
+                spare(Some(100 * MB), Some(256 * MB), Some(90 * MB)),
+                Some(100 * MB),
+            ),
+            (spare(None, Some(256 * MB), Some(300 * MB)), Some(0)),
+            (spare(None, None, None), None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(s.bytes(), want, "{s:?}");
+        }
+        // An 803 MB replica under a 256 MB service limit is never read in.
+        assert!(matches!(
+            plan(res(803 * MB, 0), cases[1].0.bytes()),
+            WarmPlan::TooLarge { .. }
+        ));
+    }
+
     proptest::proptest! {
+        #[test]
+        fn any_cgroup_text_reads_without_panicking(text in "\\PC{0,200}") {
+            let _ = cgroup_memory_files(&text);
+            let _ = memory_limit(&text);
+        }
+
         #[test]
         fn any_meminfo_text_reads_without_panicking(text in "\\PC{0,200}") {
             let _ = mem_available(&text);
