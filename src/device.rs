@@ -117,6 +117,7 @@ impl Device {
             .name("replica-warm".into())
             .spawn(move || {
                 crate::priority::lower_this_thread();
+                crate::priority::idle_io_this_thread();
                 crate::replica::residency::warm_at_start(&db);
             });
         if let Err(e) = spawned {

@@ -33,6 +33,37 @@ pub fn lower_this_thread() {
     }
 }
 
+/// Puts the calling thread's disk reads and writes in the idle I/O class: the kernel's I/O
+/// scheduler (mq-deadline, BFQ) serves them when no other request waits, so a gate's lookups
+/// never queue behind a background read. Needs no privilege; a scheduler without classes
+/// ignores it.
+pub fn idle_io_this_thread() {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    const IOPRIO_CLASS_IDLE: libc::c_int = 3;
+    const IOPRIO_CLASS_SHIFT: libc::c_int = 13;
+    // SAFETY: ioprio_set on `who = 0` (the calling thread) only changes its own I/O class.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0,
+            IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot set the idle I/O class");
+    }
+}
+
+/// The calling thread's I/O priority class (1 real-time, 2 best effort, 3 idle; 0 none set).
+#[cfg(test)]
+fn io_class() -> Option<i64> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: ioprio_get only reads the calling thread's own I/O priority.
+    let rc = unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0) };
+    (rc >= 0).then_some(rc >> 13)
+}
+
 /// Runs `f` at background priority on the calling thread and restores the thread's priority
 /// afterwards (for work on a shared thread pool). Restoring a raised nice value needs
 /// privilege, so a thread that cannot restore stays lowered and says so.
@@ -52,6 +83,21 @@ pub fn in_background<T>(f: impl FnOnce() -> T) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_background_reader_takes_the_idle_io_class() {
+        std::thread::spawn(|| {
+            assert_ne!(
+                io_class(),
+                Some(3),
+                "a new thread starts outside the idle class"
+            );
+            idle_io_this_thread();
+            assert_eq!(io_class(), Some(3));
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn background_work_runs_lowered_and_the_thread_gets_its_priority_back() {
