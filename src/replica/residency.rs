@@ -3,7 +3,7 @@
 //! Every decision and every feed change reads a few pages of the database file at random. With
 //! the file in the kernel's page cache those reads are copies; after a reboot (many venues
 //! switch their kiosks off at night) each one waits for the disk, and the first 10,000-change
-//! delta took 10–24 s instead of 0.6 s. A running device therefore reads its database file
+//! delta took 4–24 s instead of 0.6–0.8 s. A running device therefore reads its database file
 //! once at start-up, in order, at background priority ([`warm`]), when the file fits in the
 //! memory the device has to spare ([`plan`], [`Spare`]: the machine's `MemAvailable`, and the
 //! room under the service's own memory limit, which counts the page cache of the files it
@@ -16,10 +16,18 @@ use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The memory page size this module assumes for `mincore` (every Linux target Portico runs on).
-const PAGE: u64 = 4096;
-/// Reads of this size warm the file; chunks already wholly cached are skipped.
+/// Reads of this size warm the file; chunks already wholly cached are skipped. A multiple of
+/// every page size Linux uses (4, 16 and 64 KiB).
 const CHUNK: u64 = 1 << 20;
+
+/// The kernel's page size, the unit `mincore` reports in (16 KiB on some ARM boards' kernels).
+fn page_size() -> u64 {
+    // SAFETY: sysconf only reads a system constant.
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as u64,
+        _ => 4096,
+    }
+}
 
 /// How much of a file is in the page cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -44,9 +52,9 @@ pub enum WarmPlan {
     Warm,
     /// At least 99 % of the file is already in memory.
     AlreadyResident,
-    /// The file is more than half of the memory to spare (the machine's, or the room under the
-    /// service's memory limit): reading it would push out other pages (or its own first pages)
-    /// and still leave the device waiting on the disk.
+    /// The file's uncached part is more than half of the memory to spare (the machine's, or the
+    /// room under the service's memory limit): reading it would push out other pages (or its
+    /// own first pages) and still leave the device waiting on the disk.
     TooLarge {
         file_bytes: u64,
         available_bytes: u64,
@@ -205,7 +213,7 @@ impl Mapping {
 
     /// One byte per page: bit 0 set when the page is in memory.
     fn pages(&self) -> std::io::Result<Vec<u8>> {
-        let mut vec = vec![0u8; self.len.div_ceil(PAGE as usize)];
+        let mut vec = vec![0u8; self.len.div_ceil(page_size() as usize)];
         // SAFETY: `addr..addr+len` is this mapping and `vec` has one byte per page of it.
         if unsafe { libc::mincore(self.addr, self.len, vec.as_mut_ptr()) } != 0 {
             return Err(std::io::Error::last_os_error());
@@ -232,7 +240,7 @@ fn cached_pages(file: &File, len: u64) -> std::io::Result<Vec<bool>> {
 }
 
 fn residency_of(pages: &[bool], file_bytes: u64) -> Residency {
-    let resident = pages.iter().filter(|&&p| p).count() as u64 * PAGE;
+    let resident = pages.iter().filter(|&&p| p).count() as u64 * page_size();
     Residency {
         file_bytes,
         resident_bytes: resident.min(file_bytes),
@@ -267,7 +275,7 @@ pub fn warm(path: &Path) -> std::io::Result<Warmed> {
     unsafe {
         libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
     }
-    let per_chunk = (CHUNK / PAGE) as usize;
+    let per_chunk = (CHUNK / page_size()).max(1) as usize;
     let mut buf = vec![0u8; CHUNK as usize];
     let mut read_bytes = 0u64;
     for (i, chunk) in pages.chunks(per_chunk).enumerate() {
