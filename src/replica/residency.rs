@@ -188,11 +188,13 @@ struct Mapping {
 }
 
 impl Mapping {
-    fn of(file: &File, len: u64) -> std::io::Result<Option<Self>> {
+    /// Maps `len` bytes of `file` from `offset` (a multiple of the page size).
+    fn of(file: &File, offset: u64, len: u64) -> std::io::Result<Option<Self>> {
         if len == 0 {
             return Ok(None);
         }
         let len = usize::try_from(len).map_err(std::io::Error::other)?;
+        let offset = libc::off_t::try_from(offset).map_err(std::io::Error::other)?;
         // SAFETY: a fresh shared read-only mapping of an open file; it is only passed to
         // `mincore` (never dereferenced) and unmapped on drop.
         let addr = unsafe {
@@ -202,7 +204,7 @@ impl Mapping {
                 libc::PROT_READ,
                 libc::MAP_SHARED,
                 file.as_raw_fd(),
-                0,
+                offset,
             )
         };
         if addr == libc::MAP_FAILED {
@@ -231,12 +233,22 @@ impl Drop for Mapping {
     }
 }
 
+/// The file is mapped this much at a time, so a large database fits the address space of a
+/// 32-bit device too.
+const WINDOW: u64 = 64 << 20;
+
 /// Which pages of `file` (of `len` bytes) are in memory.
 fn cached_pages(file: &File, len: u64) -> std::io::Result<Vec<bool>> {
-    Ok(match Mapping::of(file, len)? {
-        Some(m) => m.pages()?.into_iter().map(|b| b & 1 == 1).collect(),
-        None => Vec::new(),
-    })
+    let mut pages = Vec::with_capacity(len.div_ceil(page_size()) as usize);
+    let mut offset = 0;
+    while offset < len {
+        let window = WINDOW.min(len - offset);
+        if let Some(m) = Mapping::of(file, offset, window)? {
+            pages.extend(m.pages()?.into_iter().map(|b| b & 1 == 1));
+        }
+        offset += window;
+    }
+    Ok(pages)
 }
 
 fn residency_of(pages: &[bool], file_bytes: u64) -> Residency {
@@ -547,6 +559,36 @@ mod tests {
         assert_eq!(again.read_bytes, 0);
         assert_eq!(plan(again.after, Some(0)), WarmPlan::AlreadyResident);
         assert_eq!(std::fs::read(&path).unwrap(), data, "the file is only read");
+    }
+
+    #[test]
+    fn a_file_larger_than_one_mapping_window_is_counted_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.db");
+        let len = 2 * WINDOW + 3 * 4096 + 100;
+        let f = File::create(&path).unwrap();
+        f.set_len(len).unwrap();
+        // Written pages at the start, in the second window and at the very end.
+        for at in [0, WINDOW + 8192, len - 50] {
+            f.write_all_at(&[7u8; 50], at).unwrap();
+        }
+        drop(f);
+        let file = File::open(&path).unwrap();
+        let pages = cached_pages(&file, len).unwrap();
+        assert_eq!(pages.len() as u64, len.div_ceil(page_size()));
+        let page = |at: u64| pages[(at / page_size()) as usize];
+        assert!(
+            page(0) && page(WINDOW + 8192) && page(len - 1),
+            "written pages are cached"
+        );
+        // A hole never written is not in memory (sparse file, nothing read).
+        assert!(!page(WINDOW / 2));
+        let r = resident(&path).unwrap();
+        assert_eq!(r.file_bytes, len);
+        assert!(
+            r.resident_bytes >= 3 * page_size() && r.resident_bytes < len / 2,
+            "{r:?}"
+        );
     }
 
     #[test]
