@@ -41,9 +41,7 @@ fn previous_run(dir: &Path) -> Vec<PathBuf> {
     let device = dir.join(demo_data_dir()).join("portico.db");
     [hub, device]
         .iter()
-        .flat_map(|db| {
-            ["", "-wal", "-shm"].map(|suffix| PathBuf::from(format!("{}{suffix}", db.display())))
-        })
+        .flat_map(|db| crate::replica::database_files(db))
         .filter(|p| p.exists())
         .collect()
 }

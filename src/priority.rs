@@ -6,6 +6,12 @@
 /// The nice value background database work runs at.
 pub const BACKGROUND_NICE: i32 = 10;
 
+/// `ioprio_set`/`ioprio_get` arguments (linux/ioprio.h): a thread's own I/O priority, and
+/// where its class sits in the priority value.
+const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+const IOPRIO_CLASS_SHIFT: libc::c_int = 13;
+const IOPRIO_CLASS_IDLE: libc::c_int = 3;
+
 /// The calling thread's nice value (Linux: per thread).
 fn current() -> Option<i32> {
     // SAFETY: `gettid` and `getpriority` only read the calling thread's own attributes.
@@ -38,9 +44,6 @@ pub fn lower_this_thread() {
 /// never queue behind a background read. Needs no privilege; a scheduler without classes
 /// ignores it.
 pub fn idle_io_this_thread() {
-    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
-    const IOPRIO_CLASS_IDLE: libc::c_int = 3;
-    const IOPRIO_CLASS_SHIFT: libc::c_int = 13;
     // SAFETY: ioprio_set on `who = 0` (the calling thread) only changes its own I/O class.
     let rc = unsafe {
         libc::syscall(
@@ -58,10 +61,9 @@ pub fn idle_io_this_thread() {
 /// The calling thread's I/O priority class (1 real-time, 2 best effort, 3 idle; 0 none set).
 #[cfg(test)]
 fn io_class() -> Option<i64> {
-    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
     // SAFETY: ioprio_get only reads the calling thread's own I/O priority.
     let rc = unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0) };
-    (rc >= 0).then_some(rc >> 13)
+    (rc >= 0).then_some(rc >> IOPRIO_CLASS_SHIFT)
 }
 
 /// Runs `f` at background priority on the calling thread and restores the thread's priority
@@ -93,7 +95,7 @@ mod tests {
                 "a new thread starts outside the idle class"
             );
             idle_io_this_thread();
-            assert_eq!(io_class(), Some(3));
+            assert_eq!(io_class(), Some(3), "3 is the idle class");
         })
         .join()
         .unwrap();

@@ -98,13 +98,12 @@ impl Storage {
     pub fn of(database: &Path) -> Option<Self> {
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         let database_bytes = std::fs::metadata(database).ok()?.len();
-        let mut wal = database.as_os_str().to_owned();
-        wal.push("-wal");
+        let [_, wal, _] = crate::replica::database_files(database);
         let dir = database.parent().filter(|d| !d.as_os_str().is_empty());
         let (free_bytes, total_bytes) = free_space(dir.unwrap_or(Path::new(".")))?;
         Some(Self {
             database_bytes,
-            wal_bytes: size(Path::new(&wal)),
+            wal_bytes: size(&wal),
             free_bytes,
             total_bytes,
         })

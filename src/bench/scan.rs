@@ -8,7 +8,7 @@
 //! and without the device's start-up read of the file.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,6 +56,11 @@ enum StartUpRead {
     None,
     Beside,
     Before,
+}
+
+/// The ratio of two [`summary`]s' p99s (the first over the second).
+fn p99_ratio(a: &serde_json::Value, b: &serde_json::Value) -> f64 {
+    a["p99_us"].as_f64().unwrap_or(0.0) / b["p99_us"].as_f64().unwrap_or(1.0).max(1e-9)
 }
 
 fn summary(mut v: Vec<Duration>) -> serde_json::Value {
@@ -215,8 +220,8 @@ impl Drop for FsyncProbe {
 fn sqlite_commit_floor(dir: &Path, n: usize) -> Result<(Vec<Duration>, Vec<Duration>)> {
     let path = dir.join("floor.db");
     let remove = || {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        for file in replica::database_files(&path) {
+            let _ = std::fs::remove_file(file);
         }
     };
     remove();
@@ -272,8 +277,8 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         }
         None => {
             let db = dir.join("portico.db");
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+            for file in replica::database_files(&db) {
+                let _ = std::fs::remove_file(file);
             }
             eprintln!(
                 "building a replica of {} constituents, {} memberships, {} tickets…",
@@ -472,8 +477,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         sqlite_commit_floor(db.parent().unwrap_or(&dir), opts.scans)?;
     let floor = summary(floor_commits);
     let floor_fs = summary(floor_probes);
-    let floor_ratio = floor["p99_us"].as_f64().unwrap_or(0.0)
-        / floor_fs["p99_us"].as_f64().unwrap_or(1.0).max(1e-9);
+    let floor_ratio = p99_ratio(&floor, &floor_fs);
 
     // (e) After a reboot: the database's files out of the page cache and a new station, three
     // times: scanning with nothing cached; scanning while the start-up read runs beside the
@@ -481,10 +485,8 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     // after the read.
     drop(station);
     let mut after_reboot = |read: StartUpRead| -> Result<(Vec<Duration>, Option<Warmed>)> {
-        for suffix in ["", "-wal"] {
-            let mut p = db.clone().into_os_string();
-            p.push(suffix);
-            let p = PathBuf::from(p);
+        let [main, wal, _] = replica::database_files(&db);
+        for p in [main, wal] {
             if p.exists() {
                 residency::evict(&p)?;
             }
@@ -525,8 +527,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let dur = summary(durable);
     let fs = summary(fsync);
     let during = summary(during_sync);
-    let ratio =
-        dur["p99_us"].as_f64().unwrap_or(0.0) / fs["p99_us"].as_f64().unwrap_or(1.0).max(1e-9);
+    let ratio = p99_ratio(&dur, &fs);
     std::io::stderr().flush().ok();
     Ok::<_, anyhow::Error>(json!({
         "benchmark": "scan",

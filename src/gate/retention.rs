@@ -338,6 +338,15 @@ mod tests {
             )
             .unwrap()
         };
+        let tally = |conn: &Connection, key: &str| -> Option<i64> {
+            conn.query_row(
+                "SELECT uses_burned FROM scan_tallies WHERE use_key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap()
+        };
         let before = counted(&conn);
         // Everything up to the last 100 minutes is older than the cutoff.
         let done = compact(&mut conn, cutoff_ms((n - 100) * 60_000), usize::MAX).unwrap();
@@ -349,23 +358,17 @@ mod tests {
         assert_eq!(done.folded, (n - 101 - 1) as u64);
         assert!(!done.more);
         assert_eq!(left, n - done.folded as i64);
-        let tally: i64 = conn
-            .query_row(
-                "SELECT uses_burned FROM scan_tallies WHERE use_key = 'ticket:OPEN'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(tally + counted(&conn), before, "the ticket's lifetime uses");
-        let member_tally: Option<i64> = conn
-            .query_row(
-                "SELECT uses_burned FROM scan_tallies WHERE use_key = 'membership:M1'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .unwrap();
-        assert_eq!(member_tally, None, "a member burns no uses");
+        let open_tally = tally(&conn, "ticket:OPEN").expect("a tally for the open ticket");
+        assert_eq!(
+            open_tally + counted(&conn),
+            before,
+            "the ticket's lifetime uses"
+        );
+        assert_eq!(
+            tally(&conn, "membership:M1"),
+            None,
+            "a member burns no uses"
+        );
         // Once the rest are old too, all but the newest go; the totals still add up.
         let again = compact(&mut conn, cutoff_ms((n + 10) * 60_000), usize::MAX).unwrap();
         assert_eq!(again.folded, 100);
@@ -377,14 +380,8 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert_eq!(ids, [7, n]);
-        let tally: i64 = conn
-            .query_row(
-                "SELECT uses_burned FROM scan_tallies WHERE use_key = 'ticket:OPEN'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(tally + counted(&conn), before);
+        let open_tally = tally(&conn, "ticket:OPEN").expect("a tally for the open ticket");
+        assert_eq!(open_tally + counted(&conn), before);
     }
 
     #[test]

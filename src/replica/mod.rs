@@ -154,6 +154,15 @@ fn wait_for_lock(attempt: i32) -> bool {
     true
 }
 
+/// The database file and the two SQLite keeps beside it in WAL mode: `[db, db-wal, db-shm]`.
+pub fn database_files(db: &Path) -> [std::path::PathBuf; 3] {
+    ["", "-wal", "-shm"].map(|suffix| {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        p.into()
+    })
+}
+
 /// Whether the database has a table called `name` (tables some roles create on first use,
 /// such as a gate's scan log).
 pub fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
