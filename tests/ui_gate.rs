@@ -374,3 +374,32 @@ fn a_confirmed_party_names_the_admission_it_belongs_to() {
         ]
     );
 }
+
+#[test]
+fn a_ticket_holders_welcome_is_shown_whole() {
+    // "Welcome — please enter" is wider than the text column: it wraps onto a second line
+    // rather than ending in "…".
+    let s = screen();
+    let ticket = ResultView {
+        admit: true,
+        name: None,
+        level: None,
+        guests_allowed: 0,
+        reason: "Welcome! Ticket valid".into(),
+        note: None,
+    };
+    s.handle(
+        portico::ui::GateInput::ShowScan {
+            result: ticket,
+            scan: 7,
+        },
+        Instant::now(),
+    );
+    assert_eq!(value(&s, "headline"), "Welcome — please enter");
+    let line = 56.0; // the headline's font size at 800×480
+    let height = one(&s, "headline").size().height;
+    assert!(
+        height > 1.5 * line,
+        "headline height {height}: cut to one line"
+    );
+}

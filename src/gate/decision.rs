@@ -92,6 +92,8 @@ pub struct Screen {
     pub message: String,
     /// Notes in plain words.
     pub notes: Vec<String>,
+    /// On a refusal, what staff should do (`Reason::staff_action`).
+    pub staff_action: Option<String>,
     pub party: Party,
     pub display_for: Duration,
 }
@@ -288,6 +290,7 @@ pub fn decide(scan: &Scan<'_>) -> Decision {
         guest_allowance: display.guests,
         message: verdict.reason.plain_words(),
         notes: verdict.notes.iter().map(Note::plain_words).collect(),
+        staff_action: verdict.reason.staff_action().map(str::to_owned),
         party,
         display_for: policy.result_display,
     };

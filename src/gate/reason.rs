@@ -149,6 +149,60 @@ impl Reason {
         matches!(self, Self::Admitted { .. })
     }
 
+    /// What staff at the gate should do about a refusal, in plain words (none for an admit).
+    pub fn staff_action(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Admitted { .. } => return None,
+            Self::Unknown { .. } => {
+                "Ask for the booking email or another card, or look the visitor up by name."
+            }
+            Self::Expired {
+                what: Validity::Membership,
+                ..
+            } => "Offer a renewal at the membership desk.",
+            Self::Expired {
+                what: Validity::Ticket,
+                ..
+            }
+            | Self::NotYetValid {
+                what: Validity::Ticket,
+                ..
+            } => "The ticket is for another day: the ticket desk can change it.",
+            Self::NotYetValid {
+                what: Validity::Membership,
+                ..
+            } => "The membership has not started: the membership desk can help.",
+            Self::OutsideTimeSlot {
+                too_early: true, ..
+            } => "Ask the visitor to come back for the slot, or change it at the ticket desk.",
+            Self::OutsideTimeSlot {
+                too_early: false, ..
+            } => "The slot has passed: the ticket desk can move it to a later one.",
+            Self::AlreadyUsed { .. } => {
+                "Check when it was used before letting the visitor in (a supervisor can override)."
+            }
+            Self::DailyLimitReached { .. } => {
+                "Today's entries are used up: a supervisor can admit the visitor."
+            }
+            Self::AntiPassback { .. } => {
+                "It went in minutes ago: make sure it is not being passed back."
+            }
+            Self::Revoked { .. } => "Keep the card and call a supervisor.",
+            Self::WrongGate(WrongGate::ExitOnlyGate) => {
+                "This is an exit: show the way to an entrance."
+            }
+            Self::WrongGate(WrongGate::EntryOnlyGate) => {
+                "This is an entrance: show the way to an exit."
+            }
+            Self::WrongGate(WrongGate::ProductNotAllowed { .. }) => {
+                "Show the way to the entrance for this ticket."
+            }
+            Self::MembershipInactive { .. } => "Send the visitor to the membership desk.",
+            Self::Ambiguous { .. } => "Look the visitor up by name at the membership desk.",
+            Self::PartyTooLarge { .. } => "Sell tickets for the extra guests at the desk.",
+        })
+    }
+
     /// The reason in plain words, for the gate's screen and for staff.
     pub fn plain_words(&self) -> String {
         match self {
@@ -323,5 +377,135 @@ mod tests {
             Reason::WrongGate(WrongGate::ExitOnlyGate).code(),
             "wrong_gate"
         );
+    }
+
+    #[test]
+    fn every_refusal_tells_staff_what_to_do_and_admits_do_not() {
+        let d = NaiveDate::from_ymd_opt(2026, 10, 3).unwrap();
+        let t = d.and_hms_opt(10, 0, 0).unwrap();
+        let refusals = [
+            (
+                Reason::Unknown { detail: "x".into() },
+                "look the visitor up",
+            ),
+            (
+                Reason::Expired {
+                    what: Validity::Membership,
+                    on: d,
+                },
+                "renewal",
+            ),
+            (
+                Reason::Expired {
+                    what: Validity::Ticket,
+                    on: d,
+                },
+                "another day",
+            ),
+            (
+                Reason::NotYetValid {
+                    what: Validity::Ticket,
+                    from: d,
+                },
+                "another day",
+            ),
+            (
+                Reason::NotYetValid {
+                    what: Validity::Membership,
+                    from: d,
+                },
+                "not started",
+            ),
+            (
+                Reason::OutsideTimeSlot {
+                    start: t,
+                    end: t,
+                    too_early: true,
+                },
+                "come back",
+            ),
+            (
+                Reason::OutsideTimeSlot {
+                    start: t,
+                    end: t,
+                    too_early: false,
+                },
+                "later one",
+            ),
+            (
+                Reason::AlreadyUsed {
+                    uses_allowed: 1,
+                    last_used: Some(t),
+                },
+                "when it was used",
+            ),
+            (Reason::DailyLimitReached { limit: 2 }, "supervisor"),
+            (
+                Reason::AntiPassback {
+                    last_entry: t,
+                    gate: "North".into(),
+                    wait_minutes: 5,
+                },
+                "passed back",
+            ),
+            (
+                Reason::Revoked {
+                    by: RevokedBy::BlockList,
+                },
+                "Keep the card",
+            ),
+            (Reason::WrongGate(WrongGate::ExitOnlyGate), "an entrance"),
+            (Reason::WrongGate(WrongGate::EntryOnlyGate), "an exit"),
+            (
+                Reason::WrongGate(WrongGate::ProductNotAllowed {
+                    product_id: "P".into(),
+                }),
+                "entrance for this ticket",
+            ),
+            (
+                Reason::MembershipInactive {
+                    status: MembershipStatus::Lapsed,
+                },
+                "membership desk",
+            ),
+            (Reason::Ambiguous { candidates: 2 }, "by name"),
+            (
+                Reason::PartyTooLarge {
+                    requested: 5,
+                    allowed: 3,
+                },
+                "extra guests",
+            ),
+        ];
+        for (reason, words) in refusals {
+            let action = reason
+                .staff_action()
+                .unwrap_or_else(|| panic!("{reason:?}"));
+            assert!(action.contains(words), "{reason:?}: {action}");
+        }
+        // A ticket refused for its use is not sent to the membership desk.
+        for ticket in [
+            Reason::AlreadyUsed {
+                uses_allowed: 1,
+                last_used: None,
+            },
+            Reason::Expired {
+                what: Validity::Ticket,
+                on: d,
+            },
+        ] {
+            assert!(
+                !ticket.staff_action().unwrap().contains("membership"),
+                "{ticket:?}"
+            );
+        }
+        for kind in [
+            AdmitKind::Member,
+            AdmitKind::Ticket,
+            AdmitKind::Reentry,
+            AdmitKind::Exit,
+        ] {
+            assert_eq!(Reason::Admitted { kind }.staff_action(), None);
+        }
     }
 }

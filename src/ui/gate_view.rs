@@ -348,7 +348,11 @@ pub fn result_view(screen: &crate::gate::Screen) -> ResultView {
         level: screen.membership_level.clone(),
         guests_allowed: screen.guest_allowance.unwrap_or(0),
         reason: screen.message.clone(),
-        note: screen.notes.first().cloned(),
+        // On a refusal, what staff should do comes first.
+        note: screen
+            .staff_action
+            .clone()
+            .or_else(|| screen.notes.first().cloned()),
     }
 }
 
