@@ -1,0 +1,515 @@
+//! The gate as an appliance: `portico run` booted in a QEMU virtual machine, on a Debian
+//! kernel, through the kernel's own drivers for every device a gate has.
+//!
+//! - a 2D scanner on a 16550 UART (`/dev/ttyS1`, the 8250 driver), fed from this test;
+//! - a USB keyboard-wedge card reader (xHCI, usbhid, evdev), typed into through QEMU's
+//!   monitor, and grabbed by the gate so its keys never reach the screen;
+//! - a serial relay board on a second UART (`/dev/ttyS2`), whose bytes this test reads;
+//! - the gate screen on a DRM/KMS display (bochs) through Slint's `linuxkms` backend, captured
+//!   with QEMU's `screendump`, and staff's taps through a USB tablet, libinput and udev.
+//!
+//! The VM has no network: the gate decides from the replica it was given and queues its scans.
+//!
+//! Needs a `kms` build, `qemu-system-x86_64`, busybox, udev and an unpacked Debian
+//! `linux-image` package (`PORTICO_VM_KERNEL`); `.ci/appliance` sets all of that up and runs
+//! `cargo test --release --no-default-features --features kms --test appliance -- --ignored`.
+//! Set `PORTICO_APPLIANCE_SHOTS` to a folder to keep the screens it captured.
+
+#![cfg(feature = "kms")]
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const RELAY_OPEN: [u8; 4] = [0xA0, 0x01, 0x01, 0xA2];
+const RELAY_CLOSE: [u8; 4] = [0xA0, 0x01, 0x00, 0xA1];
+/// The display mode the VM's screen offers (and the gate renders at).
+const SCREEN: (u32, u32) = (1280, 800);
+/// Boot, drivers, udev and the gate's start under software emulation (slow CI machines).
+const BOOT: Duration = Duration::from_secs(240);
+const STEP: Duration = Duration::from_secs(60);
+
+/// A QEMU machine booted into the gate; killed when dropped.
+struct Vm {
+    qemu: Child,
+    dir: PathBuf,
+    qmp: Qmp,
+    scanner: UnixStream,
+    control: UnixStream,
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.qemu.kill();
+        let _ = self.qemu.wait();
+    }
+}
+
+impl Vm {
+    fn boot(dir: &Path, kernel: &Path, initrd: &Path) -> Vm {
+        let vmlinuz = std::fs::read_dir(kernel.join("boot"))
+            .expect("kernel's boot folder")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("vmlinuz-")
+            })
+            .expect("a vmlinuz in the kernel package");
+        let sock = |name: &str| {
+            format!(
+                "unix:{},server=on,wait=off",
+                dir.join(name).to_string_lossy()
+            )
+        };
+        let file = |name: &str| format!("file:{}", dir.join(name).to_string_lossy());
+        let qemu = Command::new("qemu-system-x86_64")
+            .args(["-accel", "tcg", "-m", "1024", "-smp", "2", "-no-reboot"])
+            .arg("-kernel")
+            .arg(&vmlinuz)
+            .arg("-initrd")
+            .arg(initrd)
+            .args(["-append", "console=ttyS0 quiet panic=-1"])
+            .args(["-nic", "none", "-display", "none", "-vga", "none"])
+            .args([
+                "-device",
+                &format!("VGA,id=screen,xres={},yres={}", SCREEN.0, SCREEN.1),
+            ])
+            .args(["-serial", &file("console.log")])
+            .args(["-serial", &sock("scanner.sock")])
+            .args(["-serial", &file("relay.out")])
+            .args(["-serial", &sock("control.sock")])
+            .args(["-device", "qemu-xhci"])
+            .args(["-device", "usb-kbd,id=wedge,display=screen"])
+            .args(["-device", "usb-tablet,id=tablet,display=screen"])
+            .args(["-qmp", &sock("qmp.sock")])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("qemu.err")).unwrap())
+            .spawn()
+            .expect("qemu-system-x86_64 (Debian package qemu-system-x86)");
+        let connect = |name: &str| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                match UnixStream::connect(dir.join(name)) {
+                    Ok(s) => return s,
+                    Err(e) if Instant::now() > deadline => panic!("qemu's {name}: {e}"),
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        };
+        let qmp = Qmp::connect(connect("qmp.sock"));
+        let scanner = connect("scanner.sock");
+        let control = connect("control.sock");
+        Vm {
+            qemu,
+            dir: dir.to_path_buf(),
+            qmp,
+            scanner,
+            control,
+        }
+    }
+
+    /// The guest's console so far, without terminal colours.
+    fn console(&self) -> String {
+        let raw = std::fs::read(self.dir.join("console.log")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&raw);
+        let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
+        ansi.replace_all(&text, "").into_owned()
+    }
+
+    /// Waits until `count` console lines contain every one of `parts`; returns the last.
+    fn wait_line(&self, parts: &[&str], count: usize, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let console = self.console();
+            let hits: Vec<&str> = console
+                .lines()
+                .filter(|l| parts.iter().all(|p| l.contains(p)))
+                .collect();
+            if hits.len() >= count {
+                return hits[count - 1].to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no console line #{count} with {parts:?} within {within:?}; console:\n{console}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// What the relay board has received so far.
+    fn relay(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("relay.out")).unwrap_or_default()
+    }
+
+    fn wait_pulses(&self, n: usize) {
+        let expected: Vec<u8> = [RELAY_OPEN, RELAY_CLOSE].concat().repeat(n);
+        let deadline = Instant::now() + STEP;
+        while self.relay() != expected {
+            assert!(
+                self.relay().len() <= expected.len() && Instant::now() < deadline,
+                "relay board got {:02X?}, expected {n} open/close pulses",
+                self.relay()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A code read by the UART scanner, terminated as the scanner is configured (CR).
+    fn scan_serial(&mut self, bytes: &[u8]) {
+        self.scanner.write_all(bytes).unwrap();
+        self.scanner.write_all(b"\r").unwrap();
+    }
+
+    /// A code read by the USB keyboard-wedge reader: key presses, then Enter.
+    fn scan_wedge(&mut self, code: &str) {
+        for c in code.chars().chain(['\n']) {
+            let (qcode, shift) = qcode(c);
+            let key = |q: &str, down: bool| json!({"type": "key", "data": {"down": down, "key": {"type": "qcode", "data": q}}});
+            let mut press = Vec::new();
+            if shift {
+                press.push(key("shift", true));
+            }
+            press.push(key(&qcode, true));
+            // QEMU's USB keyboard queues a few events; a scanner's keystrokes are paced too.
+            self.qmp.input(press);
+            std::thread::sleep(Duration::from_millis(10));
+            let mut release = vec![key(&qcode, false)];
+            if shift {
+                release.push(key("shift", false));
+            }
+            self.qmp.input(release);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A tap on the touch panel at a point of the screen, in pixels.
+    fn tap(&mut self, x: u32, y: u32) {
+        let abs = |axis: &str, v: u32, size: u32| json!({"type": "abs", "data": {"axis": axis, "value": v * 0x7fff / size}});
+        self.qmp
+            .input(vec![abs("x", x, SCREEN.0), abs("y", y, SCREEN.1)]);
+        std::thread::sleep(Duration::from_millis(100));
+        let button = |down: bool| json!({"type": "btn", "data": {"down": down, "button": "left"}});
+        self.qmp.input(vec![button(true)]);
+        std::thread::sleep(Duration::from_millis(100));
+        self.qmp.input(vec![button(false)]);
+    }
+
+    /// The screen as the display shows it now.
+    fn screen(&mut self, name: &str) -> Screen {
+        let path = self.dir.join(format!("{name}.png"));
+        self.qmp.execute(
+            "screendump",
+            json!({"filename": path.to_string_lossy(), "format": "png"}),
+        );
+        if let Some(keep) = std::env::var_os("PORTICO_APPLIANCE_SHOTS") {
+            std::fs::create_dir_all(&keep).unwrap();
+            let kept = format!("kms-{name}-{}x{}.png", SCREEN.0, SCREEN.1);
+            std::fs::copy(&path, Path::new(&keep).join(kept)).unwrap();
+        }
+        Screen::read(&path)
+    }
+
+    /// Waits until the screen shows `colour` over most of its body.
+    fn wait_screen(&mut self, name: &str, colour: Colour) -> Screen {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let screen = self.screen(name);
+            if screen.body() == colour {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "screen {name} shows {:?}, expected {colour:?}",
+                screen.body()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn qcode(c: char) -> (String, bool) {
+    match c {
+        '\n' => ("ret".into(), false),
+        ' ' => ("spc".into(), false),
+        '-' => ("minus".into(), false),
+        c if c.is_ascii_uppercase() => (c.to_ascii_lowercase().to_string(), true),
+        c if c.is_ascii_alphanumeric() => (c.to_string(), false),
+        c => panic!("no key for {c:?} in this test"),
+    }
+}
+
+/// QEMU's machine protocol (QMP): one JSON command a line, answers between events.
+struct Qmp {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Qmp {
+    fn connect(stream: UnixStream) -> Qmp {
+        let mut qmp = Qmp {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        };
+        qmp.answer(); // the greeting
+        qmp.execute("qmp_capabilities", json!({}));
+        qmp
+    }
+
+    fn answer(&mut self) -> Value {
+        loop {
+            let mut line = String::new();
+            assert!(
+                self.reader.read_line(&mut line).unwrap() > 0,
+                "qemu closed QMP"
+            );
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v.get("event").is_none() {
+                return v;
+            }
+        }
+    }
+
+    fn execute(&mut self, command: &str, arguments: Value) -> Value {
+        let request = json!({"execute": command, "arguments": arguments});
+        writeln!(self.writer, "{request}").unwrap();
+        let answer = self.answer();
+        assert!(answer.get("error").is_none(), "{command}: {answer}");
+        answer["return"].clone()
+    }
+
+    /// Input events for the devices bound to the screen (the wedge and the tablet).
+    fn input(&mut self, events: Vec<Value>) {
+        self.execute(
+            "input-send-event",
+            json!({"device": "screen", "events": events}),
+        );
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Colour {
+    /// The admit screen's green.
+    Green,
+    /// The deny screen's red.
+    Red,
+    /// Neither: the ready screen's dark background.
+    Dark,
+}
+
+struct Screen {
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+}
+
+impl Screen {
+    fn read(path: &Path) -> Screen {
+        let decoder = png::Decoder::new(BufReader::new(std::fs::File::open(path).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        let channels = info.color_type.samples();
+        let rgb = buf[..info.buffer_size()]
+            .chunks(channels)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        Screen {
+            width: info.width,
+            height: info.height,
+            rgb,
+        }
+    }
+
+    /// The colour most of the screen's body (below the title bar, above the footer) shows.
+    fn body(&self) -> Colour {
+        let (mut green, mut red, mut all) = (0u32, 0u32, 0u32);
+        for y in (self.height / 8..self.height * 7 / 8).step_by(4) {
+            for x in (0..self.width).step_by(4) {
+                let i = ((y * self.width + x) * 3) as usize;
+                let (r, g, b) = (self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]);
+                if g > 90 && r < 60 && b < 100 {
+                    green += 1;
+                } else if r > 140 && g < 80 && b < 80 {
+                    red += 1;
+                }
+                all += 1;
+            }
+        }
+        if green * 2 > all {
+            Colour::Green
+        } else if red * 2 > all {
+            Colour::Red
+        } else {
+            Colour::Dark
+        }
+    }
+}
+
+/// Credentials the replica admits today that the demo's own scans have not used.
+struct Codes {
+    membership: String,
+    second_membership: String,
+    ticket: String,
+}
+
+fn pick_codes(db: &Path) -> Codes {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    // The demo scans M1000002 and M1000022 itself.
+    let memberships: Vec<String> = conn
+        .prepare(
+            "SELECT membership_id FROM memberships
+             WHERE status = 'active' AND start_date <= date('now')
+               AND expiry_date > date('now', '+30 days') AND guest_allowance >= 1
+               AND membership_id NOT IN ('M1000002', 'M1000022')
+             ORDER BY membership_id LIMIT 2",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let [membership, second_membership] =
+        <[String; 2]>::try_from(memberships).expect("two active memberships with guests");
+    let ticket = conn
+        .query_row(
+            "SELECT secret FROM tickets
+             WHERE validity = 'open' AND status = 'valid' AND uses_allowed = 1
+               AND secret NOT IN (SELECT use_key FROM scans WHERE use_key IS NOT NULL)
+             ORDER BY secret LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("an unused single-use open ticket");
+    Codes {
+        membership,
+        second_membership,
+        ticket,
+    }
+}
+
+/// The demo's hub and synced device, made by the `portico demo` of this build.
+fn demo_device(work: &Path) -> PathBuf {
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["demo", "--headless"])
+        .current_dir(work)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "portico demo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let demo = work.join("portico-demo");
+    let device = work.join("device");
+    std::fs::create_dir_all(device.join("data")).unwrap();
+    for entry in std::fs::read_dir(demo.join("device")).unwrap().flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("portico.db") {
+            std::fs::copy(entry.path(), device.join("data").join(&name)).unwrap();
+        }
+    }
+    std::fs::copy(demo.join("hub/ca.pem"), device.join("ca.pem")).unwrap();
+    std::fs::copy(demo.join("device.token"), device.join("device.token")).unwrap();
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/appliance");
+    std::fs::copy(here.join("gate.toml"), device.join("gate.toml")).unwrap();
+    device
+}
+
+#[test]
+#[ignore = "boots a VM: run by .ci/appliance (needs qemu, a Debian kernel and a kms build)"]
+fn the_gate_admits_and_denies_through_real_kernel_drivers() {
+    let kernel = PathBuf::from(
+        std::env::var_os("PORTICO_VM_KERNEL")
+            .expect("PORTICO_VM_KERNEL: an unpacked Debian linux-image package (.ci/appliance)"),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let device = demo_device(work.path());
+    let codes = pick_codes(&device.join("data/portico.db"));
+
+    let initrd = work.path().join("initrd.gz");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/appliance/mkinitramfs.sh");
+    let built = Command::new("bash")
+        .arg(&script)
+        .arg(&kernel)
+        .arg(env!("CARGO_BIN_EXE_portico"))
+        .arg(&device)
+        .arg(&initrd)
+        .status()
+        .unwrap();
+    assert!(built.success(), "mkinitramfs.sh failed");
+
+    let mut vm = Vm::boot(work.path(), &kernel, &initrd);
+    vm.wait_line(&["gate.toml: ok"], 1, BOOT);
+    vm.wait_line(&["serial input connected /dev/ttyS1"], 1, BOOT);
+    vm.wait_line(
+        &["key input connected", "0627:0001", "(exclusive)"],
+        1,
+        BOOT,
+    );
+    vm.wait_line(&["Rendering at 1280x800"], 1, BOOT);
+    let ready = vm.wait_screen("ready", Colour::Dark);
+    assert_eq!((ready.width, ready.height), SCREEN);
+
+    // A member's card at the UART scanner: admitted, the relay board pulsed once, green.
+    vm.scan_serial(codes.membership.as_bytes());
+    let line = vm.wait_line(&["scan decided", "reader=uart-scanner"], 1, STEP);
+    assert!(line.contains("outcome=Admit"), "{line}");
+    vm.wait_pulses(1);
+    vm.wait_screen("member-admitted", Colour::Green);
+
+    // Staff tap "+" and "Confirm" on the touch panel: one guest more, one more opening.
+    vm.tap(595, 646);
+    std::thread::sleep(Duration::from_millis(300));
+    vm.tap(1065, 646);
+    let line = vm.wait_line(&["party size confirmed by staff", "guests_let_in"], 1, STEP);
+    assert!(line.contains("party=2"), "{line}");
+    vm.wait_pulses(2);
+
+    // A single-use ticket typed by the USB wedge: admitted, pulsed.
+    vm.scan_wedge(&codes.ticket);
+    let line = vm.wait_line(&["scan decided", "reader=usb-wedge"], 1, STEP);
+    assert!(line.contains("outcome=Admit"), "{line}");
+    vm.wait_pulses(3);
+    vm.wait_screen("ticket-admitted", Colour::Green);
+
+    // The same ticket again: denied, red, and the turnstile stays shut.
+    std::thread::sleep(Duration::from_secs(2));
+    vm.scan_wedge(&codes.ticket);
+    let line = vm.wait_line(&["scan decided", "reader=usb-wedge"], 2, STEP);
+    assert!(line.contains("outcome=Deny"), "{line}");
+    vm.wait_screen("ticket-used", Colour::Red);
+
+    // Line noise at the UART (invalid UTF-8, then an overlong frame) is dropped or denied,
+    // never a crash: the next member's card is admitted.
+    vm.scan_serial(&[0xff, 0xfe, 0x80, b'M', 0xc3]);
+    vm.scan_serial(&[b'7'; 4096]);
+    vm.scan_serial(codes.second_membership.as_bytes());
+    vm.wait_line(
+        &["scan decided", "reader=uart-scanner", "outcome=Admit"],
+        2,
+        STEP,
+    );
+    vm.wait_pulses(4);
+
+    // Stop the gate as systemd would: the status first, then SIGTERM.
+    vm.control.write_all(b"stop\n").unwrap();
+    let outbox = vm.wait_line(&["outbox", "pending"], 1, STEP);
+    let pending: u32 = outbox
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("outbox line: {outbox}"));
+    assert!(pending >= 4, "scans queued offline: {outbox}");
+    vm.wait_line(&["hub link", "OFFLINE"], 1, STEP);
+    let exit = vm.wait_line(&["APPLIANCE: portico exited with"], 1, STEP);
+    assert!(exit.ends_with("with 0"), "{exit}");
+    let console = vm.console();
+    assert!(!console.contains("panicked"), "{console}");
+}
