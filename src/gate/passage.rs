@@ -3,8 +3,10 @@
 //! use, so the ticket is not burned.
 //!
 //! Pure: the shell feeds events with the time it read and carries out the effects. Each
-//! admission waits in a queue; a passage confirms the oldest waiting one (two quick scans, two
-//! people). Without a passage sensor a use is confirmed as soon as the relay opened.
+//! admission waits in a queue; a passage belongs to the oldest one nobody has gone through yet
+//! (two quick scans, two people), also while its relay pulse is still running: visitors push
+//! through the moment the turnstile unlocks, before the pulse ends and the relay reports back.
+//! Without a passage sensor a use is confirmed as soon as the relay opened.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -74,8 +76,8 @@ pub enum PassageEffect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
-    /// Waiting for the relay to open.
-    Opening,
+    /// Waiting for the relay to report its pulse; `passed` once someone went through meanwhile.
+    Opening { passed: bool },
     /// Open; waiting for someone to go through until the deadline.
     WaitingForPassage { deadline: DateTime<Utc> },
 }
@@ -116,7 +118,7 @@ impl PassageTracker {
             .iter()
             .filter_map(|p| match p.stage {
                 Stage::WaitingForPassage { deadline } => Some(deadline),
-                Stage::Opening => None,
+                Stage::Opening { .. } => None,
             })
             .min()
     }
@@ -127,7 +129,7 @@ impl PassageTracker {
             PassageEvent::Admitted { scan } => {
                 self.pending.push_back(Pending {
                     scan,
-                    stage: Stage::Opening,
+                    stage: Stage::Opening { passed: false },
                 });
                 out.push(PassageEffect::OpenRelay {
                     scan,
@@ -136,7 +138,8 @@ impl PassageTracker {
             }
             PassageEvent::RelayOpened => {
                 if let Some(i) = self.first_opening() {
-                    if self.config.sensor {
+                    let passed = self.pending[i].stage == Stage::Opening { passed: true };
+                    if self.config.sensor && !passed {
                         let timeout =
                             TimeDelta::from_std(self.config.timeout).unwrap_or(TimeDelta::MAX);
                         let deadline = now.checked_add_signed(timeout).unwrap_or(now);
@@ -148,20 +151,39 @@ impl PassageTracker {
             }
             PassageEvent::RelayFailed { error } => {
                 if let Some(p) = self.first_opening().and_then(|i| self.pending.remove(i)) {
-                    out.push(PassageEffect::AnnulUse {
-                        scan: p.scan,
-                        reason: AnnulReason::RelayFailed,
+                    // Someone went through all the same (the relay failed closing it, or the
+                    // turnstile was pushed): the use is taken.
+                    out.push(if p.stage == (Stage::Opening { passed: true }) {
+                        PassageEffect::ConfirmUse { scan: p.scan }
+                    } else {
+                        PassageEffect::AnnulUse {
+                            scan: p.scan,
+                            reason: AnnulReason::RelayFailed,
+                        }
                     });
                 }
                 out.push(PassageEffect::ReportFault { error });
             }
             PassageEvent::PassageDetected => {
-                let waiting = self
-                    .pending
-                    .iter()
-                    .position(|p| matches!(p.stage, Stage::WaitingForPassage { .. }));
-                match waiting.and_then(|i| self.pending.remove(i)) {
-                    Some(p) => out.push(PassageEffect::ConfirmUse { scan: p.scan }),
+                // The oldest admission nobody has gone through: open and waiting, or still in
+                // its relay pulse (then confirmed when the relay reports back).
+                let next = self.pending.iter().position(|p| {
+                    matches!(
+                        p.stage,
+                        Stage::WaitingForPassage { .. } | Stage::Opening { passed: false }
+                    )
+                });
+                match next {
+                    Some(i) => match self.pending[i].stage {
+                        Stage::WaitingForPassage { .. } => {
+                            if let Some(p) = self.pending.remove(i) {
+                                out.push(PassageEffect::ConfirmUse { scan: p.scan });
+                            }
+                        }
+                        Stage::Opening { .. } => {
+                            self.pending[i].stage = Stage::Opening { passed: true };
+                        }
+                    },
                     None => out.push(PassageEffect::UnexpectedPassage),
                 }
             }
@@ -171,7 +193,9 @@ impl PassageTracker {
     }
 
     fn first_opening(&self) -> Option<usize> {
-        self.pending.iter().position(|p| p.stage == Stage::Opening)
+        self.pending
+            .iter()
+            .position(|p| matches!(p.stage, Stage::Opening { .. }))
     }
 
     /// Annuls every admission whose deadline has passed (a deadline equal to `now` has not).
@@ -188,5 +212,171 @@ impl PassageTracker {
             _ => true,
         });
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PassageEffect::{AnnulUse, ConfirmUse, ReportFault, UnexpectedPassage};
+    use PassageEvent::{Admitted, PassageDetected, RelayFailed, RelayOpened, Tick};
+
+    fn tracker(sensor: bool) -> PassageTracker {
+        PassageTracker::new(PassageConfig {
+            sensor,
+            timeout: Duration::from_secs(10),
+            relay_pulse: Duration::from_millis(800),
+        })
+    }
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    /// Runs `(second, event)` steps; returns every effect except the relay commands.
+    fn run(sensor: bool, steps: Vec<(i64, PassageEvent)>) -> Vec<PassageEffect> {
+        let mut tr = tracker(sensor);
+        steps
+            .into_iter()
+            .flat_map(|(s, e)| tr.handle(e, t(s)))
+            .filter(|e| !matches!(e, PassageEffect::OpenRelay { .. }))
+            .collect()
+    }
+
+    #[test]
+    fn sequences() {
+        let fault = || ReportFault {
+            error: "relay".into(),
+        };
+        let failed = || RelayFailed {
+            error: "relay".into(),
+        };
+        let no_passage = |scan| AnnulUse {
+            scan,
+            reason: AnnulReason::NoPassage,
+        };
+        let cases: Vec<(&str, bool, Vec<(i64, PassageEvent)>, Vec<PassageEffect>)> = vec![
+            (
+                "no sensor: confirmed when the relay opened",
+                false,
+                vec![(0, Admitted { scan: 1 }), (1, RelayOpened)],
+                vec![ConfirmUse { scan: 1 }],
+            ),
+            (
+                "a passage after the pulse confirms",
+                true,
+                vec![
+                    (0, Admitted { scan: 1 }),
+                    (1, RelayOpened),
+                    (3, PassageDetected),
+                ],
+                vec![ConfirmUse { scan: 1 }],
+            ),
+            (
+                "a passage during the pulse confirms once the relay reports",
+                true,
+                vec![
+                    (0, Admitted { scan: 1 }),
+                    (0, PassageDetected),
+                    (1, RelayOpened),
+                ],
+                vec![ConfirmUse { scan: 1 }],
+            ),
+            (
+                "a passage during the pulse is not annulled by the timeout",
+                true,
+                vec![
+                    (0, Admitted { scan: 1 }),
+                    (0, PassageDetected),
+                    (1, RelayOpened),
+                    (60, Tick),
+                ],
+                vec![ConfirmUse { scan: 1 }],
+            ),
+            (
+                "nobody passed within the timeout: annulled",
+                true,
+                vec![(0, Admitted { scan: 1 }), (1, RelayOpened), (12, Tick)],
+                vec![no_passage(1)],
+            ),
+            (
+                "the relay failed and nobody passed: annulled",
+                true,
+                vec![(0, Admitted { scan: 1 }), (1, failed())],
+                vec![
+                    AnnulUse {
+                        scan: 1,
+                        reason: AnnulReason::RelayFailed,
+                    },
+                    fault(),
+                ],
+            ),
+            (
+                "the relay failed but someone went through: the use is taken",
+                true,
+                vec![
+                    (0, Admitted { scan: 1 }),
+                    (0, PassageDetected),
+                    (1, failed()),
+                ],
+                vec![ConfirmUse { scan: 1 }, fault()],
+            ),
+            (
+                "a passage with nothing admitted",
+                true,
+                vec![(0, PassageDetected)],
+                vec![UnexpectedPassage],
+            ),
+            (
+                "two quick scans: each passage takes the oldest, open or opening",
+                true,
+                vec![
+                    (0, Admitted { scan: 1 }),
+                    (0, Admitted { scan: 2 }),
+                    (1, RelayOpened),
+                    (1, PassageDetected),
+                    (1, PassageDetected),
+                    (2, RelayOpened),
+                ],
+                vec![ConfirmUse { scan: 1 }, ConfirmUse { scan: 2 }],
+            ),
+            (
+                "one passage during two pulses marks only the first",
+                true,
+                vec![
+                    (0, Admitted { scan: 1 }),
+                    (0, Admitted { scan: 2 }),
+                    (0, PassageDetected),
+                    (1, RelayOpened),
+                    (2, RelayOpened),
+                    (13, Tick),
+                ],
+                vec![ConfirmUse { scan: 1 }, no_passage(2)],
+            ),
+            (
+                "a second passage during one pulse is unexpected",
+                true,
+                vec![
+                    (0, Admitted { scan: 1 }),
+                    (0, PassageDetected),
+                    (0, PassageDetected),
+                    (1, RelayOpened),
+                ],
+                vec![UnexpectedPassage, ConfirmUse { scan: 1 }],
+            ),
+        ];
+        for (name, sensor, steps, expected) in cases {
+            assert_eq!(run(sensor, steps), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_passage_during_the_pulse_leaves_no_deadline() {
+        let mut tr = tracker(true);
+        tr.handle(Admitted { scan: 1 }, t(0));
+        tr.handle(PassageDetected, t(0));
+        assert_eq!(tr.next_deadline(), None);
+        tr.handle(RelayOpened, t(1));
+        assert!(tr.is_idle());
     }
 }
