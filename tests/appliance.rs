@@ -4,16 +4,18 @@
 //! - a 2D scanner on a 16550 UART (`/dev/ttyS1`, the 8250 driver), fed from this test;
 //! - a USB keyboard-wedge card reader (xHCI, usbhid, evdev), typed into through QEMU's
 //!   monitor, and grabbed by the gate so its keys never reach the screen;
-//! - a serial relay board on a second UART (`/dev/ttyS2`), whose bytes this test reads;
+//! - the turnstile: a serial relay board on a second UART (`/dev/ttyS2`), whose bytes this
+//!   test reads, or a relay and a beam sensor on lines of a GPIO chip (the kernel's GPIO
+//!   simulator, `/dev/gpiochip0`), watched and broken by the VM's PID 1 for this test;
 //! - the gate screen on a DRM/KMS display (bochs) through Slint's `linuxkms` backend, captured
 //!   with QEMU's `screendump`, and staff's taps through a USB tablet, libinput and udev.
 //!
 //! The VM has no network: the gate decides from the replica it was given and queues its scans.
 //!
-//! Needs a `kms` build, `qemu-system-x86_64`, busybox, udev and an unpacked Debian
-//! `linux-image` package (`PORTICO_VM_KERNEL`); `.ci/appliance` sets all of that up and runs
-//! `cargo test --release --no-default-features --features kms --test appliance -- --ignored`.
-//! Set `PORTICO_APPLIANCE_SHOTS` to a folder to keep the screens it captured.
+//! Needs a `kms` build, `qemu-system-x86_64`, busybox, udev, an unpacked Debian `linux-image`
+//! package (`PORTICO_VM_KERNEL`) and the GPIO simulator built for it (`PORTICO_VM_GPIO_SIM`);
+//! `.ci/appliance` sets all of that up and runs these tests.
+//! Set `PORTICO_APPLIANCE_SHOTS` to a folder to keep the screens they captured.
 
 #![cfg(feature = "kms")]
 
@@ -357,6 +359,7 @@ struct Codes {
     membership: String,
     second_membership: String,
     ticket: String,
+    second_ticket: String,
 }
 
 fn pick_codes(db: &Path) -> Codes {
@@ -377,25 +380,30 @@ fn pick_codes(db: &Path) -> Codes {
         .unwrap();
     let [membership, second_membership] =
         <[String; 2]>::try_from(memberships).expect("two active memberships with guests");
-    let ticket = conn
-        .query_row(
+    let tickets: Vec<String> = conn
+        .prepare(
             "SELECT secret FROM tickets
              WHERE validity = 'open' AND status = 'valid' AND uses_allowed = 1
                AND secret NOT IN (SELECT use_key FROM scans WHERE use_key IS NOT NULL)
-             ORDER BY secret LIMIT 1",
-            [],
-            |r| r.get(0),
+             ORDER BY secret LIMIT 2",
         )
-        .expect("an unused single-use open ticket");
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let [ticket, second_ticket] =
+        <[String; 2]>::try_from(tickets).expect("two unused single-use open tickets");
     Codes {
         membership,
         second_membership,
         ticket,
+        second_ticket,
     }
 }
 
 /// The demo's hub and synced device, made by the `portico demo` of this build.
-fn demo_device(work: &Path) -> PathBuf {
+fn demo_device(work: &Path, config: &str) -> PathBuf {
     let out = Command::new(env!("CARGO_BIN_EXE_portico"))
         .args(["demo", "--headless"])
         .current_dir(work)
@@ -418,34 +426,42 @@ fn demo_device(work: &Path) -> PathBuf {
     std::fs::copy(demo.join("hub/ca.pem"), device.join("ca.pem")).unwrap();
     std::fs::copy(demo.join("device.token"), device.join("device.token")).unwrap();
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/appliance");
-    std::fs::copy(here.join("gate.toml"), device.join("gate.toml")).unwrap();
+    std::fs::copy(here.join(config), device.join("gate.toml")).unwrap();
     device
 }
 
-#[test]
-#[ignore = "boots a VM: run by .ci/appliance (needs qemu, a Debian kernel and a kms build)"]
-fn the_gate_admits_and_denies_through_real_kernel_drivers() {
+/// A gate booted in a VM with `config` (from `tests/appliance/`), started and showing Ready.
+/// With `gpio`, the VM has the GPIO simulator (`PORTICO_VM_GPIO_SIM`, a built module).
+fn boot_gate(config: &str, gpio: bool) -> (Vm, Codes, tempfile::TempDir) {
     let kernel = PathBuf::from(
         std::env::var_os("PORTICO_VM_KERNEL")
             .expect("PORTICO_VM_KERNEL: an unpacked Debian linux-image package (.ci/appliance)"),
     );
     let work = tempfile::tempdir().unwrap();
-    let device = demo_device(work.path());
+    let device = demo_device(work.path(), config);
     let codes = pick_codes(&device.join("data/portico.db"));
 
     let initrd = work.path().join("initrd.gz");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/appliance/mkinitramfs.sh");
-    let built = Command::new("bash")
+    let mut build = Command::new("bash");
+    build
         .arg(&script)
         .arg(&kernel)
         .arg(env!("CARGO_BIN_EXE_portico"))
         .arg(&device)
-        .arg(&initrd)
-        .status()
-        .unwrap();
-    assert!(built.success(), "mkinitramfs.sh failed");
+        .arg(&initrd);
+    if gpio {
+        build.arg(
+            std::env::var_os("PORTICO_VM_GPIO_SIM")
+                .expect("PORTICO_VM_GPIO_SIM: the GPIO simulator module (.ci/appliance)"),
+        );
+    }
+    assert!(build.status().unwrap().success(), "mkinitramfs.sh failed");
 
     let mut vm = Vm::boot(work.path(), &kernel, &initrd);
+    if gpio {
+        vm.wait_line(&["APPLIANCE: gpio chip"], 1, BOOT);
+    }
     vm.wait_line(&["gate.toml: ok"], 1, BOOT);
     vm.wait_line(&["serial input connected /dev/ttyS1"], 1, BOOT);
     vm.wait_line(
@@ -456,6 +472,31 @@ fn the_gate_admits_and_denies_through_real_kernel_drivers() {
     vm.wait_line(&["Rendering at 1280x800"], 1, BOOT);
     let ready = vm.wait_screen("ready", Colour::Dark);
     assert_eq!((ready.width, ready.height), SCREEN);
+    (vm, codes, work)
+}
+
+/// Stops the gate as systemd would (its status first, then SIGTERM); returns the number of
+/// outbox rows waiting for the hub.
+fn stop(vm: &mut Vm) -> u32 {
+    vm.control.write_all(b"stop\n").unwrap();
+    let outbox = vm.wait_line(&["outbox", "pending"], 1, STEP);
+    let pending: u32 = outbox
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("outbox line: {outbox}"));
+    vm.wait_line(&["hub link", "OFFLINE"], 1, STEP);
+    let exit = vm.wait_line(&["APPLIANCE: portico exited with"], 1, STEP);
+    assert!(exit.ends_with("with 0"), "{exit}");
+    let console = vm.console();
+    assert!(!console.contains("panicked"), "{console}");
+    pending
+}
+
+#[test]
+#[ignore = "boots a VM: run by .ci/appliance (needs qemu, a Debian kernel and a kms build)"]
+fn the_gate_admits_and_denies_through_real_kernel_drivers() {
+    let (mut vm, codes, _work) = boot_gate("gate.toml", false);
 
     // A member's card at the UART scanner: admitted, the relay board pulsed once, green.
     vm.scan_serial(codes.membership.as_bytes());
@@ -498,18 +539,74 @@ fn the_gate_admits_and_denies_through_real_kernel_drivers() {
     );
     vm.wait_pulses(4);
 
-    // Stop the gate as systemd would: the status first, then SIGTERM.
-    vm.control.write_all(b"stop\n").unwrap();
-    let outbox = vm.wait_line(&["outbox", "pending"], 1, STEP);
-    let pending: u32 = outbox
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("outbox line: {outbox}"));
-    assert!(pending >= 4, "scans queued offline: {outbox}");
-    vm.wait_line(&["hub link", "OFFLINE"], 1, STEP);
-    let exit = vm.wait_line(&["APPLIANCE: portico exited with"], 1, STEP);
-    assert!(exit.ends_with("with 0"), "{exit}");
+    let pending = stop(&mut vm);
+    assert!(pending >= 4, "scans queued offline: {pending}");
+}
+
+#[test]
+#[ignore = "boots a VM: run by .ci/appliance (needs qemu, a Debian kernel, a kms build and the GPIO simulator)"]
+fn the_gpio_turnstile_opens_and_a_use_nobody_takes_is_given_back() {
+    let (mut vm, codes, _work) = boot_gate("gate-gpio.toml", true);
+    // Once the gate holds the relay line it rests low (inactive).
+    vm.wait_line(&["APPLIANCE: relay line 0"], 1, STEP);
+    let relay_opened = |vm: &Vm| vm.console().matches("APPLIANCE: relay line 1").count();
+
+    // A ticket at the UART scanner: the relay line goes high, and the visitor walks through
+    // while the turnstile is still unlocked (during the pulse): the use is confirmed.
+    vm.scan_serial(codes.ticket.as_bytes());
+    let line = vm.wait_line(&["scan decided", "reader=uart-scanner"], 1, STEP);
+    assert!(line.contains("outcome=Admit"), "{line}");
+    vm.wait_line(&["APPLIANCE: relay line 1"], 1, STEP);
+    vm.control.write_all(b"pass\n").unwrap();
+    vm.wait_line(&["passage confirmed"], 1, STEP);
     let console = vm.console();
-    assert!(!console.contains("panicked"), "{console}");
+    let passed = console.find("APPLIANCE: control: pass").unwrap();
+    let closed = console
+        .match_indices("APPLIANCE: relay line 0")
+        .nth(1)
+        .unwrap()
+        .0;
+    assert!(
+        passed < closed,
+        "the test's passage came after the pulse:\n{console}"
+    );
+    assert!(!console.contains("no admission waiting"), "{console}");
+
+    // Another ticket opens the gate but nobody goes through: after the sensor's timeout the
+    // use is annulled, and the same ticket opens the gate again; this time the visitor goes
+    // through after the pulse.
+    vm.scan_serial(codes.second_ticket.as_bytes());
+    vm.wait_line(
+        &["scan decided", "reader=uart-scanner", "outcome=Admit"],
+        2,
+        STEP,
+    );
+    vm.wait_line(&["APPLIANCE: relay line 1"], 2, STEP);
+    vm.wait_line(
+        &["use annulled: the gate opened but nobody went through"],
+        1,
+        STEP,
+    );
+    vm.scan_serial(codes.second_ticket.as_bytes());
+    vm.wait_line(
+        &["scan decided", "reader=uart-scanner", "outcome=Admit"],
+        3,
+        STEP,
+    );
+    vm.wait_line(&["APPLIANCE: relay line 1"], 3, STEP);
+    vm.wait_line(&["APPLIANCE: relay line 0"], 4, STEP);
+    vm.control.write_all(b"pass\n").unwrap();
+    vm.wait_line(&["passage confirmed"], 2, STEP);
+
+    // Now it is used: refused, and the relay line stays low.
+    std::thread::sleep(Duration::from_secs(2));
+    vm.scan_serial(codes.second_ticket.as_bytes());
+    let line = vm.wait_line(&["scan decided", "reader=uart-scanner"], 4, STEP);
+    assert!(line.contains("outcome=Deny"), "{line}");
+    vm.wait_screen("gpio-ticket-used", Colour::Red);
+    assert_eq!(relay_opened(&vm), 3, "the relay opened for a refusal");
+
+    // Four scans and the annulment wait for the hub.
+    let pending = stop(&mut vm);
+    assert!(pending >= 5, "rows queued offline: {pending}");
 }

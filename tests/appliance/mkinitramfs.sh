@@ -4,11 +4,13 @@
 # tablet), udev (libinput classifies input devices by udev's properties), busybox, the
 # `portico` binary with the shared libraries it links, and the device's files.
 #
-# usage: mkinitramfs.sh KERNEL_ROOT PORTICO_BIN DEVICE_DIR OUT.cpio.gz
+# usage: mkinitramfs.sh KERNEL_ROOT PORTICO_BIN DEVICE_DIR OUT.cpio.gz [GPIO_SIM.ko]
 #   KERNEL_ROOT  a Debian linux-image package unpacked (boot/vmlinuz-*, lib/modules/*)
 #   DEVICE_DIR   copied to /device in the image (config, token, CA, replica)
+#   GPIO_SIM.ko  the GPIO simulator (build-gpio-sim.sh); the VM then has a GPIO chip
 set -euo pipefail
 kroot=$(realpath "$1") bin=$(realpath "$2") device=$(realpath "$3") out=$(realpath -m "$4")
+gpio_sim=${5:+$(realpath "$5")}
 here=$(dirname "$(realpath "$0")")
 kver=$(basename "$(ls -d "$kroot"/lib/modules/*/ | head -n1)")
 stage=$(mktemp -d)
@@ -30,13 +32,18 @@ add_module() {
   seen[$path]=1
   order+=("$path")
 }
-for m in evdev xhci_pci usbhid hid_generic bochs; do add_module "$m"; done
+for m in evdev xhci_pci usbhid hid_generic bochs configfs; do add_module "$m"; done
 : > "$stage/etc/modules.order"
 for path in "${order[@]}"; do
   mkdir -p "$stage/lib/modules/$kver/$(dirname "$path")"
   cp "$kroot/lib/modules/$kver/$path" "$stage/lib/modules/$kver/$path"
   echo "/lib/modules/$kver/$path" >> "$stage/etc/modules.order"
 done
+
+if [[ -n "$gpio_sim" ]]; then
+  mkdir -p "$stage/lib/modules/extra"
+  cp "$gpio_sim" "$stage/lib/modules/extra/gpio-sim.ko"
+fi
 
 # Programs and every library they load (ldd resolves RUNPATHs too).
 copy_with_libs() {
