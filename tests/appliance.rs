@@ -364,36 +364,33 @@ struct Codes {
 
 fn pick_codes(db: &Path) -> Codes {
     let conn = rusqlite::Connection::open(db).unwrap();
-    // The demo scans M1000002 and M1000022 itself.
-    let memberships: Vec<String> = conn
-        .prepare(
-            "SELECT membership_id FROM memberships
-             WHERE status = 'active' AND start_date <= date('now')
-               AND expiry_date > date('now', '+30 days') AND guest_allowance >= 1
-               AND membership_id NOT IN ('M1000002', 'M1000022')
-             ORDER BY membership_id LIMIT 2",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
-    let [membership, second_membership] =
-        <[String; 2]>::try_from(memberships).expect("two active memberships with guests");
-    let tickets: Vec<String> = conn
-        .prepare(
-            "SELECT secret FROM tickets
-             WHERE validity = 'open' AND status = 'valid' AND uses_allowed = 1
-               AND secret NOT IN (SELECT use_key FROM scans WHERE use_key IS NOT NULL)
-             ORDER BY secret LIMIT 2",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
-    let [ticket, second_ticket] =
-        <[String; 2]>::try_from(tickets).expect("two unused single-use open tickets");
+    let two = |sql: &str, what: &str| -> [String; 2] {
+        let found: Vec<String> = conn
+            .prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        <[String; 2]>::try_from(found).unwrap_or_else(|f| panic!("two {what}: {f:?}"))
+    };
+    // Not among the demo's own scans (`scans.use_key` is "membership:…" or "ticket:…").
+    let [membership, second_membership] = two(
+        "SELECT membership_id FROM memberships
+         WHERE status = 'active' AND start_date <= date('now')
+           AND expiry_date > date('now', '+30 days') AND guest_allowance >= 1
+           AND 'membership:' || membership_id NOT IN
+               (SELECT use_key FROM scans WHERE use_key IS NOT NULL)
+         ORDER BY membership_id LIMIT 2",
+        "active memberships with guests",
+    );
+    let [ticket, second_ticket] = two(
+        "SELECT secret FROM tickets
+         WHERE validity = 'open' AND status = 'valid' AND uses_allowed = 1
+           AND 'ticket:' || secret NOT IN (SELECT use_key FROM scans WHERE use_key IS NOT NULL)
+         ORDER BY secret LIMIT 2",
+        "unused single-use open tickets",
+    );
     Codes {
         membership,
         second_membership,
