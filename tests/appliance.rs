@@ -10,7 +10,8 @@
 //! - the gate screen on a DRM/KMS display (bochs) through Slint's `linuxkms` backend, captured
 //!   with QEMU's `screendump`, and staff's taps through a USB tablet, libinput and udev.
 //!
-//! The VM has no network: the gate decides from the replica it was given and queues its scans.
+//! The gate decides from the replica it was given and queues its scans; one test gives the VM a
+//! network card and a hub on the host that comes back after being down.
 //!
 //! Needs a `kms` build, `qemu-system-x86_64`, busybox, udev, an unpacked Debian `linux-image`
 //! package (`PORTICO_VM_KERNEL`) and the GPIO simulator built for it (`PORTICO_VM_GPIO_SIM`);
@@ -52,7 +53,9 @@ impl Drop for Vm {
 }
 
 impl Vm {
-    fn boot(dir: &Path, kernel: &Path, initrd: &Path) -> Vm {
+    /// With `network`, the VM has a virtio NIC on QEMU's user network, where the host is
+    /// 10.0.2.2.
+    fn boot(dir: &Path, kernel: &Path, initrd: &Path, network: bool) -> Vm {
         let vmlinuz = std::fs::read_dir(kernel.join("boot"))
             .expect("kernel's boot folder")
             .flatten()
@@ -78,7 +81,15 @@ impl Vm {
             .arg("-initrd")
             .arg(initrd)
             .args(["-append", "console=ttyS0 quiet panic=-1"])
-            .args(["-nic", "none", "-display", "none", "-vga", "none"])
+            .args(["-display", "none", "-vga", "none"])
+            .args([
+                "-nic",
+                if network {
+                    "user,model=virtio-net-pci"
+                } else {
+                    "none"
+                },
+            ])
             .args([
                 "-device",
                 &format!("VGA,id=screen,xres={},yres={}", SCREEN.0, SCREEN.1),
@@ -120,9 +131,7 @@ impl Vm {
     /// The guest's console so far, without terminal colours.
     fn console(&self) -> String {
         let raw = std::fs::read(self.dir.join("console.log")).unwrap_or_default();
-        let text = String::from_utf8_lossy(&raw);
-        let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
-        ansi.replace_all(&text, "").into_owned()
+        strip_ansi(&String::from_utf8_lossy(&raw))
     }
 
     /// Waits until `count` console lines contain every one of `parts`; returns the last.
@@ -234,6 +243,12 @@ impl Vm {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// Log text without terminal colours.
+fn strip_ansi(text: &str) -> String {
+    let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
+    ansi.replace_all(text, "").into_owned()
 }
 
 fn qcode(c: char) -> (String, bool) {
@@ -374,21 +389,37 @@ fn pick_codes(db: &Path) -> Codes {
             .unwrap();
         <[String; 2]>::try_from(found).unwrap_or_else(|f| panic!("two {what}: {f:?}"))
     };
-    // Not among the demo's own scans (`scans.use_key` is "membership:…" or "ticket:…").
+    // Not among the scans the device has made (`use_key` is "membership:…" or "ticket:…");
+    // a device that has never run its gate has no scan log yet.
+    let logged: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'scans'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let used = if logged {
+        "SELECT use_key FROM scans WHERE use_key IS NOT NULL"
+    } else {
+        "SELECT NULL WHERE 0"
+    };
     let [membership, second_membership] = two(
-        "SELECT membership_id FROM memberships
-         WHERE status = 'active' AND start_date <= date('now')
-           AND expiry_date > date('now', '+30 days') AND guest_allowance >= 1
-           AND 'membership:' || membership_id NOT IN
-               (SELECT use_key FROM scans WHERE use_key IS NOT NULL)
-         ORDER BY membership_id LIMIT 2",
+        &format!(
+            "SELECT membership_id FROM memberships
+             WHERE status = 'active' AND start_date <= date('now')
+               AND expiry_date > date('now', '+30 days') AND guest_allowance >= 1
+               AND 'membership:' || membership_id NOT IN ({used})
+             ORDER BY membership_id LIMIT 2"
+        ),
         "active memberships with guests",
     );
     let [ticket, second_ticket] = two(
-        "SELECT secret FROM tickets
-         WHERE validity = 'open' AND status = 'valid' AND uses_allowed = 1
-           AND 'ticket:' || secret NOT IN (SELECT use_key FROM scans WHERE use_key IS NOT NULL)
-         ORDER BY secret LIMIT 2",
+        &format!(
+            "SELECT secret FROM tickets
+             WHERE validity = 'open' AND status = 'valid' AND uses_allowed = 1
+               AND 'ticket:' || secret NOT IN ({used})
+             ORDER BY secret LIMIT 2"
+        ),
         "unused single-use open tickets",
     );
     Codes {
@@ -427,27 +458,31 @@ fn demo_device(work: &Path, config: &str) -> PathBuf {
     device
 }
 
-/// A gate booted in a VM with `config` (from `tests/appliance/`), started and showing Ready.
-/// With `gpio`, the VM has the GPIO simulator (`PORTICO_VM_GPIO_SIM`, a built module).
-fn boot_gate(config: &str, gpio: bool) -> (Vm, Codes, tempfile::TempDir) {
+/// What the VM has besides the gate's scanners and screen.
+#[derive(Default)]
+struct Machine {
+    /// The GPIO simulator (`PORTICO_VM_GPIO_SIM`, a built module) with a chip for the gate.
+    gpio: bool,
+    /// A network interface on QEMU's user network.
+    network: bool,
+}
+
+/// The gate of `device` (a folder with `gate.toml`) booted in a VM, started and showing Ready.
+fn boot_gate(work: &Path, device: &Path, machine: Machine) -> Vm {
     let kernel = PathBuf::from(
         std::env::var_os("PORTICO_VM_KERNEL")
             .expect("PORTICO_VM_KERNEL: an unpacked Debian linux-image package (.ci/appliance)"),
     );
-    let work = tempfile::tempdir().unwrap();
-    let device = demo_device(work.path(), config);
-    let codes = pick_codes(&device.join("data/portico.db"));
-
-    let initrd = work.path().join("initrd.gz");
+    let initrd = work.join("initrd.gz");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/appliance/mkinitramfs.sh");
     let mut build = Command::new("bash");
     build
         .arg(&script)
         .arg(&kernel)
         .arg(env!("CARGO_BIN_EXE_portico"))
-        .arg(&device)
+        .arg(device)
         .arg(&initrd);
-    if gpio {
+    if machine.gpio {
         build.arg(
             std::env::var_os("PORTICO_VM_GPIO_SIM")
                 .expect("PORTICO_VM_GPIO_SIM: the GPIO simulator module (.ci/appliance)"),
@@ -455,8 +490,11 @@ fn boot_gate(config: &str, gpio: bool) -> (Vm, Codes, tempfile::TempDir) {
     }
     assert!(build.status().unwrap().success(), "mkinitramfs.sh failed");
 
-    let mut vm = Vm::boot(work.path(), &kernel, &initrd);
-    if gpio {
+    let mut vm = Vm::boot(work, &kernel, &initrd, machine.network);
+    if machine.network {
+        vm.wait_line(&["APPLIANCE: network up"], 1, BOOT);
+    }
+    if machine.gpio {
         vm.wait_line(&["APPLIANCE: gpio chip"], 1, BOOT);
     }
     vm.wait_line(&["gate.toml: ok"], 1, BOOT);
@@ -469,12 +507,19 @@ fn boot_gate(config: &str, gpio: bool) -> (Vm, Codes, tempfile::TempDir) {
     vm.wait_line(&["Rendering at 1280x800"], 1, BOOT);
     let ready = vm.wait_screen("ready", Colour::Dark);
     assert_eq!((ready.width, ready.height), SCREEN);
-    (vm, codes, work)
+    vm
 }
 
-/// Stops the gate as systemd would (its status first, then SIGTERM); returns the number of
-/// outbox rows waiting for the hub.
-fn stop(vm: &mut Vm) -> u32 {
+/// What `portico status` said as the gate stopped.
+struct Stopped {
+    /// Outbox rows waiting for the hub.
+    pending: u32,
+    /// The "hub link" line.
+    link: String,
+}
+
+/// Stops the gate as systemd would: its status first, then SIGTERM, which must end it cleanly.
+fn stop(vm: &mut Vm) -> Stopped {
     vm.control.write_all(b"stop\n").unwrap();
     let outbox = vm.wait_line(&["outbox", "pending"], 1, STEP);
     let pending: u32 = outbox
@@ -482,18 +527,21 @@ fn stop(vm: &mut Vm) -> u32 {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("outbox line: {outbox}"));
-    vm.wait_line(&["hub link", "OFFLINE"], 1, STEP);
+    let link = vm.wait_line(&["hub link"], 1, STEP);
     let exit = vm.wait_line(&["APPLIANCE: portico exited with"], 1, STEP);
     assert!(exit.ends_with("with 0"), "{exit}");
     let console = vm.console();
     assert!(!console.contains("panicked"), "{console}");
-    pending
+    Stopped { pending, link }
 }
 
 #[test]
 #[ignore = "boots a VM: run by .ci/appliance (needs qemu, a Debian kernel and a kms build)"]
 fn the_gate_admits_and_denies_through_real_kernel_drivers() {
-    let (mut vm, codes, _work) = boot_gate("gate.toml", false);
+    let work = tempfile::tempdir().unwrap();
+    let device = demo_device(work.path(), "gate.toml");
+    let codes = pick_codes(&device.join("data/portico.db"));
+    let mut vm = boot_gate(work.path(), &device, Machine::default());
 
     // A member's card at the UART scanner: admitted, the relay board pulsed once, green.
     vm.scan_serial(codes.membership.as_bytes());
@@ -536,14 +584,26 @@ fn the_gate_admits_and_denies_through_real_kernel_drivers() {
     );
     vm.wait_pulses(4);
 
-    let pending = stop(&mut vm);
-    assert!(pending >= 4, "scans queued offline: {pending}");
+    let stopped = stop(&mut vm);
+    assert!(stopped.link.contains("OFFLINE"), "{}", stopped.link);
+    assert!(
+        stopped.pending >= 4,
+        "scans queued offline: {}",
+        stopped.pending
+    );
 }
 
 #[test]
 #[ignore = "boots a VM: run by .ci/appliance (needs qemu, a Debian kernel, a kms build and the GPIO simulator)"]
 fn the_gpio_turnstile_opens_and_a_use_nobody_takes_is_given_back() {
-    let (mut vm, codes, _work) = boot_gate("gate-gpio.toml", true);
+    let work = tempfile::tempdir().unwrap();
+    let device = demo_device(work.path(), "gate-gpio.toml");
+    let codes = pick_codes(&device.join("data/portico.db"));
+    let gpio = Machine {
+        gpio: true,
+        ..Machine::default()
+    };
+    let mut vm = boot_gate(work.path(), &device, gpio);
     // Once the gate holds the relay line it rests low (inactive).
     vm.wait_line(&["APPLIANCE: relay line 0"], 1, STEP);
     let relay_opened = |vm: &Vm| vm.console().matches("APPLIANCE: relay line 1").count();
@@ -604,6 +664,180 @@ fn the_gpio_turnstile_opens_and_a_use_nobody_takes_is_given_back() {
     assert_eq!(relay_opened(&vm), 3, "the relay opened for a refusal");
 
     // Four scans and the annulment wait for the hub.
-    let pending = stop(&mut vm);
-    assert!(pending >= 5, "rows queued offline: {pending}");
+    let stopped = stop(&mut vm);
+    assert!(stopped.link.contains("OFFLINE"), "{}", stopped.link);
+    assert!(
+        stopped.pending >= 5,
+        "rows queued offline: {}",
+        stopped.pending
+    );
 }
+
+/// A `portico hub serve` on the host; killed when dropped.
+struct Hub {
+    serve: Child,
+    dir: PathBuf,
+}
+
+impl Hub {
+    fn start(dir: &Path, port: u16) -> Hub {
+        let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+        let serve = Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(["hub", "serve", "--dir"])
+            .arg(dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let hub = Hub {
+            serve,
+            dir: dir.to_path_buf(),
+        };
+        hub.wait_log("listening", Duration::from_secs(30));
+        hub
+    }
+
+    fn log(&self) -> String {
+        strip_ansi(&std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default())
+    }
+
+    fn wait_log(&self, part: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(line) = self.log().lines().find(|l| l.contains(part)) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "hub log has no {part:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `(kind, count)` of what the hub has taken in from `device`.
+    fn inbox(&self, device: &str) -> Vec<(String, u32)> {
+        let conn = rusqlite::Connection::open(self.dir.join("hub.db")).unwrap();
+        conn.prepare(
+            "SELECT kind, count(*) FROM inbox WHERE device_id = ?1 GROUP BY kind ORDER BY kind",
+        )
+        .unwrap()
+        .query_map([device], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.serve.kill();
+        let _ = self.serve.wait();
+    }
+}
+
+fn portico(args: &[&str], dir: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "portico {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore = "boots a VM: run by .ci/appliance (needs qemu, a Debian kernel and a kms build)"]
+fn scans_made_while_the_hub_is_down_reach_it_once_it_is_back() {
+    // A hub whose certificate also names 10.0.2.2, the host as QEMU's user network shows it.
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hosts = [
+        "--host",
+        "localhost",
+        "--host",
+        "127.0.0.1",
+        "--host",
+        "10.0.2.2",
+    ];
+    portico(&[&["hub", "init", "--dir", "hub"][..], &hosts].concat(), w);
+    portico(
+        &["hub", "seed", "--dir", "hub", "--constituents", "1000"],
+        w,
+    );
+    let device = w.join("device");
+    std::fs::create_dir_all(device.join("data")).unwrap();
+    portico(
+        &[
+            "hub",
+            "add-device",
+            "--dir",
+            "hub",
+            "vm-gate-1",
+            "--token-out",
+            "device/device.token",
+        ],
+        w,
+    );
+    std::fs::copy(w.join("hub/ca.pem"), device.join("ca.pem")).unwrap();
+
+    // The device's first sync, on the host, before it is installed.
+    let hub = Hub::start(&w.join("hub"), port);
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/appliance");
+    let gate = std::fs::read_to_string(here.join("gate.toml")).unwrap();
+    let offline_url = "url = \"https://hub.invalid:8443\"";
+    assert!(gate.contains(offline_url));
+    let on_host = gate.replace(offline_url, &format!("url = \"https://127.0.0.1:{port}\""));
+    let host_config = device.join("first-sync.toml");
+    let inputs = on_host.find("[gate.relay]").unwrap();
+    std::fs::write(
+        &host_config,
+        format!("{}{}", &on_host[..inputs], CREDENTIALS),
+    )
+    .unwrap();
+    portico(&["sync", "--config", "device/first-sync.toml"], w);
+    std::fs::remove_file(&host_config).unwrap();
+    let codes = pick_codes(&device.join("data/portico.db"));
+    // In the VM the gate reaches the hub at 10.0.2.2, and retries uploads every few seconds.
+    let in_vm = gate.replace(offline_url, &format!("url = \"https://10.0.2.2:{port}\""));
+    std::fs::write(
+        device.join("gate.toml"),
+        in_vm.replace("[gate]", "[sync]\nretry_cap = \"3s\"\n\n[gate]"),
+    )
+    .unwrap();
+
+    // The hub goes down; the gate boots and admits two visitors offline.
+    drop(hub);
+    let network = Machine {
+        network: true,
+        ..Machine::default()
+    };
+    let mut vm = boot_gate(w, &device, network);
+    vm.scan_serial(codes.ticket.as_bytes());
+    vm.scan_wedge(&codes.membership);
+    vm.wait_line(&["scan decided", "outcome=Admit"], 2, STEP);
+    vm.wait_pulses(2);
+    vm.wait_line(&["upload failed; rows kept for retry"], 1, STEP);
+
+    // The hub is back: the queued scans reach it, once each.
+    let hub = Hub::start(&w.join("hub"), port);
+    hub.wait_log("upload applied device=vm-gate-1", STEP);
+    let stopped = stop(&mut vm);
+    assert_eq!(stopped.pending, 0, "{}", vm.console());
+    assert!(!stopped.link.contains("OFFLINE"), "{}", stopped.link);
+    let inbox = hub.inbox("vm-gate-1");
+    assert!(inbox.contains(&("scan".to_owned(), 2)), "{inbox:?}");
+}
+
+/// The credentials section of the appliance configs.
+const CREDENTIALS: &str = "[credentials]\nmembership_regex = \"^M[0-9]{7}$\"\n";

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the initramfs of the appliance test: a Debian kernel's modules for the devices the VM
-# gives the gate (USB keyboard-wedge scanner, 16550 UARTs, a DRM/KMS display and a USB
-# tablet), udev (libinput classifies input devices by udev's properties), busybox, the
+# gives the gate (USB keyboard-wedge scanner, 16550 UARTs, a DRM/KMS display, a USB tablet
+# and a virtio NIC), udev (libinput classifies input devices by udev's properties), busybox, the
 # `portico` binary with the shared libraries it links, and the device's files.
 #
 # usage: mkinitramfs.sh KERNEL_ROOT PORTICO_BIN DEVICE_DIR OUT.cpio.gz [GPIO_SIM.ko]
@@ -32,7 +32,7 @@ add_module() {
   seen[$path]=1
   order+=("$path")
 }
-for m in evdev xhci_pci usbhid hid_generic bochs configfs; do add_module "$m"; done
+for m in evdev xhci_pci usbhid hid_generic bochs configfs virtio_pci virtio_net; do add_module "$m"; done
 : > "$stage/etc/modules.order"
 for path in "${order[@]}"; do
   mkdir -p "$stage/lib/modules/$kver/$(dirname "$path")"
