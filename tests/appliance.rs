@@ -316,8 +316,10 @@ enum Colour {
     Green,
     /// The deny screen's red.
     Red,
-    /// Neither: the ready screen's dark background.
-    Dark,
+    /// The ready screen's dark blue (not the black of a console the gate has not drawn on).
+    Ready,
+    /// None of these.
+    Other,
 }
 
 struct Screen {
@@ -346,7 +348,7 @@ impl Screen {
 
     /// The colour most of the screen's body (below the title bar, above the footer) shows.
     fn body(&self) -> Colour {
-        let (mut green, mut red, mut all) = (0u32, 0u32, 0u32);
+        let (mut green, mut red, mut ready, mut all) = (0u32, 0u32, 0u32, 0u32);
         for y in (self.height / 8..self.height * 7 / 8).step_by(4) {
             for x in (0..self.width).step_by(4) {
                 let i = ((y * self.width + x) * 3) as usize;
@@ -355,6 +357,8 @@ impl Screen {
                     green += 1;
                 } else if r > 140 && g < 80 && b < 80 {
                     red += 1;
+                } else if b >= 30 && b >= r.saturating_add(20) && r < 40 {
+                    ready += 1;
                 }
                 all += 1;
             }
@@ -363,8 +367,10 @@ impl Screen {
             Colour::Green
         } else if red * 2 > all {
             Colour::Red
+        } else if ready * 2 > all {
+            Colour::Ready
         } else {
-            Colour::Dark
+            Colour::Other
         }
     }
 }
@@ -505,7 +511,7 @@ fn boot_gate(work: &Path, device: &Path, machine: Machine) -> Vm {
         BOOT,
     );
     vm.wait_line(&["Rendering at 1280x800"], 1, BOOT);
-    let ready = vm.wait_screen("ready", Colour::Dark);
+    let ready = vm.wait_screen("ready", Colour::Ready);
     assert_eq!((ready.width, ready.height), SCREEN);
     vm
 }
