@@ -438,16 +438,7 @@ fn pick_codes(db: &Path) -> Codes {
 
 /// The demo's hub and synced device, made by the `portico demo` of this build.
 fn demo_device(work: &Path, config: &str) -> PathBuf {
-    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
-        .args(["demo", "--headless"])
-        .current_dir(work)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "portico demo: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    portico(&["demo", "--headless"], work);
     let demo = work.join("portico-demo");
     let device = work.join("device");
     std::fs::create_dir_all(device.join("data")).unwrap();
@@ -744,6 +735,7 @@ impl Drop for Hub {
     }
 }
 
+/// Runs this build's `portico` in `dir`; it must succeed.
 fn portico(args: &[&str], dir: &Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_portico"))
         .args(args)
