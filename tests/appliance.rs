@@ -247,8 +247,9 @@ impl Vm {
 
 /// Log text without terminal colours.
 fn strip_ansi(text: &str) -> String {
-    let ansi = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
-    ansi.replace_all(text, "").into_owned()
+    static ANSI: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new("\x1b\\[[0-9;]*m").unwrap());
+    ANSI.replace_all(text, "").into_owned()
 }
 
 fn qcode(c: char) -> (String, bool) {
@@ -397,13 +398,7 @@ fn pick_codes(db: &Path) -> Codes {
     };
     // Not among the scans the device has made (`use_key` is "membership:…" or "ticket:…");
     // a device that has never run its gate has no scan log yet.
-    let logged: bool = conn
-        .query_row(
-            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'scans'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let logged = portico::replica::table_exists(&conn, "scans").unwrap();
     let used = if logged {
         "SELECT use_key FROM scans WHERE use_key IS NOT NULL"
     } else {
