@@ -205,6 +205,9 @@ impl Device {
             online,
         )?;
         station.attach_configured_sensor()?;
+        // Scans reach the outbox when the writer commits them (after the journal): upload then.
+        let uploads = self.engine.clone();
+        station.on_recorded(Arc::new(move || uploads.push_now.notify_one()));
         let (tx, rx) = std::sync::mpsc::channel::<InputEvent>();
         let stop = crate::input::StopSignal::new();
         let readers = crate::input::spawn_inputs(&self.config.inputs, tx, &stop)
@@ -271,7 +274,6 @@ impl Device {
                             // not wait for it.
                             match station.admit(&scan.credential, None, 1, now) {
                                 Ok(decided) => {
-                                    push.push_now.notify_one();
                                     if let Some(display) = &display {
                                         let screen = decided.decision.effects.into_iter().find_map(|e| match e {
                                             crate::gate::Effect::ShowScreen(s) => Some(s),

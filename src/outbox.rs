@@ -27,6 +27,23 @@ pub mod kinds {
     /// The number of people an admission let in, as finally settled: staff confirmed a
     /// party size on the gate screen, or a guest did not go through.
     pub const SCAN_PARTY: (&str, u32) = ("scan_party", 1);
+
+    /// Every kind this build writes.
+    pub const ALL: [(&str, u32); 8] = [
+        ORDER,
+        NEW_CONSTITUENT,
+        SCAN,
+        TIMESHEET,
+        SCAN_ANNULMENT,
+        REASSOCIATION,
+        VISITOR_UPDATE,
+        SCAN_PARTY,
+    ];
+
+    /// The kind named `name` at payload `version`, when this build writes it.
+    pub fn known(name: &str, version: u32) -> Option<(&'static str, u32)> {
+        ALL.into_iter().find(|&(n, v)| n == name && v == version)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,13 +97,31 @@ pub fn enqueue<T: Serialize>(
 }
 
 /// An outbox row made ready (key chosen, payload encoded) before its transaction opens, for
-/// writers that prepare on one thread and commit on another.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// writers that prepare on one thread and commit on another (and for the gate's scan
+/// journal, which stores it as it is made).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Queued {
+    #[serde(with = "kind_by_name")]
     pub kind: (&'static str, u32),
     pub idempotency_key: String,
     pub payload: String,
     pub created_at_ms: i64,
+}
+
+/// A [`Queued`] row's kind as its name and version; only kinds this build knows read back.
+mod kind_by_name {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(kind: &(&'static str, u32), s: S) -> Result<S::Ok, S::Error> {
+        kind.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(&'static str, u32), D::Error> {
+        let (name, version) = <(String, u32)>::deserialize(d)?;
+        super::kinds::known(&name, version).ok_or_else(|| {
+            serde::de::Error::custom(format!("unknown outbox kind {name} v{version}"))
+        })
+    }
 }
 
 impl Queued {

@@ -248,6 +248,87 @@ async fn the_party_staff_choose_on_the_gate_screen_reaches_the_running_gate() {
     runner.stop();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_journaled_before_a_crash_reach_the_scan_log_once_after_the_restart() {
+    // "Nothing is ever lost or applied twice", with the process killed (SIGKILL) while the
+    // scan log could not take its scans: another connection holds the write lock, as a long
+    // feed page would.
+    let hub = TestHub::start(200).await;
+    let (ticket, active, lapsed) = pick(&hub);
+    let mut pty = portico_pty::Pty::new();
+    let tail = format!(
+        "{TAIL}\n[[inputs]]\nname = \"north-scanner\"\nkind = \"serial\"\npath = \"{}\"\nterminator = \"cr\"\n",
+        pty.path().display()
+    );
+    let dev = TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", &tail);
+    dev.open(manual_clock())
+        .engine
+        .pull_all(None)
+        .await
+        .unwrap();
+    let cfg = dev.config();
+    let db = cfg.database_path();
+    let journal =
+        portico::gate::scan_writer::journal_path(&db, &cfg.gate.clone().unwrap().policy.gate_id);
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["run", "--config"])
+        .arg(&dev.config_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("portico run");
+    let journal_records = |path: &std::path::Path| {
+        std::fs::read(path)
+            .map(|b| portico::gate::scan_journal::parse(&b).len())
+            .unwrap_or(0)
+    };
+    // The gate is up once its journal has its full size.
+    let ready = (0..400).any(|_| {
+        std::thread::sleep(Duration::from_millis(25));
+        std::fs::metadata(&journal)
+            .is_ok_and(|m| m.len() == portico::gate::scan_journal::JOURNAL_BYTES)
+    });
+    assert!(ready, "the gate did not start");
+    // Hold the write lock from here on.
+    let mut holder = portico::replica::open(&db).unwrap();
+    let held = holder
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    for code in [&active, &lapsed, &ticket] {
+        pty.write(format!("{code}\r").as_bytes());
+    }
+    let journaled = (0..400).any(|_| {
+        std::thread::sleep(Duration::from_millis(25));
+        journal_records(&journal) == 3
+    });
+    assert!(journaled, "three scans journaled");
+    let in_log: i64 = held
+        .query_row("SELECT count(*) FROM scans", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(in_log, 0, "the scan log could not take them");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(held);
+    drop(holder);
+
+    // The gate opens again: its journal's scans join the scan log, with their outbox rows.
+    let count = |sql: &str| -> i64 {
+        portico::replica::open(&db)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let (station, _relay) = station(&dev, manual_clock());
+        assert_eq!(station.scan_count().unwrap(), 3);
+        drop(station);
+        assert_eq!(count("SELECT count(*) FROM outbox WHERE kind = 'scan'"), 3);
+    }
+    let keys = count("SELECT count(DISTINCT use_key) FROM scans");
+    assert_eq!(keys, 3, "one row for each code scanned");
+}
+
 /// A pseudo-terminal pair standing in for a serial scanner.
 mod portico_pty {
     use std::io::Write;

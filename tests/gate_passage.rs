@@ -161,6 +161,8 @@ async fn a_relay_that_never_opened_gives_the_use_back() {
         Outcome::Admit
     );
     pump_until(&mut station, at(10, 0).utc, |s| s.awaiting_passage() == 0);
+    // Journaled at once; in the outbox when the writer's linger is over, or on a flush.
+    station.flush().unwrap();
     let rows = outbox_kinds(&dev);
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1].0, "scan_annulment");
@@ -275,6 +277,7 @@ async fn staff_confirming_a_party_opens_the_gate_for_each_guest_and_records_the_
     assert_eq!(relay.pulses().len(), (m.guest_allowance + 1) as usize);
 
     // The hub accepts the party rows.
+    station.flush().unwrap();
     clock.advance(chrono::Duration::hours(4));
     let pushed = _device.engine.push_once().await.unwrap();
     assert_eq!(pushed.delivered, 3, "{pushed:?}");

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod reason;
 pub mod relay;
 pub mod retention;
+pub mod scan_journal;
 pub mod scan_writer;
 pub mod station;
 pub mod use_log;

@@ -255,7 +255,9 @@ mod tests {
             scan,
             reason: AnnulReason::NoPassage,
         };
-        let cases: Vec<(&str, bool, Vec<(i64, PassageEvent)>, Vec<PassageEffect>)> = vec![
+        // (what happens, with a sensor, events at milliseconds, the effects expected)
+        type Case = (&'static str, bool, Vec<(i64, PassageEvent)>, Vec<PassageEffect>);
+        let cases: Vec<Case> = vec![
             (
                 "no sensor: confirmed when the relay opened",
                 false,

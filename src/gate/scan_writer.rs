@@ -1,21 +1,27 @@
-//! The gate's writer: commits scan rows and their outbox rows on a thread of its own, so a
-//! decision never waits for the disk or for a feed transaction holding the write lock.
+//! The gate's writer: puts each decided scan and its outbox row in the scan journal (where
+//! it becomes durable), then commits them into the scan log and the outbox on a thread of its
+//! own, so a decision never waits for a feed transaction holding the write lock.
 //!
 //! The station hands each write over with a sequence number and goes on deciding; the writer
-//! takes everything queued into one transaction (group commit: under load one `fsync` covers
-//! several scans) and publishes the last sequence number committed. Writes are applied in the
-//! order they were handed over, so an annulment or a party change always lands after the scan
-//! it amends. A failing commit is retried, never dropped.
+//! takes everything queued into one transaction (group commit: under load, one transaction
+//! every [`LINGER`] covers all the scans since the last) and records the last sequence number
+//! it applied in the same transaction. Writes are applied in the order they were handed over,
+//! so an annulment or a party change always lands after the scan it amends. A failing commit
+//! is retried, never dropped; a write the database refuses is reported, not retried forever.
+//!
+//! Opening the writer commits every journal record the scan log lacks (a crash or power cut
+//! after a scan was journaled and before the writer committed it) before anything else.
 
-use std::path::Path;
-use std::sync::mpsc;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 
 use super::passage::ScanId;
+use super::scan_journal::{JournalError, Record, ScanJournal};
 use crate::outbox::Queued;
 use crate::replica;
 
@@ -38,25 +44,36 @@ CREATE TABLE IF NOT EXISTS scans (
     outbox_key      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS scans_by_key ON scans(use_key, at_ms);
+CREATE TABLE IF NOT EXISTS scan_journal (
+    name        TEXT PRIMARY KEY,
+    applied_seq INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
-/// Most writes folded into one transaction.
-const MAX_BATCH: usize = 512;
+/// A queue this long is committed without lingering.
+const MAX_BATCH: usize = 2048;
+/// Under load, the writer commits at most this often: a write arriving after a quiet spell
+/// is committed at once, and one somebody waits for ends the wait. Each commit also makes
+/// the station's connection drop its page cache (SQLite does so when another connection has
+/// written), so fewer commits keep its lookups in memory.
+pub const LINGER: Duration = Duration::from_millis(250);
 /// Pause before a failed transaction is tried again.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// How long a closing station waits for its writes when the disk keeps failing.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
+/// Attempts at committing the journal's records when the writer opens.
+const RECOVERY_ATTEMPTS: u32 = 3;
 
 /// A scan as the scan log stores it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanRow {
     pub id: ScanId,
     pub use_key: Option<String>,
-    pub credential_kind: &'static str,
+    pub credential_kind: String,
     pub gate: String,
-    pub direction: &'static str,
-    pub outcome: &'static str,
-    pub reason_code: &'static str,
+    pub direction: String,
+    pub outcome: String,
+    pub reason_code: String,
     pub party_requested: u32,
     pub party_admitted: u32,
     pub uses_burned: u32,
@@ -65,7 +82,9 @@ pub struct ScanRow {
 }
 
 /// One unit of work for the writer: a business change and its outbox row, committed together.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its JSON form is the scan journal's record payload (version 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "write", rename_all = "snake_case")]
 pub enum Write {
     /// A decided scan.
     Scan { row: ScanRow, outbox: Queued },
@@ -79,10 +98,19 @@ pub enum Write {
     },
 }
 
+impl Write {
+    /// A scan journal record's payload as a write.
+    pub fn from_journal(payload: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(payload)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WriterError {
     #[error(transparent)]
     Replica(#[from] replica::ReplicaError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     #[error("cannot start the scan writer: {0}")]
     Thread(std::io::Error),
     #[error("the database refused the scan log write: {why}")]
@@ -94,24 +122,40 @@ pub enum WriterError {
         waited: Duration,
         last_error: String,
     },
+    #[error("the scan journal's records could not be committed: {0}")]
+    Recovery(String),
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     committed: u64,
     last_error: Option<String>,
     stopped: bool,
     /// Writes the database refused (most recent last, at most [`REFUSED_KEPT`]), with why.
     refused: std::collections::VecDeque<(u64, String)>,
+    /// Called after each commit (e.g. to wake the upload).
+    on_commit: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Writes handed over and not yet taken by the writer's thread.
+    queue: Vec<(u64, Write)>,
+    /// Somebody waits: commit what is queued without lingering.
+    flush: bool,
+    /// The writer's thread waits for a first write (it must be woken); otherwise it looks
+    /// at the queue when it is due, and a write handed over costs no wake-up.
+    idle: bool,
+    /// No more writes: the thread ends once the queue is empty.
+    closed: bool,
 }
 
 /// Refused writes remembered for [`ScanWriter::wait`].
 const REFUSED_KEPT: usize = 64;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Shared {
     state: Mutex<State>,
+    /// A commit happened (waiters).
     changed: Condvar,
+    /// Work for the writer's thread.
+    work: Condvar,
 }
 
 impl Shared {
@@ -120,83 +164,233 @@ impl Shared {
     }
 }
 
+/// A write handed over by [`ScanWriter::write`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    /// The sequence number to wait for ([`ScanWriter::wait`]).
+    pub seq: u64,
+    /// In the scan journal, synced: it survives a crash. Otherwise (the journal failing or
+    /// full) it is durable once the writer has committed it.
+    pub journaled: bool,
+}
+
 /// See the module documentation.
 pub struct ScanWriter {
-    tx: Option<mpsc::Sender<(u64, Write)>>,
     shared: Arc<Shared>,
     next_seq: u64,
+    journal: ScanJournal,
+    /// The journal's last error, logged once until it clears.
+    journal_trouble: Option<String>,
+    /// Journaled writes not yet committed nor handed to the thread, oldest first.
+    pending: Vec<(u64, Write)>,
+    /// The newest write handed to the thread.
+    handed: u64,
+    /// When the caller's connection last committed (or handed over) pending writes.
+    last_local: Instant,
+    name: String,
     thread: Option<JoinHandle<()>>,
 }
 
+/// The journal of the scan log's writer `name` (a gate) beside the database at `db`.
+pub fn journal_path(db: &Path, name: &str) -> PathBuf {
+    let file = db
+        .file_name()
+        .map_or_else(|| "portico.db".into(), |f| f.to_string_lossy().into_owned());
+    db.with_file_name(format!("{file}.scan-journal-{}", journal_name(name)))
+}
+
+/// `name` as it appears in a file name and in the `scan_journal` table.
+fn journal_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 impl ScanWriter {
-    /// Opens the writer's own connection to the device database and starts its thread.
-    pub fn spawn(db: &Path) -> Result<Self, WriterError> {
-        let conn = replica::open(db)?;
+    /// Opens the writer for gate `name` on the device database at `db`: locks its journal,
+    /// commits every record the scan log lacks, then starts the writer's thread on its own
+    /// connection.
+    pub fn open(db: &Path, name: &str) -> Result<Self, WriterError> {
+        let name = journal_name(name);
+        let mut conn = replica::open(db)?;
+        conn.execute_batch(SCAN_LOG)
+            .map_err(replica::ReplicaError::from)?;
+        let applied: u64 = conn
+            .query_row(
+                "SELECT applied_seq FROM scan_journal WHERE name = ?1",
+                [&name],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map_err(replica::ReplicaError::from)?
+            .map_or(0, |s| s.max(0) as u64);
+        let (mut journal, records) = ScanJournal::open(&journal_path(db, &name))?;
+        let newest = recover(&mut conn, &name, applied, &records)?;
+        journal.prepare(&records)?;
         let shared = Arc::new(Shared::default());
-        let (tx, rx) = mpsc::channel();
+        shared.lock().committed = newest;
         let thread = {
             let shared = Arc::clone(&shared);
+            let name = name.clone();
             std::thread::Builder::new()
                 .name("gate-writer".into())
-                .spawn(move || run(conn, &rx, &shared))
+                .spawn(move || run(conn, &shared, &name))
                 .map_err(WriterError::Thread)?
         };
         Ok(Self {
-            tx: Some(tx),
             shared,
-            next_seq: 1,
+            next_seq: newest + 1,
+            journal,
+            journal_trouble: None,
+            pending: Vec::new(),
+            handed: newest,
+            last_local: Instant::now() - LINGER,
+            name,
             thread: Some(thread),
         })
     }
 
-    /// Hands a write over; returns its sequence number.
-    pub fn submit(&mut self, write: Write) -> Result<u64, WriterError> {
-        let seq = self.next_seq;
-        let tx = self.tx.as_ref().ok_or(WriterError::Stopped)?;
-        tx.send((seq, write)).map_err(|_| WriterError::Stopped)?;
-        self.next_seq += 1;
-        Ok(seq)
+    /// Calls `f` after each commit (on the thread that committed).
+    pub fn on_commit(&self, f: Arc<dyn Fn() + Send + Sync>) {
+        self.shared.lock().on_commit = Some(f);
     }
 
-    /// Commits `write` on the caller's own connection at once when nothing is queued before it
-    /// and no other connection holds the write lock; otherwise hands it to the writer thread,
-    /// which waits for the lock. Returns the sequence number to wait for, or `None` when the
-    /// write is already committed. (Committing in place saves two thread wake-ups, which on a
-    /// small machine cost as much as the commit.)
-    pub fn write(
-        &mut self,
-        conn: &mut Connection,
-        write: Write,
-    ) -> Result<Option<u64>, WriterError> {
-        if self.submitted() == self.committed() {
-            replica::wait_for_locks(conn, false)?;
-            let done = commit(conn, std::iter::once(&write));
-            replica::wait_for_locks(conn, true)?;
-            match done {
-                Ok(()) => return Ok(None),
-                Err(e) if e.is_busy() => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "scan log write failed in place; handing it to the writer")
+    /// Puts `write` in the journal (synced) and keeps it pending, for the caller to commit
+    /// when it has time ([`ScanWriter::commit_due`]). When the journal cannot take it (full,
+    /// or the disk failing), the write is committed at once (and durable then); the trouble
+    /// is logged.
+    pub fn write(&mut self, conn: &mut Connection, write: Write) -> Result<Submitted, WriterError> {
+        let seq = self.next_seq;
+        let committed = self.committed();
+        let journaled = serde_json::to_vec(&write)
+            .map_err(|e| e.to_string())
+            .and_then(|payload| {
+                self.journal
+                    .append(seq, &payload, committed)
+                    .map_err(|e| e.to_string())
+            });
+        match (journaled.as_ref(), &self.journal_trouble) {
+            (Ok(()), Some(_)) => {
+                tracing::info!("the scan journal takes scans again");
+                self.journal_trouble = None;
+            }
+            (Err(e), None) => {
+                tracing::warn!(error = %e, "scan not journaled; it is durable once the scan log has it");
+                self.journal_trouble = Some(e.clone());
+            }
+            _ => {}
+        }
+        if self.shared.lock().stopped {
+            return Err(WriterError::Stopped);
+        }
+        self.pending.push((seq, write));
+        self.next_seq += 1;
+        if journaled.is_err() {
+            // Durable only once committed: no lingering.
+            self.commit_pending(conn);
+        }
+        Ok(Submitted {
+            seq,
+            journaled: journaled.is_ok(),
+        })
+    }
+
+    /// Commits the pending writes on `conn` when the last commit is [`LINGER`] old (at once
+    /// after a quiet spell; under load, one transaction every [`LINGER`]) or many are pending.
+    pub fn commit_due(&mut self, conn: &mut Connection) {
+        self.commit_due_at(conn, Instant::now());
+    }
+
+    fn commit_due_at(&mut self, conn: &mut Connection, now: Instant) {
+        if !self.pending.is_empty()
+            && (now.saturating_duration_since(self.last_local) >= LINGER
+                || self.pending.len() >= MAX_BATCH)
+        {
+            self.commit_pending(conn);
+        }
+    }
+
+    /// Commits the pending writes on `conn` now, in one transaction, when the write lock is
+    /// free and the thread has nothing queued before them; otherwise hands them to the
+    /// thread, which waits for the lock. Committing on the caller's own connection keeps its
+    /// page cache: SQLite drops a connection's cache whenever another connection has written.
+    pub fn commit_pending(&mut self, conn: &mut Connection) {
+        let Some(&(last, _)) = self.pending.last() else {
+            return;
+        };
+        self.last_local = Instant::now();
+        if self.committed() < self.handed {
+            self.hand_over();
+            return;
+        }
+        let done = replica::wait_for_locks(conn, false)
+            .map_err(CommitError::from)
+            .and_then(|()| apply(conn, &self.pending, &self.name, last));
+        if let Err(e) = replica::wait_for_locks(conn, true) {
+            tracing::warn!(error = %e, "cannot restore the station's lock wait");
+        }
+        match done {
+            Ok(refused) => {
+                self.pending.clear();
+                let mut state = self.shared.lock();
+                remember_refused(&mut state, refused);
+                state.committed = last;
+                let hook = state.on_commit.clone();
+                drop(state);
+                self.shared.changed.notify_all();
+                if let Some(hook) = hook {
+                    hook();
                 }
             }
+            Err(e) => {
+                if !e.is_busy() {
+                    tracing::warn!(error = %e, "scan log commit failed in place; the writer's thread retries it");
+                }
+                self.hand_over();
+            }
         }
-        self.submit(write).map(Some)
     }
 
-    /// The sequence number of the last write handed over (0: none yet).
+    /// Moves the pending writes to the thread's queue.
+    fn hand_over(&mut self) {
+        let Some(&(last, _)) = self.pending.last() else {
+            return;
+        };
+        let mut state = self.shared.lock();
+        state.queue.append(&mut self.pending);
+        self.handed = last;
+        self.shared.work.notify_one();
+    }
+
+    /// The sequence number of the last write handed over.
     pub fn submitted(&self) -> u64 {
         self.next_seq - 1
     }
 
-    /// The last sequence number committed.
+    /// The last sequence number committed to the scan log.
     pub fn committed(&self) -> u64 {
         self.shared.lock().committed
     }
 
-    /// Waits until write `seq` is committed, at most `timeout`.
-    pub fn wait(&self, seq: u64, timeout: Duration) -> Result<(), WriterError> {
+    /// Waits until write `seq` is committed to the scan log, at most `timeout` (pending
+    /// writes are handed to the thread; [`ScanWriter::commit_pending`] first commits them
+    /// in place).
+    pub fn wait(&mut self, seq: u64, timeout: Duration) -> Result<(), WriterError> {
         let started = Instant::now();
+        if seq > self.handed {
+            self.hand_over();
+        }
         let mut state = self.shared.lock();
+        if state.committed < seq {
+            state.flush = true;
+            self.shared.work.notify_one();
+        }
         while state.committed < seq {
             if state.stopped {
                 return Err(WriterError::Stopped);
@@ -225,7 +419,7 @@ impl ScanWriter {
     }
 
     /// Waits until everything handed over so far is committed.
-    pub fn flush(&self, timeout: Duration) -> Result<(), WriterError> {
+    pub fn flush(&mut self, timeout: Duration) -> Result<(), WriterError> {
         self.wait(self.submitted(), timeout)
     }
 }
@@ -236,11 +430,13 @@ impl Drop for ScanWriter {
             tracing::error!(
                 error = %e,
                 unwritten = self.submitted().saturating_sub(self.committed()),
-                "the gate closes with scans not recorded"
+                journaled = self.journal.unapplied(),
+                "the gate closes with scans not in the scan log (the journaled ones are committed when it opens again)"
             );
         }
-        // Closing the channel ends the thread once the queue is empty.
-        self.tx = None;
+        // The thread ends once the queue is empty.
+        self.shared.lock().closed = true;
+        self.shared.work.notify_one();
         if self.shared.lock().last_error.is_none()
             && let Some(thread) = self.thread.take()
         {
@@ -249,55 +445,158 @@ impl Drop for ScanWriter {
     }
 }
 
-fn run(mut conn: Connection, rx: &mpsc::Receiver<(u64, Write)>, shared: &Shared) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Ok(first) = rx.recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
+/// Commits the journal's records newer than `applied`, in order; returns the newest sequence
+/// number the scan log now accounts for.
+fn recover(
+    conn: &mut Connection,
+    name: &str,
+    applied: u64,
+    records: &[Record],
+) -> Result<u64, WriterError> {
+    let newest = records.last().map_or(applied, |r| r.seq.max(applied));
+    let mut batch = Vec::new();
+    for record in records.iter().filter(|r| r.seq > applied) {
+        match Write::from_journal(&record.payload) {
+            Ok(write) => batch.push((record.seq, write)),
+            Err(e) => tracing::error!(
+                seq = record.seq,
+                error = %e,
+                record = %String::from_utf8_lossy(&record.payload),
+                "scan journal record not understood; not applied"
+            ),
         }
-        let last = batch.last().map_or(0, |(seq, _)| *seq);
-        let mut attempts = 0u32;
+    }
+    if newest == applied {
+        return Ok(applied);
+    }
+    let mut attempts = 0;
+    loop {
+        match apply(conn, &batch, name, newest) {
+            Ok(refused) => {
+                for (seq, why) in refused {
+                    tracing::error!(seq, why = %why, "journaled scan refused by the database");
+                }
+                if !batch.is_empty() {
+                    tracing::warn!(
+                        scans = batch.len(),
+                        through = newest,
+                        "journaled scans the scan log lacked (an unclean stop) are now in it"
+                    );
+                }
+                return Ok(newest);
+            }
+            Err(e) if attempts + 1 < RECOVERY_ATTEMPTS => {
+                attempts += 1;
+                tracing::error!(error = %e, "committing the scan journal failed; retrying");
+                std::thread::sleep(RETRY_PAUSE);
+            }
+            Err(e) => return Err(WriterError::Recovery(e.to_string())),
+        }
+    }
+}
+
+fn run(mut conn: Connection, shared: &Shared, name: &str) {
+    // Committing is background work now: the scan is already durable in the journal.
+    crate::priority::lower_this_thread();
+    let mut last_commit = Instant::now() - LINGER;
+    loop {
+        let mut state = shared.lock();
+        while state.queue.is_empty() && !state.closed {
+            state.idle = true;
+            state = shared.work.wait(state).unwrap_or_else(|p| p.into_inner());
+            state.idle = false;
+        }
+        if state.queue.is_empty() {
+            break;
+        }
+        // Linger: more writes join this transaction, unless somebody waits.
+        let due = last_commit + LINGER;
         loop {
-            match commit(&mut conn, batch.iter().map(|(_, w)| w)) {
-                Ok(()) => break,
-                Err(e) if e.is_transient() || attempts < 2 => {
+            let now = Instant::now();
+            if state.flush || state.closed || state.queue.len() >= MAX_BATCH || now >= due {
+                break;
+            }
+            state = shared
+                .work
+                .wait_timeout(state, due - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        state.flush = false;
+        let batch = std::mem::take(&mut state.queue);
+        drop(state);
+        let Some(&(last, _)) = batch.last() else {
+            continue;
+        };
+        let mut attempts = 0u32;
+        let refused = loop {
+            match apply(&mut conn, &batch, name, last) {
+                Ok(refused) => break refused,
+                Err(e) => {
                     attempts += 1;
-                    tracing::error!(error = %e, writes = batch.len(), "scan log commit failed; retrying");
+                    tracing::error!(error = %e, writes = batch.len(), attempts, "scan log commit failed; retrying");
                     shared.lock().last_error = Some(e.to_string());
                     shared.changed.notify_all();
                     std::thread::sleep(RETRY_PAUSE);
                 }
-                Err(e) => {
-                    // Not the disk or a lock: one write in the batch is refused. Commit the
-                    // others one by one and put the refused one in the log in full.
-                    tracing::error!(error = %e, writes = batch.len(), "scan log batch refused; writing one by one");
-                    for (seq, write) in &batch {
-                        if let Err(e) = commit(&mut conn, std::iter::once(write)) {
-                            tracing::error!(error = %e, write = ?write, "scan write refused by the database");
-                            let mut state = shared.lock();
-                            if state.refused.len() == REFUSED_KEPT {
-                                state.refused.pop_front();
-                            }
-                            state.refused.push_back((*seq, e.to_string()));
-                        }
-                    }
-                    break;
-                }
             }
-        }
+        };
+        last_commit = Instant::now();
         let mut state = shared.lock();
+        remember_refused(&mut state, refused);
         state.committed = last;
         state.last_error = None;
+        let hook = state.on_commit.clone();
         drop(state);
         shared.changed.notify_all();
-        batch.clear();
+        if let Some(hook) = hook {
+            hook();
+        }
     }
     shared.lock().stopped = true;
     shared.changed.notify_all();
+}
+
+fn remember_refused(state: &mut State, refused: Vec<(u64, String)>) {
+    for (seq, why) in refused {
+        if state.refused.len() == REFUSED_KEPT {
+            state.refused.pop_front();
+        }
+        state.refused.push_back((seq, why));
+    }
+}
+
+/// Commits `batch` and marks the journal applied through `through`, in one transaction. When
+/// the database refuses one of the writes (not the disk, not a lock), the others are committed
+/// one by one and the refused ones returned with why. Transient errors are returned for the
+/// caller to retry.
+fn apply(
+    conn: &mut Connection,
+    batch: &[(u64, Write)],
+    name: &str,
+    through: u64,
+) -> Result<Vec<(u64, String)>, CommitError> {
+    match commit(conn, batch.iter().map(|(_, w)| w), name, through) {
+        Ok(()) => return Ok(Vec::new()),
+        Err(e) if e.is_transient() => return Err(e),
+        Err(e) => {
+            tracing::error!(error = %e, writes = batch.len(), "scan log batch refused; writing one by one");
+        }
+    }
+    let mut refused = Vec::new();
+    for (seq, write) in batch {
+        match commit(conn, std::iter::once(write), name, *seq) {
+            Ok(()) => {}
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, write = ?write, "scan write refused by the database");
+                refused.push((*seq, e.to_string()));
+            }
+        }
+    }
+    // The refused ones too: the journal must not offer them again.
+    commit(conn, std::iter::empty(), name, through)?;
+    Ok(refused)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -306,14 +605,19 @@ enum CommitError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Outbox(#[from] crate::outbox::OutboxError),
+    #[error(transparent)]
+    Replica(#[from] replica::ReplicaError),
 }
 
 impl CommitError {
     /// Another connection holds the write lock.
     fn is_busy(&self) -> bool {
-        let Self::Sqlite(e) = self else { return false };
+        let sqlite = match self {
+            Self::Sqlite(e) | Self::Outbox(crate::outbox::OutboxError::Sqlite(e)) => e,
+            Self::Outbox(_) | Self::Replica(_) => return false,
+        };
         matches!(
-            e.sqlite_error_code(),
+            sqlite.sqlite_error_code(),
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
         )
     }
@@ -322,7 +626,7 @@ impl CommitError {
     fn is_transient(&self) -> bool {
         let sqlite = match self {
             Self::Sqlite(e) | Self::Outbox(crate::outbox::OutboxError::Sqlite(e)) => e,
-            Self::Outbox(_) => return false,
+            Self::Outbox(_) | Self::Replica(_) => return false,
         };
         matches!(
             sqlite.sqlite_error_code(),
@@ -341,6 +645,8 @@ impl CommitError {
 fn commit<'a>(
     conn: &mut Connection,
     writes: impl Iterator<Item = &'a Write>,
+    name: &str,
+    through: u64,
 ) -> Result<(), CommitError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for write in writes {
@@ -394,6 +700,11 @@ fn commit<'a>(
             }
         }
     }
+    tx.prepare_cached(
+        "INSERT INTO scan_journal (name, applied_seq) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET applied_seq = max(applied_seq, excluded.applied_seq)",
+    )?
+    .execute(params![name, through as i64])?;
     tx.commit()?;
     Ok(())
 }
@@ -407,11 +718,11 @@ mod tests {
             row: ScanRow {
                 id,
                 use_key: Some("ticket:T1".into()),
-                credential_kind: "ticket",
+                credential_kind: "ticket".into(),
                 gate: "North".into(),
-                direction: "entry",
-                outcome: "admit",
-                reason_code: "admitted",
+                direction: "entry".into(),
+                outcome: "admit".into(),
+                reason_code: "admitted".into(),
                 party_requested: 1,
                 party_admitted: 1,
                 uses_burned: 1,
@@ -438,54 +749,158 @@ mod tests {
     fn queued_writes_commit_in_order_and_a_refused_one_is_reported_without_its_outbox_row() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("device.db");
-        replica::open(&db).unwrap().execute_batch(SCAN_LOG).unwrap();
-        let mut writer = ScanWriter::spawn(&db).unwrap();
-        let first = writer.submit(scan(1)).unwrap();
+        let mut writer = ScanWriter::open(&db, "North").unwrap();
+        let mut conn = replica::open(&db).unwrap();
+        let first = writer.write(&mut conn, scan(1)).unwrap();
         // The same row id again: the database refuses it.
-        let twice = writer.submit(scan(1)).unwrap();
+        let twice = writer.write(&mut conn, scan(1)).unwrap();
         let annul = writer
-            .submit(Write::Annul {
-                scan: 1,
-                outbox: Queued::new(
-                    crate::outbox::kinds::SCAN_ANNULMENT,
-                    &serde_json::json!({}),
-                    0,
-                )
-                .unwrap(),
-            })
+            .write(
+                &mut conn,
+                Write::Annul {
+                    scan: 1,
+                    outbox: Queued::new(
+                        crate::outbox::kinds::SCAN_ANNULMENT,
+                        &serde_json::json!({}),
+                        0,
+                    )
+                    .unwrap(),
+                },
+            )
             .unwrap();
-        writer.wait(first, Duration::from_secs(10)).unwrap();
-        let refused = writer.wait(twice, Duration::from_secs(10)).unwrap_err();
+        assert!(first.journaled && twice.journaled && annul.journaled);
+        writer.wait(first.seq, Duration::from_secs(10)).unwrap();
+        let refused = writer.wait(twice.seq, Duration::from_secs(10)).unwrap_err();
         assert!(matches!(refused, WriterError::Refused { .. }), "{refused}");
-        writer.wait(annul, Duration::from_secs(10)).unwrap();
+        writer.wait(annul.seq, Duration::from_secs(10)).unwrap();
         assert_eq!(count(&db, "SELECT count(*) FROM scans"), 1);
         assert_eq!(count(&db, "SELECT annulled FROM scans WHERE id = 1"), 1);
         // The scan and its annulment went upstream; the refused copy did not.
         assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 2);
+        // The refused write is accounted for: opening again does not offer it once more.
+        drop(writer);
+        drop(ScanWriter::open(&db, "North").unwrap());
+        assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 2);
     }
 
     #[test]
-    fn a_write_waits_for_the_lock_and_commits_when_it_is_released() {
+    fn a_write_is_durable_in_the_journal_while_another_connection_holds_the_lock() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("device.db");
-        let mut station_conn = replica::open(&db).unwrap();
-        station_conn.execute_batch(SCAN_LOG).unwrap();
-        let mut writer = ScanWriter::spawn(&db).unwrap();
+        let mut writer = ScanWriter::open(&db, "North").unwrap();
         let mut feed = replica::open(&db).unwrap();
         let held = feed
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .unwrap();
-        // Not in place: another connection holds the lock, so the thread takes it.
-        let seq = writer
-            .write(&mut station_conn, scan(7))
-            .unwrap()
-            .expect("queued");
-        let early = writer.wait(seq, Duration::from_millis(50)).unwrap_err();
+        let mut station = replica::open(&db).unwrap();
+        let done = writer.write(&mut station, scan(7)).unwrap();
+        assert!(done.journaled);
+        // Not in place: the lock is held, so the writer's thread takes it and waits.
+        writer.commit_pending(&mut station);
+        // In the journal on disk already, not yet in the scan log.
+        let records = read_journal(&db, "North");
+        assert_eq!(
+            records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [done.seq]
+        );
+        let early = writer
+            .wait(done.seq, Duration::from_millis(50))
+            .unwrap_err();
         assert!(matches!(early, WriterError::NotCommitted { .. }), "{early}");
         held.commit().unwrap();
-        writer.wait(seq, Duration::from_secs(10)).unwrap();
-        // With the writer idle and the lock free, the next write commits in place.
-        assert_eq!(writer.write(&mut station_conn, scan(8)).unwrap(), None);
-        assert_eq!(count(&db, "SELECT count(*) FROM scans"), 2);
+        writer.wait(done.seq, Duration::from_secs(10)).unwrap();
+        assert_eq!(count(&db, "SELECT count(*) FROM scans"), 1);
+    }
+
+    /// The journal's records, read without its lock (the writer holds it).
+    fn read_journal(db: &Path, name: &str) -> Vec<Record> {
+        let mut records =
+            super::super::scan_journal::parse(&std::fs::read(journal_path(db, name)).unwrap());
+        records.sort_by_key(|r| r.seq);
+        records
+    }
+
+    #[test]
+    fn journaled_scans_the_scan_log_lacks_are_committed_once_when_the_writer_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("device.db");
+        // A writer that committed scan 1, then journaled 2 and 3 and died before committing
+        // them (its journal written directly, as the process left it).
+        drop(ScanWriter::open(&db, "North").unwrap());
+        let mut conn = replica::open(&db).unwrap();
+        {
+            let mut writer = ScanWriter::open(&db, "North").unwrap();
+            let one = writer.write(&mut conn, scan(1)).unwrap();
+            writer.wait(one.seq, Duration::from_secs(10)).unwrap();
+        }
+        {
+            let (mut journal, records) = ScanJournal::open(&journal_path(&db, "North")).unwrap();
+            journal.prepare(&records).unwrap();
+            let newest = records.last().map_or(0, |r| r.seq);
+            for (seq, id) in [(newest + 1, 2), (newest + 2, 3)] {
+                let payload = serde_json::to_vec(&scan(id)).unwrap();
+                journal.append(seq, &payload, newest).unwrap();
+            }
+        }
+        assert_eq!(count(&db, "SELECT count(*) FROM scans"), 1);
+        let mut writer = ScanWriter::open(&db, "North").unwrap();
+        assert_eq!(count(&db, "SELECT count(*) FROM scans"), 3);
+        assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 3);
+        // New writes follow the recovered ones.
+        let next = writer.write(&mut conn, scan(4)).unwrap();
+        writer.wait(next.seq, Duration::from_secs(10)).unwrap();
+        drop(writer);
+        drop(ScanWriter::open(&db, "North").unwrap());
+        assert_eq!(count(&db, "SELECT count(*) FROM scans"), 4);
+        assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 4);
+    }
+
+    #[test]
+    fn writes_commit_in_place_at_once_after_a_quiet_spell_and_together_under_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("device.db");
+        let mut writer = ScanWriter::open(&db, "North").unwrap();
+        let mut conn = replica::open(&db).unwrap();
+        let first = writer.write(&mut conn, scan(1)).unwrap();
+        // Nothing committed for a while: the first write is due at once, on this connection.
+        writer.commit_due(&mut conn);
+        assert_eq!(writer.committed(), first.seq);
+        assert_eq!(count(&db, "SELECT count(*) FROM scans"), 1);
+        // The next ones, right after, wait for the linger to pass.
+        let second = writer.write(&mut conn, scan(2)).unwrap();
+        let third = writer.write(&mut conn, scan(3)).unwrap();
+        let committed_at = writer.last_local;
+        writer.commit_due_at(&mut conn, committed_at + LINGER / 2);
+        assert_eq!(writer.committed(), first.seq);
+        writer.commit_due_at(&mut conn, committed_at + LINGER);
+        assert_eq!(writer.committed(), third.seq);
+        assert!(second.seq < third.seq);
+        assert_eq!(count(&db, "SELECT count(*) FROM scans"), 3);
+        assert_eq!(
+            count(
+                &db,
+                "SELECT applied_seq FROM scan_journal WHERE name = 'North'"
+            ),
+            third.seq as i64
+        );
+    }
+
+    #[test]
+    fn two_gates_on_one_database_keep_journals_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("device.db");
+        let mut north = ScanWriter::open(&db, "North").unwrap();
+        let mut south = ScanWriter::open(&db, "South gate/2").unwrap();
+        assert!(ScanWriter::open(&db, "North").is_err());
+        let mut conn = replica::open(&db).unwrap();
+        let a = north.write(&mut conn, scan(1)).unwrap();
+        let b = south.write(&mut conn, scan(2)).unwrap();
+        north.wait(a.seq, Duration::from_secs(10)).unwrap();
+        south.wait(b.seq, Duration::from_secs(10)).unwrap();
+        assert_ne!(
+            journal_path(&db, "North"),
+            journal_path(&db, "South gate/2")
+        );
+        assert_eq!(count(&db, "SELECT count(*) FROM scan_journal"), 2);
     }
 }

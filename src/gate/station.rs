@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::passage::{AnnulReason, PassageEffect, PassageEvent, PassageTracker, ScanId};
 use super::relay::{GpioSensor, PassageSensor, SensorError, SimulatedSensor};
-use super::scan_writer::{ScanRow, ScanWriter, Write, WriterError};
+use super::scan_writer::{ScanRow, ScanWriter, Submitted, Write, WriterError};
 use super::use_log::{self, RecordedUse, StoredHistory, UseLog};
 use super::{
     Decision, Effect, Facts, Found, GateOutput, LookupPlan, MergeHop, Now, Person, ScanDirection,
@@ -189,6 +189,9 @@ pub struct Decided {
     pub scan: Option<ScanId>,
     /// The writer's sequence number for the row ([`Station::wait_recorded`]).
     pub write: Option<u64>,
+    /// Credential in → the scan and its outbox row synced in the scan journal (`None`: not
+    /// recorded, or the journal could not take it and it is durable once committed).
+    pub durable: Option<Duration>,
     /// Credential in → decision made and relay commanded.
     pub commanded: Duration,
 }
@@ -277,6 +280,9 @@ impl Station {
             gate.policy.revoked.extend(keys);
         }
         tracing::info!(gate = %gate.policy.gate_id, blocked = gate.policy.revoked.len(), "gate ready");
+        // First: scans journaled before an unclean stop join the scan log, so the ids and the
+        // use counts below include them.
+        let writer = ScanWriter::open(db, &gate.policy.gate_id)?;
         let next_scan: i64 =
             conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM scans", [], |r| {
                 r.get(0)
@@ -285,7 +291,7 @@ impl Station {
         let rewrites_seen = use_log::rewrites();
         let uses = UseLog::new(recorded_keys(&conn)?.iter().map(String::as_str));
         Ok(Self {
-            writer: ScanWriter::spawn(db)?,
+            writer,
             conn,
             uses,
             rewrites_seen,
@@ -343,6 +349,13 @@ impl Station {
     /// carries out what it says. Scans call this first; the gate loop also calls it while
     /// idle so a timeout is noticed without a scan.
     pub fn pump(&mut self, now: DateTime<Utc>) -> Result<(), StationError> {
+        self.passage_events(now)?;
+        self.writer.commit_due(&mut self.conn);
+        Ok(())
+    }
+
+    /// The passage sensor's and the relay's events so far, and the passage timeouts due.
+    fn passage_events(&mut self, now: DateTime<Utc>) -> Result<(), StationError> {
         while let Ok(event) = self.events.try_recv() {
             let effects = self.passage.handle(event, now);
             self.carry_out(effects, now)?;
@@ -430,7 +443,7 @@ impl Station {
             &payload,
             now.timestamp_millis(),
         )?;
-        let seq = self.write(Write::Annul { scan, outbox })?;
+        let seq = self.write(Write::Annul { scan, outbox })?.seq;
         if let Some(key) = use_key {
             let conn = &self.conn;
             self.uses
@@ -479,6 +492,7 @@ impl Station {
                 now,
             )?;
         }
+        self.writer.commit_due(&mut self.conn);
         tracing::info!(
             gate = %self.gate.policy.gate_id,
             scan,
@@ -533,11 +547,13 @@ impl Station {
         let use_key = admitted.use_key.clone();
         let outbox =
             outbox::Queued::new(outbox::kinds::SCAN_PARTY, &payload, now.timestamp_millis())?;
-        let seq = self.write(Write::Party {
-            scan,
-            party_admitted: party,
-            outbox,
-        })?;
+        let seq = self
+            .write(Write::Party {
+                scan,
+                party_admitted: party,
+                outbox,
+            })?
+            .seq;
         if let Some(key) = use_key {
             let conn = &self.conn;
             self.uses
@@ -656,7 +672,7 @@ impl Station {
     /// again from it.
     fn reload_rewritten_uses(&mut self) -> Result<(), StationError> {
         if use_log::rewrites() != self.rewrites_seen {
-            self.writer.flush(RECORD_TIMEOUT)?;
+            self.flush()?;
             self.rewrites_seen = use_log::rewrites();
             let keys = recorded_keys(&self.conn)?;
             self.uses.reset(keys.iter().map(String::as_str));
@@ -699,14 +715,15 @@ impl Station {
         Ok((decided.decision, decided.commanded))
     }
 
-    /// Decides one scan and carries out its effects without waiting for the disk: the relay
-    /// is commanded as soon as the decision is made, and the scan with its outbox row is handed
-    /// to the writer, which commits it (together with any others queued) on its own thread.
-    /// The next scan already counts this one's use.
+    /// Decides one scan and carries out its effects: the relay is commanded as soon as the
+    /// decision is made, then the scan with its outbox row is synced into the scan journal
+    /// (durable from then on) and handed to the writer, which commits it into the scan log and
+    /// the outbox (together with any others queued) on its own thread. The next scan already
+    /// counts this one's use.
     ///
     /// Order matters: a visitor must not wait for the disk, so the relay moves first. A crash
-    /// before the writer commits loses the scans in flight (the visitor went in, the use is
-    /// not recorded); see `docs/ARCHITECTURE.md`.
+    /// between the relay command and the journal's sync loses the scan in flight (the visitor
+    /// went in, the use is not recorded); see `docs/ARCHITECTURE.md`.
     pub fn admit(
         &mut self,
         credential: &Credential,
@@ -715,7 +732,7 @@ impl Station {
         now: Now,
     ) -> Result<Decided, StationError> {
         let started = std::time::Instant::now();
-        self.pump(now.utc)?;
+        self.passage_events(now.utc)?;
         let facts = self.facts(credential, now.utc)?;
         let direction = direction.unwrap_or_else(|| self.gate.policy.direction.default_scan());
         let decision = decide(&super::Scan {
@@ -746,8 +763,8 @@ impl Station {
                     }
                     _ => 0,
                 };
-                let seq = self.persist(scan_id, credential, record, party_max, now.utc)?;
-                (Some(scan_id), Some(seq))
+                let submitted = self.persist(scan_id, credential, record, party_max, now.utc)?;
+                (Some(scan_id), Some(submitted))
             }
             None => (None, None),
         };
@@ -759,39 +776,48 @@ impl Station {
             party = decision.party.admitted,
             "scan decided"
         );
+        let durable = write.filter(|w| w.journaled).map(|_| started.elapsed());
+        // After the scan is durable: the scan log takes it (with the others since the last
+        // commit) when a commit is due.
+        self.writer.commit_due(&mut self.conn);
         Ok(Decided {
             decision,
             scan,
-            write,
+            write: write.map(|w| w.seq),
+            durable,
             commanded,
         })
     }
 
-    /// Commits a write in place when the writer is idle and the lock free, else queues it.
-    /// Returns the sequence number the use log tracks it under (already committed when the
-    /// write was).
-    fn write(&mut self, write: Write) -> Result<u64, StationError> {
-        match self.writer.write(&mut self.conn, write)? {
-            Some(seq) => Ok(seq),
-            None => Ok(self.writer.committed()),
-        }
+    /// Puts a write in the scan journal and hands it to the writer; returns its sequence
+    /// number (the use log tracks it under that).
+    fn write(&mut self, write: Write) -> Result<Submitted, StationError> {
+        Ok(self.writer.write(&mut self.conn, write)?)
     }
 
-    /// Waits until a decided scan's row and outbox row are committed.
-    pub fn wait_recorded(&self, decided: &Decided) -> Result<(), StationError> {
+    /// Calls `f` (on the writer's thread) each time scans reach the scan log and the outbox.
+    pub fn on_recorded(&self, f: Arc<dyn Fn() + Send + Sync>) {
+        self.writer.on_commit(f);
+    }
+
+    /// Waits until a decided scan's row and outbox row are committed to the scan log and the
+    /// outbox (where other connections see them; they are durable earlier, in the journal).
+    pub fn wait_recorded(&mut self, decided: &Decided) -> Result<(), StationError> {
         if let Some(seq) = decided.write {
+            self.writer.commit_pending(&mut self.conn);
             self.writer.wait(seq, RECORD_TIMEOUT)?;
         }
         Ok(())
     }
 
-    /// Waits until every scan decided so far is committed.
-    pub fn flush(&self) -> Result<(), StationError> {
+    /// Waits until every scan decided so far is committed to the scan log.
+    pub fn flush(&mut self) -> Result<(), StationError> {
+        self.writer.commit_pending(&mut self.conn);
         Ok(self.writer.flush(RECORD_TIMEOUT)?)
     }
 
-    /// Builds the scan's row and outbox row, hands them to the writer and counts the use in
-    /// memory. Returns the writer's sequence number.
+    /// Builds the scan's row and outbox row, journals them, hands them to the writer and
+    /// counts the use in memory.
     fn persist(
         &mut self,
         id: ScanId,
@@ -799,7 +825,7 @@ impl Station {
         r: &ScanRecord,
         party_max: u32,
         now: DateTime<Utc>,
-    ) -> Result<u64, StationError> {
+    ) -> Result<Submitted, StationError> {
         let decision = match r.outcome {
             super::Outcome::Admit => "admit",
             super::Outcome::Deny => "deny",
@@ -828,18 +854,19 @@ impl Station {
         let row = ScanRow {
             id,
             use_key: r.use_key.clone(),
-            credential_kind: r.credential_kind,
+            credential_kind: r.credential_kind.into(),
             gate: r.gate.clone(),
-            direction: direction_name(r.direction),
-            outcome: decision,
-            reason_code: r.reason_code,
+            direction: direction_name(r.direction).into(),
+            outcome: decision.into(),
+            reason_code: r.reason_code.into(),
             party_requested: r.party.requested,
             party_admitted: r.party.admitted,
             uses_burned: r.uses_burned,
             at_ms: r.at.timestamp_millis(),
             local_time: r.local.format(LOCAL_TIME_FORMAT).to_string(),
         };
-        let seq = self.write(Write::Scan { row, outbox })?;
+        let submitted = self.write(Write::Scan { row, outbox })?;
+        let seq = submitted.seq;
         if r.outcome == super::Outcome::Admit {
             if let Some(key) = &r.use_key {
                 let conn = &self.conn;
@@ -877,7 +904,7 @@ impl Station {
             });
         }
         self.uses.trim(self.writer.committed());
-        Ok(seq)
+        Ok(submitted)
     }
 
     /// Outbox rows not yet delivered to the hub (for the screen's offline indicator).
