@@ -214,6 +214,43 @@ impl Drop for FsyncProbe {
     }
 }
 
+/// The scan journal's own write on this disk, with nothing to record: a 4 KiB synchronous
+/// (`O_DSYNC`, direct where the file system allows) overwrite, in a journal of its own beside
+/// the database. The second reference for durability: what the disk charges for the write the
+/// gate makes, where [`FsyncProbe`] is what it charges for an overwrite and `fdatasync`.
+struct JournalProbe {
+    journal: crate::gate::scan_journal::ScanJournal,
+    path: std::path::PathBuf,
+    seq: u64,
+}
+
+impl JournalProbe {
+    fn create(dir: &Path) -> Result<Self> {
+        let path = dir.join("journal-probe");
+        let _ = std::fs::remove_file(&path);
+        let (mut journal, records) = crate::gate::scan_journal::ScanJournal::open(&path)?;
+        journal.prepare(&records)?;
+        Ok(Self {
+            journal,
+            path,
+            seq: 0,
+        })
+    }
+
+    fn probe(&mut self) -> Result<Duration> {
+        self.seq += 1;
+        let t = Instant::now();
+        self.journal.append(self.seq, b"", self.seq - 1)?;
+        Ok(t.elapsed())
+    }
+}
+
+impl Drop for JournalProbe {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// SQLite's own floor on this disk: a one-row insert into an empty table of a small database
 /// beside the replica, opened as the device opens its database (WAL, `synchronous=FULL`, the
 /// WAL write buffer, a background checkpointer), committed `n` times, each followed by a disk
@@ -379,17 +416,28 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     // The part of durability after the relay command: building the rows and committing them.
     let mut recording = Vec::with_capacity(opts.scans);
     let mut probe = FsyncProbe::create(db.parent().unwrap_or(&dir))?;
+    let mut journal_probe = JournalProbe::create(db.parent().unwrap_or(&dir))?;
     let mut fsync = Vec::with_capacity(opts.scans);
+    let mut journal_write = Vec::with_capacity(opts.scans);
     let mut not_journaled = 0u64;
-    for _ in 0..opts.scans {
+    for i in 0..opts.scans {
         let c = next_credential(&mut rng);
         let (commanded, elapsed) = durable_scan(&mut station, &c, &mut not_journaled)?;
         durable.push(elapsed);
         recording.push(elapsed.saturating_sub(commanded));
         decision.push(commanded);
-        fsync.push(probe.probe()?);
+        // Both references after every scan, taking turns at going first.
+        if i % 2 == 0 {
+            fsync.push(probe.probe()?);
+            journal_write.push(journal_probe.probe()?);
+        } else {
+            journal_write.push(journal_probe.probe()?);
+            fsync.push(probe.probe()?);
+        }
     }
+    let journal_direct = journal_probe.journal.direct();
     drop(probe);
+    drop(journal_probe);
     station.flush()?;
 
     // (a) while a 10,000-change delta is applied by the feed writer's own connection.
@@ -550,6 +598,8 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let fs = summary(fsync);
     let during = summary(during_sync);
     let ratio = p99_ratio(&dur, &fs);
+    let jw = summary(journal_write);
+    let ratio_to_journal_write = p99_ratio(&dur, &jw);
     std::io::stderr().flush().ok();
     Ok::<_, anyhow::Error>(json!({
         "benchmark": "scan",
@@ -568,6 +618,12 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         "recording_latency": summary(recording),
         "disk_fsync_latency": fs,
         "durability_p99_to_fsync_p99": ratio,
+        // The second reference: the journal's own write (4 KiB, O_DSYNC, direct when
+        // `journal_direct`) with nothing to record, taken after every scan beside the fsync
+        // probe.
+        "journal_write_latency": jw,
+        "journal_direct": journal_direct,
+        "durability_p99_to_journal_write_p99": ratio_to_journal_write,
         // Scans the journal could not take (full, or failing): durable once committed, and
         // timed to that commit.
         "scans_not_journaled": not_journaled,

@@ -256,7 +256,12 @@ mod tests {
             reason: AnnulReason::NoPassage,
         };
         // (what happens, with a sensor, events at milliseconds, the effects expected)
-        type Case = (&'static str, bool, Vec<(i64, PassageEvent)>, Vec<PassageEffect>);
+        type Case = (
+            &'static str,
+            bool,
+            Vec<(i64, PassageEvent)>,
+            Vec<PassageEffect>,
+        );
         let cases: Vec<Case> = vec![
             (
                 "no sensor: confirmed when the relay opened",
