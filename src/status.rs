@@ -155,6 +155,9 @@ pub struct ScanLogStats {
     pub scans: u64,
     pub oldest: Option<DateTime<Utc>>,
     pub tallies: u64,
+    /// Scans durable in the gate's journal that the scan log does not hold yet.
+    #[serde(default)]
+    pub journaled: u64,
 }
 
 fn scan_log_stats(conn: &Connection) -> rusqlite::Result<Option<ScanLogStats>> {
@@ -170,10 +173,15 @@ fn scan_log_stats(conn: &Connection) -> rusqlite::Result<Option<ScanLogStats>> {
     } else {
         0
     };
+    let journaled = match conn.path().filter(|p| !p.is_empty()) {
+        Some(db) => crate::gate::scan_writer::journaled_not_logged(conn, Path::new(db))?,
+        None => 0,
+    };
     Ok(Some(ScanLogStats {
         scans: scans as u64,
         oldest: oldest_ms.and_then(DateTime::from_timestamp_millis),
         tallies: tallies as u64,
+        journaled,
     }))
 }
 
@@ -305,8 +313,12 @@ pub fn render(r: &StatusReport) -> String {
         let since = log.oldest.map_or(String::new(), |t| {
             format!(" since {}", t.format("%Y-%m-%d %H:%M UTC"))
         });
+        let journaled = match log.journaled {
+            0 => String::new(),
+            n => format!(", {n} more in the scan journal, not yet in the log"),
+        };
         s.push_str(&format!(
-            "scan log    {} scans{since}, {} ticket tallies of older uses\n",
+            "scan log    {} scans{since}, {} ticket tallies of older uses{journaled}\n",
             log.scans, log.tallies
         ));
     }
@@ -511,6 +523,19 @@ mod tests {
                 "storage     database 803.1 MB (+ 4.1 MB WAL), 49.0 GB free of 252.0 GB (19%)\n"
             ),
             "{text}"
+        );
+        report.scan_log = Some(ScanLogStats {
+            scans: 120,
+            oldest: None,
+            tallies: 4,
+            journaled: 3,
+        });
+        assert!(
+            render(&report).contains(
+                "scan log    120 scans, 4 ticket tallies of older uses, 3 more in the scan journal, not yet in the log\n"
+            ),
+            "{}",
+            render(&report)
         );
         report.storage.as_mut().unwrap().free_bytes = 20_000_000_000;
         assert!(

@@ -310,6 +310,11 @@ async fn scans_journaled_before_a_crash_reach_the_scan_log_once_after_the_restar
     child.kill().unwrap();
     child.wait().unwrap();
     drop(held);
+    // What `portico status` tells a technician meanwhile.
+    assert_eq!(
+        portico::gate::scan_writer::journaled_not_logged(&holder, &db).unwrap(),
+        3
+    );
     drop(holder);
 
     // The gate opens again: its journal's scans join the scan log, with their outbox rows.

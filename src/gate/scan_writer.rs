@@ -212,6 +212,51 @@ fn journal_name(name: &str) -> String {
         .collect()
 }
 
+/// Scans in the journals beside the database at `db` that its scan log does not hold yet (a
+/// gate's last quarter of a second, or more when the scan log cannot take them: the database
+/// locked or failing, or a gate that stopped uncleanly and has not opened since). Read from the
+/// files, so it also answers for a device that is not running.
+pub fn journaled_not_logged(conn: &Connection, db: &Path) -> rusqlite::Result<u64> {
+    let Some(file) = db.file_name().map(|f| f.to_string_lossy().into_owned()) else {
+        return Ok(0);
+    };
+    let prefix = format!("{file}.scan-journal-");
+    let dir = match db.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let has_table = replica::table_exists(conn, "scan_journal")?;
+    let mut waiting = 0;
+    for entry in entries.flatten() {
+        let entry_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = entry_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let applied: i64 = if has_table {
+            conn.query_row(
+                "SELECT applied_seq FROM scan_journal WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0)
+        } else {
+            0
+        };
+        let Ok(bytes) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        waiting += super::scan_journal::parse(&bytes)
+            .iter()
+            .filter(|r| r.seq as i64 > applied)
+            .count() as u64;
+    }
+    Ok(waiting)
+}
+
 impl ScanWriter {
     /// Opens the writer for gate `name` on the device database at `db`: locks its journal,
     /// commits every record the scan log lacks, then starts the writer's thread on its own
@@ -883,6 +928,20 @@ mod tests {
             ),
             third.seq as i64
         );
+    }
+
+    #[test]
+    fn status_counts_the_journaled_scans_the_scan_log_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("device.db");
+        let mut conn = replica::open(&db).unwrap();
+        let mut writer = ScanWriter::open(&db, "North").unwrap();
+        let first = writer.write(&mut conn, scan(1)).unwrap();
+        writer.write(&mut conn, scan(2)).unwrap();
+        assert_eq!(journaled_not_logged(&conn, &db).unwrap(), 2);
+        writer.wait(first.seq, Duration::from_secs(10)).unwrap();
+        writer.flush(Duration::from_secs(10)).unwrap();
+        assert_eq!(journaled_not_logged(&conn, &db).unwrap(), 0);
     }
 
     #[test]
