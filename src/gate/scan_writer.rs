@@ -1,16 +1,19 @@
-//! The gate's writer: puts each decided scan and its outbox row in the scan journal (where
-//! it becomes durable), then commits them into the scan log and the outbox on a thread of its
-//! own, so a decision never waits for a feed transaction holding the write lock.
+//! The gate's writer: puts each decided scan and its outbox row in the scan journal (where it
+//! becomes durable), then commits them into the scan log and the outbox, so a decision never
+//! waits for a feed transaction holding the write lock.
 //!
-//! The station hands each write over with a sequence number and goes on deciding; the writer
-//! takes everything queued into one transaction (group commit: under load, one transaction
-//! every [`LINGER`] covers all the scans since the last) and records the last sequence number
-//! it applied in the same transaction. Writes are applied in the order they were handed over,
-//! so an annulment or a party change always lands after the scan it amends. A failing commit
-//! is retried, never dropped; a write the database refuses is reported, not retried forever.
+//! Journaled writes stay pending until a commit is due ([`ScanWriter::commit_due`]): at once
+//! after a quiet spell, otherwise every [`LINGER`], all pending writes in one transaction on the
+//! station's own connection (which keeps its page cache; SQLite drops a connection's cache
+//! whenever another connection has written). When another connection holds the write lock the
+//! pending writes go to the writer's thread, which waits for the lock on a connection of its
+//! own. Each transaction records the last sequence number it applied. Writes are applied in the
+//! order they were handed over, so an annulment or a party change always lands after the scan
+//! it amends. A failing commit is retried, never dropped; a write the database refuses is
+//! reported, not retried forever.
 //!
 //! Opening the writer commits every journal record the scan log lacks (a crash or power cut
-//! after a scan was journaled and before the writer committed it) before anything else.
+//! after a scan was journaled and before it was committed) before anything else.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -52,10 +55,9 @@ CREATE TABLE IF NOT EXISTS scan_journal (
 
 /// A queue this long is committed without lingering.
 const MAX_BATCH: usize = 2048;
-/// Under load, the writer commits at most this often: a write arriving after a quiet spell
-/// is committed at once, and one somebody waits for ends the wait. Each commit also makes
-/// the station's connection drop its page cache (SQLite does so when another connection has
-/// written), so fewer commits keep its lookups in memory.
+/// Under load, pending writes are committed at most this often (a write arriving after a quiet
+/// spell is committed at once, and one somebody waits for ends the wait): fewer, larger
+/// transactions, and fewer fsyncs beside the journal's.
 pub const LINGER: Duration = Duration::from_millis(250);
 /// Pause before a failed transaction is tried again.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
@@ -186,7 +188,7 @@ pub struct ScanWriter {
     /// The newest write handed to the thread.
     handed: u64,
     /// When the caller's connection last committed (or handed over) pending writes.
-    last_local: Instant,
+    last_local: Option<Instant>,
     name: String,
     thread: Option<JoinHandle<()>>,
 }
@@ -295,7 +297,7 @@ impl ScanWriter {
             journal_trouble: None,
             pending: Vec::new(),
             handed: newest,
-            last_local: Instant::now() - LINGER,
+            last_local: None,
             name,
             thread: Some(thread),
         })
@@ -354,7 +356,9 @@ impl ScanWriter {
 
     fn commit_due_at(&mut self, conn: &mut Connection, now: Instant) {
         if !self.pending.is_empty()
-            && (now.saturating_duration_since(self.last_local) >= LINGER
+            && (self
+                .last_local
+                .is_none_or(|t| now.saturating_duration_since(t) >= LINGER)
                 || self.pending.len() >= MAX_BATCH)
         {
             self.commit_pending(conn);
@@ -369,7 +373,7 @@ impl ScanWriter {
         let Some(&(last, _)) = self.pending.last() else {
             return;
         };
-        self.last_local = Instant::now();
+        self.last_local = Some(Instant::now());
         if self.committed() < self.handed {
             self.hand_over();
             return;
@@ -543,7 +547,7 @@ fn recover(
 fn run(mut conn: Connection, shared: &Shared, name: &str) {
     // Committing is background work now: the scan is already durable in the journal.
     crate::priority::lower_this_thread();
-    let mut last_commit = Instant::now() - LINGER;
+    let mut last_commit: Option<Instant> = None;
     loop {
         let mut state = shared.lock();
         while state.queue.is_empty() && !state.closed {
@@ -555,17 +559,18 @@ fn run(mut conn: Connection, shared: &Shared, name: &str) {
             break;
         }
         // Linger: more writes join this transaction, unless somebody waits.
-        let due = last_commit + LINGER;
-        loop {
-            let now = Instant::now();
-            if state.flush || state.closed || state.queue.len() >= MAX_BATCH || now >= due {
-                break;
+        if let Some(due) = last_commit.map(|t| t + LINGER) {
+            loop {
+                let now = Instant::now();
+                if state.flush || state.closed || state.queue.len() >= MAX_BATCH || now >= due {
+                    break;
+                }
+                state = shared
+                    .work
+                    .wait_timeout(state, due - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
             }
-            state = shared
-                .work
-                .wait_timeout(state, due - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
         }
         state.flush = false;
         let batch = std::mem::take(&mut state.queue);
@@ -586,7 +591,7 @@ fn run(mut conn: Connection, shared: &Shared, name: &str) {
                 }
             }
         };
-        last_commit = Instant::now();
+        last_commit = Some(Instant::now());
         let mut state = shared.lock();
         remember_refused(&mut state, refused);
         state.committed = last;
@@ -914,7 +919,7 @@ mod tests {
         // The next ones, right after, wait for the linger to pass.
         let second = writer.write(&mut conn, scan(2)).unwrap();
         let third = writer.write(&mut conn, scan(3)).unwrap();
-        let committed_at = writer.last_local;
+        let committed_at = writer.last_local.expect("committed once");
         writer.commit_due_at(&mut conn, committed_at + LINGER / 2);
         assert_eq!(writer.committed(), first.seq);
         writer.commit_due_at(&mut conn, committed_at + LINGER);

@@ -717,9 +717,10 @@ impl Station {
 
     /// Decides one scan and carries out its effects: the relay is commanded as soon as the
     /// decision is made, then the scan with its outbox row is synced into the scan journal
-    /// (durable from then on) and handed to the writer, which commits it into the scan log and
-    /// the outbox (together with any others queued) on its own thread. The next scan already
-    /// counts this one's use.
+    /// (durable from then on) and left with the writer, which commits it into the scan log and
+    /// the outbox together with the others since its last commit (at once after a quiet
+    /// spell, else within [`super::scan_writer::LINGER`]). The next scan already counts this
+    /// one's use.
     ///
     /// Order matters: a visitor must not wait for the disk, so the relay moves first. A crash
     /// between the relay command and the journal's sync loses the scan in flight (the visitor
@@ -789,13 +790,14 @@ impl Station {
         })
     }
 
-    /// Puts a write in the scan journal and hands it to the writer; returns its sequence
+    /// Puts a write in the scan journal and leaves it with the writer; returns its sequence
     /// number (the use log tracks it under that).
     fn write(&mut self, write: Write) -> Result<Submitted, StationError> {
         Ok(self.writer.write(&mut self.conn, write)?)
     }
 
-    /// Calls `f` (on the writer's thread) each time scans reach the scan log and the outbox.
+    /// Calls `f` each time scans reach the scan log and the outbox (on the thread that
+    /// committed them: the station's, or the writer's while another connection held the lock).
     pub fn on_recorded(&self, f: Arc<dyn Fn() + Send + Sync>) {
         self.writer.on_commit(f);
     }
