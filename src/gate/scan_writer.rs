@@ -950,6 +950,44 @@ mod tests {
     }
 
     #[test]
+    fn a_write_the_full_journal_cannot_take_is_committed_at_once_and_said_to_be() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("device.db");
+        let mut writer = ScanWriter::open(&db, "North").unwrap();
+        let mut station = replica::open(&db).unwrap();
+        // A feed transaction holds the lock, so nothing journaled reaches the scan log, until
+        // the journal is full (large records fill it sooner).
+        let mut feed = replica::open(&db).unwrap();
+        let held = feed
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        let big = |id| {
+            let mut w = scan(id);
+            if let Write::Scan { row, .. } = &mut w {
+                row.use_key = Some(format!("ticket:{}", "T".repeat(60_000)));
+            }
+            w
+        };
+        let mut id = 0;
+        let overflow = loop {
+            id += 1;
+            let done = writer.write(&mut station, big(id)).unwrap();
+            if !done.journaled {
+                break done;
+            }
+            assert!(id < 1_000, "the journal never filled");
+        };
+        // Not durable yet: the writer's thread has it and waits for the lock.
+        assert_eq!(writer.committed(), 0);
+        drop(held);
+        writer.wait(overflow.seq, Duration::from_secs(30)).unwrap();
+        assert_eq!(count(&db, "SELECT count(*) FROM scans"), id);
+        // The journal takes writes again once the scan log has its records.
+        let next = writer.write(&mut station, scan(id + 1)).unwrap();
+        assert!(next.journaled);
+    }
+
+    #[test]
     fn two_gates_on_one_database_keep_journals_of_their_own() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("device.db");
