@@ -104,10 +104,7 @@ impl ScanJournal {
     /// Opens (or creates) the journal at `path`, locked for this process, and reads the
     /// records it holds, in sequence order. Nothing is written until [`ScanJournal::prepare`].
     pub fn open(path: &Path) -> Result<(Self, Vec<Record>), JournalError> {
-        let io = |source| JournalError::Io {
-            path: path.display().to_string(),
-            source,
-        };
+        let io = |source| io_error(path, source);
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -147,10 +144,7 @@ impl ScanJournal {
     /// returned is in the scan log: a file of the wrong size (new, or from an older build) is
     /// zero-filled to [`JOURNAL_BYTES`] and synced; the next record goes after the newest.
     pub fn prepare(&mut self, records: &[Record]) -> Result<(), JournalError> {
-        let io = |source| JournalError::Io {
-            path: self.path.display().to_string(),
-            source,
-        };
+        let io = |source| io_error(&self.path, source);
         if !self.ready {
             self.file.set_len(0).map_err(io)?;
             let zeros = vec![0u8; 1024 * 1024];
@@ -196,9 +190,10 @@ impl ScanJournal {
                 bytes: payload.len(),
             });
         }
-        if !self.ready || self.sync_file.is_none() {
+        // Only a prepared journal has its append handle.
+        let Some(sync_file) = &self.sync_file else {
             return Err(JournalError::Full);
-        }
+        };
         while self.live.front().is_some_and(|&(_, _, s)| s <= applied) {
             self.live.pop_front();
         }
@@ -212,16 +207,8 @@ impl ScanJournal {
         if self.live.iter().any(|&(s, e, _)| s < end && start < e) {
             return Err(JournalError::Full);
         }
-        let io = |source| JournalError::Io {
-            path: self.path.display().to_string(),
-            source,
-        };
-        let record = self.buf.slice(len as usize);
-        let written = match &self.sync_file {
-            Some(f) => f.write_all_at(record, start),
-            None => return Err(JournalError::Full),
-        };
-        match written {
+        let io = |source| io_error(&self.path, source);
+        match sync_file.write_all_at(self.buf.slice(len as usize), start) {
             Ok(()) => {}
             // A file system that took O_DIRECT at open but refuses this write: go on without.
             Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
@@ -246,6 +233,13 @@ impl ScanJournal {
     /// Records written and not yet known to be in the scan log.
     pub fn unapplied(&self) -> usize {
         self.live.len()
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> JournalError {
+    JournalError::Io {
+        path: path.display().to_string(),
+        source,
     }
 }
 

@@ -164,6 +164,26 @@ impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// After a commit (on either connection): everything through `last` is in the scan log,
+    /// except the `refused` writes. Wakes the waiters, then calls the commit hook.
+    fn committed_through(&self, last: u64, refused: Vec<(u64, String)>) {
+        let mut state = self.lock();
+        for (seq, why) in refused {
+            if state.refused.len() == REFUSED_KEPT {
+                state.refused.pop_front();
+            }
+            state.refused.push_back((seq, why));
+        }
+        state.committed = last;
+        state.last_error = None;
+        let hook = state.on_commit.clone();
+        drop(state);
+        self.changed.notify_all();
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
 }
 
 /// A write handed over by [`ScanWriter::write`].
@@ -195,10 +215,27 @@ pub struct ScanWriter {
 
 /// The journal of the scan log's writer `name` (a gate) beside the database at `db`.
 pub fn journal_path(db: &Path, name: &str) -> PathBuf {
+    db.with_file_name(format!("{}{}", journal_prefix(db), journal_name(name)))
+}
+
+/// How the names of the journals beside the database at `db` begin.
+fn journal_prefix(db: &Path) -> String {
     let file = db
         .file_name()
         .map_or_else(|| "portico.db".into(), |f| f.to_string_lossy().into_owned());
-    db.with_file_name(format!("{file}.scan-journal-{}", journal_name(name)))
+    format!("{file}.scan-journal-")
+}
+
+/// The newest journal sequence number of writer `name` the scan log holds (0: none).
+fn applied_through(conn: &Connection, name: &str) -> rusqlite::Result<u64> {
+    Ok(conn
+        .query_row(
+            "SELECT applied_seq FROM scan_journal WHERE name = ?1",
+            [name],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .map_or(0, |s| s.max(0) as u64))
 }
 
 /// `name` as it appears in a file name and in the `scan_journal` table.
@@ -219,10 +256,7 @@ fn journal_name(name: &str) -> String {
 /// locked or failing, or a gate that stopped uncleanly and has not opened since). Read from the
 /// files, so it also answers for a device that is not running.
 pub fn journaled_not_logged(conn: &Connection, db: &Path) -> rusqlite::Result<u64> {
-    let Some(file) = db.file_name().map(|f| f.to_string_lossy().into_owned()) else {
-        return Ok(0);
-    };
-    let prefix = format!("{file}.scan-journal-");
+    let prefix = journal_prefix(db);
     let dir = match db.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -237,14 +271,8 @@ pub fn journaled_not_logged(conn: &Connection, db: &Path) -> rusqlite::Result<u6
         let Some(name) = entry_name.strip_prefix(&prefix) else {
             continue;
         };
-        let applied: i64 = if has_table {
-            conn.query_row(
-                "SELECT applied_seq FROM scan_journal WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0)
+        let applied = if has_table {
+            applied_through(conn, name)?
         } else {
             0
         };
@@ -253,7 +281,7 @@ pub fn journaled_not_logged(conn: &Connection, db: &Path) -> rusqlite::Result<u6
         };
         waiting += super::scan_journal::parse(&bytes)
             .iter()
-            .filter(|r| r.seq as i64 > applied)
+            .filter(|r| r.seq > applied)
             .count() as u64;
     }
     Ok(waiting)
@@ -268,15 +296,7 @@ impl ScanWriter {
         let mut conn = replica::open(db)?;
         conn.execute_batch(SCAN_LOG)
             .map_err(replica::ReplicaError::from)?;
-        let applied: u64 = conn
-            .query_row(
-                "SELECT applied_seq FROM scan_journal WHERE name = ?1",
-                [&name],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()
-            .map_err(replica::ReplicaError::from)?
-            .map_or(0, |s| s.max(0) as u64);
+        let applied = applied_through(&conn, &name).map_err(replica::ReplicaError::from)?;
         let (mut journal, records) = ScanJournal::open(&journal_path(db, &name))?;
         let newest = recover(&mut conn, &name, applied, &records)?;
         journal.prepare(&records)?;
@@ -387,15 +407,7 @@ impl ScanWriter {
         match done {
             Ok(refused) => {
                 self.pending.clear();
-                let mut state = self.shared.lock();
-                remember_refused(&mut state, refused);
-                state.committed = last;
-                let hook = state.on_commit.clone();
-                drop(state);
-                self.shared.changed.notify_all();
-                if let Some(hook) = hook {
-                    hook();
-                }
+                self.shared.committed_through(last, refused);
             }
             Err(e) => {
                 if !e.is_busy() {
@@ -592,28 +604,10 @@ fn run(mut conn: Connection, shared: &Shared, name: &str) {
             }
         };
         last_commit = Some(Instant::now());
-        let mut state = shared.lock();
-        remember_refused(&mut state, refused);
-        state.committed = last;
-        state.last_error = None;
-        let hook = state.on_commit.clone();
-        drop(state);
-        shared.changed.notify_all();
-        if let Some(hook) = hook {
-            hook();
-        }
+        shared.committed_through(last, refused);
     }
     shared.lock().stopped = true;
     shared.changed.notify_all();
-}
-
-fn remember_refused(state: &mut State, refused: Vec<(u64, String)>) {
-    for (seq, why) in refused {
-        if state.refused.len() == REFUSED_KEPT {
-            state.refused.pop_front();
-        }
-        state.refused.push_back((seq, why));
-    }
 }
 
 /// Commits `batch` and marks the journal applied through `through`, in one transaction. When
@@ -660,26 +654,28 @@ enum CommitError {
 }
 
 impl CommitError {
+    /// SQLite's code for the failure, when SQLite failed.
+    fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            Self::Sqlite(e) | Self::Outbox(crate::outbox::OutboxError::Sqlite(e)) => {
+                e.sqlite_error_code()
+            }
+            Self::Outbox(_) | Self::Replica(_) => None,
+        }
+    }
+
     /// Another connection holds the write lock.
     fn is_busy(&self) -> bool {
-        let sqlite = match self {
-            Self::Sqlite(e) | Self::Outbox(crate::outbox::OutboxError::Sqlite(e)) => e,
-            Self::Outbox(_) | Self::Replica(_) => return false,
-        };
         matches!(
-            sqlite.sqlite_error_code(),
+            self.sqlite_code(),
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
         )
     }
 
     /// Worth trying again unchanged: the lock is held, or the disk is failing or full.
     fn is_transient(&self) -> bool {
-        let sqlite = match self {
-            Self::Sqlite(e) | Self::Outbox(crate::outbox::OutboxError::Sqlite(e)) => e,
-            Self::Outbox(_) | Self::Replica(_) => return false,
-        };
         matches!(
-            sqlite.sqlite_error_code(),
+            self.sqlite_code(),
             Some(
                 rusqlite::ErrorCode::DatabaseBusy
                     | rusqlite::ErrorCode::DatabaseLocked

@@ -261,7 +261,7 @@ impl Station {
         online: Arc<dyn Fn() -> bool + Send + Sync>,
     ) -> Result<Self, StationError> {
         let conn = replica::open(db)?;
-        conn.execute_batch(super::scan_writer::SCAN_LOG)?;
+        // The scan log itself is made by the writer, opened below.
         conn.execute_batch(super::retention::TALLIES)?;
         // Room for the inner pages of every lookup index (a million memberships and five
         // million tickets need about 20 MiB), so a decision reads at most the leaf pages.
