@@ -100,6 +100,7 @@ fn open_conn(path: &Path) -> Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.pragma_update(None, "cache_size", -65_536)?;
     conn.set_prepared_statement_cache_capacity(64);
+    crate::replica::keep_statements_prepared(&conn)?;
     Ok(conn)
 }
 

@@ -83,9 +83,27 @@ pub fn configure(conn: &mut Connection) -> Result<()> {
     // 16 MiB of page cache (negative = KiB).
     conn.pragma_update(None, "cache_size", -16_384)?;
     conn.busy_handler(Some(wait_for_lock))?;
+    keep_statements_prepared(conn)?;
     // The feed writer alone cycles through ~25 statements; the default cache of 16 would
     // re-prepare them on every record.
     conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Keeps a cached statement's plan across bindings.
+///
+/// SQLite marks a statement for re-preparing when a bound value might change its plan (a
+/// term on an unindexed column compared with a parameter that could be 0 or 1, a `LIKE`
+/// pattern, a `STAT4` sample), and `sqlite3_clear_bindings`, which the statement cache calls
+/// whenever a statement goes back into it, then re-prepares it on its next use, whatever the
+/// new value. A gate's membership lookup (`ORDER BY position`) was parsed and planned again
+/// on every scan. The replica keeps no `ANALYZE` statistics and binds no `LIKE` patterns, so
+/// the query planner's stability guarantee (`SQLITE_DBCONFIG_ENABLE_QPSG`) costs no plan.
+pub fn keep_statements_prepared(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 
@@ -206,6 +224,49 @@ mod tests {
     }
 
     #[test]
+    fn a_cached_lookup_is_prepared_once_not_on_every_binding() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let ids: Vec<String> = (0..20).map(|i| format!("M-{i}")).collect();
+        {
+            let conn = open(&path).unwrap();
+            for id in &ids {
+                conn.execute(
+                    "INSERT INTO memberships (membership_id, level, status, start_date,
+                         expiry_date, guest_allowance)
+                     VALUES (?1, 'Family', 'active', '2026-01-01', '2027-01-01', 2)",
+                    [id],
+                )
+                .unwrap();
+                for position in 0..2 {
+                    conn.execute(
+                        "INSERT INTO membership_members (membership_id, lookup_id, position)
+                         VALUES (?1, ?2, ?3)",
+                        rusqlite::params![id, format!("8-{id}-{position}"), position],
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        // How often the gate's member lookup was prepared again after its first use.
+        let reprepares = |conn: &Connection| {
+            for id in &ids {
+                let m = query::membership(conn, id).unwrap().unwrap();
+                assert_eq!(m.members[0], format!("8-{id}-0"));
+            }
+            conn.prepare_cached(query::MEMBERS_SQL)
+                .unwrap()
+                .get_status(rusqlite::StatementStatus::RePrepare)
+        };
+        // SQLite's default: the statement cache clears the bindings of each statement given
+        // back to it, and this statement is then parsed and planned again on its next use.
+        let plain = Connection::open(&path).unwrap();
+        assert_eq!(reprepares(&plain), ids.len() as i32 - 1);
+        // The device's connections keep the plan.
+        assert_eq!(reprepares(&open(&path).unwrap()), 0);
+    }
+
+    #[test]
     fn a_v1_replica_keeps_its_contacts_in_order_when_clustered_by_constituent() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("device.db");
@@ -253,6 +314,52 @@ mod tests {
             )
             .unwrap();
         assert_eq!(by_phone, 1);
+    }
+
+    #[test]
+    fn a_v3_replica_keeps_its_tickets_and_memberships_when_clustered_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for (_, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 <= 3) {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "INSERT INTO tickets (secret, product_id, validity, valid_date, uses_allowed,
+                     status, holder)
+                     VALUES ('TK-B', 'day', 'date', '2026-11-23', 2, 'valid', '8-1'),
+                            ('TK-A', 'day', 'open', NULL, 1, 'valid', NULL);
+                 INSERT INTO memberships (membership_id, level, status, start_date, expiry_date,
+                     guest_allowance)
+                     VALUES ('M-1', 'Family', 'active', '2026-01-01', '2027-01-01', 2);
+                 INSERT INTO membership_members (membership_id, lookup_id, position)
+                     VALUES ('M-1', '8-2', 1), ('M-1', '8-1', 0);
+                 PRAGMA user_version = 3;",
+            )
+            .unwrap();
+        }
+        let conn = open(&path).unwrap();
+        // Each of the three is one b-tree now: a `WITHOUT ROWID` table has no rowid to select.
+        for table in ["tickets", "memberships", "membership_members"] {
+            let err = conn
+                .prepare(&format!("SELECT rowid FROM {table}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("no such column: rowid"), "{table}: {err}");
+        }
+        let t = query::ticket(&conn, "TK-B").unwrap().unwrap();
+        assert_eq!(
+            (t.product_id.as_str(), t.uses_allowed, t.holder.as_deref()),
+            ("day", 2, Some("8-1"))
+        );
+        assert!(query::ticket(&conn, "TK-A").unwrap().is_some());
+        let m = query::membership(&conn, "M-1").unwrap().unwrap();
+        assert_eq!((m.level.as_str(), m.guest_allowance), ("Family", 2));
+        assert_eq!(m.members, ["8-1", "8-2"]);
+        // The members' own index came across too.
+        let of = query::memberships_of(&conn, "8-2").unwrap();
+        assert_eq!(of.len(), 1);
     }
 
     #[test]

@@ -261,6 +261,10 @@ pub fn lookup_ids(conn: &Connection) -> Result<Vec<String>> {
     Ok(ids)
 }
 
+/// A membership's members, holder first.
+pub(crate) const MEMBERS_SQL: &str =
+    "SELECT lookup_id FROM membership_members WHERE membership_id = ?1 ORDER BY position";
+
 pub fn membership(conn: &Connection, membership_id: &str) -> Result<Option<Membership>> {
     let head = conn
         .prepare_cached(
@@ -281,9 +285,7 @@ pub fn membership(conn: &Connection, membership_id: &str) -> Result<Option<Membe
         return Ok(None);
     };
     let members = conn
-        .prepare_cached(
-            "SELECT lookup_id FROM membership_members WHERE membership_id = ?1 ORDER BY position",
-        )?
+        .prepare_cached(MEMBERS_SQL)?
         .query_map([membership_id], |r| r.get(0))?
         .collect::<std::result::Result<Vec<String>, _>>()?;
     let corrupt = |detail: String| ReplicaError::Corrupt {

@@ -2,7 +2,7 @@
 //! transaction; `PRAGMA user_version` records the last one applied.
 
 /// `(version, sql)`, ascending. Never edit an entry that has shipped: add a new one.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
 
 /// Every migration in order: the DDL of a fresh replica (the sync benchmark's `sqlite3`
 /// reference import runs exactly this).
@@ -266,4 +266,58 @@ CREATE TABLE local_ids (
     mapped_at TEXT NOT NULL
 );
 CREATE INDEX local_ids_lookup ON local_ids(lookup_id);
+"#;
+
+/// The gate's lookup tables keyed by what a gate looks up: `WITHOUT ROWID` tables clustered by
+/// ticket secret, membership ID and `(membership_id, position)`. A rowid table with a `TEXT
+/// PRIMARY KEY` is two b-trees, so each lookup descended the key's index and then the table; a
+/// scan now descends one b-tree per table (a ticket one instead of two, a membership with its
+/// members two instead of four).
+pub const V4: &str = r#"
+CREATE TABLE tickets_v4 (
+    secret        TEXT PRIMARY KEY,
+    product_id    TEXT NOT NULL,
+    validity      TEXT NOT NULL,
+    valid_date    TEXT,
+    slot_start    TEXT,
+    slot_end      TEXT,
+    uses_allowed  INTEGER NOT NULL,
+    status        TEXT NOT NULL,
+    holder        TEXT
+) WITHOUT ROWID;
+INSERT INTO tickets_v4 (secret, product_id, validity, valid_date, slot_start, slot_end,
+                        uses_allowed, status, holder)
+    SELECT secret, product_id, validity, valid_date, slot_start, slot_end, uses_allowed,
+           status, holder
+    FROM tickets ORDER BY secret;
+DROP TABLE tickets;
+ALTER TABLE tickets_v4 RENAME TO tickets;
+
+CREATE TABLE memberships_v4 (
+    membership_id   TEXT PRIMARY KEY,
+    level           TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    start_date      TEXT NOT NULL,
+    expiry_date     TEXT NOT NULL,
+    guest_allowance INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO memberships_v4 (membership_id, level, status, start_date, expiry_date,
+                            guest_allowance)
+    SELECT membership_id, level, status, start_date, expiry_date, guest_allowance
+    FROM memberships ORDER BY membership_id;
+DROP TABLE memberships;
+ALTER TABLE memberships_v4 RENAME TO memberships;
+
+CREATE TABLE membership_members_v4 (
+    membership_id TEXT NOT NULL,
+    lookup_id     TEXT NOT NULL,
+    position      INTEGER NOT NULL,
+    PRIMARY KEY (membership_id, position)
+) WITHOUT ROWID;
+INSERT INTO membership_members_v4 (membership_id, lookup_id, position)
+    SELECT membership_id, lookup_id, position
+    FROM membership_members ORDER BY membership_id, position;
+DROP TABLE membership_members;
+ALTER TABLE membership_members_v4 RENAME TO membership_members;
+CREATE INDEX membership_members_lookup ON membership_members(lookup_id);
 "#;
