@@ -13,6 +13,7 @@
 pub mod config;
 pub mod decision;
 pub mod facts;
+pub mod mapped_reads;
 pub mod passage;
 pub mod plan;
 pub mod policy;

@@ -187,13 +187,15 @@ impl Shared {
 }
 
 /// A write handed over by [`ScanWriter::write`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Submitted {
     /// The sequence number to wait for ([`ScanWriter::wait`]).
     pub seq: u64,
     /// In the scan journal, synced: it survives a crash. Otherwise (the journal failing or
     /// full) it is durable once the writer has committed it.
     pub journaled: bool,
+    /// When the journal's write returned (or failed): a journaled scan is durable from then.
+    pub at: Instant,
 }
 
 /// See the module documentation.
@@ -342,6 +344,7 @@ impl ScanWriter {
                     .append(seq, &payload, committed)
                     .map_err(|e| e.to_string())
             });
+        let at = Instant::now();
         match (journaled.as_ref(), &self.journal_trouble) {
             (Ok(()), Some(_)) => {
                 tracing::info!("the scan journal takes scans again");
@@ -365,6 +368,7 @@ impl ScanWriter {
         Ok(Submitted {
             seq,
             journaled: journaled.is_ok(),
+            at,
         })
     }
 

@@ -17,6 +17,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::mapped_reads::MappedReads;
 use super::passage::{AnnulReason, PassageEffect, PassageEvent, PassageTracker, ScanId};
 use super::relay::{GpioSensor, PassageSensor, SensorError, SimulatedSensor};
 use super::scan_writer::{ScanRow, ScanWriter, Submitted, Write, WriterError};
@@ -222,6 +223,7 @@ const RECORD_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Station {
     /// For reads only: every write goes through `writer`.
     conn: Connection,
+    mapped_reads: MappedReads,
     writer: ScanWriter,
     uses: UseLog,
     /// [`use_log::rewrites`] as of the last reload of `uses`.
@@ -266,6 +268,8 @@ impl Station {
         // Room for the inner pages of every lookup index (a million memberships and five
         // million tickets need about 20 MiB), so a decision reads at most the leaf pages.
         conn.pragma_update(None, "cache_size", -STATION_CACHE_KIB)?;
+        // Lookups read the file through a memory map once it is in the page cache.
+        let mapped_reads = MappedReads::watch(db);
         if let Some(path) = &gate.revocation_file {
             let text = std::fs::read_to_string(path).map_err(|e| StationError::Revocations {
                 path: path.display().to_string(),
@@ -293,6 +297,7 @@ impl Station {
         Ok(Self {
             writer,
             conn,
+            mapped_reads,
             uses,
             rewrites_seen,
             recent: VecDeque::with_capacity(RECENT_ADMISSIONS),
@@ -581,6 +586,7 @@ impl Station {
         if !self.conn.is_autocommit() {
             return self.look_up(credential, now);
         }
+        self.mapped_reads.apply(&self.conn)?;
         self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
         let facts = self.look_up(credential, now);
         // Ends the read transaction; it wrote nothing, so there is nothing to lose.
@@ -777,7 +783,11 @@ impl Station {
             party = decision.party.admitted,
             "scan decided"
         );
-        let durable = write.filter(|w| w.journaled).map(|_| started.elapsed());
+        // Durable once the journal's write returned; what the station notes in memory after
+        // it (the use log, the recent admissions) is not part of becoming durable.
+        let durable = write
+            .filter(|w| w.journaled)
+            .map(|w| w.at.saturating_duration_since(started));
         // After the scan is durable: the scan log takes it (with the others since the last
         // commit) when a commit is due.
         self.writer.commit_due(&mut self.conn);
