@@ -117,6 +117,14 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             known,
         });
     }
+    if current > 0 && current < known {
+        // An existing replica: a migration that rebuilds a table copies all of its rows.
+        tracing::info!(
+            from = current,
+            to = known,
+            "migrating the replica's schema; on a large replica this takes a while"
+        );
+    }
     for (version, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
