@@ -68,18 +68,26 @@ impl MappedReads {
     }
 
     /// Turns the map on for `conn` once the file is resident. Call it between transactions;
-    /// it costs one atomic load once done or while waiting.
-    pub fn apply(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+    /// it costs one atomic load once done or while waiting. A connection that refuses the map
+    /// goes on reading with `pread` (a scan never fails for it).
+    pub fn apply(&mut self, conn: &Connection) {
         if self.mapped || !self.ready.load(Ordering::Relaxed) {
-            return Ok(());
+            return;
         }
-        conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
-        self.mapped = true;
-        tracing::info!(
-            map_mib = MMAP_BYTES >> 20,
-            "database file in memory; lookups read it through a memory map"
-        );
-        Ok(())
+        match conn.pragma_update(None, "mmap_size", MMAP_BYTES) {
+            Ok(()) => {
+                self.mapped = true;
+                tracing::info!(
+                    map_mib = MMAP_BYTES >> 20,
+                    "database file in memory; lookups read it through a memory map"
+                );
+            }
+            Err(e) => {
+                // Not asked again: the flag stays down.
+                self.ready.store(false, Ordering::Relaxed);
+                tracing::warn!(error = %e, "cannot map the database file; lookups use pread");
+            }
+        }
     }
 }
 
@@ -151,13 +159,13 @@ mod tests {
         let mut reads = MappedReads::watch(&db);
         assert!(!reads.mapped());
         assert_eq!(mmap(&conn), 0);
-        reads.apply(&conn).unwrap();
+        reads.apply(&conn);
         assert!(reads.mapped());
         assert_eq!(mmap(&conn), MMAP_BYTES);
 
         let other = crate::replica::open(&dir.path().join("other.db")).unwrap();
         let mut reads = MappedReads::watch(&dir.path().join("missing.db"));
-        reads.apply(&other).unwrap();
+        reads.apply(&other);
         assert!(!reads.mapped());
         assert_eq!(mmap(&other), 0);
     }

@@ -586,7 +586,7 @@ impl Station {
         if !self.conn.is_autocommit() {
             return self.look_up(credential, now);
         }
-        self.mapped_reads.apply(&self.conn)?;
+        self.mapped_reads.apply(&self.conn);
         self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
         let facts = self.look_up(credential, now);
         // Ends the read transaction; it wrote nothing, so there is nothing to lose.
