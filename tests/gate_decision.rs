@@ -894,6 +894,58 @@ fn decision_table() {
 }
 
 #[test]
+fn a_holder_looked_up_after_the_decision_is_greeted_on_the_screen() {
+    // The gate decides a membership without its holder (only shown, never decided on) and
+    // names them once the scan is durable.
+    fn screen_name(d: &Decision) -> Option<String> {
+        d.effects.iter().find_map(|e| match e {
+            Effect::ShowScreen(s) => Some(s.name.clone()),
+            _ => None,
+        })?
+    }
+    let without = Found::Membership {
+        membership: active(),
+        holder: None,
+    };
+    for (found, expect) in [
+        (without.clone(), admit(1, 0)),
+        (
+            Found::Membership {
+                membership: Membership {
+                    status: MembershipStatus::Cancelled,
+                    ..active()
+                },
+                holder: None,
+            },
+            deny("membership_inactive"),
+        ),
+    ] {
+        let c = case("holder later", card(), found, "2026-10-10 12:00", expect);
+        let mut d = run(&c);
+        assert_eq!(screen_name(&d), None);
+        let undecided = (d.outcome, d.reason.code(), d.scan_record().cloned());
+        d.greet(&constituent("8-100"));
+        assert_eq!(screen_name(&d).as_deref(), Some("Ada Lovelace"));
+        assert_eq!(
+            (d.outcome, d.reason.code(), d.scan_record().cloned()),
+            undecided
+        );
+    }
+    // A name the decision already showed is kept.
+    let mut d = run(&case(
+        "holder now",
+        card(),
+        member(active()),
+        "2026-10-10 12:00",
+        admit(1, 0),
+    ));
+    let mut other = constituent("8-200");
+    other.name.first = "Grace".into();
+    d.greet(&other);
+    assert_eq!(screen_name(&d).as_deref(), Some("Ada Lovelace"));
+}
+
+#[test]
 fn admit_effects_persist_first_then_open_show_and_sound() {
     let c = case(
         "x",

@@ -163,6 +163,22 @@ impl Decision {
         self.outcome == Outcome::Admit
     }
 
+    /// Puts the membership holder's name on the screen when the decision was made without it.
+    ///
+    /// The holder is only shown, never decided on, so the shell looks them up after the scan
+    /// is durable rather than between the credential and the relay (a membership scan's
+    /// lookups went from three b-tree descents to five for a name). A name already on the
+    /// screen is kept.
+    pub fn greet(&mut self, holder: &Person) {
+        for effect in &mut self.effects {
+            if let Effect::ShowScreen(screen) = effect
+                && screen.name.is_none()
+            {
+                screen.name = Some(full_name(holder));
+            }
+        }
+    }
+
     /// The scan record among the effects.
     pub fn scan_record(&self) -> Option<&ScanRecord> {
         self.effects.iter().find_map(|e| match e {

@@ -581,14 +581,24 @@ impl Station {
         credential: &Credential,
         now: DateTime<Utc>,
     ) -> Result<Facts, StationError> {
+        self.snapshot(credential, now, Holder::Now)
+    }
+
+    /// [`Station::facts`], with a membership's holder left for later when `holder` says so.
+    fn snapshot(
+        &mut self,
+        credential: &Credential,
+        now: DateTime<Utc>,
+        holder: Holder,
+    ) -> Result<Facts, StationError> {
         // Before the snapshot: reloading rewritten use keys waits for the writer's commits.
         self.reload_rewritten_uses()?;
         if !self.conn.is_autocommit() {
-            return self.look_up(credential, now);
+            return self.look_up(credential, now, holder);
         }
         self.mapped_reads.apply(&self.conn);
         self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
-        let facts = self.look_up(credential, now);
+        let facts = self.look_up(credential, now, holder);
         // Ends the read transaction; it wrote nothing, so there is nothing to lose.
         let ended = self.conn.prepare_cached("COMMIT")?.execute([]);
         if ended.is_err() && !self.conn.is_autocommit() {
@@ -603,6 +613,7 @@ impl Station {
         &mut self,
         credential: &Credential,
         now: DateTime<Utc>,
+        holder: Holder,
     ) -> Result<Facts, StationError> {
         let plan = LookupPlan::for_credential(&credential.kind);
         let mut facts = Facts::default();
@@ -622,9 +633,9 @@ impl Station {
                 let id = survivor.as_deref().unwrap_or(membership_id);
                 match replica::membership(&self.conn, id)? {
                     Some(membership) => {
-                        let holder = match membership.members.first() {
-                            Some(first) => self.person(first)?,
-                            None => None,
+                        let holder = match (holder, membership.members.first()) {
+                            (Holder::Now, Some(first)) => self.person(first)?,
+                            _ => None,
                         };
                         Found::Membership { membership, holder }
                     }
@@ -740,9 +751,9 @@ impl Station {
     ) -> Result<Decided, StationError> {
         let started = std::time::Instant::now();
         self.passage_events(now.utc)?;
-        let facts = self.facts(credential, now.utc)?;
+        let facts = self.snapshot(credential, now.utc, Holder::Later)?;
         let direction = direction.unwrap_or_else(|| self.gate.policy.direction.default_scan());
-        let decision = decide(&super::Scan {
+        let mut decision = decide(&super::Scan {
             credential: &credential.kind,
             facts: &facts,
             policy: &self.gate.policy,
@@ -788,6 +799,22 @@ impl Station {
         let durable = write
             .filter(|w| w.journaled)
             .map(|w| w.at.saturating_duration_since(started));
+        // Only now the membership holder's name, for the screen: the turnstile and the scan
+        // did not need it.
+        if let Found::Membership {
+            membership,
+            holder: None,
+        } = &facts.found
+            && let Some(first) = membership.members.first()
+        {
+            match self.person(first) {
+                Ok(Some(holder)) => decision.greet(&holder),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(membership = %membership.membership_id, error = %e, "holder's name not shown");
+                }
+            }
+        }
         // After the scan is durable: the scan log takes it (with the others since the last
         // commit) when a commit is due.
         self.writer.commit_due(&mut self.conn);
@@ -934,6 +961,14 @@ impl Station {
 
 /// How the scan log writes a venue-local time.
 const LOCAL_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f";
+
+/// When a membership scan looks up its holder: with the other facts, or once the scan is
+/// durable (the holder is only shown, see [`Decision::greet`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    Now,
+    Later,
+}
 
 fn direction_name(d: ScanDirection) -> &'static str {
     match d {
