@@ -289,6 +289,69 @@ pub fn journaled_not_logged(conn: &Connection, db: &Path) -> rusqlite::Result<u6
     Ok(waiting)
 }
 
+/// Journals beside the database at `db` under another gate's name: the gate was renamed in its
+/// config after an unclean stop, or the data directory came from another gate. Their scans the
+/// scan log lacks are committed under their own name (as that gate would have at its next
+/// start), and the journal, with nothing left to give, is removed. A journal with nothing
+/// waiting is not touched (another gate's on the same database, stopped cleanly); one another
+/// running gate holds is left to it; one that cannot be read is left in place and logged.
+fn recover_former_journals(conn: &mut Connection, db: &Path, own: &str) -> Result<(), WriterError> {
+    let prefix = journal_prefix(db);
+    let dir = match db.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        // Only names a gate makes (`journal_name`), and never this gate's own.
+        if name == own || name.is_empty() || journal_name(name) != name {
+            continue;
+        }
+        let path = entry.path();
+        // Read first without the lock: a journal with nothing waiting (another gate's that
+        // stopped cleanly, or is running) is never touched.
+        let applied = applied_through(conn, name).map_err(replica::ReplicaError::from)?;
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        if !super::scan_journal::parse(&bytes)
+            .iter()
+            .any(|r| r.seq > applied)
+        {
+            continue;
+        }
+        let (journal, records) = match ScanJournal::open(&path) {
+            Ok(opened) => opened,
+            Err(JournalError::InUse { .. }) => continue,
+            Err(e) => {
+                tracing::error!(journal = %path.display(), error = %e, "a former gate's scan journal cannot be read; left in place");
+                continue;
+            }
+        };
+        let waiting = records.iter().filter(|r| r.seq > applied).count();
+        recover(conn, name, applied, &records)?;
+        drop(journal);
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!(
+                journal = %path.display(),
+                former_gate = name,
+                recovered = waiting,
+                "a former gate's scan journal was taken into the scan log and removed"
+            ),
+            Err(e) => {
+                tracing::warn!(journal = %path.display(), error = %e, "a former gate's scan journal, taken into the scan log, could not be removed")
+            }
+        }
+    }
+    Ok(())
+}
+
 impl ScanWriter {
     /// Opens the writer for gate `name` on the device database at `db`: locks its journal,
     /// commits every record the scan log lacks, then starts the writer's thread on its own
@@ -302,6 +365,7 @@ impl ScanWriter {
         let (mut journal, records) = ScanJournal::open(&journal_path(db, &name))?;
         let newest = recover(&mut conn, &name, applied, &records)?;
         journal.prepare(&records)?;
+        recover_former_journals(&mut conn, db, &name)?;
         let shared = Arc::new(Shared::default());
         shared.lock().committed = newest;
         let thread = {
@@ -901,6 +965,63 @@ mod tests {
         writer.wait(next.seq, Duration::from_secs(10)).unwrap();
         drop(writer);
         drop(ScanWriter::open(&db, "North").unwrap());
+        assert_eq!(count(&db, "SELECT count(*) FROM scans"), 4);
+        assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 4);
+    }
+
+    #[test]
+    fn a_renamed_gate_takes_in_the_scans_its_former_name_journaled_and_removes_that_journal() {
+        // "North" journaled scans 2 and 3 and stopped uncleanly; the technician then renamed
+        // the gate to "North-2" before it started again.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("device.db");
+        let mut conn = replica::open(&db).unwrap();
+        // Another gate's journal with nothing waiting (it stopped cleanly) is not touched.
+        drop(ScanWriter::open(&db, "South").unwrap());
+        let south = std::fs::metadata(journal_path(&db, "South"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        {
+            let mut writer = ScanWriter::open(&db, "North").unwrap();
+            let one = writer.write(&mut conn, scan(1)).unwrap();
+            writer.wait(one.seq, Duration::from_secs(10)).unwrap();
+        }
+        {
+            let (mut journal, records) = ScanJournal::open(&journal_path(&db, "North")).unwrap();
+            journal.prepare(&records).unwrap();
+            let newest = records.last().map_or(0, |r| r.seq);
+            for (seq, id) in [(newest + 1, 2), (newest + 2, 3)] {
+                let payload = serde_json::to_vec(&scan(id)).unwrap();
+                journal.append(seq, &payload, newest).unwrap();
+            }
+        }
+        assert_eq!(journaled_not_logged(&conn, &db).unwrap(), 2);
+
+        let mut writer = ScanWriter::open(&db, "North-2").unwrap();
+        assert_eq!(count(&db, "SELECT count(*) FROM scans"), 3);
+        assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 3);
+        assert!(!journal_path(&db, "North").exists());
+        assert_eq!(
+            std::fs::metadata(journal_path(&db, "South"))
+                .unwrap()
+                .modified()
+                .unwrap(),
+            south
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT applied_seq FROM scan_journal WHERE name = 'North'"
+            ),
+            3
+        );
+        assert_eq!(journaled_not_logged(&conn, &db).unwrap(), 0);
+        // The renamed gate goes on with scans of its own; nothing is offered twice.
+        let next = writer.write(&mut conn, scan(4)).unwrap();
+        writer.wait(next.seq, Duration::from_secs(10)).unwrap();
+        drop(writer);
+        drop(ScanWriter::open(&db, "North-2").unwrap());
         assert_eq!(count(&db, "SELECT count(*) FROM scans"), 4);
         assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 4);
     }
