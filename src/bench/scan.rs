@@ -401,7 +401,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let durable_scan = |station: &mut Station,
                         c: &Credential,
                         not_journaled: &mut u64|
-     -> Result<(Duration, Duration)> {
+     -> Result<(Duration, Duration, Option<Duration>)> {
         let t = Instant::now();
         let decided = station.admit(c, None, 1, now())?;
         let durable = match decided.durable {
@@ -413,7 +413,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
                 t.elapsed()
             }
         };
-        Ok((decided.commanded, durable))
+        Ok((decided.commanded, durable, decided.journal_write))
     };
 
     // Warm up the way a running gate is: page cache filled, and the WAL file grown to its
@@ -428,6 +428,10 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let mut durable = Vec::with_capacity(opts.scans);
     // The part of durability after the relay command: building the rows and committing them.
     let mut recording = Vec::with_capacity(opts.scans);
+    // Of the recording, the journal's write itself, and what came before it (the rows built
+    // and encoded).
+    let mut scan_journal_write = Vec::with_capacity(opts.scans);
+    let mut building = Vec::with_capacity(opts.scans);
     let mut probe = FsyncProbe::create(db.parent().unwrap_or(&dir))?;
     let mut journal_probe = JournalProbe::create(db.parent().unwrap_or(&dir))?;
     let mut fsync = Vec::with_capacity(opts.scans);
@@ -435,9 +439,13 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let mut not_journaled = 0u64;
     for i in 0..opts.scans {
         let c = next_credential(&mut rng);
-        let (commanded, elapsed) = durable_scan(&mut station, &c, &mut not_journaled)?;
+        let (commanded, elapsed, written) = durable_scan(&mut station, &c, &mut not_journaled)?;
         durable.push(elapsed);
         recording.push(elapsed.saturating_sub(commanded));
+        if let Some(w) = written {
+            scan_journal_write.push(w);
+            building.push(elapsed.saturating_sub(commanded).saturating_sub(w));
+        }
         decision.push(commanded);
         // Both references after every scan, taking turns at going first.
         if i % 2 == 0 {
@@ -546,7 +554,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let mut durable_fold = Vec::new();
     while !folder.is_finished() {
         let c = next_credential(&mut rng);
-        let (commanded, durable) = durable_scan(&mut station, &c, &mut not_journaled)?;
+        let (commanded, durable, _) = durable_scan(&mut station, &c, &mut not_journaled)?;
         durable_fold.push(durable);
         decision_fold.push(commanded);
     }
@@ -629,6 +637,9 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         "delta_sync_seconds": delta_time.as_secs_f64(),
         "durability_latency": dur,
         "recording_latency": summary(recording),
+        // The recording split: rows built and encoded, then the journal's own write of them.
+        "recording_building_latency": summary(building),
+        "recording_journal_write_latency": summary(scan_journal_write),
         "disk_fsync_latency": fs,
         "durability_p99_to_fsync_p99": ratio,
         // The second reference: the journal's own write (4 KiB, O_DSYNC, direct when

@@ -196,6 +196,9 @@ pub struct Submitted {
     pub journaled: bool,
     /// When the journal's write returned (or failed): a journaled scan is durable from then.
     pub at: Instant,
+    /// How long the journal's write itself took (the record encoded before it is not
+    /// counted); `None` when the record was never written.
+    pub write_took: Option<Duration>,
 }
 
 /// See the module documentation.
@@ -401,9 +404,11 @@ impl ScanWriter {
     pub fn write(&mut self, conn: &mut Connection, write: Write) -> Result<Submitted, WriterError> {
         let seq = self.next_seq;
         let committed = self.committed();
+        let mut write_started = None;
         let journaled = serde_json::to_vec(&write)
             .map_err(|e| e.to_string())
             .and_then(|payload| {
+                write_started = Some(Instant::now());
                 self.journal
                     .append(seq, &payload, committed)
                     .map_err(|e| e.to_string())
@@ -433,6 +438,7 @@ impl ScanWriter {
             seq,
             journaled: journaled.is_ok(),
             at,
+            write_took: write_started.map(|t| at.saturating_duration_since(t)),
         })
     }
 

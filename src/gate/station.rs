@@ -193,6 +193,8 @@ pub struct Decided {
     /// Credential in → the scan and its outbox row synced in the scan journal (`None`: not
     /// recorded, or the journal could not take it and it is durable once committed).
     pub durable: Option<Duration>,
+    /// Of `durable`, the journal's write itself (after the rows were built and encoded).
+    pub journal_write: Option<Duration>,
     /// Credential in → decision made and relay commanded.
     pub commanded: Duration,
 }
@@ -796,9 +798,9 @@ impl Station {
         );
         // Durable once the journal's write returned; what the station notes in memory after
         // it (the use log, the recent admissions) is not part of becoming durable.
-        let durable = write
-            .filter(|w| w.journaled)
-            .map(|w| w.at.saturating_duration_since(started));
+        let journaled = write.filter(|w| w.journaled);
+        let durable = journaled.map(|w| w.at.saturating_duration_since(started));
+        let journal_write = journaled.and_then(|w| w.write_took);
         // Only now the membership holder's name, for the screen: the turnstile and the scan
         // did not need it.
         if let Found::Membership {
@@ -823,6 +825,7 @@ impl Station {
             scan,
             write: write.map(|w| w.seq),
             durable,
+            journal_write,
             commanded,
         })
     }
