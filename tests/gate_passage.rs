@@ -435,20 +435,20 @@ async fn a_membership_scan_greets_its_holder_by_name_admitted_or_not() {
     let clock = manual_clock();
     let (dev, _device, mut station, _relay) = synced_gate(&hub, "gate-1", TAIL, &clock).await;
     let conn = portico::replica::open(&dev.config().database_path()).unwrap();
-    let holder_name = |membership: &str| -> String {
-        conn.query_row(
-            "SELECT c.first_name || ' ' || c.last_name FROM membership_members m
-             JOIN merges g ON g.merged_id = m.lookup_id
-             JOIN constituents c ON c.lookup_id = g.survivor_id
-             WHERE m.membership_id = ?1 AND m.position = 0
-             UNION ALL
-             SELECT c.first_name || ' ' || c.last_name FROM membership_members m
-             JOIN constituents c ON c.lookup_id = m.lookup_id
-             WHERE m.membership_id = ?1 AND m.position = 0",
-            [membership],
-            |r| r.get(0),
+    let text =
+        |sql: &str, param: &str| -> String { conn.query_row(sql, [param], |r| r.get(0)).unwrap() };
+    let name_of = |lookup_id: &str| {
+        text(
+            "SELECT first_name || ' ' || last_name FROM constituents WHERE lookup_id = ?1",
+            lookup_id,
         )
-        .unwrap()
+    };
+    let holder_of = |membership: &str| {
+        let first = text(
+            "SELECT lookup_id FROM membership_members WHERE membership_id = ?1 AND position = 0",
+            membership,
+        );
+        portico::replica::resolve(&conn, &first).unwrap().survivor
     };
     let shown = |d: &portico::gate::station::Decided| {
         d.decision.effects.iter().find_map(|e| match e {
@@ -459,39 +459,23 @@ async fn a_membership_scan_greets_its_holder_by_name_admitted_or_not() {
 
     let admitted = station.admit(&card(&active), None, 1, at(10, 0)).unwrap();
     assert_eq!(admitted.decision.outcome, Outcome::Admit);
-    assert_eq!(shown(&admitted), Some(holder_name(&active)));
+    assert_eq!(shown(&admitted), Some(name_of(&holder_of(&active))));
     let refused = station.admit(&card(&lapsed), None, 1, at(10, 1)).unwrap();
     assert_eq!(refused.decision.outcome, Outcome::Deny);
-    assert_eq!(shown(&refused), Some(holder_name(&lapsed)));
+    assert_eq!(shown(&refused), Some(name_of(&holder_of(&lapsed))));
 
     // The holder merged into another constituent: the survivor is greeted.
-    let holder: String = conn
-        .query_row(
-            "SELECT lookup_id FROM membership_members WHERE membership_id = ?1 AND position = 0",
-            [&active],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let survivor: String = conn
-        .query_row(
-            "SELECT lookup_id FROM constituents WHERE lookup_id <> ?1 AND status = 'active' LIMIT 1",
-            [&holder],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let holder = holder_of(&active);
+    let survivor = text(
+        "SELECT lookup_id FROM constituents WHERE lookup_id <> ?1 AND status = 'active' LIMIT 1",
+        &holder,
+    );
     conn.execute(
         "INSERT INTO merges (merged_id, survivor_id, merged_at) VALUES (?1, ?2, '2026-01-01T00:00:00Z')",
         [&holder, &survivor],
     )
     .unwrap();
+    assert_eq!(holder_of(&active), survivor);
     let again = station.admit(&card(&active), None, 1, at(12, 0)).unwrap();
-    assert_eq!(shown(&again), Some(holder_name(&active)));
-    let survivor_name: String = conn
-        .query_row(
-            "SELECT first_name || ' ' || last_name FROM constituents WHERE lookup_id = ?1",
-            [&survivor],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(shown(&again), Some(survivor_name));
+    assert_eq!(shown(&again), Some(name_of(&survivor)));
 }

@@ -940,28 +940,30 @@ mod tests {
         records
     }
 
+    /// Gate `name` committed scan 1, then journaled scans 2 and 3 and died before committing
+    /// them (its journal written directly, as the process left it).
+    fn committed_one_then_crashed(db: &Path, conn: &mut Connection, name: &str) {
+        {
+            let mut writer = ScanWriter::open(db, name).unwrap();
+            let one = writer.write(conn, scan(1)).unwrap();
+            writer.wait(one.seq, Duration::from_secs(10)).unwrap();
+        }
+        let (mut journal, records) = ScanJournal::open(&journal_path(db, name)).unwrap();
+        journal.prepare(&records).unwrap();
+        let newest = records.last().map_or(0, |r| r.seq);
+        for (seq, id) in [(newest + 1, 2), (newest + 2, 3)] {
+            let payload = serde_json::to_vec(&scan(id)).unwrap();
+            journal.append(seq, &payload, newest).unwrap();
+        }
+    }
+
     #[test]
     fn journaled_scans_the_scan_log_lacks_are_committed_once_when_the_writer_opens() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("device.db");
-        // A writer that committed scan 1, then journaled 2 and 3 and died before committing
-        // them (its journal written directly, as the process left it).
         drop(ScanWriter::open(&db, "North").unwrap());
         let mut conn = replica::open(&db).unwrap();
-        {
-            let mut writer = ScanWriter::open(&db, "North").unwrap();
-            let one = writer.write(&mut conn, scan(1)).unwrap();
-            writer.wait(one.seq, Duration::from_secs(10)).unwrap();
-        }
-        {
-            let (mut journal, records) = ScanJournal::open(&journal_path(&db, "North")).unwrap();
-            journal.prepare(&records).unwrap();
-            let newest = records.last().map_or(0, |r| r.seq);
-            for (seq, id) in [(newest + 1, 2), (newest + 2, 3)] {
-                let payload = serde_json::to_vec(&scan(id)).unwrap();
-                journal.append(seq, &payload, newest).unwrap();
-            }
-        }
+        committed_one_then_crashed(&db, &mut conn, "North");
         assert_eq!(count(&db, "SELECT count(*) FROM scans"), 1);
         let mut writer = ScanWriter::open(&db, "North").unwrap();
         assert_eq!(count(&db, "SELECT count(*) FROM scans"), 3);
@@ -988,20 +990,7 @@ mod tests {
             .unwrap()
             .modified()
             .unwrap();
-        {
-            let mut writer = ScanWriter::open(&db, "North").unwrap();
-            let one = writer.write(&mut conn, scan(1)).unwrap();
-            writer.wait(one.seq, Duration::from_secs(10)).unwrap();
-        }
-        {
-            let (mut journal, records) = ScanJournal::open(&journal_path(&db, "North")).unwrap();
-            journal.prepare(&records).unwrap();
-            let newest = records.last().map_or(0, |r| r.seq);
-            for (seq, id) in [(newest + 1, 2), (newest + 2, 3)] {
-                let payload = serde_json::to_vec(&scan(id)).unwrap();
-                journal.append(seq, &payload, newest).unwrap();
-            }
-        }
+        committed_one_then_crashed(&db, &mut conn, "North");
         assert_eq!(journaled_not_logged(&conn, &db).unwrap(), 2);
 
         let mut writer = ScanWriter::open(&db, "North-2").unwrap();
