@@ -401,9 +401,14 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let durable_scan = |station: &mut Station,
                         c: &Credential,
                         not_journaled: &mut u64|
-     -> Result<(Duration, Duration, Option<Duration>)> {
+     -> Result<(Duration, Duration, Option<Duration>, &'static str)> {
         let t = Instant::now();
         let decided = station.admit(c, None, 1, now())?;
+        let class = match (&c.kind, decided.decision.reason.code()) {
+            (_, "unknown") => "unknown",
+            (CredentialKind::Membership { .. }, _) => "membership",
+            _ => "ticket",
+        };
         let durable = match decided.durable {
             Some(d) => d,
             None if decided.write.is_none() => t.elapsed(),
@@ -413,7 +418,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
                 t.elapsed()
             }
         };
-        Ok((decided.commanded, durable, decided.journal_write))
+        Ok((decided.commanded, durable, decided.journal_write, class))
     };
 
     // Warm up the way a running gate is: page cache filled, and the WAL file grown to its
@@ -432,6 +437,9 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     // and encoded).
     let mut scan_journal_write = Vec::with_capacity(opts.scans);
     let mut building = Vec::with_capacity(opts.scans);
+    // The decision latency of each kind of credential: a membership card (membership, members,
+    // merges), a ticket barcode (one ticket), a barcode the replica does not hold.
+    let mut by_class: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
     let mut probe = FsyncProbe::create(db.parent().unwrap_or(&dir))?;
     let mut journal_probe = JournalProbe::create(db.parent().unwrap_or(&dir))?;
     let mut fsync = Vec::with_capacity(opts.scans);
@@ -439,7 +447,9 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let mut not_journaled = 0u64;
     for i in 0..opts.scans {
         let c = next_credential(&mut rng);
-        let (commanded, elapsed, written) = durable_scan(&mut station, &c, &mut not_journaled)?;
+        let (commanded, elapsed, written, class) =
+            durable_scan(&mut station, &c, &mut not_journaled)?;
+        by_class.entry(class).or_default().push(commanded);
         durable.push(elapsed);
         recording.push(elapsed.saturating_sub(commanded));
         if let Some(w) = written {
@@ -554,7 +564,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
     let mut durable_fold = Vec::new();
     while !folder.is_finished() {
         let c = next_credential(&mut rng);
-        let (commanded, durable, _) = durable_scan(&mut station, &c, &mut not_journaled)?;
+        let (commanded, durable, _, _) = durable_scan(&mut station, &c, &mut not_journaled)?;
         durable_fold.push(durable);
         decision_fold.push(commanded);
     }
@@ -628,6 +638,10 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         "memberships": constituents,
         "tickets": tickets,
         "decision_latency": dec,
+        "decision_latency_by_credential": by_class
+            .into_iter()
+            .map(|(class, samples)| (class.to_owned(), summary(samples)))
+            .collect::<serde_json::Map<_, _>>(),
         "decision_latency_during_delta_sync": during,
         // Scans decided during the delta are committed by the writer between feed pages; this
         // is how long after the delta's last page the last of them was on disk.
