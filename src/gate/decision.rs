@@ -166,9 +166,9 @@ impl Decision {
     /// Puts the membership holder's name on the screen when the decision was made without it.
     ///
     /// The holder is only shown, never decided on, so the shell looks them up after the scan
-    /// is durable rather than between the credential and the relay (a membership scan's
-    /// lookups went from three b-tree descents to five for a name). A name already on the
-    /// screen is kept.
+    /// is durable rather than between the credential and the relay: reading them (through any
+    /// merges, then the constituent's name) would add two b-tree descents to a membership
+    /// scan's three. A name already on the screen is kept.
     pub fn greet(&mut self, holder: &Person) {
         for effect in &mut self.effects {
             if let Effect::ShowScreen(screen) = effect
