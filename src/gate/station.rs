@@ -573,34 +573,26 @@ impl Station {
         &self.gate
     }
 
-    /// Looks up what the replica knows about the credential.
+    /// Looks up what the replica knows about the credential, for deciding: a membership's
+    /// holder is left out (`holder: None`), since it is only shown; [`Station::admit`] reads it
+    /// once the scan is durable (see [`Decision::greet`]).
     ///
     /// Every lookup of one scan reads the same snapshot, in one read transaction: one set of
     /// WAL read locks (each a pair of `fcntl` calls) instead of one per query, and a feed page
-    /// committed in between cannot pair a membership with a holder from a later state.
+    /// committed in between cannot pair a membership with members from a later state.
     pub fn facts(
         &mut self,
         credential: &Credential,
         now: DateTime<Utc>,
     ) -> Result<Facts, StationError> {
-        self.snapshot(credential, now, Holder::Now)
-    }
-
-    /// [`Station::facts`], with a membership's holder left for later when `holder` says so.
-    fn snapshot(
-        &mut self,
-        credential: &Credential,
-        now: DateTime<Utc>,
-        holder: Holder,
-    ) -> Result<Facts, StationError> {
         // Before the snapshot: reloading rewritten use keys waits for the writer's commits.
         self.reload_rewritten_uses()?;
         if !self.conn.is_autocommit() {
-            return self.look_up(credential, now, holder);
+            return self.look_up(credential, now);
         }
         self.mapped_reads.apply(&self.conn);
         self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
-        let facts = self.look_up(credential, now, holder);
+        let facts = self.look_up(credential, now);
         // Ends the read transaction; it wrote nothing, so there is nothing to lose.
         let ended = self.conn.prepare_cached("COMMIT")?.execute([]);
         if ended.is_err() && !self.conn.is_autocommit() {
@@ -615,7 +607,6 @@ impl Station {
         &mut self,
         credential: &Credential,
         now: DateTime<Utc>,
-        holder: Holder,
     ) -> Result<Facts, StationError> {
         let plan = LookupPlan::for_credential(&credential.kind);
         let mut facts = Facts::default();
@@ -634,13 +625,10 @@ impl Station {
             LookupPlan::Membership { membership_id } => {
                 let id = survivor.as_deref().unwrap_or(membership_id);
                 match replica::membership(&self.conn, id)? {
-                    Some(membership) => {
-                        let holder = match (holder, membership.members.first()) {
-                            (Holder::Now, Some(first)) => self.person(first)?,
-                            _ => None,
-                        };
-                        Found::Membership { membership, holder }
-                    }
+                    Some(membership) => Found::Membership {
+                        membership,
+                        holder: None,
+                    },
                     None => Found::Nothing,
                 }
             }
@@ -753,7 +741,7 @@ impl Station {
     ) -> Result<Decided, StationError> {
         let started = std::time::Instant::now();
         self.passage_events(now.utc)?;
-        let facts = self.snapshot(credential, now.utc, Holder::Later)?;
+        let facts = self.facts(credential, now.utc)?;
         let direction = direction.unwrap_or_else(|| self.gate.policy.direction.default_scan());
         let mut decision = decide(&super::Scan {
             credential: &credential.kind,
@@ -803,10 +791,7 @@ impl Station {
         let journal_write = journaled.and_then(|w| w.write_took);
         // Only now the membership holder's name, for the screen: the turnstile and the scan
         // did not need it.
-        if let Found::Membership {
-            membership,
-            holder: None,
-        } = &facts.found
+        if let Found::Membership { membership, .. } = &facts.found
             && let Some(first) = membership.members.first()
         {
             match self.person(first) {
@@ -964,14 +949,6 @@ impl Station {
 
 /// How the scan log writes a venue-local time.
 const LOCAL_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f";
-
-/// When a membership scan looks up its holder: with the other facts, or once the scan is
-/// durable (the holder is only shown, see [`Decision::greet`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Holder {
-    Now,
-    Later,
-}
 
 fn direction_name(d: ScanDirection) -> &'static str {
     match d {
