@@ -256,21 +256,31 @@ fn journal_name(name: &str) -> String {
         .collect()
 }
 
-/// Scans in the journals beside the database at `db` that its scan log does not hold yet (a
-/// gate's last quarter of a second, or more when the scan log cannot take them: the database
-/// locked or failing, or a gate that stopped uncleanly and has not opened since). Read from the
-/// files, so it also answers for a device that is not running.
-pub fn journaled_not_logged(conn: &Connection, db: &Path) -> rusqlite::Result<u64> {
+/// A scan journal found beside the database, read without its lock.
+struct JournalBeside {
+    /// The gate name in the file's name.
+    name: String,
+    path: PathBuf,
+    /// The newest sequence number of that gate the scan log holds.
+    applied: u64,
+    /// Records newer than that.
+    waiting: u64,
+}
+
+/// Every scan journal beside the database at `db`, with the records its scan log lacks, read
+/// from the files (without their locks, so also for a device that is not running). A journal
+/// that cannot be read is left out.
+fn journals_beside(conn: &Connection, db: &Path) -> rusqlite::Result<Vec<JournalBeside>> {
     let prefix = journal_prefix(db);
     let dir = match db.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(0);
+        return Ok(Vec::new());
     };
     let has_table = replica::table_exists(conn, "scan_journal")?;
-    let mut waiting = 0;
+    let mut found = Vec::new();
     for entry in entries.flatten() {
         let entry_name = entry.file_name().to_string_lossy().into_owned();
         let Some(name) = entry_name.strip_prefix(&prefix) else {
@@ -284,12 +294,26 @@ pub fn journaled_not_logged(conn: &Connection, db: &Path) -> rusqlite::Result<u6
         let Ok(bytes) = std::fs::read(entry.path()) else {
             continue;
         };
-        waiting += super::scan_journal::parse(&bytes)
+        let waiting = super::scan_journal::parse(&bytes)
             .iter()
             .filter(|r| r.seq > applied)
             .count() as u64;
+        found.push(JournalBeside {
+            name: name.to_owned(),
+            path: entry.path(),
+            applied,
+            waiting,
+        });
     }
-    Ok(waiting)
+    Ok(found)
+}
+
+/// Scans in the journals beside the database at `db` that its scan log does not hold yet (a
+/// gate's last quarter of a second, or more when the scan log cannot take them: the database
+/// locked or failing, or a gate that stopped uncleanly and has not opened since). Read from the
+/// files, so it also answers for a device that is not running.
+pub fn journaled_not_logged(conn: &Connection, db: &Path) -> rusqlite::Result<u64> {
+    Ok(journals_beside(conn, db)?.iter().map(|j| j.waiting).sum())
 }
 
 /// Journals beside the database at `db` under another gate's name: the gate was renamed in its
@@ -299,56 +323,32 @@ pub fn journaled_not_logged(conn: &Connection, db: &Path) -> rusqlite::Result<u6
 /// waiting is not touched (another gate's on the same database, stopped cleanly); one another
 /// running gate holds is left to it; one that cannot be read is left in place and logged.
 fn recover_former_journals(conn: &mut Connection, db: &Path, own: &str) -> Result<(), WriterError> {
-    let prefix = journal_prefix(db);
-    let dir = match db.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(name) = file_name.strip_prefix(&prefix) else {
-            continue;
-        };
-        // Only names a gate makes (`journal_name`), and never this gate's own.
-        if name == own || name.is_empty() || journal_name(name) != name {
-            continue;
-        }
-        let path = entry.path();
-        // Read first without the lock: a journal with nothing waiting (another gate's that
-        // stopped cleanly, or is running) is never touched.
-        let applied = applied_through(conn, name).map_err(replica::ReplicaError::from)?;
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        if !super::scan_journal::parse(&bytes)
-            .iter()
-            .any(|r| r.seq > applied)
-        {
-            continue;
-        }
-        let (journal, records) = match ScanJournal::open(&path) {
+    let former = journals_beside(conn, db).map_err(replica::ReplicaError::from)?;
+    // Only names a gate makes (`journal_name`), never this gate's own, and only with scans
+    // waiting.
+    for j in former.into_iter().filter(|j| {
+        j.waiting > 0 && j.name != own && !j.name.is_empty() && journal_name(&j.name) == j.name
+    }) {
+        let (journal, records) = match ScanJournal::open(&j.path) {
             Ok(opened) => opened,
             Err(JournalError::InUse { .. }) => continue,
             Err(e) => {
-                tracing::error!(journal = %path.display(), error = %e, "a former gate's scan journal cannot be read; left in place");
+                tracing::error!(journal = %j.path.display(), error = %e, "a former gate's scan journal cannot be read; left in place");
                 continue;
             }
         };
-        let waiting = records.iter().filter(|r| r.seq > applied).count();
-        recover(conn, name, applied, &records)?;
+        let waiting = records.iter().filter(|r| r.seq > j.applied).count();
+        recover(conn, &j.name, j.applied, &records)?;
         drop(journal);
-        match std::fs::remove_file(&path) {
+        match std::fs::remove_file(&j.path) {
             Ok(()) => tracing::info!(
-                journal = %path.display(),
-                former_gate = name,
+                journal = %j.path.display(),
+                former_gate = %j.name,
                 recovered = waiting,
                 "a former gate's scan journal was taken into the scan log and removed"
             ),
             Err(e) => {
-                tracing::warn!(journal = %path.display(), error = %e, "a former gate's scan journal, taken into the scan log, could not be removed")
+                tracing::warn!(journal = %j.path.display(), error = %e, "a former gate's scan journal, taken into the scan log, could not be removed")
             }
         }
     }
