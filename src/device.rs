@@ -118,7 +118,7 @@ impl Device {
             .spawn(move || {
                 crate::priority::lower_this_thread();
                 crate::priority::idle_io_this_thread();
-                crate::replica::residency::warm_at_start(&db);
+                crate::replica::residency::warm_if_evicted(&db, "start-up");
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start reading the replica into memory");

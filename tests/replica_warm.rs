@@ -1,5 +1,6 @@
 //! A running device reads its database into memory when it starts, so the first visitors after
-//! a reboot (kiosks switched off overnight) are not kept waiting on the disk.
+//! a reboot (kiosks switched off overnight) are not kept waiting on the disk; and a pull reads
+//! back what the kernel has dropped of it since, before it applies a change.
 
 mod common;
 
@@ -40,4 +41,40 @@ async fn a_device_reads_its_replica_into_memory_when_it_starts() {
     assert!(after.percent() >= 99.0, "{before:?} → {after:?}");
     tx.send(true).unwrap();
     run.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_reads_back_what_the_kernel_dropped_of_the_replica_and_applies_the_delta() {
+    let hub = TestHub::start(3_000).await;
+    let dev = TestDevice::on_disk(&hub, "gate-9");
+    let db = dev.config().database_path();
+    let device = dev.open(manual_clock());
+    device.engine.pull_all(None).await.unwrap();
+
+    let changed = portico::hub::seed::mutate(&hub.store, 30, 3_000, 7).unwrap();
+    // As after hours of idling under memory pressure: the replica's pages reclaimed.
+    residency::evict(&db).unwrap();
+    let before = residency::resident(&db).unwrap();
+    assert!(
+        before.percent() < 50.0,
+        "the file stayed cached: {before:?}"
+    );
+
+    let report = device.engine.pull_all(None).await.unwrap();
+    assert_eq!(report.upserts, 30);
+    // 30 changes touch a few dozen of the file's pages; the rest came back by the read-back.
+    let after = residency::resident(&db).unwrap();
+    assert!(after.percent() >= 99.0, "{before:?} → {after:?}");
+    let again = residency::warm_if_evicted(&db, "test");
+    assert!(
+        again.is_none(),
+        "a file in memory is not read again: {again:?}"
+    );
+    let conn = device.engine.database();
+    let conn = conn.lock().unwrap();
+    for id in &changed {
+        let want = hub.store.constituent(id).unwrap().unwrap();
+        let got = portico::replica::constituent(&conn, id).unwrap().unwrap();
+        assert_eq!(portico::protocol::ConstituentDto::from(got), want);
+    }
 }

@@ -4,7 +4,8 @@
 //! the file in the kernel's page cache those reads are copies; after a reboot (many venues
 //! switch their kiosks off at night) each one waits for the disk, and the first 10,000-change
 //! delta took 4–24 s instead of 0.6–0.8 s. A running device therefore reads its database file
-//! once at start-up, in order, at background priority ([`warm`]), when the file fits in the
+//! at start-up, in order, at background priority ([`warm`]), and reads back whatever the kernel
+//! has dropped of it since before each pull ([`warm_if_evicted`]), when the file fits in the
 //! memory the device has to spare ([`plan`], [`Spare`]: the machine's `MemAvailable`, and the
 //! room under the service's own memory limit, which counts the page cache of the files it
 //! reads); what is already cached is skipped. The status report shows how much of the file is
@@ -338,46 +339,76 @@ pub fn evict(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The device's start-up read of its database: decides, warms, and says what it did. Runs on
-/// the calling thread (the device gives it one of its own at background priority).
-pub fn warm_at_start(path: &Path) {
-    let r = match resident(path) {
-        Ok(r) => r,
+/// Reads back what the kernel has dropped of the database file, when the file fits in the
+/// memory the device has to spare: the device's start-up read, and the read before each pull
+/// (`occasion` names which in the log). A device that sat idle for a while finds part of its
+/// replica evicted (reclaim takes the page cache of files nobody touched); a delta then waits
+/// for the disk at every cold page it changes, 4–24 s for 10,000 changes from a cold file, 2.5 s
+/// with a tenth of it evicted, where reading the missing chunks in order first takes a fraction
+/// of a second. A file already in memory costs one `mincore` pass. Runs on the calling thread
+/// (callers give it one of their own at background priority); returns what it read, if
+/// anything.
+pub fn warm_if_evicted(path: &Path, occasion: &'static str) -> Option<Warmed> {
+    match resident(path) {
+        Ok(r) => warm_from(path, r, occasion),
         Err(e) => {
-            tracing::debug!(error = %e, "replica residency unknown; not warming");
-            return;
+            tracing::debug!(error = %e, occasion, "replica residency unknown; not warming");
+            None
         }
-    };
+    }
+}
+
+/// [`warm_if_evicted`] for a caller that has just measured the file's residency `r`.
+pub fn warm_from(path: &Path, r: Residency, occasion: &'static str) -> Option<Warmed> {
     let spare = Spare::now();
     match plan(r, spare.bytes()) {
         WarmPlan::Warm => match warm(path) {
-            Ok(w) => tracing::info!(
-                file_mb = w.after.file_bytes / 1_000_000,
-                read_mb = w.read_bytes / 1_000_000,
-                resident_before_pct = w.before.percent().round() as u64,
-                resident_pct = w.after.percent().round() as u64,
-                seconds = w.took.as_secs_f64(),
-                "replica read into memory"
-            ),
-            Err(e) => tracing::warn!(error = %e, "reading the replica into memory failed"),
+            Ok(w) => {
+                tracing::info!(
+                    occasion,
+                    file_mb = w.after.file_bytes / 1_000_000,
+                    read_mb = w.read_bytes / 1_000_000,
+                    resident_before_pct = w.before.percent().round() as u64,
+                    resident_pct = w.after.percent().round() as u64,
+                    seconds = w.took.as_secs_f64(),
+                    "replica read into memory"
+                );
+                Some(w)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, occasion, "reading the replica into memory failed");
+                None
+            }
         },
         WarmPlan::AlreadyResident => {
             tracing::debug!(
+                occasion,
                 resident_pct = r.percent().round() as u64,
                 "replica already in memory"
             );
+            None
         }
         WarmPlan::TooLarge {
             file_bytes,
             available_bytes,
-        } => tracing::warn!(
-            file_mb = file_bytes / 1_000_000,
-            spare_mb = available_bytes / 1_000_000,
-            limit_mb = spare.limit_bytes.map(|l| l / 1_000_000),
-            "the replica does not fit in the memory this device has to spare (the machine's, or \
-             the service's MemoryMax): lookups and syncs will wait for the disk"
-        ),
-        WarmPlan::Unknown => tracing::debug!("available memory unknown; not warming the replica"),
+        } => {
+            tracing::warn!(
+                occasion,
+                file_mb = file_bytes / 1_000_000,
+                spare_mb = available_bytes / 1_000_000,
+                limit_mb = spare.limit_bytes.map(|l| l / 1_000_000),
+                "the replica does not fit in the memory this device has to spare (the machine's, \
+                 or the service's MemoryMax): lookups and syncs will wait for the disk"
+            );
+            None
+        }
+        WarmPlan::Unknown => {
+            tracing::debug!(
+                occasion,
+                "available memory unknown; not warming the replica"
+            );
+            None
+        }
     }
 }
 

@@ -230,16 +230,16 @@ impl SyncEngine {
     /// One pass over every feed until the hub has nothing more.
     pub async fn pull_all(&self, observer: Option<Observer>) -> Result<PullReport, SyncError> {
         let mut total = PullReport::default();
+        let warm = ReadBack::start(self.cfg.database_path());
         let result = async {
             for r in Resource::ALL {
+                let (o, w) = (observer.clone(), warm.clone());
                 let rep = match r {
-                    Resource::Catalog => self.pull::<CatalogFeed>(observer.clone()).await?,
-                    Resource::Constituents => {
-                        self.pull::<ConstituentFeed>(observer.clone()).await?
-                    }
-                    Resource::Memberships => self.pull::<MembershipFeed>(observer.clone()).await?,
-                    Resource::Tickets => self.pull::<TicketFeed>(observer.clone()).await?,
-                    Resource::Merges => self.pull::<MergeFeed>(observer.clone()).await?,
+                    Resource::Catalog => self.pull::<CatalogFeed>(o, w).await?,
+                    Resource::Constituents => self.pull::<ConstituentFeed>(o, w).await?,
+                    Resource::Memberships => self.pull::<MembershipFeed>(o, w).await?,
+                    Resource::Tickets => self.pull::<TicketFeed>(o, w).await?,
+                    Resource::Merges => self.pull::<MergeFeed>(o, w).await?,
                 };
                 total.pages += rep.pages;
                 total.upserts += rep.upserts;
@@ -259,7 +259,14 @@ impl SyncEngine {
         Ok(total)
     }
 
-    async fn pull<F: Feed>(&self, observer: Option<Observer>) -> Result<PullReport, SyncError> {
+    /// Pulls one feed. `warm` is the read-back of what the kernel dropped of the replica,
+    /// started by [`Self::pull_all`]; when most of the file was gone, the writer waits for it
+    /// before its first change rather than wait for the disk at each cold page.
+    async fn pull<F: Feed>(
+        &self,
+        observer: Option<Observer>,
+        warm: Arc<ReadBack>,
+    ) -> Result<PullReport, SyncError> {
         let resource = F::RESOURCE;
         let start = self
             .with_db(move |c| replica::cursor(c, resource).map_err(local))
@@ -318,6 +325,9 @@ impl SyncEngine {
                 let mut applied = 0u64;
                 let mut announced = None;
                 while let Some(first) = rx.blocking_recv() {
+                    if !first.changes.is_empty() {
+                        warm.wait_if_mostly_evicted();
+                    }
                     let tx = conn
                         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                         .map_err(local)?;
@@ -689,6 +699,82 @@ impl SyncEngine {
             }
         };
         tokio::join!(pull, push);
+    }
+}
+
+/// Below this share of the replica in memory, the feed writer waits for the read-back before
+/// its first change. Replays of 10,000 changes on a 1-million-constituent replica with 36 %
+/// of it resident: 1.2–1.6 s waiting, against 2.2–3.3 s applying straight away (each change's
+/// cold pages read at random); with 80–95 % resident, waiting added the read-back's
+/// 0.15–0.25 s to a delta of 0.6–0.75 s, and applying alongside it cost nothing.
+const WAIT_BELOW_RESIDENT_PCT: f64 = 75.0;
+
+/// The read-back of the replica before a pull ([`replica::residency::warm_if_evicted`]), on a
+/// thread of its own at background CPU and idle I/O priority, so it runs while the first feed
+/// pages are fetched and never holds back a gate's (or the feed writer's) disk reads. When most
+/// of the file was gone, the first feed writer with changes to apply waits for it.
+struct ReadBack {
+    /// The share of the file in memory when the read-back started (`None`: unknown, nothing
+    /// read): on its way from the thread, then kept.
+    measured: Mutex<Measured>,
+    handle: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+enum Measured {
+    Coming(std::sync::mpsc::Receiver<Option<f64>>),
+    Known(Option<f64>),
+}
+
+impl ReadBack {
+    fn start(db: std::path::PathBuf) -> Arc<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
+            .name("replica-readback".into())
+            .spawn(move || {
+                crate::priority::lower_this_thread();
+                crate::priority::idle_io_this_thread();
+                match replica::residency::resident(&db) {
+                    Ok(r) => {
+                        let _ = tx.send(Some(r.percent()));
+                        replica::residency::warm_from(&db, r, "pull");
+                    }
+                    Err(e) => {
+                        let _ = tx.send(None);
+                        tracing::debug!(error = %e, "replica residency unknown; not reading it back");
+                    }
+                }
+            });
+        let handle = spawned
+            .map_err(|e| tracing::warn!(error = %e, "cannot start reading back the replica"))
+            .ok();
+        Arc::new(Self {
+            measured: Mutex::new(Measured::Coming(rx)),
+            handle: Mutex::new(handle),
+        })
+    }
+
+    /// Blocks until the read-back has finished when less than [`WAIT_BELOW_RESIDENT_PCT`] of
+    /// the file was in memory; otherwise returns once the residency is measured (a `mincore`
+    /// pass) and the read-back goes on beside the writer.
+    fn wait_if_mostly_evicted(&self) {
+        let measured = {
+            let mut m = self.measured.lock().unwrap_or_else(|p| p.into_inner());
+            let pct = match &*m {
+                Measured::Known(pct) => *pct,
+                // The thread sends first thing; a thread that never started sends nothing.
+                Measured::Coming(rx) => rx.recv().ok().flatten(),
+            };
+            *m = Measured::Known(pct);
+            pct
+        };
+        let mut handle = self.handle.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pct) = measured
+            && pct < WAIT_BELOW_RESIDENT_PCT
+            && let Some(h) = handle.take()
+            && h.join().is_err()
+        {
+            tracing::warn!("reading back the replica failed");
+        }
     }
 }
 
