@@ -4,28 +4,43 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{TestDevice, TestHub, manual_clock};
 use portico::replica::residency;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_reads_its_replica_into_memory_when_it_starts() {
+/// A device on disk with a replica of a 3,000-constituent hub, synced once and closed.
+async fn synced_device() -> (TestHub, TestDevice, PathBuf) {
     let hub = TestHub::start(3_000).await;
     let dev = TestDevice::on_disk(&hub, "gate-9");
     let db = dev.config().database_path();
-    {
-        let device = dev.open(manual_clock());
-        device.engine.pull_all(None).await.unwrap();
-    }
-    // As after a reboot: nothing of the file in memory.
-    residency::evict(&db).unwrap();
-    let before = residency::resident(&db).unwrap();
+    dev.open(manual_clock())
+        .engine
+        .pull_all(None)
+        .await
+        .unwrap();
+    (hub, dev, db)
+}
+
+/// Drops the file's pages from the kernel's cache, as a reboot or reclaim would, and returns
+/// what stayed.
+fn evict(db: &Path) -> residency::Residency {
+    residency::evict(db).unwrap();
+    let before = residency::resident(db).unwrap();
     assert!(before.file_bytes > 1_000_000, "{before:?}");
     assert!(
         before.percent() < 50.0,
         "the file stayed cached: {before:?}"
     );
+    before
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_reads_its_replica_into_memory_when_it_starts() {
+    let (_hub, dev, db) = synced_device().await;
+    // As after a reboot: nothing of the file in memory.
+    let before = evict(&db);
 
     let device = dev.open(manual_clock());
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -45,20 +60,11 @@ async fn a_device_reads_its_replica_into_memory_when_it_starts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_reads_back_what_the_kernel_dropped_of_the_replica_and_applies_the_delta() {
-    let hub = TestHub::start(3_000).await;
-    let dev = TestDevice::on_disk(&hub, "gate-9");
-    let db = dev.config().database_path();
+    let (hub, dev, db) = synced_device().await;
     let device = dev.open(manual_clock());
-    device.engine.pull_all(None).await.unwrap();
-
     let changed = portico::hub::seed::mutate(&hub.store, 30, 3_000, 7).unwrap();
     // As after hours of idling under memory pressure: the replica's pages reclaimed.
-    residency::evict(&db).unwrap();
-    let before = residency::resident(&db).unwrap();
-    assert!(
-        before.percent() < 50.0,
-        "the file stayed cached: {before:?}"
-    );
+    let before = evict(&db);
 
     let report = device.engine.pull_all(None).await.unwrap();
     assert_eq!(report.upserts, 30);
