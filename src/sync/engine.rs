@@ -333,24 +333,31 @@ impl SyncEngine {
                         .map_err(local)?;
                     let mut page = Some(first);
                     let mut in_tx = 0usize;
+                    let mut cursor = None;
                     let started = std::time::Instant::now();
                     let lock_mark = replica::lock_wait_mark();
                     while let Some(p) = page.take() {
                         if announced.is_none() {
                             announced = p.remaining.map(|r| r + p.changes.len() as u64);
                         }
+                        let more = p.has_more;
                         let stats = F::apply(&applier, &tx, &p.changes).map_err(local)?;
-                        replica::set_cursor(&tx, resource, &p.next_cursor, clock.now())
-                            .map_err(local)?;
+                        cursor = Some(p.next_cursor);
                         report.pages += 1;
                         report.upserts += stats.upserts;
                         report.deletes += stats.deletes;
                         in_tx += p.changes.len();
                         applied += p.changes.len() as u64;
-                        if in_tx < MAX_CHANGES_PER_COMMIT && !replica::lock_wanted_since(lock_mark)
-                        {
-                            page = rx.try_recv().ok();
+                        if in_tx < MAX_CHANGES_PER_COMMIT {
+                            page = next_page_in_time(&mut rx, more, || {
+                                replica::lock_wanted_since(lock_mark)
+                            });
                         }
+                    }
+                    // The cursor of the last page folded in, written once with the changes it
+                    // covers: one write of the cursor row per transaction, not one per page.
+                    if let Some(cursor) = cursor {
+                        replica::set_cursor(&tx, resource, &cursor, clock.now()).map_err(local)?;
                     }
                     let applied_in = started.elapsed();
                     commit(tx)?;
@@ -778,6 +785,39 @@ impl ReadBack {
     }
 }
 
+/// How long the feed writer keeps its transaction open for a page the hub has announced
+/// (`has_more`) but the fetcher has not yet delivered. Committing at once would cost a commit
+/// (and its `fdatasync`) per page whenever the writer outpaces the fetcher, as it does on the
+/// small first pages of a delta.
+const FOLD_WAIT: Duration = Duration::from_millis(250);
+
+/// The next page to fold into the open transaction: one already waiting, or, when the hub
+/// said more is coming, one that arrives within [`FOLD_WAIT`], unless `lock_wanted` says
+/// another connection of this process waits for the write lock. `None` means commit now.
+fn next_page_in_time<T>(
+    rx: &mut mpsc::Receiver<T>,
+    more_announced: bool,
+    lock_wanted: impl Fn() -> bool,
+) -> Option<T> {
+    use tokio::sync::mpsc::error::TryRecvError;
+    let deadline = std::time::Instant::now() + FOLD_WAIT;
+    loop {
+        if lock_wanted() {
+            return None;
+        }
+        match rx.try_recv() {
+            Ok(page) => return Some(page),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if !more_announced => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
 /// Commits a feed or upload transaction, then tells the gate when it rewrote use keys (a
 /// remapped local id), so the gate reads them again.
 fn commit(tx: rusqlite::Transaction<'_>) -> Result<(), SyncError> {
@@ -822,6 +862,49 @@ pub fn purge_due(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn the_writer_folds_an_announced_page_that_arrives_while_it_waits() {
+        let (tx, mut rx) = mpsc::channel::<u32>(2);
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            tx.blocking_send(7).unwrap();
+        });
+        assert_eq!(next_page_in_time(&mut rx, true, || false), Some(7));
+        sender.join().unwrap();
+    }
+
+    #[test]
+    fn the_writer_commits_at_once_when_no_page_is_announced_or_the_lock_is_wanted() {
+        let (tx, mut rx) = mpsc::channel::<u32>(2);
+        // Nothing announced: the last page was the feed's last.
+        let started = std::time::Instant::now();
+        assert_eq!(next_page_in_time(&mut rx, false, || false), None);
+        assert!(started.elapsed() < FOLD_WAIT);
+        // A page already waiting is taken whatever was announced.
+        tx.try_send(1).unwrap();
+        assert_eq!(next_page_in_time(&mut rx, false, || false), Some(1));
+        // Another connection waited for the lock since the transaction began: commit now,
+        // even with a page ready.
+        tx.try_send(2).unwrap();
+        assert_eq!(next_page_in_time(&mut rx, true, || true), None);
+        assert_eq!(
+            rx.try_recv().ok(),
+            Some(2),
+            "the page stays queued for the next transaction"
+        );
+        // The fetcher stopped (its error is reported elsewhere).
+        drop(tx);
+        assert_eq!(next_page_in_time(&mut rx, true, || false), None);
+    }
+
+    #[test]
+    fn the_writer_stops_waiting_for_an_announced_page_after_the_fold_wait() {
+        let (_tx, mut rx) = mpsc::channel::<u32>(2);
+        let started = std::time::Instant::now();
+        assert_eq!(next_page_in_time(&mut rx, true, || false), None);
+        assert!(started.elapsed() >= FOLD_WAIT);
+    }
 
     #[test]
     fn pages_start_small_and_double_up_to_the_page_size() {
