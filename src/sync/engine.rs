@@ -334,6 +334,7 @@ impl SyncEngine {
                     let mut page = Some(first);
                     let mut in_tx = 0usize;
                     let mut cursor = None;
+                    let mut waited = Duration::ZERO;
                     let started = std::time::Instant::now();
                     let lock_mark = replica::lock_wait_mark();
                     while let Some(p) = page.take() {
@@ -349,9 +350,11 @@ impl SyncEngine {
                         in_tx += p.changes.len();
                         applied += p.changes.len() as u64;
                         if in_tx < MAX_CHANGES_PER_COMMIT {
+                            let asked = std::time::Instant::now();
                             page = next_page_in_time(&mut rx, more, || {
                                 replica::lock_wanted_since(lock_mark)
                             });
+                            waited += asked.elapsed();
                         }
                     }
                     // The cursor of the last page folded in, written once with the changes it
@@ -365,6 +368,7 @@ impl SyncEngine {
                         resource = %resource,
                         changes = in_tx,
                         apply_ms = applied_in.as_millis() as u64,
+                        waited_for_pages_ms = waited.as_millis() as u64,
                         commit_ms = (started.elapsed() - applied_in).as_millis() as u64,
                         "feed changes committed"
                     );
