@@ -77,6 +77,11 @@ pub struct FeedQuery {
     pub cursor: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// The cursor the device's copy of the feed stood at when its pull began (the first
+    /// page's cursor). The hub then names, with each constituent, the parts changed after it:
+    /// the device holds each record of the page as it was at that cursor or later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 /// One page of a resource's change feed.
@@ -98,8 +103,99 @@ pub struct FeedPage<T> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Change<T> {
-    Upsert { key: String, data: T },
-    Delete { key: String },
+    Upsert {
+        key: String,
+        data: T,
+        /// Which parts of the record changed after the request's `since` cursor (the
+        /// constituents feed). Absent: not known, so every part is compared.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        changed: Option<Parts>,
+    },
+    Delete {
+        key: String,
+    },
+}
+
+impl<T> Change<T> {
+    /// An upsert with no part annotation.
+    pub fn upsert(key: impl Into<String>, data: T) -> Self {
+        Change::Upsert {
+            key: key.into(),
+            data,
+            changed: None,
+        }
+    }
+}
+
+/// The parts of a constituent that change independently: the record itself (name parts, birth
+/// date, status) and its four lists. On the wire, a list of their names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Parts(u8);
+
+impl Parts {
+    pub const RECORD: Parts = Parts(1);
+    pub const HISTORICAL_NAMES: Parts = Parts(1 << 1);
+    pub const EMAILS: Parts = Parts(1 << 2);
+    pub const PHONES: Parts = Parts(1 << 3);
+    pub const ADDRESSES: Parts = Parts(1 << 4);
+    pub const ALL: Parts = Parts(0b1_1111);
+    /// Wire names, in bit order.
+    pub const NAMES: [&'static str; 5] = [
+        "record",
+        "historical_names",
+        "emails",
+        "phones",
+        "addresses",
+    ];
+
+    /// The part named on the wire.
+    pub fn named(name: &str) -> Option<Parts> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Parts(1 << i))
+    }
+
+    pub fn contains(self, other: Parts) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The part names set, in bit order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES
+            .into_iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, n)| n)
+    }
+}
+
+impl std::ops::BitOr for Parts {
+    type Output = Parts;
+    fn bitor(self, rhs: Parts) -> Parts {
+        Parts(self.0 | rhs.0)
+    }
+}
+
+impl Serialize for Parts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
+
+impl<'de> Deserialize<'de> for Parts {
+    /// A part this build does not know makes the annotation cover every part: the device then
+    /// compares the whole record rather than trust a list it cannot read fully.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let names = Vec::<std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(names.iter().fold(Parts::default(), |acc, n| {
+            Parts::named(n).map_or(Parts::ALL, |p| acc | p)
+        }))
+    }
 }
 
 impl<T> Change<T> {
@@ -732,6 +828,47 @@ mod tests {
         assert_eq!(c, Change::Delete { key: "8-1".into() });
         let bad = serde_json::from_str::<Change<MergeDto>>(r#"{"op":"explode","key":"8-1"}"#);
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn an_upsert_names_the_parts_that_changed_and_an_unknown_part_covers_them_all() {
+        let cases: &[(&str, Option<Parts>)] = &[
+            (
+                r#"{"op":"upsert","key":"8-1","data":{"merged_id":"8-1","survivor_id":"8-2","merged_at":"2026-01-01T00:00:00Z"}}"#,
+                None,
+            ),
+            (
+                r#"{"op":"upsert","key":"8-1","data":{"merged_id":"8-1","survivor_id":"8-2","merged_at":"2026-01-01T00:00:00Z"},"changed":[]}"#,
+                Some(Parts::default()),
+            ),
+            (
+                r#"{"op":"upsert","key":"8-1","data":{"merged_id":"8-1","survivor_id":"8-2","merged_at":"2026-01-01T00:00:00Z"},"changed":["emails","record"]}"#,
+                Some(Parts::EMAILS | Parts::RECORD),
+            ),
+            (
+                r#"{"op":"upsert","key":"8-1","data":{"merged_id":"8-1","survivor_id":"8-2","merged_at":"2026-01-01T00:00:00Z"},"changed":["phones","pets"]}"#,
+                Some(Parts::ALL),
+            ),
+        ];
+        for (wire, want) in cases {
+            let c: Change<MergeDto> = serde_json::from_str(wire).unwrap();
+            let Change::Upsert { changed, .. } = &c else {
+                panic!("{wire}: not an upsert");
+            };
+            assert_eq!(changed, want, "{wire}");
+        }
+        let out = serde_json::to_value(Change::Upsert {
+            key: "8-1".to_owned(),
+            data: 1,
+            changed: Some(Parts::PHONES | Parts::HISTORICAL_NAMES),
+        })
+        .unwrap();
+        assert_eq!(
+            out["changed"],
+            serde_json::json!(["historical_names", "phones"])
+        );
+        let plain = serde_json::to_value(Change::upsert("8-1", 1)).unwrap();
+        assert!(plain.get("changed").is_none());
     }
 
     #[test]

@@ -41,6 +41,7 @@ fn replica_with(people: Vec<Constituent>) -> (tempfile::TempDir, rusqlite::Conne
         .map(|c| Change::Upsert {
             key: c.lookup_id.clone(),
             data: c.into(),
+            changed: None,
         })
         .collect();
     let tx = conn.transaction().unwrap();
@@ -151,6 +152,7 @@ fn a_lookup_id_search_follows_a_merge_and_name_search_hides_the_merged_record() 
         &[Change::Upsert {
             key: "8-6".into(),
             data: merged,
+            changed: None,
         }],
     )
     .unwrap();
@@ -163,6 +165,7 @@ fn a_lookup_id_search_follows_a_merge_and_name_search_hides_the_merged_record() 
                 survivor_id: "8-3".into(),
                 merged_at: chrono::Utc::now(),
             },
+            changed: None,
         }],
     )
     .unwrap();

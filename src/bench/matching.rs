@@ -69,6 +69,7 @@ fn build_replica(dir: &Path, db: &Path, constituents: usize) -> Result<f64> {
                                 Some(doc) => Change::Upsert {
                                     key: e.key.clone(),
                                     data: serde_json::from_str::<$dto>(doc)?,
+                                    changed: None,
                                 },
                                 None => Change::Delete { key: e.key.clone() },
                             })

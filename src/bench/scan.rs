@@ -89,6 +89,7 @@ fn build_replica(path: &Path, constituents: usize, tickets: usize, today: NaiveD
                 Change::Upsert {
                     key: c.lookup_id.clone(),
                     data: c,
+                    changed: None,
                 }
             })
             .collect();
@@ -112,6 +113,7 @@ fn build_replica(path: &Path, constituents: usize, tickets: usize, today: NaiveD
                 Change::Upsert {
                     key: m.membership_id.clone(),
                     data: m,
+                    changed: None,
                 }
             })
             .collect();
@@ -136,6 +138,7 @@ fn build_replica(path: &Path, constituents: usize, tickets: usize, today: NaiveD
                 Change::Upsert {
                     key: ticket.secret.clone(),
                     data: ticket,
+                    changed: None,
                 }
             })
             .collect();
@@ -500,6 +503,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
                     Change::Upsert {
                         key: c.lookup_id.clone(),
                         data: c,
+                        changed: None,
                     }
                 })
                 .collect();

@@ -91,9 +91,9 @@ fn csv_value(out: &mut Vec<u8>, v: &rusqlite::types::Value) {
 }
 
 /// Writes the rows the device would store, one CSV per table, with the replica's own row
-/// builder (same columns, same normalised keys, same fingerprints). Returns row counts.
+/// builder (same columns, same normalised keys). Returns row counts.
 fn export_csv(store: &HubStore, dir: &Path, n: &Normalizer) -> Result<serde_json::Value> {
-    use crate::replica::{KINDS, child_rows, rows_hash};
+    use crate::replica::{KINDS, child_rows};
     let mut constituents = Vec::new();
     let mut children: Vec<Vec<u8>> = vec![Vec::new(); KINDS.len()];
     let mut counts = serde_json::Map::new();
@@ -106,9 +106,6 @@ fn export_csv(store: &HubStore, dir: &Path, n: &Normalizer) -> Result<serde_json
         let (first_norm, last_norm) = (n.name_key(&c.name.first), n.name_key(&c.name.last));
         let birth = c.birth_date.map(|d| d.to_string());
         let rows = child_rows(&c, n);
-        let hashes: Vec<String> = (0..4)
-            .map(|k| rows_hash(&rows[k], KINDS[k].compared).to_string())
-            .collect();
         csv_row(
             &mut constituents,
             &[
@@ -124,10 +121,13 @@ fn export_csv(store: &HubStore, dir: &Path, n: &Normalizer) -> Result<serde_json
                 birth.as_deref(),
                 Some(c.status.as_str()),
                 Some("0"),
-                Some(&hashes[0]),
-                Some(&hashes[1]),
-                Some(&hashes[2]),
-                Some(&hashes[3]),
+                // The unused fingerprint columns (0, as the device leaves them), then
+                // `local_changes`.
+                Some("0"),
+                Some("0"),
+                Some("0"),
+                Some("0"),
+                Some("0"),
             ],
         );
         n_constituents += 1;

@@ -197,6 +197,19 @@ async fn feed(
             )
         })?,
     };
+    // Parts are named relative to where the device's copy stood when its pull began; never
+    // later than this page's own cursor (a later one would leave out parts it lacks).
+    let since: Option<i64> = match q.since.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                "bad_cursor",
+                format!("since {c:?} was not issued by this hub"),
+            )
+        })?),
+    }
+    .map(|s| s.min(after));
     let limit = q.limit.unwrap_or(1000).clamp(1, MAX_PAGE_LIMIT);
     let store = state.store.clone();
     let page = blocking(move || store.feed_page(resource, after, limit)).await?;
@@ -224,6 +237,20 @@ async fn feed(
                 body.push_str(&key);
                 body.push_str(",\"data\":");
                 body.push_str(doc);
+                if let Some(changed) =
+                    since.and_then(|since| super::store::changed_since(e.parts.as_deref(), since))
+                {
+                    body.push_str(",\"changed\":[");
+                    for (k, name) in changed.names().enumerate() {
+                        if k > 0 {
+                            body.push(',');
+                        }
+                        body.push('"');
+                        body.push_str(name);
+                        body.push('"');
+                    }
+                    body.push(']');
+                }
                 body.push('}');
             }
             None => {

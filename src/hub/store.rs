@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::ConstituentStatus;
 use crate::protocol::{
-    ConstituentDto, MembershipDto, MergeDto, Resource, RowResult, RowStatus, UploadRow,
+    ConstituentDto, MembershipDto, MergeDto, Parts, Resource, RowResult, RowStatus, UploadRow,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS records (
     seq      INTEGER NOT NULL,
     deleted  INTEGER NOT NULL DEFAULT 0,
     doc      TEXT,
+    -- Constituents: the seq at which each part last changed (see `part_seqs`).
+    parts    TEXT,
     PRIMARY KEY (resource, key)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS records_feed ON records(resource, seq);
@@ -84,6 +86,8 @@ pub struct RawEntry {
     pub key: String,
     /// `None` for a deletion.
     pub doc: Option<String>,
+    /// Constituents: the seq at which each part last changed (`records.parts`).
+    pub parts: Option<String>,
 }
 
 /// The hub's database. One writer connection; readers opened on demand and pooled.
@@ -115,6 +119,16 @@ impl HubStore {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = open_conn(path)?;
         conn.execute_batch(SCHEMA)?;
+        // Stores made before records carried their part seqs gain the column; their records
+        // get part seqs at their next change and are annotated as wholly changed until then.
+        let has_parts: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info('records') WHERE name = 'parts'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_parts {
+            conn.execute_batch("ALTER TABLE records ADD COLUMN parts TEXT")?;
+        }
         conn.execute_batch(super::find_membership::SCHEMA)?;
         conn.execute_batch(super::intake::SCHEMA)?;
         conn.execute(
@@ -243,7 +257,7 @@ impl HubStore {
     pub fn feed_page(&self, resource: Resource, after: i64, limit: u32) -> Result<RawPage> {
         self.read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT seq, key, deleted, doc FROM records
+                "SELECT seq, key, deleted, doc, parts FROM records
                  WHERE resource = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )?;
             let mut entries = Vec::with_capacity(limit as usize);
@@ -254,6 +268,7 @@ impl HubStore {
                     seq: r.get(0)?,
                     key: r.get(1)?,
                     doc: if deleted { None } else { r.get(3)? },
+                    parts: r.get(4)?,
                 });
             }
             let has_more = entries.len() > limit as usize;
@@ -532,19 +547,92 @@ pub(crate) fn put(
     key: &str,
     doc: Option<&str>,
 ) -> Result<()> {
+    let at = seq.take();
+    let parts = match (resource, doc) {
+        (Resource::Constituents, Some(doc)) => Some(part_seqs(tx, key, doc, at)?),
+        _ => None,
+    };
     tx.prepare_cached(
-        "INSERT INTO records (resource, key, seq, deleted, doc) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO records (resource, key, seq, deleted, doc, parts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(resource, key) DO UPDATE SET seq = excluded.seq,
-         deleted = excluded.deleted, doc = excluded.doc",
+         deleted = excluded.deleted, doc = excluded.doc, parts = excluded.parts",
     )?
     .execute(params![
         resource.as_str(),
         key,
-        seq.take(),
+        at,
         doc.is_none(),
-        doc
+        doc,
+        parts
     ])?;
     Ok(())
+}
+
+/// The lists of a constituent document that change apart from the record, in
+/// [`Parts::NAMES`] order after `record`.
+const PART_LISTS: [&str; 4] = ["historical_names", "emails", "phones", "addresses"];
+
+/// A constituent document cut into its parts: the record (every field but the lists), then
+/// each list (absent read as empty).
+fn split_parts(doc: &str) -> Result<[serde_json::Value; 5]> {
+    let mut record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(doc)?;
+    let lists = PART_LISTS.map(|k| match record.remove(k) {
+        None | Some(serde_json::Value::Null) => serde_json::Value::Array(Vec::new()),
+        Some(v) => v,
+    });
+    let [a, b, c, d] = lists;
+    Ok([serde_json::Value::Object(record), a, b, c, d])
+}
+
+/// `records.parts` for a constituent written at `at`: for each part, the seq at which it last
+/// changed — the previous value where the part is as it was, `at` where it differs or where
+/// there is no previous live document with part seqs. Five integers, comma-separated.
+fn part_seqs(tx: &Connection, key: &str, doc: &str, at: i64) -> Result<String> {
+    let before: Option<(String, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT doc, parts FROM records
+             WHERE resource = 'constituents' AND key = ?1 AND deleted = 0",
+        )?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let mut seqs = [at; 5];
+    if let Some((old_doc, Some(old_seqs))) = before
+        && let Some(old_seqs) = parse_part_seqs(&old_seqs)
+        && let Ok(old) = split_parts(&old_doc)
+    {
+        let new = split_parts(doc)?;
+        for i in 0..5 {
+            if old[i] == new[i] {
+                seqs[i] = old_seqs[i];
+            }
+        }
+    }
+    Ok(seqs.map(|s| s.to_string()).join(","))
+}
+
+fn parse_part_seqs(s: &str) -> Option<[i64; 5]> {
+    let mut out = [0i64; 5];
+    let mut it = s.split(',');
+    for slot in &mut out {
+        *slot = it.next()?.parse().ok()?;
+    }
+    it.next().is_none().then_some(out)
+}
+
+/// The parts of a record that changed after `after`, from its `records.parts`. Without part
+/// seqs (a resource other than constituents, a store older than them, a damaged value)
+/// there is no annotation and the device compares every part.
+pub fn changed_since(parts: Option<&str>, after: i64) -> Option<Parts> {
+    let seqs = parse_part_seqs(parts?)?;
+    Some(
+        Parts::NAMES
+            .iter()
+            .zip(seqs)
+            .filter(|(_, s)| *s > after)
+            .filter_map(|(n, _)| Parts::named(n))
+            .fold(Parts::default(), |a, p| a | p),
+    )
 }
 
 /// Writes a membership and keeps the member index (used by merges) in step.
@@ -652,6 +740,66 @@ mod tests {
 
     fn person(id: &str) -> ConstituentDto {
         ConstituentDto::named(id, "Ada", "Lovelace")
+    }
+
+    /// Each part of a constituent carries the seq at which it last changed; a feed page names
+    /// the parts changed after the cursor it was asked with, so a device holding the record
+    /// as of that cursor knows exactly what to rewrite.
+    #[test]
+    fn a_feed_page_names_the_parts_changed_after_its_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HubStore::open(&dir.path().join("hub.db")).unwrap();
+        let mut c = person("8-1");
+        store.upsert(Resource::Constituents, "8-1", &c).unwrap(); // seq 1
+        c.emails.push(crate::protocol::EmailDto {
+            address: "ada@example.org".into(),
+            meta: crate::protocol::ContactMetaDto {
+                kind: "Home".into(),
+                primary: true,
+                active: true,
+                start: None,
+                end: None,
+            },
+        });
+        store.upsert(Resource::Constituents, "8-1", &c).unwrap(); // seq 2: emails
+        c.name.last = "King".into();
+        store.upsert(Resource::Constituents, "8-1", &c).unwrap(); // seq 3: the record
+        store.upsert(Resource::Constituents, "8-1", &c).unwrap(); // seq 4: nothing
+
+        let cases: &[(i64, Parts)] = &[
+            (0, Parts::ALL),
+            (1, Parts::EMAILS | Parts::RECORD),
+            (2, Parts::RECORD),
+            (3, Parts::default()),
+        ];
+        for (after, want) in cases {
+            let page = store.feed_page(Resource::Constituents, *after, 10).unwrap();
+            let e = page.entries.last().unwrap();
+            assert_eq!(e.seq, 4);
+            assert_eq!(
+                changed_since(e.parts.as_deref(), *after),
+                Some(*want),
+                "after {after}"
+            );
+        }
+
+        // Deleted and made again: every part is new.
+        store.delete(Resource::Constituents, "8-1").unwrap(); // seq 5
+        store.upsert(Resource::Constituents, "8-1", &c).unwrap(); // seq 6
+        let page = store.feed_page(Resource::Constituents, 5, 10).unwrap();
+        let e = page.entries.last().unwrap();
+        assert_eq!(changed_since(e.parts.as_deref(), 5), Some(Parts::ALL));
+
+        // Other resources, and values that do not parse, carry no annotation.
+        for parts in [
+            None,
+            Some(""),
+            Some("1,2,3"),
+            Some("1,2,3,4,5,6"),
+            Some("a,b,c,d,e"),
+        ] {
+            assert_eq!(changed_since(parts, 0), None, "{parts:?}");
+        }
     }
 
     #[test]

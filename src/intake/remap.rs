@@ -220,6 +220,7 @@ mod tests {
             &[crate::protocol::Change::Upsert {
                 key: "8-2".into(),
                 data: record("8-2"),
+                changed: None,
             }],
         )
         .unwrap();
@@ -256,6 +257,7 @@ mod tests {
             &[crate::protocol::Change::Upsert {
                 key: "8-1".into(),
                 data: record("8-1"),
+                changed: None,
             }],
         )
         .unwrap();

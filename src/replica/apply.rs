@@ -10,7 +10,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::Result;
 use crate::normalize::Normalizer;
 use crate::protocol::{
-    Change, ConstituentDto, MembershipDto, MergeDto, ProductDto, Resource, TicketDto, ValidityDto,
+    Change, ConstituentDto, MembershipDto, MergeDto, Parts, ProductDto, Resource, TicketDto,
+    ValidityDto,
 };
 
 /// What one page did to the replica.
@@ -36,6 +37,16 @@ pub struct Applier {
     pub normalizer: Normalizer,
 }
 
+/// Where a constituent being written comes from.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    /// The hub's feed, with the parts it says changed since the pull began, the cursor the
+    /// replica held the record at (`None`: not said, so every part is compared).
+    Feed(Option<Parts>),
+    /// This device (intake).
+    Local { pending: bool },
+}
+
 fn date(d: Option<chrono::NaiveDate>) -> Option<String> {
     d.map(|d| d.to_string())
 }
@@ -53,7 +64,9 @@ impl Applier {
         let mut stats = ApplyStats::default();
         for change in changes {
             match change {
-                Change::Upsert { data, .. } => self.upsert_constituent(tx, data, false)?,
+                Change::Upsert { data, changed, .. } => {
+                    self.upsert_constituent(tx, data, Origin::Feed(*changed))?
+                }
                 Change::Delete { key } => delete_constituent(tx, key)?,
             }
             stats.add(matches!(change, Change::Upsert { .. }));
@@ -63,25 +76,23 @@ impl Applier {
 
     /// Writes a constituent made or changed on this device (intake): a new record created
     /// offline (`pending`: it has a local id until the hub answers), or the update rules
-    /// applied optimistically to a known one. The same rows as a feed change, so the next
-    /// feed delivery of the record compares against them and rewrites only what differs (and
-    /// clears `pending`).
+    /// applied optimistically to a known one. The row is marked as written locally, so the
+    /// next feed delivery of the record rewrites it whole (and clears `pending`), whatever
+    /// parts the hub says changed: the hub's version is the truth.
     pub fn write_local_constituent(
         &self,
         tx: &Connection,
         c: &ConstituentDto,
         pending: bool,
     ) -> Result<()> {
-        self.upsert_constituent(tx, c, pending)
+        self.upsert_constituent(tx, c, Origin::Local { pending })
     }
 
-    /// `mark_pending`: the row is written as pending (a local record); feed changes pass
-    /// false, which clears the flag of a formerly pending row.
     fn upsert_constituent(
         &self,
         tx: &Connection,
         c: &ConstituentDto,
-        mark_pending: bool,
+        origin: Origin,
     ) -> Result<()> {
         let n = &self.normalizer;
         let head: Vec<Value> = vec![
@@ -93,58 +104,59 @@ impl Applier {
             date(c.birth_date).into(),
             c.status.as_str().to_owned().into(),
         ];
-        let children = child_rows(c, n);
-        let hashes: [i64; 4] = std::array::from_fn(|k| rows_hash(&children[k], KINDS[k].compared));
+        let (mark_pending, mark_local) = match origin {
+            Origin::Feed(_) => (false, false),
+            Origin::Local { pending } => (pending, true),
+        };
         let existing = tx
             .prepare_cached(
                 "SELECT id, title, first_name, middle_name, last_name, suffix, birth_date, status,
-                 pending, names_hash, emails_hash, phones_hash, addresses_hash
-                 FROM constituents WHERE lookup_id = ?1",
+                 pending, local_changes FROM constituents WHERE lookup_id = ?1",
             )?
             .query_row([&c.lookup_id], |r| {
                 let cols = (1..=7)
                     .map(|i| r.get::<_, Value>(i))
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                let stored = [r.get::<_, i64>(9)?, r.get(10)?, r.get(11)?, r.get(12)?];
-                Ok((r.get::<_, i64>(0)?, cols, r.get::<_, bool>(8)?, stored))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    cols,
+                    r.get::<_, bool>(8)?,
+                    r.get::<_, bool>(9)?,
+                ))
             })
             .optional()?;
         let norms = (n.name_key(&c.name.first), n.name_key(&c.name.last));
-        // ?2.. of the full update and of the insert, in statement order (?1 is the row id or,
-        // for a new row, the Lookup ID).
-        let mut columns: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(14);
-        columns.extend(head.iter().map(|v| v as &dyn rusqlite::ToSql));
-        columns.push(&norms.0);
-        columns.push(&norms.1);
-        columns.extend(hashes.iter().map(|h| h as &dyn rusqlite::ToSql));
-        columns.push(&mark_pending);
-        fn with_first<'a>(
-            first: &'a dyn rusqlite::ToSql,
-            rest: &[&'a dyn rusqlite::ToSql],
-        ) -> Vec<&'a dyn rusqlite::ToSql> {
-            let mut p = vec![first];
-            p.extend_from_slice(rest);
-            p
-        }
         match existing {
-            Some((id, cols, pending, stored)) => {
-                if cols == head && pending == mark_pending && stored != hashes {
-                    // Only contact rows changed: leave the name columns (and their indexes)
-                    // alone.
-                    tx.prepare_cached(
-                        "UPDATE constituents SET names_hash = ?2, emails_hash = ?3,
-                         phones_hash = ?4, addresses_hash = ?5 WHERE id = ?1",
-                    )?
-                    .execute(params![id, hashes[0], hashes[1], hashes[2], hashes[3]])?;
-                } else if cols != head || pending != mark_pending || stored != hashes {
+            Some((id, cols, pending, local)) => {
+                // The parts to bring in line: those the hub says changed since the cursor
+                // this replica holds its version at, unless this device wrote the record
+                // itself since (then every part, compared row by row).
+                let parts = match origin {
+                    Origin::Feed(Some(parts)) if !pending && !local => parts,
+                    _ => Parts::ALL,
+                };
+                let head_differs = parts.contains(Parts::RECORD) && cols != head;
+                if head_differs || pending != mark_pending || local != mark_local {
                     tx.prepare_cached(
                         "UPDATE constituents SET title = ?2, first_name = ?3, middle_name = ?4,
                          last_name = ?5, suffix = ?6, birth_date = ?7, status = ?8,
-                         first_norm = ?9, last_norm = ?10, pending = ?15, names_hash = ?11,
-                         emails_hash = ?12, phones_hash = ?13, addresses_hash = ?14
+                         first_norm = ?9, last_norm = ?10, pending = ?11, local_changes = ?12
                          WHERE id = ?1",
                     )?
-                    .execute(with_first(&id, &columns).as_slice())?;
+                    .execute(params![
+                        id,
+                        head[0],
+                        head[1],
+                        head[2],
+                        head[3],
+                        head[4],
+                        head[5],
+                        head[6],
+                        norms.0,
+                        norms.1,
+                        mark_pending,
+                        mark_local
+                    ])?;
                     if pending && !mark_pending {
                         tracing::info!(
                             lookup_id = %c.lookup_id,
@@ -153,22 +165,35 @@ impl Applier {
                     }
                 }
                 for (k, sql) in CHILD_SQL.iter().enumerate() {
-                    if stored[k] != hashes[k] {
-                        sql.write_rows(tx, id, &children[k], false)?;
+                    if parts.contains(KINDS[k].part) {
+                        sql.write_rows(tx, id, &child_rows_of(c, n, k), false)?;
                     }
                 }
             }
             None => {
                 tx.prepare_cached(
                     "INSERT INTO constituents (lookup_id, title, first_name, middle_name,
-                     last_name, suffix, birth_date, status, first_norm, last_norm, names_hash,
-                     emails_hash, phones_hash, addresses_hash, pending)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                     last_name, suffix, birth_date, status, first_norm, last_norm, pending,
+                     local_changes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?
-                .execute(with_first(&c.lookup_id, &columns).as_slice())?;
+                .execute(params![
+                    c.lookup_id,
+                    head[0],
+                    head[1],
+                    head[2],
+                    head[3],
+                    head[4],
+                    head[5],
+                    head[6],
+                    norms.0,
+                    norms.1,
+                    mark_pending,
+                    mark_local
+                ])?;
                 let id = tx.last_insert_rowid();
-                for (sql, rows) in CHILD_SQL.iter().zip(&children) {
-                    sql.write_rows(tx, id, rows, true)?;
+                for (k, sql) in CHILD_SQL.iter().enumerate() {
+                    sql.write_rows(tx, id, &child_rows_of(c, n, k), true)?;
                 }
             }
         }
@@ -331,15 +356,16 @@ fn delete_children(tx: &Connection, id: i64) -> Result<()> {
 }
 
 /// One kind of a constituent's child rows, stored in a table keyed by
-/// `(constituent_id, position)`. `columns` are the row's columns after those two: the first
-/// `compared` come from the feed (and are fingerprinted), the rest are derived (normalised keys).
+/// `(constituent_id, position)`. `columns` are the row's columns after those two: those from
+/// the feed, then the derived ones (normalised keys). `part` is the part of the record the
+/// hub names when the list changed.
 pub(crate) struct ChildKind {
     pub(crate) table: &'static str,
     columns: &'static [&'static str],
-    pub(crate) compared: usize,
+    part: Parts,
 }
 
-/// Historical names, emails, phones, addresses: the order of `child_rows` and the hash columns.
+/// Historical names, emails, phones, addresses: the order of `child_rows`.
 pub(crate) const KINDS: [ChildKind; 4] = [
     ChildKind {
         table: "historical_names",
@@ -351,7 +377,7 @@ pub(crate) const KINDS: [ChildKind; 4] = [
             "suffix",
             "until",
         ],
-        compared: 6,
+        part: Parts::HISTORICAL_NAMES,
     },
     ChildKind {
         table: "emails",
@@ -364,7 +390,7 @@ pub(crate) const KINDS: [ChildKind; 4] = [
             "end_date",
             "address_norm",
         ],
-        compared: 6,
+        part: Parts::EMAILS,
     },
     ChildKind {
         table: "phones",
@@ -377,7 +403,7 @@ pub(crate) const KINDS: [ChildKind; 4] = [
             "end_date",
             "number_norm",
         ],
-        compared: 6,
+        part: Parts::PHONES,
     },
     ChildKind {
         table: "addresses",
@@ -394,7 +420,7 @@ pub(crate) const KINDS: [ChildKind; 4] = [
             "start_date",
             "end_date",
         ],
-        compared: 11,
+        part: Parts::ADDRESSES,
     },
 ];
 
@@ -464,6 +490,11 @@ impl ChildSql {
 /// A constituent's child rows as stored, in [`KINDS`] order, each row the kind's `columns`
 /// (after the constituent id and position).
 pub(crate) fn child_rows(c: &ConstituentDto, n: &Normalizer) -> [Vec<Vec<Value>>; 4] {
+    std::array::from_fn(|k| child_rows_of(c, n, k))
+}
+
+/// The rows of `KINDS[k]` alone.
+fn child_rows_of(c: &ConstituentDto, n: &Normalizer, k: usize) -> Vec<Vec<Value>> {
     let b = |v: bool| Value::Integer(v.into());
     let meta = |m: &crate::protocol::ContactMetaDto| {
         [
@@ -474,98 +505,58 @@ pub(crate) fn child_rows(c: &ConstituentDto, n: &Normalizer) -> [Vec<Vec<Value>>
             date(m.end).into(),
         ]
     };
-    let names = c
-        .historical_names
-        .iter()
-        .map(|h| {
-            vec![
-                h.name.title.clone().into(),
-                h.name.first.clone().into(),
-                h.name.middle.clone().into(),
-                h.name.last.clone().into(),
-                h.name.suffix.clone().into(),
-                date(h.until).into(),
-            ]
-        })
-        .collect();
-    let emails = c
-        .emails
-        .iter()
-        .map(|e| {
-            let mut row = vec![Value::from(e.address.clone())];
-            row.extend(meta(&e.meta));
-            row.push(n.email(&e.address).into());
-            row
-        })
-        .collect();
-    let phones = c
-        .phones
-        .iter()
-        .map(|p| {
-            let mut row = vec![Value::from(p.number.clone())];
-            row.extend(meta(&p.meta));
-            row.push(n.phone(&p.number).into());
-            row
-        })
-        .collect();
-    let addresses = c
-        .addresses
-        .iter()
-        .map(|a| {
-            let mut row = vec![
-                Value::from(a.line1.clone()),
-                a.line2.clone().into(),
-                a.city.clone().into(),
-                a.region.clone().into(),
-                a.postcode.clone().into(),
-                a.country.clone().into(),
-            ];
-            row.extend(meta(&a.meta));
-            row
-        })
-        .collect();
-    [names, emails, phones, addresses]
-}
-
-/// A stable 64-bit FNV-1a fingerprint of rows' first `compared` columns (0 for no rows).
-pub(crate) fn rows_hash(rows: &[Vec<Value>], compared: usize) -> i64 {
-    if rows.is_empty() {
-        return 0;
+    match k {
+        0 => c
+            .historical_names
+            .iter()
+            .map(|h| {
+                vec![
+                    h.name.title.clone().into(),
+                    h.name.first.clone().into(),
+                    h.name.middle.clone().into(),
+                    h.name.last.clone().into(),
+                    h.name.suffix.clone().into(),
+                    date(h.until).into(),
+                ]
+            })
+            .collect(),
+        1 => c
+            .emails
+            .iter()
+            .map(|e| {
+                let mut row = vec![Value::from(e.address.clone())];
+                row.extend(meta(&e.meta));
+                row.push(n.email(&e.address).into());
+                row
+            })
+            .collect(),
+        2 => c
+            .phones
+            .iter()
+            .map(|p| {
+                let mut row = vec![Value::from(p.number.clone())];
+                row.extend(meta(&p.meta));
+                row.push(n.phone(&p.number).into());
+                row
+            })
+            .collect(),
+        _ => c
+            .addresses
+            .iter()
+            .map(|a| {
+                let mut row = vec![
+                    Value::from(a.line1.clone()),
+                    a.line2.clone().into(),
+                    a.city.clone().into(),
+                    a.region.clone().into(),
+                    a.postcode.clone().into(),
+                    a.country.clone().into(),
+                ];
+                row.extend(meta(&a.meta));
+                row
+            })
+            .collect(),
     }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    for row in rows {
-        for v in row.iter().take(compared) {
-            match v {
-                Value::Null => eat(&[0]),
-                Value::Integer(i) => {
-                    eat(&[1]);
-                    eat(&i.to_le_bytes());
-                }
-                Value::Real(f) => {
-                    eat(&[2]);
-                    eat(&f.to_le_bytes());
-                }
-                Value::Text(t) => {
-                    eat(&[3]);
-                    eat(&(t.len() as u64).to_le_bytes());
-                    eat(t.as_bytes());
-                }
-                Value::Blob(bl) => {
-                    eat(&[4]);
-                    eat(&(bl.len() as u64).to_le_bytes());
-                    eat(bl);
-                }
-            }
-        }
-        eat(&[0xff]);
-    }
-    h as i64
 }
 
 fn delete_constituent(tx: &Connection, lookup_id: &str) -> Result<()> {
@@ -681,6 +672,7 @@ mod tests {
         let upsert = |c: ConstituentDto| Change::Upsert {
             key: c.lookup_id.clone(),
             data: c,
+            changed: None,
         };
         let three = person(vec![
             email("a@hopper.dev", true),
@@ -717,5 +709,149 @@ mod tests {
             .constituents(&conn, &[upsert(person(vec![]))])
             .unwrap();
         assert!(stored_emails(&conn).is_empty());
+    }
+
+    fn stored_head(conn: &Connection) -> (String, i64, i64) {
+        conn.query_row(
+            "SELECT last_name, pending, local_changes FROM constituents WHERE lookup_id = '8-100'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    }
+
+    fn annotated(c: ConstituentDto, changed: Option<Parts>) -> Change<ConstituentDto> {
+        Change::Upsert {
+            key: c.lookup_id.clone(),
+            data: c,
+            changed,
+        }
+    }
+
+    /// The hub names the parts changed since the pull began; the replica holds the hub's
+    /// version as of that cursor, so exactly those parts are brought in line and the others
+    /// are not read or written. (Shown here by a delivery whose unnamed parts differ: a hub
+    /// keeps its annotations true, so that never happens on the wire.)
+    #[test]
+    fn a_delivery_rewrites_the_parts_the_hub_names_and_leaves_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::replica::open(&dir.path().join("device.db")).unwrap();
+        let applier = Applier::default();
+        applier
+            .constituents(
+                &conn,
+                &[annotated(
+                    person(vec![email("a@hopper.dev", true)]),
+                    Some(Parts::ALL),
+                )],
+            )
+            .unwrap();
+
+        let mut next = person(vec![
+            email("a@hopper.dev", true),
+            email("b@hopper.dev", false),
+        ]);
+        next.name.last = "Murray".into();
+        let cases: &[(Option<Parts>, &str, usize)] = &[
+            // Only the emails named: the new email lands, the record is left as stored.
+            (Some(Parts::EMAILS), "Hopper", 2),
+            // Nothing named (the record was written again unchanged): nothing moves.
+            (Some(Parts::default()), "Hopper", 2),
+            // The record named: the name changes.
+            (Some(Parts::RECORD), "Murray", 2),
+        ];
+        for (changed, last, emails) in cases {
+            applier
+                .constituents(&conn, &[annotated(next.clone(), *changed)])
+                .unwrap();
+            assert_eq!(stored_head(&conn).0, *last, "{changed:?}");
+            assert_eq!(stored_emails(&conn).len(), *emails, "{changed:?}");
+        }
+
+        // Without an annotation every part is compared: the record and the emails both
+        // follow the delivery.
+        let mut back = person(vec![email("z@hopper.dev", true)]);
+        back.name.last = "Hopper".into();
+        applier
+            .constituents(&conn, &[annotated(back, None)])
+            .unwrap();
+        assert_eq!(stored_head(&conn).0, "Hopper");
+        assert_eq!(
+            stored_emails(&conn),
+            vec![(0, "z@hopper.dev".to_owned(), true)]
+        );
+    }
+
+    /// A record this device wrote itself is not the hub's version at any cursor: its next
+    /// delivery rewrites it whole, whatever parts the hub names, and clears the local marks.
+    #[test]
+    fn a_locally_written_record_is_rewritten_whole_by_its_next_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::replica::open(&dir.path().join("device.db")).unwrap();
+        let applier = Applier::default();
+        let hub = person(vec![email("a@hopper.dev", true)]);
+        applier
+            .constituents(&conn, &[annotated(hub.clone(), Some(Parts::ALL))])
+            .unwrap();
+        assert_eq!(stored_head(&conn), ("Hopper".to_owned(), 0, 0));
+
+        // Intake applies the update rules optimistically: a new email and a new last name.
+        let mut local = person(vec![
+            email("a@hopper.dev", true),
+            email("new@hopper.dev", false),
+        ]);
+        local.name.last = "Local".into();
+        applier
+            .write_local_constituent(&conn, &local, false)
+            .unwrap();
+        assert_eq!(stored_head(&conn), ("Local".to_owned(), 0, 1));
+        assert_eq!(stored_emails(&conn).len(), 2);
+
+        // The hub kept the record as it was except a phone: it names only the phones, yet the
+        // device's own changes are undone.
+        let mut from_hub = hub;
+        from_hub.phones.push(crate::protocol::PhoneDto {
+            number: "(555) 201-0000".into(),
+            meta: ContactMetaDto {
+                kind: "Mobile".into(),
+                primary: true,
+                active: true,
+                start: None,
+                end: None,
+            },
+        });
+        applier
+            .constituents(&conn, &[annotated(from_hub, Some(Parts::PHONES))])
+            .unwrap();
+        assert_eq!(stored_head(&conn), ("Hopper".to_owned(), 0, 0));
+        assert_eq!(
+            stored_emails(&conn),
+            vec![(0, "a@hopper.dev".to_owned(), true)]
+        );
+        let phones: i64 = conn
+            .query_row("SELECT count(*) FROM phones", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(phones, 1);
+
+        // A record made offline (pending) is confirmed the same way.
+        let mut offline = ConstituentDto::named("L-7", "Ada", "Lovelace");
+        offline.emails.push(email("ada@example.org", true));
+        applier
+            .write_local_constituent(&conn, &offline, true)
+            .unwrap();
+        offline.emails.clear();
+        applier
+            .constituents(&conn, &[annotated(offline, Some(Parts::RECORD))])
+            .unwrap();
+        let (pending, local, emails): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT pending, local_changes,
+                 (SELECT count(*) FROM emails WHERE constituent_id = c.id)
+                 FROM constituents c WHERE lookup_id = 'L-7'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((pending, local, emails), (0, 0, 0));
     }
 }

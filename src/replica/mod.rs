@@ -18,7 +18,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use apply::{Applier, ApplyStats, cursor, purge_merged, set_cursor, set_state, state};
-pub(crate) use apply::{KINDS, child_rows, rows_hash};
+pub(crate) use apply::{KINDS, child_rows};
 pub use checkpoint::Checkpointer;
 pub use query::{
     ReplicaCounts, Resolved, constituent, constituent_name, counts, lookup_ids, membership,

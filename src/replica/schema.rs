@@ -2,7 +2,7 @@
 //! transaction; `PRAGMA user_version` records the last one applied.
 
 /// `(version, sql)`, ascending. Never edit an entry that has shipped: add a new one.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
 
 /// Every migration in order: the DDL of a fresh replica (the sync benchmark's `sqlite3`
 /// reference import runs exactly this).
@@ -320,4 +320,13 @@ INSERT INTO membership_members_v4 (membership_id, lookup_id, position)
 DROP TABLE membership_members;
 ALTER TABLE membership_members_v4 RENAME TO membership_members;
 CREATE INDEX membership_members_lookup ON membership_members(lookup_id);
+"#;
+
+/// The hub names the parts of a constituent that changed after the device's cursor, so the
+/// replica no longer keeps fingerprints of its contact lists (the `*_hash` columns stay, unused
+/// and 0 in new rows, so that no replica has to rewrite its largest table). What it keeps
+/// instead: whether the device itself wrote the record since the hub's version was applied
+/// (intake), in which case the next delivery rewrites the record whole.
+pub const V5: &str = r#"
+ALTER TABLE constituents ADD COLUMN local_changes INTEGER NOT NULL DEFAULT 0;
 "#;

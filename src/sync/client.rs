@@ -177,10 +177,14 @@ impl HubClient {
     }
 
     /// Fetches one feed page as raw bytes (decoded by the caller, off the async threads).
+    ///
+    /// `since`: the cursor the replica stood at when this pull began, so the hub names the
+    /// parts of each record changed after it.
     pub async fn feed_bytes(
         &self,
         resource: Resource,
         cursor: Option<&str>,
+        since: Option<&str>,
         limit: u32,
     ) -> Result<Vec<u8>, SyncError> {
         let mut url = self.url(&format!("v1/feed/{resource}"))?;
@@ -188,6 +192,9 @@ impl HubClient {
             let mut q = url.query_pairs_mut();
             if let Some(c) = cursor {
                 q.append_pair("cursor", c);
+            }
+            if let Some(s) = since {
+                q.append_pair("since", s);
             }
             q.append_pair("limit", &limit.to_string());
         }
@@ -200,7 +207,7 @@ impl HubClient {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<FeedPage<T>, SyncError> {
-        let body = self.feed_bytes(resource, cursor, limit).await?;
+        let body = self.feed_bytes(resource, cursor, None, limit).await?;
         decode_page(resource, &body)
     }
 

@@ -276,11 +276,14 @@ impl SyncEngine {
         let client = self.client.clone();
 
         let fetch = async move {
+            // Every record the pull brings is held by the replica as it was at `start` or
+            // later, whatever page it comes in: the hub names its parts changed since then.
+            let since = start.clone();
             let mut cursor = start;
             let mut limit = FIRST_PAGE.min(page_size);
             loop {
                 let bytes = client
-                    .feed_bytes(resource, cursor.as_deref(), limit)
+                    .feed_bytes(resource, cursor.as_deref(), since.as_deref(), limit)
                     .await?;
                 limit = next_page_size(limit, page_size);
                 let page =
