@@ -136,6 +136,66 @@ async fn devices_pulling_at_different_times_each_end_equal_to_the_hub() {
     assert_replica_equals_hub(&hub, &conn);
 }
 
+/// `since` names where the device's copy stood; the hub annotates relative to it, never to a
+/// later point than the page's own cursor, and refuses a value it did not issue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_names_changed_parts_relative_to_since_and_refuses_a_bad_one() {
+    let hub = TestHub::start(50).await;
+    let dev = TestDevice::new(&hub, "gate-1", &hub.ca, "", "");
+    let client = portico::sync::HubClient::new(&dev.config().upstream).unwrap();
+    let start = hub
+        .store
+        .feed_page(Resource::Constituents, 0, 10_000)
+        .unwrap();
+    let start = start.last_seq.unwrap().to_string();
+    let changed = portico::hub::seed::mutate(&hub.store, 10, 50, 8).unwrap();
+
+    let page = |bytes: Vec<u8>| -> serde_json::Value { serde_json::from_slice(&bytes).unwrap() };
+    let annotated = page(
+        client
+            .feed_bytes(Resource::Constituents, Some(&start), Some(&start), 100)
+            .await
+            .unwrap(),
+    );
+    let changes = annotated["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), changed.len());
+    // mutate changes one part of each record (a phone, the name or an email; a name can be
+    // drawn unchanged).
+    let mut one_part = 0;
+    for c in changes {
+        let parts = c["changed"].as_array().expect("parts named");
+        assert!(parts.len() <= 1, "{c}");
+        one_part += parts.len();
+    }
+    assert!(
+        one_part >= changes.len() - 2,
+        "{one_part} of {}",
+        changes.len()
+    );
+    // Without `since` there is no annotation; a `since` after the cursor counts from the cursor.
+    let plain = page(
+        client
+            .feed_bytes(Resource::Constituents, Some(&start), None, 100)
+            .await
+            .unwrap(),
+    );
+    assert!(plain["changes"][0].get("changed").is_none());
+    let later = page(
+        client
+            .feed_bytes(Resource::Constituents, Some(&start), Some("999999999"), 100)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(later["changes"], annotated["changes"]);
+    for bad in ["-1", "x", "1.5"] {
+        let err = client
+            .feed_bytes(Resource::Constituents, Some(&start), Some(bad), 100)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("since"), "{bad}: {err}");
+    }
+}
+
 /// Seed 000: "The XTL sync process updates constituent changes every 15 minutes, but only
 /// purges expired constituent records (i.e. records removed via a merge in Altru) every 8
 /// hours."

@@ -746,7 +746,7 @@ mod tests {
     /// the parts changed after the cursor it was asked with, so a device holding the record
     /// as of that cursor knows exactly what to rewrite.
     #[test]
-    fn a_feed_page_names_the_parts_changed_after_its_cursor() {
+    fn a_feed_page_names_the_parts_changed_after_a_cursor() {
         let dir = tempfile::tempdir().unwrap();
         let store = HubStore::open(&dir.path().join("hub.db")).unwrap();
         let mut c = person("8-1");
@@ -800,6 +800,48 @@ mod tests {
         ] {
             assert_eq!(changed_since(parts, 0), None, "{parts:?}");
         }
+    }
+
+    /// A store made before records carried part seqs opens with the column added; its
+    /// records carry no annotation (the device compares them whole) until they next change.
+    #[test]
+    fn a_store_from_before_part_seqs_gains_them_at_the_next_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE records (resource TEXT NOT NULL, key TEXT NOT NULL,
+                     seq INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, doc TEXT,
+                     PRIMARY KEY (resource, key));
+                 CREATE UNIQUE INDEX records_feed ON records(resource, seq);",
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO records (resource, key, seq, doc) VALUES ('constituents', '8-1', 1, ?1)",
+                [serde_json::to_string(&person("8-1")).unwrap()],
+            )
+            .unwrap();
+            old.execute_batch(
+                "CREATE TABLE hub_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 INSERT INTO hub_meta VALUES ('seq', '1');",
+            )
+            .unwrap();
+        }
+        let store = HubStore::open(&path).unwrap();
+        let page = store.feed_page(Resource::Constituents, 0, 10).unwrap();
+        assert_eq!(page.entries[0].parts, None);
+        assert_eq!(changed_since(page.entries[0].parts.as_deref(), 0), None);
+
+        let mut c = person("8-1");
+        c.name.last = "King".into();
+        store.upsert(Resource::Constituents, "8-1", &c).unwrap();
+        let page = store.feed_page(Resource::Constituents, 1, 10).unwrap();
+        assert_eq!(
+            changed_since(page.entries[0].parts.as_deref(), 1),
+            Some(Parts::ALL),
+            "no earlier part seqs: every part counts as changed"
+        );
     }
 
     #[test]
