@@ -240,16 +240,8 @@ async fn feed(
                 if let Some(changed) =
                     since.and_then(|since| super::store::changed_since(e.parts.as_deref(), since))
                 {
-                    body.push_str(",\"changed\":[");
-                    for (k, name) in changed.names().enumerate() {
-                        if k > 0 {
-                            body.push(',');
-                        }
-                        body.push('"');
-                        body.push_str(name);
-                        body.push('"');
-                    }
-                    body.push(']');
+                    body.push_str(",\"changed\":");
+                    body.push_str(&serde_json::to_string(&changed).unwrap_or_else(|_| "[]".into()));
                 }
                 body.push('}');
             }

@@ -569,19 +569,15 @@ pub(crate) fn put(
     Ok(())
 }
 
-/// The lists of a constituent document that change apart from the record, in
-/// [`Parts::NAMES`] order after `record`.
-const PART_LISTS: [&str; 4] = ["historical_names", "emails", "phones", "addresses"];
-
-/// A constituent document cut into its parts: the record (every field but the lists), then
-/// each list (absent read as empty).
+/// A constituent document cut into its parts, in [`Parts::NAMES`] order: the record (every
+/// field but the lists), then each list, named as in the document (absent read as empty).
 fn split_parts(doc: &str) -> Result<[serde_json::Value; 5]> {
     let mut record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(doc)?;
-    let lists = PART_LISTS.map(|k| match record.remove(k) {
+    let [_, lists @ ..] = Parts::NAMES;
+    let [a, b, c, d] = lists.map(|k| match record.remove(k) {
         None | Some(serde_json::Value::Null) => serde_json::Value::Array(Vec::new()),
         Some(v) => v,
     });
-    let [a, b, c, d] = lists;
     Ok([serde_json::Value::Object(record), a, b, c, d])
 }
 

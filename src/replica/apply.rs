@@ -126,6 +126,24 @@ impl Applier {
             })
             .optional()?;
         let norms = (n.name_key(&c.name.first), n.name_key(&c.name.last));
+        // ?2.. of the full update and of the insert, in statement order; ?1 is the row id or,
+        // for a new row, the Lookup ID.
+        let columns: Vec<&dyn rusqlite::ToSql> = head
+            .iter()
+            .map(|v| v as &dyn rusqlite::ToSql)
+            .chain([
+                &norms.0 as &dyn rusqlite::ToSql,
+                &norms.1,
+                &mark_pending,
+                &mark_local,
+            ])
+            .collect();
+        fn with_first<'a>(
+            first: &'a dyn rusqlite::ToSql,
+            rest: &[&'a dyn rusqlite::ToSql],
+        ) -> Vec<&'a dyn rusqlite::ToSql> {
+            std::iter::once(first).chain(rest.iter().copied()).collect()
+        }
         match existing {
             Some((id, cols, pending, local)) => {
                 // The parts to bring in line: those the hub says changed since the cursor
@@ -143,20 +161,7 @@ impl Applier {
                          first_norm = ?9, last_norm = ?10, pending = ?11, local_changes = ?12
                          WHERE id = ?1",
                     )?
-                    .execute(params![
-                        id,
-                        head[0],
-                        head[1],
-                        head[2],
-                        head[3],
-                        head[4],
-                        head[5],
-                        head[6],
-                        norms.0,
-                        norms.1,
-                        mark_pending,
-                        mark_local
-                    ])?;
+                    .execute(with_first(&id, &columns).as_slice())?;
                     if pending && !mark_pending {
                         tracing::info!(
                             lookup_id = %c.lookup_id,
@@ -177,20 +182,7 @@ impl Applier {
                      local_changes)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?
-                .execute(params![
-                    c.lookup_id,
-                    head[0],
-                    head[1],
-                    head[2],
-                    head[3],
-                    head[4],
-                    head[5],
-                    head[6],
-                    norms.0,
-                    norms.1,
-                    mark_pending,
-                    mark_local
-                ])?;
+                .execute(with_first(&c.lookup_id, &columns).as_slice())?;
                 let id = tx.last_insert_rowid();
                 for (k, sql) in CHILD_SQL.iter().enumerate() {
                     sql.write_rows(tx, id, &child_rows_of(c, n, k), true)?;

@@ -227,7 +227,13 @@ unsafe extern "C" fn x_write(
 ) -> c_int {
     unsafe {
         let f = file.cast::<File>();
-        if !(*f).wal {
+        let file = &mut *f;
+        // Not a WAL, or an earlier frame rewritten in place (a spilled page changed again, or
+        // the commit's checksum pass) that lies before the buffered run: straight to the file,
+        // and the run keeps growing. (A frame inside the run is always read first, which
+        // writes the run out.)
+        let end = offset.saturating_add(i64::from(amount));
+        if !file.wal || (!file.pending.is_empty() && end <= file.pending_at) {
             return match methods(f).xWrite {
                 Some(write) => write((*f).real, buf, amount, offset),
                 None => ffi::SQLITE_IOERR_WRITE,
@@ -236,20 +242,8 @@ unsafe extern "C" fn x_write(
         let Ok(len) = usize::try_from(amount) else {
             return ffi::SQLITE_IOERR_WRITE;
         };
-        let file = &mut *f;
-        let end = offset.saturating_add(len as i64);
         let pending_end = file.pending_at + file.pending.len() as i64;
         if !file.pending.is_empty() && offset != pending_end {
-            if end <= file.pending_at {
-                // An earlier frame rewritten in place (a spilled page changed again, or the
-                // commit's checksum pass): it lies before the buffered run, so it goes
-                // straight to the file and the run keeps growing. (A frame inside the run is
-                // always read first, which writes the run out.)
-                return match methods(f).xWrite {
-                    Some(write) => write((*f).real, buf, amount, offset),
-                    None => ffi::SQLITE_IOERR_WRITE,
-                };
-            }
             let rc = flush(f);
             if rc != ffi::SQLITE_OK {
                 return rc;
