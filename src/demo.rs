@@ -205,7 +205,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     let socket = engine.config().status_socket.clone();
     let mut reply = None;
     for _ in 0..50 {
-        if let Ok(r) = crate::status::ask(&socket, "status").await {
+        if let Ok(r) = crate::status::ask(&socket, &crate::status::Request::Status).await {
             reply = Some(r);
             break;
         }
@@ -366,7 +366,7 @@ async fn gate_walkthrough(
                         _ => continue,
                     }
                 };
-                let d = station.scan(&scan.credential, None, 1, now_local(Utc::now()))?;
+                let d = station.scan(&scan.credential, None, 1, now_local(Utc::now(), None))?;
                 let screen = d.effects.iter().find_map(|e| match e {
                     crate::gate::Effect::ShowScreen(s) => Some(s.clone()),
                     _ => None,

@@ -220,6 +220,7 @@ impl Device {
             .clone();
         let link = self.engine.clone();
         let clock = self.clock.clone();
+        let zone = self.config.timezone;
         let commands = self
             .commands_rx
             .lock()
@@ -269,7 +270,7 @@ impl Device {
                     };
                     match event {
                         InputEvent::Scan(scan) => {
-                            let now = crate::gate::station::now_local(clock.now());
+                            let now = crate::gate::station::now_local(clock.now(), zone);
                             // The scan is committed by the station's writer; the next scan does
                             // not wait for it.
                             match station.admit(&scan.credential, None, 1, now) {

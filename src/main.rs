@@ -18,8 +18,10 @@ use tokio::sync::watch;
     about = "Firmware for the gates and kiosks of a membership venue"
 )]
 struct Cli {
-    /// Log format on stderr.
-    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    /// Where the log goes: `auto` is the systemd journal (with structured fields) when the
+    /// process runs under systemd, otherwise text on stderr, coloured only on a terminal and
+    /// never with NO_COLOR set.
+    #[arg(long, global = true, default_value = "auto", value_parser = portico::logging::LogFormat::NAMES)]
     log_format: String,
     #[command(subcommand)]
     command: Command,
@@ -29,6 +31,7 @@ struct Cli {
 enum Command {
     /// Run the device daemon.
     Run {
+        /// The device's config file (e.g. /etc/portico/device.toml).
         #[arg(long)]
         config: PathBuf,
         /// Never open the gate window, even when a display is available.
@@ -37,6 +40,7 @@ enum Command {
     },
     /// Pull every feed once (a first sync shows progress on a terminal) and exit.
     Sync {
+        /// The device's config file.
         #[arg(long)]
         config: PathBuf,
         /// Print a JSON summary on stdout.
@@ -45,6 +49,7 @@ enum Command {
     },
     /// Ask a running device for its status.
     Status {
+        /// The device's config file (it names the status socket).
         #[arg(long)]
         config: PathBuf,
         /// Print the raw JSON report.
@@ -57,27 +62,42 @@ enum Command {
     /// Live view of every configured scanner and reader: device state, each frame as text and
     /// hex with timing, and the credential it parsed to (or why not). Ctrl-C ends it.
     ScanTest {
+        /// The device's config file (its [[inputs]] are opened).
         #[arg(long)]
         config: PathBuf,
     },
     /// Find constituents in the device's replica, as staff search: by Lookup ID (merged-away
     /// ids lead to the survivor), or by first and/or last name prefix (case and accents
     /// ignored), a page at a time.
+    #[command(group(clap::ArgGroup::new("criteria").required(true).multiple(true)))]
     Search {
+        /// The device's config file (it names the replica).
         #[arg(long)]
         config: PathBuf,
-        #[arg(long)]
+        /// A Lookup ID; a merged-away id finds the record it was merged into.
+        #[arg(long, group = "criteria", value_parser = non_empty)]
         lookup_id: Option<String>,
-        #[arg(long)]
+        /// The start of the first name.
+        #[arg(long, group = "criteria", value_parser = non_empty)]
         first: Option<String>,
-        #[arg(long)]
+        /// The start of the last name.
+        #[arg(long, group = "criteria", value_parser = non_empty)]
         last: Option<String>,
-        /// Hits per page.
-        #[arg(long, default_value_t = 20)]
-        page_size: usize,
+        /// Hits per page (1 to 200).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=200))]
+        page_size: u16,
+        /// Where the page starts: the cursor printed at the end of the previous page.
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
         /// Print the page as JSON (with the cursor of the next page).
         #[arg(long)]
         json: bool,
+    },
+    /// The outbox: what waits to go to the hub, and dead letters a technician can re-queue.
+    /// Asks the running device through its socket, or works on the database when none runs.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
     },
     /// Device configuration tools.
     Config {
@@ -94,8 +114,10 @@ enum Command {
         /// Working directory (hub files, device database).
         #[arg(long, default_value = "portico-demo")]
         dir: PathBuf,
+        /// How many constituents the demo hub is seeded with.
         #[arg(long, default_value_t = 2000)]
         constituents: usize,
+        /// The random seed of the demo venue.
         #[arg(long, default_value_t = 7)]
         seed: u64,
         /// Keep hub and device running after the walkthrough, until Ctrl-C.
@@ -114,8 +136,51 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate a config file: every problem with file:line:column and key.
-    Check { file: PathBuf },
+    /// Validate a config file: every problem with file:line:column and key, and warnings for
+    /// sections the device's roles do not use. Exit code 2 when `portico run` would refuse it.
+    #[command(group(clap::ArgGroup::new("file_or_config").required(true)))]
+    Check {
+        /// The config file to check.
+        #[arg(group = "file_or_config")]
+        file: Option<PathBuf>,
+        /// The config file to check (the same as the positional argument).
+        #[arg(long, group = "file_or_config")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List outbox rows, oldest first (their payloads, which hold visitors' details, are
+    /// never shown).
+    List {
+        /// The device's config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Which rows: undelivered (pending and dead), pending, dead, delivered or all.
+        #[arg(long, default_value = "undelivered", value_parser = portico::outbox::Listing::NAMES)]
+        state: String,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        limit: u32,
+        /// Print the rows as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put dead-lettered rows back in the queue (after fixing what made the hub refuse
+    /// them). Each row re-queued is logged.
+    #[command(group(clap::ArgGroup::new("which").required(true)))]
+    Requeue {
+        /// The device's config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Ids of dead-lettered rows (from `portico outbox list --state dead`).
+        #[arg(group = "which")]
+        ids: Vec<i64>,
+        /// Every dead-lettered row.
+        #[arg(long, group = "which")]
+        all_dead: bool,
+    },
 }
 
 #[derive(Args)]
@@ -139,10 +204,13 @@ enum HubCommand {
     Seed {
         #[command(flatten)]
         dir: HubDirArg,
+        /// How many constituents to make.
         #[arg(long, default_value_t = 10_000)]
         constituents: usize,
+        /// The random seed: the same seed makes the same venue.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// How many tickets to make (default: a number in proportion to the constituents).
         #[arg(long)]
         tickets: Option<usize>,
         /// The day validity dates are generated around (default: today).
@@ -153,14 +221,20 @@ enum HubCommand {
     Serve {
         #[command(flatten)]
         dir: HubDirArg,
+        /// The address and port to listen on.
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
     },
-    /// Register a device and write its token to a file (mode 0600).
+    /// Register a device and write its token to a file (mode 0600). The token file is written
+    /// first: a failure leaves no device registered.
     AddDevice {
         #[command(flatten)]
         dir: HubDirArg,
+        /// The device's id, as in its config's `device.id` (1-64 letters, digits, `-`, `_`,
+        /// `.`).
+        #[arg(value_parser = device_id)]
         device_id: String,
+        /// Where to write the device's token (copy it to the device's `upstream.token_file`).
         #[arg(long)]
         token_out: PathBuf,
     },
@@ -168,15 +242,19 @@ enum HubCommand {
     Merge {
         #[command(flatten)]
         dir: HubDirArg,
+        /// The Lookup ID of the record merged away.
         merged_id: String,
+        /// The Lookup ID of the record that survives.
         survivor_id: String,
     },
     /// Change N constituents (new phones, names, emails).
     Mutate {
         #[command(flatten)]
         dir: HubDirArg,
+        /// How many constituents to change.
         #[arg(long, default_value_t = 100)]
         changes: usize,
+        /// The random seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -232,17 +310,28 @@ struct BenchArgs {
     replica: Option<PathBuf>,
 }
 
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
+/// A search criterion: blank text is no criterion.
+fn non_empty(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("must not be empty".into())
     } else {
-        builder.init();
+        Ok(s.to_owned())
     }
+}
+
+/// A device id as `device.id` accepts it.
+fn device_id(s: &str) -> Result<String, String> {
+    if portico::config::valid_device_id(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("use 1-64 letters, digits, '-', '_' or '.'".into())
+    }
+}
+
+fn init_logging(format: &str) {
+    portico::logging::init(
+        portico::logging::LogFormat::parse(format).unwrap_or(portico::logging::LogFormat::Auto),
+    );
 }
 
 fn main() -> ExitCode {
@@ -281,7 +370,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", portico::error_text::chain(e.chain()));
             ExitCode::FAILURE
         }
     }
@@ -332,6 +421,9 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Run { config, headless } => {
             let cfg = config::load(&config)?;
+            for w in &cfg.warnings {
+                tracing::warn!("{w}");
+            }
             let device = portico::device::Device::open_system(cfg)?;
             let (stop_tx, stop) = shutdown_signal().await;
             if !headless {
@@ -391,11 +483,11 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 )
             };
             if sync_now {
-                portico::status::ask(socket, "sync")
+                portico::status::ask(socket, &portico::status::Request::Sync)
                     .await
                     .with_context(no_device)?;
             }
-            let reply = portico::status::ask(socket, "status")
+            let reply = portico::status::ask(socket, &portico::status::Request::Status)
                 .await
                 .with_context(no_device)?;
             if json {
@@ -412,19 +504,40 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             first,
             last,
             page_size,
+            after,
             json,
         } => {
+            let after = match after
+                .as_deref()
+                .map(portico::replica::search::SearchCursor::decode)
+            {
+                None => None,
+                Some(Ok(c)) => Some(c),
+                Some(Err(e)) => {
+                    eprintln!("error: --after: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
             let cfg = config::load(&config)?;
-            let conn = portico::replica::open(&cfg.database_path())?;
+            let conn = open_existing_database(&cfg)?;
             let query = portico::replica::search::SearchQuery {
                 lookup_id,
                 first,
                 last,
             };
-            let page =
-                portico::replica::search::search(&conn, &cfg.normalizer, &query, page_size, None)?;
+            let page = portico::replica::search::search(
+                &conn,
+                &cfg.normalizer,
+                &query,
+                page_size.into(),
+                after.as_ref(),
+            )?;
             if json {
-                println!("{}", serde_json::to_string(&page)?);
+                let out = serde_json::json!({
+                    "hits": page.hits,
+                    "next": page.next.as_ref().map(|c| c.encode()),
+                });
+                println!("{out}");
             } else if page.hits.is_empty() {
                 println!("no constituent found");
             } else {
@@ -442,8 +555,8 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                         hit.city.as_deref().unwrap_or("")
                     );
                 }
-                if page.next.is_some() {
-                    println!("… more; narrow the search or use --json for the next page's cursor");
+                if let Some(next) = &page.next {
+                    println!("… more: add --after {} for the next page", next.encode());
                 }
             }
         }
@@ -465,11 +578,23 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             })
             .await??;
         }
+        Command::Outbox { command } => return outbox(command).await,
         Command::Config {
-            command: ConfigCommand::Check { file },
-        } => match config::load(&file) {
+            command: ConfigCommand::Check { file, config },
+        } => match config::load(&file.or(config).unwrap_or_default()) {
             Ok(cfg) => {
-                println!("{}: ok", file.display());
+                for w in &cfg.warnings {
+                    eprintln!("{w}");
+                }
+                let file = &cfg.source;
+                println!(
+                    "{}: ok{}",
+                    file.display(),
+                    match cfg.warnings.len() {
+                        0 => String::new(),
+                        n => format!(" ({n} warning(s))"),
+                    }
+                );
                 println!(
                     "  device   {} ({})",
                     cfg.device_id,
@@ -481,7 +606,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 );
                 println!(
                     "  hub      {}{}",
-                    cfg.upstream.url,
+                    portico::sync::client::redacted(&cfg.upstream.url),
                     if cfg.upstream.spki_pin.is_some() {
                         " (pinned)"
                     } else {
@@ -499,7 +624,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 for d in &diags {
                     eprintln!("{d}");
                 }
-                eprintln!("{}: {} problem(s)", file.display(), diags.len());
+                eprintln!("{} problem(s)", diags.len());
                 return Ok(ExitCode::from(2));
             }
             Err(e) => {
@@ -572,6 +697,139 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Opens the device's database for a technician's command; a device that never ran has none
+/// (and none is made here).
+fn open_existing_database(cfg: &config::DeviceConfig) -> Result<rusqlite::Connection> {
+    let path = cfg.database_path();
+    if !path.exists() {
+        bail!(
+            "no database at {} (has `portico run` or `portico sync` ever run with this config?)",
+            path.display()
+        );
+    }
+    portico::replica::open(&path).with_context(|| format!("database {}", path.display()))
+}
+
+/// `portico outbox …`: through the running device's socket, or on the database when no device
+/// answers there.
+async fn outbox(command: OutboxCommand) -> Result<ExitCode> {
+    use portico::outbox::{ListedRow, Listing, Requeue, Requeued};
+    use portico::status::Request;
+    let (config, request, json) = match command {
+        OutboxCommand::List {
+            config,
+            state,
+            limit,
+            json,
+        } => {
+            let listing = Listing::parse(&state).context("unknown --state")?;
+            let request = Request::OutboxList {
+                listing,
+                limit: limit as usize,
+            };
+            (config, request, json)
+        }
+        OutboxCommand::Requeue {
+            config,
+            ids,
+            all_dead,
+        } => {
+            let which = if all_dead {
+                Requeue::AllDead
+            } else {
+                Requeue::Ids(ids)
+            };
+            (config, Request::OutboxRequeue(which), false)
+        }
+    };
+    let cfg = config::load(&config)?;
+    let reply = match portico::status::ask(&cfg.status_socket, &request).await {
+        Ok(reply) => {
+            eprintln!(
+                "(through the running device at {})",
+                cfg.status_socket.display()
+            );
+            if let Ok(serde_json::Value::Object(o)) = serde_json::from_str(&reply)
+                && let Some(e) = o.get("error")
+            {
+                bail!(
+                    "the device at {} answered: {e}",
+                    cfg.status_socket.display()
+                );
+            }
+            reply
+        }
+        // No device runs: work on the database itself (SQLite keeps it consistent should
+        // one start meanwhile).
+        Err(_) => {
+            let mut conn = open_existing_database(&cfg)?;
+            eprintln!(
+                "(no device answers on {}: on the database {})",
+                cfg.status_socket.display(),
+                cfg.database_path().display()
+            );
+            let now = chrono::Utc::now().timestamp_millis();
+            match &request {
+                Request::OutboxList { listing, limit } => {
+                    serde_json::to_string(&portico::outbox::list(&conn, *listing, *limit)?)?
+                }
+                Request::OutboxRequeue(which) => {
+                    serde_json::to_string(&portico::outbox::requeue(&mut conn, which, now)?)?
+                }
+                other => bail!("{other:?} is not an outbox request"),
+            }
+        }
+    };
+    match request {
+        Request::OutboxList { .. } => {
+            let rows: Vec<ListedRow> = serde_json::from_str(&reply)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if rows.is_empty() {
+                println!("no rows");
+            } else {
+                for r in &rows {
+                    let when = |ms: i64| {
+                        chrono::DateTime::from_timestamp_millis(ms)
+                            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                            .unwrap_or_default()
+                    };
+                    let detail = match r.state.as_str() {
+                        "dead" => format!("dead: {}", r.dead_reason.as_deref().unwrap_or("")),
+                        "pending" if r.attempts > 0 => format!(
+                            "next try {}; last error: {}",
+                            when(r.next_attempt_at_ms),
+                            r.last_error.as_deref().unwrap_or("")
+                        ),
+                        other => other.to_owned(),
+                    };
+                    println!(
+                        "#{:<6} {:<16} queued {}  {} attempt(s)  {detail}",
+                        r.id,
+                        r.kind,
+                        when(r.created_at_ms),
+                        r.attempts
+                    );
+                }
+            }
+        }
+        _ => {
+            let done: Requeued = serde_json::from_str(&reply)?;
+            for r in &done.requeued {
+                println!("re-queued #{} {}", r.id, r.kind);
+            }
+            for id in &done.not_dead {
+                eprintln!("#{id} is not a dead letter; left as it is");
+            }
+            println!("{} row(s) re-queued", done.requeued.len());
+            if !done.not_dead.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// This process's peak resident set (VmHWM), in KiB.
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -623,9 +881,9 @@ async fn hub(command: HubCommand) -> Result<()> {
             token_out,
         } => {
             let hub = HubDir::new(dir.dir);
-            let store = HubStore::open(&hub.database())?;
-            let token = store.add_device(&device_id)?;
-            portico::hub::write_private(&token_out, token.as_bytes())?;
+            let store = HubStore::open(&hub.database())
+                .with_context(|| format!("hub database in {}", hub.root.display()))?;
+            portico::hub::add_device(&store, &device_id, &token_out)?;
             println!(
                 "device {device_id} registered; token written to {}",
                 token_out.display()
@@ -692,4 +950,37 @@ async fn hub(command: HubCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand, flag and positional argument explains itself in `--help`.
+    #[test]
+    fn every_command_flag_and_argument_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let here = format!("{path} {}", cmd.get_name());
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{here}: {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{here} {}: (no about)", sub.get_name()));
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let cli = super::Cli::command();
+        cli.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cli, "", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
 }

@@ -228,15 +228,166 @@ pub fn mark_retry(conn: &Connection, id: i64, next_attempt_at_ms: i64, error: &s
     Ok(())
 }
 
-/// Puts a dead-lettered row back in the queue (a technician's decision after fixing the cause).
+/// Puts a dead-lettered row back in the queue (a technician's decision after fixing the
+/// cause): due at once, its attempts counted from zero again so the backoff starts short. The
+/// reason it was dead-lettered stays as its last error until the next attempt.
 pub fn requeue_dead(conn: &Connection, id: i64, now_ms: i64) -> Result<bool> {
     let n = conn
         .prepare_cached(
-            "UPDATE outbox SET state = 'pending', dead_reason = NULL, next_attempt_at = ?2
-             WHERE id = ?1 AND state = 'dead'",
+            "UPDATE outbox SET state = 'pending', dead_reason = NULL, next_attempt_at = ?2,
+             attempts = 0 WHERE id = ?1 AND state = 'dead'",
         )?
         .execute(params![id, now_ms])?;
     Ok(n == 1)
+}
+
+/// Which rows a technician lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Listing {
+    /// Pending and dead-lettered rows: everything the hub has not yet taken.
+    Undelivered,
+    Pending,
+    Dead,
+    Delivered,
+    All,
+}
+
+impl Listing {
+    pub const NAMES: [&'static str; 5] = ["undelivered", "pending", "dead", "delivered", "all"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "undelivered" => Listing::Undelivered,
+            "pending" => Listing::Pending,
+            "dead" => Listing::Dead,
+            "delivered" => Listing::Delivered,
+            "all" => Listing::All,
+            _ => return None,
+        })
+    }
+
+    fn states(self) -> &'static [&'static str] {
+        match self {
+            Listing::Undelivered => &["pending", "dead"],
+            Listing::Pending => &["pending"],
+            Listing::Dead => &["dead"],
+            Listing::Delivered => &["delivered"],
+            Listing::All => &["pending", "dead", "delivered"],
+        }
+    }
+}
+
+/// A row as a technician sees it: everything but the payload, which holds visitors' personal
+/// details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ListedRow {
+    pub id: i64,
+    pub kind: String,
+    pub version: u32,
+    pub state: String,
+    pub idempotency_key: String,
+    pub created_at_ms: i64,
+    pub attempts: u32,
+    pub next_attempt_at_ms: i64,
+    pub last_error: Option<String>,
+    pub dead_reason: Option<String>,
+}
+
+impl From<OutboxRow> for ListedRow {
+    fn from(r: OutboxRow) -> Self {
+        Self {
+            id: r.id,
+            kind: r.kind,
+            version: r.version,
+            state: r.state,
+            idempotency_key: r.idempotency_key,
+            created_at_ms: r.created_at_ms,
+            attempts: r.attempts,
+            next_attempt_at_ms: r.next_attempt_at_ms,
+            last_error: r.last_error,
+            dead_reason: r.dead_reason,
+        }
+    }
+}
+
+/// Rows in `listing`, oldest first, at most `limit`.
+pub fn list(conn: &Connection, listing: Listing, limit: usize) -> Result<Vec<ListedRow>> {
+    let states = listing.states();
+    let placeholders = (0..states.len())
+        .map(|i| format!("?{}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut st = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM outbox WHERE state IN ({placeholders}) ORDER BY id LIMIT ?1"
+    ))?;
+    let mut args = vec![rusqlite::types::Value::Integer(limit as i64)];
+    args.extend(
+        states
+            .iter()
+            .map(|s| rusqlite::types::Value::Text((*s).to_owned())),
+    );
+    let rows = st
+        .query_map(rusqlite::params_from_iter(args), row)?
+        .map(|r| r.map(ListedRow::from))
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// Which dead letters a technician puts back in the queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Requeue {
+    Ids(Vec<i64>),
+    AllDead,
+}
+
+/// What a re-queue did: the rows put back, and the ids asked for that were not dead letters
+/// (unknown, pending or delivered), left as they were.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Requeued {
+    pub requeued: Vec<ListedRow>,
+    pub not_dead: Vec<i64>,
+}
+
+/// Puts dead letters back in the queue in one transaction, logging each change.
+pub fn requeue(conn: &mut Connection, which: &Requeue, now_ms: i64) -> Result<Requeued> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let ids: Vec<i64> = match which {
+        Requeue::Ids(ids) => ids.clone(),
+        Requeue::AllDead => tx
+            .prepare("SELECT id FROM outbox WHERE state = 'dead' ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+    };
+    let mut out = Requeued::default();
+    for id in ids {
+        let before = tx
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"))?
+            .query_row([id], row)
+            .optional()?;
+        match before {
+            Some(r) if r.state == "dead" && requeue_dead(&tx, id, now_ms)? => {
+                tracing::info!(
+                    id,
+                    kind = %r.kind,
+                    idempotency_key = %r.idempotency_key,
+                    dead_reason = r.dead_reason.as_deref().unwrap_or(""),
+                    attempts = r.attempts,
+                    "dead letter re-queued by a technician"
+                );
+                out.requeued.push(ListedRow {
+                    state: "pending".into(),
+                    attempts: 0,
+                    next_attempt_at_ms: now_ms,
+                    ..ListedRow::from(r)
+                });
+            }
+            _ => out.not_dead.push(id),
+        }
+    }
+    tx.commit()?;
+    Ok(out)
 }
 
 pub fn dead_letters(conn: &Connection, limit: usize) -> Result<Vec<OutboxRow>> {

@@ -272,12 +272,19 @@ pub fn render(r: &StatusReport) -> String {
     ));
     let state = if r.link.unauthorized {
         "UNAUTHORISED (hub refuses the device token)"
+    } else if r.link.incompatible {
+        "INCOMPATIBLE (nothing is synced until fixed; see last error)"
     } else if r.link.online {
         "online"
+    } else if r.link.last_error.is_some() {
+        "FAILING (retrying; see last error)"
     } else {
         "OFFLINE"
     };
     s.push_str(&format!("hub link    {state}\n"));
+    if let Some(hub) = &r.link.hub_id {
+        s.push_str(&format!("hub         {hub}\n"));
+    }
     s.push_str(&format!("last sync   {}\n", when(r.link.last_pull_ok)));
     s.push_str(&format!("last upload {}\n", when(r.link.last_push_ok)));
     s.push_str(&format!("last purge  {}\n", when(r.link.last_purge)));
@@ -369,8 +376,119 @@ fn ago(secs: i64) -> String {
     }
 }
 
-/// Answers status requests on `path` until the task is dropped. Requests: `status`, `sync`
-/// (start a pull now), `push` (start an upload now).
+/// A request to a running device over its socket: one line, either a plain word (`status`,
+/// `sync`, `push`) or this enum as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    Status,
+    /// Start a pull now.
+    Sync,
+    /// Start an upload now.
+    Push,
+    /// The outbox rows in `listing`, oldest first.
+    OutboxList {
+        listing: outbox::Listing,
+        limit: usize,
+    },
+    /// Put dead letters back in the queue (logged by the device, row by row).
+    OutboxRequeue(outbox::Requeue),
+}
+
+impl Request {
+    /// The line that carries this request.
+    pub fn line(&self) -> String {
+        match self {
+            Request::Status => "status".into(),
+            Request::Sync => "sync".into(),
+            Request::Push => "push".into(),
+            other => serde_json::to_string(other).unwrap_or_default(),
+        }
+    }
+
+    fn parse(line: &str) -> Result<Self, String> {
+        match line.trim() {
+            "status" => Ok(Request::Status),
+            "sync" => Ok(Request::Sync),
+            "push" => Ok(Request::Push),
+            json if json.starts_with('{') => {
+                serde_json::from_str(json).map_err(|e| format!("bad request: {e}"))
+            }
+            other => Err(format!("unknown request {other:?}")),
+        }
+    }
+}
+
+fn error_reply(message: impl std::fmt::Display) -> String {
+    serde_json::json!({"error": message.to_string()}).to_string()
+}
+
+/// Carries out one request against the running device.
+async fn answer(engine: &Arc<SyncEngine>, line: &str) -> String {
+    let request = match Request::parse(line) {
+        Ok(r) => r,
+        Err(e) => return error_reply(e),
+    };
+    let e = engine.clone();
+    let on_db = |f: Box<dyn FnOnce(&mut Connection) -> String + Send>| async move {
+        tokio::task::spawn_blocking(move || {
+            let db = e.database();
+            let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .unwrap_or_else(error_reply)
+    };
+    match request {
+        Request::Status => {
+            let engine = engine.clone();
+            on_db(Box::new(move |conn| {
+                let cfg = engine.config();
+                report(
+                    conn,
+                    &cfg.device_id,
+                    cfg.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+                    engine.link_status(),
+                    engine.now(),
+                )
+                .map(|r| serde_json::to_string(&r).unwrap_or_default())
+                .unwrap_or_else(error_reply)
+            }))
+            .await
+        }
+        Request::Sync => {
+            engine.pull_now.notify_one();
+            r#"{"ok":true}"#.to_owned()
+        }
+        Request::Push => {
+            engine.push_now.notify_one();
+            r#"{"ok":true}"#.to_owned()
+        }
+        Request::OutboxList { listing, limit } => {
+            on_db(Box::new(move |conn| {
+                match outbox::list(conn, listing, limit) {
+                    Ok(rows) => serde_json::to_string(&rows).unwrap_or_default(),
+                    Err(e) => error_reply(e),
+                }
+            }))
+            .await
+        }
+        Request::OutboxRequeue(which) => {
+            let now = engine.now().timestamp_millis();
+            let reply = on_db(Box::new(move |conn| {
+                match outbox::requeue(conn, &which, now) {
+                    Ok(done) => serde_json::to_string(&done).unwrap_or_default(),
+                    Err(e) => error_reply(e),
+                }
+            }))
+            .await;
+            engine.push_now.notify_one();
+            reply
+        }
+    }
+}
+
+/// Answers requests ([`Request`]) on `path` until the task is dropped.
 pub async fn serve(
     path: &Path,
     engine: Arc<SyncEngine>,
@@ -396,39 +514,7 @@ pub async fn serve(
                 let (rd, mut wr) = stream.into_split();
                 let mut lines = BufReader::new(rd).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    let reply = match line.trim() {
-                        "status" => {
-                            let e = engine.clone();
-                            tokio::task::spawn_blocking(move || {
-                                let db = e.database();
-                                let conn = db.lock().unwrap_or_else(|p| p.into_inner());
-                                let cfg = e.config();
-                                report(
-                                    &conn,
-                                    &cfg.device_id,
-                                    cfg.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-                                    e.link_status(),
-                                    Utc::now(),
-                                )
-                                .map(|r| serde_json::to_string(&r).unwrap_or_default())
-                                .unwrap_or_else(|e| {
-                                    serde_json::json!({"error": e.to_string()}).to_string()
-                                })
-                            })
-                            .await
-                            .unwrap_or_default()
-                        }
-                        "sync" => {
-                            engine.pull_now.notify_one();
-                            r#"{"ok":true}"#.to_owned()
-                        }
-                        "push" => {
-                            engine.push_now.notify_one();
-                            r#"{"ok":true}"#.to_owned()
-                        }
-                        other => serde_json::json!({"error": format!("unknown request {other:?}")})
-                            .to_string(),
-                    };
+                    let reply = answer(&engine, &line).await;
                     if wr.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
                         break;
                     }
@@ -438,11 +524,16 @@ pub async fn serve(
     }))
 }
 
-/// Asks a running device. `request` is `status`, `sync` or `push`.
-pub async fn ask(path: &Path, request: &str) -> std::io::Result<String> {
+/// Asks a running device; the reply is one line of JSON.
+pub async fn ask(path: &Path, request: &Request) -> std::io::Result<String> {
+    ask_line(path, &request.line()).await
+}
+
+/// Sends one request line as it is (see [`Request`]).
+pub async fn ask_line(path: &Path, line: &str) -> std::io::Result<String> {
     let stream = UnixStream::connect(path).await?;
     let (rd, mut wr) = stream.into_split();
-    wr.write_all(format!("{request}\n").as_bytes()).await?;
+    wr.write_all(format!("{line}\n").as_bytes()).await?;
     let mut lines = BufReader::new(rd).lines();
     lines.next_line().await?.ok_or_else(|| {
         std::io::Error::new(

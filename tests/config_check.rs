@@ -25,7 +25,7 @@ fn folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let pki = portico::tls::generate_pki("CA", &["localhost".into()]).unwrap();
     std::fs::write(dir.path().join("ca.pem"), pki.ca_cert_pem).unwrap();
-    std::fs::write(dir.path().join("device.token"), "secret").unwrap();
+    portico::hub::write_private(&dir.path().join("device.token"), b"secret").unwrap();
     dir
 }
 
@@ -375,6 +375,8 @@ fn the_shipped_example_configs_are_valid_apart_from_the_target_machine_files() {
                     "device.data_dir",
                     "kiosk.technician_pin_file",
                     "gate.revocation_file",
+                    "gate.relay.chip",
+                    "gate.passage.chip",
                 ]
                 .contains(&d.key.as_str()),
                 "{name}: {d}"
@@ -387,4 +389,335 @@ fn the_shipped_example_configs_are_valid_apart_from_the_target_machine_files() {
     std::fs::copy(dir.path().join("ca.pem"), dir.path().join("hub/ca.pem")).unwrap();
     let text = std::fs::read_to_string(root.join("demo.toml")).unwrap();
     check(dir.path(), &text).unwrap();
+}
+
+/// A folder prepared for one case: the config text and the files it needs.
+struct Case {
+    what: &'static str,
+    /// Edits of VALID: (from, to).
+    edits: &'static [(&'static str, &'static str)],
+    /// Changes the folder before the check.
+    setup: fn(&Path),
+    /// Expected exit code of `portico config check` (0: ok, perhaps with a warning).
+    code: i32,
+    line: usize,
+    key: &'static str,
+    words: &'static str,
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn none(_: &Path) {}
+
+/// Everything `portico run` would refuse, `portico config check` refuses too (the systemd unit
+/// runs it as ExecStartPre), with the line and key; warnings leave the exit code at 0.
+#[test]
+fn config_check_refuses_everything_run_would_refuse() {
+    let cases: &[Case] = &[
+        Case {
+            what: "a CA file of garbage",
+            edits: &[],
+            setup: |d| std::fs::write(d.join("ca.pem"), "hello, I am not a certificate").unwrap(),
+            code: 2,
+            line: 8,
+            key: "upstream.ca_cert",
+            words: "no certificate",
+        },
+        Case {
+            what: "a private key given as the CA",
+            edits: &[],
+            setup: |d| {
+                let pki = portico::tls::generate_pki("CA", &["localhost".into()]).unwrap();
+                std::fs::write(d.join("ca.pem"), pki.server_key_pem).unwrap();
+            },
+            code: 2,
+            line: 8,
+            key: "upstream.ca_cert",
+            words: "no certificate",
+        },
+        Case {
+            what: "an empty token",
+            edits: &[],
+            setup: |d| portico::hub::write_private(&d.join("device.token"), b"").unwrap(),
+            code: 2,
+            line: 9,
+            key: "upstream.token_file",
+            words: "is empty",
+        },
+        Case {
+            what: "a token of white space",
+            edits: &[],
+            setup: |d| portico::hub::write_private(&d.join("device.token"), b" \n\t\n").unwrap(),
+            code: 2,
+            line: 9,
+            key: "upstream.token_file",
+            words: "is empty",
+        },
+        Case {
+            what: "a token the group may read",
+            edits: &[],
+            setup: |d| chmod(&d.join("device.token"), 0o640),
+            code: 2,
+            line: 9,
+            key: "upstream.token_file",
+            words: "chmod 600",
+        },
+        Case {
+            what: "a token anyone may read",
+            edits: &[],
+            setup: |d| chmod(&d.join("device.token"), 0o604),
+            code: 2,
+            line: 9,
+            key: "upstream.token_file",
+            words: "mode 0604",
+        },
+        Case {
+            what: "a technician PIN file others may read",
+            edits: &[(
+                "[gate]",
+                "[kiosk]\ntechnician_pin_file = \"technician.pin\"\n[gate]",
+            )],
+            setup: |d| std::fs::write(d.join("technician.pin"), "$argon2id$v=19$…").unwrap(),
+            code: 2,
+            line: 15,
+            key: "kiosk.technician_pin_file",
+            words: "chmod 600",
+        },
+        Case {
+            what: "a data_dir that is a file",
+            edits: &[],
+            setup: |d| std::fs::write(d.join("data"), "").unwrap(),
+            code: 2,
+            line: 4,
+            key: "device.data_dir",
+            words: "is a file",
+        },
+        Case {
+            what: "a data_dir nobody may write",
+            edits: &[("data_dir = \"data\"", "data_dir = \"/proc/self\"")],
+            setup: none,
+            code: 2,
+            line: 4,
+            key: "device.data_dir",
+            words: "not writable",
+        },
+        Case {
+            what: "a status socket path over the kernel's limit",
+            edits: &[(
+                "data_dir = \"data\"",
+                "data_dir = \"data\"\nstatus_socket = \"run/a-socket-name-far-longer-than-any-kernel-accepts-for-a-unix-domain-socket-path-here.sock\"",
+            )],
+            setup: |d| std::fs::create_dir(d.join("run")).unwrap(),
+            code: 2,
+            line: 5,
+            key: "device.status_socket",
+            words: "limit of 107",
+        },
+        Case {
+            what: "an unknown time zone",
+            edits: &[(
+                "data_dir = \"data\"",
+                "data_dir = \"data\"\ntimezone = \"Europe/Londn\"",
+            )],
+            setup: none,
+            code: 2,
+            line: 5,
+            key: "device.timezone",
+            words: "did you mean \"Europe/London\"",
+        },
+        Case {
+            what: "a URL with a user and password",
+            edits: &[(
+                "https://hub.example:8443",
+                "https://gate:hunter2@hub.example:8443",
+            )],
+            setup: none,
+            code: 2,
+            line: 7,
+            key: "upstream.url",
+            words: "user name or password",
+        },
+        Case {
+            what: "a URL with a query",
+            edits: &[(
+                "https://hub.example:8443",
+                "https://hub.example:8443/?debug=1",
+            )],
+            setup: none,
+            code: 2,
+            line: 7,
+            key: "upstream.url",
+            words: "query",
+        },
+        Case {
+            what: "a URL with a fragment",
+            edits: &[("https://hub.example:8443", "https://hub.example:8443/#top")],
+            setup: none,
+            code: 2,
+            line: 7,
+            key: "upstream.url",
+            words: "fragment",
+        },
+        Case {
+            what: "a URL with port 0",
+            edits: &[("https://hub.example:8443", "https://hub.example:0")],
+            setup: none,
+            code: 2,
+            line: 7,
+            key: "upstream.url",
+            words: "port 0",
+        },
+        Case {
+            what: "one GPIO line as relay and passage sensor",
+            edits: &[(
+                "name = \"North\"",
+                "name = \"North\"\n[gate.relay]\nkind = \"gpio\"\nchip = \"{dir}/chip0\"\nline = 4\n[gate.passage]\nsensor = \"gpio\"\nchip = \"{dir}/chip0-link\"\nline = 4",
+            )],
+            setup: |d| {
+                std::fs::write(d.join("chip0"), "").unwrap();
+                std::os::unix::fs::symlink(d.join("chip0"), d.join("chip0-link")).unwrap();
+            },
+            code: 2,
+            line: 23,
+            key: "gate.passage.line",
+            words: "already used by gate.relay.line",
+        },
+        Case {
+            what: "one serial port as relay board and scanner",
+            edits: &[(
+                "name = \"North\"",
+                "name = \"North\"\n[gate.relay]\nkind = \"serial\"\nport = \"{dir}/tty-relay\"\nopen_hex = \"01\"\nclose_hex = \"00\"\n[[inputs]]\nname = \"scanner\"\nkind = \"serial\"\npath = \"{dir}/tty-relay\"",
+            )],
+            setup: |d| std::fs::write(d.join("tty-relay"), "").unwrap(),
+            code: 2,
+            line: 24,
+            key: "inputs[0].path",
+            words: "already used by gate.relay.port",
+        },
+        Case {
+            what: "a relay chip that is not there",
+            edits: &[(
+                "name = \"North\"",
+                "name = \"North\"\n[gate.relay]\nkind = \"gpio\"\nchip = \"/dev/no-such-gpiochip\"\nline = 4",
+            )],
+            setup: none,
+            code: 2,
+            line: 18,
+            key: "gate.relay.chip",
+            words: "does not exist",
+        },
+        Case {
+            what: "a block list with a line the gate cannot read",
+            edits: &[(
+                "name = \"North\"",
+                "name = \"North\"\nrevocation_file = \"blocked.txt\"",
+            )],
+            setup: |d| {
+                std::fs::write(d.join("blocked.txt"), "ticket:ABC\n# staff\nnot a key\n").unwrap()
+            },
+            code: 2,
+            line: 16,
+            key: "gate.revocation_file",
+            words: "blocked.txt:3:",
+        },
+        Case {
+            what: "a gate section on a kiosk-only device (a warning)",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"kiosk\"]"),
+                ("[gate]", "[kiosk]\n[gate]"),
+            ],
+            setup: none,
+            code: 0,
+            line: 15,
+            key: "gate",
+            words: "warning: this device has no \"gate\" role",
+        },
+        Case {
+            what: "a duplicate key",
+            edits: &[("name = \"North\"", "name = \"North\"\nname = \"South\"")],
+            setup: none,
+            code: 2,
+            line: 16,
+            key: "gate.name",
+            words: "duplicate key",
+        },
+    ];
+    for case in cases {
+        let dir = folder();
+        let mut text = VALID.to_owned();
+        for (from, to) in case.edits {
+            assert!(text.contains(from), "{}: edit does not apply", case.what);
+            text = text.replacen(from, to, 1);
+        }
+        let text = text.replace("{dir}", &dir.path().display().to_string());
+        (case.setup)(dir.path());
+        let path = dir.path().join("device.toml");
+        std::fs::write(&path, &text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(["config", "check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(case.code), "{}: {err}", case.what);
+        let want = format!("{}:{}:", path.display(), case.line);
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&want) && l.contains(&format!(": {}: ", case.key)))
+            .unwrap_or_else(|| panic!("{}: no {want}…{} in {err}", case.what, case.key));
+        assert!(line.contains(case.words), "{}: {line}", case.what);
+        assert!(
+            !err.contains("hunter2"),
+            "{}: a password was printed: {err}",
+            case.what
+        );
+        assert!(
+            !err.contains("secret"),
+            "{}: the token was printed: {err}",
+            case.what
+        );
+    }
+}
+
+#[test]
+fn a_bare_file_name_resolves_like_dot_slash() {
+    let dir = folder();
+    std::fs::write(dir.path().join("device.toml"), VALID).unwrap();
+    for given in ["device.toml", "./device.toml"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(["config", "check", given])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{given}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&dir.path().join("data").display().to_string()),
+            "{given}: data_dir not resolved beside the file: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_file_that_is_not_utf8_names_the_first_bad_byte() {
+    let dir = folder();
+    let path = dir.path().join("device.toml");
+    let mut bytes = VALID.as_bytes().to_vec();
+    let at = VALID.find("North").unwrap() + 2;
+    bytes.insert(at, 0xE9); // Latin-1 "é"
+    std::fs::write(&path, bytes).unwrap();
+    let diags = portico::config::load(&path).unwrap_err();
+    let d = &diags.diagnostics()[0];
+    assert_eq!((d.line, d.column), (15, 11), "{d}");
+    assert!(
+        d.message.contains("not UTF-8") && d.message.contains("0xE9"),
+        "{d}"
+    );
 }

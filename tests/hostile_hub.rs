@@ -1,41 +1,27 @@
-//! A hub that answers with garbage: every reply gives a clear error and leaves the replica as
-//! it was, never a panic.
+//! A hub (or something in front of it) that answers with garbage, redirects, error pages of its
+//! own or another protocol: every reply gives a clear error, leaves the replica as it was,
+//! marks nothing delivered and dead-letters nothing; never a panic.
 
 mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
-use axum::routing::get;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use portico::clock::ManualClock;
+use portico::outbox;
 use portico::sync::SyncError;
+use portico::sync::client::PROTOCOL_HEADER;
 
-async fn hostile(
-    route_body: &'static str,
-    status: u16,
-) -> (tempfile::TempDir, portico::hub::server::TlsServer) {
+/// A hostile server on loopback TLS with a certificate its own CA signed (the device trusts
+/// that CA, as it would a real hub's).
+async fn serve(app: Router) -> (tempfile::TempDir, portico::hub::server::TlsServer) {
     let dir = tempfile::tempdir().unwrap();
     let (_, _, cert, key) = common::write_pki(dir.path(), "Hostile CA");
-    let app = Router::new()
-        .route(
-            "/v1/hello",
-            get(move || async move {
-                (
-                    axum::http::StatusCode::from_u16(status).unwrap(),
-                    route_body,
-                )
-            }),
-        )
-        .route(
-            "/v1/feed/{r}",
-            get(move || async move {
-                (
-                    axum::http::StatusCode::from_u16(status).unwrap(),
-                    route_body,
-                )
-            }),
-        );
     let tls = portico::tls::server_config(&cert, &key).unwrap();
     let server = portico::hub::server::serve_tls(SocketAddr::from(([127, 0, 0, 1], 0)), tls, app)
         .await
@@ -43,14 +29,110 @@ async fn hostile(
     (dir, server)
 }
 
+/// What a hub says: its protocol header on every reply.
+fn from_hub(status: u16, body: impl Into<String>) -> Response {
+    let mut r = (StatusCode::from_u16(status).unwrap(), body.into()).into_response();
+    r.headers_mut()
+        .insert(PROTOCOL_HEADER, HeaderValue::from_static("1"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+const DEVICE: &str = "g";
+
+fn hello_of(protocol: u32, device: &str) -> String {
+    format!(
+        r#"{{"protocol":{protocol},"server_time":"2026-11-01T09:00:00Z","hub_id":"hostile-hub","device_id":"{device}"}}"#
+    )
+}
+
+/// A router whose hello is a proper protocol-1 hub's, counting hellos in `hellos`.
+fn greeting(hellos: Arc<AtomicUsize>) -> Router {
+    Router::new().route(
+        "/v1/hello",
+        get(move || {
+            let hellos = hellos.clone();
+            async move {
+                hellos.fetch_add(1, Ordering::SeqCst);
+                from_hub(200, hello_of(1, DEVICE))
+            }
+        }),
+    )
+}
+
 fn device_for(dir: &std::path::Path, port: u16) -> portico::device::Device {
-    std::fs::write(dir.join("device.token"), "t0ken").unwrap();
+    device_with_clock(dir, port, Arc::new(ManualClock::new(common::start_time())))
+}
+
+fn device_with_clock(
+    dir: &std::path::Path,
+    port: u16,
+    clock: Arc<ManualClock>,
+) -> portico::device::Device {
+    portico::hub::write_private(&dir.join("device.token"), b"t0ken").unwrap();
     let text = format!(
-        "[device]\nid = \"g\"\nroles = [\"gate\"]\ndata_dir = \"data\"\n[upstream]\nurl = \"https://localhost:{port}\"\nca_cert = \"ca.pem\"\ntoken_file = \"device.token\"\n[gate]\n"
+        "[device]\nid = \"{DEVICE}\"\nroles = [\"gate\"]\ndata_dir = \"data\"\n[upstream]\nurl = \"https://localhost:{port}\"\nca_cert = \"ca.pem\"\ntoken_file = \"device.token\"\n[gate]\n"
     );
     std::fs::write(dir.join("d.toml"), text).unwrap();
     let cfg = portico::config::load(&dir.join("d.toml")).unwrap();
-    portico::device::Device::open(cfg, Arc::new(ManualClock::new(common::start_time()))).unwrap()
+    portico::device::Device::open(cfg, clock).unwrap()
+}
+
+fn products(device: &portico::device::Device) -> u64 {
+    let db = device.engine.database();
+    let conn = db.lock().unwrap();
+    portico::replica::counts(&conn).unwrap().products
+}
+
+/// A valid catalog page with one product: what an attacker on the redirect's far side serves.
+const INJECTED_PAGE: &str = r#"{"resource":"catalog","changes":[{"op":"upsert","key":"EVIL","data":{"product_id":"EVIL","name":"Free entry","kind":"ticket","currency":"USD","member_price":0,"non_member_price":0,"active":true}}],"next_cursor":"999","has_more":false}"#;
+
+/// A plain-HTTP server that would serve the injected page and accept any upload; counts the
+/// connections it gets (the device must make none).
+async fn plain_http_trap() -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{PROTOCOL_HEADER}: 1\r\ncontent-length: {}\r\n\r\n{INJECTED_PAGE}",
+                INJECTED_PAGE.len()
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    (addr, hits)
+}
+
+fn enqueue_rows(device: &portico::device::Device, n: usize) {
+    let db = device.engine.database();
+    let mut conn = db.lock().unwrap();
+    let tx = conn.transaction().unwrap();
+    for i in 0..n {
+        outbox::enqueue(
+            &tx,
+            outbox::kinds::SCAN,
+            &serde_json::json!({"credential": format!("M{i}")}),
+            0,
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+fn outbox_rows(device: &portico::device::Device) -> Vec<outbox::ListedRow> {
+    let db = device.engine.database();
+    let conn = db.lock().unwrap();
+    outbox::list(&conn, outbox::Listing::All, 100).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,17 +171,351 @@ async fn garbage_replies_are_clear_errors() {
         }),
     ];
     for (body, status, check) in cases {
-        let (dir, server) = hostile(body, *status).await;
+        let (body, status) = (*body, *status);
+        let app = greeting(Arc::default()).route(
+            "/v1/feed/{r}",
+            get(move || async move { from_hub(status, body) }),
+        );
+        let (dir, server) = serve(app).await;
         let device = device_for(dir.path(), server.addr.port());
         let err = device.engine.pull_all(None).await.unwrap_err();
         assert!(check(&err), "body {body:?} status {status}: {err:?}");
-        let db = device.engine.database();
-        assert_eq!(
-            portico::replica::counts(&db.lock().unwrap())
-                .unwrap()
-                .products,
-            0
-        );
+        assert_eq!(products(&device), 0);
         let _ = server.shutdown.send(true);
     }
+}
+
+/// A 3xx from the hub (or a proxy in front of it) is a link error naming the status and the
+/// `Location`: followed never, whether to plain HTTP or to another https origin; nothing
+/// applied, nothing marked delivered, and the status says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_refused_and_nothing_is_applied_or_delivered() {
+    let (trap, trap_hits) = plain_http_trap().await;
+    // Another https origin that the device's CA would even accept: a real-looking hub.
+    let other_hits = Arc::new(AtomicUsize::new(0));
+    let other = {
+        let hits = other_hits.clone();
+        let hits2 = other_hits.clone();
+        let app = Router::new()
+            .route(
+                "/{*path}",
+                get(move || {
+                    let hits = hits.clone();
+                    async move {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        from_hub(200, INJECTED_PAGE)
+                    }
+                }),
+            )
+            .route(
+                "/v1/outbox",
+                post(move || {
+                    let hits = hits2.clone();
+                    async move {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        from_hub(200, "{\"results\":[]}")
+                    }
+                }),
+            );
+        serve(app).await
+    };
+    let other_port = other.1.addr.port();
+    // 301 and 308 too: a redirect the issue did not name is refused the same way.
+    for status in [302u16, 307, 301, 308] {
+        for target in [
+            format!("http://{trap}/v1/feed/catalog"),
+            format!("https://localhost:{other_port}/v1/feed/catalog"),
+            format!("https://user:pa55word@localhost:{other_port}/v1/outbox"),
+        ] {
+            let location = target.clone();
+            let redirect = move || {
+                let location = location.clone();
+                async move {
+                    let mut r = from_hub(status, "");
+                    r.headers_mut()
+                        .insert(header::LOCATION, HeaderValue::from_str(&location).unwrap());
+                    r
+                }
+            };
+            let app = greeting(Arc::default())
+                .route("/v1/feed/{r}", get(redirect.clone()))
+                .route("/v1/outbox", post(redirect));
+            let (dir, server) = serve(app).await;
+            // The other hub's CA is not this device's: give it the same trust anyway, so only
+            // the no-redirect rule stands between the device and it.
+            std::fs::copy(
+                other.0.path().join("ca.pem"),
+                dir.path().join("other-ca.pem"),
+            )
+            .unwrap();
+            let both = format!(
+                "{}{}",
+                std::fs::read_to_string(dir.path().join("ca.pem")).unwrap(),
+                std::fs::read_to_string(dir.path().join("other-ca.pem")).unwrap()
+            );
+            std::fs::write(dir.path().join("ca.pem"), both).unwrap();
+            let device = device_for(dir.path(), server.addr.port());
+            let case = format!("{status} to {target}");
+
+            let err = device.engine.pull_all(None).await.unwrap_err();
+            match &err {
+                SyncError::Redirect {
+                    status: s,
+                    location,
+                } => {
+                    assert_eq!(*s, status, "{case}");
+                    assert!(
+                        location.contains(&target.replace("pa55word", "***")),
+                        "{case}: {location}"
+                    );
+                    assert!(!location.contains("pa55word"), "{case}: {location}");
+                }
+                other => panic!("{case}: {other:?}"),
+            }
+            assert!(err.is_transient(), "{case}: a link fault, retried");
+            assert_eq!(products(&device), 0, "{case}: nothing applied");
+
+            enqueue_rows(&device, 3);
+            let err = device.engine.push_once().await.unwrap_err();
+            assert!(matches!(err, SyncError::Redirect { .. }), "{case}: {err:?}");
+            for row in outbox_rows(&device) {
+                assert_eq!(row.state, "pending", "{case}: {row:?}");
+                assert_eq!(row.attempts, 1, "{case}: retried with backoff");
+                assert!(row.next_attempt_at_ms > 0, "{case}: {row:?}");
+            }
+
+            let link = device.engine.link_status();
+            assert!(!link.online, "{case}");
+            let reason = link.last_error.clone().unwrap_or_default();
+            assert!(
+                reason.contains(&format!("HTTP {status}")) && reason.contains("redirect to"),
+                "{case}: {reason}"
+            );
+            let report = {
+                let db = device.engine.database();
+                let conn = db.lock().unwrap();
+                portico::status::report(
+                    &conn,
+                    DEVICE,
+                    vec!["gate".into()],
+                    link,
+                    common::start_time(),
+                )
+                .unwrap()
+            };
+            let text = portico::status::render(&report);
+            assert!(text.contains("hub link    FAILING"), "{case}: {text}");
+            assert!(
+                text.contains(&format!("HTTP {status} redirect")),
+                "{case}: {text}"
+            );
+            let _ = server.shutdown.send(true);
+        }
+    }
+    assert_eq!(trap_hits.load(Ordering::SeqCst), 0, "no plain-HTTP request");
+    assert_eq!(
+        other_hits.load(Ordering::SeqCst),
+        0,
+        "no request to another origin"
+    );
+}
+
+/// Only the hub can dead-letter a row: an error page from a proxy (no protocol header, or no
+/// protocol error body) is a link fault, and the rows stay pending and are retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_pages_that_are_not_the_hubs_keep_rows_pending_and_retried() {
+    type Reply = fn() -> Response;
+    let cases: &[(&str, Reply, u16)] = &[
+        (
+            "a proxy's HTML 404",
+            || {
+                (
+                    StatusCode::NOT_FOUND,
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "<html><body><h1>404 Not Found</h1>\n<hr>nginx</body></html>",
+                )
+                    .into_response()
+            },
+            404,
+        ),
+        (
+            "a gateway's JSON 400 without the hub's header",
+            || {
+                (
+                    StatusCode::BAD_REQUEST,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    "{\"error\":\"bad_request\",\"message\":\"blocked by policy\"}",
+                )
+                    .into_response()
+            },
+            400,
+        ),
+        (
+            "a hub-marked 403 that is not a protocol error",
+            || {
+                let mut r = from_hub(403, "<html>Forbidden</html>");
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+                r
+            },
+            403,
+        ),
+        ("an empty 410", || StatusCode::GONE.into_response(), 410),
+    ];
+    for (what, reply, status) in cases {
+        let reply = *reply;
+        let app =
+            greeting(Arc::default()).route("/v1/outbox", post(move || async move { reply() }));
+        let (dir, server) = serve(app).await;
+        let clock = Arc::new(ManualClock::new(common::start_time()));
+        let device = device_with_clock(dir.path(), server.addr.port(), clock.clone());
+        enqueue_rows(&device, 4);
+        for attempt in 1..=3u32 {
+            let err = device.engine.push_once().await.unwrap_err();
+            assert!(
+                matches!(&err, SyncError::Link { status: s, .. } if s == status),
+                "{what}: {err:?}"
+            );
+            for row in outbox_rows(&device) {
+                assert_eq!(row.state, "pending", "{what}: never dead-lettered");
+                assert_eq!(row.attempts, attempt, "{what}");
+            }
+            let link = device.engine.link_status();
+            assert!(!link.online, "{what}: the link shows as failing");
+            assert!(
+                link.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains(&format!("HTTP {status}"))),
+                "{what}: {link:?}"
+            );
+            // Past the backoff, the rows are due again.
+            clock.advance(chrono::Duration::minutes(10));
+        }
+        let _ = server.shutdown.send(true);
+    }
+}
+
+/// A hub of another protocol version is refused: nothing pulled, nothing sent, and the status
+/// says what to do. So is a token the hub knows as another device's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_of_another_protocol_is_refused_and_the_status_says_so() {
+    let cases = [
+        (hello_of(2, DEVICE), "protocol 2", "update the device"),
+        (hello_of(1, "gate-9"), "\"gate-9\"", "install the token"),
+    ];
+    for (hello, words, advice) in cases {
+        let feeds = Arc::new(AtomicUsize::new(0));
+        let uploads = Arc::new(AtomicUsize::new(0));
+        let (f, u) = (feeds.clone(), uploads.clone());
+        let app = Router::new()
+            .route(
+                "/v1/hello",
+                get(move || {
+                    let hello = hello.clone();
+                    async move { from_hub(200, hello) }
+                }),
+            )
+            .route(
+                "/v1/feed/{r}",
+                get(move || {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    async { from_hub(200, INJECTED_PAGE) }
+                }),
+            )
+            .route(
+                "/v1/outbox",
+                post(move || {
+                    u.fetch_add(1, Ordering::SeqCst);
+                    async { from_hub(200, "{\"results\":[]}") }
+                }),
+            );
+        let (dir, server) = serve(app).await;
+        let device = device_for(dir.path(), server.addr.port());
+        let err = device.engine.pull_all(None).await.unwrap_err();
+        assert!(matches!(err, SyncError::Incompatible(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains(words) && text.contains(advice), "{text}");
+        enqueue_rows(&device, 2);
+        let err = device.engine.push_once().await.unwrap_err();
+        assert!(matches!(err, SyncError::Incompatible(_)), "{err:?}");
+        assert_eq!(feeds.load(Ordering::SeqCst), 0, "no feed asked for");
+        assert_eq!(uploads.load(Ordering::SeqCst), 0, "nothing sent");
+        assert!(
+            outbox_rows(&device)
+                .iter()
+                .all(|r| r.attempts == 0 && r.state == "pending")
+        );
+        let link = device.engine.link_status();
+        assert!(link.incompatible, "{link:?}");
+        let report = {
+            let db = device.engine.database();
+            let conn = db.lock().unwrap();
+            portico::status::report(
+                &conn,
+                DEVICE,
+                vec!["gate".into()],
+                link,
+                common::start_time(),
+            )
+            .unwrap()
+        };
+        let shown = portico::status::render(&report);
+        assert!(shown.contains("hub link    INCOMPATIBLE"), "{shown}");
+        assert!(shown.contains(words), "{shown}");
+        let _ = server.shutdown.send(true);
+    }
+}
+
+/// The device greets the hub when it starts and again after every link fault, before anything
+/// else; not before every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_says_hello_at_start_and_after_the_link_comes_back() {
+    let hellos = Arc::new(AtomicUsize::new(0));
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fail = failing.clone();
+    let app = greeting(hellos.clone()).route(
+        "/v1/feed/{r}",
+        get(move |axum::extract::Path(r): axum::extract::Path<String>| {
+            let fail = fail.load(Ordering::SeqCst);
+            async move {
+                if fail {
+                    return from_hub(503, "{\"error\":\"down\",\"message\":\"maintenance\"}");
+                }
+                from_hub(
+                    200,
+                    format!(
+                        "{{\"resource\":\"{r}\",\"changes\":[],\"next_cursor\":\"0\",\"has_more\":false}}"
+                    ),
+                )
+            }
+        }),
+    );
+    let (dir, server) = serve(app).await;
+    let device = device_for(dir.path(), server.addr.port());
+    device.engine.pull_all(None).await.unwrap();
+    assert_eq!(
+        hellos.load(Ordering::SeqCst),
+        1,
+        "hello when the device starts"
+    );
+    device.engine.pull_all(None).await.unwrap();
+    assert_eq!(
+        hellos.load(Ordering::SeqCst),
+        1,
+        "not again while the link holds"
+    );
+    failing.store(true, Ordering::SeqCst);
+    assert!(device.engine.pull_all(None).await.is_err());
+    failing.store(false, Ordering::SeqCst);
+    device.engine.pull_all(None).await.unwrap();
+    assert_eq!(
+        hellos.load(Ordering::SeqCst),
+        2,
+        "hello again once the link is back"
+    );
+    assert_eq!(
+        device.engine.link_status().hub_id.as_deref(),
+        Some("hostile-hub")
+    );
+    let _ = server.shutdown.send(true);
 }

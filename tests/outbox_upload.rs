@@ -157,7 +157,7 @@ async fn a_refused_token_marks_the_device_unauthorised_and_keeps_every_row() {
 
     // A new token in the token file takes effect without a restart.
     let token = hub.store.add_device("gate-1").unwrap();
-    std::fs::write(dev.dir.path().join("device.token"), token).unwrap();
+    portico::hub::write_private(&dev.dir.path().join("device.token"), token.as_bytes()).unwrap();
     device.engine.hello().await.unwrap();
     assert!(!device.engine.link_status().unauthorized);
 }

@@ -15,7 +15,7 @@ fn scan_test_shows_each_frame_and_its_credential_until_interrupted() {
     let dir = tempfile::tempdir().unwrap();
     let pki = portico::tls::generate_pki("CA", &["localhost".into()]).unwrap();
     std::fs::write(dir.path().join("ca.pem"), pki.ca_cert_pem).unwrap();
-    std::fs::write(dir.path().join("device.token"), "secret").unwrap();
+    portico::hub::write_private(&dir.path().join("device.token"), b"secret").unwrap();
     let config = dir.path().join("gate.toml");
     std::fs::write(
         &config,

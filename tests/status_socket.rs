@@ -17,7 +17,7 @@ async fn a_running_device_reports_role_link_cursors_and_outbox() {
     // Wait for the first sync to land.
     let mut report = None;
     for _ in 0..100 {
-        if let Ok(reply) = portico::status::ask(&socket, "status").await {
+        if let Ok(reply) = portico::status::ask(&socket, &portico::status::Request::Status).await {
             let r: portico::status::StatusReport = serde_json::from_str(&reply).unwrap();
             if r.link.last_pull_ok.is_some() {
                 report = Some(r);
@@ -59,11 +59,13 @@ async fn a_running_device_reports_role_link_cursors_and_outbox() {
     assert!(text.contains("memory      replica "), "{text}");
 
     assert_eq!(
-        portico::status::ask(&socket, "sync").await.unwrap(),
+        portico::status::ask(&socket, &portico::status::Request::Sync)
+            .await
+            .unwrap(),
         r#"{"ok":true}"#
     );
     assert!(
-        portico::status::ask(&socket, "reboot")
+        portico::status::ask_line(&socket, "reboot")
             .await
             .unwrap()
             .contains("unknown request")

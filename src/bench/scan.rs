@@ -398,7 +398,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
             kind,
         }
     };
-    let now = || crate::gate::station::now_local(Utc::now());
+    let now = || crate::gate::station::now_local(Utc::now(), None);
     // One scan, timed to the relay command and to the scan being durable: synced in the
     // journal, or (when the journal could not take it) committed to the scan log.
     let durable_scan = |station: &mut Station,
@@ -564,7 +564,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         let cutoff = retention::Cutoff::before(
             Utc::now() + chrono::TimeDelta::days(1),
             Duration::ZERO,
-            |t| crate::gate::station::now_local(t).local,
+            |t| crate::gate::station::now_local(t, None).local,
         );
         let t = Instant::now();
         let done = retention::compact(&mut conn, cutoff, usize::MAX)?;

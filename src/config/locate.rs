@@ -98,6 +98,16 @@ pub fn span_of(root: &DeTable<'_>, path: &[Seg]) -> Option<Range<usize>> {
 /// The key path of the last key that starts at or before `offset`: for an offset inside a
 /// value, its key; inside a key, that key.
 pub fn path_at(root: &DeTable<'_>, offset: usize) -> Vec<Seg> {
+    all_keys(root)
+        .into_iter()
+        .filter(|(start, _)| *start <= offset)
+        .max_by_key(|(start, path)| (*start, path.len()))
+        .map(|(_, path)| path)
+        .unwrap_or_default()
+}
+
+/// Every key (and array element) of the document with where it starts.
+pub fn all_keys(root: &DeTable<'_>) -> Vec<(usize, Vec<Seg>)> {
     fn walk_table(t: &DeTable<'_>, path: &mut Vec<Seg>, out: &mut Vec<(usize, Vec<Seg>)>) {
         for (k, v) in t.iter() {
             path.push(Seg::Key(k.get_ref().to_string()));
@@ -124,11 +134,7 @@ pub fn path_at(root: &DeTable<'_>, offset: usize) -> Vec<Seg> {
     }
     let mut keys = Vec::new();
     walk_table(root, &mut Vec::new(), &mut keys);
-    keys.into_iter()
-        .filter(|(start, _)| *start <= offset)
-        .max_by_key(|(start, path)| (*start, path.len()))
-        .map(|(_, path)| path)
-        .unwrap_or_default()
+    keys
 }
 
 #[cfg(test)]

@@ -144,6 +144,9 @@ pub struct DeviceConfig {
     pub data_dir: PathBuf,
     pub status_socket: PathBuf,
     pub upstream: UpstreamConfig,
+    /// The venue's time zone (`device.timezone`), for the local dates and times of admission
+    /// rules; the system's when not set.
+    pub timezone: Option<chrono_tz::Tz>,
     pub sync: SyncConfig,
     pub normalizer: Normalizer,
     /// Strict (the integration's rule, the default) or scored matching (`[matching] mode`).
@@ -154,6 +157,8 @@ pub struct DeviceConfig {
     /// Scanners and card readers (`[[inputs]]`) and how frames become credentials
     /// (`[credentials]`).
     pub inputs: crate::input::config::ValidatedInputs,
+    /// What is accepted but probably not meant (a section the device's roles never use).
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl DeviceConfig {
@@ -164,30 +169,63 @@ impl DeviceConfig {
 
 /// Reads and validates a config file.
 pub fn load(path: &Path) -> Result<DeviceConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse(path, &text)
+    match String::from_utf8(bytes) {
+        Ok(text) => parse(path, &text),
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+            let (line, column) = line_col(before, valid);
+            Err(ConfigError::Invalid(vec![Diagnostic {
+                file: path.to_owned(),
+                line,
+                column,
+                key: String::new(),
+                message: format!(
+                    "the file is not UTF-8 text: byte 0x{:02X} here starts no UTF-8 character \
+                     (save the file as UTF-8)",
+                    bytes.get(valid).copied().unwrap_or_default()
+                ),
+            }]))
+        }
+    }
 }
 
-/// Validates config text as if read from `path` (relative paths resolve against its folder).
+/// Validates config text as if read from `path` (relative paths resolve against its folder,
+/// made absolute: `device.toml` and `./device.toml` are the same file).
 pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let mut p = Problems {
-        file: path.to_owned(),
+        file: path.clone(),
         text,
         doc: None,
         list: Vec::new(),
     };
-    let doc = match DeTable::parse(text) {
-        Ok(doc) => doc,
-        Err(e) => {
-            p.at_span(e.span(), "", e.message().trim());
-            return Err(ConfigError::Invalid(p.list));
+    let (doc, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        p.doc = Some(doc.get_ref());
+        for e in errors {
+            let message = e.message().trim().to_owned();
+            match e.span().filter(|_| message.starts_with("duplicate key")) {
+                Some(span) => {
+                    let key = duplicate_key_path(doc.get_ref(), text, span.clone());
+                    p.at_span(
+                        Some(span),
+                        &key,
+                        &format!("duplicate key: {key} is already set above"),
+                    );
+                }
+                None => p.at_span(e.span(), "", &message),
+            }
         }
-    };
+        return Err(ConfigError::Invalid(p.list));
+    }
     p.doc = Some(doc.get_ref());
-    let base = path.parent().unwrap_or(Path::new(".")).to_owned();
+    let base = path.parent().unwrap_or(Path::new("/")).to_owned();
 
     const SECTIONS: [&str; 8] = [
         "device",
@@ -223,6 +261,10 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
             .any(|(k, _)| k.get_ref().as_ref() == name)
     };
 
+    let timezone = device
+        .as_ref()
+        .and_then(|d| d.timezone.clone())
+        .map(|tz| validate_timezone(&mut p, &tz));
     let device = device.map(|d| validate_device(&mut p, &base, d));
     let upstream = upstream.map(|u| validate_upstream(&mut p, &base, u));
     let sync = sync.map(|s| validate_sync(&mut p, s));
@@ -230,6 +272,7 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
     let gate = gate.map(|g| validate_gate(&mut p, &base, g));
     let kiosk = kiosk.map(|k| validate_kiosk(&mut p, &base, k));
 
+    let mut warnings = Vec::new();
     if let Some(Some((_, roles, _, _))) = &device {
         if roles.contains(&Role::Gate) && !has("gate") {
             p.at_path("device.roles", "role \"gate\" needs a [gate] section");
@@ -237,9 +280,27 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
         if roles.contains(&Role::Kiosk) && !has("kiosk") {
             p.at_path("device.roles", "role \"kiosk\" needs a [kiosk] section");
         }
+        for (role, section) in [(Role::Gate, "gate"), (Role::Kiosk, "kiosk")] {
+            if has(section) && !roles.contains(&role) {
+                warnings.push(p.diagnostic_at_path(
+                    section,
+                    &format!(
+                        "warning: this device has no {:?} role, so [{section}] is not used \
+                         (add {:?} to device.roles, or remove the section)",
+                        role.as_str(),
+                        role.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+    if let (Some(Some(gate)), Some(inputs)) = (&gate, &inputs) {
+        check_gate_hardware(&mut p, gate, inputs);
     }
 
-    match (device, upstream, sync, normalizer, gate, kiosk, inputs) {
+    match (
+        device, upstream, sync, normalizer, gate, kiosk, inputs, timezone,
+    ) {
         (
             Some(Some((device_id, roles, data_dir, status_socket))),
             Some(Some(upstream)),
@@ -248,19 +309,22 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
             Some(gate),
             Some(kiosk),
             Some(inputs),
+            None | Some(Some(_)),
         ) if p.list.is_empty() => Ok(DeviceConfig {
-            source: path.to_owned(),
+            source: path.clone(),
             device_id,
             roles,
             data_dir,
             status_socket,
             upstream,
+            timezone: timezone.flatten(),
             sync,
             normalizer,
             matching,
             gate: gate.filter(|_| has("gate")),
             kiosk: kiosk.filter(|_| has("kiosk")),
             inputs,
+            warnings,
         }),
         _ => Err(ConfigError::Invalid(p.list)),
     }
@@ -274,15 +338,28 @@ struct Problems<'a> {
 }
 
 impl Problems<'_> {
-    fn push(&mut self, offset: usize, key: String, message: &str) {
+    fn diagnostic(&self, offset: usize, key: String, message: &str) -> Diagnostic {
         let (line, column) = line_col(self.text, offset);
-        self.list.push(Diagnostic {
+        Diagnostic {
             file: self.file.clone(),
             line,
             column,
             key,
             message: message.to_owned(),
-        });
+        }
+    }
+
+    fn push(&mut self, offset: usize, key: String, message: &str) {
+        let d = self.diagnostic(offset, key, message);
+        self.list.push(d);
+    }
+
+    /// A diagnostic at a key path, not counted as a problem (for warnings).
+    fn diagnostic_at_path(&self, key: &str, message: &str) -> Diagnostic {
+        let span = self
+            .doc
+            .and_then(|d| locate::span_of(d, &locate::parse(key)));
+        self.diagnostic(span.map_or(0, |s| s.start), key.to_owned(), message)
     }
 
     /// A problem at a span; the key is found from the span when not given.
@@ -482,19 +559,109 @@ fn existing_file(
     }
 }
 
+/// `upstream.url`: https, a host, no user name or password (the device authenticates with its
+/// token), no query or fragment, a real port. Problems never repeat a password.
+fn validate_url(s: &str) -> Result<reqwest::Url, String> {
+    let mut url = reqwest::Url::parse(s.trim())
+        .map_err(|e| format!("{:?} is not a URL: {e}", redact_url_text(s)))?;
+    let shown = crate::sync::client::redacted(&url);
+    if url.scheme() != "https" || url.host().is_none() {
+        return Err(format!("{shown:?} must be an https:// URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{shown:?} must not carry a user name or password: the device signs in with the \
+             token in upstream.token_file"
+        ));
+    }
+    if url.query().is_some() {
+        return Err(format!("{shown:?} must not have a query (?…)"));
+    }
+    if url.fragment().is_some() {
+        return Err(format!("{shown:?} must not have a fragment (#…)"));
+    }
+    if url.port() == Some(0) {
+        return Err(format!(
+            "{shown:?}: port 0 is not a port a hub can listen on"
+        ));
+    }
+    // Protocol paths are joined under the URL's path: `https://hub/portico` means
+    // `https://hub/portico/v1/…`, not `https://hub/v1/…`.
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// A URL that did not parse, with whatever stands between `://` and `@` after a `:` hidden.
+fn redact_url_text(s: &str) -> String {
+    let Some(scheme_end) = s.find("://").map(|i| i + 3) else {
+        return s.to_owned();
+    };
+    let rest = &s[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!(
+                "{}{user}{hidden}{}",
+                &s[..scheme_end],
+                &s[scheme_end + at..]
+            )
+        }
+        None => s.to_owned(),
+    }
+}
+
+/// A file holding a secret (the device token, the technician PIN): refused, as ssh refuses a
+/// private key, when group or others may read or write it; and refused when it holds nothing.
+/// Its content is never shown.
+fn secret_file(p: &mut Problems<'_>, key: &str, path: &Path, what: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = match std::fs::metadata(path) {
+        Ok(m) => m.permissions().mode() & 0o7777,
+        Err(e) => {
+            p.at_path(key, &format!("cannot read {}: {e}", path.display()));
+            return false;
+        }
+    };
+    if mode & 0o077 != 0 {
+        p.at_path(
+            key,
+            &format!(
+                "{} holds the {what} but group or others may read it (mode {mode:04o}); make \
+                 it private to the service user: chmod 600 {}",
+                path.display(),
+                path.display()
+            ),
+        );
+        return false;
+    }
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
+            p.at_path(
+                key,
+                &format!("{} is empty; it must hold the {what}", path.display()),
+            );
+            false
+        }
+        Ok(_) => true,
+        Err(e) => {
+            p.at_path(key, &format!("cannot read {}: {e}", path.display()));
+            false
+        }
+    }
+}
+
 type DeviceParts = (String, Vec<Role>, PathBuf, PathBuf);
 
 fn validate_device(p: &mut Problems<'_>, base: &Path, d: raw::RawDevice) -> Option<DeviceParts> {
     let id = match d.id {
-        Some(id)
-            if !id.is_empty()
-                && id.len() <= 64
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
-        {
-            Some(id)
-        }
+        Some(id) if valid_device_id(&id) => Some(id),
         Some(id) => {
             p.at_path(
                 "device.id",
@@ -556,32 +723,260 @@ fn validate_device(p: &mut Problems<'_>, base: &Path, d: raw::RawDevice) -> Opti
         }
         Some(s) => {
             let dir = resolve(base, &s);
-            let parent_ok = dir.is_dir() || dir.parent().is_some_and(Path::is_dir);
-            if parent_ok {
-                Some(dir)
-            } else {
-                p.at_path(
-                    "device.data_dir",
-                    &format!(
-                        "{} does not exist and neither does its parent",
-                        dir.display()
-                    ),
-                );
-                None
+            match data_dir_problem(&dir) {
+                None => Some(dir),
+                Some(problem) => {
+                    p.at_path("device.data_dir", &problem);
+                    None
+                }
             }
         }
     };
-    if let Some(tz) = d.timezone
-        && tz.trim().is_empty()
-    {
-        p.at_path("device.timezone", "must not be empty");
-    }
     let (id, data_dir) = (id?, data_dir?);
-    let socket = d
-        .status_socket
-        .map(|s| resolve(base, &s))
-        .unwrap_or_else(|| data_dir.join("portico.sock"));
+    let (socket, socket_key) = match &d.status_socket {
+        Some(s) => (resolve(base, s), "device.status_socket"),
+        None => (data_dir.join("portico.sock"), "device.data_dir"),
+    };
+    let length = socket.as_os_str().len();
+    if length > MAX_SOCKET_PATH {
+        p.at_path(
+            socket_key,
+            &format!(
+                "the status socket {} is {length} bytes long, over the kernel's limit of \
+                 {MAX_SOCKET_PATH} for a socket path; set device.status_socket to a shorter \
+                 path (e.g. \"/run/portico/portico.sock\")",
+                socket.display()
+            ),
+        );
+        return None;
+    }
+    if d.status_socket.is_some() {
+        let folder = socket.parent().unwrap_or(Path::new("/"));
+        if !folder.is_dir() && folder != data_dir {
+            p.at_path(
+                "device.status_socket",
+                &format!("the folder {} does not exist", folder.display()),
+            );
+            return None;
+        }
+    }
     roles_ok.then_some((id, roles, data_dir, socket))
+}
+
+/// Longest path a Unix socket can be bound at (`sun_path` holds 108 bytes with the NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// A device id: 1-64 of `A-Z a-z 0-9 - _ .` (it names files and appears in URLs and logs).
+pub fn valid_device_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// Why `portico run` could not keep its database in `dir`, if it could not: `dir` must be a
+/// folder this user can write (or one it can make), and a database already there writable.
+fn data_dir_problem(dir: &Path) -> Option<String> {
+    let user = current_uid().map_or(String::new(), |uid| format!(" (uid {uid})"));
+    let writable = |folder: &Path| -> Option<String> {
+        // The real test: make (and drop) a file there, as the database's own files will be.
+        tempfile::tempfile_in(folder).err().map(|e| {
+            format!(
+                "{} is not writable by the user running this{user}: {e}",
+                folder.display()
+            )
+        })
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {
+            if let Some(problem) = writable(dir) {
+                return Some(problem);
+            }
+            let db = dir.join("portico.db");
+            if db.exists()
+                && let Err(e) = std::fs::OpenOptions::new().write(true).open(&db)
+            {
+                return Some(format!(
+                    "the database {} is not writable by the user running this{user}: {e}",
+                    db.display()
+                ));
+            }
+            None
+        }
+        Ok(_) => Some(format!("{} is a file, not a folder", dir.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // `portico run` makes the folder: its parent must be there and writable.
+            match dir.parent().filter(|p| p.is_dir()) {
+                Some(parent) => writable(parent)
+                    .map(|problem| format!("{} does not exist, and {problem}", dir.display())),
+                None => Some(format!(
+                    "{} does not exist and neither does its parent",
+                    dir.display()
+                )),
+            }
+        }
+        Err(e) => Some(format!("cannot read {}: {e}", dir.display())),
+    }
+}
+
+/// This process's user id, from `/proc/self/status`.
+fn current_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `device.timezone`: an IANA time zone name (`Europe/Madrid`); a misspelt one names the
+/// closest real zone.
+fn validate_timezone(p: &mut Problems<'_>, tz: &str) -> Option<chrono_tz::Tz> {
+    let name = tz.trim();
+    if let Ok(zone) = name.parse::<chrono_tz::Tz>() {
+        return Some(zone);
+    }
+    let closest = chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|z| {
+            (
+                strsim::levenshtein(&z.name().to_lowercase(), &name.to_lowercase()),
+                z,
+            )
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .filter(|(distance, _)| *distance <= 4)
+        .map(|(_, z)| format!(" (did you mean {:?}?)", z.name()))
+        .unwrap_or_default();
+    p.at_path(
+        "device.timezone",
+        &format!(
+            "{tz:?} is not a time zone; use an IANA name like \"Europe/Madrid\" or \
+             \"America/New_York\"{closest}"
+        ),
+    );
+    None
+}
+
+/// A path as the kernel sees the device behind it (a `/dev/serial/by-id/…` link and the
+/// `/dev/ttyUSB0` it points at are the same port).
+fn device_identity(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// The gate's hardware as `portico run` will find it: the relay's and the sensor's devices
+/// present, and no GPIO line or serial port given two jobs (the relay, the passage sensor, a
+/// scanner): each opens it exclusively, so the second would fail, or worse, both would fight
+/// over it.
+fn check_gate_hardware(
+    p: &mut Problems<'_>,
+    gate: &crate::gate::config::GatePolicyConfig,
+    inputs: &crate::input::config::ValidatedInputs,
+) {
+    use crate::gate::config::{RelayConfig, SensorConfig};
+    use crate::input::config::{DeviceSelector, InputSource};
+    // (what it is, the kernel's identity of it, the key that uses it)
+    let mut users: Vec<(&str, String, String)> = Vec::new();
+    match &gate.relay {
+        RelayConfig::Gpio(line) => users.push((
+            "GPIO",
+            format!(
+                "line {} of {}",
+                line.line,
+                device_identity(&line.chip).display()
+            ),
+            "gate.relay.line".into(),
+        )),
+        RelayConfig::Serial(serial) => users.push((
+            "serial port",
+            device_identity(Path::new(&serial.port))
+                .display()
+                .to_string(),
+            "gate.relay.port".into(),
+        )),
+        RelayConfig::Simulated => {}
+    }
+    if let SensorConfig::Gpio(input) = &gate.passage.sensor {
+        users.push((
+            "GPIO",
+            format!(
+                "line {} of {}",
+                input.line.line,
+                device_identity(&input.line.chip).display()
+            ),
+            "gate.passage.line".into(),
+        ));
+    }
+    for (i, input) in inputs.inputs.iter().enumerate() {
+        match &input.source {
+            InputSource::Serial(serial) => users.push((
+                "serial port",
+                device_identity(&serial.path).display().to_string(),
+                format!("inputs[{i}].path"),
+            )),
+            InputSource::Evdev(ev) => {
+                if let DeviceSelector::Path(path) = &ev.selector {
+                    users.push((
+                        "input device",
+                        device_identity(path).display().to_string(),
+                        format!("inputs[{i}].path"),
+                    ));
+                }
+            }
+        }
+    }
+    // `portico run` opens the relay and the sensor when it starts, and stops if it cannot.
+    let mut present = |key: &str, path: &Path, what: &str| {
+        if !path.exists() {
+            p.at_path(
+                key,
+                &format!(
+                    "{} does not exist (is the {what} connected?)",
+                    path.display()
+                ),
+            );
+        }
+    };
+    match &gate.relay {
+        RelayConfig::Gpio(line) => present("gate.relay.chip", &line.chip, "GPIO chip"),
+        RelayConfig::Serial(serial) => {
+            present("gate.relay.port", Path::new(&serial.port), "relay board")
+        }
+        RelayConfig::Simulated => {}
+    }
+    if let SensorConfig::Gpio(input) = &gate.passage.sensor {
+        present("gate.passage.chip", &input.line.chip, "GPIO chip");
+    }
+    for (i, (what, identity, key)) in users.iter().enumerate() {
+        if let Some((_, _, first)) = users[..i]
+            .iter()
+            .find(|(w, id, _)| w == what && id == identity)
+        {
+            p.at_path(
+                key,
+                &format!("{what} {identity} is already used by {first}; give each job its own"),
+            );
+        }
+    }
+}
+
+/// The key path of a duplicate key whose second occurrence is at `span`: the same name set
+/// last before it.
+fn duplicate_key_path(doc: &DeTable<'_>, text: &str, span: Range<usize>) -> String {
+    let name = text
+        .get(span.clone())
+        .unwrap_or_default()
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'')
+        .to_owned();
+    let mut best: Option<(usize, Vec<Seg>)> = None;
+    for (start, path) in locate::all_keys(doc) {
+        if start < span.start
+            && path.last() == Some(&Seg::Key(name.clone()))
+            && best.as_ref().is_none_or(|(b, _)| start >= *b)
+        {
+            best = Some((start, path));
+        }
+    }
+    best.map_or(name, |(_, path)| locate::render(&path))
 }
 
 fn validate_upstream(
@@ -594,23 +989,17 @@ fn validate_upstream(
             p.at_path("upstream.url", "missing required key");
             None
         }
-        Some(s) => match reqwest::Url::parse(&s) {
-            Ok(url) if url.scheme() == "https" && url.host().is_some() => Some(url),
-            Ok(_) => {
-                p.at_path(
-                    "upstream.url",
-                    &format!("{s:?} must be an https:// URL with a host"),
-                );
-                None
-            }
-            Err(e) => {
-                p.at_path("upstream.url", &format!("{s:?} is not a URL: {e}"));
+        Some(s) => match validate_url(&s) {
+            Ok(url) => Some(url),
+            Err(problem) => {
+                p.at_path("upstream.url", &problem);
                 None
             }
         },
     };
     let ca_cert = existing_file(p, base, "upstream.ca_cert", u.ca_cert);
-    let token_file = existing_file(p, base, "upstream.token_file", u.token_file);
+    let token_file = existing_file(p, base, "upstream.token_file", u.token_file)
+        .filter(|path| secret_file(p, "upstream.token_file", path, "device token"));
     let spki_pin = match u.spki_pin {
         None => Some(None),
         Some(s) => match crate::tls::parse_pin(&s) {
@@ -636,6 +1025,24 @@ fn validate_upstream(
         Duration::from_secs(10),
         range,
     );
+    // The CA exactly as `portico run` loads it: a file of garbage, or a private key, holds no
+    // certificate to trust.
+    let ca_cert =
+        ca_cert.filter(
+            |path| match crate::tls::client_config(path, spki_pin.flatten()) {
+                Ok(_) => true,
+                Err(e) => {
+                    p.at_path(
+                        "upstream.ca_cert",
+                        &format!(
+                            "{} (it must hold the hub's CA certificate in PEM)",
+                            crate::error_text::of(&e)
+                        ),
+                    );
+                    false
+                }
+            },
+        );
     Some(UpstreamConfig {
         url: url?,
         ca_cert: ca_cert?,
@@ -845,6 +1252,28 @@ fn validate_gate(
                     "gate.revocation_file",
                     Some(file.display().to_string()),
                 )?;
+                // Read as the gate reads it when it opens: a bad line stops the gate.
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => {
+                        if let Err(problems) = crate::gate::config::parse_revocation_list(&text) {
+                            for (at, message) in problems {
+                                let line = at.rsplit(':').next().unwrap_or("?");
+                                p.at_path(
+                                    "gate.revocation_file",
+                                    &format!("{}:{line}: {message}", path.display()),
+                                );
+                            }
+                            return None;
+                        }
+                    }
+                    Err(e) => {
+                        p.at_path(
+                            "gate.revocation_file",
+                            &format!("cannot read {}: {e}", path.display()),
+                        );
+                        return None;
+                    }
+                }
                 v.revocation_file = Some(path);
             }
             Some(v)
@@ -876,7 +1305,9 @@ fn validate_kiosk(p: &mut Problems<'_>, base: &Path, k: raw::RawKiosk) -> Option
     );
     let pin = match k.technician_pin_file {
         None => Some(None),
-        Some(s) => existing_file(p, base, "kiosk.technician_pin_file", Some(s)).map(Some),
+        Some(s) => existing_file(p, base, "kiosk.technician_pin_file", Some(s))
+            .filter(|path| secret_file(p, "kiosk.technician_pin_file", path, "technician PIN"))
+            .map(Some),
     };
     (currency_ok).then_some(())?;
     Some(KioskConfig {

@@ -1029,10 +1029,12 @@ fn stored_history(
     })
 }
 
-/// The venue's local time for an instant, by the system time zone.
-pub fn now_local(utc: DateTime<Utc>) -> Now {
-    Now {
-        utc,
-        local: utc.with_timezone(&chrono::Local).naive_local(),
-    }
+/// The venue's local time for an instant: in `zone` (`device.timezone`), or by the system's
+/// time zone when none is configured.
+pub fn now_local(utc: DateTime<Utc>, zone: Option<chrono_tz::Tz>) -> Now {
+    let local = match zone {
+        Some(zone) => utc.with_timezone(&zone).naive_local(),
+        None => utc.with_timezone(&chrono::Local).naive_local(),
+    };
+    Now { utc, local }
 }

@@ -58,7 +58,96 @@ impl HubDir {
     }
 }
 
-/// Writes a secret readable by its owner only.
+/// A new device token: 32 random bytes, base64url.
+pub fn new_token() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// Why a device could not be given a token; nothing is left half done.
+#[derive(Debug, thiserror::Error)]
+pub enum AddDeviceError {
+    #[error("cannot write the token file {path}")]
+    TokenFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot register device {device_id}; the token file was not written")]
+    Register {
+        device_id: String,
+        #[source]
+        source: store::StoreError,
+    },
+    #[error(
+        "device {device_id} is registered, but its token could not be moved to {path}; it is \
+         in {kept}"
+    )]
+    Move {
+        device_id: String,
+        path: String,
+        kept: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Registers `device_id` with a new token written to `token_out` (mode 0600). The token is
+/// written beside `token_out` first, so a missing or read-only folder fails before anything
+/// is registered; it replaces `token_out` only once the device is registered, so a failed
+/// registration leaves an earlier token file as it was.
+pub fn add_device(
+    store: &HubStore,
+    device_id: &str,
+    token_out: &Path,
+) -> Result<(), AddDeviceError> {
+    use std::io::Write;
+    let token_file_error = |source| AddDeviceError::TokenFile {
+        path: token_out.display().to_string(),
+        source,
+    };
+    let folder = match token_out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if token_out.is_dir() {
+        return Err(token_file_error(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory",
+        )));
+    }
+    let token = new_token();
+    // Made with mode 0600.
+    let mut staged = tempfile::Builder::new()
+        .prefix(".portico-token-")
+        .tempfile_in(folder)
+        .map_err(token_file_error)?;
+    staged
+        .write_all(token.as_bytes())
+        .and_then(|()| staged.as_file().sync_all())
+        .map_err(token_file_error)?;
+    store
+        .set_device_token(device_id, &token)
+        .map_err(|source| AddDeviceError::Register {
+            device_id: device_id.to_owned(),
+            source,
+        })?;
+    staged.persist(token_out).map_err(|e| {
+        let kept = e.file.keep().map(|(_, p)| p.display().to_string());
+        AddDeviceError::Move {
+            device_id: device_id.to_owned(),
+            path: token_out.display().to_string(),
+            kept: kept.unwrap_or_else(|_| "no file".into()),
+            source: e.error,
+        }
+    })?;
+    Ok(())
+}
+
+/// Writes a secret readable by its owner only (mode 0600, also when the file existed).
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -68,6 +157,8 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(path)?;
+    // `mode` applies only to a file this call creates; one that existed is made private too.
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     f.write_all(bytes)?;
     f.sync_all()
 }

@@ -118,6 +118,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/review-queue", get(review_queue))
         .merge(super::find_membership::routes())
         .with_state(state)
+        .layer(axum::middleware::map_response(mark_as_hub))
+}
+
+/// Marks every reply as the hub's own ([`crate::sync::client::PROTOCOL_HEADER`]), so a device
+/// can tell the hub's protocol errors from a proxy's error pages.
+async fn mark_as_hub(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        crate::sync::client::PROTOCOL_HEADER,
+        axum::http::HeaderValue::from(PROTOCOL_VERSION),
+    );
+    response
 }
 
 async fn hello(

@@ -209,11 +209,7 @@ impl HubStore {
 
     /// Registers (or re-keys) a device; returns the new bearer token. Only its hash is stored.
     pub fn add_device(&self, device_id: &str) -> Result<String> {
-        use base64::Engine;
-        use rand::RngCore;
-        let mut raw = [0u8; 32];
-        rand::rng().fill_bytes(&mut raw);
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let token = super::new_token();
         self.set_device_token(device_id, &token)?;
         Ok(token)
     }
@@ -227,6 +223,17 @@ impl HubStore {
                 params![device_id, token_hash(token), Utc::now().to_rfc3339()],
             )?;
             Ok(())
+        })
+    }
+
+    /// Every registered device id, in order.
+    pub fn devices(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            Ok(
+                c.prepare("SELECT device_id FROM devices ORDER BY device_id")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?,
+            )
         })
     }
 

@@ -27,6 +27,25 @@ pub struct SearchCursor {
     id: i64,
 }
 
+impl SearchCursor {
+    /// The cursor as one opaque word, for `portico search --after`.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// Reads back what [`Self::encode`] made.
+    pub fn decode(s: &str) -> std::result::Result<Self, String> {
+        use base64::Engine;
+        let not_ours = || format!("{s:?} is not a cursor printed by `portico search`");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s.trim())
+            .map_err(|_| not_ours())?;
+        serde_json::from_slice(&bytes).map_err(|_| not_ours())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchHit {
     pub lookup_id: String,

@@ -9,8 +9,20 @@ use serde::de::DeserializeOwned;
 use crate::config::UpstreamConfig;
 use crate::protocol::{ErrorBody, FeedPage, Hello, Resource, UploadBatch, UploadResponse};
 
-/// Largest response body accepted from the hub; anything longer is a hostile or broken reply.
-pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+/// Largest feed page accepted from the hub. A page of the largest size a device may ask for
+/// (`MAX_PAGE_LIMIT` changes) of realistic constituents is a few MiB; anything near this is
+/// a hostile or broken reply, and reading stops as soon as the reply passes it.
+pub const MAX_FEED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Largest reply accepted for every other request (hello, upload results, Find My
+/// Membership): a full upload batch's results are well under 100 KiB.
+pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
+
+/// The response header with which the hub marks every reply as its own (`docs/protocol.md`).
+/// Only an error reply carrying it, with a protocol error body, is the hub's word on a
+/// request; any other non-success reply came from something in between (a proxy, a captive
+/// portal, a load balancer) and is a link fault.
+pub const PROTOCOL_HEADER: &str = "portico-protocol";
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SyncError {
@@ -26,9 +38,20 @@ pub enum SyncError {
     /// 5xx, 408 or 429: the hub is in trouble; retry later.
     #[error("hub unavailable (HTTP {status}): {message}")]
     Unavailable { status: u16, message: String },
-    /// Any other 4xx: this request will never succeed as sent.
+    /// Any other 4xx with the hub's own protocol error: this request will never succeed as
+    /// sent.
     #[error("hub rejected the request (HTTP {status}): {message}")]
     Rejected { status: u16, message: String },
+    /// A redirect. The device follows none: every request goes to the configured origin only.
+    #[error("HTTP {status} redirect to {location} refused: the device follows no redirects")]
+    Redirect { status: u16, location: String },
+    /// A non-success reply that is not the hub's (no protocol header or no protocol error
+    /// body): something between the device and the hub answered. Retried.
+    #[error("HTTP {status} from something other than the hub: {detail}")]
+    Link { status: u16, detail: String },
+    /// The hub speaks another protocol version, or the token belongs to another device.
+    #[error("incompatible hub: {0}")]
+    Incompatible(String),
     /// The reply was not what protocol v1 promises.
     #[error("malformed hub reply: {0}")]
     Protocol(String),
@@ -45,16 +68,61 @@ impl SyncError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            SyncError::Network(_) | SyncError::Unavailable { .. } | SyncError::Protocol(_)
+            SyncError::Network(_)
+                | SyncError::Unavailable { .. }
+                | SyncError::Protocol(_)
+                | SyncError::Redirect { .. }
+                | SyncError::Link { .. }
         )
     }
+
+    /// The link to the hub is down or broken (as opposed to the hub's own answer, or a local
+    /// failure): after it the device greets the hub again before anything else.
+    pub fn is_link_fault(&self) -> bool {
+        self.is_transient() || matches!(self, SyncError::Certificate(_))
+    }
+}
+
+/// Text from a reply made safe to log and show: control characters and runs of white space
+/// folded to one space, at most `max` characters.
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() || c.is_control() {
+            space = !out.is_empty();
+            continue;
+        }
+        if out.chars().count() >= max {
+            out.push('…');
+            return out;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A URL as it may be shown: any password replaced by `***`.
+pub fn redacted(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    shown.to_string()
 }
 
 fn classify(e: reqwest::Error) -> SyncError {
     let mut chain = Vec::new();
     let mut source: Option<&dyn std::error::Error> = Some(&e);
     while let Some(s) = source {
-        chain.push(s.to_string());
+        let text = s.to_string();
+        if !chain.iter().any(|c: &String| c.contains(&text)) {
+            chain.push(text);
+        }
         source = s.source();
     }
     let text = chain.join(": ");
@@ -85,6 +153,10 @@ impl HubClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("portico/", env!("CARGO_PKG_VERSION")))
             .no_proxy()
+            // Every request goes to the configured origin: a 3xx is a link error
+            // ([`SyncError::Redirect`]), never followed, whatever its `Location`.
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(true)
             .build()
             .map_err(|e| SyncError::Network(format!("HTTP client setup: {e}")))?;
         Ok(Self {
@@ -108,40 +180,98 @@ impl HubClient {
         Ok(t.to_owned())
     }
 
+    /// `path` under the configured URL; never another origin (scheme, host or port).
     fn url(&self, path: &str) -> Result<reqwest::Url, SyncError> {
-        self.base
+        let url = self
+            .base
             .join(path)
-            .map_err(|e| SyncError::Protocol(format!("bad URL {path}: {e}")))
+            .map_err(|e| SyncError::Protocol(format!("bad URL {path}: {e}")))?;
+        if url.origin() != self.base.origin() || url.scheme() != "https" {
+            return Err(SyncError::Protocol(format!(
+                "{path} would leave the configured hub {}",
+                redacted(&self.base)
+            )));
+        }
+        Ok(url)
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>, SyncError> {
+    /// Sends a request and reads its reply, at most `cap` bytes of body (reading stops as soon
+    /// as a reply passes it, so a hostile reply costs no more memory than the cap).
+    async fn send(&self, req: reqwest::RequestBuilder, cap: usize) -> Result<Vec<u8>, SyncError> {
         let mut resp = req
             .bearer_auth(self.token()?)
             .send()
             .await
             .map_err(classify)?;
         let status = resp.status();
+        let code = status.as_u16();
+        if status.is_redirection() {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| printable(&String::from_utf8_lossy(v.as_bytes()), 200))
+                .map(|l| match reqwest::Url::parse(&l) {
+                    Ok(url) => redacted(&url),
+                    Err(_) => l,
+                })
+                .unwrap_or_else(|| "(no Location)".to_owned());
+            return Err(SyncError::Redirect {
+                status: code,
+                location,
+            });
+        }
+        let from_hub = resp.headers().contains_key(PROTOCOL_HEADER);
         if let Some(len) = resp.content_length()
-            && len as usize > MAX_BODY_BYTES
+            && len > cap as u64
         {
             return Err(SyncError::Protocol(format!(
-                "reply of {len} bytes is too large"
+                "reply of {len} bytes is over the {} limit",
+                size(cap)
             )));
         }
-        let mut body = Vec::new();
+        let mut body = Vec::with_capacity(
+            resp.content_length()
+                .map_or(64 * 1024, |n| n as usize)
+                .min(cap),
+        );
         while let Some(chunk) = resp.chunk().await.map_err(classify)? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(SyncError::Protocol("reply too large".into()));
+            if body.len() + chunk.len() > cap {
+                return Err(SyncError::Protocol(format!(
+                    "reply over the {} limit; refused while it was still arriving",
+                    size(cap)
+                )));
             }
             body.extend_from_slice(&chunk);
         }
         if status.is_success() {
             return Ok(body);
         }
-        let message = serde_json::from_slice::<ErrorBody>(&body)
-            .map(|b| format!("{}: {}", b.error, b.message))
-            .unwrap_or_else(|_| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
-        let code = status.as_u16();
+        let hub_error = serde_json::from_slice::<ErrorBody>(&body)
+            .ok()
+            .filter(|_| from_hub);
+        let Some(error) = hub_error else {
+            let detail = match printable(&String::from_utf8_lossy(&body), 120) {
+                t if t.is_empty() => "an empty reply".to_owned(),
+                t => format!("\"{t}\""),
+            };
+            return Err(match status {
+                StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {
+                    SyncError::Unavailable {
+                        status: code,
+                        message: detail,
+                    }
+                }
+                s if s.is_server_error() => SyncError::Unavailable {
+                    status: code,
+                    message: detail,
+                },
+                _ => SyncError::Link {
+                    status: code,
+                    detail,
+                },
+            });
+        };
+        let message = printable(&format!("{}: {}", error.error, error.message), 300);
         Err(match status {
             StatusCode::UNAUTHORIZED => SyncError::Unauthorized(message),
             StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => SyncError::Unavailable {
@@ -163,17 +293,30 @@ impl HubClient {
         serde_json::from_slice(body).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
+    /// `GET /v1/hello`: the hub's protocol version, checked before the rest of the reply is
+    /// read (a hub of another version may shape it differently).
     pub async fn hello(&self) -> Result<Hello, SyncError> {
-        let body = self.send(self.http.get(self.url("v1/hello")?)).await?;
-        let hello: Hello = Self::decode(&body)?;
-        if hello.protocol != crate::protocol::PROTOCOL_VERSION {
-            return Err(SyncError::Protocol(format!(
-                "hub speaks protocol {}, this device {}",
-                hello.protocol,
-                crate::protocol::PROTOCOL_VERSION
+        #[derive(serde::Deserialize)]
+        struct Version {
+            protocol: u32,
+        }
+        let body = self
+            .send(self.http.get(self.url("v1/hello")?), MAX_REPLY_BYTES)
+            .await?;
+        let version: Version = Self::decode(&body)?;
+        if version.protocol != crate::protocol::PROTOCOL_VERSION {
+            return Err(SyncError::Incompatible(format!(
+                "the hub speaks protocol {}, this device protocol {}; update the {} to match",
+                version.protocol,
+                crate::protocol::PROTOCOL_VERSION,
+                if version.protocol > crate::protocol::PROTOCOL_VERSION {
+                    "device"
+                } else {
+                    "hub"
+                }
             )));
         }
-        Ok(hello)
+        Self::decode(&body)
     }
 
     /// Fetches one feed page as raw bytes (decoded by the caller, off the async threads).
@@ -198,7 +341,7 @@ impl HubClient {
             }
             q.append_pair("limit", &limit.to_string());
         }
-        self.send(self.http.get(url)).await
+        self.send(self.http.get(url), MAX_FEED_BYTES).await
     }
 
     pub async fn feed<T: DeserializeOwned>(
@@ -219,6 +362,7 @@ impl HubClient {
                     .post(self.url("v1/outbox")?)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body),
+                MAX_REPLY_BYTES,
             )
             .await?;
         let resp: UploadResponse = Self::decode(&reply)?;
@@ -237,6 +381,7 @@ impl HubClient {
                     .post(self.url(path)?)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body),
+                MAX_REPLY_BYTES,
             )
             .await?;
         Self::decode(&reply)
@@ -283,6 +428,15 @@ impl HubClient {
             code: code.to_owned(),
         };
         self.post_json("v1/find-membership/verify", &req).await
+    }
+}
+
+/// A byte count as a technician reads it (`64 MiB`).
+fn size(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else {
+        format!("{} KiB", bytes / 1024)
     }
 }
 

@@ -31,6 +31,13 @@ use crate::replica::{self, Applier, ApplyStats};
 pub struct LinkStatus {
     pub online: bool,
     pub unauthorized: bool,
+    /// The hub speaks another protocol version (or the token is another device's): nothing is
+    /// pulled or pushed until that is fixed; the hub is greeted again at every attempt.
+    #[serde(default)]
+    pub incompatible: bool,
+    /// The hub that last answered hello.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_id: Option<String>,
     pub last_pull_ok: Option<DateTime<Utc>>,
     pub last_push_ok: Option<DateTime<Utc>>,
     pub last_purge: Option<DateTime<Utc>>,
@@ -133,6 +140,9 @@ pub struct SyncEngine {
     clock: Arc<dyn Clock>,
     applier: Applier,
     status: Mutex<LinkStatus>,
+    /// The hub answered hello on the current link: cleared at start and by every link fault,
+    /// so a device greets the hub (and checks its protocol) before anything else.
+    greeted: Mutex<bool>,
     /// Wakes the pull loop for an on-demand sync.
     pub pull_now: Notify,
     /// Wakes the push loop (e.g. after a decision enqueued a row).
@@ -154,6 +164,7 @@ impl SyncEngine {
             pull_db: Arc::new(Mutex::new(None)),
             clock,
             status: Mutex::new(LinkStatus::default()),
+            greeted: Mutex::new(false),
             pull_now: Notify::new(),
             push_now: Notify::new(),
         })
@@ -161,6 +172,11 @@ impl SyncEngine {
 
     pub fn config(&self) -> &DeviceConfig {
         &self.cfg
+    }
+
+    /// The device's clock's time (the system clock, or a test's).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     pub fn database(&self) -> Arc<Mutex<Connection>> {
@@ -181,6 +197,7 @@ impl SyncEngine {
             Ok(()) => {
                 s.online = true;
                 s.unauthorized = false;
+                s.incompatible = false;
                 s.last_error = None;
                 if push {
                     s.last_push_ok = Some(now);
@@ -190,9 +207,16 @@ impl SyncEngine {
             }
             Err(e) => {
                 s.last_error = Some(e.to_string());
+                if e.is_link_fault() {
+                    *self.greeted.lock().unwrap_or_else(|p| p.into_inner()) = false;
+                }
                 match e {
                     SyncError::Unauthorized(_) => {
                         s.unauthorized = true;
+                        s.online = true;
+                    }
+                    SyncError::Incompatible(_) => {
+                        s.incompatible = true;
                         s.online = true;
                     }
                     SyncError::Rejected { .. } => s.online = true,
@@ -201,6 +225,31 @@ impl SyncEngine {
                 }
             }
         }
+    }
+
+    /// Greets the hub unless it already answered hello on this link: checks it speaks this
+    /// device's protocol and knows the token as this device's. Called before every pull and
+    /// upload, so a device greets the hub when it starts and again after every link fault.
+    async fn greet(&self) -> Result<(), SyncError> {
+        if *self.greeted.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(());
+        }
+        self.greet_now().await.map(drop)
+    }
+
+    async fn greet_now(&self) -> Result<crate::protocol::Hello, SyncError> {
+        let hello = self.client.hello().await?;
+        if hello.device_id != self.cfg.device_id {
+            return Err(SyncError::Incompatible(format!(
+                "the hub knows this device's token as device {:?}, but this device is {:?}; \
+                 install the token made for {:?} (`portico hub add-device`)",
+                hello.device_id, self.cfg.device_id, self.cfg.device_id
+            )));
+        }
+        tracing::info!(hub = %hello.hub_id, protocol = hello.protocol, "hub said hello");
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).hub_id = Some(hello.hub_id.clone());
+        *self.greeted.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        Ok(hello)
     }
 
     /// Runs `f` on the device database on a blocking thread.
@@ -222,7 +271,7 @@ impl SyncEngine {
 
     /// Checks the hub answers, speaks our protocol and accepts our token.
     pub async fn hello(&self) -> Result<crate::protocol::Hello, SyncError> {
-        let r = self.client.hello().await;
+        let r = self.greet_now().await;
         self.note(r.as_ref().map(|_| ()), false);
         r
     }
@@ -230,6 +279,10 @@ impl SyncEngine {
     /// One pass over every feed until the hub has nothing more.
     pub async fn pull_all(&self, observer: Option<Observer>) -> Result<PullReport, SyncError> {
         let mut total = PullReport::default();
+        if let Err(e) = self.greet().await {
+            self.note(Err(&e), false);
+            return Err(e);
+        }
         let warm = ReadBack::start(self.cfg.database_path());
         let result = async {
             for r in Resource::ALL {
@@ -411,11 +464,12 @@ impl SyncEngine {
         let compaction = match self.cfg.gate.as_ref().map(|g| g.scan_log_retention) {
             Some(keep) => {
                 let db = self.cfg.database_path();
+                let zone = self.cfg.timezone;
                 tokio::task::spawn_blocking(move || {
                     crate::priority::in_background(|| {
                         let mut conn = replica::open(&db).map_err(local)?;
                         let cutoff = retention::Cutoff::before(now, keep, |t| {
-                            crate::gate::station::now_local(t).local
+                            crate::gate::station::now_local(t, zone).local
                         });
                         retention::compact(&mut conn, cutoff, HOUSEKEEPING_SCANS).map_err(local)
                     })
@@ -484,6 +538,15 @@ impl SyncEngine {
             .await?;
         if rows.is_empty() {
             return Ok(PushReport::default());
+        }
+        if let Err(e) = self.greet().await {
+            self.note(Err(&e), true);
+            // The rows were due and could not go: they wait out their backoff, as after a
+            // failed upload. A hub of another protocol is not a failed try of theirs.
+            if !matches!(e, SyncError::Incompatible(_)) {
+                self.schedule_retry(&rows, &e).await?;
+            }
+            return Err(e);
         }
         let mut report = PushReport::default();
         let r = self.deliver(rows, &mut report).await;
@@ -607,34 +670,44 @@ impl SyncEngine {
             }
             Err(e) => {
                 // Transient, certificate, token or auth trouble: keep every row, try later.
-                let now_ms = self.clock.now().timestamp_millis();
-                let retry = self.cfg.sync.retry;
-                let msg = e.to_string();
-                let plan: Vec<(i64, i64)> = rows
-                    .iter()
-                    .map(|r| {
-                        let jitter: f64 = rand::rng().random();
-                        (
-                            r.id,
-                            now_ms + retry.delay(r.attempts, jitter).as_millis() as i64,
-                        )
-                    })
-                    .collect();
-                report.retrying += plan.len() as u64;
-                self.with_db(move |c| {
-                    let tx = c
-                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                        .map_err(local)?;
-                    for (id, at) in plan {
-                        outbox::mark_retry(&tx, id, at, &msg).map_err(local)?;
-                    }
-                    commit(tx)?;
-                    Ok(())
-                })
-                .await?;
+                report.retrying += rows.len() as u64;
+                self.schedule_retry(&rows, &e).await?;
                 Err(e)
             }
         }
+    }
+
+    /// Keeps every row of a batch that could not be delivered, each due again after its
+    /// backoff, with the reason.
+    async fn schedule_retry(
+        &self,
+        rows: &[outbox::OutboxRow],
+        e: &SyncError,
+    ) -> Result<(), SyncError> {
+        let now_ms = self.clock.now().timestamp_millis();
+        let retry = self.cfg.sync.retry;
+        let msg = e.to_string();
+        let plan: Vec<(i64, i64)> = rows
+            .iter()
+            .map(|r| {
+                let jitter: f64 = rand::rng().random();
+                (
+                    r.id,
+                    now_ms + retry.delay(r.attempts, jitter).as_millis() as i64,
+                )
+            })
+            .collect();
+        self.with_db(move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(local)?;
+            for (id, at) in plan {
+                outbox::mark_retry(&tx, id, at, &msg).map_err(local)?;
+            }
+            commit(tx)?;
+            Ok(())
+        })
+        .await
     }
 
     /// The pull and push loops, until `shutdown` turns true.
@@ -683,6 +756,10 @@ impl SyncEngine {
                         Err(SyncError::Unauthorized(e)) => {
                             tracing::error!(error = %e, "hub refuses this device's token; uploads paused");
                             Duration::from_secs(30).max(me.cfg.sync.upload_interval)
+                        }
+                        Err(e @ SyncError::Incompatible(_)) => {
+                            tracing::error!(error = %e, "uploads paused");
+                            Duration::from_secs(60).max(me.cfg.sync.upload_interval)
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "upload failed; rows kept for retry");

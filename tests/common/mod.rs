@@ -124,7 +124,7 @@ impl TestDevice {
         tail: &str,
     ) -> TestDevice {
         let token = hub.store.add_device(device_id).unwrap();
-        std::fs::write(dir.path().join("device.token"), token).unwrap();
+        portico::hub::write_private(&dir.path().join("device.token"), token.as_bytes()).unwrap();
         let text = format!(
             r#"
 [device]

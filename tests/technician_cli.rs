@@ -1,0 +1,318 @@
+//! The technician's commands as a technician runs them: `portico outbox list/requeue` (through
+//! a running device, or on the database when none runs), `portico search --after`, `portico hub
+//! add-device`, and what errors and logs look like.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{TestDevice, TestHub, manual_clock};
+use portico::outbox;
+
+fn portico(args: &[&str], config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("NO_COLOR", "")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Three rows queued, two of them dead-lettered by the hub's own refusal.
+fn queue_with_dead_letters(device: &portico::device::Device) -> Vec<i64> {
+    let db = device.engine.database();
+    let mut conn = db.lock().unwrap();
+    let tx = conn.transaction().unwrap();
+    for i in 0..3 {
+        outbox::enqueue(
+            &tx,
+            outbox::kinds::SCAN,
+            &serde_json::json!({"credential": format!("M{i}"), "decision": "admit"}),
+            0,
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    let rows = outbox::list(&conn, outbox::Listing::All, 10).unwrap();
+    for r in &rows[..2] {
+        outbox::mark_dead(&conn, r.id, "HTTP 422: unknown event").unwrap();
+    }
+    rows.iter().map(|r| r.id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_list_and_requeue_work_on_the_database_when_no_device_runs() {
+    let hub = TestHub::start(5).await;
+    let dev = TestDevice::new(&hub, "gate-1", &hub.ca, "", "");
+    let ids = {
+        let device = dev.open(manual_clock());
+        queue_with_dead_letters(&device)
+    };
+    let config = &dev.config_path;
+
+    let out = portico(&["outbox", "list"], config);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    for id in &ids {
+        assert!(listed.contains(&format!("#{id} ")), "{listed}");
+    }
+    assert!(listed.contains("dead: HTTP 422: unknown event"), "{listed}");
+    assert!(
+        text(&out.stderr).contains("on the database"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = portico(&["outbox", "list", "--state", "dead", "--json"], config);
+    let rows: Vec<outbox::ListedRow> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+        ids[..2].to_vec()
+    );
+    assert!(
+        !text(&out.stdout).contains("credential"),
+        "payloads (visitors' details) are never listed"
+    );
+
+    // One by id: put back, logged; an id that is not a dead letter is said so (exit 1).
+    let out = portico(
+        &[
+            "outbox",
+            "requeue",
+            &ids[0].to_string(),
+            &ids[2].to_string(),
+        ],
+        config,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("re-queued #{} scan", ids[0])));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("#{} is not a dead letter", ids[2])),
+        "{err}"
+    );
+    assert!(
+        err.contains("dead letter re-queued by a technician"),
+        "logged: {err}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes off a terminal: {err:?}"
+    );
+
+    // Then every dead letter.
+    let out = portico(&["outbox", "requeue", "--all-dead"], config);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("1 row(s) re-queued"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let device = dev.open(manual_clock());
+    let db = device.engine.database();
+    let conn = db.lock().unwrap();
+    let rows = outbox::list(&conn, outbox::Listing::All, 10).unwrap();
+    assert!(
+        rows.iter().all(|r| r.state == "pending" && r.attempts == 0),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_requeue_goes_through_a_running_device() {
+    let hub = TestHub::start(5).await;
+    let dev = TestDevice::new(&hub, "gate-2", &hub.ca, "", "upload_interval = \"1h\"");
+    let device = dev.open(manual_clock());
+    let ids = queue_with_dead_letters(&device);
+    let socket = device.config.status_socket.clone();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn(async move { device.run(stopped).await });
+    for _ in 0..200 {
+        if socket.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let config = dev.config_path.clone();
+    let out =
+        tokio::task::spawn_blocking(move || portico(&["outbox", "requeue", "--all-dead"], &config))
+            .await
+            .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("through the running device"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("2 row(s) re-queued"));
+    // The device uploads them at once (its upload interval is an hour): the hub has them.
+    let mut delivered = 0;
+    for _ in 0..200 {
+        delivered = hub.store.inbox_total().unwrap();
+        if delivered == ids.len() as u64 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(delivered, 3, "the re-queued rows went up at once");
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_pages_through_the_replica_with_after() {
+    let hub = TestHub::start(300).await;
+    let dev = TestDevice::new(&hub, "gate-3", &hub.ca, "", "");
+    {
+        let device = dev.open(manual_clock());
+        device.engine.pull_all(None).await.unwrap();
+    }
+    let config = dev.config_path.clone();
+    let all = tokio::task::spawn_blocking(move || {
+        let everyone = portico(
+            &["search", "--first", "a", "--page-size", "200", "--json"],
+            &config,
+        );
+        assert!(everyone.status.success(), "{}", text(&everyone.stderr));
+        let everyone: serde_json::Value = serde_json::from_slice(&everyone.stdout).unwrap();
+        let want: Vec<String> = everyone["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["lookup_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            want.len() > 6,
+            "enough people to page through: {}",
+            want.len()
+        );
+
+        // Page by page in text, as a technician reads it: each page names the next.
+        let mut got = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..100 {
+            let mut args = vec!["search", "--first", "a", "--page-size", "3"];
+            if let Some(a) = &after {
+                args.extend(["--after", a.as_str()]);
+            }
+            let out = portico(&args, &config);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let page = text(&out.stdout);
+            for line in page.lines().filter(|l| !l.starts_with('…')) {
+                got.push(line.split_whitespace().next().unwrap().to_owned());
+            }
+            after = page
+                .lines()
+                .find_map(|l| l.strip_prefix("… more: add --after "))
+                .map(|l| l.split_whitespace().next().unwrap().to_owned());
+            if after.is_none() {
+                break;
+            }
+        }
+        assert_eq!(
+            got, want,
+            "the pages together are the whole result, once each"
+        );
+
+        // Usage errors: no criteria, an empty one, a page size of 0, a made-up cursor.
+        for args in [
+            vec!["search"],
+            vec!["search", "--last", " "],
+            vec!["search", "--last", "a", "--page-size", "0"],
+            vec!["search", "--last", "a", "--after", "not-a-cursor"],
+        ] {
+            let out = portico(&args, &config);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{args:?}: {}",
+                text(&out.stderr)
+            );
+        }
+        want.len()
+    })
+    .await
+    .unwrap();
+    assert!(all > 6);
+}
+
+#[test]
+fn hub_add_device_checks_the_id_and_writes_the_token_before_registering() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = dir.path().join("hub");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let h = hub.to_str().unwrap();
+    assert!(run(&["hub", "init", "--dir", h]).status.success());
+
+    let out = run(&[
+        "hub",
+        "add-device",
+        "--dir",
+        h,
+        "gate 1!",
+        "--token-out",
+        "t",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("letters, digits"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A folder that is not there: the error names the file, says why once, and no device is
+    // left registered without a token anyone has.
+    let missing = dir.path().join("no-such-folder/gate-1.token");
+    let out = run(&[
+        "hub",
+        "add-device",
+        "--dir",
+        h,
+        "gate-1",
+        "--token-out",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    let store = portico::hub::HubStore::open(&hub.join("hub.db")).unwrap();
+    assert!(store.devices().unwrap().is_empty(), "nothing registered");
+
+    let token = dir.path().join("gate-1.token");
+    let out = run(&[
+        "hub",
+        "add-device",
+        "--dir",
+        h,
+        "gate-1",
+        "--token-out",
+        token.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&token).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let secret = std::fs::read_to_string(&token).unwrap();
+    assert_eq!(
+        store.authenticate(secret.trim()).unwrap().as_deref(),
+        Some("gate-1")
+    );
+    assert!(
+        !text(&out.stdout).contains(secret.trim()),
+        "the token is never printed"
+    );
+}
