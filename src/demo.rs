@@ -151,13 +151,11 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
 
     // 5. Uploads: a scan, an order, and volunteer hours the CRM must refuse (event name over
     //    30 characters).
-    {
-        let db = engine.database();
-        let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn.transaction()?;
+    let volunteer = survivor.clone();
+    engine.store().write(move |tx| {
         let now = Utc::now().timestamp_millis();
         outbox::enqueue(
-            &tx,
+            tx,
             outbox::kinds::SCAN,
             &serde_json::json!({
                 "credential": "M1000004", "decision": "admit", "gate": "Demo gate", "offline": false
@@ -165,7 +163,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
             now,
         )?;
         outbox::enqueue(
-            &tx,
+            tx,
             outbox::kinds::ORDER,
             &serde_json::json!({
                 "lines": [{"product_id": "p-adult", "quantity": 2, "unit_price": 2400}], "currency": "USD"
@@ -173,16 +171,16 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
             now,
         )?;
         outbox::enqueue(
-            &tx,
+            tx,
             outbox::kinds::TIMESHEET,
             &serde_json::json!({
-                "constituent": survivor, "event_name": "Summer Family Festival Weekend Volunteers",
+                "constituent": volunteer, "event_name": "Summer Family Festival Weekend Volunteers",
                 "job": "Event Support", "date": Utc::now().date_naive().to_string(), "hours": 4.5
             }),
             now,
         )?;
-        tx.commit()?;
-    }
+        Ok(())
+    })?;
     let pushed = engine.push_once().await?;
     println!(
         "uploaded: {} accepted, {} dead-lettered (kept, with the reason)",
@@ -340,7 +338,7 @@ async fn gate_walkthrough(
     let readers = crate::input::spawn_inputs(&inputs, tx, &stop)?;
     let relay = crate::gate::relay::SimulatedOutput::new(Arc::new(crate::clock::SystemClock));
     let mut station = Station::open(
-        &cfg.database_path(),
+        engine.store(),
         &cfg.device_id,
         gate,
         Box::new(relay.clone()),

@@ -48,8 +48,8 @@ pub struct Device {
     commands_rx: Mutex<Option<std::sync::mpsc::Receiver<GateCommand>>>,
     /// The time every decision is made at (the system clock, or a test's).
     clock: Arc<dyn Clock>,
-    /// Copies the WAL back into the database file in the background (writers never do).
-    pub checkpointer: crate::replica::Checkpointer,
+    /// The device database: its one writer, its checkpointer, read connections.
+    pub store: Arc<crate::replica::Store>,
 }
 
 impl Device {
@@ -59,13 +59,11 @@ impl Device {
             path: config.data_dir.display().to_string(),
             source,
         })?;
-        // The checkpointer first: connections opened while it runs leave checkpoints to it.
-        let checkpointer = crate::replica::Checkpointer::spawn(&config.database_path())?;
-        let conn = crate::replica::open(&config.database_path())?;
+        let store = Arc::new(crate::replica::Store::open(&config.database_path())?);
         let config = Arc::new(config);
         let engine = Arc::new(SyncEngine::new(
             config.clone(),
-            Arc::new(Mutex::new(conn)),
+            store.clone(),
             clock.clone(),
         )?);
         let (commands, commands_rx) = std::sync::mpsc::channel();
@@ -76,7 +74,7 @@ impl Device {
             commands,
             commands_rx: Mutex::new(Some(commands_rx)),
             clock,
-            checkpointer,
+            store,
         })
     }
 
@@ -98,7 +96,6 @@ impl Device {
             socket = %self.config.status_socket.display(),
             "device running"
         );
-        self.warm_replica();
         let gate = self.start_gate()?;
         self.engine.clone().run(shutdown, progress_observer()).await;
         if let Some(gate) = gate {
@@ -107,22 +104,6 @@ impl Device {
         socket.abort();
         let _ = std::fs::remove_file(&self.config.status_socket);
         Ok(())
-    }
-
-    /// Reads the database file into memory on a background thread, so the first scans and the
-    /// first delta after a reboot do not wait for the disk (see [`crate::replica::residency`]).
-    fn warm_replica(&self) {
-        let db = self.config.database_path();
-        let spawned = std::thread::Builder::new()
-            .name("replica-warm".into())
-            .spawn(move || {
-                crate::priority::lower_this_thread();
-                crate::priority::idle_io_this_thread();
-                crate::replica::residency::warm_if_evicted(&db, "start-up");
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot start reading the replica into memory");
-        }
     }
 }
 
@@ -198,7 +179,7 @@ impl Device {
         let engine = self.engine.clone();
         let online = Arc::new(move || engine.link_status().online);
         let mut station = crate::gate::station::Station::open(
-            &self.config.database_path(),
+            self.store.clone(),
             &self.config.device_id,
             gate,
             output,
@@ -299,9 +280,6 @@ impl Device {
                         }
                         InputEvent::Repeat(_) => {}
                     }
-                }
-                if let Err(e) = station.flush() {
-                    tracing::error!(error = %e, "the gate stopped with scans not recorded");
                 }
             })
             .map_err(DeviceError::Inputs)?;

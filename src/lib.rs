@@ -18,7 +18,6 @@ pub mod logging;
 pub mod matching;
 pub mod normalize;
 pub mod outbox;
-pub mod priority;
 pub mod protocol;
 pub mod replica;
 pub mod status;

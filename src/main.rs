@@ -447,7 +447,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             {
                 let db = device.engine.database();
                 let conn = db.lock().unwrap_or_else(|p| p.into_inner());
-                portico::replica::checkpoint::checkpoint(&conn, "TRUNCATE")?;
+                portico::replica::checkpoint(&conn, "TRUNCATE")?;
             }
             let checkpoint_secs = t.elapsed().as_secs_f64();
             let changes = report.upserts + report.deletes;
@@ -762,7 +762,7 @@ async fn outbox(command: OutboxCommand) -> Result<ExitCode> {
         // No device runs: work on the database itself (SQLite keeps it consistent should
         // one start meanwhile).
         Err(_) => {
-            let mut conn = open_existing_database(&cfg)?;
+            let conn = open_existing_database(&cfg)?;
             eprintln!(
                 "(no device answers on {}: on the database {})",
                 cfg.status_socket.display(),
@@ -774,7 +774,12 @@ async fn outbox(command: OutboxCommand) -> Result<ExitCode> {
                     serde_json::to_string(&portico::outbox::list(&conn, *listing, *limit)?)?
                 }
                 Request::OutboxRequeue(which) => {
-                    serde_json::to_string(&portico::outbox::requeue(&mut conn, which, now)?)?
+                    drop(conn);
+                    // As the device writes: one transaction through the database's writer.
+                    let store = portico::replica::Store::open(&cfg.database_path())?;
+                    let which = which.clone();
+                    let done = store.write(move |tx| portico::outbox::requeue(tx, &which, now))?;
+                    serde_json::to_string(&done)?
                 }
                 other => bail!("{other:?} is not an outbox request"),
             }

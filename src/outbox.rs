@@ -46,15 +46,8 @@ pub mod kinds {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum OutboxError {
-    #[error("outbox database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("outbox payload could not be encoded: {0}")]
-    Encode(#[from] serde_json::Error),
-}
-
-pub type Result<T> = std::result::Result<T, OutboxError>;
+/// The outbox lives in the device database; its errors are the database's.
+pub use crate::replica::{ReplicaError as OutboxError, Result};
 
 /// A row as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -350,9 +343,8 @@ pub struct Requeued {
     pub not_dead: Vec<i64>,
 }
 
-/// Puts dead letters back in the queue in one transaction, logging each change.
-pub fn requeue(conn: &mut Connection, which: &Requeue, now_ms: i64) -> Result<Requeued> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+/// Puts dead letters back in the queue, inside the caller's transaction, logging each change.
+pub fn requeue(tx: &Connection, which: &Requeue, now_ms: i64) -> Result<Requeued> {
     let ids: Vec<i64> = match which {
         Requeue::Ids(ids) => ids.clone(),
         Requeue::AllDead => tx
@@ -367,7 +359,7 @@ pub fn requeue(conn: &mut Connection, which: &Requeue, now_ms: i64) -> Result<Re
             .query_row([id], row)
             .optional()?;
         match before {
-            Some(r) if r.state == "dead" && requeue_dead(&tx, id, now_ms)? => {
+            Some(r) if r.state == "dead" && requeue_dead(tx, id, now_ms)? => {
                 tracing::info!(
                     id,
                     kind = %r.kind,
@@ -386,7 +378,6 @@ pub fn requeue(conn: &mut Connection, which: &Requeue, now_ms: i64) -> Result<Re
             _ => out.not_dead.push(id),
         }
     }
-    tx.commit()?;
     Ok(out)
 }
 

@@ -12,7 +12,6 @@ use tokio::net::{UnixListener, UnixStream};
 
 use crate::outbox::{self, OutboxStats};
 use crate::protocol::Resource;
-use crate::replica::residency::{self, Residency, Spare};
 use crate::sync::{LinkStatus, SyncEngine};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -50,33 +49,10 @@ pub struct StatusReport {
     /// be asked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<Storage>,
-    /// How much of the database file is in memory, and the memory the machine has to spare.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<Memory>,
-}
-
-/// The database file's residency in the page cache (see [`crate::replica::residency`]).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Memory {
-    pub replica: Residency,
-    pub spare: Spare,
-}
-
-impl Memory {
-    pub fn of(database: &Path) -> Option<Self> {
-        Some(Self {
-            replica: residency::resident(database).ok()?,
-            spare: Spare::now(),
-        })
-    }
-
-    /// The replica is too large for the memory this device has to spare.
-    pub fn too_large(&self) -> bool {
-        matches!(
-            residency::plan(self.replica, self.spare.bytes()),
-            residency::WarmPlan::TooLarge { .. }
-        )
-    }
+    /// Files from an earlier build this one cannot read back, moved aside beside the database
+    /// (never deleted): see [`crate::replica::store::keep_aside_unreadable`].
+    #[serde(default)]
+    pub kept_aside: Vec<String>,
 }
 
 /// Below this share of free space the status says so in capitals: scans, orders and new
@@ -155,34 +131,6 @@ pub struct ScanLogStats {
     pub scans: u64,
     pub oldest: Option<DateTime<Utc>>,
     pub tallies: u64,
-    /// Scans durable in the gate's journal that the scan log does not hold yet.
-    #[serde(default)]
-    pub journaled: u64,
-}
-
-fn scan_log_stats(conn: &Connection) -> rusqlite::Result<Option<ScanLogStats>> {
-    if !crate::replica::table_exists(conn, "scans")? {
-        return Ok(None);
-    }
-    let (scans, oldest_ms): (i64, Option<i64>) =
-        conn.query_row("SELECT count(*), min(at_ms) FROM scans", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    let tallies: i64 = if crate::replica::table_exists(conn, "scan_tallies")? {
-        conn.query_row("SELECT count(*) FROM scan_tallies", [], |r| r.get(0))?
-    } else {
-        0
-    };
-    let journaled = match conn.path().filter(|p| !p.is_empty()) {
-        Some(db) => crate::gate::scan_writer::journaled_not_logged(conn, Path::new(db))?,
-        None => 0,
-    };
-    Ok(Some(ScanLogStats {
-        scans: scans as u64,
-        oldest: oldest_ms.and_then(DateTime::from_timestamp_millis),
-        tallies: tallies as u64,
-        journaled,
-    }))
 }
 
 /// Builds the report from the database and the engine's link status.
@@ -192,7 +140,7 @@ pub fn report(
     roles: Vec<String>,
     link: LinkStatus,
     now: DateTime<Utc>,
-) -> rusqlite::Result<StatusReport> {
+) -> crate::replica::Result<StatusReport> {
     let mut cursors = Vec::new();
     for r in Resource::ALL {
         let row: Option<(String, String)> = conn
@@ -215,13 +163,8 @@ pub fn report(
             updated_at,
         });
     }
-    let to_sql = |e: outbox::OutboxError| match e {
-        outbox::OutboxError::Sqlite(e) => e,
-        other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
-    };
-    let stats = outbox::stats(conn).map_err(to_sql)?;
-    let dead_letters = outbox::dead_letters(conn, 20)
-        .map_err(to_sql)?
+    let stats = outbox::stats(conn)?;
+    let dead_letters = outbox::dead_letters(conn, 20)?
         .into_iter()
         .map(|r| DeadLetter {
             id: r.id,
@@ -238,7 +181,6 @@ pub fn report(
     };
     Ok(StatusReport {
         device_id: device_id.to_owned(),
-        roles,
         now,
         link,
         cursors,
@@ -247,9 +189,20 @@ pub fn report(
         constituents: count("constituents")?,
         memberships: count("memberships")?,
         tickets: count("tickets")?,
-        scan_log: scan_log_stats(conn)?,
+        scan_log: {
+            let (scans, oldest, tallies) = crate::gate::scan_log::stats(conn)?;
+            (roles.iter().any(|r| r == "gate") || scans > 0).then_some(ScanLogStats {
+                scans,
+                oldest,
+                tallies,
+            })
+        },
         storage: conn.path().and_then(|p| Storage::of(Path::new(p))),
-        memory: conn.path().and_then(|p| Memory::of(Path::new(p))),
+        kept_aside: conn
+            .path()
+            .map(|p| crate::replica::store::kept_aside(Path::new(p)))
+            .unwrap_or_default(),
+        roles,
     })
 }
 
@@ -320,12 +273,8 @@ pub fn render(r: &StatusReport) -> String {
         let since = log.oldest.map_or(String::new(), |t| {
             format!(" since {}", t.format("%Y-%m-%d %H:%M UTC"))
         });
-        let journaled = match log.journaled {
-            0 => String::new(),
-            n => format!(", {n} more in the scan journal, not yet in the log"),
-        };
         s.push_str(&format!(
-            "scan log    {} scans{since}, {} ticket tallies of older uses{journaled}\n",
+            "scan log    {} scans{since}, {} ticket tallies of older uses\n",
             log.scans, log.tallies
         ));
     }
@@ -344,24 +293,14 @@ pub fn render(r: &StatusReport) -> String {
             st.free_percent()
         ));
     }
-    if let Some(m) = &r.memory {
-        let mut spare = m
-            .spare
-            .available_bytes
-            .map_or(String::new(), |a| format!(", {} available", bytes(a)));
-        if let Some(limit) = m.spare.limit_bytes {
-            spare.push_str(&format!(", service limit {}", bytes(limit)));
-        }
-        let warning = if m.too_large() {
-            "  REPLICA LARGER THAN SPARE MEMORY"
-        } else {
-            ""
-        };
+    if !r.kept_aside.is_empty() {
         s.push_str(&format!(
-            "memory      replica {:.0}% in memory ({}){spare}{warning}\n",
-            m.replica.percent().floor(),
-            bytes(m.replica.file_bytes),
+            "kept aside  {} file(s) from an earlier build this one cannot read, never deleted:\n",
+            r.kept_aside.len()
         ));
+        for f in &r.kept_aside {
+            s.push_str(&format!("  {f}\n"));
+        }
     }
     s
 }
@@ -430,11 +369,11 @@ async fn answer(engine: &Arc<SyncEngine>, line: &str) -> String {
         Err(e) => return error_reply(e),
     };
     let e = engine.clone();
-    let on_db = |f: Box<dyn FnOnce(&mut Connection) -> String + Send>| async move {
+    let on_db = |f: Box<dyn FnOnce(&Connection) -> String + Send>| async move {
         tokio::task::spawn_blocking(move || {
             let db = e.database();
-            let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut conn)
+            let conn = db.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
         })
         .await
         .unwrap_or_else(error_reply)
@@ -475,13 +414,14 @@ async fn answer(engine: &Arc<SyncEngine>, line: &str) -> String {
         }
         Request::OutboxRequeue(which) => {
             let now = engine.now().timestamp_millis();
-            let reply = on_db(Box::new(move |conn| {
-                match outbox::requeue(conn, &which, now) {
-                    Ok(done) => serde_json::to_string(&done).unwrap_or_default(),
-                    Err(e) => error_reply(e),
-                }
-            }))
-            .await;
+            let reply = match engine
+                .store()
+                .write_async(move |tx| outbox::requeue(tx, &which, now))
+                .await
+            {
+                Ok(done) => serde_json::to_string(&done).unwrap_or_default(),
+                Err(e) => error_reply(e),
+            };
             engine.push_now.notify_one();
             reply
         }
@@ -593,22 +533,9 @@ mod tests {
                 free_bytes: 49_000_000_000,
                 total_bytes: 252_000_000_000,
             }),
-            memory: Some(Memory {
-                replica: Residency {
-                    file_bytes: 803_139_584,
-                    resident_bytes: 795_000_000,
-                },
-                spare: Spare {
-                    available_bytes: Some(20_100_000_000),
-                    ..Spare::default()
-                },
-            }),
+            kept_aside: Vec::new(),
         };
         let text = render(&report);
-        assert!(
-            text.contains("memory      replica 98% in memory (803.1 MB), 20.1 GB available\n"),
-            "{text}"
-        );
         assert!(
             text.contains(
                 "storage     database 803.1 MB (+ 4.1 MB WAL), 49.0 GB free of 252.0 GB (19%)\n"
@@ -619,12 +546,9 @@ mod tests {
             scans: 120,
             oldest: None,
             tallies: 4,
-            journaled: 3,
         });
         assert!(
-            render(&report).contains(
-                "scan log    120 scans, 4 ticket tallies of older uses, 3 more in the scan journal, not yet in the log\n"
-            ),
+            render(&report).contains("scan log    120 scans, 4 ticket tallies of older uses\n"),
             "{}",
             render(&report)
         );
@@ -634,41 +558,10 @@ mod tests {
             "{}",
             render(&report)
         );
-        // Half a gigabyte cached of 803 MB, 512 MB to spare: the rest cannot be kept in memory.
-        report.memory = Some(Memory {
-            replica: Residency {
-                file_bytes: 803_139_584,
-                resident_bytes: 500_000_000,
-            },
-            spare: Spare {
-                available_bytes: Some(512_000_000),
-                ..Spare::default()
-            },
-        });
+        report.kept_aside = vec!["portico.db.scan-journal-North".into()];
         assert!(
-            render(&report).contains(
-                "replica 62% in memory (803.1 MB), 512.0 MB available  REPLICA LARGER THAN SPARE MEMORY\n"
-            ),
-            "{}",
-            render(&report)
-        );
-        // Plenty on the machine, but the service's own limit (which counts the page cache)
-        // leaves 166 MB.
-        report.memory = Some(Memory {
-            replica: Residency {
-                file_bytes: 803_139_584,
-                resident_bytes: 0,
-            },
-            spare: Spare {
-                available_bytes: Some(20_100_000_000),
-                limit_bytes: Some(256_000_000),
-                used_bytes: Some(90_000_000),
-            },
-        });
-        assert!(
-            render(&report).contains(
-                "replica 0% in memory (803.1 MB), 20.1 GB available, service limit 256.0 MB  REPLICA LARGER THAN SPARE MEMORY\n"
-            ),
+            render(&report).contains("kept aside  1 file(s) from an earlier build")
+                && render(&report).contains("  portico.db.scan-journal-North\n"),
             "{}",
             render(&report)
         );

@@ -9,8 +9,8 @@ mod intake_helpers;
 
 use common::{TestDevice, TestHub, email, manual_clock, person, phone, visitor};
 use intake_helpers::{
-    create_scan_log, hub_get, hub_rows, intake, outbox_rows, put_on_hub, replica_rows, scan_keys,
-    with_db,
+    hub_get, hub_rows, insert_scan, intake, outbox_rows, put_on_hub, replica_rows, scan_keys,
+    with_db, write_db,
 };
 use portico::domain::Constituent;
 use portico::intake::{Decision, IntakeConfig, is_local_id};
@@ -60,28 +60,23 @@ async fn rule_a_new_visitor_is_created_pending_and_remapped_to_the_hubs_lookup_i
     let created = outbox_rows(&device, "new_constituent");
     assert_eq!(created.len(), 1);
     // Local references made before the sync: an order, a gate scan, a membership.
-    create_scan_log(&device);
-    with_db(&device, |c| {
-        let tx = c.unchecked_transaction().unwrap();
+    let local = local_id.clone();
+    write_db(&device, move |tx| {
+        let local_id = local;
         portico::outbox::enqueue(
-            &tx,
+            tx,
             portico::outbox::kinds::ORDER,
             &serde_json::json!({"constituent": local_id, "lines": [{"product_id": "P1"}]}),
             0,
         )
         .unwrap();
-        tx.execute(
-            "INSERT INTO scans (use_key) VALUES (?1)",
-            [format!("lookup:{local_id}")],
-        )
-        .unwrap();
+        insert_scan(tx, &format!("lookup:{local_id}"));
         tx.execute(
             "INSERT INTO membership_members (membership_id, lookup_id, position)
              VALUES ('M-LOCAL', ?1, 0)",
             [&local_id],
         )
         .unwrap();
-        tx.commit().unwrap();
     });
 
     let report = device.engine.push_once().await.unwrap();
@@ -150,7 +145,7 @@ async fn a_lost_reply_is_answered_again_with_the_same_lookup_id() {
     assert!(device.engine.push_once().await.is_err());
     assert_eq!(replica_rows(&device, "Vandersloot"), vec![(local_id, true)]);
     // Due again after the backoff; the device's clock is manual, so move the rows instead.
-    with_db(&device, |c| {
+    write_db(&device, |c| {
         c.execute("UPDATE outbox SET next_attempt_at = 0", [])
             .unwrap();
     });
@@ -428,13 +423,8 @@ async fn rule_perform_same_merge_rewrites_pending_references_to_the_survivor() {
     assert!(
         matches!(&out.decision, Decision::Matched { lookup_id, .. } if lookup_id == "8-20000001")
     );
-    create_scan_log(&device);
-    with_db(&device, |c| {
-        c.execute(
-            "INSERT INTO scans (use_key) VALUES ('lookup:8-20000001')",
-            [],
-        )
-        .unwrap();
+    write_db(&device, |c| {
+        insert_scan(c, "lookup:8-20000001");
         c.execute(
             "INSERT INTO local_ids (local_id, lookup_id, mapped_at)
              VALUES ('L-earlier', '8-20000001', '2026-11-01T08:00:00Z')",

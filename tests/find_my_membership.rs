@@ -104,7 +104,7 @@ async fn rule_the_code_from_the_spool_verifies_and_relinks_the_visitor_to_the_me
     let device = f.device.open(f.clock.clone());
     let mut kiosk = KioskSession::new(
         f.client.clone(),
-        device.engine.database(),
+        device.store.clone(),
         f.clock.clone(),
         "kiosk-session-42",
     );

@@ -39,7 +39,7 @@ async fn codes_from_a_pty_scanner_become_decisions_pulses_and_outbox_rows() {
     device.engine.pull_all(None).await.unwrap();
     let cfg = dev.config();
 
-    let (mut station, relay) = station(&dev, clock.clone());
+    let (mut station, relay) = station(&device, clock.clone());
     let (tx, rx) = mpsc::channel();
     let stop = StopSignal::new();
     let readers = portico::input::spawn_inputs(&cfg.inputs, tx, &stop).unwrap();
@@ -133,7 +133,7 @@ async fn codes_from_a_pty_scanner_become_decisions_pulses_and_outbox_rows() {
         (Outcome::Deny, "already_used")
     );
     drop(station);
-    let (mut station, _) = gate_common::station(&dev, clock.clone());
+    let (mut station, _) = gate_common::station(&device, clock.clone());
     let again = station.scan(&t, None, 1, at(12, 0)).unwrap();
     assert_eq!(
         (again.outcome, again.reason.code()),
@@ -163,8 +163,8 @@ async fn two_offline_gates_admit_one_single_use_ticket_and_the_hub_flags_it() {
     let t = credential(CredentialKind::TicketSecret {
         secret: ticket.clone(),
     });
-    for (i, (dev, _)) in devices.iter().enumerate() {
-        let (mut station, _) = station(dev, clock.clone());
+    for (i, (_, device)) in devices.iter().enumerate() {
+        let (mut station, _) = station(device, clock.clone());
         let d = station.scan(&t, None, 1, at(10, 5 * i as u32)).unwrap();
         assert_eq!(d.outcome, Outcome::Admit);
     }
@@ -249,10 +249,9 @@ async fn the_party_staff_choose_on_the_gate_screen_reaches_the_running_gate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scans_journaled_before_a_crash_reach_the_scan_log_once_after_the_restart() {
-    // "Nothing is ever lost or applied twice", with the process killed (SIGKILL) while the
-    // scan log could not take its scans: another connection holds the write lock, as a long
-    // feed page would.
+async fn scans_recorded_before_a_crash_are_in_the_scan_log_once_after_the_restart() {
+    // "Nothing is ever lost or applied twice", with the process killed (SIGKILL) once its
+    // scans were recorded: each is committed with its outbox row before the next is read.
     let hub = TestHub::start(200).await;
     let (ticket, active, lapsed) = pick(&hub);
     let mut pty = portico_pty::Pty::new();
@@ -266,72 +265,56 @@ async fn scans_journaled_before_a_crash_reach_the_scan_log_once_after_the_restar
         .pull_all(None)
         .await
         .unwrap();
-    let cfg = dev.config();
-    let db = cfg.database_path();
-    let journal =
-        portico::gate::scan_writer::journal_path(&db, &cfg.gate.clone().unwrap().policy.gate_id);
-
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
-        .args(["run", "--config"])
-        .arg(&dev.config_path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("portico run");
-    let journal_records = |path: &std::path::Path| {
-        std::fs::read(path)
-            .map(|b| portico::gate::scan_journal::parse(&b).len())
-            .unwrap_or(0)
-    };
-    // The gate is up once its journal has its full size.
-    let ready = (0..400).any(|_| {
-        std::thread::sleep(Duration::from_millis(25));
-        std::fs::metadata(&journal)
-            .is_ok_and(|m| m.len() == portico::gate::scan_journal::JOURNAL_BYTES)
-    });
-    assert!(ready, "the gate did not start");
-    // Hold the write lock from here on.
-    let mut holder = portico::replica::open(&db).unwrap();
-    let held = holder
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .unwrap();
-    for code in [&active, &lapsed, &ticket] {
-        pty.write(format!("{code}\r").as_bytes());
-    }
-    let journaled = (0..400).any(|_| {
-        std::thread::sleep(Duration::from_millis(25));
-        journal_records(&journal) == 3
-    });
-    assert!(journaled, "three scans journaled");
-    let in_log: i64 = held
-        .query_row("SELECT count(*) FROM scans", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(in_log, 0, "the scan log could not take them");
-    child.kill().unwrap();
-    child.wait().unwrap();
-    drop(held);
-    // What `portico status` tells a technician meanwhile.
-    assert_eq!(
-        portico::gate::scan_writer::journaled_not_logged(&holder, &db).unwrap(),
-        3
-    );
-    drop(holder);
-
-    // The gate opens again: its journal's scans join the scan log, with their outbox rows.
+    let db = dev.config().database_path();
     let count = |sql: &str| -> i64 {
         portico::replica::open(&db)
             .unwrap()
             .query_row(sql, [], |r| r.get(0))
             .unwrap()
     };
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["run", "--headless", "--config"])
+        .arg(&dev.config_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("portico run");
+    // The gate is up once it answers on its status socket.
+    let socket = dev.config().status_socket;
+    let ready = (0..400).any(|_| {
+        std::thread::sleep(Duration::from_millis(25));
+        socket.exists()
+    });
+    assert!(ready, "the gate did not start");
+    std::thread::sleep(Duration::from_millis(200));
+    for code in [&active, &lapsed, &ticket] {
+        pty.write(format!("{code}\r").as_bytes());
+    }
+    let recorded = (0..400).any(|_| {
+        std::thread::sleep(Duration::from_millis(25));
+        count("SELECT count(*) FROM scans") == 3
+    });
+    assert!(recorded, "three scans recorded");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The gate opens again: every scan once, each with its outbox row.
     for _ in 0..2 {
-        let (station, _relay) = station(&dev, manual_clock());
+        let cfg = dev.config();
+        let store = std::sync::Arc::new(portico::replica::Store::open(&db).unwrap());
+        let (station, _relay) = gate_common::station_on(store, &cfg, manual_clock());
         assert_eq!(station.scan_count().unwrap(), 3);
         drop(station);
         assert_eq!(count("SELECT count(*) FROM outbox WHERE kind = 'scan'"), 3);
     }
     let keys = count("SELECT count(DISTINCT use_key) FROM scans");
     assert_eq!(keys, 3, "one row for each code scanned");
+    let ok: String = portico::replica::open(&db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
 }
 
 /// A pseudo-terminal pair standing in for a serial scanner.

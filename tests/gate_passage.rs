@@ -64,7 +64,7 @@ async fn synced_gate(
     let dev = TestDevice::with_tail(hub, id, &hub.ca, "", "", tail);
     let device = dev.open(clock.clone());
     device.engine.pull_all(None).await.unwrap();
-    let (station, relay) = station(&dev, clock.clone());
+    let (station, relay) = station(&device, clock.clone());
     (dev, device, station, relay)
 }
 
@@ -162,7 +162,6 @@ async fn a_relay_that_never_opened_gives_the_use_back() {
     );
     pump_until(&mut station, at(10, 0).utc, |s| s.awaiting_passage() == 0);
     // Journaled at once; in the outbox when the writer's linger is over, or on a flush.
-    station.flush().unwrap();
     let rows = outbox_kinds(&dev);
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1].0, "scan_annulment");
@@ -249,7 +248,6 @@ async fn staff_confirming_a_party_opens_the_gate_for_each_guest_and_records_the_
     assert_eq!((settled.party_admitted, settled.guest_openings), (3, 2));
     // One more opening for each guest.
     gate_common::wait_pulses(&relay, 3);
-    station.flush().unwrap();
     assert_eq!(party_in_scan_log(&dev, scan), (3, 0));
     let rows = outbox_kinds(&dev);
     let kinds: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
@@ -277,7 +275,6 @@ async fn staff_confirming_a_party_opens_the_gate_for_each_guest_and_records_the_
     assert_eq!(relay.pulses().len(), (m.guest_allowance + 1) as usize);
 
     // The hub accepts the party rows.
-    station.flush().unwrap();
     clock.advance(chrono::Duration::hours(4));
     let pushed = _device.engine.push_once().await.unwrap();
     assert_eq!(pushed.delivered, 3, "{pushed:?}");
@@ -315,7 +312,6 @@ async fn a_guest_who_did_not_go_through_makes_the_party_smaller() {
     pump_until(&mut station, now.utc, |s| s.next_deadline().is_some());
     // Nobody follows the member through.
     station.pump(now.utc + TimeDelta::seconds(30)).unwrap();
-    station.flush().unwrap();
 
     // The member's admission stands; the party is one again.
     assert_eq!(party_in_scan_log(&dev, scan), (1, 0));
@@ -360,39 +356,82 @@ async fn a_party_is_only_chosen_for_a_membership_admission() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scans_are_decided_while_another_writer_holds_the_database() {
-    // Issue: "Scans keep flowing while a sync writes."
+async fn a_scan_goes_ahead_of_the_feed_work_waiting_for_the_writer() {
+    // Issue: "Scans keep flowing while a sync writes", and "a waiting scan commits within one
+    // chunk": the relay moves at once, the scan commits as soon as the job running now ends,
+    // ahead of every job still queued, and it counts for the next scan.
     let hub = TestHub::start(200).await;
     let (secret, active, _) = pick(&hub);
     let clock = manual_clock();
-    let (dev, _device, mut station, relay) = synced_gate(&hub, "gate-1", TAIL, &clock).await;
-    let mut feed = portico::replica::open(&dev.config().database_path()).unwrap();
-    let held = feed
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .unwrap();
-
+    let (dev, device, mut station, relay) = synced_gate(&hub, "gate-1", TAIL, &clock).await;
+    let store = device.store.clone();
+    // A feed chunk holds the writer…
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let chunk = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            store
+                .write(move |_| {
+                    started_tx.send(()).unwrap();
+                    released.recv().unwrap();
+                    Ok(())
+                })
+                .unwrap()
+        })
+    };
+    started.recv().unwrap();
+    // …and three more wait behind it, each queueing an upstream row.
+    let queued: Vec<_> = (0..3)
+        .map(|i| {
+            let store = store.clone();
+            let t = std::thread::spawn(move || {
+                store
+                    .write(move |tx| {
+                        portico::outbox::enqueue(
+                            tx,
+                            portico::outbox::kinds::ORDER,
+                            &serde_json::json!({ "n": i }),
+                            0,
+                        )
+                    })
+                    .unwrap()
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            t
+        })
+        .collect();
     let t = ticket(&secret);
-    let first = station.admit(&t, None, 1, at(10, 0)).unwrap();
-    assert_eq!(first.decision.outcome, Outcome::Admit);
+    let member = card(&active);
+    let scans = std::thread::spawn(move || {
+        let first = station.admit(&t, None, 1, at(10, 0)).unwrap();
+        let again = station.admit(&t, None, 1, at(14, 0)).unwrap();
+        let member = station.admit(&member, None, 1, at(10, 2)).unwrap();
+        (first, again, member, station)
+    });
+    // The turnstile opens while the writer is still busy.
     gate_common::wait_pulses(&relay, 1);
-    // Not committed yet, but already counted: the same ticket is refused.
-    let again = station.admit(&t, None, 1, at(14, 0)).unwrap();
+    assert!(outbox_kinds(&dev).is_empty(), "nothing committed yet");
+    release.send(()).unwrap();
+    chunk.join().unwrap();
+    let (first, again, member, station) = scans.join().unwrap();
+    for q in queued {
+        q.join().unwrap();
+    }
+    assert_eq!(first.decision.outcome, Outcome::Admit);
+    // Committed before it was read again: the same ticket is refused.
     assert_eq!(
         (again.decision.outcome, again.decision.reason.code()),
         (Outcome::Deny, "already_used")
     );
-    let member = station.admit(&card(&active), None, 1, at(10, 2)).unwrap();
     assert_eq!(member.decision.outcome, Outcome::Admit);
-    assert_eq!(
-        outbox_kinds(&dev).len(),
-        0,
-        "nothing committed while the lock is held"
-    );
-
-    held.commit().unwrap();
-    station.wait_recorded(&member).unwrap();
     let kinds: Vec<String> = outbox_kinds(&dev).into_iter().map(|(k, _)| k).collect();
-    assert_eq!(kinds, ["scan", "scan", "scan"]);
+    assert_eq!(
+        kinds[0], "scan",
+        "the first scan committed ahead of the queued jobs: {kinds:?}"
+    );
+    assert_eq!(kinds.iter().filter(|k| *k == "scan").count(), 3);
+    assert_eq!(kinds.iter().filter(|k| *k == "order").count(), 3);
     assert_eq!(station.scan_count().unwrap(), 3);
 }
 
@@ -407,7 +446,6 @@ async fn each_scan_reads_the_replica_as_the_last_committed_feed_page_left_it() {
 
     let first = station.admit(&card(&active), None, 1, at(10, 0)).unwrap();
     assert_eq!(first.decision.outcome, Outcome::Admit);
-    station.wait_recorded(&first).unwrap();
 
     // A feed page cancels the membership, committed by another connection.
     let feed = portico::replica::open(&dev.config().database_path()).unwrap();

@@ -114,19 +114,20 @@ async fn plain_http_trap() -> (SocketAddr, Arc<AtomicUsize>) {
 }
 
 fn enqueue_rows(device: &portico::device::Device, n: usize) {
-    let db = device.engine.database();
-    let mut conn = db.lock().unwrap();
-    let tx = conn.transaction().unwrap();
-    for i in 0..n {
-        outbox::enqueue(
-            &tx,
-            outbox::kinds::SCAN,
-            &serde_json::json!({"credential": format!("M{i}")}),
-            0,
-        )
+    device
+        .store
+        .write(move |tx| {
+            for i in 0..n {
+                outbox::enqueue(
+                    tx,
+                    outbox::kinds::SCAN,
+                    &serde_json::json!({"credential": format!("M{i}")}),
+                    0,
+                )?;
+            }
+            Ok(())
+        })
         .unwrap();
-    }
-    tx.commit().unwrap();
 }
 
 fn outbox_rows(device: &portico::device::Device) -> Vec<outbox::ListedRow> {

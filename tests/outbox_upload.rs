@@ -11,22 +11,21 @@ use portico::sync::SyncError;
 use serde_json::json;
 
 fn enqueue_scans(device: &portico::device::Device, n: usize) -> Vec<String> {
-    let db = device.engine.database();
-    let mut conn = db.lock().unwrap();
-    let tx = conn.transaction().unwrap();
-    let keys = (0..n)
-        .map(|i| {
-            outbox::enqueue(
-                &tx,
-                kinds::SCAN,
-                &json!({"credential": format!("M{i}"), "decision": "admit"}),
-                0,
-            )
-            .unwrap()
+    device
+        .store
+        .write(move |tx| {
+            (0..n)
+                .map(|i| {
+                    outbox::enqueue(
+                        tx,
+                        kinds::SCAN,
+                        &json!({"credential": format!("M{i}"), "decision": "admit"}),
+                        0,
+                    )
+                })
+                .collect()
         })
-        .collect();
-    tx.commit().unwrap();
-    keys
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,17 +96,16 @@ async fn rule_timesheets_the_crm_refuses_are_dead_lettered_with_the_reason_and_s
         (ts(&format!("{thirty}B"), "Front Desk"), Some("at most 30")),
         (ts("Gallery night", "Juggler"), Some("does not exist")),
     ];
-    let keys: Vec<String> = {
-        let db = device.engine.database();
-        let mut conn = db.lock().unwrap();
-        let tx = conn.transaction().unwrap();
-        let keys = cases
-            .iter()
-            .map(|(p, _)| outbox::enqueue(&tx, kinds::TIMESHEET, p, 0).unwrap())
-            .collect();
-        tx.commit().unwrap();
-        keys
-    };
+    let payloads: Vec<_> = cases.iter().map(|(p, _)| p.clone()).collect();
+    let keys: Vec<String> = device
+        .store
+        .write(move |tx| {
+            payloads
+                .iter()
+                .map(|p| outbox::enqueue(tx, kinds::TIMESHEET, p, 0))
+                .collect()
+        })
+        .unwrap();
     let report = device.engine.push_once().await.unwrap();
     assert_eq!((report.delivered, report.dead), (1, 2));
     let db = device.engine.database();

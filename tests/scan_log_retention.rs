@@ -92,12 +92,12 @@ async fn folded_scans_keep_each_tickets_uses_and_change_no_decision() {
     let (_, member, _) = pick(&hub);
     let Gate {
         clock,
-        dev,
+        dev: _dev,
         device,
         db,
     } = synced_gate(&hub).await;
 
-    let (mut gate, _relay) = station(&dev, clock.clone());
+    let (mut gate, _relay) = station(&device, clock.clone());
     let open = ticket("OPEN-THREE");
     for (credential, now) in [
         (&open, at(10, 0)),
@@ -108,7 +108,6 @@ async fn folded_scans_keep_each_tickets_uses_and_change_no_decision() {
         let d = gate.scan(credential, None, 1, now).unwrap();
         assert_eq!(d.outcome, Outcome::Admit, "{:?}", d.reason);
     }
-    gate.flush().unwrap();
     clock.set(at(11, 0).utc);
     let pushed = device.engine.push_once().await.unwrap();
     assert_eq!(pushed.delivered, 4);
@@ -118,7 +117,6 @@ async fn folded_scans_keep_each_tickets_uses_and_change_no_decision() {
     clock.set(day40.utc);
     let d = gate.scan(&ticket("NO-SUCH"), None, 1, day40).unwrap();
     assert_eq!(d.outcome, Outcome::Deny);
-    gate.flush().unwrap();
     drop(gate);
     let (_, done) = device.engine.housekeep().await.unwrap();
     assert_eq!(done.folded, 4, "{done:?}");
@@ -146,7 +144,7 @@ async fn folded_scans_keep_each_tickets_uses_and_change_no_decision() {
     drop(conn);
 
     // A gate opened now decides exactly as before the fold: one use left on the open ticket.
-    let (mut gate, _relay) = station(&dev, clock.clone());
+    let (mut gate, _relay) = station(&device, clock.clone());
     let third = gate.scan(&open, None, 1, later(40, 11)).unwrap();
     assert_eq!(third.outcome, Outcome::Admit, "{:?}", third.reason);
     let fourth = gate.scan(&open, None, 1, later(40, 12)).unwrap();
@@ -158,7 +156,6 @@ async fn folded_scans_keep_each_tickets_uses_and_change_no_decision() {
     assert_eq!(day.reason.code(), "expired");
     let member_again = gate.scan(&card(&member), None, 1, later(40, 12)).unwrap();
     assert_eq!(member_again.outcome, Outcome::Admit);
-    gate.flush().unwrap();
 
     // Running it again folds nothing new: everything left is inside the retention.
     let (_, again) = device.engine.housekeep().await.unwrap();
@@ -173,12 +170,12 @@ async fn scans_the_hub_has_not_received_are_kept_and_scan_ids_are_never_reused()
     let (day_ticket, _, _) = pick(&hub);
     let Gate {
         clock,
-        dev,
+        dev: _dev,
         device,
         db,
     } = synced_gate(&hub).await;
 
-    let (mut gate, _relay) = station(&dev, clock.clone());
+    let (mut gate, _relay) = station(&device, clock.clone());
     for (credential, now) in [
         (ticket("OPEN-TWO"), at(10, 0)),
         (ticket(&day_ticket), at(10, 5)),
@@ -186,7 +183,6 @@ async fn scans_the_hub_has_not_received_are_kept_and_scan_ids_are_never_reused()
     ] {
         gate.scan(&credential, None, 1, now).unwrap();
     }
-    gate.flush().unwrap();
     drop(gate);
     let before = scan_ids(&db);
     assert_eq!(before.len(), 3);
@@ -213,7 +209,7 @@ async fn scans_the_hub_has_not_received_are_kept_and_scan_ids_are_never_reused()
     assert_eq!(tallies(&db), [("ticket:OPEN-TWO".to_string(), 1)]);
 
     // A station opened on the folded log numbers its next scan after the last one ever made.
-    let (mut gate, _relay) = station(&dev, clock.clone());
+    let (mut gate, _relay) = station(&device, clock.clone());
     let again = gate
         .scan(&ticket("OPEN-TWO"), None, 1, later(40, 11))
         .unwrap();
@@ -222,7 +218,6 @@ async fn scans_the_hub_has_not_received_are_kept_and_scan_ids_are_never_reused()
         .scan(&ticket("OPEN-TWO"), None, 1, later(40, 12))
         .unwrap();
     assert_eq!(spent.reason.code(), "already_used");
-    gate.flush().unwrap();
     let ids = scan_ids(&db);
     assert!(
         ids.iter().skip(1).all(|id| *id > *before.last().unwrap()),

@@ -26,24 +26,24 @@ fn text(bytes: &[u8]) -> String {
 
 /// Three rows queued, two of them dead-lettered by the hub's own refusal.
 fn queue_with_dead_letters(device: &portico::device::Device) -> Vec<i64> {
-    let db = device.engine.database();
-    let mut conn = db.lock().unwrap();
-    let tx = conn.transaction().unwrap();
-    for i in 0..3 {
-        outbox::enqueue(
-            &tx,
-            outbox::kinds::SCAN,
-            &serde_json::json!({"credential": format!("M{i}"), "decision": "admit"}),
-            0,
-        )
-        .unwrap();
-    }
-    tx.commit().unwrap();
-    let rows = outbox::list(&conn, outbox::Listing::All, 10).unwrap();
-    for r in &rows[..2] {
-        outbox::mark_dead(&conn, r.id, "HTTP 422: unknown event").unwrap();
-    }
-    rows.iter().map(|r| r.id).collect()
+    device
+        .store
+        .write(|tx| {
+            for i in 0..3 {
+                outbox::enqueue(
+                    tx,
+                    outbox::kinds::SCAN,
+                    &serde_json::json!({"credential": format!("M{i}"), "decision": "admit"}),
+                    0,
+                )?;
+            }
+            let rows = outbox::list(tx, outbox::Listing::All, 10)?;
+            for r in &rows[..2] {
+                outbox::mark_dead(tx, r.id, "HTTP 422: unknown event")?;
+            }
+            Ok(rows.iter().map(|r| r.id).collect())
+        })
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

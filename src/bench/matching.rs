@@ -90,7 +90,7 @@ fn build_replica(dir: &Path, db: &Path, constituents: usize) -> Result<f64> {
             }
         }
     }
-    crate::replica::checkpoint::checkpoint(&conn, "TRUNCATE")?;
+    crate::replica::checkpoint(&conn, "TRUNCATE")?;
     Ok(started.elapsed().as_secs_f64())
 }
 

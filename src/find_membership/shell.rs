@@ -2,17 +2,16 @@
 //! visitor is verified, records the link of their record to the member constituent as an
 //! outbox row of kind `reassociation` (payload version 1).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::kiosk::{Checked, Command, Flow, Input, Located, Screen, Sent};
 use super::mask::{Channel, MaskedTarget};
 use crate::clock::Clock;
 use crate::domain::Membership;
-use crate::outbox::{self, OutboxError, kinds};
+use crate::outbox::{self, kinds};
 use crate::protocol::{
     FindMembershipLocateReply, FindMembershipSendReply, FindMembershipVerifyReply, MaskedTargetDto,
     MembershipDto, TargetChannelDto,
@@ -44,12 +43,8 @@ pub struct Reassociation {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FindMembershipError {
-    #[error("could not queue the re-association: {0}")]
-    Outbox(#[from] OutboxError),
-    #[error("local database: {0}")]
-    Database(#[from] rusqlite::Error),
-    #[error("local worker failed: {0}")]
-    Worker(String),
+    #[error("could not queue the re-association")]
+    Database(#[from] crate::replica::ReplicaError),
     #[error("the hub's answer does not fit the request: {0}")]
     Protocol(String),
 }
@@ -57,7 +52,7 @@ pub enum FindMembershipError {
 /// One visitor's Find My Membership at a kiosk.
 pub struct KioskSession {
     client: HubClient,
-    db: Arc<Mutex<Connection>>,
+    store: Arc<crate::replica::Store>,
     clock: Arc<dyn Clock>,
     visitor: String,
     flow: Flow,
@@ -87,13 +82,13 @@ impl KioskSession {
     /// they were created or matched as).
     pub fn new(
         client: HubClient,
-        db: Arc<Mutex<Connection>>,
+        store: Arc<crate::replica::Store>,
         clock: Arc<dyn Clock>,
         visitor: impl Into<String>,
     ) -> Self {
         Self {
             client,
-            db,
+            store,
             clock,
             visitor: visitor.into(),
             flow: Flow::new(),
@@ -243,16 +238,12 @@ impl KioskSession {
             request_id: request_id.clone(),
             verified_at: now,
         };
-        let db = self.db.clone();
-        let key = tokio::task::spawn_blocking(move || -> Result<String, FindMembershipError> {
-            let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let key = outbox::enqueue(&tx, kinds::REASSOCIATION, &payload, now.timestamp_millis())?;
-            tx.commit()?;
-            Ok(key)
-        })
-        .await
-        .map_err(|e| FindMembershipError::Worker(e.to_string()))??;
+        let key = self
+            .store
+            .write_async(move |tx| {
+                outbox::enqueue(tx, kinds::REASSOCIATION, &payload, now.timestamp_millis())
+            })
+            .await?;
         tracing::info!(
             visitor = %self.visitor,
             lookup_id = %lookup_id,

@@ -13,17 +13,14 @@
 pub mod config;
 pub mod decision;
 pub mod facts;
-pub mod mapped_reads;
 pub mod passage;
 pub mod plan;
 pub mod policy;
 pub mod reason;
 pub mod relay;
 pub mod retention;
-pub mod scan_journal;
-pub mod scan_writer;
+pub mod scan_log;
 pub mod station;
-pub mod use_log;
 
 pub use config::{GatePolicyConfig, RawGateSection, validate};
 pub use decision::{

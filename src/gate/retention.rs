@@ -1,14 +1,13 @@
 //! Scan-log retention: how long a gate keeps each scan, and what it keeps of the older ones.
 //!
-//! A gate answers every scan from its scan log (through [`super::use_log`]), and opening the
-//! station reads every use key the log holds. Left alone the log grows by every visitor of every
-//! day, and so would the gate's start-up and memory. So scans older than
+//! A gate answers every scan from its scan log. Left alone the log grows by every visitor of
+//! every day, and so would every lookup of a much-used credential. So scans older than
 //! `gate.scan_log_retention` (30 days unless configured) are *folded*: the uses an old admission
 //! burned are added to its credential's row in `scan_tallies`, and the scan row is deleted, in
 //! one transaction. A decision reads a credential's lifetime burn as its tally plus its scans,
 //! so folding changes no decision:
 //! - the per-day limit, re-entry and anti-passback rules read only the last
-//!   [`RECENT_WINDOW`](super::use_log::RECENT_WINDOW) (two days) of admissions and exits, and the
+//!   [`RECENT_WINDOW`](super::scan_log::RECENT_WINDOW) (two days) of admissions and exits, and the
 //!   retention is never shorter than [`MIN_RETENTION`];
 //! - a ticket's lifetime uses are the tally plus what is left in the log;
 //! - a ticket whose day or time slot ended before the cutoff can never be admitted again (it is
@@ -25,10 +24,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 
 use crate::domain::TicketValidity;
-use crate::replica;
+use crate::replica::{self, Store};
 
 /// How long scans are kept by default.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -39,19 +38,9 @@ pub const MIN_RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
 /// them (so a problem report says "10years").
 pub const MAX_RETENTION: Duration = Duration::from_secs(10 * 31_557_600);
 
-/// Scans examined per transaction, so the fold never holds the write lock for long: a gate's
-/// commit that finds it taken waits for one batch (a few milliseconds), and the fold steps
-/// aside after it (see [`replica::WRITER_GAP`]).
+/// Scans examined per writer job, so the fold never holds the writer for long: a gate's scan
+/// that arrives meanwhile waits for one batch (a few milliseconds).
 pub const BATCH: usize = 100;
-
-/// The carried-forward uses of folded scans, one row per use key (created with the scan log).
-pub const TALLIES: &str = "
-CREATE TABLE IF NOT EXISTS scan_tallies (
-    use_key     TEXT PRIMARY KEY,
-    uses_burned INTEGER NOT NULL,
-    last_at_ms  INTEGER NOT NULL
-) WITHOUT ROWID;
-";
 
 /// Scans recorded before this moment may be folded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,87 +107,19 @@ struct OldScan {
 }
 
 /// Folds the scans older than `cutoff` (see the module documentation), [`BATCH`] scans per
-/// transaction, stopping once it has folded `limit` (so a first fold of a long log is spread
-/// over several calls: [`Compaction::more`] says another is due). Does nothing on a database
-/// without a scan log.
-pub fn compact(
-    conn: &mut Connection,
-    cutoff: Cutoff,
-    limit: usize,
-) -> rusqlite::Result<Compaction> {
+/// writer job, stopping once it has folded `limit` (so a first fold of a long log is spread
+/// over several calls: [`Compaction::more`] says another is due).
+pub fn compact(store: &Store, cutoff: Cutoff, limit: usize) -> replica::Result<Compaction> {
     let mut done = Compaction::default();
-    if !replica::table_exists(conn, "scans")? {
-        return Ok(done);
-    }
-    conn.execute_batch(TALLIES)?;
-    let cutoff_ms = cutoff.at.timestamp_millis();
     let mut after = 0_i64;
     loop {
-        let mark = replica::lock_wait_mark();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let rows = tx
-            .prepare_cached(
-                "SELECT s.id, s.use_key, s.outcome = 'admit' AND s.annulled = 0, s.uses_burned,
-                        s.at_ms,
-                        EXISTS (SELECT 1 FROM outbox o
-                                WHERE o.idempotency_key = s.outbox_key AND o.state <> 'delivered')
-                 FROM scans s
-                 WHERE s.id > ?1 AND s.id < (SELECT max(id) FROM scans)
-                 ORDER BY s.id LIMIT ?2",
-            )?
-            .query_map(params![after, BATCH as i64], |r| {
-                Ok(OldScan {
-                    id: r.get(0)?,
-                    use_key: r.get(1)?,
-                    counted: r.get(2)?,
-                    burned: r.get(3)?,
-                    at_ms: r.get(4)?,
-                    unsent: r.get(5)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let read = rows.len();
-        // The log is in time order: the first scan inside the retention ends the fold.
-        let old: Vec<_> = rows
-            .into_iter()
-            .take_while(|s| s.at_ms < cutoff_ms)
-            .collect();
-        let reached_kept = old.len() < read;
-        after = old.last().map_or(after, |s| s.id);
-        let mut tallies: BTreeMap<&str, (u32, i64)> = BTreeMap::new();
-        for scan in &old {
-            if scan.unsent {
-                done.kept_unsent += 1;
-                continue;
-            }
-            if let (true, Some(key), 1..) = (scan.counted, scan.use_key.as_deref(), scan.burned) {
-                let t = tallies.entry(key).or_default();
-                t.0 = t.0.saturating_add(scan.burned);
-                t.1 = t.1.max(scan.at_ms);
-            }
-            tx.prepare_cached("DELETE FROM scans WHERE id = ?1")?
-                .execute([scan.id])?;
-            done.folded += 1;
-        }
-        for (key, (burned, last_at_ms)) in tallies {
-            if spent(&tx, key, cutoff.local)? {
-                tx.prepare_cached("DELETE FROM scan_tallies WHERE use_key = ?1")?
-                    .execute([key])?;
-                done.spent += 1;
-            } else {
-                tx.prepare_cached(
-                    "INSERT INTO scan_tallies (use_key, uses_burned, last_at_ms)
-                     VALUES (?1, ?2, ?3)
-                     ON CONFLICT (use_key) DO UPDATE SET
-                         uses_burned = uses_burned + excluded.uses_burned,
-                         last_at_ms = max(last_at_ms, excluded.last_at_ms)",
-                )?
-                .execute(params![key, burned, last_at_ms])?;
-                done.tallied += 1;
-            }
-        }
-        tx.commit()?;
-        if reached_kept || read < BATCH {
+        let (batch, last, finished) = store.write(move |tx| fold_batch(tx, cutoff, after))?;
+        after = last;
+        done.folded += batch.folded;
+        done.tallied += batch.tallied;
+        done.spent += batch.spent;
+        done.kept_unsent += batch.kept_unsent;
+        if finished {
             return Ok(done);
         }
         // Scans kept for the hub do not count: a gate offline for weeks must not make every
@@ -207,11 +128,80 @@ pub fn compact(
             done.more = true;
             return Ok(done);
         }
-        // Background work: a gate's scan that waited for this batch goes before the next.
-        if replica::lock_wanted_since(mark) {
-            std::thread::sleep(replica::WRITER_GAP);
+    }
+}
+
+/// One batch of the fold, in the writer's transaction: the scans after id `after`. Returns
+/// what it did, the last id it looked at, and whether the fold is finished.
+fn fold_batch(
+    tx: &Connection,
+    cutoff: Cutoff,
+    after: i64,
+) -> replica::Result<(Compaction, i64, bool)> {
+    let mut done = Compaction::default();
+    let cutoff_ms = cutoff.at.timestamp_millis();
+    let rows = tx
+        .prepare_cached(
+            "SELECT s.id, s.use_key, s.outcome = 'admit' AND s.annulled = 0, s.uses_burned,
+                    s.at_ms,
+                    EXISTS (SELECT 1 FROM outbox o
+                            WHERE o.idempotency_key = s.outbox_key AND o.state <> 'delivered')
+             FROM scans s
+             WHERE s.id > ?1 AND s.id < (SELECT max(id) FROM scans)
+             ORDER BY s.id LIMIT ?2",
+        )?
+        .query_map(params![after, BATCH as i64], |r| {
+            Ok(OldScan {
+                id: r.get(0)?,
+                use_key: r.get(1)?,
+                counted: r.get(2)?,
+                burned: r.get(3)?,
+                at_ms: r.get(4)?,
+                unsent: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let read = rows.len();
+    // The log is in time order: the first scan inside the retention ends the fold.
+    let old: Vec<_> = rows
+        .into_iter()
+        .take_while(|s| s.at_ms < cutoff_ms)
+        .collect();
+    let reached_kept = old.len() < read;
+    let last = old.last().map_or(after, |s| s.id);
+    let mut tallies: BTreeMap<&str, (u32, i64)> = BTreeMap::new();
+    for scan in &old {
+        if scan.unsent {
+            done.kept_unsent += 1;
+            continue;
+        }
+        if let (true, Some(key), 1..) = (scan.counted, scan.use_key.as_deref(), scan.burned) {
+            let t = tallies.entry(key).or_default();
+            t.0 = t.0.saturating_add(scan.burned);
+            t.1 = t.1.max(scan.at_ms);
+        }
+        tx.prepare_cached("DELETE FROM scans WHERE id = ?1")?
+            .execute([scan.id])?;
+        done.folded += 1;
+    }
+    for (key, (burned, last_at_ms)) in tallies {
+        if spent(tx, key, cutoff.local)? {
+            tx.prepare_cached("DELETE FROM scan_tallies WHERE use_key = ?1")?
+                .execute([key])?;
+            done.spent += 1;
+        } else {
+            tx.prepare_cached(
+                "INSERT INTO scan_tallies (use_key, uses_burned, last_at_ms)
+                 VALUES (?1, ?2, ?3)
+                 ON CONFLICT (use_key) DO UPDATE SET
+                     uses_burned = uses_burned + excluded.uses_burned,
+                     last_at_ms = max(last_at_ms, excluded.last_at_ms)",
+            )?
+            .execute(params![key, burned, last_at_ms])?;
+            done.tallied += 1;
         }
     }
+    Ok((done, last, reached_kept || read < BATCH))
 }
 
 /// Whether the credential behind `use_key` is a replica ticket whose validity is spent.
@@ -281,11 +271,11 @@ mod tests {
     /// A scan log of `n` scans, one a minute from `start_ms`, cycling over four credentials:
     /// an open ticket admitted (one use), the same ticket's admission annulled, a member's
     /// admission, a denial. Every scan's outbox row is delivered except those in `unsent`.
-    fn log(n: i64, start_ms: i64, unsent: &[i64]) -> (tempfile::TempDir, Connection) {
+    fn log(n: i64, start_ms: i64, unsent: &[i64]) -> (tempfile::TempDir, Store, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = replica::open(&dir.path().join("gate.db")).unwrap();
-        conn.execute_batch(crate::gate::scan_writer::SCAN_LOG)
-            .unwrap();
+        let path = dir.path().join("gate.db");
+        let store = Store::open(&path).unwrap();
+        let conn = replica::open(&path).unwrap();
         for id in 1..=n {
             let (key, outcome, annulled, burned) = match id % 4 {
                 0 => ("ticket:OPEN", "admit", 0, 1),
@@ -314,7 +304,7 @@ mod tests {
             )
             .unwrap();
         }
-        (dir, conn)
+        (dir, store, conn)
     }
 
     fn cutoff_ms(ms: i64) -> Cutoff {
@@ -328,7 +318,7 @@ mod tests {
     #[test]
     fn a_long_log_is_folded_in_batches_into_the_same_totals() {
         let n = (BATCH as i64) * 2 + 517;
-        let (_dir, mut conn) = log(n, 0, &[7]);
+        let (_dir, store, conn) = log(n, 0, &[7]);
         let counted = |conn: &Connection| -> i64 {
             conn.query_row(
                 "SELECT coalesce(sum(uses_burned), 0) FROM scans
@@ -349,7 +339,7 @@ mod tests {
         };
         let before = counted(&conn);
         // Everything up to the last 100 minutes is older than the cutoff.
-        let done = compact(&mut conn, cutoff_ms((n - 100) * 60_000), usize::MAX).unwrap();
+        let done = compact(&store, cutoff_ms((n - 100) * 60_000), usize::MAX).unwrap();
         let left: i64 = conn
             .query_row("SELECT count(*) FROM scans", [], |r| r.get(0))
             .unwrap();
@@ -370,7 +360,7 @@ mod tests {
             "a member burns no uses"
         );
         // Once the rest are old too, all but the newest go; the totals still add up.
-        let again = compact(&mut conn, cutoff_ms((n + 10) * 60_000), usize::MAX).unwrap();
+        let again = compact(&store, cutoff_ms((n + 10) * 60_000), usize::MAX).unwrap();
         assert_eq!(again.folded, 100);
         let ids: Vec<i64> = conn
             .prepare("SELECT id FROM scans ORDER BY id")
@@ -389,13 +379,13 @@ mod tests {
         let n = (BATCH as i64) * 5;
         // The first three batches' worth wait for the hub: they neither fold nor count.
         let unsent: Vec<i64> = (1..=3 * BATCH as i64).collect();
-        let (_dir, mut conn) = log(n, 0, &unsent);
+        let (_dir, store, conn) = log(n, 0, &unsent);
         let cutoff = cutoff_ms((n + 10) * 60_000);
         // Each call's folded count, calling again while the fold says there is more.
-        let calls = |conn: &mut Connection| -> Vec<u64> {
+        let calls = |store: &Store| -> Vec<u64> {
             let mut calls = Vec::new();
             loop {
-                let done = compact(conn, cutoff, 2 * BATCH).unwrap();
+                let done = compact(store, cutoff, 2 * BATCH).unwrap();
                 calls.push(done.folded);
                 if !done.more {
                     return calls;
@@ -405,23 +395,22 @@ mod tests {
         // Past the unsent ones, one call folds the rest (all but the newest scan): fewer than
         // its limit, since the unsent scans did not count.
         let b = BATCH as u64;
-        assert_eq!(calls(&mut conn), [2 * b - 1]);
+        assert_eq!(calls(&store), [2 * b - 1]);
         let left: i64 = conn
             .query_row("SELECT count(*) FROM scans", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 3 * BATCH as i64 + 1);
         // Without unsent scans, two batches a call.
-        let (_dir, mut conn) = log(n, 0, &[]);
-        assert_eq!(calls(&mut conn), [2 * b, 2 * b, b - 1]);
+        let (_dir, store, _conn) = log(n, 0, &[]);
+        assert_eq!(calls(&store), [2 * b, 2 * b, b - 1]);
     }
 
     #[test]
-    fn a_database_without_a_scan_log_is_left_alone() {
+    fn an_empty_scan_log_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let mut conn = replica::open(&dir.path().join("kiosk.db")).unwrap();
-        let done = compact(&mut conn, cutoff_ms(1_000), usize::MAX).unwrap();
+        let store = Store::open(&dir.path().join("kiosk.db")).unwrap();
+        let done = compact(&store, cutoff_ms(1_000), usize::MAX).unwrap();
         assert_eq!(done, Compaction::default());
-        assert!(!replica::table_exists(&conn, "scan_tallies").unwrap());
     }
 
     #[test]

@@ -1,27 +1,26 @@
-//! The gate's shell: scan → lookup → decide → persist the scan and its outbox row in one
-//! transaction → relay. The decision itself is [`decide`](super::decide); this module does the
-//! I/O around it.
+//! The gate's shell: scan → lookup → decide → relay → the scan and its outbox row committed in
+//! one transaction → the next scan. The decision itself is [`decide`](super::decide); this
+//! module does the I/O around it.
 //!
-//! The station has its own connection to the device database, so scans keep flowing while a
-//! sync writes (WAL: readers never wait, and a scan's small write waits at most for one feed
-//! transaction). The relay runs on its own thread: a pulse never holds up the next scan.
+//! The station reads through a read-only connection of its own (WAL: readers never wait for
+//! the writer) and hands every write to the database's writer as an urgent job, which goes
+//! ahead of any feed chunk still waiting. The relay runs on its own thread: a pulse never holds
+//! up the commit. A scan is committed before the next one is looked up, so the scan log is the
+//! only record of uses a decision reads.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde::Serialize;
 
-use super::mapped_reads::MappedReads;
 use super::passage::{AnnulReason, PassageEffect, PassageEvent, PassageTracker, ScanId};
 use super::relay::{GpioSensor, PassageSensor, SensorError, SimulatedSensor};
-use super::scan_writer::{ScanRow, ScanWriter, Submitted, Write, WriterError};
-use super::use_log::{self, RecordedUse, StoredHistory, UseLog};
+use super::scan_log::{self, LOCAL_TIME_FORMAT, ScanRow, Write};
 use super::{
     Decision, Effect, Facts, Found, GateOutput, LookupPlan, MergeHop, Now, Person, ScanDirection,
     ScanRecord, TicketOrigin, UseHistory, decide,
@@ -29,7 +28,7 @@ use super::{
 use crate::gate::config::{GatePolicyConfig, SensorConfig};
 use crate::input::credential::Credential;
 use crate::outbox;
-use crate::replica;
+use crate::replica::{self, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StationError {
@@ -37,14 +36,17 @@ pub enum StationError {
     Replica(#[from] replica::ReplicaError),
     #[error("scan log: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error(transparent)]
-    Outbox(#[from] outbox::OutboxError),
     #[error("passage sensor: {0}")]
     Sensor(#[from] SensorError),
     #[error("block list {path}: {message}")]
     Revocations { path: String, message: String },
-    #[error("scan log writer: {0}")]
-    Writer(#[from] WriterError),
+    #[error("scan {scan} could not be recorded after {tries} tries")]
+    NotRecorded {
+        scan: ScanId,
+        tries: u32,
+        #[source]
+        source: replica::ReplicaError,
+    },
     #[error("no admission {scan} waiting for its party size at this gate")]
     NoAdmission { scan: ScanId },
 }
@@ -181,20 +183,17 @@ pub enum PartyChange {
     GuestDidNotPass,
 }
 
-/// A scan decided by [`Station::admit`], its effects carried out and its write handed to the
-/// scan log's writer.
+/// A scan decided by [`Station::admit`], its effects carried out and its row committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decided {
     pub decision: Decision,
     /// The scan log row, when the scan is recorded (every decided credential is).
     pub scan: Option<ScanId>,
-    /// The writer's sequence number for the row ([`Station::wait_recorded`]).
-    pub write: Option<u64>,
-    /// Credential in → the scan and its outbox row synced in the scan journal (`None`: not
-    /// recorded, or the journal could not take it and it is durable once committed).
+    /// Credential in → the scan and its outbox row committed (`None`: nothing recorded).
     pub durable: Option<Duration>,
-    /// Of `durable`, the journal's write itself (after the rows were built and encoded).
-    pub journal_write: Option<Duration>,
+    /// Of `durable`, the writer's job: waiting for the job running before it, the insert and
+    /// the commit with its sync.
+    pub commit: Option<Duration>,
     /// Credential in → decision made and relay commanded.
     pub commanded: Duration,
 }
@@ -203,7 +202,6 @@ pub struct Decided {
 #[derive(Debug, Clone)]
 struct Admitted {
     scan: ScanId,
-    use_key: Option<String>,
     outbox_key: String,
     gate: String,
     /// People let in so far.
@@ -218,18 +216,19 @@ struct Admitted {
 const STATION_CACHE_KIB: i64 = 64 * 1024;
 /// Admissions remembered for annulment and party confirmation.
 const RECENT_ADMISSIONS: usize = 256;
-/// How long a blocking [`Station::scan`] waits for its row to be committed.
-const RECORD_TIMEOUT: Duration = Duration::from_secs(10);
+/// A write the database refuses for a moment (the disk full for an instant, another process
+/// holding the lock) is tried again this many times, this far apart, before the scan is
+/// reported as not recorded.
+const RECORD_TRIES: u32 = 5;
+const RECORD_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
-/// One gate: its policy, its database connection and its relay.
+/// One gate: its policy, its database connections and its relay.
 pub struct Station {
-    /// For reads only: every write goes through `writer`.
+    /// For reads only (`query_only`): every write goes through `store`'s writer.
     conn: Connection,
-    mapped_reads: MappedReads,
-    writer: ScanWriter,
-    uses: UseLog,
-    /// [`use_log::rewrites`] as of the last reload of `uses`.
-    rewrites_seen: u64,
+    store: Arc<Store>,
+    /// Told each time a write is committed (the device then uploads).
+    on_recorded: Option<Arc<dyn Fn() + Send + Sync>>,
     recent: VecDeque<Admitted>,
     /// Relay openings for guests (negative ids) → the admission they belong to.
     guest_pulses: HashMap<ScanId, ScanId>,
@@ -255,23 +254,19 @@ impl Drop for Station {
 }
 
 impl Station {
-    /// Opens the station on the device database at `db`. Entries of the configured block-list
-    /// file join the policy's inline list.
+    /// Opens the station on the device database. Entries of the configured block-list file
+    /// join the policy's inline list.
     pub fn open(
-        db: &Path,
+        store: Arc<Store>,
         device_id: &str,
         mut gate: GatePolicyConfig,
         output: Box<dyn GateOutput>,
         online: Arc<dyn Fn() -> bool + Send + Sync>,
     ) -> Result<Self, StationError> {
-        let conn = replica::open(db)?;
-        // The scan log itself is made by the writer, opened below.
-        conn.execute_batch(super::retention::TALLIES)?;
+        let conn = store.reader()?;
         // Room for the inner pages of every lookup index (a million memberships and five
         // million tickets need about 20 MiB), so a decision reads at most the leaf pages.
         conn.pragma_update(None, "cache_size", -STATION_CACHE_KIB)?;
-        // Lookups read the file through a memory map once it is in the page cache.
-        let mapped_reads = MappedReads::watch(db);
         if let Some(path) = &gate.revocation_file {
             let text = std::fs::read_to_string(path).map_err(|e| StationError::Revocations {
                 path: path.display().to_string(),
@@ -286,22 +281,12 @@ impl Station {
             gate.policy.revoked.extend(keys);
         }
         tracing::info!(gate = %gate.policy.gate_id, blocked = gate.policy.revoked.len(), "gate ready");
-        // First: scans journaled before an unclean stop join the scan log, so the ids and the
-        // use counts below include them.
-        let writer = ScanWriter::open(db, &gate.policy.gate_id)?;
-        let next_scan: i64 =
-            conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM scans", [], |r| {
-                r.get(0)
-            })?;
+        let next_scan = scan_log::next_id(&conn)?;
         let (events_tx, events) = mpsc::channel();
-        let rewrites_seen = use_log::rewrites();
-        let uses = UseLog::new(recorded_keys(&conn)?.iter().map(String::as_str));
         Ok(Self {
-            writer,
             conn,
-            mapped_reads,
-            uses,
-            rewrites_seen,
+            store,
+            on_recorded: None,
             recent: VecDeque::with_capacity(RECENT_ADMISSIONS),
             guest_pulses: HashMap::new(),
             next_guest_pulse: -1,
@@ -356,9 +341,7 @@ impl Station {
     /// carries out what it says. Scans call this first; the gate loop also calls it while
     /// idle so a timeout is noticed without a scan.
     pub fn pump(&mut self, now: DateTime<Utc>) -> Result<(), StationError> {
-        self.passage_events(now)?;
-        self.writer.commit_due(&mut self.conn);
-        Ok(())
+        self.passage_events(now)
     }
 
     /// The passage sensor's and the relay's events so far, and the passage timeouts due.
@@ -433,11 +416,7 @@ impl Station {
             return Ok(());
         };
         admitted.annulled = true;
-        let (use_key, scan_key, gate) = (
-            admitted.use_key.clone(),
-            admitted.outbox_key.clone(),
-            admitted.gate.clone(),
-        );
+        let (scan_key, gate) = (admitted.outbox_key.clone(), admitted.gate.clone());
         let payload = ScanAnnulmentV1 {
             scan_key,
             reason,
@@ -450,12 +429,7 @@ impl Station {
             &payload,
             now.timestamp_millis(),
         )?;
-        let seq = self.write(Write::Annul { scan, outbox })?.seq;
-        if let Some(key) = use_key {
-            let conn = &self.conn;
-            self.uses
-                .annul(&key, scan, seq, || stored_history(conn, &key, now))?;
-        }
+        self.write(scan, Write::Annul { scan, outbox })?;
         tracing::warn!(
             gate = %self.gate.policy.gate_id,
             scan,
@@ -499,7 +473,6 @@ impl Station {
                 now,
             )?;
         }
-        self.writer.commit_due(&mut self.conn);
         tracing::info!(
             gate = %self.gate.policy.gate_id,
             scan,
@@ -551,21 +524,16 @@ impl Station {
             gate: admitted.gate.clone(),
             at: now,
         };
-        let use_key = admitted.use_key.clone();
         let outbox =
             outbox::Queued::new(outbox::kinds::SCAN_PARTY, &payload, now.timestamp_millis())?;
-        let seq = self
-            .write(Write::Party {
+        self.write(
+            scan,
+            Write::Party {
                 scan,
                 party_admitted: party,
                 outbox,
-            })?
-            .seq;
-        if let Some(key) = use_key {
-            let conn = &self.conn;
-            self.uses
-                .set_party(&key, scan, party, seq, || stored_history(conn, &key, now))?;
-        }
+            },
+        )?;
         Ok(())
     }
 
@@ -585,12 +553,9 @@ impl Station {
         credential: &Credential,
         now: DateTime<Utc>,
     ) -> Result<Facts, StationError> {
-        // Before the snapshot: reloading rewritten use keys waits for the writer's commits.
-        self.reload_rewritten_uses()?;
         if !self.conn.is_autocommit() {
             return self.look_up(credential, now);
         }
-        self.mapped_reads.apply(&self.conn);
         self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
         let facts = self.look_up(credential, now);
         // Ends the read transaction; it wrote nothing, so there is nothing to lose.
@@ -675,28 +640,13 @@ impl Station {
         )
     }
 
-    /// When use keys were rewritten in the scan log (a remapped local id), starts the use log
-    /// again from it.
-    fn reload_rewritten_uses(&mut self) -> Result<(), StationError> {
-        if use_log::rewrites() != self.rewrites_seen {
-            self.flush()?;
-            self.rewrites_seen = use_log::rewrites();
-            let keys = recorded_keys(&self.conn)?;
-            self.uses.reset(keys.iter().map(String::as_str));
-        }
-        Ok(())
-    }
-
-    /// The credential's uses as recorded at this device: from memory, the scan log read only
-    /// for a key it holds and memory does not (see [`UseLog`]).
+    /// The credential's uses as the scan log records them.
     fn history(&mut self, key: &str, now: DateTime<Utc>) -> Result<UseHistory, StationError> {
-        let conn = &self.conn;
-        self.uses
-            .history(key, now, || stored_history(conn, key, now))
+        Ok(scan_log::history(&self.conn, key, now)?)
     }
 
-    /// Decides one scan and carries out its effects, then waits until the scan and its outbox
-    /// row are committed. Returns the decision (for the screen).
+    /// Decides one scan and carries out its effects; the scan and its outbox row are committed
+    /// when it returns. Returns the decision (for the screen).
     pub fn scan(
         &mut self,
         credential: &Credential,
@@ -718,20 +668,16 @@ impl Station {
         now: Now,
     ) -> Result<(Decision, Duration), StationError> {
         let decided = self.admit(credential, direction, party, now)?;
-        self.wait_recorded(&decided)?;
         Ok((decided.decision, decided.commanded))
     }
 
     /// Decides one scan and carries out its effects: the relay is commanded as soon as the
-    /// decision is made, then the scan with its outbox row is synced into the scan journal
-    /// (durable from then on) and left with the writer, which commits it into the scan log and
-    /// the outbox together with the others since its last commit (at once after a quiet
-    /// spell, else within [`super::scan_writer::LINGER`]). The next scan already counts this
-    /// one's use.
+    /// decision is made, then the scan with its outbox row is committed by the writer, ahead
+    /// of any other job waiting, before this returns (so the next scan's lookups see it).
     ///
     /// Order matters: a visitor must not wait for the disk, so the relay moves first. A crash
-    /// between the relay command and the journal's sync loses the scan in flight (the visitor
-    /// went in, the use is not recorded); see `docs/ARCHITECTURE.md`.
+    /// between the relay command and the commit loses the scan in flight (the visitor went
+    /// in, the use is not recorded); see `docs/ARCHITECTURE.md`.
     pub fn admit(
         &mut self,
         credential: &Credential,
@@ -762,7 +708,7 @@ impl Station {
             }
         }
         let commanded = started.elapsed();
-        let (scan, write) = match decision.scan_record() {
+        let (scan, commit) = match decision.scan_record() {
             Some(record) => {
                 self.next_scan += 1;
                 let party_max = match &facts.found {
@@ -771,11 +717,12 @@ impl Station {
                     }
                     _ => 0,
                 };
-                let submitted = self.persist(scan_id, credential, record, party_max, now.utc)?;
-                (Some(scan_id), Some(submitted))
+                let commit = self.persist(scan_id, credential, record, party_max)?;
+                (Some(scan_id), Some(commit))
             }
             None => (None, None),
         };
+        let durable = commit.map(|_| started.elapsed());
         tracing::debug!(
             gate = %self.gate.policy.gate_id,
             reader = %credential.reader,
@@ -784,11 +731,6 @@ impl Station {
             party = decision.party.admitted,
             "scan decided"
         );
-        // Durable once the journal's write returned; what the station notes in memory after
-        // it (the use log, the recent admissions) is not part of becoming durable.
-        let journaled = write.filter(|w| w.journaled);
-        let durable = journaled.map(|w| w.at.saturating_duration_since(started));
-        let journal_write = journaled.and_then(|w| w.write_took);
         // Only now the membership holder's name, for the screen: the turnstile and the scan
         // did not need it.
         if let Found::Membership { membership, .. } = &facts.found
@@ -802,57 +744,67 @@ impl Station {
                 }
             }
         }
-        // After the scan is durable: the scan log takes it (with the others since the last
-        // commit) when a commit is due.
-        self.writer.commit_due(&mut self.conn);
         Ok(Decided {
             decision,
             scan,
-            write: write.map(|w| w.seq),
             durable,
-            journal_write,
+            commit,
             commanded,
         })
     }
 
-    /// Puts a write in the scan journal and leaves it with the writer; returns its sequence
-    /// number (the use log tracks it under that).
-    fn write(&mut self, write: Write) -> Result<Submitted, StationError> {
-        Ok(self.writer.write(&mut self.conn, write)?)
-    }
-
-    /// Calls `f` each time scans reach the scan log and the outbox (on the thread that
-    /// committed them: the station's, or the writer's while another connection held the lock).
-    pub fn on_recorded(&self, f: Arc<dyn Fn() + Send + Sync>) {
-        self.writer.on_commit(f);
-    }
-
-    /// Waits until a decided scan's row and outbox row are committed to the scan log and the
-    /// outbox (where other connections see them; they are durable earlier, in the journal).
-    pub fn wait_recorded(&mut self, decided: &Decided) -> Result<(), StationError> {
-        if let Some(seq) = decided.write {
-            self.writer.commit_pending(&mut self.conn);
-            self.writer.wait(seq, RECORD_TIMEOUT)?;
+    /// Commits a write through the database's writer, ahead of any job waiting, trying again
+    /// a few times when the database refuses it for a moment. Returns how long the writer
+    /// took.
+    fn write(&mut self, scan: ScanId, write: Write) -> Result<Duration, StationError> {
+        let write = Arc::new(write);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let started = std::time::Instant::now();
+            let job = write.clone();
+            match self.store.write_urgent(move |tx| scan_log::apply(tx, &job)) {
+                Ok(()) => {
+                    if let Some(f) = &self.on_recorded {
+                        f();
+                    }
+                    return Ok(started.elapsed());
+                }
+                Err(e) if tries < RECORD_TRIES && (e.is_disk_full() || e.is_busy()) => {
+                    tracing::warn!(scan, error = %e, "scan not recorded yet; trying again");
+                    std::thread::sleep(RECORD_RETRY_PAUSE);
+                }
+                Err(source) => {
+                    tracing::error!(
+                        scan,
+                        write = ?write,
+                        error = %crate::error_text::of(&source),
+                        "scan NOT recorded"
+                    );
+                    return Err(StationError::NotRecorded {
+                        scan,
+                        tries,
+                        source,
+                    });
+                }
+            }
         }
-        Ok(())
     }
 
-    /// Waits until every scan decided so far is committed to the scan log.
-    pub fn flush(&mut self) -> Result<(), StationError> {
-        self.writer.commit_pending(&mut self.conn);
-        Ok(self.writer.flush(RECORD_TIMEOUT)?)
+    /// Calls `f` each time a write of this station is committed (on the station's thread).
+    pub fn on_recorded(&mut self, f: Arc<dyn Fn() + Send + Sync>) {
+        self.on_recorded = Some(f);
     }
 
-    /// Builds the scan's row and outbox row, journals them, hands them to the writer and
-    /// counts the use in memory.
+    /// Builds the scan's row and outbox row and commits them; remembers an admission for a
+    /// later annulment or party change. Returns how long the commit took.
     fn persist(
         &mut self,
         id: ScanId,
         credential: &Credential,
         r: &ScanRecord,
         party_max: u32,
-        now: DateTime<Utc>,
-    ) -> Result<Submitted, StationError> {
+    ) -> Result<Duration, StationError> {
         let decision = match r.outcome {
             super::Outcome::Admit => "admit",
             super::Outcome::Deny => "deny",
@@ -892,32 +844,13 @@ impl Station {
             at_ms: r.at.timestamp_millis(),
             local_time: r.local.format(LOCAL_TIME_FORMAT).to_string(),
         };
-        let submitted = self.write(Write::Scan { row, outbox })?;
-        let seq = submitted.seq;
+        let commit = self.write(id, Write::Scan { row, outbox })?;
         if r.outcome == super::Outcome::Admit {
-            if let Some(key) = &r.use_key {
-                let conn = &self.conn;
-                self.uses.record(
-                    key,
-                    RecordedUse {
-                        scan: id,
-                        at: r.at,
-                        local: r.local,
-                        gate: r.gate.clone(),
-                        direction: r.direction,
-                        party: r.party.admitted,
-                        burned: r.uses_burned,
-                    },
-                    seq,
-                    || stored_history(conn, key, now),
-                )?;
-            }
             if self.recent.len() == RECENT_ADMISSIONS {
                 self.recent.pop_front();
             }
             self.recent.push_back(Admitted {
                 scan: id,
-                use_key: r.use_key.clone(),
                 outbox_key,
                 gate: r.gate.clone(),
                 party: r.party.admitted,
@@ -930,8 +863,7 @@ impl Station {
                 annulled: false,
             });
         }
-        self.uses.trim(self.writer.committed());
-        Ok(submitted)
+        Ok(commit)
     }
 
     /// Outbox rows not yet delivered to the hub (for the screen's offline indicator).
@@ -947,86 +879,11 @@ impl Station {
     }
 }
 
-/// How the scan log writes a venue-local time.
-const LOCAL_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f";
-
 fn direction_name(d: ScanDirection) -> &'static str {
     match d {
         ScanDirection::Entry => "entry",
         ScanDirection::Exit => "exit",
     }
-}
-
-/// Every use key the scan log and its tallies hold (read once when the station opens).
-fn recorded_keys(conn: &Connection) -> Result<Vec<String>, StationError> {
-    let mut st = conn.prepare(
-        "SELECT use_key FROM scans WHERE use_key IS NOT NULL
-         UNION SELECT use_key FROM scan_tallies",
-    )?;
-    let keys = st
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(keys)
-}
-
-/// What the scan log holds for one use key: lifetime burn (its tally of folded scans, see
-/// [`super::retention`], plus its scans), recent entry admissions, last exit.
-fn stored_history(
-    conn: &Connection,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<StoredHistory, StationError> {
-    let uses_total: i64 = conn
-        .prepare_cached(
-            "SELECT coalesce(sum(uses_burned), 0)
-                    + coalesce((SELECT uses_burned FROM scan_tallies WHERE use_key = ?1), 0)
-             FROM scans WHERE use_key = ?1 AND outcome = 'admit' AND annulled = 0",
-        )?
-        .query_row([key], |r| r.get(0))?;
-    let since = (now - use_log::RECENT_WINDOW).timestamp_millis();
-    let recent = conn
-        .prepare_cached(
-            "SELECT id, at_ms, local_time, gate, party_admitted, uses_burned FROM scans
-             WHERE use_key = ?1 AND outcome = 'admit' AND direction = 'entry'
-               AND annulled = 0 AND at_ms >= ?2",
-        )?
-        .query_map(params![key, since], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, u32>(4)?,
-                r.get::<_, u32>(5)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-        .into_iter()
-        .filter_map(|(scan, at, local, gate, party, burned)| {
-            Some(RecordedUse {
-                scan,
-                at: DateTime::from_timestamp_millis(at)?,
-                local: NaiveDateTime::parse_from_str(&local, LOCAL_TIME_FORMAT).ok()?,
-                gate,
-                direction: ScanDirection::Entry,
-                party,
-                burned,
-            })
-        })
-        .collect();
-    let last_exit: Option<i64> = conn
-        .prepare_cached(
-            "SELECT max(at_ms) FROM scans
-             WHERE use_key = ?1 AND outcome = 'admit' AND direction = 'exit'",
-        )?
-        .query_row([key], |r| r.get(0))
-        .optional()?
-        .flatten();
-    Ok(StoredHistory {
-        uses_total: u32::try_from(uses_total).unwrap_or(u32::MAX),
-        recent,
-        last_exit: last_exit.and_then(DateTime::from_timestamp_millis),
-    })
 }
 
 /// The venue's local time for an instant: in `zone` (`device.timezone`), or by the system's

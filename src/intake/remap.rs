@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::outbox::{self, OutboxError};
-use crate::replica::{ReplicaError, Result};
+use crate::outbox;
+use crate::replica::Result;
 
 /// How many references one rewrite changed, per place.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -37,16 +37,6 @@ impl Rewritten {
     }
 }
 
-fn outbox_error(e: OutboxError) -> ReplicaError {
-    match e {
-        OutboxError::Sqlite(e) => ReplicaError::Sqlite(e),
-        OutboxError::Encode(e) => ReplicaError::Corrupt {
-            table: "outbox",
-            detail: e.to_string(),
-        },
-    }
-}
-
 /// Rewrites every reference to `from` outside the constituent row itself.
 fn rewrite_references(tx: &Connection, from: &str, to: &str) -> Result<Rewritten> {
     let mut done = Rewritten {
@@ -58,16 +48,10 @@ fn rewrite_references(tx: &Connection, from: &str, to: &str) -> Result<Rewritten
             .execute(params![from, to])?,
         ..Rewritten::default()
     };
-    // The gate creates its scan log on first use; a kiosk may have none.
-    if crate::replica::table_exists(tx, "scans")? {
-        done.scans = tx
-            .prepare_cached("UPDATE scans SET use_key = ?2 WHERE use_key = ?1")?
-            .execute(params![format!("lookup:{from}"), format!("lookup:{to}")])?;
-        if done.scans > 0 {
-            crate::gate::use_log::rewrites_pending();
-        }
-    }
-    done.outbox_rows = outbox::rewrite_references(tx, from, to).map_err(outbox_error)?;
+    done.scans = tx
+        .prepare_cached("UPDATE scans SET use_key = ?2 WHERE use_key = ?1")?
+        .execute(params![format!("lookup:{from}"), format!("lookup:{to}")])?;
+    done.outbox_rows = outbox::rewrite_references(tx, from, to)?;
     Ok(done)
 }
 

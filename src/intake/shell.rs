@@ -1,27 +1,23 @@
 //! The device side of intake: look the visitor up in the replica, [`decide`](super::decide),
 //! and write the decision's effects (a pending constituent, the optimistic update-rule
-//! changes, the upstream rows) in one `BEGIN IMMEDIATE` transaction, so the lookup and the
+//! changes, the upstream rows) in one job of the database's writer, so the lookup and the
 //! writes see the same replica and a second visit of the same person finds the first.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 
 use super::{Decision, Effect, IntakeConfig, decide, new_local_id};
 use crate::matching::blocking::visitor_keys;
 use crate::matching::{MatchMode, VisitorDetails};
 use crate::normalize::Normalizer;
-use crate::outbox::{self, OutboxError};
+use crate::outbox;
 use crate::protocol::ConstituentDto;
-use crate::replica::{Applier, ReplicaError, search};
+use crate::replica::{Applier, ReplicaError, Store, search};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
-    #[error("local database: {0}")]
-    Database(#[from] rusqlite::Error),
-    #[error("replica: {0}")]
-    Replica(#[from] ReplicaError),
-    #[error("could not queue the upstream row: {0}")]
-    Outbox(#[from] OutboxError),
+    #[error("the visitor's record could not be written")]
+    Database(#[from] ReplicaError),
 }
 
 /// What intake did for one visitor.
@@ -47,16 +43,29 @@ impl IntakeOutcome {
     }
 }
 
-/// Runs intake for `visitor` on the device database: lookup, decision and writes in one
-/// immediate transaction.
+/// Runs intake for `visitor` on the device database: lookup, decision and writes in one job
+/// of the database's writer.
 pub fn intake(
-    conn: &mut Connection,
+    store: &Store,
     n: &Normalizer,
     config: &IntakeConfig,
     visitor: &VisitorDetails,
     now: DateTime<Utc>,
 ) -> Result<IntakeOutcome, IntakeError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (n, config, visitor) = (n.clone(), config.clone(), visitor.clone());
+    let (outcome, candidates) = store.write(move |tx| intake_in(tx, &n, &config, &visitor, now))?;
+    log(&outcome.decision, candidates);
+    Ok(outcome)
+}
+
+/// Intake inside the writer's transaction; also returns how many candidates were weighed.
+fn intake_in(
+    tx: &Connection,
+    n: &Normalizer,
+    config: &IntakeConfig,
+    visitor: &VisitorDetails,
+    now: DateTime<Utc>,
+) -> Result<(IntakeOutcome, usize), ReplicaError> {
     let keys = match &config.matching.mode {
         // A strict match always shares an email or a phone.
         MatchMode::Strict => {
@@ -69,7 +78,7 @@ pub fn intake(
         }
     };
     let candidates = search::candidates(
-        &tx,
+        tx,
         n,
         &keys,
         Some(&visitor.name.first),
@@ -83,14 +92,14 @@ pub fn intake(
     for effect in &plan.effects {
         match effect {
             Effect::InsertPending(c) => {
-                applier.write_local_constituent(&tx, &ConstituentDto::from(c.clone()), true)?;
+                applier.write_local_constituent(tx, &ConstituentDto::from(c.clone()), true)?;
             }
             Effect::UpdateConstituent {
                 constituent,
                 pending,
             } => {
                 applier.write_local_constituent(
-                    &tx,
+                    tx,
                     &ConstituentDto::from(constituent.clone()),
                     *pending,
                 )?;
@@ -101,7 +110,7 @@ pub fn intake(
                 payload,
             } => {
                 outbox_keys.push(outbox::enqueue(
-                    &tx,
+                    tx,
                     (kind, *version),
                     payload,
                     now.timestamp_millis(),
@@ -109,12 +118,13 @@ pub fn intake(
             }
         }
     }
-    tx.commit()?;
-    log(&plan.decision, candidates.len());
-    Ok(IntakeOutcome {
-        decision: plan.decision,
-        outbox_keys,
-    })
+    Ok((
+        IntakeOutcome {
+            decision: plan.decision,
+            outbox_keys,
+        },
+        candidates.len(),
+    ))
 }
 
 fn log(decision: &Decision, candidates: usize) {

@@ -5,12 +5,10 @@
 //! power loss, and readers (the gate's lookups) never wait for the sync's writer.
 
 mod apply;
-pub mod checkpoint;
 mod query;
-pub mod residency;
 pub mod schema;
 pub mod search;
-pub mod wal_buffer;
+pub mod store;
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,11 +17,11 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use apply::{Applier, ApplyStats, cursor, purge_merged, set_cursor, set_state, state};
 pub(crate) use apply::{KINDS, child_rows};
-pub use checkpoint::Checkpointer;
 pub use query::{
     ReplicaCounts, Resolved, constituent, constituent_name, counts, lookup_ids, membership,
     memberships_of, resolve, ticket,
 };
+pub use store::{Store, checkpoint};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {
@@ -37,29 +35,42 @@ pub enum ReplicaError {
     },
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    #[error("could not encode a record: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("the database writer has stopped")]
+    WriterStopped,
+    #[error("the database write was abandoned (the log says why); nothing of it was kept")]
+    WriteAbandoned,
+    #[error("cannot start {0}")]
+    Thread(&'static str, #[source] std::io::Error),
+}
+
+impl ReplicaError {
+    /// The disk is full (SQLite could not grow the database or its WAL).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, ReplicaError::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    }
+
+    /// Another process holds the database's write lock beyond the wait.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, ReplicaError::Sqlite(e) if matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        ))
+    }
 }
 
 pub type Result<T> = std::result::Result<T, ReplicaError>;
 
 /// Opens (creating if needed) the device database, sets the durability pragmas and runs any
-/// pending migrations.
+/// pending migrations. A running device writes only through its [`Store`]'s writer; other
+/// connections (tools, readers) open the file this way.
 pub fn open(path: &Path) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    // WAL frames gathered into large writes (see `wal_buffer`); SQLite's own VFS otherwise.
-    let mut conn = if wal_buffer::register() {
-        Connection::open_with_flags_and_vfs(path, flags, wal_buffer::NAME)?
-    } else {
-        Connection::open_with_flags(path, flags)?
-    };
+    let mut conn = Connection::open_with_flags(path, flags)?;
     configure(&mut conn)?;
-    // While this process runs a `Checkpointer` for the file, commits never checkpoint: that
-    // thread does, off every writer's path. Without one (tools, benchmark builders) SQLite's
-    // own automatic checkpoint keeps the WAL bounded.
-    if checkpoint::is_running_for(path) {
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    }
     migrate(&conn, path)?;
     Ok(conn)
 }
@@ -82,7 +93,9 @@ pub fn configure(conn: &mut Connection) -> Result<()> {
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     // 16 MiB of page cache (negative = KiB).
     conn.pragma_update(None, "cache_size", -16_384)?;
-    conn.busy_handler(Some(wait_for_lock))?;
+    // Another process (a technician's command while the device runs) may hold the write lock
+    // for a moment.
+    conn.busy_timeout(LOCK_WAIT)?;
     keep_statements_prepared(conn)?;
     // The feed writer alone cycles through ~25 statements; the default cache of 16 would
     // re-prepare them on every record.
@@ -137,48 +150,6 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
 
 /// How long a connection waits for another's write transaction before giving up.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
-
-/// How often a waiting connection looks again. SQLite's own busy timeout backs off to 100 ms
-/// between looks, so a gate scan waiting behind a feed page could sleep through the short gap
-/// the feed writer leaves between its transactions and wait for the next one too.
-pub const LOCK_POLL: Duration = Duration::from_millis(1);
-
-/// The pause a background writer (the feed writer, the scan-log fold) makes after a commit
-/// another connection was waiting for: longer than a waiting connection's poll
-/// ([`LOCK_POLL`]), so a gate's scan gets the lock before the writer's next transaction does.
-pub const WRITER_GAP: Duration = Duration::from_millis(2);
-
-/// Busy-handler calls in this process so far: a writer that sees it move knows another
-/// connection is waiting for the lock it holds.
-static LOCK_WAITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// A mark for [`lock_wanted_since`].
-pub fn lock_wait_mark() -> u64 {
-    LOCK_WAITS.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Whether a connection of this process has waited for a lock since `mark` was taken.
-pub fn lock_wanted_since(mark: u64) -> bool {
-    lock_wait_mark() != mark
-}
-
-/// Whether `conn` waits for a write lock another connection holds (the default, see
-/// [`configure`]) or is refused with `SQLITE_BUSY` at once, for a writer that has somewhere
-/// else to send its write.
-pub fn wait_for_locks(conn: &mut Connection, wait: bool) -> Result<()> {
-    conn.busy_handler(if wait { Some(wait_for_lock) } else { None })?;
-    Ok(())
-}
-
-fn wait_for_lock(attempt: i32) -> bool {
-    const ATTEMPTS: u128 = LOCK_WAIT.as_micros() / LOCK_POLL.as_micros();
-    LOCK_WAITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if u128::try_from(attempt).map_or(true, |a| a >= ATTEMPTS) {
-        return false;
-    }
-    std::thread::sleep(LOCK_POLL);
-    true
-}
 
 /// The database file and the two SQLite keeps beside it in WAL mode: `[db, db-wal, db-shm]`.
 pub fn database_files(db: &Path) -> [std::path::PathBuf; 3] {

@@ -2,7 +2,7 @@
 //! transaction; `PRAGMA user_version` records the last one applied.
 
 /// `(version, sql)`, ascending. Never edit an entry that has shipped: add a new one.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
 
 /// Every migration in order: the DDL of a fresh replica (the sync benchmark's `sqlite3`
 /// reference import runs exactly this).
@@ -329,4 +329,33 @@ CREATE INDEX membership_members_lookup ON membership_members(lookup_id);
 /// (intake), in which case the next delivery rewrites the record whole.
 pub const V5: &str = r#"
 ALTER TABLE constituents ADD COLUMN local_changes INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// A gate's scan log and the tallies of its folded scans, made by the migrations like every
+/// other table. Earlier builds made them when a gate first opened (hence `IF NOT EXISTS` here,
+/// and nowhere else); their `scan_journal` table, which tracked a journal file this build no
+/// longer keeps, is left as it was.
+pub const V6: &str = r#"
+CREATE TABLE IF NOT EXISTS scans (
+    id              INTEGER PRIMARY KEY,
+    use_key         TEXT,
+    credential_kind TEXT NOT NULL,
+    gate            TEXT NOT NULL,
+    direction       TEXT NOT NULL,
+    outcome         TEXT NOT NULL,
+    reason_code     TEXT NOT NULL,
+    party_requested INTEGER NOT NULL,
+    party_admitted  INTEGER NOT NULL,
+    uses_burned     INTEGER NOT NULL,
+    at_ms           INTEGER NOT NULL,
+    local_time      TEXT NOT NULL,
+    annulled        INTEGER NOT NULL DEFAULT 0,
+    outbox_key      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scans_by_key ON scans(use_key, at_ms);
+CREATE TABLE IF NOT EXISTS scan_tallies (
+    use_key     TEXT PRIMARY KEY,
+    uses_burned INTEGER NOT NULL,
+    last_at_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
 "#;

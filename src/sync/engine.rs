@@ -2,8 +2,9 @@
 //! merged-away records, and keeps the link status that `portico status` shows.
 //!
 //! Pull and push are independent loops: a failing upload never holds up downloads, and the
-//! other way round. Each feed page is applied with its cursor in one transaction; the next page
-//! is fetched and decoded while the current one is written.
+//! other way round. Every write goes through the database's one writer ([`Store`]): a feed page
+//! in chunks of at most [`CHUNK`] changes (its cursor with its last chunk), so a gate's scan
+//! waits for one chunk at most; the next page is fetched and decoded meanwhile.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,7 +25,7 @@ use crate::protocol::{
     Change, ConstituentDto, FeedPage, MembershipDto, MergeDto, ProductDto, Resource, RowStatus,
     TicketDto, UploadBatch, UploadRow,
 };
-use crate::replica::{self, Applier, ApplyStats};
+use crate::replica::{self, Applier, ApplyStats, Store};
 
 /// What the device knows about its link to the hub.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
@@ -105,9 +106,9 @@ feed!(
 feed!(TicketFeed, TicketDto, Resource::Tickets, tickets);
 feed!(MergeFeed, MergeDto, Resource::Merges, merges);
 
-/// Bound on the changes one feed transaction holds when pages arrive faster than they are
-/// written.
-const MAX_CHANGES_PER_COMMIT: usize = 20_000;
+/// The most changes one writer job applies: a gate's scan waiting behind a feed waits for at
+/// most this many (tens of milliseconds).
+pub const CHUNK: usize = 1000;
 
 /// Changes asked for in a pull's first page; each further page asks for twice the last, up to
 /// `sync.page_size`. The writer can start on a small page while the hub builds the larger
@@ -134,9 +135,9 @@ fn local<E: std::fmt::Display>(e: E) -> SyncError {
 pub struct SyncEngine {
     cfg: Arc<DeviceConfig>,
     client: HubClient,
-    db: Arc<Mutex<Connection>>,
-    /// The feed writer's own connection, opened on first use.
-    pull_db: Arc<Mutex<Option<Connection>>>,
+    store: Arc<Store>,
+    /// The engine's read connection (status, due rows, cursors).
+    reader: Arc<Mutex<Connection>>,
     clock: Arc<dyn Clock>,
     applier: Applier,
     status: Mutex<LinkStatus>,
@@ -152,16 +153,17 @@ pub struct SyncEngine {
 impl SyncEngine {
     pub fn new(
         cfg: Arc<DeviceConfig>,
-        db: Arc<Mutex<Connection>>,
+        store: Arc<Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, SyncError> {
         let client = HubClient::new(&cfg.upstream)?;
+        let reader = store.reader().map_err(local)?;
         Ok(Self {
             applier: Applier::new(cfg.normalizer.clone()),
             cfg,
             client,
-            db,
-            pull_db: Arc::new(Mutex::new(None)),
+            store,
+            reader: Arc::new(Mutex::new(reader)),
             clock,
             status: Mutex::new(LinkStatus::default()),
             greeted: Mutex::new(false),
@@ -179,8 +181,14 @@ impl SyncEngine {
         self.clock.now()
     }
 
+    /// The engine's read-only connection to the device database.
     pub fn database(&self) -> Arc<Mutex<Connection>> {
-        self.db.clone()
+        self.reader.clone()
+    }
+
+    /// The device database's writer.
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
     }
 
     pub fn link_status(&self) -> LinkStatus {
@@ -252,21 +260,27 @@ impl SyncEngine {
         Ok(hello)
     }
 
-    /// Runs `f` on the device database on a blocking thread.
-    async fn with_db<T: Send + 'static>(
+    /// Runs `f` on the engine's read connection on a blocking thread.
+    async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, SyncError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> replica::Result<T> + Send + 'static,
     ) -> Result<T, SyncError> {
-        let db = self.db.clone();
+        let db = self.reader.clone();
         tokio::task::spawn_blocking(move || {
-            // Background work: a gate deciding scans on this machine goes first.
-            crate::priority::in_background(|| {
-                let mut conn = db.lock().unwrap_or_else(|p| p.into_inner());
-                f(&mut conn)
-            })
+            let conn = db.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
         })
         .await
         .map_err(local)?
+        .map_err(local)
+    }
+
+    /// Runs `f` in one transaction on the database's writer.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> replica::Result<T> + Send + 'static,
+    ) -> Result<T, SyncError> {
+        self.store.write_async(f).await.map_err(local)
     }
 
     /// Checks the hub answers, speaks our protocol and accepts our token.
@@ -283,16 +297,15 @@ impl SyncEngine {
             self.note(Err(&e), false);
             return Err(e);
         }
-        let warm = ReadBack::start(self.cfg.database_path());
         let result = async {
             for r in Resource::ALL {
-                let (o, w) = (observer.clone(), warm.clone());
+                let o = observer.clone();
                 let rep = match r {
-                    Resource::Catalog => self.pull::<CatalogFeed>(o, w).await?,
-                    Resource::Constituents => self.pull::<ConstituentFeed>(o, w).await?,
-                    Resource::Memberships => self.pull::<MembershipFeed>(o, w).await?,
-                    Resource::Tickets => self.pull::<TicketFeed>(o, w).await?,
-                    Resource::Merges => self.pull::<MergeFeed>(o, w).await?,
+                    Resource::Catalog => self.pull::<CatalogFeed>(o).await?,
+                    Resource::Constituents => self.pull::<ConstituentFeed>(o).await?,
+                    Resource::Memberships => self.pull::<MembershipFeed>(o).await?,
+                    Resource::Tickets => self.pull::<TicketFeed>(o).await?,
+                    Resource::Merges => self.pull::<MergeFeed>(o).await?,
                 };
                 total.pages += rep.pages;
                 total.upserts += rep.upserts;
@@ -312,18 +325,11 @@ impl SyncEngine {
         Ok(total)
     }
 
-    /// Pulls one feed. `warm` is the read-back of what the kernel dropped of the replica,
-    /// started by [`Self::pull_all`]; when most of the file was gone, the writer waits for it
-    /// before its first change rather than wait for the disk at each cold page.
-    async fn pull<F: Feed>(
-        &self,
-        observer: Option<Observer>,
-        warm: Arc<ReadBack>,
-    ) -> Result<PullReport, SyncError> {
+    /// Pulls one feed: pages are fetched and decoded ahead while the writer applies the one
+    /// before, a chunk at a time.
+    async fn pull<F: Feed>(&self, observer: Option<Observer>) -> Result<PullReport, SyncError> {
         let resource = F::RESOURCE;
-        let start = self
-            .with_db(move |c| replica::cursor(c, resource).map_err(local))
-            .await?;
+        let start = self.read(move |c| replica::cursor(c, resource)).await?;
         let page_size = self.cfg.sync.page_size;
         let (tx, mut rx) = mpsc::channel::<FeedPage<F::Dto>>(2);
         let client = self.client.clone();
@@ -360,86 +366,55 @@ impl SyncEngine {
             Ok::<_, SyncError>(())
         };
 
-        // The writer runs on one blocking thread with its own connection, so readers (status,
-        // lookups) and the upload loop are never queued behind a long first sync. Pages that
-        // are already waiting are folded into the same transaction (up to a bound), saving a
-        // commit per page; the cursor stored is always that of the last page applied.
-        let pull_db = self.pull_db.clone();
-        let path = self.cfg.database_path();
-        let applier = self.applier.clone();
-        let clock = self.clock.clone();
-        let apply = tokio::task::spawn_blocking(move || {
-            crate::priority::in_background(|| {
-                let mut guard = pull_db.lock().unwrap_or_else(|p| p.into_inner());
-                if guard.is_none() {
-                    *guard = Some(replica::open(&path).map_err(local)?);
+        // Owns the receiving end: should applying fail, the fetcher's next send fails too and
+        // it stops.
+        let apply = async move {
+            let mut report = PullReport::default();
+            let mut applied = 0u64;
+            let mut announced = None;
+            while let Some(page) = rx.recv().await {
+                if announced.is_none() {
+                    announced = page.remaining.map(|r| r + page.changes.len() as u64);
                 }
-                let Some(conn) = guard.as_mut() else {
-                    return Err(SyncError::Local("no database connection".into()));
-                };
-                let mut report = PullReport::default();
-                let mut applied = 0u64;
-                let mut announced = None;
-                while let Some(first) = rx.blocking_recv() {
-                    if !first.changes.is_empty() {
-                        warm.wait_if_mostly_evicted();
-                    }
-                    let tx = conn
-                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                        .map_err(local)?;
-                    let mut page = Some(first);
-                    let mut in_tx = 0usize;
-                    let mut cursor = None;
-                    let mut waited = Duration::ZERO;
+                report.pages += 1;
+                let in_page = page.changes.len() as u64;
+                let mut rest = page.changes;
+                // The cursor goes with the page's last chunk: a crash between two chunks
+                // applies the page again from its first, which changes nothing twice.
+                loop {
+                    let chunk = rest.drain(..rest.len().min(CHUNK)).collect::<Vec<_>>();
+                    let cursor = rest.is_empty().then(|| page.next_cursor.clone());
+                    let applier = self.applier.clone();
+                    let now = self.clock.now();
                     let started = std::time::Instant::now();
-                    let lock_mark = replica::lock_wait_mark();
-                    while let Some(p) = page.take() {
-                        if announced.is_none() {
-                            announced = p.remaining.map(|r| r + p.changes.len() as u64);
-                        }
-                        let more = p.has_more;
-                        let stats = F::apply(&applier, &tx, &p.changes).map_err(local)?;
-                        cursor = Some(p.next_cursor);
-                        report.pages += 1;
-                        report.upserts += stats.upserts;
-                        report.deletes += stats.deletes;
-                        in_tx += p.changes.len();
-                        applied += p.changes.len() as u64;
-                        if in_tx < MAX_CHANGES_PER_COMMIT {
-                            let asked = std::time::Instant::now();
-                            page = next_page_in_time(&mut rx, more, || {
-                                replica::lock_wanted_since(lock_mark)
-                            });
-                            waited += asked.elapsed();
-                        }
-                    }
-                    // The cursor of the last page folded in, written once with the changes it
-                    // covers: one write of the cursor row per transaction, not one per page.
-                    if let Some(cursor) = cursor {
-                        replica::set_cursor(&tx, resource, &cursor, clock.now()).map_err(local)?;
-                    }
-                    let applied_in = started.elapsed();
-                    commit(tx)?;
-                    tracing::debug!(
+                    let stats = self
+                        .write(move |tx| {
+                            let stats = F::apply(&applier, tx, &chunk)?;
+                            if let Some(cursor) = cursor {
+                                replica::set_cursor(tx, resource, &cursor, now)?;
+                            }
+                            Ok(stats)
+                        })
+                        .await?;
+                    tracing::trace!(
                         resource = %resource,
-                        changes = in_tx,
-                        apply_ms = applied_in.as_millis() as u64,
-                        waited_for_pages_ms = waited.as_millis() as u64,
-                        commit_ms = (started.elapsed() - applied_in).as_millis() as u64,
-                        "feed changes committed"
+                        changes = stats.upserts + stats.deletes,
+                        ms = started.elapsed().as_millis() as u64,
+                        "feed chunk committed"
                     );
-                    if let Some(obs) = &observer {
-                        obs(resource, applied, announced);
-                    }
-                    if replica::lock_wanted_since(lock_mark) {
-                        std::thread::sleep(replica::WRITER_GAP);
+                    report.upserts += stats.upserts;
+                    report.deletes += stats.deletes;
+                    if rest.is_empty() {
+                        break;
                     }
                 }
-                Ok::<_, SyncError>(report)
-            })
-        });
-        let apply = async { apply.await.map_err(local)? };
-
+                applied += in_page;
+                if let Some(obs) = &observer {
+                    obs(resource, applied, announced);
+                }
+            }
+            Ok::<_, SyncError>(report)
+        };
         let (fetched, applied) = tokio::join!(fetch, apply);
         let report = applied?;
         fetched?;
@@ -452,30 +427,27 @@ impl SyncEngine {
     /// Hourly upkeep of what the device itself writes: delivered outbox rows older than
     /// `sync.keep_delivered` are deleted, and on a gate the scan log's scans older than
     /// `gate.scan_log_retention` are folded into use tallies ([`crate::gate::retention`]),
-    /// [`HOUSEKEEPING_SCANS`] at most per call. The fold has a connection of its own, so pulls
-    /// and uploads never wait for it.
+    /// [`HOUSEKEEPING_SCANS`] at most per call, in small writer jobs.
     pub async fn housekeep(&self) -> Result<(usize, Compaction), SyncError> {
         let now = self.clock.now();
         let keep = chrono::Duration::from_std(self.cfg.sync.keep_delivered).unwrap_or_default();
         let before = (now - keep).timestamp_millis();
         let pruned = self
-            .with_db(move |c| outbox::prune_delivered(c, before).map_err(local))
+            .write(move |tx| outbox::prune_delivered(tx, before))
             .await?;
         let compaction = match self.cfg.gate.as_ref().map(|g| g.scan_log_retention) {
             Some(keep) => {
-                let db = self.cfg.database_path();
+                let store = self.store.clone();
                 let zone = self.cfg.timezone;
+                let cutoff = retention::Cutoff::before(now, keep, |t| {
+                    crate::gate::station::now_local(t, zone).local
+                });
                 tokio::task::spawn_blocking(move || {
-                    crate::priority::in_background(|| {
-                        let mut conn = replica::open(&db).map_err(local)?;
-                        let cutoff = retention::Cutoff::before(now, keep, |t| {
-                            crate::gate::station::now_local(t, zone).local
-                        });
-                        retention::compact(&mut conn, cutoff, HOUSEKEEPING_SCANS).map_err(local)
-                    })
+                    retention::compact(&store, cutoff, HOUSEKEEPING_SCANS)
                 })
                 .await
-                .map_err(local)??
+                .map_err(local)?
+                .map_err(local)?
             }
             None => Compaction::default(),
         };
@@ -498,24 +470,18 @@ impl SyncEngine {
         let now = self.clock.now();
         let interval = chrono::Duration::from_std(self.cfg.sync.purge_interval).map_err(local)?;
         let removed = self
-            .with_db(move |conn| {
-                let last = replica::state(conn, "last_purge_at")
-                    .map_err(local)?
+            .write(move |tx| {
+                let last = replica::state(tx, "last_purge_at")?
                     .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
                     .map(|d| d.with_timezone(&Utc));
                 if !purge_due(last, now, interval) {
                     if last.is_none() {
-                        replica::set_state(conn, "last_purge_at", &now.to_rfc3339())
-                            .map_err(local)?;
+                        replica::set_state(tx, "last_purge_at", &now.to_rfc3339())?;
                     }
                     return Ok(None);
                 }
-                let tx = conn
-                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                    .map_err(local)?;
-                let n = replica::purge_merged(&tx).map_err(local)?;
-                replica::set_state(&tx, "last_purge_at", &now.to_rfc3339()).map_err(local)?;
-                commit(tx)?;
+                let n = replica::purge_merged(tx)?;
+                replica::set_state(tx, "last_purge_at", &now.to_rfc3339())?;
                 Ok(Some(n))
             })
             .await?;
@@ -533,9 +499,7 @@ impl SyncEngine {
     pub async fn push_once(&self) -> Result<PushReport, SyncError> {
         let now_ms = self.clock.now().timestamp_millis();
         let batch = self.cfg.sync.upload_batch;
-        let rows = self
-            .with_db(move |c| outbox::due(c, now_ms, batch).map_err(local))
-            .await?;
+        let rows = self.read(move |c| outbox::due(c, now_ms, batch)).await?;
         if rows.is_empty() {
             return Ok(PushReport::default());
         }
@@ -576,9 +540,9 @@ impl SyncEngine {
         }
         if !corrupt.is_empty() {
             report.dead += corrupt.len() as u64;
-            self.with_db(move |c| {
+            self.write(move |tx| {
                 for (id, reason) in corrupt {
-                    outbox::mark_dead(c, id, &reason).map_err(local)?;
+                    outbox::mark_dead(tx, id, &reason)?;
                 }
                 Ok(())
             })
@@ -597,10 +561,7 @@ impl SyncEngine {
                 let results = resp.results;
                 let rows2 = rows.clone();
                 let counts = self
-                    .with_db(move |c| {
-                        let tx = c
-                            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                            .map_err(local)?;
+                    .write(move |tx| {
                         let mut counts = PushReport::default();
                         for row in &rows2 {
                             match results
@@ -610,13 +571,13 @@ impl SyncEngine {
                                 Some(res) if res.status == RowStatus::Rejected => {
                                     let reason =
                                         res.reason.clone().unwrap_or_else(|| "rejected".into());
-                                    outbox::mark_dead(&tx, row.id, &reason).map_err(local)?;
+                                    outbox::mark_dead(tx, row.id, &reason)?;
                                     counts.dead += 1;
                                 }
                                 Some(res) => {
-                                    outbox::mark_delivered(&tx, row.id, now_ms).map_err(local)?;
+                                    outbox::mark_delivered(tx, row.id, now_ms)?;
                                     if let Some(lookup_id) = res.lookup_id.as_deref() {
-                                        remap_created(&tx, row, lookup_id, now)?;
+                                        remap_created(tx, row, lookup_id, now)?;
                                     }
                                     if res.status == RowStatus::Duplicate {
                                         counts.duplicates += 1;
@@ -628,17 +589,15 @@ impl SyncEngine {
                                     let at = now_ms
                                         + retry.delay(row.attempts, jitter).as_millis() as i64;
                                     outbox::mark_retry(
-                                        &tx,
+                                        tx,
                                         row.id,
                                         at,
                                         "hub reply had no result for this row",
-                                    )
-                                    .map_err(local)?;
+                                    )?;
                                     counts.retrying += 1;
                                 }
                             }
                         }
-                        commit(tx)?;
                         Ok(counts)
                     })
                     .await?;
@@ -659,9 +618,9 @@ impl SyncEngine {
                 let reason = format!("HTTP {status}: {message}");
                 let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
                 report.dead += ids.len() as u64;
-                self.with_db(move |c| {
+                self.write(move |tx| {
                     for id in ids {
-                        outbox::mark_dead(c, id, &reason).map_err(local)?;
+                        outbox::mark_dead(tx, id, &reason)?;
                     }
                     Ok(())
                 })
@@ -697,14 +656,10 @@ impl SyncEngine {
                 )
             })
             .collect();
-        self.with_db(move |c| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(local)?;
+        self.write(move |tx| {
             for (id, at) in plan {
-                outbox::mark_retry(&tx, id, at, &msg).map_err(local)?;
+                outbox::mark_retry(tx, id, at, &msg)?;
             }
-            commit(tx)?;
             Ok(())
         })
         .await
@@ -793,123 +748,6 @@ impl SyncEngine {
     }
 }
 
-/// Below this share of the replica in memory, the feed writer waits for the read-back before
-/// its first change. Replays of 10,000 changes on a 1-million-constituent replica with 36 %
-/// of it resident: 1.2–1.6 s waiting, against 2.2–3.3 s applying straight away (each change's
-/// cold pages read at random); with 80–95 % resident, waiting added the read-back's
-/// 0.15–0.25 s to a delta of 0.6–0.75 s, and applying alongside it cost nothing.
-const WAIT_BELOW_RESIDENT_PCT: f64 = 75.0;
-
-/// The read-back of the replica before a pull ([`replica::residency::warm_if_evicted`]), on a
-/// thread of its own at background CPU and idle I/O priority, so it runs while the first feed
-/// pages are fetched and never holds back a gate's (or the feed writer's) disk reads. When most
-/// of the file was gone, the first feed writer with changes to apply waits for it.
-struct ReadBack {
-    /// The share of the file in memory when the read-back started (`None`: unknown, nothing
-    /// read): on its way from the thread, then kept.
-    measured: Mutex<Measured>,
-    handle: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-enum Measured {
-    Coming(std::sync::mpsc::Receiver<Option<f64>>),
-    Known(Option<f64>),
-}
-
-impl ReadBack {
-    fn start(db: std::path::PathBuf) -> Arc<Self> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let spawned = std::thread::Builder::new()
-            .name("replica-readback".into())
-            .spawn(move || {
-                crate::priority::lower_this_thread();
-                crate::priority::idle_io_this_thread();
-                match replica::residency::resident(&db) {
-                    Ok(r) => {
-                        let _ = tx.send(Some(r.percent()));
-                        replica::residency::warm_from(&db, r, "pull");
-                    }
-                    Err(e) => {
-                        let _ = tx.send(None);
-                        tracing::debug!(error = %e, "replica residency unknown; not reading it back");
-                    }
-                }
-            });
-        let handle = spawned
-            .map_err(|e| tracing::warn!(error = %e, "cannot start reading back the replica"))
-            .ok();
-        Arc::new(Self {
-            measured: Mutex::new(Measured::Coming(rx)),
-            handle: Mutex::new(handle),
-        })
-    }
-
-    /// Blocks until the read-back has finished when less than [`WAIT_BELOW_RESIDENT_PCT`] of
-    /// the file was in memory; otherwise returns once the residency is measured (a `mincore`
-    /// pass) and the read-back goes on beside the writer.
-    fn wait_if_mostly_evicted(&self) {
-        let measured = {
-            let mut m = self.measured.lock().unwrap_or_else(|p| p.into_inner());
-            let pct = match &*m {
-                Measured::Known(pct) => *pct,
-                // The thread sends first thing; a thread that never started sends nothing.
-                Measured::Coming(rx) => rx.recv().ok().flatten(),
-            };
-            *m = Measured::Known(pct);
-            pct
-        };
-        let mut handle = self.handle.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(pct) = measured
-            && pct < WAIT_BELOW_RESIDENT_PCT
-            && let Some(h) = handle.take()
-            && h.join().is_err()
-        {
-            tracing::warn!("reading back the replica failed");
-        }
-    }
-}
-
-/// How long the feed writer keeps its transaction open for a page the hub has announced
-/// (`has_more`) but the fetcher has not yet delivered. Committing at once would cost a commit
-/// (and its `fdatasync`) per page whenever the writer outpaces the fetcher, as it does on the
-/// small first pages of a delta.
-const FOLD_WAIT: Duration = Duration::from_millis(250);
-
-/// The next page to fold into the open transaction: one already waiting, or, when the hub
-/// said more is coming, one that arrives within [`FOLD_WAIT`], unless `lock_wanted` says
-/// another connection of this process waits for the write lock. `None` means commit now.
-fn next_page_in_time<T>(
-    rx: &mut mpsc::Receiver<T>,
-    more_announced: bool,
-    lock_wanted: impl Fn() -> bool,
-) -> Option<T> {
-    use tokio::sync::mpsc::error::TryRecvError;
-    let deadline = std::time::Instant::now() + FOLD_WAIT;
-    loop {
-        if lock_wanted() {
-            return None;
-        }
-        match rx.try_recv() {
-            Ok(page) => return Some(page),
-            Err(TryRecvError::Disconnected) => return None,
-            Err(TryRecvError::Empty) if !more_announced => return None,
-            Err(TryRecvError::Empty) => {}
-        }
-        if std::time::Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_micros(500));
-    }
-}
-
-/// Commits a feed or upload transaction, then tells the gate when it rewrote use keys (a
-/// remapped local id), so the gate reads them again.
-fn commit(tx: rusqlite::Transaction<'_>) -> Result<(), SyncError> {
-    tx.commit().map_err(local)?;
-    crate::gate::use_log::publish_rewrites();
-    Ok(())
-}
-
 /// The hub answered a `new_constituent` row with the Lookup ID of the record it created or
 /// matched: every local reference to the row's local id is remapped to it, in the same
 /// transaction that marks the row delivered.
@@ -918,7 +756,7 @@ fn remap_created(
     row: &outbox::OutboxRow,
     lookup_id: &str,
     now: DateTime<Utc>,
-) -> Result<(), SyncError> {
+) -> replica::Result<()> {
     if row.kind != outbox::kinds::NEW_CONSTITUENT.0 {
         return Ok(());
     }
@@ -928,7 +766,7 @@ fn remap_created(
     let Some(local_id) = local_id else {
         return Ok(());
     };
-    crate::intake::remap::remap_local_id(tx, &local_id, lookup_id, now).map_err(local)?;
+    crate::intake::remap::remap_local_id(tx, &local_id, lookup_id, now)?;
     Ok(())
 }
 
@@ -946,49 +784,6 @@ pub fn purge_due(
 mod tests {
     use super::*;
     use chrono::TimeZone;
-
-    #[test]
-    fn the_writer_folds_an_announced_page_that_arrives_while_it_waits() {
-        let (tx, mut rx) = mpsc::channel::<u32>(2);
-        let sender = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(30));
-            tx.blocking_send(7).unwrap();
-        });
-        assert_eq!(next_page_in_time(&mut rx, true, || false), Some(7));
-        sender.join().unwrap();
-    }
-
-    #[test]
-    fn the_writer_commits_at_once_when_no_page_is_announced_or_the_lock_is_wanted() {
-        let (tx, mut rx) = mpsc::channel::<u32>(2);
-        // Nothing announced: the last page was the feed's last.
-        let started = std::time::Instant::now();
-        assert_eq!(next_page_in_time(&mut rx, false, || false), None);
-        assert!(started.elapsed() < FOLD_WAIT);
-        // A page already waiting is taken whatever was announced.
-        tx.try_send(1).unwrap();
-        assert_eq!(next_page_in_time(&mut rx, false, || false), Some(1));
-        // Another connection waited for the lock since the transaction began: commit now,
-        // even with a page ready.
-        tx.try_send(2).unwrap();
-        assert_eq!(next_page_in_time(&mut rx, true, || true), None);
-        assert_eq!(
-            rx.try_recv().ok(),
-            Some(2),
-            "the page stays queued for the next transaction"
-        );
-        // The fetcher stopped (its error is reported elsewhere).
-        drop(tx);
-        assert_eq!(next_page_in_time(&mut rx, true, || false), None);
-    }
-
-    #[test]
-    fn the_writer_stops_waiting_for_an_announced_page_after_the_fold_wait() {
-        let (_tx, mut rx) = mpsc::channel::<u32>(2);
-        let started = std::time::Instant::now();
-        assert_eq!(next_page_in_time(&mut rx, true, || false), None);
-        assert!(started.elapsed() >= FOLD_WAIT);
-    }
 
     #[test]
     fn pages_start_small_and_double_up_to_the_page_size() {

@@ -125,7 +125,7 @@ impl Fixture {
         let device = self.device.open(self.clock.clone());
         let kiosk = KioskSession::new(
             self.client.clone(),
-            device.engine.database(),
+            device.store.clone(),
             self.clock.clone(),
             visitor,
         );

@@ -13,7 +13,7 @@ use portico::gate::station::Station;
 use portico::input::credential::{Credential, CredentialKind};
 use portico::protocol::{MembershipDto, Resource, TicketDto, ValidityDto};
 
-use super::common::{self, TestDevice, TestHub};
+use super::common::{self, TestHub};
 
 pub const TAIL: &str = r#"
 [credentials]
@@ -65,14 +65,23 @@ pub fn pick(hub: &TestHub) -> (String, String, String) {
     )
 }
 
+/// A station on the device's database, writing through the device's own writer.
 pub fn station(
-    dev: &TestDevice,
+    device: &portico::device::Device,
     clock: Arc<portico::clock::ManualClock>,
 ) -> (Station, SimulatedOutput) {
-    let cfg = dev.config();
+    station_on(device.store.clone(), &device.config, clock)
+}
+
+/// A station writing through `store`.
+pub fn station_on(
+    store: Arc<portico::replica::Store>,
+    cfg: &portico::config::DeviceConfig,
+    clock: Arc<portico::clock::ManualClock>,
+) -> (Station, SimulatedOutput) {
     let relay = SimulatedOutput::new(clock);
     let station = Station::open(
-        &cfg.database_path(),
+        store,
         &cfg.device_id,
         cfg.gate.clone().unwrap(),
         Box::new(relay.clone()),
