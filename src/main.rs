@@ -237,6 +237,10 @@ enum HubCommand {
         /// Where to write the device's token (copy it to the device's `upstream.token_file`).
         #[arg(long)]
         token_out: PathBuf,
+        /// Issue a new token to a device already registered (its current token stops
+        /// working).
+        #[arg(long)]
+        replace: bool,
     },
     /// Merge one constituent into another, as the CRM does.
     Merge {
@@ -474,7 +478,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             json,
             sync_now,
         } => {
-            let cfg = config::load(&config)?;
+            let cfg = tools_config(&config)?;
             let socket = &cfg.status_socket;
             let no_device = || {
                 format!(
@@ -518,7 +522,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let cfg = config::load(&config)?;
+            let cfg = tools_config(&config)?;
             let conn = open_existing_database(&cfg)?;
             let query = portico::replica::search::SearchQuery {
                 lookup_id,
@@ -561,7 +565,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             }
         }
         Command::ScanTest { config } => {
-            let cfg = config::load(&config)?;
+            let cfg = tools_config(&config)?;
             if cfg.inputs.inputs.is_empty() {
                 bail!("{} configures no [[inputs]]", config.display());
             }
@@ -697,6 +701,17 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The config as the technician's tools read it: what this machine's state says against it
+/// (a missing file, a mode, unplugged hardware) is printed as a warning, not refused, so the
+/// tools still reach the device and its database.
+fn tools_config(path: &std::path::Path) -> Result<config::DeviceConfig> {
+    let cfg = config::load_for_tools(path)?;
+    for w in &cfg.warnings {
+        eprintln!("{w}");
+    }
+    Ok(cfg)
+}
+
 /// Opens the device's database for a technician's command; a device that never ran has none
 /// (and none is made here).
 fn open_existing_database(cfg: &config::DeviceConfig) -> Result<rusqlite::Connection> {
@@ -742,7 +757,7 @@ async fn outbox(command: OutboxCommand) -> Result<ExitCode> {
             (config, Request::OutboxRequeue(which), false)
         }
     };
-    let cfg = config::load(&config)?;
+    let cfg = tools_config(&config)?;
     let reply = match portico::status::ask(&cfg.status_socket, &request).await {
         Ok(reply) => {
             eprintln!(
@@ -826,8 +841,11 @@ async fn outbox(command: OutboxCommand) -> Result<ExitCode> {
             for id in &done.not_dead {
                 eprintln!("#{id} is not a dead letter; left as it is");
             }
+            for id in &done.missing {
+                eprintln!("#{id}: no such row in the outbox");
+            }
             println!("{} row(s) re-queued", done.requeued.len());
-            if !done.not_dead.is_empty() {
+            if !done.not_dead.is_empty() || !done.missing.is_empty() {
                 return Ok(ExitCode::from(1));
             }
         }
@@ -884,11 +902,12 @@ async fn hub(command: HubCommand) -> Result<()> {
             dir,
             device_id,
             token_out,
+            replace,
         } => {
             let hub = HubDir::new(dir.dir);
             let store = HubStore::open(&hub.database())
                 .with_context(|| format!("hub database in {}", hub.root.display()))?;
-            portico::hub::add_device(&store, &device_id, &token_out)?;
+            portico::hub::add_device(&store, &device_id, &token_out, replace)?;
             println!(
                 "device {device_id} registered; token written to {}",
                 token_out.display()

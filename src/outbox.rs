@@ -335,12 +335,14 @@ pub enum Requeue {
     AllDead,
 }
 
-/// What a re-queue did: the rows put back, and the ids asked for that were not dead letters
-/// (unknown, pending or delivered), left as they were.
+/// What a re-queue did: the rows put back, the ids asked for that are not dead letters
+/// (pending or delivered; left as they were), and the ids of no row at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Requeued {
     pub requeued: Vec<ListedRow>,
     pub not_dead: Vec<i64>,
+    #[serde(default)]
+    pub missing: Vec<i64>,
 }
 
 /// Puts dead letters back in the queue, inside the caller's transaction, logging each change.
@@ -375,7 +377,8 @@ pub fn requeue(tx: &Connection, which: &Requeue, now_ms: i64) -> Result<Requeued
                     ..ListedRow::from(r)
                 });
             }
-            _ => out.not_dead.push(id),
+            Some(_) => out.not_dead.push(id),
+            None => out.missing.push(id),
         }
     }
     Ok(out)

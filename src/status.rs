@@ -433,8 +433,19 @@ pub async fn serve(
     path: &Path,
     engine: Arc<SyncEngine>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    if path.exists() {
-        // A stale socket from a previous run: remove it only if nobody answers.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        // Only ever a socket is removed: the path might name any file by mistake.
+        if !meta.file_type().is_socket() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists and is not a socket; set device.status_socket to a free path",
+                    path.display()
+                ),
+            ));
+        }
+        // A stale socket from a previous run: removed only if nobody answers on it.
         if UnixStream::connect(path).await.is_ok() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AddrInUse,
@@ -486,6 +497,28 @@ pub async fn ask_line(path: &Path, line: &str) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A status socket path that names some other file (the database, say, by a slip in the
+    /// config) is refused, and the file is left alone.
+    #[tokio::test]
+    async fn the_status_socket_never_replaces_a_file_that_is_not_a_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("portico.db");
+        std::fs::write(&victim, b"precious").unwrap();
+        let store = Arc::new(crate::replica::Store::open(&dir.path().join("d.db")).unwrap());
+        let cfg = "[device]\nid = \"g\"\nroles = [\"kiosk\"]\ndata_dir = \".\"\n[upstream]\nurl = \"https://localhost:1\"\nca_cert = \"ca.pem\"\ntoken_file = \"t\"\n[kiosk]\n";
+        let pki = crate::tls::generate_pki("CA", &["localhost".into()]).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), pki.ca_cert_pem).unwrap();
+        crate::hub::write_private(&dir.path().join("t"), b"t0ken").unwrap();
+        std::fs::write(dir.path().join("d.toml"), cfg).unwrap();
+        let config = crate::config::load(&dir.path().join("d.toml")).unwrap();
+        let engine = Arc::new(
+            SyncEngine::new(Arc::new(config), store, Arc::new(crate::clock::SystemClock)).unwrap(),
+        );
+        let err = serve(&victim, engine).await.unwrap_err();
+        assert!(err.to_string().contains("is not a socket"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    }
 
     #[test]
     fn sizes_read_as_a_technician_writes_them() {

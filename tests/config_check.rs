@@ -476,10 +476,13 @@ fn config_check_refuses_everything_run_would_refuse() {
         },
         Case {
             what: "a technician PIN file others may read",
-            edits: &[(
-                "[gate]",
-                "[kiosk]\ntechnician_pin_file = \"technician.pin\"\n[gate]",
-            )],
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                (
+                    "[gate]",
+                    "[kiosk]\ntechnician_pin_file = \"technician.pin\"\n[gate]",
+                ),
+            ],
             setup: |d| std::fs::write(d.join("technician.pin"), "$argon2id$v=19$…").unwrap(),
             code: 2,
             line: 15,
@@ -634,6 +637,57 @@ fn config_check_refuses_everything_run_would_refuse() {
             line: 15,
             key: "gate",
             words: "warning: this device has no \"gate\" role",
+        },
+        Case {
+            what: "another device's gate section, its files and hardware absent here (a warning)",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"kiosk\"]"),
+                ("[gate]", "[kiosk]\n[gate]"),
+                (
+                    "name = \"North\"",
+                    "name = \"North\"\nrevocation_file = \"nope.txt\"\n[gate.relay]\nkind = \"gpio\"\nchip = \"/dev/no-such-gpiochip\"\nline = 4",
+                ),
+            ],
+            setup: none,
+            code: 0,
+            line: 15,
+            key: "gate",
+            words: "is not used",
+        },
+        Case {
+            what: "a status socket path taken by another file",
+            edits: &[(
+                "data_dir = \"data\"",
+                "data_dir = \"data\"\nstatus_socket = \"victim.txt\"",
+            )],
+            setup: |d| std::fs::write(d.join("victim.txt"), "not a socket").unwrap(),
+            code: 2,
+            line: 5,
+            key: "device.status_socket",
+            words: "not a socket",
+        },
+        Case {
+            what: "a token no request can carry",
+            edits: &[],
+            setup: |d| {
+                portico::hub::write_private(&d.join("device.token"), b"abc def\nghi").unwrap()
+            },
+            code: 2,
+            line: 9,
+            key: "upstream.token_file",
+            words: "characters a token cannot have",
+        },
+        Case {
+            what: "a URL with a password that does not parse",
+            edits: &[(
+                "https://hub.example:8443",
+                "https:gate:hunter2@hub.example:99999",
+            )],
+            setup: none,
+            code: 2,
+            line: 7,
+            key: "upstream.url",
+            words: "is not a URL",
         },
         Case {
             what: "a duplicate key",

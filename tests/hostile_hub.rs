@@ -227,6 +227,9 @@ async fn redirects_are_refused_and_nothing_is_applied_or_delivered() {
             format!("http://{trap}/v1/feed/catalog"),
             format!("https://localhost:{other_port}/v1/feed/catalog"),
             format!("https://user:pa55word@localhost:{other_port}/v1/outbox"),
+            // Forms a URL parser takes that do not start with `scheme://`.
+            format!("//user:pa55word@localhost:{other_port}/v1/outbox"),
+            format!("https:user:pa55word@localhost:{other_port}/v1/outbox"),
         ] {
             let location = target.clone();
             let redirect = move || {
@@ -265,10 +268,8 @@ async fn redirects_are_refused_and_nothing_is_applied_or_delivered() {
                     location,
                 } => {
                     assert_eq!(*s, status, "{case}");
-                    assert!(
-                        location.contains(&target.replace("pa55word", "***")),
-                        "{case}: {location}"
-                    );
+                    let shown = target.replace("user:pa55word@", "***@");
+                    assert!(location.contains(&shown), "{case}: {location}");
                     assert!(!location.contains("pa55word"), "{case}: {location}");
                 }
                 other => panic!("{case}: {other:?}"),
@@ -517,6 +518,146 @@ async fn the_device_says_hello_at_start_and_after_the_link_comes_back() {
     assert_eq!(
         device.engine.link_status().hub_id.as_deref(),
         Some("hostile-hub")
+    );
+    let _ = server.shutdown.send(true);
+}
+
+/// More hostile replies of the same kinds: a feed that never ends, a count that overflows,
+/// text that would forge lines on a technician's terminal, a success reply that is not the
+/// hub's, a hello the hub refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_hostile_replies_are_refused_the_same_way() {
+    // A feed whose cursor never moves, announcing more each time: refused, not looped on.
+    let feeds = Arc::new(AtomicUsize::new(0));
+    let counter = feeds.clone();
+    let app = greeting(Arc::default()).route(
+        "/v1/feed/{r}",
+        get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async {
+                from_hub(
+                    200,
+                    INJECTED_PAGE.replace(
+                        "\"has_more\":false",
+                        "\"has_more\":true,\"remaining\":18446744073709551615",
+                    ),
+                )
+            }
+        }),
+    );
+    let (dir, server) = serve(app).await;
+    let device = device_for(dir.path(), server.addr.port());
+    let err = device.engine.pull_all(None).await.unwrap_err();
+    assert!(
+        matches!(&err, SyncError::Protocol(m) if m.contains("again")),
+        "{err:?}"
+    );
+    assert!(feeds.load(Ordering::SeqCst) <= 3, "stopped at once");
+    let _ = server.shutdown.send(true);
+
+    // Control characters and forged lines from the hub never reach the status or the logs.
+    let forged = "evil\u{1b}[2J\u{1b}[31m\nhub link    online\u{7}";
+    let as_json = serde_json::to_string(forged).unwrap();
+    let hello = hello_of(1, DEVICE).replace("hostile-hub", as_json.trim_matches('"'));
+    let app = Router::new()
+        .route(
+            "/v1/hello",
+            get(move || {
+                let hello = hello.clone();
+                async move { from_hub(200, hello) }
+            }),
+        )
+        .route(
+            "/v1/outbox",
+            post(|body: String| async move {
+                let batch: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let results: Vec<_> = batch["rows"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "idempotency_key": r["idempotency_key"],
+                            "status": "rejected",
+                            "reason": "bad\u{1b}[31m\nFAKE LINE\r\u{1b}[2K"
+                        })
+                    })
+                    .collect();
+                from_hub(200, serde_json::json!({ "results": results }).to_string())
+            }),
+        );
+    let (dir, server) = serve(app).await;
+    let device = device_for(dir.path(), server.addr.port());
+    enqueue_rows(&device, 1);
+    let report = device.engine.push_once().await.unwrap();
+    assert_eq!(report.dead, 1, "the hub's own per-row refusal dead-letters");
+    let hub_id = device.engine.link_status().hub_id.unwrap();
+    assert!(!hub_id.chars().any(char::is_control), "{hub_id:?}");
+    let reason = outbox_rows(&device)[0].dead_reason.clone().unwrap();
+    assert!(!reason.chars().any(char::is_control), "{reason:?}");
+    let _ = server.shutdown.send(true);
+
+    // A success reply without the hub's header: not the hub's word, so nothing is taken
+    // from it (here: rows it calls rejected stay pending).
+    let app = greeting(Arc::default()).route(
+        "/v1/outbox",
+        post(|| async {
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                "{\"results\":[]}",
+            )
+                .into_response()
+        }),
+    );
+    let (dir, server) = serve(app).await;
+    let device = device_for(dir.path(), server.addr.port());
+    enqueue_rows(&device, 2);
+    let err = device.engine.push_once().await.unwrap_err();
+    assert!(
+        matches!(err, SyncError::Link { status: 200, .. }),
+        "{err:?}"
+    );
+    assert!(outbox_rows(&device).iter().all(|r| r.state == "pending"));
+    let _ = server.shutdown.send(true);
+
+    // The hub refuses the hello itself: the link is not "online" while nothing syncs.
+    let app = Router::new().route(
+        "/v1/hello",
+        get(|| async { from_hub(404, "{\"error\":\"not_found\",\"message\":\"no\"}") }),
+    );
+    let (dir, server) = serve(app).await;
+    let device = device_for(dir.path(), server.addr.port());
+    assert!(device.engine.pull_all(None).await.is_err());
+    assert!(!device.engine.link_status().online);
+    let _ = server.shutdown.send(true);
+}
+
+/// A token replaced while the device runs is checked with the hub before it is used: the
+/// device greets the hub again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_token_is_checked_with_a_hello_before_it_is_used() {
+    let hellos = Arc::new(AtomicUsize::new(0));
+    let app = greeting(hellos.clone()).route(
+        "/v1/feed/{r}",
+        get(|axum::extract::Path(r): axum::extract::Path<String>| async move {
+            from_hub(
+                200,
+                format!("{{\"resource\":\"{r}\",\"changes\":[],\"next_cursor\":\"0\",\"has_more\":false}}"),
+            )
+        }),
+    );
+    let (dir, server) = serve(app).await;
+    let device = device_for(dir.path(), server.addr.port());
+    device.engine.pull_all(None).await.unwrap();
+    device.engine.pull_all(None).await.unwrap();
+    assert_eq!(hellos.load(Ordering::SeqCst), 1);
+    portico::hub::write_private(&dir.path().join("device.token"), b"an0ther-t0ken").unwrap();
+    device.engine.pull_all(None).await.unwrap();
+    assert_eq!(
+        hellos.load(Ordering::SeqCst),
+        2,
+        "greeted again with the new token"
     );
     let _ = server.shutdown.send(true);
 }

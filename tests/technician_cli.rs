@@ -291,6 +291,9 @@ fn hub_add_device_checks_the_id_and_writes_the_token_before_registering() {
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
     let store = portico::hub::HubStore::open(&hub.join("hub.db")).unwrap();
     assert!(store.devices().unwrap().is_empty(), "nothing registered");
+    // An id with no letter or digit is no id.
+    let out = run(&["hub", "add-device", "--dir", h, ".", "--token-out", "t"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 
     let token = dir.path().join("gate-1.token");
     let out = run(&[
@@ -315,4 +318,73 @@ fn hub_add_device_checks_the_id_and_writes_the_token_before_registering() {
         !text(&out.stdout).contains(secret.trim()),
         "the token is never printed"
     );
+
+    // The same id again (a slip of the finger): refused, and the working token stays.
+    let again = dir.path().join("again.token");
+    let out = run(&[
+        "hub",
+        "add-device",
+        "--dir",
+        h,
+        "gate-1",
+        "--token-out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--replace"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!again.exists());
+    assert_eq!(
+        store.authenticate(secret.trim()).unwrap().as_deref(),
+        Some("gate-1")
+    );
+    // Asked for: a new token, and the old one stops working.
+    let out = run(&[
+        "hub",
+        "add-device",
+        "--dir",
+        h,
+        "gate-1",
+        "--replace",
+        "--token-out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(store.authenticate(secret.trim()).unwrap(), None);
+    let new = std::fs::read_to_string(&again).unwrap();
+    assert_eq!(
+        store.authenticate(new.trim()).unwrap().as_deref(),
+        Some("gate-1")
+    );
+}
+
+/// The technician's tools work on the very problems they exist to find: a token others may
+/// read is a warning for `outbox`, not a refusal (`portico run` still refuses it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tools_still_work_when_the_machine_disagrees_with_the_config() {
+    let hub = TestHub::start(5).await;
+    let dev = TestDevice::new(&hub, "gate-4", &hub.ca, "", "");
+    drop(dev.open(manual_clock()));
+    use std::os::unix::fs::PermissionsExt;
+    let token = dev.dir.path().join("device.token");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let config = dev.config_path.clone();
+    let out = tokio::task::spawn_blocking(move || portico(&["outbox", "list"], &config))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("upstream.token_file: warning:") && err.contains("chmod 600"),
+        "{err}"
+    );
+    let check = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["config", "check"])
+        .arg(&dev.config_path)
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(2));
 }

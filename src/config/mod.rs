@@ -167,14 +167,26 @@ impl DeviceConfig {
     }
 }
 
-/// Reads and validates a config file.
+/// Reads and validates a config file: everything `portico run` needs must hold.
 pub fn load(path: &Path) -> Result<DeviceConfig, ConfigError> {
+    load_as(path, false)
+}
+
+/// Reads and validates a config file for the technician's tools (`status`, `outbox`,
+/// `search`): the text must be right, but what the machine's state says (a missing CA file, a
+/// token readable by others, an unplugged relay) comes back as warnings, so the tools still
+/// reach a running device or its database.
+pub fn load_for_tools(path: &Path) -> Result<DeviceConfig, ConfigError> {
+    load_as(path, true)
+}
+
+fn load_as(path: &Path, lenient: bool) -> Result<DeviceConfig, ConfigError> {
     let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
     match String::from_utf8(bytes) {
-        Ok(text) => parse(path, &text),
+        Ok(text) => parse_as(path, &text, lenient),
         Err(e) => {
             let valid = e.utf8_error().valid_up_to();
             let bytes = e.as_bytes();
@@ -198,12 +210,18 @@ pub fn load(path: &Path) -> Result<DeviceConfig, ConfigError> {
 /// Validates config text as if read from `path` (relative paths resolve against its folder,
 /// made absolute: `device.toml` and `./device.toml` are the same file).
 pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
+    parse_as(path, text, false)
+}
+
+fn parse_as(path: &Path, text: &str, lenient: bool) -> Result<DeviceConfig, ConfigError> {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let mut p = Problems {
         file: path.clone(),
         text,
         doc: None,
         list: Vec::new(),
+        lenient,
+        env_warnings: Vec::new(),
     };
     let (doc, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
@@ -269,8 +287,13 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
     let upstream = upstream.map(|u| validate_upstream(&mut p, &base, u));
     let sync = sync.map(|s| validate_sync(&mut p, s));
     let normalizer = matching.map(|m| validate_matching(&mut p, m));
-    let gate = gate.map(|g| validate_gate(&mut p, &base, g));
-    let kiosk = kiosk.map(|k| validate_kiosk(&mut p, &base, k));
+    // A section for a role the device does not have is checked as text only (and warned
+    // of below): its files and hardware belong to another device.
+    let has_role =
+        |role: Role| matches!(&device, Some(Some((_, roles, _, _))) if roles.contains(&role));
+    let (gate_active, kiosk_active) = (has_role(Role::Gate), has_role(Role::Kiosk));
+    let gate = gate.map(|g| validate_gate(&mut p, &base, g, gate_active));
+    let kiosk = kiosk.map(|k| validate_kiosk(&mut p, &base, k, kiosk_active));
 
     let mut warnings = Vec::new();
     if let Some(Some((_, roles, _, _))) = &device {
@@ -294,7 +317,7 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
             }
         }
     }
-    if let (Some(Some(gate)), Some(inputs)) = (&gate, &inputs) {
+    if let (Some(Some(gate)), Some(inputs), true) = (&gate, &inputs, gate_active) {
         check_gate_hardware(&mut p, gate, inputs);
     }
 
@@ -324,7 +347,7 @@ pub fn parse(path: &Path, text: &str) -> Result<DeviceConfig, ConfigError> {
             gate: gate.filter(|_| has("gate")),
             kiosk: kiosk.filter(|_| has("kiosk")),
             inputs,
-            warnings,
+            warnings: warnings.into_iter().chain(p.env_warnings).collect(),
         }),
         _ => Err(ConfigError::Invalid(p.list)),
     }
@@ -335,6 +358,11 @@ struct Problems<'a> {
     text: &'a str,
     doc: Option<&'a DeTable<'a>>,
     list: Vec<Diagnostic>,
+    /// What this machine's state says about the config (files, modes, hardware, folders)
+    /// is a warning, not a problem: for the technician's tools, which must work on a device
+    /// whose config `portico run` would refuse.
+    lenient: bool,
+    env_warnings: Vec<Diagnostic>,
 }
 
 impl Problems<'_> {
@@ -352,6 +380,20 @@ impl Problems<'_> {
     fn push(&mut self, offset: usize, key: String, message: &str) {
         let d = self.diagnostic(offset, key, message);
         self.list.push(d);
+    }
+
+    /// A problem found in the machine's state rather than in the text (a missing file, a
+    /// mode, a folder, hardware). Returns whether validation may go on as if it were fine
+    /// (only for the technician's tools, see [`load_for_tools`]).
+    fn env(&mut self, key: &str, message: &str) -> bool {
+        if self.lenient {
+            let d = self.diagnostic_at_path(key, &format!("warning: {message}"));
+            self.env_warnings.push(d);
+            true
+        } else {
+            self.at_path(key, message);
+            false
+        }
     }
 
     /// A diagnostic at a key path, not counted as a problem (for warnings).
@@ -546,24 +588,23 @@ fn existing_file(
         return None;
     };
     let path = resolve(base, &s);
-    match std::fs::metadata(&path) {
-        Ok(m) if m.is_file() => Some(path),
-        Ok(_) => {
-            p.at_path(key, &format!("{} is not a file", path.display()));
-            None
-        }
-        Err(e) => {
-            p.at_path(key, &format!("cannot read {}: {e}", path.display()));
-            None
-        }
-    }
+    let problem = match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => return Some(path),
+        Ok(_) => format!("{} is not a file", path.display()),
+        Err(e) => format!("cannot read {}: {e}", path.display()),
+    };
+    p.env(key, &problem).then_some(path)
 }
 
 /// `upstream.url`: https, a host, no user name or password (the device authenticates with its
 /// token), no query or fragment, a real port. Problems never repeat a password.
 fn validate_url(s: &str) -> Result<reqwest::Url, String> {
-    let mut url = reqwest::Url::parse(s.trim())
-        .map_err(|e| format!("{:?} is not a URL: {e}", redact_url_text(s)))?;
+    let mut url = reqwest::Url::parse(s.trim()).map_err(|e| {
+        format!(
+            "{:?} is not a URL: {e}",
+            crate::sync::client::redact_url_text(s)
+        )
+    })?;
     let shown = crate::sync::client::redacted(&url);
     if url.scheme() != "https" || url.host().is_none() {
         return Err(format!("{shown:?} must be an https:// URL with a host"));
@@ -594,29 +635,6 @@ fn validate_url(s: &str) -> Result<reqwest::Url, String> {
     Ok(url)
 }
 
-/// A URL that did not parse, with whatever stands between `://` and `@` after a `:` hidden.
-fn redact_url_text(s: &str) -> String {
-    let Some(scheme_end) = s.find("://").map(|i| i + 3) else {
-        return s.to_owned();
-    };
-    let rest = &s[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            let hidden = if userinfo.contains(':') { ":***" } else { "" };
-            format!(
-                "{}{user}{hidden}{}",
-                &s[..scheme_end],
-                &s[scheme_end + at..]
-            )
-        }
-        None => s.to_owned(),
-    }
-}
-
 /// A file holding a secret (the device token, the technician PIN): refused, as ssh refuses a
 /// private key, when group or others may read or write it; and refused when it holds nothing.
 /// Its content is never shown.
@@ -625,12 +643,11 @@ fn secret_file(p: &mut Problems<'_>, key: &str, path: &Path, what: &str) -> bool
     let mode = match std::fs::metadata(path) {
         Ok(m) => m.permissions().mode() & 0o7777,
         Err(e) => {
-            p.at_path(key, &format!("cannot read {}: {e}", path.display()));
-            return false;
+            return p.env(key, &format!("cannot read {}: {e}", path.display()));
         }
     };
     if mode & 0o077 != 0 {
-        p.at_path(
+        return p.env(
             key,
             &format!(
                 "{} holds the {what} but group or others may read it (mode {mode:04o}); make \
@@ -639,21 +656,21 @@ fn secret_file(p: &mut Problems<'_>, key: &str, path: &Path, what: &str) -> bool
                 path.display()
             ),
         );
-        return false;
     }
     match std::fs::read(path) {
-        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
-            p.at_path(
-                key,
-                &format!("{} is empty; it must hold the {what}", path.display()),
-            );
-            false
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => p.env(
+            key,
+            &format!("{} is empty; it must hold the {what}", path.display()),
+        ),
+        Ok(bytes) if key == "upstream.token_file" => {
+            let text = String::from_utf8_lossy(&bytes);
+            match crate::sync::client::check_token(text.trim()) {
+                Ok(_) => true,
+                Err(why) => p.env(key, &format!("{} {why}", path.display())),
+            }
         }
         Ok(_) => true,
-        Err(e) => {
-            p.at_path(key, &format!("cannot read {}: {e}", path.display()));
-            false
-        }
+        Err(e) => p.env(key, &format!("cannot read {}: {e}", path.display())),
     }
 }
 
@@ -665,7 +682,10 @@ fn validate_device(p: &mut Problems<'_>, base: &Path, d: raw::RawDevice) -> Opti
         Some(id) => {
             p.at_path(
                 "device.id",
-                &format!("{id:?} must be 1-64 characters of A-Z a-z 0-9 - _ ."),
+                &format!(
+                    "{id:?} must be 1-64 characters of A-Z a-z 0-9 - _ ., at least one a letter \
+                     or digit"
+                ),
             );
             None
         }
@@ -725,10 +745,7 @@ fn validate_device(p: &mut Problems<'_>, base: &Path, d: raw::RawDevice) -> Opti
             let dir = resolve(base, &s);
             match data_dir_problem(&dir) {
                 None => Some(dir),
-                Some(problem) => {
-                    p.at_path("device.data_dir", &problem);
-                    None
-                }
+                Some(problem) => p.env("device.data_dir", &problem).then_some(dir),
             }
         }
     };
@@ -753,9 +770,29 @@ fn validate_device(p: &mut Problems<'_>, base: &Path, d: raw::RawDevice) -> Opti
     if d.status_socket.is_some() {
         let folder = socket.parent().unwrap_or(Path::new("/"));
         if !folder.is_dir() && folder != data_dir {
-            p.at_path(
+            let why = if folder.exists() {
+                "is not a folder"
+            } else {
+                "does not exist"
+            };
+            if !p.env(
                 "device.status_socket",
-                &format!("the folder {} does not exist", folder.display()),
+                &format!("{} {why}", folder.display()),
+            ) {
+                return None;
+            }
+        }
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(&socket) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            p.at_path(
+                socket_key,
+                &format!(
+                    "the status socket's path {} is taken by a file that is not a socket; \
+                     choose another path for device.status_socket",
+                    socket.display()
+                ),
             );
             return None;
         }
@@ -766,13 +803,15 @@ fn validate_device(p: &mut Problems<'_>, base: &Path, d: raw::RawDevice) -> Opti
 /// Longest path a Unix socket can be bound at (`sun_path` holds 108 bytes with the NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
-/// A device id: 1-64 of `A-Z a-z 0-9 - _ .` (it names files and appears in URLs and logs).
+/// A device id: 1-64 of `A-Z a-z 0-9 - _ .`, at least one a letter or digit (it names files
+/// and appears in URLs and logs).
 pub fn valid_device_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && id.chars().any(|c| c.is_ascii_alphanumeric())
 }
 
 /// Why `portico run` could not keep its database in `dir`, if it could not: `dir` must be a
@@ -926,7 +965,7 @@ fn check_gate_hardware(
     // `portico run` opens the relay and the sensor when it starts, and stops if it cannot.
     let mut present = |key: &str, path: &Path, what: &str| {
         if !path.exists() {
-            p.at_path(
+            p.env(
                 key,
                 &format!(
                     "{} does not exist (is the {what} connected?)",
@@ -1031,16 +1070,13 @@ fn validate_upstream(
         ca_cert.filter(
             |path| match crate::tls::client_config(path, spki_pin.flatten()) {
                 Ok(_) => true,
-                Err(e) => {
-                    p.at_path(
-                        "upstream.ca_cert",
-                        &format!(
-                            "{} (it must hold the hub's CA certificate in PEM)",
-                            crate::error_text::of(&e)
-                        ),
-                    );
-                    false
-                }
+                Err(e) => p.env(
+                    "upstream.ca_cert",
+                    &format!(
+                        "{} (it must hold the hub's CA certificate in PEM)",
+                        crate::error_text::of(&e)
+                    ),
+                ),
             },
         );
     Some(UpstreamConfig {
@@ -1242,52 +1278,73 @@ fn validate_gate(
     p: &mut Problems<'_>,
     base: &Path,
     g: crate::gate::config::RawGateSection,
+    active: bool,
 ) -> Option<crate::gate::config::GatePolicyConfig> {
-    match crate::gate::config::validate(g) {
-        Ok(mut v) => {
-            if let Some(file) = v.revocation_file.take() {
-                let path = existing_file(
-                    p,
-                    base,
-                    "gate.revocation_file",
-                    Some(file.display().to_string()),
-                )?;
-                // Read as the gate reads it when it opens: a bad line stops the gate.
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => {
-                        if let Err(problems) = crate::gate::config::parse_revocation_list(&text) {
-                            for (at, message) in problems {
-                                let line = at.rsplit(':').next().unwrap_or("?");
-                                p.at_path(
-                                    "gate.revocation_file",
-                                    &format!("{}:{line}: {message}", path.display()),
-                                );
-                            }
-                            return None;
-                        }
-                    }
-                    Err(e) => {
-                        p.at_path(
-                            "gate.revocation_file",
-                            &format!("cannot read {}: {e}", path.display()),
-                        );
-                        return None;
-                    }
-                }
-                v.revocation_file = Some(path);
-            }
-            Some(v)
-        }
+    use crate::gate::config::{RelayConfig, SensorConfig};
+    let mut v = match crate::gate::config::validate(g) {
+        Ok(v) => v,
         Err(problems) => {
             for (key, message) in problems {
                 p.at_path(&key, &message);
             }
-            None
+            return None;
         }
+    };
+    // Device paths relative to the config file's folder, like every other path in it.
+    match &mut v.relay {
+        RelayConfig::Gpio(line) => line.chip = resolve(base, &line.chip.to_string_lossy()),
+        // A bare name is a device node (`ttyUSB0` is `/dev/ttyUSB0`).
+        RelayConfig::Serial(serial) if !serial.port.contains('/') => {
+            serial.port = format!("/dev/{}", serial.port);
+        }
+        RelayConfig::Serial(serial) => {
+            serial.port = resolve(base, &serial.port).to_string_lossy().into_owned();
+        }
+        RelayConfig::Simulated => {}
+    }
+    if let SensorConfig::Gpio(input) = &mut v.passage.sensor {
+        input.line.chip = resolve(base, &input.line.chip.to_string_lossy());
+    }
+    let Some(file) = v.revocation_file.take() else {
+        return Some(v);
+    };
+    let path = resolve(base, &file.to_string_lossy());
+    v.revocation_file = Some(path.clone());
+    if !active {
+        // Another device's block list: not this one's to read.
+        return Some(v);
+    }
+    // Read as the gate reads it when it opens: a bad line stops the gate.
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            if let Err(problems) = crate::gate::config::parse_revocation_list(&text) {
+                let mut go_on = true;
+                for (at, message) in problems {
+                    let line = at.rsplit(':').next().unwrap_or("?");
+                    go_on &= p.env(
+                        "gate.revocation_file",
+                        &format!("{}:{line}: {message}", path.display()),
+                    );
+                }
+                return go_on.then_some(v);
+            }
+            Some(v)
+        }
+        Err(e) => p
+            .env(
+                "gate.revocation_file",
+                &format!("cannot read {}: {e}", path.display()),
+            )
+            .then_some(v),
     }
 }
 
-fn validate_kiosk(p: &mut Problems<'_>, base: &Path, k: raw::RawKiosk) -> Option<KioskConfig> {
+fn validate_kiosk(
+    p: &mut Problems<'_>,
+    base: &Path,
+    k: raw::RawKiosk,
+    active: bool,
+) -> Option<KioskConfig> {
     let currency = k.currency.unwrap_or_else(|| "USD".to_owned());
     let currency_ok = currency.len() == 3 && currency.chars().all(|c| c.is_ascii_uppercase());
     if !currency_ok {
@@ -1305,6 +1362,8 @@ fn validate_kiosk(p: &mut Problems<'_>, base: &Path, k: raw::RawKiosk) -> Option
     );
     let pin = match k.technician_pin_file {
         None => Some(None),
+        // Another device's PIN file: not this one's to read.
+        Some(s) if !active => Some(Some(resolve(base, &s))),
         Some(s) => existing_file(p, base, "kiosk.technician_pin_file", Some(s))
             .filter(|path| secret_file(p, "kiosk.technician_pin_file", path, "technician PIN"))
             .map(Some),

@@ -76,6 +76,11 @@ pub enum AddDeviceError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "device {device_id} is already registered; give --replace to issue it a new token \
+         (its current token then stops working)"
+    )]
+    Exists { device_id: String },
     #[error("cannot register device {device_id}; the token file was not written")]
     Register {
         device_id: String,
@@ -103,8 +108,18 @@ pub fn add_device(
     store: &HubStore,
     device_id: &str,
     token_out: &Path,
+    replace: bool,
 ) -> Result<(), AddDeviceError> {
     use std::io::Write;
+    let known = store.devices().map_err(|source| AddDeviceError::Register {
+        device_id: device_id.to_owned(),
+        source,
+    })?;
+    if !replace && known.iter().any(|d| d == device_id) {
+        return Err(AddDeviceError::Exists {
+            device_id: device_id.to_owned(),
+        });
+    }
     let token_file_error = |source| AddDeviceError::TokenFile {
         path: token_out.display().to_string(),
         source,

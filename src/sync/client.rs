@@ -83,6 +83,21 @@ impl SyncError {
     }
 }
 
+/// A device token as a request can carry it: not empty, visible ASCII only (it goes in an
+/// HTTP header). The error says what is wrong, never the token.
+pub fn check_token(t: &str) -> Result<&str, &'static str> {
+    if t.is_empty() {
+        return Err("is empty; it must hold the device token from `portico hub add-device`");
+    }
+    if !t.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(
+            "holds spaces or characters a token cannot have (a token is one word of \
+             visible ASCII); copy it again from `portico hub add-device`",
+        );
+    }
+    Ok(t)
+}
+
 /// Text from a reply made safe to log and show: control characters and runs of white space
 /// folded to one space, at most `max` characters.
 pub fn printable(text: &str, max: usize) -> String {
@@ -115,6 +130,36 @@ pub fn redacted(url: &reqwest::Url) -> String {
     shown.to_string()
 }
 
+/// URL-like text as it may be shown, whether or not it parses: everything between the start
+/// of its authority (after an optional scheme and any slashes or backslashes, which URL
+/// parsers accept) and the last `@` before any query or fragment is replaced by `***`. A path
+/// with an `@` in it is hidden too; a password never shows.
+pub fn redact_url_text(s: &str) -> String {
+    let mut start = 0;
+    if let Some(colon) = s.find(':') {
+        let scheme = &s[..colon];
+        let is_scheme = scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+        if is_scheme {
+            start = colon + 1;
+        }
+    }
+    let rest = &s[start..];
+    let authority = start + (rest.len() - rest.trim_start_matches(['/', '\\']).len());
+    let before_query = s[authority..]
+        .find(['?', '#'])
+        .map_or(s.len(), |i| authority + i);
+    match s[authority..before_query].rfind('@') {
+        Some(at) => format!("{}***{}", &s[..authority], &s[authority + at..]),
+        None => s.to_owned(),
+    }
+}
+
 fn classify(e: reqwest::Error) -> SyncError {
     let mut chain = Vec::new();
     let mut source: Option<&dyn std::error::Error> = Some(&e);
@@ -128,7 +173,10 @@ fn classify(e: reqwest::Error) -> SyncError {
     let text = chain.join(": ");
     let lowered = text.to_lowercase();
     if lowered.contains("certificate") || lowered.contains("does not match the configured pin") {
-        SyncError::Certificate(text)
+        SyncError::Certificate(format!(
+            "{text} (the hub's certificate must be signed by the CA in upstream.ca_cert, and \
+             match upstream.spki_pin when set)"
+        ))
     } else {
         SyncError::Network(text)
     }
@@ -167,17 +215,12 @@ impl HubClient {
     }
 
     /// Read at every request, so a replaced token takes effect without a restart.
-    fn token(&self) -> Result<String, SyncError> {
+    pub fn token(&self) -> Result<String, SyncError> {
         let t = std::fs::read_to_string(&self.token_file)
             .map_err(|e| SyncError::Token(format!("{}: {e}", self.token_file.display())))?;
-        let t = t.trim();
-        if t.is_empty() {
-            return Err(SyncError::Token(format!(
-                "{} is empty",
-                self.token_file.display()
-            )));
-        }
-        Ok(t.to_owned())
+        check_token(t.trim())
+            .map(str::to_owned)
+            .map_err(|why| SyncError::Token(format!("{} {why}", self.token_file.display())))
     }
 
     /// `path` under the configured URL; never another origin (scheme, host or port).
@@ -209,10 +252,9 @@ impl HubClient {
             let location = resp
                 .headers()
                 .get(reqwest::header::LOCATION)
-                .map(|v| printable(&String::from_utf8_lossy(v.as_bytes()), 200))
-                .map(|l| match reqwest::Url::parse(&l) {
-                    Ok(url) => redacted(&url),
-                    Err(_) => l,
+                .map(|v| {
+                    let raw = String::from_utf8_lossy(v.as_bytes());
+                    printable(&redact_url_text(&raw), 200)
                 })
                 .unwrap_or_else(|| "(no Location)".to_owned());
             return Err(SyncError::Redirect {
@@ -221,6 +263,15 @@ impl HubClient {
             });
         }
         let from_hub = resp.headers().contains_key(PROTOCOL_HEADER);
+        if status.is_success() && !from_hub {
+            return Err(SyncError::Link {
+                status: code,
+                detail: format!(
+                    "a success reply without the hub's {PROTOCOL_HEADER} header (a proxy or \
+                     another server answered); nothing in it was used"
+                ),
+            });
+        }
         if let Some(len) = resp.content_length()
             && len > cap as u64
         {
@@ -289,8 +340,16 @@ impl HubClient {
         })
     }
 
-    fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, SyncError> {
-        serde_json::from_slice(body).map_err(|e| SyncError::Protocol(e.to_string()))
+    /// Decodes the reply to `what` (`hello`, `upload`, …).
+    fn decode<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, SyncError> {
+        serde_json::from_slice(body).map_err(|e| {
+            let looks = if body.trim_ascii_start().starts_with(b"<") {
+                " (an HTML page, not the hub's JSON)"
+            } else {
+                ""
+            };
+            SyncError::Protocol(format!("{what} reply{looks}: {e}"))
+        })
     }
 
     /// `GET /v1/hello`: the hub's protocol version, checked before the rest of the reply is
@@ -298,25 +357,28 @@ impl HubClient {
     pub async fn hello(&self) -> Result<Hello, SyncError> {
         #[derive(serde::Deserialize)]
         struct Version {
-            protocol: u32,
+            protocol: u64,
         }
         let body = self
             .send(self.http.get(self.url("v1/hello")?), MAX_REPLY_BYTES)
             .await?;
-        let version: Version = Self::decode(&body)?;
-        if version.protocol != crate::protocol::PROTOCOL_VERSION {
+        let version: Version = Self::decode("hello", &body)?;
+        if version.protocol != u64::from(crate::protocol::PROTOCOL_VERSION) {
             return Err(SyncError::Incompatible(format!(
                 "the hub speaks protocol {}, this device protocol {}; update the {} to match",
                 version.protocol,
                 crate::protocol::PROTOCOL_VERSION,
-                if version.protocol > crate::protocol::PROTOCOL_VERSION {
+                if version.protocol > u64::from(crate::protocol::PROTOCOL_VERSION) {
                     "device"
                 } else {
                     "hub"
                 }
             )));
         }
-        Self::decode(&body)
+        let mut hello: Hello = Self::decode("hello", &body)?;
+        hello.hub_id = printable(&hello.hub_id, 64);
+        hello.device_id = printable(&hello.device_id, 64);
+        Ok(hello)
     }
 
     /// Fetches one feed page as raw bytes (decoded by the caller, off the async threads).
@@ -365,7 +427,10 @@ impl HubClient {
                 MAX_REPLY_BYTES,
             )
             .await?;
-        let resp: UploadResponse = Self::decode(&reply)?;
+        let mut resp: UploadResponse = Self::decode("upload", &reply)?;
+        for r in &mut resp.results {
+            r.reason = r.reason.as_deref().map(|why| printable(why, 300));
+        }
         Ok(resp)
     }
 
@@ -384,7 +449,7 @@ impl HubClient {
                 MAX_REPLY_BYTES,
             )
             .await?;
-        Self::decode(&reply)
+        Self::decode(path, &reply)
     }
 
     /// Find My Membership, step 1: the hub looks up `membership_id` and answers with a request
@@ -457,4 +522,48 @@ pub fn decode_page<T: DeserializeOwned>(
         return Err(SyncError::Protocol("cursor longer than 256 bytes".into()));
     }
     Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_never_shows_in_url_text_whatever_its_form() {
+        let cases = [
+            (
+                "https://admin:hunter2@hub.example/x",
+                "https://***@hub.example/x",
+            ),
+            ("//admin:hunter2@evil.example/x", "//***@evil.example/x"),
+            (
+                "https:admin:hunter2@evil.example:99999/",
+                "https:***@evil.example:99999/",
+            ),
+            (
+                "https:\\\\admin:s3cret@hub:99999",
+                "https:\\\\***@hub:99999",
+            ),
+            ("https://admin:s3/cret@hub:99999/", "https://***@hub:99999/"),
+            (
+                "https://hub.example:8443/v1?x=a@b",
+                "https://hub.example:8443/v1?x=a@b",
+            ),
+            ("https://hub.example:8443/", "https://hub.example:8443/"),
+            ("admin:hunter2@hub", "admin:***@hub"),
+        ];
+        for (text, shown) in cases {
+            assert_eq!(redact_url_text(text), shown, "{text}");
+            assert!(!redact_url_text(text).contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn reply_text_is_folded_to_one_short_line() {
+        assert_eq!(
+            printable("a\u{1b}[2J\nhub link    online\u{7}", 100),
+            "a [2J hub link online"
+        );
+        assert_eq!(printable("abcdef", 3), "abc…");
+    }
 }

@@ -141,9 +141,11 @@ pub struct SyncEngine {
     clock: Arc<dyn Clock>,
     applier: Applier,
     status: Mutex<LinkStatus>,
-    /// The hub answered hello on the current link: cleared at start and by every link fault,
-    /// so a device greets the hub (and checks its protocol) before anything else.
-    greeted: Mutex<bool>,
+    /// The hub answered hello on the current link, for the token as it was then (a
+    /// fingerprint of it): cleared at start and by every link fault, and stale once the token
+    /// file changes, so a device greets the hub (and checks its protocol and who the token
+    /// belongs to) before anything else.
+    greeted: Mutex<Option<u64>>,
     /// Wakes the pull loop for an on-demand sync.
     pub pull_now: Notify,
     /// Wakes the push loop (e.g. after a decision enqueued a row).
@@ -166,7 +168,7 @@ impl SyncEngine {
             reader: Arc::new(Mutex::new(reader)),
             clock,
             status: Mutex::new(LinkStatus::default()),
-            greeted: Mutex::new(false),
+            greeted: Mutex::new(None),
             pull_now: Notify::new(),
             push_now: Notify::new(),
         })
@@ -216,7 +218,7 @@ impl SyncEngine {
             Err(e) => {
                 s.last_error = Some(e.to_string());
                 if e.is_link_fault() {
-                    *self.greeted.lock().unwrap_or_else(|p| p.into_inner()) = false;
+                    *self.greeted.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 }
                 match e {
                     SyncError::Unauthorized(_) => {
@@ -227,7 +229,9 @@ impl SyncEngine {
                         s.incompatible = true;
                         s.online = true;
                     }
-                    SyncError::Rejected { .. } => s.online = true,
+                    // The hub refusing an upload still shows the link works; refusing a hello
+                    // or a feed page means nothing syncs.
+                    SyncError::Rejected { .. } => s.online = push,
                     SyncError::Local(_) => {}
                     _ => s.online = false,
                 }
@@ -239,13 +243,15 @@ impl SyncEngine {
     /// device's protocol and knows the token as this device's. Called before every pull and
     /// upload, so a device greets the hub when it starts and again after every link fault.
     async fn greet(&self) -> Result<(), SyncError> {
-        if *self.greeted.lock().unwrap_or_else(|p| p.into_inner()) {
+        let token = token_fingerprint(&self.client.token()?);
+        if *self.greeted.lock().unwrap_or_else(|p| p.into_inner()) == Some(token) {
             return Ok(());
         }
         self.greet_now().await.map(drop)
     }
 
     async fn greet_now(&self) -> Result<crate::protocol::Hello, SyncError> {
+        let token = token_fingerprint(&self.client.token()?);
         let hello = self.client.hello().await?;
         if hello.device_id != self.cfg.device_id {
             return Err(SyncError::Incompatible(format!(
@@ -256,7 +262,7 @@ impl SyncEngine {
         }
         tracing::info!(hub = %hello.hub_id, protocol = hello.protocol, "hub said hello");
         self.status.lock().unwrap_or_else(|p| p.into_inner()).hub_id = Some(hello.hub_id.clone());
-        *self.greeted.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        *self.greeted.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);
         Ok(hello)
     }
 
@@ -340,6 +346,8 @@ impl SyncEngine {
             let since = start.clone();
             let mut cursor = start;
             let mut limit = FIRST_PAGE.min(page_size);
+            // Cursors this pull was given: a hub that hands one out again would loop forever.
+            let mut seen: std::collections::HashSet<String> = cursor.iter().cloned().collect();
             loop {
                 let bytes = client
                     .feed_bytes(resource, cursor.as_deref(), since.as_deref(), limit)
@@ -355,6 +363,13 @@ impl SyncEngine {
                     )));
                 }
                 let more = page.has_more;
+                if more && !seen.insert(page.next_cursor.clone()) {
+                    return Err(SyncError::Protocol(format!(
+                        "{resource}: the hub gave cursor {:?} again and announced more; \
+                         the feed would never end",
+                        crate::sync::client::printable(&page.next_cursor, 40)
+                    )));
+                }
                 cursor = Some(page.next_cursor.clone());
                 if tx.send(page).await.is_err() {
                     break; // the writer stopped; its error is reported
@@ -374,7 +389,9 @@ impl SyncEngine {
             let mut announced = None;
             while let Some(page) = rx.recv().await {
                 if announced.is_none() {
-                    announced = page.remaining.map(|r| r + page.changes.len() as u64);
+                    announced = page
+                        .remaining
+                        .map(|r| r.saturating_add(page.changes.len() as u64));
                 }
                 report.pages += 1;
                 let in_page = page.changes.len() as u64;
@@ -768,6 +785,14 @@ fn remap_created(
     };
     crate::intake::remap::remap_local_id(tx, &local_id, lookup_id, now)?;
     Ok(())
+}
+
+/// A fingerprint of the device token, to notice that it changed (kept in memory only).
+fn token_fingerprint(token: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    token.hash(&mut h);
+    h.finish()
 }
 
 /// Whether a purge is due: `interval` has passed since the last one. Never due before the
