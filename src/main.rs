@@ -301,7 +301,7 @@ struct BenchArgs {
     #[arg(long, default_value_t = 5_000_000)]
     tickets: usize,
     /// Scans timed (bench scan).
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 5_000)]
     scans: usize,
     /// Frames pushed through the input pipeline (bench input).
     #[arg(long, default_value_t = 1_000_000)]

@@ -1,11 +1,15 @@
-//! The device database as the rest of the device uses it: **one writer thread that owns the
-//! only write connection**, read-only connections for everyone else, and a checkpointer.
+//! The device database as the rest of the device uses it: **one write connection**, one writer
+//! thread that runs the queued writes on it, read-only connections for everyone else, and a
+//! checkpointer.
 //!
-//! Every change to the database is a job the writer runs in one `IMMEDIATE` transaction,
-//! committed with `synchronous=FULL` before the job's caller hears back. Jobs run one at a
-//! time, in order, except that an *urgent* job (a gate's scan and the changes to it) goes ahead
-//! of every job still waiting; so a scan waits at most for the one job already running, and
-//! long work (a feed delta, the scan log's fold) is handed over in bounded pieces.
+//! Every change to the database is a job run in one `IMMEDIATE` transaction on the write
+//! connection, committed with `synchronous=FULL` before its caller hears back. Jobs run one at
+//! a time: queued jobs in order on the writer thread; an *urgent* job (a gate's scan and the
+//! changes to it) on its caller's own thread, as soon as the job running now ends, ahead of
+//! every queued job. So a scan waits at most for one job, and long work (a feed delta, the scan
+//! log's fold) is handed over in bounded pieces. A scan is not handed to the writer thread:
+//! waking another thread and being woken back costs about as much as the commit's sync on a
+//! small machine (measured in `docs/BENCHMARKS.md`).
 //!
 //! The checkpointer copies committed WAL frames back into the database file on a connection
 //! of its own (`PRAGMA wal_checkpoint(PASSIVE)`, which never blocks the writer or a reader); it
@@ -28,14 +32,33 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 #[derive(Default)]
 struct Queue {
-    urgent: VecDeque<Job>,
-    normal: VecDeque<Job>,
+    jobs: VecDeque<Job>,
+    /// Urgent jobs waiting for (or holding) the write connection: the writer thread starts
+    /// no queued job while there are any.
+    urgent: usize,
     closed: bool,
 }
 
 struct Shared {
+    /// The only write connection.
+    conn: Mutex<Connection>,
     queue: Mutex<Queue>,
     wake: Condvar,
+}
+
+impl Shared {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The write connection; one a panicking job left in a transaction is rolled back.
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        conn
+    }
 }
 
 /// The device database: its writer, its checkpointer, and read connections on request.
@@ -71,13 +94,14 @@ impl Store {
         // Commits never checkpoint: the checkpointer does, off the writer's path.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let shared = Arc::new(Shared {
+            conn: Mutex::new(conn),
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
         });
         let for_writer = shared.clone();
         let writer = std::thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || run_writer(conn, &for_writer))
+            .spawn(move || run_writer(&for_writer))
             .map_err(|e| ReplicaError::Thread("the database writer", e))?;
         let checkpoint_conn = super::open(path)?;
         let (stop, stopped) = std::sync::mpsc::sync_channel::<()>(1);
@@ -105,21 +129,34 @@ impl Store {
         Ok(conn)
     }
 
-    /// Runs `f` in one transaction on the writer, after the jobs already waiting, and returns
-    /// its result once committed (or rolled back, when `f` fails).
+    /// Runs `f` in one transaction on the writer thread, after the jobs already waiting, and
+    /// returns its result once committed (or rolled back, when `f` fails).
     pub fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.blocking(false, f)
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.submit(f, Reply::Blocking(tx))?;
+        rx.recv().unwrap_or(Err(ReplicaError::WriteAbandoned))
     }
 
-    /// [`Self::write`] ahead of every job still waiting: a gate's scan.
-    pub fn write_urgent<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        self.blocking(true, f)
+    /// Runs `f` in one transaction on this thread, as soon as the job running now ends and
+    /// ahead of every job still queued: a gate's scan.
+    pub fn write_urgent<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        {
+            let mut queue = self.shared.queue();
+            if queue.closed {
+                return Err(ReplicaError::WriterStopped);
+            }
+            queue.urgent += 1;
+        }
+        let result = {
+            let mut conn = self.shared.conn();
+            in_transaction(&mut conn, f)
+        };
+        self.shared.queue().urgent -= 1;
+        self.shared.wake.notify_all();
+        result
     }
 
     /// [`Self::write`] for async callers.
@@ -128,40 +165,25 @@ impl Store {
         f: impl FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(false, f, Reply::Async(tx))?;
+        self.submit(f, Reply::Async(tx))?;
         rx.await.unwrap_or(Err(ReplicaError::WriteAbandoned))
-    }
-
-    fn blocking<T: Send + 'static>(
-        &self,
-        urgent: bool,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.submit(urgent, f, Reply::Blocking(tx))?;
-        rx.recv().unwrap_or(Err(ReplicaError::WriteAbandoned))
     }
 
     fn submit<T: Send + 'static>(
         &self,
-        urgent: bool,
         f: impl FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
         reply: Reply<T>,
     ) -> Result<()> {
         let job: Job = Box::new(move |conn: &mut Connection| {
             reply.send(in_transaction(conn, f));
         });
-        let mut queue = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let mut queue = self.shared.queue();
         if queue.closed {
             return Err(ReplicaError::WriterStopped);
         }
-        if urgent {
-            queue.urgent.push_back(job);
-        } else {
-            queue.normal.push_back(job);
-        }
+        queue.jobs.push_back(job);
         drop(queue);
-        self.shared.wake.notify_one();
+        self.shared.wake.notify_all();
         Ok(())
     }
 }
@@ -169,11 +191,7 @@ impl Store {
 impl Drop for Store {
     /// Finishes every job already handed over, then stops both threads.
     fn drop(&mut self) {
-        self.shared
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .closed = true;
+        self.shared.queue().closed = true;
         self.shared.wake.notify_all();
         if let Some(w) = self.writer.take() {
             let _ = w.join();
@@ -254,24 +272,23 @@ fn in_transaction<T>(
     Ok(value)
 }
 
-fn run_writer(mut conn: Connection, shared: &Shared) {
+fn run_writer(shared: &Shared) {
     loop {
         let job = {
-            let mut queue = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+            let mut queue = shared.queue();
             loop {
-                if let Some(job) = queue
-                    .urgent
-                    .pop_front()
-                    .or_else(|| queue.normal.pop_front())
+                if queue.urgent == 0
+                    && let Some(job) = queue.jobs.pop_front()
                 {
                     break job;
                 }
-                if queue.closed {
+                if queue.closed && queue.jobs.is_empty() {
                     return;
                 }
                 queue = shared.wake.wait(queue).unwrap_or_else(|p| p.into_inner());
             }
         };
+        let mut conn = shared.conn();
         // A job that panics (a bug) is rolled back and its caller told; the writer goes on
         // with the next.
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
@@ -377,7 +394,7 @@ mod tests {
     }
 
     /// The rule the gate relies on: a scan waits for the job running now, never for the jobs
-    /// queued behind it.
+    /// queued behind it, and runs on its own thread.
     #[test]
     fn an_urgent_job_goes_ahead_of_every_job_still_waiting() {
         let (_dir, store) = store();
@@ -420,8 +437,10 @@ mod tests {
         let scan = {
             let (store, order) = (store.clone(), order.clone());
             std::thread::spawn(move || {
+                let here = std::thread::current().id();
                 store
                     .write_urgent(move |_| {
+                        assert_eq!(std::thread::current().id(), here);
                         order.lock().unwrap().push("scan");
                         Ok(())
                     })
@@ -454,7 +473,6 @@ mod tests {
                     let (tx, rx) = std::sync::mpsc::sync_channel(1);
                     store
                         .submit(
-                            false,
                             move |t: &Transaction<'_>| {
                                 Ok(t.execute("INSERT INTO t VALUES (?1)", [i])?)
                             },

@@ -3,8 +3,8 @@
 //!
 //! Pull and push are independent loops: a failing upload never holds up downloads, and the
 //! other way round. Every write goes through the database's one writer ([`Store`]): a feed page
-//! in chunks of at most [`CHUNK`] changes (its cursor with its last chunk), so a gate's scan
-//! waits for one chunk at most; the next page is fetched and decoded meanwhile.
+//! in jobs of about [`CHUNK_TIME`] each (its cursor with its last one), so a gate's scan waits
+//! for one such job at most; the next page is fetched and decoded meanwhile.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -106,9 +106,35 @@ feed!(
 feed!(TicketFeed, TicketDto, Resource::Tickets, tickets);
 feed!(MergeFeed, MergeDto, Resource::Merges, merges);
 
-/// The most changes one writer job applies: a gate's scan waiting behind a feed waits for at
-/// most this many (tens of milliseconds).
-pub const CHUNK: usize = 1000;
+/// How long one writer job applies a feed page's changes before it commits and lets a gate's
+/// scan (or the next job) have the database: a scan waiting behind a feed waits about this
+/// long at most, however slow the disk. The page goes on in the next job.
+pub const CHUNK_TIME: Duration = Duration::from_millis(20);
+
+/// Changes applied between two looks at the clock within a job.
+const CHUNK_STEP: usize = 32;
+
+/// Applies changes from `changes[*done..]`, [`CHUNK_STEP`] at a time, until [`CHUNK_TIME`] has
+/// passed (at least one step) or none are left; moves `done` on and adds to `stats`.
+pub fn apply_for_a_while<T>(
+    changes: &[T],
+    done: &mut usize,
+    stats: &mut ApplyStats,
+    mut apply: impl FnMut(&[T]) -> replica::Result<ApplyStats>,
+) -> replica::Result<()> {
+    let started = std::time::Instant::now();
+    while *done < changes.len() {
+        let end = (*done + CHUNK_STEP).min(changes.len());
+        let s = apply(&changes[*done..end])?;
+        stats.upserts += s.upserts;
+        stats.deletes += s.deletes;
+        *done = end;
+        if started.elapsed() >= CHUNK_TIME {
+            break;
+        }
+    }
+    Ok(())
+}
 
 /// Changes asked for in a pull's first page; each further page asks for twice the last, up to
 /// `sync.page_size`. The writer can start on a small page while the hub builds the larger
@@ -395,33 +421,31 @@ impl SyncEngine {
                 }
                 report.pages += 1;
                 let in_page = page.changes.len() as u64;
-                let mut rest = page.changes;
-                // The cursor goes with the page's last chunk: a crash between two chunks
-                // applies the page again from its first, which changes nothing twice.
+                let mut changes = page.changes;
+                let mut done = 0;
+                // The cursor goes with the page's last job: a crash between two jobs applies
+                // the page again from its start, which changes nothing twice.
                 loop {
-                    let chunk = rest.drain(..rest.len().min(CHUNK)).collect::<Vec<_>>();
-                    let cursor = rest.is_empty().then(|| page.next_cursor.clone());
                     let applier = self.applier.clone();
                     let now = self.clock.now();
-                    let started = std::time::Instant::now();
-                    let stats = self
+                    let cursor = page.next_cursor.clone();
+                    let (back, now_done, stats) = self
                         .write(move |tx| {
-                            let stats = F::apply(&applier, tx, &chunk)?;
-                            if let Some(cursor) = cursor {
+                            let mut stats = ApplyStats::default();
+                            apply_for_a_while(&changes, &mut done, &mut stats, |part| {
+                                F::apply(&applier, tx, part)
+                            })?;
+                            if done == changes.len() {
                                 replica::set_cursor(tx, resource, &cursor, now)?;
                             }
-                            Ok(stats)
+                            Ok((changes, done, stats))
                         })
                         .await?;
-                    tracing::trace!(
-                        resource = %resource,
-                        changes = stats.upserts + stats.deletes,
-                        ms = started.elapsed().as_millis() as u64,
-                        "feed chunk committed"
-                    );
+                    changes = back;
+                    done = now_done;
                     report.upserts += stats.upserts;
                     report.deletes += stats.deletes;
-                    if rest.is_empty() {
+                    if done == changes.len() {
                         break;
                     }
                 }
