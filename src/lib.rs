@@ -1,28 +1,20 @@
 //! Portico: firmware for the gates and kiosks of a membership venue.
 //!
-//! See `docs/ARCHITECTURE.md` for the bird's-eye view and the code map.
+//! This package is the `portico` command. Its library gathers the workspace's crates under one
+//! roof for the command, the demo, the benchmarks and the integration tests; the code lives in
+//! `crates/` (see `docs/ARCHITECTURE.md`).
 
+pub use portico_device::{
+    backoff, clock, config, device, domain, error_text, find_membership, gate, input, intake,
+    logging, matching, normalize, outbox, protocol, replica, screens, status, sync, tls,
+    update_rules,
+};
+
+#[cfg(feature = "hub")]
 pub mod bench;
-pub mod clock;
-pub mod config;
+#[cfg(feature = "hub")]
 pub mod demo;
-pub mod device;
-pub mod domain;
-pub mod error_text;
-pub mod find_membership;
-pub mod gate;
-pub mod hub;
-pub mod input;
-pub mod intake;
-pub mod logging;
-pub mod matching;
-pub mod normalize;
-pub mod outbox;
-pub mod protocol;
-pub mod replica;
-pub mod status;
-pub mod sync;
-pub mod tls;
+#[cfg(feature = "hub")]
+pub use portico_hub as hub;
 #[cfg(feature = "ui")]
-pub mod ui;
-pub mod update_rules;
+pub use portico_ui as ui;

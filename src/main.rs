@@ -1,14 +1,12 @@
 //! The `portico` command: device daemon, reference hub, technician tools, demo, benchmarks.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use portico::config;
-use portico::hub::{HubDir, HubServer, HubStore, seed};
 use tokio::sync::watch;
 
 #[derive(Parser)]
@@ -104,12 +102,14 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// The reference upstream hub.
+    /// The reference upstream hub (also its own binary, `portico-hub`).
+    #[cfg(feature = "hub")]
     Hub {
         #[command(subcommand)]
-        command: HubCommand,
+        command: portico::hub::cli::HubCommand,
     },
     /// A seeded hub and a device on embedded defaults; no hardware needed.
+    #[cfg(feature = "hub")]
     Demo {
         /// Working directory (hub files, device database).
         #[arg(long, default_value = "portico-demo")]
@@ -131,6 +131,7 @@ enum Command {
         resume: bool,
     },
     /// Run a benchmark and print one JSON object.
+    #[cfg(feature = "hub")]
     Bench(BenchArgs),
 }
 
@@ -183,105 +184,8 @@ enum OutboxCommand {
     },
 }
 
-#[derive(Args)]
-struct HubDirArg {
-    /// The hub's directory (database, CA, certificate, key).
-    #[arg(long, default_value = "hub")]
-    dir: PathBuf,
-}
-
-#[derive(Subcommand)]
-enum HubCommand {
-    /// Create the hub directory with a private CA and a server certificate.
-    Init {
-        #[command(flatten)]
-        dir: HubDirArg,
-        /// DNS names and IPs the certificate is valid for.
-        #[arg(long = "host", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
-        hosts: Vec<String>,
-    },
-    /// Fill the hub with deterministic synthetic venue data.
-    Seed {
-        #[command(flatten)]
-        dir: HubDirArg,
-        /// How many constituents to make.
-        #[arg(long, default_value_t = 10_000)]
-        constituents: usize,
-        /// The random seed: the same seed makes the same venue.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// How many tickets to make (default: a number in proportion to the constituents).
-        #[arg(long)]
-        tickets: Option<usize>,
-        /// The day validity dates are generated around (default: today).
-        #[arg(long)]
-        today: Option<chrono::NaiveDate>,
-    },
-    /// Serve protocol v1 over HTTPS.
-    Serve {
-        #[command(flatten)]
-        dir: HubDirArg,
-        /// The address and port to listen on.
-        #[arg(long, default_value = "127.0.0.1:8443")]
-        listen: SocketAddr,
-    },
-    /// Register a device and write its token to a file (mode 0600). The token file is written
-    /// first: a failure leaves no device registered.
-    AddDevice {
-        #[command(flatten)]
-        dir: HubDirArg,
-        /// The device's id, as in its config's `device.id` (1-64 letters, digits, `-`, `_`,
-        /// `.`).
-        #[arg(value_parser = device_id)]
-        device_id: String,
-        /// Where to write the device's token (copy it to the device's `upstream.token_file`).
-        #[arg(long)]
-        token_out: PathBuf,
-        /// Issue a new token to a device already registered (its current token stops
-        /// working).
-        #[arg(long)]
-        replace: bool,
-    },
-    /// Merge one constituent into another, as the CRM does.
-    Merge {
-        #[command(flatten)]
-        dir: HubDirArg,
-        /// The Lookup ID of the record merged away.
-        merged_id: String,
-        /// The Lookup ID of the record that survives.
-        survivor_id: String,
-    },
-    /// Change N constituents (new phones, names, emails).
-    Mutate {
-        #[command(flatten)]
-        dir: HubDirArg,
-        /// How many constituents to change.
-        #[arg(long, default_value_t = 100)]
-        changes: usize,
-        /// The random seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
-    /// Print the SPKI pin of the hub's certificate, for a device's `upstream.spki_pin`.
-    Pin {
-        #[command(flatten)]
-        dir: HubDirArg,
-    },
-    /// Print the review queue: visitor details that matched a constituent only in the middle
-    /// range of confidence, held for staff instead of being applied.
-    Review {
-        #[command(flatten)]
-        dir: HubDirArg,
-        /// Include items already approved or rejected.
-        #[arg(long)]
-        all: bool,
-        /// Print the items as one JSON array.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Args)]
+#[cfg(feature = "hub")]
+#[derive(clap::Args)]
 struct BenchArgs {
     /// Benchmark name: sync, scan, input, match.
     name: String,
@@ -320,15 +224,6 @@ fn non_empty(s: &str) -> Result<String, String> {
         Err("must not be empty".into())
     } else {
         Ok(s.to_owned())
-    }
-}
-
-/// A device id as `device.id` accepts it.
-fn device_id(s: &str) -> Result<String, String> {
-    if portico::config::valid_device_id(s) {
-        Ok(s.to_owned())
-    } else {
-        Err("use 1-64 letters, digits, '-', '_' or '.'".into())
     }
 }
 
@@ -636,7 +531,9 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         },
-        Command::Hub { command } => hub(command).await?,
+        #[cfg(feature = "hub")]
+        Command::Hub { command } => portico::hub::cli::run(command).await?,
+        #[cfg(feature = "hub")]
         Command::Demo {
             dir,
             constituents,
@@ -655,6 +552,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             })
             .await?;
         }
+        #[cfg(feature = "hub")]
         Command::Bench(args) => {
             let result = match args.name.as_str() {
                 "sync" => {
@@ -676,7 +574,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     tokio::task::spawn_blocking(move || portico::bench::scan::run(opts)).await??
                 }
                 "input" => {
-                    tokio::task::spawn_blocking(move || portico::input::bench::run(args.frames))
+                    tokio::task::spawn_blocking(move || portico::bench::input::run(args.frames))
                         .await?
                 }
                 "match" => {
@@ -858,122 +756,6 @@ fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-async fn hub(command: HubCommand) -> Result<()> {
-    match command {
-        HubCommand::Init { dir, hosts } => {
-            let hub = HubDir::new(dir.dir);
-            hub.init(&hosts)?;
-            HubStore::open(&hub.database())?;
-            println!("hub directory ready: {}", hub.root.display());
-            println!("devices trust this CA: {}", hub.ca_cert().display());
-        }
-        HubCommand::Seed {
-            dir,
-            constituents,
-            seed: s,
-            tickets,
-            today,
-        } => {
-            let hub = HubDir::new(dir.dir);
-            std::fs::create_dir_all(&hub.root)?;
-            let store = HubStore::open(&hub.database())?;
-            let mut spec = seed::SeedSpec::new(
-                constituents,
-                s,
-                today.unwrap_or_else(|| chrono::Utc::now().date_naive()),
-            );
-            spec.tickets = tickets;
-            let report = tokio::task::spawn_blocking(move || seed::seed(&store, &spec)).await??;
-            println!("{}", serde_json::to_string(&report)?);
-        }
-        HubCommand::Serve { dir, listen } => {
-            let hub = HubDir::new(dir.dir);
-            let store = Arc::new(HubStore::open(&hub.database())?);
-            let tls = portico::tls::server_config(&hub.server_cert(), &hub.server_key())?;
-            let server = HubServer::start(listen, store, tls).await?;
-            println!("hub listening on https://{}", server.addr);
-            let (_, mut stop) = shutdown_signal().await;
-            let _ = stop.changed().await;
-            server.shutdown().await;
-        }
-        HubCommand::AddDevice {
-            dir,
-            device_id,
-            token_out,
-            replace,
-        } => {
-            let hub = HubDir::new(dir.dir);
-            let store = HubStore::open(&hub.database())
-                .with_context(|| format!("hub database in {}", hub.root.display()))?;
-            portico::hub::add_device(&store, &device_id, &token_out, replace)?;
-            println!(
-                "device {device_id} registered; token written to {}",
-                token_out.display()
-            );
-        }
-        HubCommand::Merge {
-            dir,
-            merged_id,
-            survivor_id,
-        } => {
-            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
-            store.merge(&merged_id, &survivor_id, chrono::Utc::now())?;
-            println!("merged {merged_id} into {survivor_id}");
-        }
-        HubCommand::Mutate {
-            dir,
-            changes,
-            seed: s,
-        } => {
-            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
-            let population = store.count(portico::protocol::Resource::Constituents)? as usize;
-            let changed = seed::mutate(&store, changes, population, s)?;
-            println!("changed {} constituents", changed.len());
-        }
-        HubCommand::Pin { dir } => {
-            let hub = HubDir::new(dir.dir);
-            let certs = portico::tls::load_certs(&hub.server_cert())?;
-            let pin = portico::tls::spki_pin_of(&certs[0]).map_err(anyhow::Error::msg)?;
-            println!("{}", portico::tls::format_pin(&pin));
-        }
-        HubCommand::Review { dir, all, json } => {
-            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
-            let items = store.review_queue(!all)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&items)?);
-            } else if items.is_empty() {
-                println!("review queue is empty");
-            } else {
-                for item in &items {
-                    let name = item
-                        .visitor
-                        .get("name")
-                        .map(|n| {
-                            let part = |k: &str| n.get(k).and_then(|v| v.as_str()).unwrap_or("");
-                            format!("{} {}", part("first"), part("last"))
-                        })
-                        .unwrap_or_default();
-                    println!(
-                        "#{} [{}] {} -> {} score {} ({}) from {} at {}",
-                        item.id,
-                        item.status,
-                        name.trim(),
-                        item.lookup_id,
-                        item.score,
-                        item.reason,
-                        item.device_id,
-                        item.created_at.to_rfc3339()
-                    );
-                    for line in &item.explanation {
-                        println!("    {line}");
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -674,7 +674,7 @@ struct Hub {
 impl Hub {
     fn start(dir: &Path, port: u16) -> Hub {
         let log = std::fs::File::create(dir.join("serve.log")).unwrap();
-        let serve = Command::new(env!("CARGO_BIN_EXE_portico"))
+        let serve = Command::new(host_portico())
             .args(["hub", "serve", "--dir"])
             .arg(dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -731,8 +731,17 @@ impl Drop for Hub {
 }
 
 /// Runs this build's `portico` in `dir`; it must succeed.
+/// The `portico` the host runs for the demo and the hub: the appliance's own build has no hub,
+/// so `.ci/appliance` builds one with it (`PORTICO_HOST_BIN`).
+fn host_portico() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("PORTICO_HOST_BIN")
+            .expect("PORTICO_HOST_BIN: a portico built with the hub (.ci/appliance)"),
+    )
+}
+
 fn portico(args: &[&str], dir: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+    let out = Command::new(host_portico())
         .args(args)
         .current_dir(dir)
         .output()

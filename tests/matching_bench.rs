@@ -1,6 +1,6 @@
 //! The in-memory matching benchmark runs, is deterministic in its outcomes and reports latencies.
 
-use portico::matching::bench::run_queries;
+use portico::bench::match_data::run_queries;
 use serde_json::Value;
 
 fn counts(report: &Value) -> Vec<u64> {
