@@ -149,36 +149,30 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     //    the real framing, parsing, lookup and decision; the turnstile is simulated.
     gate_walkthrough(&engine, &store, &merged).await?;
 
-    // 5. Uploads: a scan, an order, and volunteer hours the CRM must refuse (event name over
-    //    30 characters).
+    // 5. Uploads: the gate's scans, an order, and volunteer hours the CRM must refuse (event
+    //    name over 30 characters).
     let volunteer = survivor.clone();
     engine.store().write(move |tx| {
-        let now = Utc::now().timestamp_millis();
-        outbox::enqueue(
-            tx,
-            outbox::kinds::SCAN,
-            &serde_json::json!({
-                "credential": "M1000004", "decision": "admit", "gate": "Demo gate", "offline": false
-            }),
-            now,
-        )?;
-        outbox::enqueue(
-            tx,
-            outbox::kinds::ORDER,
-            &serde_json::json!({
-                "lines": [{"product_id": "p-adult", "quantity": 2, "unit_price": 2400}], "currency": "USD"
-            }),
-            now,
-        )?;
-        outbox::enqueue(
-            tx,
-            outbox::kinds::TIMESHEET,
-            &serde_json::json!({
-                "constituent": volunteer, "event_name": "Summer Family Festival Weekend Volunteers",
-                "job": "Event Support", "date": Utc::now().date_naive().to_string(), "hours": 4.5
-            }),
-            now,
-        )?;
+        use crate::upstream::{OrderLineV1, OrderV1, Payload, TimesheetV1};
+        let now = Utc::now();
+        let order = OrderV1 {
+            lines: vec![OrderLineV1 {
+                product_id: "p-adult".into(),
+                quantity: 2,
+                unit_price: Some(2400),
+            }],
+            currency: Some("USD".into()),
+            constituent: None,
+        };
+        outbox::enqueue(tx, &order.into_upstream(), now.timestamp_millis())?;
+        let hours = TimesheetV1 {
+            constituent: volunteer,
+            event_name: "Summer Family Festival Weekend Volunteers".into(),
+            job: "Event Support".into(),
+            date: now.date_naive(),
+            hours: 4.5,
+        };
+        outbox::enqueue(tx, &hours.into_upstream(), now.timestamp_millis())?;
         Ok(())
     })?;
     let pushed = engine.push_once().await?;

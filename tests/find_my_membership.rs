@@ -254,8 +254,12 @@ async fn a_reassociation_without_a_verified_request_is_refused() {
         .store
         .ingest("kiosk-1", &[missing], common::start_time())
         .unwrap();
+    assert_eq!(r[0].status, RowStatus::Rejected, "{r:?}");
     assert!(
-        r[0].reason.as_deref().unwrap().contains("needs visitor"),
+        r[0].reason
+            .as_deref()
+            .unwrap()
+            .contains("reassociation payload: missing field `lookup_id`"),
         "{r:?}"
     );
 }

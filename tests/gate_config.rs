@@ -11,6 +11,7 @@ use portico::gate::{GateDirection, PartyOverflow, Reentry};
 
 fn check(toml_text: &str) -> Result<portico::gate::GatePolicyConfig, Vec<(String, String)>> {
     validate(RawGateSection::from_document(toml_text).expect("parses"))
+        .map_err(|p| p.into_iter().map(|p| (p.key, p.message)).collect())
 }
 
 fn problems(toml_text: &str) -> Vec<(String, String)> {
@@ -308,5 +309,5 @@ fn revocation_file_lines() {
     assert_eq!(set.len(), 2);
     assert!(set.contains("rfid:04A1"));
     let err = parse_revocation_list("ticket:AAA\nbogus\n").unwrap_err();
-    assert_eq!(err[0].0, "gate.revocation_file:2");
+    assert_eq!(err[0].key, "gate.revocation_file:2");
 }

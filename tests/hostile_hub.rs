@@ -118,7 +118,7 @@ fn enqueue_rows(device: &portico::device::Device, n: usize) {
         .store
         .write(move |tx| {
             for i in 0..n {
-                outbox::enqueue(
+                outbox::enqueue_raw(
                     tx,
                     outbox::kinds::SCAN,
                     &serde_json::json!({"credential": format!("M{i}")}),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use data_encoding::BASE64;
 use portico::input::config::{
-    DeviceSelector, FieldProblem, FlowControl, InputSource, Parity, RawInputsConfig, from_toml_str,
+    DeviceSelector, FlowControl, InputSource, Parity, Problem, RawInputsConfig, from_toml_str,
     validate,
 };
 use portico::input::credential::{ByteOrder, CredentialFormat, RfidFormat};
@@ -19,7 +19,7 @@ fn public_key_b64(seed: u8) -> String {
     )
 }
 
-fn problems(toml_text: &str) -> Vec<FieldProblem> {
+fn problems(toml_text: &str) -> Vec<Problem> {
     let raw: RawInputsConfig = toml::from_str(toml_text).expect("deserialises");
     match validate(&raw) {
         Ok(_) => Vec::new(),
@@ -342,7 +342,7 @@ fn problem_messages_say_what_is_wrong() {
     );
     assert_eq!(
         got,
-        vec![FieldProblem {
+        vec![Problem {
             key: "inputs[1].name".into(),
             message: "duplicate input name \"a\"".into()
         }]

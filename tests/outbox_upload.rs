@@ -16,7 +16,7 @@ fn enqueue_scans(device: &portico::device::Device, n: usize) -> Vec<String> {
         .write(move |tx| {
             (0..n)
                 .map(|i| {
-                    outbox::enqueue(
+                    outbox::enqueue_raw(
                         tx,
                         kinds::SCAN,
                         &json!({"credential": format!("M{i}"), "decision": "admit"}),
@@ -102,7 +102,7 @@ async fn rule_timesheets_the_crm_refuses_are_dead_lettered_with_the_reason_and_s
         .write(move |tx| {
             payloads
                 .iter()
-                .map(|p| outbox::enqueue(tx, kinds::TIMESHEET, p, 0))
+                .map(|p| outbox::enqueue_raw(tx, kinds::TIMESHEET, p, 0))
                 .collect()
         })
         .unwrap();

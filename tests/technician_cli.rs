@@ -30,7 +30,7 @@ fn queue_with_dead_letters(device: &portico::device::Device) -> Vec<i64> {
         .store
         .write(|tx| {
             for i in 0..3 {
-                outbox::enqueue(
+                outbox::enqueue_raw(
                     tx,
                     outbox::kinds::SCAN,
                     &serde_json::json!({"credential": format!("M{i}"), "decision": "admit"}),

@@ -20,3 +20,4 @@ pub mod normalize;
 pub mod protocol;
 pub mod screens;
 pub mod update_rules;
+pub mod upstream;

@@ -16,38 +16,38 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// it is the hub's word on a request (`docs/protocol.md`).
 pub const PROTOCOL_HEADER: &str = "portico-protocol";
 
-/// Kinds of upstream (outbox) rows and the payload version this build writes for each.
+/// Kinds of upstream (outbox) rows and the payload version this build writes for each, from
+/// their types in [`crate::upstream`].
 pub mod kinds {
-    pub const ORDER: (&str, u32) = ("order", 1);
-    pub const NEW_CONSTITUENT: (&str, u32) = ("new_constituent", 1);
-    pub const SCAN: (&str, u32) = ("scan", 1);
-    pub const TIMESHEET: (&str, u32) = ("timesheet", 1);
+    use crate::upstream::*;
+
+    const fn of<P: Payload>() -> (&'static str, u32) {
+        (P::KIND, P::VERSION)
+    }
+
+    pub const ORDER: (&str, u32) = of::<OrderV1>();
+    pub const NEW_CONSTITUENT: (&str, u32) = of::<NewConstituentV1>();
+    pub const SCAN: (&str, u32) = of::<ScanV1>();
+    pub const TIMESHEET: (&str, u32) = of::<TimesheetV1>();
     /// An admission's use given back (the gate opened, nobody went through).
-    pub const SCAN_ANNULMENT: (&str, u32) = ("scan_annulment", 1);
+    pub const SCAN_ANNULMENT: (&str, u32) = of::<ScanAnnulmentV1>();
     /// A visitor's record linked to a membership's constituent after Find My Membership.
-    pub const REASSOCIATION: (&str, u32) = ("reassociation", 1);
+    pub const REASSOCIATION: (&str, u32) = of::<ReassociationV1>();
     /// A visitor who matched a constituent, with their details, for the hub to apply the
     /// update rules or queue a review.
-    pub const VISITOR_UPDATE: (&str, u32) = ("visitor_update", 1);
+    pub const VISITOR_UPDATE: (&str, u32) = of::<VisitorUpdateV1>();
     /// The number of people an admission let in, as finally settled: staff confirmed a
     /// party size on the gate screen, or a guest did not go through.
-    pub const SCAN_PARTY: (&str, u32) = ("scan_party", 1);
+    pub const SCAN_PARTY: (&str, u32) = of::<ScanPartyV1>();
 
     /// Every kind this build writes.
-    pub const ALL: [(&str, u32); 8] = [
-        ORDER,
-        NEW_CONSTITUENT,
-        SCAN,
-        TIMESHEET,
-        SCAN_ANNULMENT,
-        REASSOCIATION,
-        VISITOR_UPDATE,
-        SCAN_PARTY,
-    ];
+    pub const ALL: &[(&str, u32)] = KINDS;
 
     /// The kind named `name` at payload `version`, when this build writes it.
     pub fn known(name: &str, version: u32) -> Option<(&'static str, u32)> {
-        ALL.into_iter().find(|&(n, v)| n == name && v == version)
+        ALL.iter()
+            .copied()
+            .find(|&(n, v)| n == name && v == version)
     }
 }
 

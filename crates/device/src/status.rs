@@ -49,8 +49,8 @@ pub struct StatusReport {
     /// be asked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<Storage>,
-    /// Files from an earlier build this one cannot read back, moved aside beside the database
-    /// (never deleted): see [`crate::replica::store::keep_aside_unreadable`].
+    /// Records and files this build cannot read back, kept aside (never deleted): see
+    /// [`crate::replica::keep_aside`] and [`crate::replica::store::keep_aside_unreadable`].
     #[serde(default)]
     pub kept_aside: Vec<String>,
 }
@@ -188,10 +188,17 @@ pub fn report(
             })
         },
         storage: conn.path().and_then(|p| Storage::of(Path::new(p))),
-        kept_aside: conn
-            .path()
-            .map(|p| crate::replica::store::kept_aside(Path::new(p)))
-            .unwrap_or_default(),
+        kept_aside: {
+            let mut kept = crate::replica::kept_aside_records(conn)?;
+            if let Some(p) = conn.path() {
+                kept.extend(
+                    crate::replica::store::kept_aside(Path::new(p))
+                        .into_iter()
+                        .map(|f| format!("file {f}")),
+                );
+            }
+            kept
+        },
         roles,
     })
 }
@@ -285,7 +292,7 @@ pub fn render(r: &StatusReport) -> String {
     }
     if !r.kept_aside.is_empty() {
         s.push_str(&format!(
-            "kept aside  {} file(s) from an earlier build this one cannot read, never deleted:\n",
+            "kept aside  {} record(s) or file(s) this build cannot read, never deleted:\n",
             r.kept_aside.len()
         ));
         for f in &r.kept_aside {
@@ -586,10 +593,10 @@ mod tests {
             "{}",
             render(&report)
         );
-        report.kept_aside = vec!["portico.db.scan-journal-North".into()];
+        report.kept_aside = vec!["file portico.db.scan-journal-North".into()];
         assert!(
-            render(&report).contains("kept aside  1 file(s) from an earlier build")
-                && render(&report).contains("  portico.db.scan-journal-North\n"),
+            render(&report).contains("kept aside  1 record(s) or file(s) this build cannot read")
+                && render(&report).contains("  file portico.db.scan-journal-North\n"),
             "{}",
             render(&report)
         );

@@ -28,7 +28,6 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::server::AppState;
 use super::store::{HubStore, StoreError};
@@ -854,19 +853,17 @@ pub fn verify(
 /// request it names was verified on this hub for that membership and that constituent.
 pub fn check_reassociation(
     tx: &Connection,
-    p: &serde_json::Map<String, Value>,
+    r: &portico_core::upstream::ReassociationV1,
 ) -> Result<Result<(), String>, StoreError> {
-    let field = |name: &str| {
-        p.get(name)
-            .and_then(Value::as_str)
-            .map(str::trim)
+    fn field(value: &str) -> Option<&str> {
+        Some(value.trim())
             .filter(|s| !s.is_empty() && s.chars().count() <= MAX_REASSOCIATION_FIELD_CHARS)
-    };
+    }
     let (Some(_visitor), Some(lookup_id), Some(membership_id), Some(request_id)) = (
-        field("visitor"),
-        field("lookup_id"),
-        field("membership_id"),
-        field("request_id"),
+        field(&r.visitor),
+        field(&r.lookup_id),
+        field(&r.membership_id),
+        field(&r.request_id),
     ) else {
         return Ok(Err(format!(
             "reassociation needs visitor, lookup_id, membership_id and request_id \

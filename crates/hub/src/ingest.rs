@@ -1,16 +1,17 @@
 //! Checks the hub makes on each uploaded row before applying it. A failed check rejects that
 //! row alone, with a reason the device keeps in its dead-letter list.
 
+use portico_core::protocol::UploadRow;
+use portico_core::upstream::{TimesheetV1, Upstream};
 use rusqlite::{Connection, OptionalExtension};
-use serde_json::Value;
 
 use super::store::Result;
-use portico_core::protocol::UploadRow;
 
 /// Longest event name the CRM's job occurrence field holds.
 pub const MAX_EVENT_NAME_CHARS: usize = 30;
 
-/// `Ok(Ok(()))` to apply, `Ok(Err(reason))` to reject.
+/// `Ok(Ok(()))` to apply, `Ok(Err(reason))` to reject. The payload is read as the core's type
+/// of its kind and version ([`Upstream::decode`]), the same type the device wrote it from.
 pub fn check(tx: &Connection, row: &UploadRow) -> Result<std::result::Result<(), String>> {
     let key = &row.idempotency_key;
     if key.is_empty() || key.len() > 64 || !key.bytes().all(|b| b.is_ascii_graphic()) {
@@ -18,85 +19,51 @@ pub fn check(tx: &Connection, row: &UploadRow) -> Result<std::result::Result<(),
             "idempotency_key must be 1-64 printable ASCII characters".into(),
         ));
     }
-    let Value::Object(p) = &row.payload else {
-        return Ok(Err("payload must be a JSON object".into()));
+    let payload = match Upstream::decode(&row.kind, row.version, &row.payload) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e.to_string())),
     };
-    let text = |name: &str| {
-        p.get(name)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-    };
-    let known = match (row.kind.as_str(), row.version) {
-        ("order", 1) => match p.get("lines").and_then(Value::as_array) {
-            Some(lines) if !lines.is_empty() => Ok(()),
-            _ => Err("order needs at least one line".to_owned()),
-        },
-        ("new_constituent", 1) => match (text("first_name"), text("last_name")) {
-            (Some(_), Some(_)) => Ok(()),
-            _ => Err("new_constituent needs first_name and last_name".to_owned()),
-        },
-        ("scan", 1) => match (text("credential"), text("decision")) {
-            (Some(_), Some(_)) => Ok(()),
-            _ => Err("scan needs credential and decision".to_owned()),
-        },
-        ("timesheet", 1) => return check_timesheet(tx, p),
-        ("scan_annulment", 1) => match (text("scan_key"), text("reason")) {
-            (Some(_), Some(_)) => Ok(()),
-            _ => Err("scan_annulment needs scan_key and reason".to_owned()),
-        },
-        ("scan_party", 1) => {
-            let count = |name: &str| p.get(name).and_then(Value::as_u64);
-            match (text("scan_key"), count("party_admitted"), count("revision")) {
-                (Some(_), Some(1..), Some(_)) => Ok(()),
-                _ => Err(
-                    "scan_party needs scan_key, party_admitted of at least 1 and revision"
-                        .to_owned(),
-                ),
-            }
+    let blank = |s: &str| s.trim().is_empty();
+    Ok(match payload {
+        Upstream::Order(o) if o.lines.is_empty() => Err("order needs at least one line".into()),
+        Upstream::Order(_) => Ok(()),
+        Upstream::NewConstituent(c) if blank(&c.first_name) || blank(&c.last_name) => {
+            Err("new_constituent needs first_name and last_name".into())
         }
-        ("reassociation", 1) => return super::find_membership::check_reassociation(tx, p),
+        Upstream::NewConstituent(_) => Ok(()),
+        Upstream::Scan(s)
+            if blank(&s.credential) || !["admit", "deny"].contains(&s.decision.as_str()) =>
+        {
+            Err("scan needs a credential and a decision of admit or deny".into())
+        }
+        Upstream::Scan(_) => Ok(()),
+        Upstream::Timesheet(t) => return check_timesheet(tx, &t),
+        Upstream::ScanAnnulment(a) if blank(&a.scan_key) => {
+            Err("scan_annulment needs scan_key".into())
+        }
+        Upstream::ScanAnnulment(_) => Ok(()),
+        Upstream::ScanParty(p) if blank(&p.scan_key) || p.party_admitted == 0 => {
+            Err("scan_party needs scan_key and party_admitted of at least 1".into())
+        }
+        Upstream::ScanParty(_) => Ok(()),
+        Upstream::Reassociation(r) => return super::find_membership::check_reassociation(tx, &r),
         // The payload is read in full, and the match judged again, by `hub::intake`.
-        ("visitor_update", 1) => {
-            match (text("lookup_id"), p.get("visitor").map(Value::is_object)) {
-                (Some(_), Some(true)) => Ok(()),
-                _ => Err("visitor_update needs lookup_id and visitor".to_owned()),
-            }
+        Upstream::VisitorUpdate(v) if blank(&v.lookup_id) => {
+            Err("visitor_update needs lookup_id".into())
         }
-        (
-            kind @ ("order" | "new_constituent" | "scan" | "timesheet" | "scan_annulment"
-            | "scan_party" | "reassociation" | "visitor_update"),
-            v,
-        ) => Err(format!(
-            "{kind} payload version {v} is not supported (this hub reads version 1)"
-        )),
-        (kind, _) => Err(format!("unknown kind {kind:?}")),
-    };
-    Ok(known)
+        Upstream::VisitorUpdate(_) => Ok(()),
+    })
 }
 
-/// Volunteer hours become CRM timesheets: event name, job, date and hours.
-fn check_timesheet(
-    tx: &Connection,
-    p: &serde_json::Map<String, Value>,
-) -> Result<std::result::Result<(), String>> {
-    let text = |name: &str| {
-        p.get(name)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-    };
-    let (Some(constituent), Some(event), Some(job), Some(date)) = (
-        text("constituent"),
-        text("event_name"),
-        text("job"),
-        text("date"),
-    ) else {
+/// Volunteer hours become CRM timesheets: event name, job, date and hours (the volunteer
+/// integration's rules: an event name of at most 30 characters, a CRM job that exists).
+fn check_timesheet(tx: &Connection, t: &TimesheetV1) -> Result<std::result::Result<(), String>> {
+    let (event, job) = (t.event_name.trim(), t.job.trim());
+    if t.constituent.trim().is_empty() || event.is_empty() || job.is_empty() {
         return Ok(Err(
             "timesheet needs constituent, event_name, job, date and hours".into(),
         ));
-    };
-    let _ = constituent;
+    }
     if event.chars().count() > MAX_EVENT_NAME_CHARS {
         return Ok(Err(format!(
             "event name {event:?} has {} characters; the CRM allows at most {MAX_EVENT_NAME_CHARS}",
@@ -111,11 +78,9 @@ fn check_timesheet(
     if !job_exists {
         return Ok(Err(format!("job {job:?} does not exist in the CRM")));
     }
-    if super::store::parse_date(date).is_none() {
-        return Ok(Err(format!("date {date:?} is not YYYY-MM-DD")));
-    }
-    match p.get("hours").and_then(Value::as_f64) {
-        Some(h) if h > 0.0 && h <= 24.0 => Ok(Ok(())),
-        _ => Ok(Err("hours must be a number above 0 and at most 24".into())),
+    if t.hours > 0.0 && t.hours <= 24.0 {
+        Ok(Ok(()))
+    } else {
+        Ok(Err("hours must be a number above 0 and at most 24".into()))
     }
 }

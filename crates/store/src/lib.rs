@@ -7,7 +7,7 @@
 
 pub use portico_core::{
     backoff, clock, domain, error_text, find_membership, input, matching, normalize, protocol,
-    screens, update_rules,
+    screens, update_rules, upstream,
 };
 
 pub mod outbox;

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 pub use portico_core::protocol::kinds;
+use portico_core::upstream::Upstream;
 
 /// The outbox lives in the device database; its errors are the database's.
 pub use crate::replica::{ReplicaError as OutboxError, Result};
@@ -40,55 +41,54 @@ pub struct OutboxStats {
     pub oldest_pending_ms: Option<i64>,
 }
 
-/// Queues `payload` for upload inside the caller's transaction. The idempotency key is made
-/// here, once, so every retry of this row carries the same key.
-pub fn enqueue<T: Serialize>(
+/// Queues an upstream row inside the caller's transaction (the payload types are the core's
+/// [`portico_core::upstream`], which the hub decodes). The idempotency key is made here, once,
+/// so every retry of this row carries the same key. Returns the key.
+pub fn enqueue(tx: &Connection, row: &Upstream, now_ms: i64) -> Result<String> {
+    let row = Queued::new(row, now_ms)?;
+    row.insert(tx)?;
+    Ok(row.idempotency_key)
+}
+
+/// Queues a row of any kind and payload as given, for rows made outside this build's payload
+/// types: tests of what the hub does with them, and tools. The device itself queues
+/// [`Upstream`] rows ([`enqueue`]).
+pub fn enqueue_raw<T: Serialize>(
     tx: &Connection,
-    kind: (&'static str, u32),
+    kind: (&str, u32),
     payload: &T,
     now_ms: i64,
 ) -> Result<String> {
-    let row = Queued::new(kind, payload, now_ms)?;
-    let key = row.idempotency_key.clone();
+    let row = Queued {
+        kind: kind.0.to_owned(),
+        version: kind.1,
+        idempotency_key: uuid::Uuid::now_v7().to_string(),
+        payload: serde_json::to_string(payload)?,
+        created_at_ms: now_ms,
+    };
     row.insert(tx)?;
-    Ok(key)
+    Ok(row.idempotency_key)
 }
 
-/// An outbox row made ready (key chosen, payload encoded) before its transaction opens, for
-/// writers that prepare on one thread and commit on another (and for the gate's scan
-/// journal, which stores it as it is made).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// An outbox row made ready (key chosen, payload encoded) before its transaction opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queued {
-    #[serde(with = "kind_by_name")]
-    pub kind: (&'static str, u32),
+    pub kind: String,
+    pub version: u32,
     pub idempotency_key: String,
     pub payload: String,
     pub created_at_ms: i64,
 }
 
-/// A [`Queued`] row's kind as its name and version; only kinds this build knows read back.
-mod kind_by_name {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(kind: &(&'static str, u32), s: S) -> Result<S::Ok, S::Error> {
-        kind.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(&'static str, u32), D::Error> {
-        let (name, version) = <(String, u32)>::deserialize(d)?;
-        super::kinds::known(&name, version).ok_or_else(|| {
-            serde::de::Error::custom(format!("unknown outbox kind {name} v{version}"))
-        })
-    }
-}
-
 impl Queued {
-    /// A new row for `payload`, with a fresh idempotency key.
-    pub fn new<T: Serialize>(kind: (&'static str, u32), payload: &T, now_ms: i64) -> Result<Self> {
+    /// A new row for `row`, with a fresh idempotency key.
+    pub fn new(row: &Upstream, now_ms: i64) -> Result<Self> {
+        let (kind, version) = row.kind();
         Ok(Self {
-            kind,
+            kind: kind.to_owned(),
+            version,
             idempotency_key: uuid::Uuid::now_v7().to_string(),
-            payload: serde_json::to_string(payload)?,
+            payload: row.to_json()?,
             created_at_ms: now_ms,
         })
     }
@@ -100,8 +100,8 @@ impl Queued {
              VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
         )?
         .execute(params![
-            self.kind.0,
-            self.kind.1,
+            self.kind,
+            self.version,
             self.payload,
             self.idempotency_key,
             self.created_at_ms
@@ -475,8 +475,8 @@ mod tests {
     #[test]
     fn enqueue_due_and_outcomes() {
         let (_d, conn) = db();
-        let k1 = enqueue(&conn, kinds::SCAN, &serde_json::json!({"n": 1}), 1_000).unwrap();
-        let k2 = enqueue(&conn, kinds::ORDER, &serde_json::json!({"n": 2}), 2_000).unwrap();
+        let k1 = enqueue_raw(&conn, kinds::SCAN, &serde_json::json!({"n": 1}), 1_000).unwrap();
+        let k2 = enqueue_raw(&conn, kinds::ORDER, &serde_json::json!({"n": 2}), 2_000).unwrap();
         assert_ne!(k1, k2);
         assert_eq!(due(&conn, 1_500, 10).unwrap().len(), 1);
         let rows = due(&conn, 5_000, 10).unwrap();
@@ -517,8 +517,8 @@ mod tests {
         let (_d, conn) = db();
         let body = serde_json::json!({"visitor": "L-1", "credential": "lookup:L-1",
             "lines": [{"holder": "constituent:L-1"}], "other": "L-10", "n": 3});
-        let pending = enqueue(&conn, kinds::ORDER, &body, 0).unwrap();
-        let done = enqueue(&conn, kinds::ORDER, &body, 0).unwrap();
+        let pending = enqueue_raw(&conn, kinds::ORDER, &body, 0).unwrap();
+        let done = enqueue_raw(&conn, kinds::ORDER, &body, 0).unwrap();
         let done_id = get(&conn, &done).unwrap().unwrap().id;
         mark_delivered(&conn, done_id, 1).unwrap();
         assert_eq!(rewrite_references(&conn, "L-1", "8-5").unwrap(), 1);
@@ -539,7 +539,7 @@ mod tests {
         let (_d, mut conn) = db();
         {
             let tx = conn.transaction().unwrap();
-            enqueue(&tx, kinds::SCAN, &1, 0).unwrap();
+            enqueue_raw(&tx, kinds::SCAN, &1, 0).unwrap();
             // dropped: rolled back with the business row it belonged to
         }
         assert_eq!(stats(&conn).unwrap().pending, 0);

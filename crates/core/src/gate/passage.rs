@@ -40,7 +40,7 @@ pub enum PassageEvent {
     Tick,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnnulReason {
     /// The gate opened but nobody went through in time.

@@ -33,7 +33,6 @@ use crate::matching::{
     VisitorDetails, scored_match, strict_match,
 };
 use crate::normalize::Normalizer;
-use crate::protocol::kinds;
 use crate::update_rules::{
     Change, IncomingDetails, UpdateMode, UpdateSource, VisitorContactTypes,
     apply_update_rules_with, rules_apply,
@@ -226,11 +225,7 @@ pub enum Effect {
         pending: bool,
     },
     /// Queue an upstream row.
-    Enqueue {
-        kind: &'static str,
-        version: u32,
-        payload: serde_json::Value,
-    },
+    Enqueue(Box<crate::upstream::Upstream>),
 }
 
 /// The decision and the writes that carry it out.
@@ -343,7 +338,7 @@ pub fn decide(
                     seen_at: now,
                 };
                 Plan {
-                    effects: vec![enqueue(kinds::VISITOR_UPDATE, &payload)],
+                    effects: vec![enqueue(payload)],
                     decision: Decision::Review {
                         explanation: explain_scored(&best),
                         lookup_id: best.lookup_id,
@@ -357,13 +352,8 @@ pub fn decide(
     }
 }
 
-fn enqueue<T: Serialize>(kind: (&'static str, u32), payload: &T) -> Effect {
-    Effect::Enqueue {
-        kind: kind.0,
-        version: kind.1,
-        // Payloads are plain data structs: encoding them cannot fail.
-        payload: serde_json::to_value(payload).unwrap_or(serde_json::Value::Null),
-    }
+fn enqueue(payload: impl crate::upstream::Payload) -> Effect {
+    Effect::Enqueue(Box::new(payload.into_upstream()))
 }
 
 /// Several constituents match: ask (nothing written) or, when the venue configured it,
@@ -433,7 +423,7 @@ fn matched(
         match_info: info.clone(),
         seen_at: now,
     };
-    effects.push(enqueue(kinds::VISITOR_UPDATE, &payload));
+    effects.push(enqueue(payload));
     Plan {
         decision: Decision::Matched {
             lookup_id: lookup_id.to_owned(),
@@ -497,10 +487,7 @@ fn create(
         decision: Decision::Created {
             local_id: local_id.to_owned(),
         },
-        effects: vec![
-            Effect::InsertPending(record),
-            enqueue(kinds::NEW_CONSTITUENT, &payload),
-        ],
+        effects: vec![Effect::InsertPending(record), enqueue(payload)],
     }
 }
 

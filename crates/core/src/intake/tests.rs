@@ -102,7 +102,7 @@ fn kinds_of(plan: &Plan) -> Vec<&'static str> {
         .map(|e| match e {
             Effect::InsertPending(_) => "insert_pending",
             Effect::UpdateConstituent { .. } => "update",
-            Effect::Enqueue { kind, .. } => kind,
+            Effect::Enqueue(row) => row.kind().0,
         })
         .collect()
 }
@@ -299,10 +299,12 @@ fn rule_middle_range_goes_to_review_and_is_not_applied() {
     };
     assert!((70..=95).contains(score), "{score}");
     assert!(explanation.contains("email"), "{explanation}");
-    let [Effect::Enqueue { payload, .. }] = plan.effects.as_slice() else {
+    let [Effect::Enqueue(row)] = plan.effects.as_slice() else {
         panic!("{:?}", plan.effects);
     };
-    let p: VisitorUpdateV1 = serde_json::from_value(payload.clone()).unwrap();
+    let crate::upstream::Upstream::VisitorUpdate(p) = row.as_ref() else {
+        panic!("{row:?}");
+    };
     assert!(!p.match_info.automatic);
     assert_eq!(p.match_info.confidence, *score);
     assert_eq!(p.match_info.mode, MatchModeName::Scored);
@@ -379,9 +381,11 @@ fn rule_created_record_has_the_visitors_details_as_primaries() {
             "L-abc",
             now(),
         );
-        let [Effect::InsertPending(c), Effect::Enqueue { payload, .. }] = plan.effects.as_slice()
-        else {
+        let [Effect::InsertPending(c), Effect::Enqueue(row)] = plan.effects.as_slice() else {
             panic!("{what}: {:?}", plan.effects);
+        };
+        let crate::upstream::Upstream::NewConstituent(p) = row.as_ref() else {
+            panic!("{what}: {row:?}");
         };
         assert_eq!(c.lookup_id, "L-abc", "{what}");
         assert_eq!((c.emails.len(), c.phones.len()), (emails, phones), "{what}");
@@ -392,7 +396,7 @@ fn rule_created_record_has_the_visitors_details_as_primaries() {
                 .all(|e| e.meta.primary && e.meta.active)
         );
         assert!(c.phones.iter().all(|p| p.meta.primary && p.meta.active));
-        let p: NewConstituentV1 = serde_json::from_value(payload.clone()).unwrap();
+
         assert_eq!(p.local_id.as_deref(), Some("L-abc"), "{what}");
         assert_eq!(
             (p.first_name.as_str(), p.last_name.as_str()),

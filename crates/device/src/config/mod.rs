@@ -22,7 +22,31 @@ use crate::normalize::Normalizer;
 use crate::outbox::Backoff;
 pub use locate::{Seg, line_col};
 
-/// One problem in a config file.
+/// A problem with one key of a config section, before it is located in the file: the one
+/// problem type every section's validation returns (`[gate]`, `[[inputs]]`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted path from the document root, e.g. `inputs[1].baud`.
+    pub key: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// One problem in a config file, located: a [`Problem`] with its file, line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub file: PathBuf,
@@ -1275,7 +1299,7 @@ fn validate_gate(
     let mut v = match crate::gate::config::validate(g) {
         Ok(v) => v,
         Err(problems) => {
-            for (key, message) in problems {
+            for Problem { key, message } in problems {
                 p.at_path(&key, &message);
             }
             return None;
@@ -1310,7 +1334,7 @@ fn validate_gate(
         Ok(text) => {
             if let Err(problems) = crate::gate::config::parse_revocation_list(&text) {
                 let mut go_on = true;
-                for (at, message) in problems {
+                for Problem { key: at, message } in problems {
                     let line = at.rsplit(':').next().unwrap_or("?");
                     go_on &= p.env(
                         "gate.revocation_file",

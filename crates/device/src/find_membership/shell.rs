@@ -4,32 +4,19 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-
 use super::kiosk::{Checked, Command, Flow, Input, Located, Screen, Sent};
 use super::mask::{Channel, MaskedTarget};
 use crate::clock::Clock;
 use crate::domain::Membership;
-use crate::outbox::{self, kinds};
+use crate::outbox;
 use crate::protocol::{
     FindMembershipLocateReply, FindMembershipSendReply, FindMembershipVerifyReply, MaskedTargetDto,
     MembershipDto, TargetChannelDto,
 };
 use crate::sync::{HubClient, SyncError};
+use crate::upstream::Payload;
 
-/// Payload of a `reassociation` outbox row, version 1: the visitor's record on this device
-/// (`visitor`: the kiosk session or the record the visitor was created or matched as) is to be
-/// linked to constituent `lookup_id`, holder of `membership_id`, as verified by the hub's
-/// request `request_id`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReassociationV1 {
-    pub visitor: String,
-    pub lookup_id: String,
-    pub membership_id: String,
-    pub request_id: String,
-    pub verified_at: DateTime<Utc>,
-}
+pub use crate::upstream::ReassociationV1;
 
 /// What a successful Find My Membership gives the caller.
 #[derive(Debug, Clone, PartialEq)]
@@ -241,7 +228,7 @@ impl KioskSession {
         let key = self
             .store
             .write_async(move |tx| {
-                outbox::enqueue(tx, kinds::REASSOCIATION, &payload, now.timestamp_millis())
+                outbox::enqueue(tx, &payload.into_upstream(), now.timestamp_millis())
             })
             .await?;
         tracing::info!(

@@ -149,14 +149,14 @@ impl GatePolicyConfig {
 pub const DEFAULT_PASSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_SERIAL_BAUD: u32 = 9600;
 
-/// Problems: (key path from the document root, message).
-pub type Problems = Vec<(String, String)>;
+/// Problems, each with its key path from the document root.
+pub type Problems = Vec<crate::config::Problem>;
 
 struct P(Problems);
 
 impl P {
     fn add(&mut self, key: impl Into<String>, msg: impl Into<String>) {
-        self.0.push((key.into(), msg.into()));
+        self.0.push(crate::config::Problem::new(key, msg));
     }
 
     fn duration(
@@ -301,7 +301,10 @@ pub fn parse_revocation_list(text: &str) -> Result<BTreeSet<String>, Problems> {
             Ok(()) => {
                 set.insert(line.to_owned());
             }
-            Err(e) => problems.push((format!("gate.revocation_file:{}", i + 1), e)),
+            Err(e) => problems.push(crate::config::Problem::new(
+                format!("gate.revocation_file:{}", i + 1),
+                e,
+            )),
         }
     }
     if problems.is_empty() {
@@ -441,7 +444,7 @@ pub fn validate(raw: RawGateSection) -> Result<GatePolicyConfig, Problems> {
         return Err(p.0);
     }
     let (Some(relay), Some(passage)) = (relay, passage) else {
-        return Err(vec![("gate".into(), "invalid".into())]);
+        return Err(vec![crate::config::Problem::new("gate", "invalid")]);
     };
     Ok(GatePolicyConfig {
         policy: GatePolicy {

@@ -14,9 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use serde::Serialize;
 
 use super::passage::{AnnulReason, PassageEffect, PassageEvent, PassageTracker, ScanId};
 use super::relay::{GpioSensor, PassageSensor, SensorError, SimulatedSensor};
@@ -29,6 +28,7 @@ use crate::gate::config::{GatePolicyConfig, SensorConfig};
 use crate::input::credential::Credential;
 use crate::outbox;
 use crate::replica::{self, Store};
+use crate::upstream::{PartyChange, Payload, ScanAnnulmentV1, ScanPartyV1, ScanV1};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StationError {
@@ -49,28 +49,6 @@ pub enum StationError {
     },
     #[error("no admission {scan} waiting for its party size at this gate")]
     NoAdmission { scan: ScanId },
-}
-
-/// Upstream payload of a scan (outbox kind `scan`, version 1).
-#[derive(Debug, Clone, Serialize)]
-pub struct ScanPayloadV1<'a> {
-    /// The key the credential's uses are recorded under, or the kind for unknown ones.
-    pub credential: String,
-    pub decision: &'static str,
-    pub reason_code: &'static str,
-    pub reason: String,
-    pub device_id: &'a str,
-    pub gate: &'a str,
-    pub direction: ScanDirection,
-    pub party_requested: u32,
-    pub party_admitted: u32,
-    pub uses_burned: u32,
-    pub at: DateTime<Utc>,
-    pub local: NaiveDateTime,
-    /// Decided while the hub was unreachable.
-    pub offline: bool,
-    /// Unique per scan, for the hub's duplicate-admission report.
-    pub nonce: String,
 }
 
 /// Commands for the relay thread.
@@ -144,43 +122,6 @@ fn spawn_sensor(
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the passage sensor thread");
     }
-}
-
-/// Upstream payload of a use given back (outbox kind `scan_annulment`, version 1): the gate
-/// opened for an admission but nobody went through, or it never opened.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScanAnnulmentV1<'a> {
-    /// The idempotency key of the admitted scan's own outbox row.
-    pub scan_key: String,
-    pub reason: AnnulReason,
-    pub device_id: &'a str,
-    pub gate: String,
-    pub at: DateTime<Utc>,
-}
-
-/// Upstream payload of a settled party size (outbox kind `scan_party`, version 1).
-#[derive(Debug, Clone, Serialize)]
-pub struct ScanPartyV1<'a> {
-    /// The idempotency key of the admitted scan's own outbox row.
-    pub scan_key: String,
-    /// People the admission let in, the member included (the new total, not a difference).
-    pub party_admitted: u32,
-    /// Increases with each change to the same scan; the hub keeps the highest.
-    pub revision: u32,
-    pub reason: PartyChange,
-    pub device_id: &'a str,
-    pub gate: String,
-    pub at: DateTime<Utc>,
-}
-
-/// Why an admission's party size changed after the decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PartyChange {
-    /// Staff chose the party size on the gate screen.
-    ConfirmedByStaff,
-    /// The gate opened for a guest and nobody went through.
-    GuestDidNotPass,
 }
 
 /// A scan decided by [`Station::admit`], its effects carried out and its row committed.
@@ -420,15 +361,11 @@ impl Station {
         let payload = ScanAnnulmentV1 {
             scan_key,
             reason,
-            device_id: &device_id,
+            device_id,
             gate,
-            at: now,
+            at: Some(now),
         };
-        let outbox = outbox::Queued::new(
-            outbox::kinds::SCAN_ANNULMENT,
-            &payload,
-            now.timestamp_millis(),
-        )?;
+        let outbox = outbox::Queued::new(&payload.into_upstream(), now.timestamp_millis())?;
         self.write(scan, Write::Annul { scan, outbox })?;
         tracing::warn!(
             gate = %self.gate.policy.gate_id,
@@ -520,12 +457,11 @@ impl Station {
             party_admitted: party,
             revision: admitted.revision,
             reason,
-            device_id: &device_id,
+            device_id,
             gate: admitted.gate.clone(),
-            at: now,
+            at: Some(now),
         };
-        let outbox =
-            outbox::Queued::new(outbox::kinds::SCAN_PARTY, &payload, now.timestamp_millis())?;
+        let outbox = outbox::Queued::new(&payload.into_upstream(), now.timestamp_millis())?;
         self.write(
             scan,
             Write::Party {
@@ -809,26 +745,26 @@ impl Station {
             super::Outcome::Admit => "admit",
             super::Outcome::Deny => "deny",
         };
-        let payload = ScanPayloadV1 {
+        let payload = ScanV1 {
             credential: r
                 .use_key
                 .clone()
                 .unwrap_or_else(|| credential.kind.name().to_owned()),
-            decision,
-            reason_code: r.reason_code,
+            decision: decision.to_owned(),
+            reason_code: r.reason_code.to_owned(),
             reason: r.reason.plain_words(),
-            device_id: &self.device_id,
-            gate: &r.gate,
+            device_id: self.device_id.clone(),
+            gate: r.gate.clone(),
             direction: r.direction,
             party_requested: r.party.requested,
             party_admitted: r.party.admitted,
             uses_burned: r.uses_burned,
-            at: r.at,
-            local: r.local,
+            at: Some(r.at),
+            local: Some(r.local),
             offline: !(self.online)(),
             nonce: uuid::Uuid::now_v7().to_string(),
         };
-        let outbox = outbox::Queued::new(outbox::kinds::SCAN, &payload, r.at.timestamp_millis())?;
+        let outbox = outbox::Queued::new(&payload.into_upstream(), r.at.timestamp_millis())?;
         let outbox_key = outbox.idempotency_key.clone();
         let row = ScanRow {
             id,

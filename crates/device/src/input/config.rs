@@ -43,6 +43,8 @@ use std::time::Duration;
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::Problem;
+
 use super::credential::parser::{
     DEFAULT_LOOKUP_ID_REGEX, DEFAULT_MEMBERSHIP_REGEX, DEFAULT_TICKET_SECRET_REGEX, IdPattern,
 };
@@ -171,20 +173,6 @@ pub struct RawSigningKey {
     pub public_key: String,
 }
 
-/// A validation problem at a key path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldProblem {
-    /// Dotted path from the document root, e.g. `inputs[1].baud`.
-    pub key: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for FieldProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
-    }
-}
-
 /// Validated configuration of all inputs.
 #[derive(Debug, Clone)]
 pub struct ValidatedInputs {
@@ -249,9 +237,9 @@ impl std::fmt::Display for DeviceSelector {
 
 /// Parses the input sections of a TOML document and validates them. Syntax and type errors
 /// are reported with an empty key and the parser's message (which includes the location).
-pub fn from_toml_str(text: &str) -> Result<ValidatedInputs, Vec<FieldProblem>> {
+pub fn from_toml_str(text: &str) -> Result<ValidatedInputs, Vec<Problem>> {
     let raw: RawInputsConfig = toml::from_str(text).map_err(|e| {
-        vec![FieldProblem {
+        vec![Problem {
             key: String::new(),
             message: e.to_string(),
         }]
@@ -259,11 +247,11 @@ pub fn from_toml_str(text: &str) -> Result<ValidatedInputs, Vec<FieldProblem>> {
     validate(&raw)
 }
 
-struct Problems(Vec<FieldProblem>);
+struct Problems(Vec<Problem>);
 
 impl Problems {
     fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldProblem {
+        self.0.push(Problem {
             key: key.into(),
             message: message.into(),
         });
@@ -271,7 +259,7 @@ impl Problems {
 }
 
 /// Validates the raw configuration; every problem found is reported, not only the first.
-pub fn validate(raw: &RawInputsConfig) -> Result<ValidatedInputs, Vec<FieldProblem>> {
+pub fn validate(raw: &RawInputsConfig) -> Result<ValidatedInputs, Vec<Problem>> {
     let mut p = Problems(Vec::new());
     let mut names = HashSet::new();
     let mut inputs = Vec::with_capacity(raw.inputs.len());

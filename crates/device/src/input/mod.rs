@@ -32,9 +32,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use config::{
-    FieldProblem, InputSource, InputSpec, RawInputsConfig, ValidatedInputs, validate,
-};
+pub use config::{InputSource, InputSpec, Problem, RawInputsConfig, ValidatedInputs, validate};
 pub use credential::{Credential, CredentialKind, CredentialParser, CredentialRules, Unrecognized};
 pub use event::{Backoff, DeviceState, EventSink, InputEvent, Scan, StopSignal};
 pub use scan_test::run_scan_test;

@@ -23,7 +23,7 @@ pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
 /// balancer) and is a link fault.
 pub use crate::protocol::PROTOCOL_HEADER;
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SyncError {
     /// The hub could not be reached or the connection broke: retry later.
     #[error("network: {0}")]
@@ -57,9 +57,19 @@ pub enum SyncError {
     /// The device token file could not be read.
     #[error("device token: {0}")]
     Token(String),
-    /// Local storage failed.
+    /// The device's own database failed (a full disk, another process holding it, …: the
+    /// source says which).
     #[error("local database: {0}")]
+    Database(#[source] std::sync::Arc<crate::replica::ReplicaError>),
+    /// Something else on the device failed (a worker task, encoding a request).
+    #[error("on the device: {0}")]
     Local(String),
+}
+
+impl From<crate::replica::ReplicaError> for SyncError {
+    fn from(e: crate::replica::ReplicaError) -> Self {
+        SyncError::Database(std::sync::Arc::new(e))
+    }
 }
 
 impl SyncError {

@@ -185,7 +185,7 @@ impl SyncEngine {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, SyncError> {
         let client = HubClient::new(&cfg.upstream)?;
-        let reader = store.reader().map_err(local)?;
+        let reader = store.reader()?;
         Ok(Self {
             applier: Applier::new(cfg.normalizer.clone()),
             cfg,
@@ -258,7 +258,7 @@ impl SyncEngine {
                     // The hub refusing an upload still shows the link works; refusing a hello
                     // or a feed page means nothing syncs.
                     SyncError::Rejected { .. } => s.online = push,
-                    SyncError::Local(_) => {}
+                    SyncError::Local(_) | SyncError::Database(_) => {}
                     _ => s.online = false,
                 }
             }
@@ -304,7 +304,7 @@ impl SyncEngine {
         })
         .await
         .map_err(local)?
-        .map_err(local)
+        .map_err(SyncError::from)
     }
 
     /// Runs `f` in one transaction on the database's writer.
@@ -312,7 +312,7 @@ impl SyncEngine {
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> replica::Result<T> + Send + 'static,
     ) -> Result<T, SyncError> {
-        self.store.write_async(f).await.map_err(local)
+        Ok(self.store.write_async(f).await?)
     }
 
     /// Checks the hub answers, speaks our protocol and accepts our token.
@@ -487,8 +487,7 @@ impl SyncEngine {
                     retention::compact(&store, cutoff, HOUSEKEEPING_SCANS)
                 })
                 .await
-                .map_err(local)?
-                .map_err(local)?
+                .map_err(local)??
             }
             None => Compaction::default(),
         };
@@ -801,14 +800,36 @@ fn remap_created(
     if row.kind != outbox::kinds::NEW_CONSTITUENT.0 {
         return Ok(());
     }
-    let local_id = serde_json::from_str::<crate::intake::NewConstituentV1>(&row.payload)
-        .ok()
-        .and_then(|p| p.local_id);
-    let Some(local_id) = local_id else {
-        return Ok(());
-    };
-    crate::intake::remap::remap_local_id(tx, &local_id, lookup_id, now)?;
-    Ok(())
+    let read = serde_json::from_str(&row.payload)
+        .map_err(|e| e.to_string())
+        .and_then(|payload| {
+            crate::upstream::Upstream::decode(&row.kind, row.version, &payload)
+                .map_err(|e| e.to_string())
+        });
+    match read {
+        Ok(crate::upstream::Upstream::NewConstituent(p)) => match p.local_id {
+            Some(local_id) => {
+                crate::intake::remap::remap_local_id(tx, &local_id, lookup_id, now).map(drop)
+            }
+            None => Ok(()),
+        },
+        // The hub took the row, but this build cannot read the local id in it: its local
+        // references stay as they are until a technician looks (never silently skipped).
+        Ok(_) | Err(_) => replica::keep_aside(
+            tx,
+            &format!(
+                "outbox row {} ({} v{}), which the hub recorded as {lookup_id}",
+                row.id, row.kind, row.version
+            ),
+            &format!(
+                "its local id cannot be read back ({}), so local references to it were not \
+                 renamed",
+                read.err().unwrap_or_else(|| "not a new constituent".into())
+            ),
+            Some(&row.payload),
+            now.timestamp_millis(),
+        ),
+    }
 }
 
 /// A fingerprint of the device token, to notice that it changed (kept in memory only).
@@ -848,6 +869,39 @@ mod tests {
         assert_eq!(asked(100, 3), [100, 100, 100]);
         assert_eq!(asked(1, 3), [1, 1, 1]);
         assert_eq!(next_page_size(u32::MAX, u32::MAX), u32::MAX);
+    }
+
+    /// A row the hub took but this build cannot read back (a newer build's version, after a
+    /// downgrade) is kept aside and listed, never skipped in silence.
+    #[test]
+    fn a_created_row_this_build_cannot_read_is_kept_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::replica::Store::open(&dir.path().join("d.db")).unwrap();
+        let row = outbox::OutboxRow {
+            id: 17,
+            kind: "new_constituent".into(),
+            version: 2,
+            payload: r#"{"names": {"given": "Ada"}, "local": "L-1"}"#.into(),
+            idempotency_key: "k".into(),
+            created_at_ms: 0,
+            attempts: 0,
+            next_attempt_at_ms: 0,
+            last_error: None,
+            state: "pending".into(),
+            dead_reason: None,
+        };
+        let now = Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap();
+        store
+            .write(move |tx| remap_created(tx, &row, "8-10000042", now))
+            .unwrap();
+        let kept = crate::replica::kept_aside_records(&store.reader().unwrap()).unwrap();
+        assert_eq!(kept.len(), 1);
+        assert!(
+            kept[0].contains("outbox row 17 (new_constituent v2)")
+                && kept[0].contains("8-10000042")
+                && kept[0].contains("version 2 is not supported"),
+            "{kept:?}"
+        );
     }
 
     #[test]

@@ -204,17 +204,24 @@ mod tests {
                 at_ms,
                 local_time: "2026-09-21T10:00:00".into(),
             },
-            outbox: Queued::new(
+            outbox: queued(
                 crate::outbox::kinds::SCAN,
-                &serde_json::json!({"id": id}),
-                0,
-            )
-            .unwrap(),
+                serde_json::json!({"credential": key, "decision": "admit"}),
+            ),
         }
     }
 
-    fn queued(kind: (&'static str, u32)) -> Queued {
-        Queued::new(kind, &serde_json::json!({}), 0).unwrap()
+    /// An outbox row of `kind` with `payload`, read as this build's type of it.
+    fn queued(kind: (&'static str, u32), payload: serde_json::Value) -> Queued {
+        let row = crate::upstream::Upstream::decode(kind.0, kind.1, &payload).unwrap();
+        Queued::new(&row, 0).unwrap()
+    }
+
+    fn annulment() -> Queued {
+        queued(
+            crate::outbox::kinds::SCAN_ANNULMENT,
+            serde_json::json!({"scan_key": "k", "reason": "no_passage"}),
+        )
     }
 
     fn count(store: &Store, sql: &str) -> i64 {
@@ -235,7 +242,7 @@ mod tests {
         assert!(write(scan(1, "ticket:T1", 1_790_000_000_000)).is_err());
         let annul = || Write::Annul {
             scan: 1,
-            outbox: queued(crate::outbox::kinds::SCAN_ANNULMENT),
+            outbox: annulment(),
         };
         write(annul()).unwrap();
         // Annulled once: the second changes nothing and sends nothing.
@@ -266,7 +273,7 @@ mod tests {
                     tx,
                     &Write::Annul {
                         scan: 3,
-                        outbox: queued(crate::outbox::kinds::SCAN_ANNULMENT),
+                        outbox: annulment(),
                     },
                 )
             })

@@ -104,17 +104,8 @@ fn intake_in(
                     *pending,
                 )?;
             }
-            Effect::Enqueue {
-                kind,
-                version,
-                payload,
-            } => {
-                outbox_keys.push(outbox::enqueue(
-                    tx,
-                    (kind, *version),
-                    payload,
-                    now.timestamp_millis(),
-                )?);
+            Effect::Enqueue(row) => {
+                outbox_keys.push(outbox::enqueue(tx, row, now.timestamp_millis())?);
             }
         }
     }

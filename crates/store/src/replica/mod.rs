@@ -151,6 +151,42 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
 /// How long a connection waits for another's write transaction before giving up.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 
+/// Keeps aside, inside the caller's transaction, a record this build cannot read back: `what`
+/// names it, `reason` says why, `content` is the record as found. Never dropped; `portico
+/// status` lists it.
+pub fn keep_aside(
+    tx: &Connection,
+    what: &str,
+    reason: &str,
+    content: Option<&str>,
+    now_ms: i64,
+) -> Result<()> {
+    tracing::warn!(
+        what,
+        reason,
+        "a record this build cannot read was kept aside"
+    );
+    tx.prepare_cached(
+        "INSERT INTO kept_aside (what, reason, content, kept_at_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(rusqlite::params![what, reason, content, now_ms])?;
+    Ok(())
+}
+
+/// What is kept aside in the database, one line each (`what: reason`), oldest first.
+pub fn kept_aside_records(conn: &Connection) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare_cached("SELECT what, reason FROM kept_aside ORDER BY id")?
+        .query_map([], |r| {
+            Ok(format!(
+                "{}: {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 /// The database file and the two SQLite keeps beside it in WAL mode: `[db, db-wal, db-shm]`.
 pub fn database_files(db: &Path) -> [std::path::PathBuf; 3] {
     ["", "-wal", "-shm"].map(|suffix| {
@@ -339,6 +375,37 @@ mod tests {
         // The members' own index came across too.
         let of = query::memberships_of(&conn, "8-2").unwrap();
         assert_eq!(of.len(), 1);
+    }
+
+    /// A full disk and a database another process holds are told apart (the station retries
+    /// both, the status and logs say which).
+    #[test]
+    fn a_full_disk_and_a_busy_database_read_differently() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let conn = open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE filler (x BLOB)").unwrap();
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        // No room for another page, as on a full disk.
+        conn.pragma_update(None, "max_page_count", pages).unwrap();
+        let full: ReplicaError = conn
+            .execute("INSERT INTO filler VALUES (randomblob(100000))", [])
+            .unwrap_err()
+            .into();
+        assert!(full.is_disk_full() && !full.is_busy(), "{full}");
+
+        let mut holder = open(&path).unwrap();
+        let held = holder
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        let other = open(&path).unwrap();
+        other.busy_timeout(Duration::from_millis(10)).unwrap();
+        let busy: ReplicaError = other.execute_batch("BEGIN IMMEDIATE").unwrap_err().into();
+        assert!(busy.is_busy() && !busy.is_disk_full(), "{busy}");
+        assert_ne!(full.to_string(), busy.to_string());
+        drop(held);
     }
 
     #[test]

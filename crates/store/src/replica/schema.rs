@@ -2,7 +2,15 @@
 //! transaction; `PRAGMA user_version` records the last one applied.
 
 /// `(version, sql)`, ascending. Never edit an entry that has shipped: add a new one.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
+pub const MIGRATIONS: &[(u32, &str)] = &[
+    (1, V1),
+    (2, V2),
+    (3, V3),
+    (4, V4),
+    (5, V5),
+    (6, V6),
+    (7, V7),
+];
 
 /// Every migration in order: the DDL of a fresh replica (the sync benchmark's `sqlite3`
 /// reference import runs exactly this).
@@ -358,4 +366,16 @@ CREATE TABLE IF NOT EXISTS scan_tallies (
     uses_burned INTEGER NOT NULL,
     last_at_ms  INTEGER NOT NULL
 ) WITHOUT ROWID;
+"#;
+
+/// Records the device kept but cannot read back (a payload of a version this build does not
+/// read, say): kept aside here as found, never dropped, and counted by `portico status`.
+pub const V7: &str = r#"
+CREATE TABLE kept_aside (
+    id         INTEGER PRIMARY KEY,
+    what       TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    content    TEXT,
+    kept_at_ms INTEGER NOT NULL
+);
 "#;
