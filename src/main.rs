@@ -187,14 +187,14 @@ enum OutboxCommand {
 #[cfg(feature = "hub")]
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// Benchmark name: sync, scan, input, match.
+    /// Benchmark name: sync, scan, input, match, crash.
     name: String,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     json: bool,
-    /// Constituents in the replica.
-    #[arg(long, default_value_t = 1_000_000)]
-    constituents: usize,
+    /// Constituents in the replica (default 1,000,000; 2,000 for crash).
+    #[arg(long)]
+    constituents: Option<usize>,
     /// Changes in the delta sync.
     #[arg(long, default_value_t = 10_000)]
     changes: usize,
@@ -216,6 +216,13 @@ struct BenchArgs {
     /// Measure this existing device database instead of building one (bench match, bench scan).
     #[arg(long)]
     replica: Option<PathBuf>,
+    /// Times the device is killed (bench crash).
+    #[arg(long, default_value_t = 100)]
+    kills: u32,
+    /// The random seed: the same seed makes the same venue and the same kill moments (bench
+    /// crash).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 /// A search criterion: blank text is no criterion.
@@ -557,7 +564,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             let result = match args.name.as_str() {
                 "sync" => {
                     portico::bench::sync::run(portico::bench::sync::SyncBenchOptions {
-                        constituents: args.constituents,
+                        constituents: args.constituents.unwrap_or(1_000_000),
                         changes: args.changes,
                         dir: args.dir,
                     })
@@ -565,7 +572,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 }
                 "scan" => {
                     let opts = portico::bench::scan::ScanBenchOptions {
-                        constituents: args.constituents,
+                        constituents: args.constituents.unwrap_or(1_000_000),
                         tickets: args.tickets,
                         scans: args.scans,
                         dir: args.dir,
@@ -579,7 +586,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 }
                 "match" => {
                     let opts = portico::bench::matching::MatchBenchOptions {
-                        constituents: args.constituents,
+                        constituents: args.constituents.unwrap_or(1_000_000),
                         queries: args.queries,
                         replica: args.replica,
                         dir: args.dir,
@@ -587,7 +594,18 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     tokio::task::spawn_blocking(move || portico::bench::matching::run(opts))
                         .await??
                 }
-                other => bail!("unknown benchmark {other:?}; available: sync, scan, input, match"),
+                "crash" => {
+                    let opts = portico::bench::crash::CrashBenchOptions {
+                        kills: args.kills,
+                        constituents: args.constituents.unwrap_or(2_000),
+                        seed: args.seed,
+                        dir: args.dir,
+                    };
+                    tokio::task::spawn_blocking(move || portico::bench::crash::run(opts)).await??
+                }
+                other => {
+                    bail!("unknown benchmark {other:?}; available: sync, scan, input, match, crash")
+                }
             };
             if args.json {
                 println!("{}", serde_json::to_string(&result)?);

@@ -39,8 +39,23 @@ fn measure(mut cmd: Command) -> Result<(Duration, String)> {
     Ok((elapsed, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Waits until the hub child listens on `port`; fails if it exits or takes over 30 s.
+pub(crate) fn wait_listening(port: u16, hub: &mut std::process::Child) -> Result<()> {
+    let ready = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = hub.try_wait()? {
+            bail!("the hub exited ({status}) before listening");
+        }
+        if ready.elapsed() > Duration::from_secs(30) {
+            bail!("the hub did not start listening within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 fn csv_field(out: &mut Vec<u8>, v: Option<&str>) {
@@ -258,13 +273,9 @@ pub async fn run(opts: SyncBenchOptions) -> Result<serde_json::Value> {
         .stderr(Stdio::null())
         .spawn()
         .context("starting hub")?;
-    let ready = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if ready.elapsed() > Duration::from_secs(30) {
-            let _ = hub_proc.kill();
-            bail!("hub did not start listening");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if let Err(e) = wait_listening(port, &mut hub_proc) {
+        let _ = hub_proc.kill();
+        return Err(e);
     }
 
     let result = async {

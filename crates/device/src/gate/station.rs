@@ -781,6 +781,9 @@ impl Station {
             local_time: r.local.format(LOCAL_TIME_FORMAT).to_string(),
         };
         let commit = self.write(id, Write::Scan { row, outbox })?;
+        // Logged only once the scan and its upload are on disk: a scan this line names is
+        // never lost (the crash benchmark holds the device to it).
+        tracing::info!(gate = %r.gate, scan = id, key = %outbox_key, outcome = decision, "scan recorded");
         if r.outcome == super::Outcome::Admit {
             if self.recent.len() == RECENT_ADMISSIONS {
                 self.recent.pop_front();

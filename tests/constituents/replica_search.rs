@@ -1,9 +1,7 @@
 //! Finding constituents in a real replica file: staff search and the candidate probes behind
 //! matching.
 
-mod common;
-
-use common::{email, name, phone};
+use crate::common::{email, name, phone};
 use portico::domain::{Constituent, ConstituentStatus, PersonName};
 use portico::matching::blocking::visitor_keys;
 use portico::matching::{MatchOutcome, VisitorDetails, strict_match};

@@ -1,8 +1,6 @@
 //! `portico status` asks a running device over its Unix socket.
 
-mod common;
-
-use common::{TestDevice, TestHub, manual_clock};
+use crate::common::{TestDevice, TestHub, manual_clock};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_device_reports_role_link_cursors_and_outbox() {

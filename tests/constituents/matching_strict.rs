@@ -1,8 +1,6 @@
 //! The strict rule of seeds 000 and 001, case by case.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use portico::domain::ConstituentStatus;
 use portico::matching::explain::{StrictReport, explain_strict};
 use portico::matching::strict::StrictVerdict;

@@ -2,12 +2,11 @@
 //! tallies once the hub has them, and no decision changes. Real hub on loopback TLS, real
 //! device database, the device's own hourly housekeeping.
 
-mod common;
-#[path = "common/gate.rs"]
-mod gate_common;
+use crate::common;
+use crate::gate_common;
 
+use crate::common::{TestHub, anchor, manual_clock};
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
-use common::{TestHub, anchor, manual_clock};
 use gate_common::{TAIL, at, card, pick, station, ticket};
 use portico::domain::TicketStatus;
 use portico::gate::{Now, Outcome};

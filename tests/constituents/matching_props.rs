@@ -1,8 +1,6 @@
 //! Properties of matching over generated visitors and candidates.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use portico::domain::{Constituent, ConstituentStatus};
 use portico::matching::blocking::{constituent_keys, visitor_keys};
 use portico::matching::{

@@ -6,9 +6,8 @@
 //! the verification phone via text or email, enter the code and click Submit Code and Reset
 //! Account."
 
-mod common;
-#[path = "common/find_membership.rs"]
-mod fixtures;
+use crate::common;
+use crate::fixtures;
 
 use chrono::Duration;
 use fixtures::{

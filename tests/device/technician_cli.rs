@@ -2,12 +2,10 @@
 //! a running device, or on the database when none runs), `portico search --after`, `portico hub
 //! add-device`, and what errors and logs look like.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{TestDevice, TestHub, manual_clock};
+use crate::common::{TestDevice, TestHub, manual_clock};
 use portico::outbox;
 
 fn portico(args: &[&str], config: &Path) -> Output {

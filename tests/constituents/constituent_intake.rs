@@ -3,11 +3,10 @@
 //! device and on the hub, the review queue, ambiguous matches, two devices creating the same
 //! person, and "Perform Same Merge".
 
-mod common;
-#[path = "common/intake.rs"]
-mod intake_helpers;
+use crate::common;
+use crate::intake_helpers;
 
-use common::{TestDevice, TestHub, email, manual_clock, person, phone, visitor};
+use crate::common::{TestDevice, TestHub, email, manual_clock, person, phone, visitor};
 use intake_helpers::{
     hub_get, hub_rows, insert_scan, intake, outbox_rows, put_on_hub, replica_rows, scan_keys,
     with_db, write_db,

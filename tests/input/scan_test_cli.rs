@@ -1,8 +1,7 @@
 //! `portico scan-test --config FILE`: the technician's live view, run as the real binary
 //! against a scanner on a pseudo-terminal.
 
-#[path = "common/input.rs"]
-mod input_common;
+use crate::input_common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -1,15 +1,12 @@
 //! Key-event decoding from recorded `input_event` streams, and the key reader's hotplug
 //! handling with a recorded device behind the `KeySource` trait.
 
-#[path = "common/input.rs"]
-mod common;
-
 use std::io;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Recording, wait_for};
+use crate::input_common::{Recording, wait_for};
 use portico::input::config::DeviceSelector;
 use portico::input::credential::{CredentialKind, FormatSet};
 use portico::input::evdev::{

@@ -2,14 +2,12 @@
 //! ticket is not burned) and is logged and uploaded; a passage confirms it; a relay that never
 //! opened gives the use back too. The hub's duplicate report ignores annulled admissions.
 
-mod common;
-#[path = "common/gate.rs"]
-mod gate_common;
+use crate::gate_common;
 
 use std::time::Duration;
 
+use crate::common::{TestDevice, TestHub, manual_clock};
 use chrono::TimeDelta;
-use common::{TestDevice, TestHub, manual_clock};
 use gate_common::{TAIL, at, card, membership_with_guests, pick, station, ticket};
 use portico::gate::Outcome;
 use portico::gate::relay::simulated::{SimulatedOutput, SimulatedSensor};

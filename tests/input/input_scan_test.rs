@@ -1,13 +1,10 @@
 //! The scan-test live view, driven through a real pseudo-terminal.
 
-#[path = "common/input.rs"]
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::PtyScanner;
+use crate::input_common::PtyScanner;
 use portico::input::config::from_toml_str;
 use portico::input::{StopSignal, run_scan_test};
 

@@ -2,14 +2,12 @@
 //! scanner, decisions, relay pulses and outbox rows; use counts across a restart; and two
 //! offline gates admitting the same single-use ticket, flagged by the hub.
 
-mod common;
-#[path = "common/gate.rs"]
-mod gate_common;
+use crate::gate_common;
 
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{TestDevice, TestHub, manual_clock};
+use crate::common::{TestDevice, TestHub, manual_clock};
 use gate_common::{TAIL, at, credential, membership_with_guests, pick, station, wait_pulses};
 use portico::gate::Outcome;
 use portico::input::credential::CredentialKind;

@@ -2,7 +2,7 @@
 //! own or another protocol: every reply gives a clear error, leaves the replica as it was,
 //! marks nothing delivered and dead-letters nothing; never a panic.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

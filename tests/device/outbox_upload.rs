@@ -1,11 +1,9 @@
 //! The outbox against a real hub: durability across restarts, exactly-once application under
 //! replay, dead letters, and a refused token.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 
-use common::{TestDevice, TestHub, manual_clock};
+use crate::common::{TestDevice, TestHub, manual_clock};
 use portico::outbox::{self, kinds};
 use portico::sync::SyncError;
 use serde_json::json;

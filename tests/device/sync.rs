@@ -1,55 +1,19 @@
 //! Device ↔ hub sync over real TLS on loopback: initial and delta sync, merges and the purge,
 //! interrupted pages, and certificate checks.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
-use common::{TestDevice, TestHub, manual_clock};
-use portico::protocol::{ConstituentDto, MembershipDto, ProductDto, Resource, TicketDto};
+use crate::common::{TestDevice, TestHub, manual_clock};
+use portico::protocol::{ConstituentDto, ProductDto, Resource};
 use portico::replica;
 use portico::sync::SyncError;
 
 /// Every record of every resource in the replica equals the hub's, and nothing else is there.
 fn assert_replica_equals_hub(hub: &TestHub, conn: &rusqlite::Connection) {
-    let hub_constituents = hub.store.all_docs(Resource::Constituents).unwrap();
-    let ids = replica::lookup_ids(conn).unwrap();
-    assert_eq!(ids.len(), hub_constituents.len(), "constituent count");
-    for (key, doc) in &hub_constituents {
-        let want: ConstituentDto = serde_json::from_str(doc).unwrap();
-        let got = replica::constituent(conn, key)
-            .unwrap()
-            .unwrap_or_else(|| panic!("{key} missing"));
-        assert_eq!(ConstituentDto::from(got), want, "constituent {key}");
-    }
-    let memberships = hub.store.all_docs(Resource::Memberships).unwrap();
-    for (key, doc) in &memberships {
-        let want: MembershipDto = serde_json::from_str(doc).unwrap();
-        let got = replica::membership(conn, key).unwrap().expect("membership");
-        assert_eq!(MembershipDto::from(got), want);
-    }
-    for (key, doc) in hub.store.all_docs(Resource::Tickets).unwrap() {
-        let want: TicketDto = serde_json::from_str(&doc).unwrap();
-        let got = replica::ticket(conn, &key).unwrap().expect("ticket");
-        assert_eq!(TicketDto::from(got), want);
-    }
-    let counts = replica::counts(conn).unwrap();
-    assert_eq!(counts.memberships as usize, memberships.len());
-    assert_eq!(counts.tickets, hub.store.count(Resource::Tickets).unwrap());
-    assert_eq!(counts.products, hub.store.count(Resource::Catalog).unwrap());
-    assert_eq!(counts.merges, hub.store.count(Resource::Merges).unwrap());
-    // No duplicated child rows: the replica's totals equal the hub documents' totals.
-    let (mut emails, mut phones, mut addresses) = (0, 0, 0);
-    for (_, doc) in &hub_constituents {
-        let c: ConstituentDto = serde_json::from_str(doc).unwrap();
-        emails += c.emails.len() as u64;
-        phones += c.phones.len() as u64;
-        addresses += c.addresses.len() as u64;
-    }
-    assert_eq!(
-        (counts.emails, counts.phones, counts.addresses),
-        (emails, phones, addresses)
-    );
+    let differences = portico::bench::crash::replica_differences(&hub.store, conn).unwrap();
+    assert!(differences.is_empty(), "replica differs: {differences:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,6 @@
 //! Scored matching, its bands (seed 003's thresholds), explanations and blocking keys.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use portico::domain::{ConstituentStatus, HistoricalName};
 use portico::matching::blocking::{BlockingKey, constituent_keys, visitor_keys};
 use portico::matching::explain::explain_scored;

@@ -3,10 +3,8 @@
 //! The address, phone and email rules are one rule stated three times; the contact table runs
 //! every case for each kind, quoting that kind's sentence.
 
-mod common;
-
+use crate::common::*;
 use chrono::NaiveDate;
-use common::*;
 use portico::domain::{Constituent, HistoricalName, PersonName};
 use portico::matching::PostalAddress;
 use portico::normalize::Normalizer;
@@ -17,7 +15,13 @@ use portico::update_rules::{
 };
 use proptest::prelude::*;
 
-const SEED_003: &str = "../shared/seeds/003_4e80b07a10093fbc.txt";
+/// Where the project states the CRM's rules, quoting the CRM's own sentences.
+const CRM_RULES: &str = "docs/crm-rules.md";
+
+fn crm_rules() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(CRM_RULES);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
 
 fn today() -> NaiveDate {
     date(2025, 6, 1)
@@ -696,19 +700,14 @@ fn decisions_where_the_seed_is_silent() {
     run_rule(|r| matches!(r, Rule::Decision(_)));
 }
 
-/// Every sentence the tables quote is in seed 003 word for word.
+/// Every sentence the tables quote is one `docs/crm-rules.md` quotes from the CRM (the
+/// project's own statement of the rules), word for word.
 #[test]
-fn quoted_sentences_are_the_seeds_own() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(SEED_003);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!(
-            "seed 003 not found at {}; quotes not checked",
-            path.display()
-        );
-        return;
-    };
+fn quoted_sentences_are_those_docs_crm_rules_quotes() {
+    let text = crm_rules();
     let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let text = squash(&text);
+    let text = text.as_str();
     let rules = [
         Rule::AddNew,
         Rule::EndSameType,
@@ -721,7 +720,7 @@ fn quoted_sentences_are_the_seeds_own() {
     for rule in rules {
         for k in KINDS {
             let q = quote(rule, k);
-            assert!(text.contains(&squash(q)), "not in seed 003: {q}");
+            assert!(text.contains(&squash(q)), "not in {CRM_RULES}: {q}");
         }
     }
     for q in [
@@ -735,7 +734,7 @@ fn quoted_sentences_are_the_seeds_own() {
         BULLET_NOT_EDIT_SCREEN,
         BULLET_NOT_MANUAL_WITH_ID,
     ] {
-        assert!(text.contains(&squash(q)), "not in seed 003: {q}");
+        assert!(text.contains(&squash(q)), "not in {CRM_RULES}: {q}");
     }
 }
 
@@ -1259,4 +1258,34 @@ proptest! {
             }
         }
     }
+}
+
+/// Every rule in `docs/crm-rules.md` names the tests that check it; each of them exists.
+#[test]
+fn every_test_docs_crm_rules_names_exists() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = String::new();
+    let mut dirs = vec![root.join("tests"), root.join("crates")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let doc = crm_rules();
+    let mut named = 0;
+    for line in doc.lines().filter(|l| l.trim_start().starts_with("Tests:")) {
+        for name in line.split('`').skip(1).step_by(2) {
+            named += 1;
+            assert!(
+                sources.contains(&format!("fn {name}(")),
+                "{CRM_RULES} names a test that does not exist: {name}"
+            );
+        }
+    }
+    assert!(named > 40, "only {named} tests named");
 }

@@ -1,14 +1,11 @@
 //! Serial reader over real pseudo-terminal pairs.
 
-#[path = "common/input.rs"]
-mod common;
-
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{PtyScanner, collect_for, scan_texts, wait_for};
+use crate::input_common::{PtyScanner, collect_for, scan_texts, wait_for};
 use portico::input::config::{FlowControl, Parity, SerialSettings};
 use portico::input::credential::{CredentialKind, FormatSet, Unrecognized};
 use portico::input::framer::{DropReason, FramingConfig, Terminator};

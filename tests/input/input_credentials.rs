@@ -1,10 +1,7 @@
 //! Credential formats: tables of valid and invalid frames.
 
-#[path = "common/input.rs"]
-mod common;
-
+use crate::input_common::test_signing_key;
 use chrono::NaiveDate;
-use common::test_signing_key;
 use portico::domain::TicketValidity;
 use portico::input::credential::gs1::Gs1Error;
 use portico::input::credential::magstripe::{self, Expiry, MagstripeError};

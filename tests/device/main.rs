@@ -1,0 +1,15 @@
+//! The device and its hub: sync, uploads, hostile hubs, status, technician commands, config check, migrations and the crash campaign.
+//!
+//! One test binary for the area (each binary links the whole firmware).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod config_check;
+mod crash;
+mod hostile_hub;
+mod migrations;
+mod outbox_upload;
+mod status_socket;
+mod sync;
+mod technician_cli;
