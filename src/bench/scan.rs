@@ -2,7 +2,7 @@
 //!
 //! (a) decision latency, credential in → decision made and relay commanded, alone and while a
 //! 10,000-change delta is applied through the database's writer as the sync engine applies it
-//! (in jobs of [`crate::sync::engine::CHUNK_TIME`]); (b) durability latency, credential in →
+//! (in jobs of at most [`crate::sync::engine::JOB_TIME`], each ending early when a scan waits); (b) durability latency, credential in →
 //! the scan and its outbox row committed with `synchronous=FULL`, beside this disk's own fsync
 //! latency measured in the same run, alone and during the delta; (c) sustained durable
 //! throughput, scans back to back; (d) the hourly scan-log fold beside a scanning gate.
@@ -418,11 +418,19 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         let (t, mut done, mut jobs) = (Instant::now(), 0, 0);
         while done < changes.len() {
             let applier = applier.clone();
+            let waiting = delta_store.scan_waiting();
             let (back, now_done) = delta_store.write(move |tx| {
                 let mut stats = replica::ApplyStats::default();
-                crate::sync::engine::apply_for_a_while(&changes, &mut done, &mut stats, |p| {
-                    applier.constituents(tx, p)
-                })?;
+                let deadline = Instant::now() + crate::sync::engine::JOB_TIME;
+                let waiting = || waiting.now();
+                crate::sync::engine::apply_for_a_while(
+                    &changes,
+                    &mut done,
+                    &mut stats,
+                    deadline,
+                    &waiting,
+                    |p| applier.constituents(tx, p),
+                )?;
                 Ok((changes, done))
             })?;
             changes = back;
@@ -518,7 +526,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         "scans_during_delta_sync": dec_delta["n"],
         "delta_sync_changes": 10_000,
         "delta_sync_writer_jobs": delta_jobs,
-        "delta_sync_job_ms": crate::sync::engine::CHUNK_TIME.as_secs_f64() * 1e3,
+        "delta_sync_job_ms_max": crate::sync::engine::JOB_TIME.as_secs_f64() * 1e3,
         "delta_sync_seconds": delta_time.as_secs_f64(),
         "durability_latency": dur,
         // The writer's part of it: the urgent job's wait, insert and commit.

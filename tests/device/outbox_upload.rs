@@ -168,11 +168,20 @@ async fn an_unreachable_hub_keeps_rows_for_retry_with_backoff() {
     hub.server.shutdown().await;
     let err = device.engine.push_once().await.unwrap_err();
     assert!(matches!(err, SyncError::Network(_)), "{err:?}");
-    assert!(!device.engine.link_status().online);
+    let link = device.engine.link_status();
+    assert!(!link.online && link.unreachable, "{link:?}");
     let db = device.engine.database();
     let conn = db.lock().unwrap();
     let row = outbox::get(&conn, &keys[0]).unwrap().unwrap();
     assert_eq!(row.state, "pending");
+    // A technician reads "offline", not a fault of the hub's or of something in between.
+    let report =
+        portico::status::report(&conn, "gate-1", vec![], link, chrono::Utc::now()).unwrap();
+    let text = portico::status::render(&report);
+    assert!(
+        text.contains("hub link    OFFLINE (hub unreachable; retrying)"),
+        "{text}"
+    );
     let now = portico::clock::Clock::now(&*clock).timestamp_millis();
     // retry_base is 1s: the first retry waits between 0.5 s and 1 s.
     assert!(

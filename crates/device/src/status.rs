@@ -226,6 +226,8 @@ pub fn render(r: &StatusReport) -> String {
         "INCOMPATIBLE (nothing is synced until fixed; see last error)"
     } else if r.link.online {
         "online"
+    } else if r.link.unreachable {
+        "OFFLINE (hub unreachable; retrying)"
     } else if r.link.last_error.is_some() {
         "FAILING (retrying; see last error)"
     } else {

@@ -3,8 +3,9 @@
 //!
 //! Pull and push are independent loops: a failing upload never holds up downloads, and the
 //! other way round. Every write goes through the database's one writer ([`Store`]): a feed page
-//! in jobs of about [`CHUNK_TIME`] each (its cursor with its last one), so a gate's scan waits
-//! for one such job at most; the next page is fetched and decoded meanwhile.
+//! in jobs of at most [`JOB_TIME`] (its cursor with its last one), each ending early when a
+//! gate's scan waits, so the scan waits for one step of changes; the next page is fetched and
+//! decoded meanwhile.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +37,10 @@ pub struct LinkStatus {
     /// pulled or pushed until that is fixed; the hub is greeted again at every attempt.
     #[serde(default)]
     pub incompatible: bool,
+    /// The last attempt reached no hub at all (no route, no name, connection refused or
+    /// broken): the device is offline, as opposed to a link that answers wrongly.
+    #[serde(default)]
+    pub unreachable: bool,
     /// The hub that last answered hello.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hub_id: Option<String>,
@@ -106,34 +111,107 @@ feed!(
 feed!(TicketFeed, TicketDto, Resource::Tickets, tickets);
 feed!(MergeFeed, MergeDto, Resource::Merges, merges);
 
-/// How long one writer job applies a feed page's changes before it commits and lets a gate's
-/// scan (or the next job) have the database: a scan waiting behind a feed waits about this
-/// long at most, however slow the disk. The page goes on in the next job.
-pub const CHUNK_TIME: Duration = Duration::from_millis(20);
+/// How long one writer job applies a feed page's changes, at most, before it commits and the
+/// next job goes on with the page. A job ends sooner, at its next step, when a gate's scan waits
+/// for the database ([`Store::scan_waiting`]): so a scan waits for one step of changes and that
+/// job's commit, while a sync with nobody scanning commits in few, large transactions (each
+/// commit of a small one rewrites the same index pages again: 20 ms jobs made the first sync
+/// of a million constituents half as fast again).
+pub const JOB_TIME: Duration = Duration::from_millis(250);
 
-/// Changes applied between two looks at the clock within a job.
+/// Changes applied between two looks at the clock, and at waiting scans, within a job.
 const CHUNK_STEP: usize = 32;
 
-/// Applies changes from `changes[*done..]`, [`CHUNK_STEP`] at a time, until [`CHUNK_TIME`] has
-/// passed (at least one step) or none are left; moves `done` on and adds to `stats`.
+/// Applies changes from `changes[*done..]`, [`CHUNK_STEP`] at a time, until `deadline` has
+/// passed or `scan_waiting` says a scan waits (after at least one step), or none are left;
+/// moves `done` on and adds to `stats`.
 pub fn apply_for_a_while<T>(
     changes: &[T],
     done: &mut usize,
     stats: &mut ApplyStats,
+    deadline: std::time::Instant,
+    scan_waiting: &impl Fn() -> bool,
     mut apply: impl FnMut(&[T]) -> replica::Result<ApplyStats>,
 ) -> replica::Result<()> {
-    let started = std::time::Instant::now();
     while *done < changes.len() {
         let end = (*done + CHUNK_STEP).min(changes.len());
         let s = apply(&changes[*done..end])?;
         stats.upserts += s.upserts;
         stats.deletes += s.deletes;
         *done = end;
-        if started.elapsed() >= CHUNK_TIME {
+        if std::time::Instant::now() >= deadline || scan_waiting() {
             break;
         }
     }
     Ok(())
+}
+
+/// A feed being applied: the pages fetched and waiting, the one under way, and the counts so
+/// far. Moved into each writer job and handed back by it.
+struct Applying<D> {
+    pages: mpsc::Receiver<FeedPage<D>>,
+    /// The page under way and how many of its changes are applied.
+    page: Option<(FeedPage<D>, usize)>,
+    report: PullReport,
+    applied: u64,
+    announced: Option<u64>,
+}
+
+impl<D> Applying<D> {
+    /// One writer job: applies the page under way and then every page already fetched, until
+    /// [`JOB_TIME`] has passed or a scan waits; writes the cursor of the last page it finished.
+    /// A page left half done goes on in the next job (a crash in between applies it again from
+    /// its start, which changes nothing twice).
+    fn job(
+        &mut self,
+        tx: &Connection,
+        resource: Resource,
+        now: DateTime<Utc>,
+        scan_waiting: &impl Fn() -> bool,
+        mut apply: impl FnMut(&[Change<D>]) -> replica::Result<ApplyStats>,
+    ) -> replica::Result<()> {
+        let deadline = std::time::Instant::now() + JOB_TIME;
+        let mut finished = None;
+        loop {
+            if self.page.is_none() {
+                match self.pages.try_recv() {
+                    Ok(page) => self.page = Some((page, 0)),
+                    Err(_) => break,
+                }
+            }
+            let Some((page, done)) = self.page.as_mut() else {
+                break;
+            };
+            if self.announced.is_none() {
+                self.announced = page
+                    .remaining
+                    .map(|r| r.saturating_add(page.changes.len() as u64));
+            }
+            let mut stats = ApplyStats::default();
+            apply_for_a_while(
+                &page.changes,
+                done,
+                &mut stats,
+                deadline,
+                scan_waiting,
+                &mut apply,
+            )?;
+            self.report.upserts += stats.upserts;
+            self.report.deletes += stats.deletes;
+            if *done == page.changes.len() {
+                self.report.pages += 1;
+                self.applied += page.changes.len() as u64;
+                finished = self.page.take().map(|(p, _)| p.next_cursor);
+            }
+            if std::time::Instant::now() >= deadline || scan_waiting() {
+                break;
+            }
+        }
+        if let Some(cursor) = finished {
+            replica::set_cursor(tx, resource, &cursor, now)?;
+        }
+        Ok(())
+    }
 }
 
 /// Changes asked for in a pull's first page; each further page asks for twice the last, up to
@@ -234,6 +312,7 @@ impl SyncEngine {
                 s.online = true;
                 s.unauthorized = false;
                 s.incompatible = false;
+                s.unreachable = false;
                 s.last_error = None;
                 if push {
                     s.last_push_ok = Some(now);
@@ -243,6 +322,7 @@ impl SyncEngine {
             }
             Err(e) => {
                 s.last_error = Some(e.to_string());
+                s.unreachable = matches!(e, SyncError::Network(_));
                 if e.is_link_fault() {
                     *self.greeted.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 }
@@ -363,7 +443,7 @@ impl SyncEngine {
         let resource = F::RESOURCE;
         let start = self.read(move |c| replica::cursor(c, resource)).await?;
         let page_size = self.cfg.sync.page_size;
-        let (tx, mut rx) = mpsc::channel::<FeedPage<F::Dto>>(2);
+        let (tx, rx) = mpsc::channel::<FeedPage<F::Dto>>(2);
         let client = self.client.clone();
 
         let fetch = async move {
@@ -410,51 +490,37 @@ impl SyncEngine {
         // Owns the receiving end: should applying fail, the fetcher's next send fails too and
         // it stops.
         let apply = async move {
-            let mut report = PullReport::default();
-            let mut applied = 0u64;
-            let mut announced = None;
-            while let Some(page) = rx.recv().await {
-                if announced.is_none() {
-                    announced = page
-                        .remaining
-                        .map(|r| r.saturating_add(page.changes.len() as u64));
-                }
-                report.pages += 1;
-                let in_page = page.changes.len() as u64;
-                let mut changes = page.changes;
-                let mut done = 0;
-                // The cursor goes with the page's last job: a crash between two jobs applies
-                // the page again from its start, which changes nothing twice.
-                loop {
-                    let applier = self.applier.clone();
-                    let now = self.clock.now();
-                    let cursor = page.next_cursor.clone();
-                    let (back, now_done, stats) = self
-                        .write(move |tx| {
-                            let mut stats = ApplyStats::default();
-                            apply_for_a_while(&changes, &mut done, &mut stats, |part| {
-                                F::apply(&applier, tx, part)
-                            })?;
-                            if done == changes.len() {
-                                replica::set_cursor(tx, resource, &cursor, now)?;
-                            }
-                            Ok((changes, done, stats))
-                        })
-                        .await?;
-                    changes = back;
-                    done = now_done;
-                    report.upserts += stats.upserts;
-                    report.deletes += stats.deletes;
-                    if done == changes.len() {
-                        break;
+            let mut state = Applying {
+                pages: rx,
+                page: None,
+                report: PullReport::default(),
+                applied: 0,
+                announced: None,
+            };
+            loop {
+                if state.page.is_none() {
+                    match state.pages.recv().await {
+                        Some(page) => state.page = Some((page, 0)),
+                        None => break,
                     }
                 }
-                applied += in_page;
+                let applier = self.applier.clone();
+                let now = self.clock.now();
+                let waiting = self.store.scan_waiting();
+                state = self
+                    .write(move |tx| {
+                        let waiting = || waiting.now();
+                        state.job(tx, resource, now, &waiting, |part| {
+                            F::apply(&applier, tx, part)
+                        })?;
+                        Ok(state)
+                    })
+                    .await?;
                 if let Some(obs) = &observer {
-                    obs(resource, applied, announced);
+                    obs(resource, state.applied, state.announced);
                 }
             }
-            Ok::<_, SyncError>(report)
+            Ok::<_, SyncError>(state.report)
         };
         let (fetched, applied) = tokio::join!(fetch, apply);
         let report = applied?;

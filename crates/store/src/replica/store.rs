@@ -17,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -44,6 +45,9 @@ struct Shared {
     conn: Mutex<Connection>,
     queue: Mutex<Queue>,
     wake: Condvar,
+    /// Urgent jobs waiting for (or holding) the write connection, readable without the queue's
+    /// lock: a long job looks at it between steps and ends early ([`Store::scan_waiting`]).
+    urgent: AtomicUsize,
 }
 
 impl Shared {
@@ -67,6 +71,16 @@ pub struct Store {
     shared: Arc<Shared>,
     writer: Option<JoinHandle<()>>,
     checkpointer: Option<(std::sync::mpsc::SyncSender<()>, JoinHandle<()>)>,
+}
+
+/// See [`Store::scan_waiting`]; cheap to ask, and can be moved into a job.
+#[derive(Clone)]
+pub struct ScanWaiting(Arc<Shared>);
+
+impl ScanWaiting {
+    pub fn now(&self) -> bool {
+        self.0.urgent.load(Ordering::SeqCst) > 0
+    }
 }
 
 /// Where a job's result goes: a thread that blocks for it, or a task that awaits it.
@@ -97,6 +111,7 @@ impl Store {
             conn: Mutex::new(conn),
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
+            urgent: AtomicUsize::new(0),
         });
         let for_writer = shared.clone();
         let writer = std::thread::Builder::new()
@@ -149,14 +164,23 @@ impl Store {
                 return Err(ReplicaError::WriterStopped);
             }
             queue.urgent += 1;
+            self.shared.urgent.fetch_add(1, Ordering::SeqCst);
         }
         let result = {
             let mut conn = self.shared.conn();
             in_transaction(&mut conn, f)
         };
+        self.shared.urgent.fetch_sub(1, Ordering::SeqCst);
         self.shared.queue().urgent -= 1;
         self.shared.wake.notify_all();
         result
+    }
+
+    /// Whether an urgent job (a gate's scan) waits for the write connection: a job applying a
+    /// long list of changes checks between steps and commits what it has, so the scan waits
+    /// for one step, not for the whole job.
+    pub fn scan_waiting(&self) -> ScanWaiting {
+        ScanWaiting(self.shared.clone())
     }
 
     /// [`Self::write`] for async callers.
