@@ -418,7 +418,7 @@ pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
         let (t, mut done, mut jobs) = (Instant::now(), 0, 0);
         while done < changes.len() {
             let applier = applier.clone();
-            let waiting = delta_store.scan_waiting();
+            let waiting = delta_store.others_waiting();
             let (back, now_done) = delta_store.write(move |tx| {
                 let mut stats = replica::ApplyStats::default();
                 let deadline = Instant::now() + crate::sync::engine::JOB_TIME;

@@ -21,7 +21,7 @@ pub use query::{
     ReplicaCounts, Resolved, constituent, constituent_name, counts, lookup_ids, membership,
     memberships_of, resolve, ticket,
 };
-pub use store::{ScanWaiting, Store, checkpoint};
+pub use store::{OthersWaiting, Store, checkpoint};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {

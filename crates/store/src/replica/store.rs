@@ -7,9 +7,9 @@
 //! a time: queued jobs in order on the writer thread; an *urgent* job (a gate's scan and the
 //! changes to it) on its caller's own thread, as soon as the job running now ends, ahead of
 //! every queued job. So a scan waits at most for one job, and long work (a feed delta, the scan
-//! log's fold) is handed over in bounded pieces. A scan is not handed to the writer thread:
-//! waking another thread and being woken back costs about as much as the commit's sync on a
-//! small machine (measured in `docs/BENCHMARKS.md`).
+//! log's fold) ends its job early when anyone waits ([`Store::others_waiting`]). A scan is not
+//! handed to the writer thread: waking another thread and being woken back would add two
+//! context switches to every scan on a small machine, for nothing.
 //!
 //! The checkpointer copies committed WAL frames back into the database file on a connection
 //! of its own (`PRAGMA wal_checkpoint(PASSIVE)`, which never blocks the writer or a reader); it
@@ -45,9 +45,10 @@ struct Shared {
     conn: Mutex<Connection>,
     queue: Mutex<Queue>,
     wake: Condvar,
-    /// Urgent jobs waiting for (or holding) the write connection, readable without the queue's
-    /// lock: a long job looks at it between steps and ends early ([`Store::scan_waiting`]).
-    urgent: AtomicUsize,
+    /// Jobs waiting for the write connection (queued, or urgent and waiting for or holding
+    /// it), readable without the queue's lock: a long job looks at it between steps and ends
+    /// early ([`Store::others_waiting`]).
+    waiting: AtomicUsize,
 }
 
 impl Shared {
@@ -73,13 +74,13 @@ pub struct Store {
     checkpointer: Option<(std::sync::mpsc::SyncSender<()>, JoinHandle<()>)>,
 }
 
-/// See [`Store::scan_waiting`]; cheap to ask, and can be moved into a job.
+/// See [`Store::others_waiting`]; cheap to ask, and can be moved into a job.
 #[derive(Clone)]
-pub struct ScanWaiting(Arc<Shared>);
+pub struct OthersWaiting(Arc<Shared>);
 
-impl ScanWaiting {
+impl OthersWaiting {
     pub fn now(&self) -> bool {
-        self.0.urgent.load(Ordering::SeqCst) > 0
+        self.0.waiting.load(Ordering::SeqCst) > 0
     }
 }
 
@@ -111,7 +112,7 @@ impl Store {
             conn: Mutex::new(conn),
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
-            urgent: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
         });
         let for_writer = shared.clone();
         let writer = std::thread::Builder::new()
@@ -164,23 +165,24 @@ impl Store {
                 return Err(ReplicaError::WriterStopped);
             }
             queue.urgent += 1;
-            self.shared.urgent.fetch_add(1, Ordering::SeqCst);
+            self.shared.waiting.fetch_add(1, Ordering::SeqCst);
         }
         let result = {
             let mut conn = self.shared.conn();
             in_transaction(&mut conn, f)
         };
-        self.shared.urgent.fetch_sub(1, Ordering::SeqCst);
+        self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
         self.shared.queue().urgent -= 1;
         self.shared.wake.notify_all();
         result
     }
 
-    /// Whether an urgent job (a gate's scan) waits for the write connection: a job applying a
-    /// long list of changes checks between steps and commits what it has, so the scan waits
-    /// for one step, not for the whole job.
-    pub fn scan_waiting(&self) -> ScanWaiting {
-        ScanWaiting(self.shared.clone())
+    /// Whether any other job waits for the write connection (a gate's scan, a visitor's
+    /// details, an upload's marks): a job applying a long list of changes checks between
+    /// steps and commits what it has, so the other job waits for one step, not for the whole
+    /// job.
+    pub fn others_waiting(&self) -> OthersWaiting {
+        OthersWaiting(self.shared.clone())
     }
 
     /// [`Self::write`] for async callers.
@@ -206,6 +208,7 @@ impl Store {
             return Err(ReplicaError::WriterStopped);
         }
         queue.jobs.push_back(job);
+        self.shared.waiting.fetch_add(1, Ordering::SeqCst);
         drop(queue);
         self.shared.wake.notify_all();
         Ok(())
@@ -304,6 +307,7 @@ fn run_writer(shared: &Shared) {
                 if queue.urgent == 0
                     && let Some(job) = queue.jobs.pop_front()
                 {
+                    shared.waiting.fetch_sub(1, Ordering::SeqCst);
                     break job;
                 }
                 if queue.closed && queue.jobs.is_empty() {
@@ -481,6 +485,62 @@ mod tests {
         let order = order.lock().unwrap();
         assert_eq!(order[..2], ["long job", "scan"], "{order:?}");
         assert_eq!(order.len(), 7);
+    }
+
+    /// A long job can tell when anything else waits for the writer (a queued job or an urgent
+    /// one), so it can commit and let it in; with nobody waiting it is told so.
+    #[test]
+    fn a_long_job_sees_when_another_write_waits() {
+        for urgent in [false, true] {
+            let (_dir, store) = store();
+            let store = Arc::new(store);
+            let others = store.others_waiting();
+            assert!(!others.now(), "nobody waits on an idle writer");
+            let (seen_tx, seen) = std::sync::mpsc::channel();
+            let long = {
+                let (store, others) = (store.clone(), others.clone());
+                std::thread::spawn(move || {
+                    store
+                        .write(move |_| {
+                            seen_tx.send(others.now()).unwrap();
+                            let until = Instant::now() + Duration::from_secs(10);
+                            while !others.now() && Instant::now() < until {
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                            seen_tx.send(others.now()).unwrap();
+                            Ok(())
+                        })
+                        .unwrap()
+                })
+            };
+            assert!(
+                !seen.recv().unwrap(),
+                "alone, the long job sees nobody waiting"
+            );
+            let other = {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let job =
+                        |tx: &Transaction<'_>| Ok(tx.execute("INSERT INTO t VALUES (2)", [])?);
+                    if urgent {
+                        store.write_urgent(job)
+                    } else {
+                        store.write(job)
+                    }
+                    .unwrap()
+                })
+            };
+            assert!(
+                seen.recv().unwrap(),
+                "urgent={urgent}: the long job sees the other write"
+            );
+            long.join().unwrap();
+            other.join().unwrap();
+            assert!(
+                !others.now(),
+                "urgent={urgent}: nobody waits once both are done"
+            );
+        }
     }
 
     #[test]
