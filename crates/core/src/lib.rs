@@ -2,11 +2,11 @@
 //!
 //! Domain types, the wire protocol and its versioned upstream payloads, normalisation,
 //! constituent matching and the CRM's update rules, intake's decision, Find My Membership's
-//! rules and kiosk flow, the kiosk's catalog, pricing and capacity rules, the gate's admission
-//! decision and passage tracking, scanner input decoding, and the screens' controllers. Every
-//! function here takes the time and the facts it needs as inputs. This crate depends on no I/O
-//! crate (no SQLite, no network, no async runtime, no devices, no UI): CI checks it
-//! (`.ci/run`).
+//! rules and kiosk flow, the kiosk's catalog, pricing, capacity and checkout flow, the gate's
+//! admission decision and passage tracking, scanner input decoding, and the screens'
+//! controllers. Every function here takes the time and the facts it needs as inputs. This
+//! crate depends on no I/O crate (no SQLite, no network, no async runtime, no devices, no UI):
+//! CI checks it (`.ci/run`).
 
 pub mod backoff;
 pub mod clock;

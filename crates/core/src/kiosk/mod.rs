@@ -1,6 +1,8 @@
-//! The visitor kiosk's pure parts: the catalog it sells from, what a basket costs, and the
-//! timed-entry capacity kiosks share without overselling.
+//! The visitor kiosk's pure parts: the catalog it sells from, what a basket costs, the
+//! timed-entry capacity kiosks share without overselling, and the checkout's screens as a state
+//! machine.
 
 pub mod capacity;
 pub mod catalog;
+pub mod checkout;
 pub mod pricing;

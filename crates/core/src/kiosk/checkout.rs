@@ -1,0 +1,874 @@
+//! The kiosk's checkout as a state machine, sans-IO: what the visitor sees, what they did, and
+//! what the shell must do next.
+//!
+//! ```text
+//! Welcome ─tickets─▶ Slots ─slot─▶ Quantities ─next─▶ AskMember ─no──────────────▶ Details
+//!    │                                                   └─yes─▶ MemberId ─found─▶ Details
+//!    └─membership─▶ Levels ─level─▶ AskMember ─▶ …
+//! Details ─next─▶ (match) ─one or none─▶ Review ─pay─▶ Paying ─approved─▶ Committing ─▶ Printing
+//!                    └─several─▶ OneMoreDetail ─next─▶ (match) ─▶ Review        │        ├▶ Done
+//!                                                                    declined ─▶ PaymentProblem
+//!                                                                                    └▶ CollectAtDesk
+//! ```
+//!
+//! Back goes one screen up and Cancel ends the session, on every screen but those of a payment
+//! under way (there Cancel asks the terminal to cancel, and the terminal decides). A visitor
+//! who stops touching the screen is asked "Still there?" after `idle_timeout`; if nobody
+//! answers within `still_there`, the session ends. Ending a session forgets every piece of
+//! personal data (one assignment: everything the visitor gave is in [`Session`]) and releases
+//! every seat it held.
+//!
+//! Several matches are never silently picked: the visitor is asked for one more detail, once;
+//! if that still leaves several, the order goes to a new record that the hub queues for staff.
+//!
+//! [`Flow::handle`] takes one [`Event`] and the time, and returns the [`Command`]s for the
+//! shell, in order. Events that make no sense on the current screen change nothing.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use super::catalog::{Admission, Catalog, Lang};
+use super::pricing::{CartLine, MemberBenefit, PriceError, Quote, quote};
+use crate::domain::{MinorUnits, PersonName, ProductKind};
+use crate::find_membership::{IdError, parse_id};
+use crate::intake::MAX_FIELD_CHARS;
+use crate::matching::{PostalAddress, VisitorDetails};
+
+/// Timings of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowConfig {
+    /// Untouched this long, the visitor is asked "Still there?".
+    pub idle_timeout: Duration,
+    /// The question's countdown: then the session ends.
+    pub still_there: Duration,
+    /// The "Thank you" screen returns to the welcome screen after this long.
+    pub done_timeout: Duration,
+    /// The language a new session starts in.
+    pub default_lang: Lang,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(90),
+            still_there: Duration::from_secs(30),
+            done_timeout: Duration::from_secs(20),
+            default_lang: Lang::En,
+        }
+    }
+}
+
+/// What the visitor came to buy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Tickets,
+    Membership,
+}
+
+/// The visitor's details as typed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VisitorForm {
+    pub first: String,
+    pub last: String,
+    pub email: String,
+    pub phone: String,
+    /// The visitor agreed to receive the receipt by email.
+    pub receipt_by_email: bool,
+}
+
+/// The one more detail asked for when several records match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtraDetail {
+    Phone,
+    Email,
+    Postcode,
+}
+
+/// A membership found for the visitor, as the session uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberContext {
+    pub membership_id: String,
+    pub level: String,
+    pub benefit: MemberBenefit,
+}
+
+/// What the replica says of a membership ID typed or scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberLookup {
+    Found(MemberContext),
+    /// Known, but not valid today.
+    NotValid,
+    NotFound,
+}
+
+/// What matching the visitor's details against the replica found (nothing is written yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MatchPreview {
+    One { lookup_id: String },
+    None,
+    Several,
+}
+
+/// Who the order is for, as far as the kiosk can tell.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Matched {
+    #[default]
+    NotYet,
+    Record {
+        lookup_id: String,
+    },
+    NewRecord,
+    /// Still several after one more detail: a new record, queued for staff at the hub.
+    NewRecordForReview,
+}
+
+/// The terminal's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    Approved {
+        reference: String,
+    },
+    Declined,
+    CancelledByVisitor,
+    TimedOut,
+    /// The terminal could not be reached or failed.
+    TerminalFault,
+}
+
+/// How printing went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Printed {
+    All,
+    /// The paper ran out or the printer failed: the order stands, the desk prints it.
+    NotAll,
+}
+
+/// Everything a session holds about the visitor. [`Session::default`] holds nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Session {
+    pub lang: Lang,
+    pub purpose: Option<Purpose>,
+    /// The product and slot of a ticket purchase.
+    pub product: Option<String>,
+    pub slot: Option<String>,
+    /// Tickets per visitor category.
+    pub quantities: BTreeMap<String, u32>,
+    /// Seats the kiosk holds for this session in `slot`.
+    pub held: u32,
+    /// The membership product of a membership purchase.
+    pub level: Option<String>,
+    pub member: Option<MemberContext>,
+    pub form: VisitorForm,
+    pub extra: Option<(ExtraDetail, String)>,
+    pub matched: Matched,
+    pub quote: Option<Quote>,
+    pub payment_reference: Option<String>,
+    pub order_no: Option<String>,
+}
+
+impl Session {
+    /// The basket, as [`quote`] prices it.
+    pub fn cart(&self) -> Vec<CartLine> {
+        match self.purpose {
+            Some(Purpose::Tickets) => self
+                .quantities
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(category, n)| CartLine {
+                    product: self.product.clone().unwrap_or_default(),
+                    category: Some(category.clone()),
+                    slot: self.slot.clone(),
+                    quantity: *n,
+                })
+                .collect(),
+            Some(Purpose::Membership) => self
+                .level
+                .iter()
+                .map(|level| CartLine {
+                    product: level.clone(),
+                    category: None,
+                    slot: None,
+                    quantity: 1,
+                })
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn tickets(&self) -> u32 {
+        self.quantities.values().sum()
+    }
+
+    /// The details as matching takes them, with the one more detail if asked.
+    pub fn visitor(&self) -> VisitorDetails {
+        let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        let mut v = VisitorDetails {
+            name: PersonName {
+                title: None,
+                first: self.form.first.trim().to_owned(),
+                middle: None,
+                last: self.form.last.trim().to_owned(),
+                suffix: None,
+            },
+            email: some(&self.form.email),
+            phone: some(&self.form.phone),
+            address: None,
+            birth_date: None,
+        };
+        match &self.extra {
+            Some((ExtraDetail::Email, e)) => v.email = some(e),
+            Some((ExtraDetail::Phone, p)) => v.phone = some(p),
+            Some((ExtraDetail::Postcode, p)) => {
+                v.address = Some(PostalAddress {
+                    postcode: some(p),
+                    ..PostalAddress::default()
+                })
+            }
+            None => {}
+        }
+        v
+    }
+}
+
+/// Why the visitor's details are not accepted yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormProblem {
+    FirstNameMissing,
+    LastNameMissing,
+    /// Matching needs an email address or a phone number.
+    EmailOrPhoneMissing,
+    EmailNotValid,
+    TooLong,
+}
+
+/// Why the quantities cannot go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuantityProblem {
+    NoneChosen,
+    /// The kiosk has only this many seats left in the slot.
+    OnlyLeft(u32),
+    TooMany,
+}
+
+/// Why a membership ID was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberProblem {
+    Id(IdError),
+    NotFound,
+    NotValid,
+}
+
+/// Why the payment did not go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentProblem {
+    Declined,
+    Cancelled,
+    TimedOut,
+    TerminalFault,
+}
+
+/// The screen shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    Welcome,
+    Levels,
+    Slots,
+    Quantities {
+        problem: Option<QuantityProblem>,
+    },
+    AskMember,
+    MemberId {
+        problem: Option<MemberProblem>,
+    },
+    Details {
+        problem: Option<FormProblem>,
+    },
+    OneMoreDetail {
+        detail: ExtraDetail,
+    },
+    /// Waiting for matching's answer.
+    Matching,
+    /// The basket could not be priced (the catalog changed under the session).
+    Review {
+        problem: Option<PriceError>,
+    },
+    Paying {
+        cancelling: bool,
+    },
+    PaymentProblem(PaymentProblem),
+    Committing,
+    Printing,
+    Done,
+    CollectAtDesk,
+}
+
+/// What the visitor touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tap {
+    Lang(Lang),
+    Start(Purpose),
+    Level(String),
+    Slot {
+        product: String,
+        slot: String,
+    },
+    /// One more (`+1`) or one fewer (`-1`) ticket of a category.
+    Quantity {
+        category: String,
+        delta: i32,
+    },
+    IsMember(bool),
+    MemberId(String),
+    Details(VisitorForm),
+    Extra(String),
+    Next,
+    Back,
+    Cancel,
+    Pay,
+    Retry,
+    StillHere,
+    Finish,
+}
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Tap(Tap),
+    /// A membership card scanned at the kiosk.
+    Scanned {
+        membership_id: String,
+    },
+    /// The clock, a few times a second.
+    Tick,
+    /// The kiosk's answer to [`Command::SetHold`]: how many seats are held now.
+    Held {
+        seats: u32,
+        free: u32,
+    },
+    Member(MemberLookup),
+    Matched(MatchPreview),
+    Payment(PaymentOutcome),
+    Committed {
+        order_no: String,
+    },
+    Printed(Printed),
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    SelectLanguage(Lang),
+    /// Hold this many seats of `slot` in all for the session (0 lets them go).
+    SetHold {
+        slot: String,
+        seats: u32,
+    },
+    LookupMember {
+        membership_id: String,
+    },
+    /// Match the session's details against the replica, writing nothing.
+    PreviewMatch(Box<VisitorDetails>),
+    StartPayment {
+        amount: MinorUnits,
+        currency: String,
+    },
+    CancelPayment,
+    /// Commit the order, its lines, payment, tickets and upload in one transaction.
+    CommitOrder,
+    Print,
+}
+
+/// The time and the catalog a step is taken with.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub catalog: &'a Catalog,
+    pub now: DateTime<Utc>,
+    pub now_local: NaiveDateTime,
+    /// Seats the kiosk has free in a slot, besides the session's own hold.
+    pub free_seats: &'a dyn Fn(&str) -> u32,
+}
+
+/// The checkout of one kiosk: the screen, the "Still there?" question, and the session.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    cfg: FlowConfig,
+    screen: Screen,
+    session: Session,
+    last_touch: Instant,
+    /// The "Still there?" question is showing, until this instant.
+    still_there_until: Option<Instant>,
+}
+
+impl Flow {
+    pub fn new(cfg: FlowConfig, now: Instant) -> Self {
+        Self {
+            cfg,
+            screen: Screen::Welcome,
+            session: Session {
+                lang: cfg.default_lang,
+                ..Session::default()
+            },
+            last_touch: now,
+            still_there_until: None,
+        }
+    }
+
+    pub fn screen(&self) -> &Screen {
+        &self.screen
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The "Still there?" countdown, when it shows: the time left.
+    pub fn still_there(&self, now: Instant) -> Option<Duration> {
+        self.still_there_until
+            .map(|t| t.saturating_duration_since(now))
+    }
+
+    /// Whether the idle timeout watches this screen: not the welcome screen, and not while a
+    /// payment, its order or its printing is under way.
+    fn watched(&self) -> bool {
+        !matches!(
+            self.screen,
+            Screen::Welcome
+                | Screen::Paying { .. }
+                | Screen::Committing
+                | Screen::Printing
+                | Screen::Matching
+        )
+    }
+
+    /// Ends the session: every detail forgotten, every seat let go.
+    fn end(&mut self, out: &mut Vec<Command>) {
+        if let (Some(slot), true) = (&self.session.slot, self.session.held > 0) {
+            out.push(Command::SetHold {
+                slot: slot.clone(),
+                seats: 0,
+            });
+        }
+        if self.session.lang != self.cfg.default_lang {
+            out.push(Command::SelectLanguage(self.cfg.default_lang));
+        }
+        self.session = Session {
+            lang: self.cfg.default_lang,
+            ..Session::default()
+        };
+        self.screen = Screen::Welcome;
+        self.still_there_until = None;
+    }
+
+    pub fn handle(&mut self, event: Event, now: Instant, ctx: &Ctx<'_>) -> Vec<Command> {
+        let mut out = Vec::new();
+        match event {
+            Event::Tick => self.tick(now, &mut out),
+            Event::Tap(tap) => {
+                self.last_touch = now;
+                if self.still_there_until.take().is_some() && tap == Tap::StillHere {
+                    return out;
+                }
+                self.tap(tap, ctx, &mut out);
+            }
+            Event::Scanned { membership_id } => {
+                self.last_touch = now;
+                if matches!(self.screen, Screen::AskMember | Screen::MemberId { .. }) {
+                    self.still_there_until = None;
+                    if let Screen::MemberId { problem } = &mut self.screen {
+                        *problem = None;
+                    }
+                    out.push(Command::LookupMember { membership_id });
+                }
+            }
+            Event::Held { seats, free } => {
+                if matches!(self.screen, Screen::Quantities { .. }) {
+                    self.session.held = seats;
+                    if self.session.tickets() > seats {
+                        // The kiosk could not hold them all: back to what it holds.
+                        self.trim_quantities(seats);
+                        self.screen = Screen::Quantities {
+                            problem: Some(QuantityProblem::OnlyLeft(free)),
+                        };
+                    }
+                }
+            }
+            Event::Member(found) => {
+                if matches!(self.screen, Screen::AskMember | Screen::MemberId { .. }) {
+                    match found {
+                        MemberLookup::Found(member) => {
+                            self.session.member = Some(member);
+                            self.screen = Screen::Details { problem: None };
+                        }
+                        MemberLookup::NotFound => {
+                            self.screen = Screen::MemberId {
+                                problem: Some(MemberProblem::NotFound),
+                            }
+                        }
+                        MemberLookup::NotValid => {
+                            self.screen = Screen::MemberId {
+                                problem: Some(MemberProblem::NotValid),
+                            }
+                        }
+                    }
+                }
+            }
+            Event::Matched(preview) => {
+                if self.screen == Screen::Matching {
+                    self.matched(preview, ctx);
+                }
+            }
+            Event::Payment(outcome) => {
+                if let Screen::Paying { .. } = self.screen {
+                    let problem = match outcome {
+                        PaymentOutcome::Approved { reference } => {
+                            self.session.payment_reference = Some(reference);
+                            self.screen = Screen::Committing;
+                            out.push(Command::CommitOrder);
+                            return out;
+                        }
+                        PaymentOutcome::Declined => PaymentProblem::Declined,
+                        PaymentOutcome::CancelledByVisitor => PaymentProblem::Cancelled,
+                        PaymentOutcome::TimedOut => PaymentProblem::TimedOut,
+                        PaymentOutcome::TerminalFault => PaymentProblem::TerminalFault,
+                    };
+                    self.last_touch = now;
+                    self.screen = Screen::PaymentProblem(problem);
+                }
+            }
+            Event::Committed { order_no } => {
+                if self.screen == Screen::Committing {
+                    self.session.order_no = Some(order_no);
+                    // The seats are sold now, no longer held by the session.
+                    self.session.held = 0;
+                    self.screen = Screen::Printing;
+                    out.push(Command::Print);
+                }
+            }
+            Event::Printed(printed) => {
+                if self.screen == Screen::Printing {
+                    self.last_touch = now;
+                    self.screen = match printed {
+                        Printed::All => Screen::Done,
+                        Printed::NotAll => Screen::CollectAtDesk,
+                    };
+                }
+            }
+        }
+        out
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Vec<Command>) {
+        let idle = now.saturating_duration_since(self.last_touch);
+        if matches!(self.screen, Screen::Done | Screen::CollectAtDesk) {
+            if idle >= self.cfg.done_timeout {
+                self.end(out);
+            }
+            return;
+        }
+        if !self.watched() {
+            return;
+        }
+        match self.still_there_until {
+            Some(until) if now >= until => self.end(out),
+            Some(_) => {}
+            None if idle >= self.cfg.idle_timeout => {
+                self.still_there_until =
+                    Some(self.last_touch + self.cfg.idle_timeout + self.cfg.still_there);
+            }
+            None => {}
+        }
+    }
+
+    fn trim_quantities(&mut self, seats: u32) {
+        let mut over = self.session.tickets().saturating_sub(seats);
+        for n in self.session.quantities.values_mut().rev() {
+            let cut = over.min(*n);
+            *n -= cut;
+            over -= cut;
+        }
+        self.session.quantities.retain(|_, n| *n > 0);
+    }
+
+    fn tap(&mut self, tap: Tap, ctx: &Ctx<'_>, out: &mut Vec<Command>) {
+        use Screen as S;
+        let screen = self.screen.clone();
+        match (&screen, tap) {
+            (_, Tap::Lang(lang)) if self.session.lang != lang => {
+                self.session.lang = lang;
+                out.push(Command::SelectLanguage(lang));
+            }
+            (_, Tap::Lang(_)) => {}
+            (S::Paying { .. } | S::Committing | S::Printing | S::Matching, Tap::Back) => {}
+            (S::Paying { cancelling: false }, Tap::Cancel) => {
+                self.screen = S::Paying { cancelling: true };
+                out.push(Command::CancelPayment);
+            }
+            (S::Paying { .. } | S::Committing | S::Printing | S::Matching, _) => {}
+            (S::Welcome, Tap::Cancel | Tap::Back) => self.end(out),
+            (_, Tap::Cancel) => self.end(out),
+            (S::Done | S::CollectAtDesk, Tap::Finish) => self.end(out),
+            (S::Welcome, Tap::Start(purpose)) => {
+                self.session.purpose = Some(purpose);
+                self.screen = match purpose {
+                    Purpose::Tickets => S::Slots,
+                    Purpose::Membership => S::Levels,
+                };
+            }
+            (S::Levels | S::Slots, Tap::Back) => self.end(out),
+            (S::Levels, Tap::Level(level)) => {
+                let on_sale = ctx
+                    .catalog
+                    .for_sale(ProductKind::Membership, ctx.now)
+                    .iter()
+                    .any(|p| p.id == level);
+                if on_sale {
+                    self.session.level = Some(level);
+                    self.screen = S::AskMember;
+                }
+            }
+            (S::Slots, Tap::Slot { product, slot }) => {
+                let fits = ctx.catalog.products.get(&product).is_some_and(|p| {
+                    p.on_sale(ctx.now)
+                        && matches!(&p.admission, Admission::Timed { slot_group }
+                            if ctx.catalog.slots.get(&slot).is_some_and(|s| &s.group == slot_group && s.open(ctx.now_local)))
+                });
+                if fits {
+                    if self.session.slot.as_ref() != Some(&slot) {
+                        self.release_hold(out);
+                        self.session.quantities.clear();
+                    }
+                    self.session.product = Some(product);
+                    self.session.slot = Some(slot);
+                    self.screen = S::Quantities { problem: None };
+                }
+            }
+            (S::Quantities { .. }, Tap::Quantity { category, delta }) => {
+                self.quantity(category, delta, ctx, out)
+            }
+            (S::Quantities { .. }, Tap::Next) => {
+                if self.session.tickets() == 0 {
+                    self.screen = S::Quantities {
+                        problem: Some(QuantityProblem::NoneChosen),
+                    };
+                } else if self.session.held >= self.session.tickets() {
+                    self.screen = S::AskMember;
+                }
+            }
+            (S::Quantities { .. }, Tap::Back) => {
+                self.release_hold(out);
+                self.session.quantities.clear();
+                self.screen = S::Slots;
+            }
+            (S::AskMember, Tap::IsMember(true)) => self.screen = S::MemberId { problem: None },
+            (S::AskMember, Tap::IsMember(false)) => {
+                self.session.member = None;
+                self.screen = S::Details { problem: None };
+            }
+            (S::AskMember, Tap::Back) => {
+                self.screen = match self.session.purpose {
+                    Some(Purpose::Membership) => S::Levels,
+                    _ => S::Quantities { problem: None },
+                }
+            }
+            (S::MemberId { .. }, Tap::MemberId(raw)) => match parse_id(&raw) {
+                Ok(id) => {
+                    self.screen = S::MemberId { problem: None };
+                    out.push(Command::LookupMember {
+                        membership_id: id.to_owned(),
+                    });
+                }
+                Err(e) => {
+                    self.screen = S::MemberId {
+                        problem: Some(MemberProblem::Id(e)),
+                    }
+                }
+            },
+            (S::MemberId { .. }, Tap::Back) => {
+                self.session.member = None;
+                self.screen = S::AskMember;
+            }
+            (S::Details { .. }, Tap::Details(form)) => {
+                self.session.form = form;
+                self.session.extra = None;
+                match form_problem(&self.session.form) {
+                    Some(problem) => {
+                        self.screen = S::Details {
+                            problem: Some(problem),
+                        }
+                    }
+                    None => {
+                        self.screen = S::Matching;
+                        out.push(Command::PreviewMatch(Box::new(self.session.visitor())));
+                    }
+                }
+            }
+            (S::Details { .. }, Tap::Back) => {
+                self.session.member = None;
+                self.screen = S::AskMember;
+            }
+            (&S::OneMoreDetail { detail }, Tap::Extra(text)) => {
+                if text.trim().is_empty() || text.chars().count() > MAX_FIELD_CHARS {
+                    return;
+                }
+                self.session.extra = Some((detail, text));
+                self.screen = S::Matching;
+                out.push(Command::PreviewMatch(Box::new(self.session.visitor())));
+            }
+            (S::OneMoreDetail { .. }, Tap::Back) => {
+                self.session.matched = Matched::NotYet;
+                self.screen = S::Details { problem: None };
+            }
+            (S::Review { problem: None }, Tap::Pay) => {
+                if let Some(q) = &self.session.quote {
+                    self.screen = S::Paying { cancelling: false };
+                    out.push(Command::StartPayment {
+                        amount: q.gross,
+                        currency: q.currency.clone(),
+                    });
+                }
+            }
+            (S::Review { .. }, Tap::Back) => {
+                self.session.matched = Matched::NotYet;
+                self.session.extra = None;
+                self.session.quote = None;
+                self.screen = S::Details { problem: None };
+            }
+            (S::PaymentProblem(_), Tap::Retry | Tap::Back) => self.review(ctx),
+            _ => {}
+        }
+    }
+
+    fn release_hold(&mut self, out: &mut Vec<Command>) {
+        if let (Some(slot), true) = (&self.session.slot, self.session.held > 0) {
+            out.push(Command::SetHold {
+                slot: slot.clone(),
+                seats: 0,
+            });
+            self.session.held = 0;
+        }
+    }
+
+    fn quantity(&mut self, category: String, delta: i32, ctx: &Ctx<'_>, out: &mut Vec<Command>) {
+        let (Some(product), Some(slot)) = (&self.session.product, &self.session.slot) else {
+            return;
+        };
+        let priced = ctx
+            .catalog
+            .products
+            .get(product)
+            .is_some_and(|p| p.prices.iter().any(|c| c.category == category));
+        if !priced {
+            return;
+        }
+        let now = self.session.quantities.get(&category).copied().unwrap_or(0);
+        let next = now.saturating_add_signed(delta);
+        let total = self.session.tickets() - now + next;
+        if total > super::pricing::MAX_UNITS {
+            self.screen = Screen::Quantities {
+                problem: Some(QuantityProblem::TooMany),
+            };
+            return;
+        }
+        let free = (ctx.free_seats)(slot) + self.session.held;
+        if total > free {
+            self.screen = Screen::Quantities {
+                problem: Some(QuantityProblem::OnlyLeft(free)),
+            };
+            return;
+        }
+        if next == 0 {
+            self.session.quantities.remove(&category);
+        } else {
+            self.session.quantities.insert(category, next);
+        }
+        self.screen = Screen::Quantities { problem: None };
+        if total != self.session.held {
+            out.push(Command::SetHold {
+                slot: slot.clone(),
+                seats: total,
+            });
+        }
+    }
+
+    fn matched(&mut self, preview: MatchPreview, ctx: &Ctx<'_>) {
+        self.session.matched = match (preview, &self.session.extra) {
+            (MatchPreview::One { lookup_id }, _) => Matched::Record { lookup_id },
+            (MatchPreview::None, _) => Matched::NewRecord,
+            (MatchPreview::Several, Some(_)) => Matched::NewRecordForReview,
+            (MatchPreview::Several, None) => {
+                let f = &self.session.form;
+                let detail = if f.phone.trim().is_empty() {
+                    ExtraDetail::Phone
+                } else if f.email.trim().is_empty() {
+                    ExtraDetail::Email
+                } else {
+                    ExtraDetail::Postcode
+                };
+                self.screen = Screen::OneMoreDetail { detail };
+                return;
+            }
+        };
+        self.review(ctx);
+    }
+
+    /// Prices the basket and shows it.
+    fn review(&mut self, ctx: &Ctx<'_>) {
+        let benefit = self.session.member.as_ref().map(|m| m.benefit);
+        match quote(
+            &self.session.cart(),
+            ctx.catalog,
+            benefit,
+            ctx.now,
+            ctx.now_local,
+        ) {
+            Ok(q) => {
+                self.session.quote = Some(q);
+                self.screen = Screen::Review { problem: None };
+            }
+            Err(e) => {
+                self.session.quote = None;
+                self.screen = Screen::Review { problem: Some(e) };
+            }
+        }
+    }
+}
+
+/// What is wrong with the details, first thing first.
+pub fn form_problem(form: &VisitorForm) -> Option<FormProblem> {
+    let long = [&form.first, &form.last, &form.email, &form.phone]
+        .iter()
+        .any(|f| f.chars().count() > MAX_FIELD_CHARS);
+    if long {
+        return Some(FormProblem::TooLong);
+    }
+    if form.first.trim().is_empty() {
+        return Some(FormProblem::FirstNameMissing);
+    }
+    if form.last.trim().is_empty() {
+        return Some(FormProblem::LastNameMissing);
+    }
+    let email = form.email.trim();
+    if email.is_empty() && form.phone.trim().is_empty() {
+        return Some(FormProblem::EmailOrPhoneMissing);
+    }
+    if !email.is_empty() {
+        let ok = email.split_once('@').is_some_and(|(user, domain)| {
+            !user.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+        if !ok || email.chars().any(char::is_whitespace) {
+            return Some(FormProblem::EmailNotValid);
+        }
+    }
+    if form.receipt_by_email && email.is_empty() {
+        return Some(FormProblem::EmailNotValid);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,859 @@
+use chrono::TimeZone;
+
+use super::*;
+use crate::kiosk::catalog::{CatalogProduct, Category, CategoryPrice, Slot, TaxRule, Text};
+
+fn local(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+}
+
+fn catalog() -> Catalog {
+    let product = |id: &str, kind, admission, prices: Vec<CategoryPrice>, flat| CatalogProduct {
+        id: id.into(),
+        kind,
+        names: Text::new(id, ""),
+        admission,
+        prices,
+        flat,
+        tax_rule: "sales".into(),
+        currency: "USD".into(),
+        sale_from: None,
+        sale_until: None,
+        member_benefit: kind == ProductKind::Ticket,
+        membership: None,
+        sort: 0,
+    };
+    let price = |category: &str, non_member, guest| CategoryPrice {
+        category: category.into(),
+        non_member,
+        member: 0,
+        guest: Some(guest),
+    };
+    let timed = product(
+        "TIMED",
+        ProductKind::Ticket,
+        Admission::Timed {
+            slot_group: "zoo".into(),
+        },
+        vec![price("adult", 2400, 1200), price("child", 1400, 700)],
+        None,
+    );
+    let family = product(
+        "MEM-FAM",
+        ProductKind::Membership,
+        Admission::None,
+        vec![],
+        Some((12500, 11500)),
+    );
+    let slot = |id: &str, start: &str| Slot {
+        id: id.into(),
+        group: "zoo".into(),
+        start: local(start),
+        end: local(start) + chrono::Duration::minutes(30),
+        capacity: 150,
+        sales_close: local(start),
+    };
+    Catalog {
+        products: [timed, family]
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect(),
+        categories: ["adult", "child"]
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let c = Category {
+                    id: id.into(),
+                    names: Text::new(id, ""),
+                    sort: i as i32,
+                };
+                (c.id.clone(), c)
+            })
+            .collect(),
+        tax_rules: [TaxRule {
+            id: "sales".into(),
+            names: Text::new("Sales tax", "Impuesto"),
+            rate_bp: 825,
+            inclusive: false,
+        }]
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect(),
+        slots: [
+            slot("zoo@10:00", "2026-12-06 10:00"),
+            slot("zoo@09:00", "2026-12-06 09:00"),
+        ]
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect(),
+    }
+}
+
+/// A kiosk with `free` seats in every slot (its session's hold included), at 09:30 on the
+/// visit day.
+struct Kiosk {
+    flow: Flow,
+    catalog: Catalog,
+    free: u32,
+    start: Instant,
+    at: Duration,
+}
+
+impl Kiosk {
+    fn new(free: u32) -> Self {
+        let start = Instant::now();
+        Self {
+            flow: Flow::new(FlowConfig::default(), start),
+            catalog: catalog(),
+            free,
+            start,
+            at: Duration::ZERO,
+        }
+    }
+
+    fn send(&mut self, event: Event) -> Vec<Command> {
+        // The kiosk's seats in the slot, less what this session holds.
+        let (free, held) = (self.free, self.flow.session().held);
+        let free_seats = move |_: &str| free.saturating_sub(held);
+        let ctx = Ctx {
+            catalog: &self.catalog,
+            now: Utc.with_ymd_and_hms(2026, 12, 6, 14, 30, 0).unwrap(),
+            now_local: local("2026-12-06 09:30"),
+            free_seats: &free_seats,
+        };
+        self.flow.handle(event, self.start + self.at, &ctx)
+    }
+
+    fn tap(&mut self, tap: Tap) -> Vec<Command> {
+        self.send(Event::Tap(tap))
+    }
+
+    /// Moves the clock on by `secs` and ticks.
+    fn wait(&mut self, secs: u64) -> Vec<Command> {
+        self.at += Duration::from_secs(secs);
+        self.send(Event::Tick)
+    }
+
+    fn screen(&self) -> &Screen {
+        self.flow.screen()
+    }
+}
+
+fn jane() -> VisitorForm {
+    VisitorForm {
+        first: "Jane".into(),
+        last: "Doe".into(),
+        email: "jane@example.org".into(),
+        phone: String::new(),
+        receipt_by_email: true,
+    }
+}
+
+/// Matching asked for Jane's details as typed.
+fn jane_preview() -> Command {
+    Command::PreviewMatch(Box::new(
+        Session {
+            form: jane(),
+            ..Session::default()
+        }
+        .visitor(),
+    ))
+}
+
+fn hold(seats: u32) -> Command {
+    Command::SetHold {
+        slot: "zoo@10:00".into(),
+        seats,
+    }
+}
+
+fn qty(category: &str, delta: i32) -> Tap {
+    Tap::Quantity {
+        category: category.into(),
+        delta,
+    }
+}
+
+/// Welcome → two adults and a child in the 10:00 slot, each hold answered → "are you a member?".
+fn to_ask_member(k: &mut Kiosk) {
+    k.tap(Tap::Start(Purpose::Tickets));
+    k.tap(Tap::Slot {
+        product: "TIMED".into(),
+        slot: "zoo@10:00".into(),
+    });
+    for (category, seats) in [("adult", 1), ("adult", 2), ("child", 3)] {
+        assert_eq!(k.tap(qty(category, 1)), vec![hold(seats)]);
+        k.send(Event::Held {
+            seats,
+            free: k.free - seats,
+        });
+    }
+    k.tap(Tap::Next);
+    assert_eq!(k.screen(), &Screen::AskMember);
+}
+
+/// Each step: what happens, the screen after it, the commands it gives the shell.
+type Step = (Event, Screen, Vec<Command>);
+
+fn walk(k: &mut Kiosk, what: &str, steps: Vec<Step>) {
+    for (i, (event, screen, commands)) in steps.into_iter().enumerate() {
+        let got = k.send(event.clone());
+        assert_eq!(k.screen(), &screen, "{what}, step {i}: {event:?}");
+        assert_eq!(got, commands, "{what}, step {i}: {event:?}");
+    }
+}
+
+fn tap(t: Tap) -> Event {
+    Event::Tap(t)
+}
+
+/// The visitor is no member and gives their details; matching is asked.
+fn as_non_member() -> Vec<Step> {
+    vec![
+        (
+            tap(Tap::IsMember(false)),
+            Screen::Details { problem: None },
+            vec![],
+        ),
+        (
+            tap(Tap::Details(jane())),
+            Screen::Matching,
+            vec![jane_preview()],
+        ),
+    ]
+}
+
+fn matched(preview: MatchPreview) -> Step {
+    (
+        Event::Matched(preview),
+        Screen::Review { problem: None },
+        vec![],
+    )
+}
+
+fn pay(amount: MinorUnits) -> Step {
+    let start = Command::StartPayment {
+        amount,
+        currency: "USD".into(),
+    };
+    (
+        tap(Tap::Pay),
+        Screen::Paying { cancelling: false },
+        vec![start],
+    )
+}
+
+fn approved(reference: &str) -> Step {
+    let outcome = PaymentOutcome::Approved {
+        reference: reference.into(),
+    };
+    (
+        Event::Payment(outcome),
+        Screen::Committing,
+        vec![Command::CommitOrder],
+    )
+}
+
+fn committed() -> Step {
+    let order_no = "K1-00001".into();
+    (
+        Event::Committed { order_no },
+        Screen::Printing,
+        vec![Command::Print],
+    )
+}
+
+fn refused(outcome: PaymentOutcome, problem: PaymentProblem) -> Step {
+    (
+        Event::Payment(outcome),
+        Screen::PaymentProblem(problem),
+        vec![],
+    )
+}
+
+fn member_id(problem: Option<MemberProblem>) -> Screen {
+    Screen::MemberId { problem }
+}
+
+fn lookup(id: &str) -> Vec<Command> {
+    vec![Command::LookupMember {
+        membership_id: id.into(),
+    }]
+}
+
+/// Jane's details with the one more detail she was asked for.
+fn with_phone(phone: &str) -> Command {
+    let mut visitor = Session {
+        form: jane(),
+        ..Session::default()
+    }
+    .visitor();
+    visitor.phone = Some(phone.into());
+    Command::PreviewMatch(Box::new(visitor))
+}
+
+#[test]
+fn the_paths_through_a_ticket_purchase() {
+    use MatchPreview as M;
+    use PaymentOutcome as P;
+    let one = |id: &str| M::One {
+        lookup_id: id.into(),
+    };
+    let phone = ExtraDetail::Phone;
+    let paths: Vec<(&str, Vec<Step>, Matched)> = vec![
+        (
+            "a non-member pays and prints",
+            [
+                as_non_member(),
+                vec![matched(M::None), pay(6712), approved("pay-1"), committed()],
+            ]
+            .concat(),
+            Matched::NewRecord,
+        ),
+        (
+            "the paper runs out: the order stands, the desk prints",
+            [
+                as_non_member(),
+                vec![
+                    matched(one("8-10001")),
+                    pay(6712),
+                    approved("pay-1"),
+                    committed(),
+                ],
+                vec![(
+                    Event::Printed(Printed::NotAll),
+                    Screen::CollectAtDesk,
+                    vec![],
+                )],
+            ]
+            .concat(),
+            Matched::Record {
+                lookup_id: "8-10001".into(),
+            },
+        ),
+        (
+            "a declined card, then another that goes through",
+            [
+                as_non_member(),
+                vec![matched(M::None), pay(6712)],
+                vec![(tap(Tap::Back), Screen::Paying { cancelling: false }, vec![])],
+                vec![refused(P::Declined, PaymentProblem::Declined)],
+                vec![(tap(Tap::Retry), Screen::Review { problem: None }, vec![])],
+                vec![pay(6712), approved("pay-2")],
+            ]
+            .concat(),
+            Matched::NewRecord,
+        ),
+        (
+            "the visitor cancels at the terminal; the terminal decides",
+            [
+                as_non_member(),
+                vec![matched(M::None), pay(6712)],
+                vec![
+                    (
+                        tap(Tap::Cancel),
+                        Screen::Paying { cancelling: true },
+                        vec![Command::CancelPayment],
+                    ),
+                    (
+                        tap(Tap::Cancel),
+                        Screen::Paying { cancelling: true },
+                        vec![],
+                    ),
+                ],
+                vec![refused(P::CancelledByVisitor, PaymentProblem::Cancelled)],
+            ]
+            .concat(),
+            Matched::NewRecord,
+        ),
+        (
+            "the terminal fails",
+            [
+                as_non_member(),
+                vec![
+                    matched(M::None),
+                    pay(6712),
+                    refused(P::TerminalFault, PaymentProblem::TerminalFault),
+                ],
+            ]
+            .concat(),
+            Matched::NewRecord,
+        ),
+        (
+            "a member's card pays for two; the child is a guest (700 + 58 tax)",
+            vec![
+                (tap(Tap::IsMember(true)), member_id(None), vec![]),
+                (
+                    tap(Tap::MemberId("M 1!".into())),
+                    member_id(Some(MemberProblem::Id(IdError::BadCharacter))),
+                    vec![],
+                ),
+                (
+                    tap(Tap::MemberId(" M-2001 ".into())),
+                    member_id(None),
+                    lookup("M-2001"),
+                ),
+                (
+                    Event::Member(MemberLookup::NotFound),
+                    member_id(Some(MemberProblem::NotFound)),
+                    vec![],
+                ),
+                (
+                    Event::Scanned {
+                        membership_id: "M-2002".into(),
+                    },
+                    member_id(None),
+                    lookup("M-2002"),
+                ),
+                (
+                    Event::Member(MemberLookup::Found(family())),
+                    Screen::Details { problem: None },
+                    vec![],
+                ),
+                (
+                    tap(Tap::Details(jane())),
+                    Screen::Matching,
+                    vec![jane_preview()],
+                ),
+                matched(one("8-10001")),
+                pay(758),
+            ],
+            Matched::Record {
+                lookup_id: "8-10001".into(),
+            },
+        ),
+        (
+            "a lapsed membership is refused, and the visitor goes on as a non-member",
+            vec![
+                (tap(Tap::IsMember(true)), member_id(None), vec![]),
+                (
+                    tap(Tap::MemberId("M-3".into())),
+                    member_id(None),
+                    lookup("M-3"),
+                ),
+                (
+                    Event::Member(MemberLookup::NotValid),
+                    member_id(Some(MemberProblem::NotValid)),
+                    vec![],
+                ),
+                (tap(Tap::Back), Screen::AskMember, vec![]),
+                (
+                    tap(Tap::IsMember(false)),
+                    Screen::Details { problem: None },
+                    vec![],
+                ),
+            ],
+            Matched::NotYet,
+        ),
+        (
+            "several records match: one more detail, and then one",
+            [
+                as_non_member(),
+                vec![
+                    (
+                        Event::Matched(M::Several),
+                        Screen::OneMoreDetail { detail: phone },
+                        vec![],
+                    ),
+                    (
+                        tap(Tap::Extra("  ".into())),
+                        Screen::OneMoreDetail { detail: phone },
+                        vec![],
+                    ),
+                    (
+                        tap(Tap::Extra("+1 555 0100".into())),
+                        Screen::Matching,
+                        vec![with_phone("+1 555 0100")],
+                    ),
+                    matched(one("8-10002")),
+                ],
+            ]
+            .concat(),
+            Matched::Record {
+                lookup_id: "8-10002".into(),
+            },
+        ),
+        (
+            "still several after one more detail: never a silent pick",
+            [
+                as_non_member(),
+                vec![
+                    (
+                        Event::Matched(M::Several),
+                        Screen::OneMoreDetail { detail: phone },
+                        vec![],
+                    ),
+                    (
+                        tap(Tap::Extra("+1 555 0100".into())),
+                        Screen::Matching,
+                        vec![with_phone("+1 555 0100")],
+                    ),
+                    matched(M::Several),
+                ],
+            ]
+            .concat(),
+            Matched::NewRecordForReview,
+        ),
+    ];
+    for (what, steps, who) in paths {
+        let mut k = Kiosk::new(40);
+        to_ask_member(&mut k);
+        walk(&mut k, what, steps);
+        assert_eq!(k.flow.session().matched, who, "{what}");
+    }
+
+    // "Thank you" returns to the welcome screen by itself, and the seats just sold are not let
+    // go as if they were still held.
+    let mut k = Kiosk::new(40);
+    to_ask_member(&mut k);
+    let done = (Event::Printed(Printed::All), Screen::Done, vec![]);
+    let steps = [
+        as_non_member(),
+        vec![
+            matched(M::None),
+            pay(6712),
+            approved("pay-1"),
+            committed(),
+            done,
+        ],
+    ]
+    .concat();
+    walk(&mut k, "to done", steps);
+    assert_eq!(k.wait(19), vec![]);
+    assert_eq!(k.screen(), &Screen::Done);
+    assert_eq!(k.wait(1), vec![]);
+    assert_eq!(k.screen(), &Screen::Welcome);
+    assert_eq!(k.flow.session(), &Session::default());
+}
+
+fn family() -> MemberContext {
+    MemberContext {
+        membership_id: "M-2002".into(),
+        level: "Family".into(),
+        benefit: MemberBenefit {
+            covered: 2,
+            guests: 2,
+        },
+    }
+}
+
+/// From "are you a member?": no, Jane's details, no record matches → the review.
+fn to_review(k: &mut Kiosk) {
+    to_ask_member(k);
+    for e in [
+        tap(Tap::IsMember(false)),
+        tap(Tap::Details(jane())),
+        Event::Matched(MatchPreview::None),
+    ] {
+        k.send(e);
+    }
+    assert_eq!(k.screen(), &Screen::Review { problem: None });
+}
+
+#[test]
+fn back_goes_one_screen_up_and_cancel_ends_the_session_everywhere_but_a_payment() {
+    use Screen as S;
+    /// Where the visitor starts: the welcome screen, "are you a member?" or the review.
+    #[derive(Clone, Copy)]
+    enum From {
+        Welcome,
+        AskMember,
+        Review,
+    }
+    // (the screen, where from, what leads there, where Back leads)
+    let cases: Vec<(&str, From, Vec<Event>, Screen)> = vec![
+        (
+            "slots",
+            From::Welcome,
+            vec![tap(Tap::Start(Purpose::Tickets))],
+            S::Welcome,
+        ),
+        (
+            "levels",
+            From::Welcome,
+            vec![tap(Tap::Start(Purpose::Membership))],
+            S::Welcome,
+        ),
+        (
+            "ask member (membership)",
+            From::Welcome,
+            vec![
+                tap(Tap::Start(Purpose::Membership)),
+                tap(Tap::Level("MEM-FAM".into())),
+            ],
+            S::Levels,
+        ),
+        (
+            "ask member (tickets)",
+            From::AskMember,
+            vec![],
+            S::Quantities { problem: None },
+        ),
+        (
+            "member id",
+            From::AskMember,
+            vec![tap(Tap::IsMember(true))],
+            S::AskMember,
+        ),
+        (
+            "details",
+            From::AskMember,
+            vec![tap(Tap::IsMember(false))],
+            S::AskMember,
+        ),
+        (
+            "one more detail",
+            From::AskMember,
+            vec![
+                tap(Tap::IsMember(false)),
+                tap(Tap::Details(jane())),
+                Event::Matched(MatchPreview::Several),
+            ],
+            S::Details { problem: None },
+        ),
+        ("review", From::Review, vec![], S::Details { problem: None }),
+        (
+            "payment problem",
+            From::Review,
+            vec![tap(Tap::Pay), Event::Payment(PaymentOutcome::TimedOut)],
+            S::Review { problem: None },
+        ),
+    ];
+    let reach = |from: From, events: &[Event]| {
+        let mut k = Kiosk::new(40);
+        match from {
+            From::Welcome => {}
+            From::AskMember => to_ask_member(&mut k),
+            From::Review => to_review(&mut k),
+        }
+        for e in events {
+            k.send(e.clone());
+        }
+        k
+    };
+    for (what, from, events, back) in cases {
+        let mut k = reach(from, &events);
+        k.tap(Tap::Back);
+        assert_eq!(k.screen(), &back, "back from {what}");
+
+        let mut k = reach(from, &events);
+        let held = k.flow.session().held;
+        let commands = k.tap(Tap::Cancel);
+        assert_eq!(k.screen(), &S::Welcome, "cancel on {what}");
+        assert_eq!(k.flow.session(), &Session::default(), "cancel on {what}");
+        let released = if held > 0 { vec![hold(0)] } else { vec![] };
+        assert_eq!(commands, released, "cancel on {what}");
+    }
+
+    // A payment under way: Back does nothing, Cancel asks the terminal (tested above); once
+    // approved, nothing the visitor touches undoes the order.
+    let mut k = reach(From::Review, &[tap(Tap::Pay)]);
+    k.send(Event::Payment(PaymentOutcome::Approved {
+        reference: "pay-1".into(),
+    }));
+    for t in [
+        Tap::Back,
+        Tap::Cancel,
+        Tap::Pay,
+        Tap::Start(Purpose::Tickets),
+    ] {
+        assert_eq!(k.tap(t.clone()), vec![], "{t:?}");
+        assert_eq!(k.screen(), &S::Committing, "{t:?}");
+    }
+}
+
+#[test]
+fn seats_are_held_as_quantities_change_and_never_beyond_what_the_kiosk_has() {
+    let mut k = Kiosk::new(3);
+    k.tap(Tap::Start(Purpose::Tickets));
+    // A closed slot or an unknown product is not taken.
+    k.tap(Tap::Slot {
+        product: "TIMED".into(),
+        slot: "zoo@09:00".into(),
+    });
+    assert_eq!(k.screen(), &Screen::Slots);
+    k.tap(Tap::Slot {
+        product: "MEM-FAM".into(),
+        slot: "zoo@10:00".into(),
+    });
+    assert_eq!(k.screen(), &Screen::Slots);
+    k.tap(Tap::Slot {
+        product: "TIMED".into(),
+        slot: "zoo@10:00".into(),
+    });
+    assert_eq!(k.tap(Tap::Next), vec![]);
+    assert_eq!(
+        k.screen(),
+        &Screen::Quantities {
+            problem: Some(QuantityProblem::NoneChosen)
+        }
+    );
+    assert_eq!(
+        k.tap(qty("senior", 1)),
+        vec![],
+        "a category the product does not price"
+    );
+    assert_eq!(k.tap(qty("adult", 2)), vec![hold(2)]);
+    // Next waits for the hold to be confirmed.
+    k.tap(Tap::Next);
+    assert_ne!(k.screen(), &Screen::AskMember);
+    k.send(Event::Held { seats: 2, free: 1 });
+    assert_eq!(k.tap(qty("child", 1)), vec![hold(3)]);
+    // The kiosk has 3 seats: a fourth is refused on the spot.
+    k.send(Event::Held { seats: 3, free: 0 });
+    assert_eq!(k.tap(qty("child", 1)), vec![]);
+    assert_eq!(
+        k.screen(),
+        &Screen::Quantities {
+            problem: Some(QuantityProblem::OnlyLeft(3))
+        }
+    );
+    assert_eq!(k.tap(qty("adult", -1)), vec![hold(2)]);
+    // Another kiosk's sale took a seat meanwhile: the kiosk could hold only one.
+    k.send(Event::Held { seats: 1, free: 0 });
+    assert_eq!(k.flow.session().quantities.values().sum::<u32>(), 1);
+    assert_eq!(
+        k.screen(),
+        &Screen::Quantities {
+            problem: Some(QuantityProblem::OnlyLeft(0))
+        }
+    );
+    // Back to the slots lets the seats go.
+    assert_eq!(k.tap(Tap::Back), vec![hold(0)]);
+    assert!(k.flow.session().quantities.is_empty());
+}
+
+#[test]
+fn an_idle_session_is_asked_still_there_and_then_forgotten_with_its_seats() {
+    // Untouched for 90 s: the question; a touch keeps everything.
+    let mut k = Kiosk::new(40);
+    to_review(&mut k);
+    k.tap(Tap::Lang(Lang::Es));
+    assert_eq!(k.wait(89), vec![]);
+    assert_eq!(k.flow.still_there(k.start + k.at), None);
+    assert_eq!(k.wait(1), vec![]);
+    assert_eq!(
+        k.flow.still_there(k.start + k.at),
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(k.tap(Tap::StillHere), vec![]);
+    assert_eq!(k.flow.still_there(k.start + k.at), None);
+    assert_eq!(k.screen(), &Screen::Review { problem: None });
+
+    // Nobody answers: after the countdown every detail and every seat is gone.
+    assert_eq!(k.wait(90), vec![]);
+    assert_eq!(k.wait(29), vec![]);
+    assert_eq!(k.screen(), &Screen::Review { problem: None });
+    assert_eq!(k.wait(1), vec![hold(0), Command::SelectLanguage(Lang::En)]);
+    assert_eq!(k.screen(), &Screen::Welcome);
+    assert_eq!(k.flow.session(), &Session::default());
+    let everything = format!("{:?}", k.flow);
+    for typed in ["Jane", "Doe", "jane@example.org", "zoo@10:00", "adult"] {
+        assert!(
+            !everything.contains(typed),
+            "{typed} outlived the session: {everything}"
+        );
+    }
+
+    // While paying, nobody is timed out.
+    let mut k = Kiosk::new(40);
+    to_review(&mut k);
+    k.tap(Tap::Pay);
+    assert_eq!(k.wait(600), vec![]);
+    assert_eq!(k.screen(), &Screen::Paying { cancelling: false });
+    assert_eq!(k.flow.still_there(k.start + k.at), None);
+}
+
+#[test]
+fn a_member_renews_at_the_member_price() {
+    let mut k = Kiosk::new(40);
+    k.tap(Tap::Start(Purpose::Membership));
+    k.tap(Tap::Level("NOT-SOLD".into()));
+    assert_eq!(k.screen(), &Screen::Levels);
+    k.tap(Tap::Level("MEM-FAM".into()));
+    k.tap(Tap::IsMember(true));
+    k.tap(Tap::MemberId("M-2002".into()));
+    k.send(Event::Member(MemberLookup::Found(family())));
+    k.tap(Tap::Details(jane()));
+    k.send(Event::Matched(MatchPreview::One {
+        lookup_id: "8-10001".into(),
+    }));
+    let cmds = k.tap(Tap::Pay);
+    // 11,500 plus 8.25 % tax (948.75, rounded up).
+    assert_eq!(
+        cmds,
+        vec![Command::StartPayment {
+            amount: 12449,
+            currency: "USD".into()
+        }]
+    );
+}
+
+#[test]
+fn details_are_checked_before_matching() {
+    let form = |first: &str, last: &str, email: &str, phone: &str, receipt: bool| VisitorForm {
+        first: first.into(),
+        last: last.into(),
+        email: email.into(),
+        phone: phone.into(),
+        receipt_by_email: receipt,
+    };
+    let long = "x".repeat(MAX_FIELD_CHARS + 1);
+    let cases = [
+        (form("Jane", "Doe", "jane@example.org", "", true), None),
+        (form("Jane", "Doe", "", "+1 555 0100", false), None),
+        (
+            form(" ", "Doe", "jane@example.org", "", false),
+            Some(FormProblem::FirstNameMissing),
+        ),
+        (
+            form("Jane", "", "jane@example.org", "", false),
+            Some(FormProblem::LastNameMissing),
+        ),
+        (
+            form("Jane", "Doe", "", " ", false),
+            Some(FormProblem::EmailOrPhoneMissing),
+        ),
+        (
+            form("Jane", "Doe", "jane@", "", false),
+            Some(FormProblem::EmailNotValid),
+        ),
+        (
+            form("Jane", "Doe", "jane@example.", "", false),
+            Some(FormProblem::EmailNotValid),
+        ),
+        (
+            form("Jane", "Doe", "ja ne@example.org", "", false),
+            Some(FormProblem::EmailNotValid),
+        ),
+        (
+            form("Jane", "Doe", "", "+1 555 0100", true),
+            Some(FormProblem::EmailNotValid),
+        ),
+        (
+            form(&long, "Doe", "jane@example.org", "", false),
+            Some(FormProblem::TooLong),
+        ),
+    ];
+    for (f, want) in cases {
+        assert_eq!(form_problem(&f), want, "{f:?}");
+    }
+    // A form with a problem stays on the screen and matches nothing.
+    let mut k = Kiosk::new(40);
+    to_ask_member(&mut k);
+    k.tap(Tap::IsMember(false));
+    let cmds = k.tap(Tap::Details(form(
+        "Jane",
+        "",
+        "jane@example.org",
+        "",
+        false,
+    )));
+    assert_eq!(cmds, vec![]);
+    assert_eq!(
+        k.screen(),
+        &Screen::Details {
+            problem: Some(FormProblem::LastNameMissing)
+        }
+    );
+}
