@@ -50,19 +50,7 @@ const CHURN_EVERY: Duration = Duration::from_millis(300);
 const DEVICE_ID: &str = "crash-gate";
 
 pub fn run(opts: CrashBenchOptions) -> Result<serde_json::Value> {
-    let tmp;
-    let dir = match &opts.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            d.clone()
-        }
-        None => {
-            tmp = tempfile::Builder::new()
-                .prefix("portico-bench-crash")
-                .tempdir()?;
-            tmp.path().to_owned()
-        }
-    };
+    let (dir, _tmp) = super::work_dir(opts.dir.as_deref(), "crash")?;
     let started = Instant::now();
     let exe = std::env::current_exe()?;
 

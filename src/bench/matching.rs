@@ -157,19 +157,7 @@ fn visitor(c: &Constituent, kind: usize, rng: &mut ChaCha8Rng) -> VisitorDetails
 }
 
 pub fn run(opts: MatchBenchOptions) -> Result<Value> {
-    let tmp;
-    let dir = match &opts.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            d.clone()
-        }
-        None => {
-            tmp = tempfile::Builder::new()
-                .prefix("portico-bench-match")
-                .tempdir()?;
-            tmp.path().to_owned()
-        }
-    };
+    let (dir, _tmp) = super::work_dir(opts.dir.as_deref(), "match")?;
     let (db, built) = match &opts.replica {
         Some(path) => (path.clone(), None),
         None => {

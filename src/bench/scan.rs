@@ -259,19 +259,7 @@ fn sqlite_commit_floor(dir: &Path, n: usize) -> Result<(Vec<Duration>, Vec<Durat
 }
 
 pub fn run(opts: ScanBenchOptions) -> Result<serde_json::Value> {
-    let tmp;
-    let dir = match opts.dir.clone() {
-        Some(d) => {
-            std::fs::create_dir_all(&d)?;
-            d
-        }
-        None => {
-            tmp = tempfile::Builder::new()
-                .prefix("portico-bench-scan")
-                .tempdir()?;
-            tmp.path().to_owned()
-        }
-    };
+    let (dir, _tmp) = super::work_dir(opts.dir.as_deref(), "scan")?;
     let today = Utc::now().date_naive();
     let (db, credentials) = match &opts.replica {
         Some(existing) => {

@@ -192,19 +192,7 @@ fn export_csv(store: &HubStore, dir: &Path, n: &Normalizer) -> Result<serde_json
 }
 
 pub async fn run(opts: SyncBenchOptions) -> Result<serde_json::Value> {
-    let tmp;
-    let dir = match opts.dir {
-        Some(d) => {
-            std::fs::create_dir_all(&d)?;
-            d
-        }
-        None => {
-            tmp = tempfile::Builder::new()
-                .prefix("portico-bench-sync")
-                .tempdir()?;
-            tmp.path().to_owned()
-        }
-    };
+    let (dir, _tmp) = super::work_dir(opts.dir.as_deref(), "sync")?;
     let exe = std::env::current_exe()?;
     let hub = HubDir::new(dir.join("hub"));
     hub.init(&["localhost".into(), "127.0.0.1".into()])?;

@@ -444,12 +444,7 @@ impl Flow {
 
     /// Ends the session: every detail forgotten, every seat let go.
     fn end(&mut self, out: &mut Vec<Command>) {
-        if let (Some(slot), true) = (&self.session.slot, self.session.held > 0) {
-            out.push(Command::SetHold {
-                slot: slot.clone(),
-                seats: 0,
-            });
-        }
+        self.release_hold(out);
         if self.session.lang != self.cfg.default_lang {
             out.push(Command::SelectLanguage(self.cfg.default_lang));
         }
