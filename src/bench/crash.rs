@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::json;
 
 use crate::hub::{HubDir, HubStore, seed};
-use crate::protocol::{ConstituentDto, MembershipDto, Resource, TicketDto};
+use crate::protocol::{ConstituentDto, MembershipDto, ProductDto, Resource, TicketDto};
 use crate::replica;
 
 pub struct CrashBenchOptions {
@@ -542,6 +542,24 @@ pub fn replica_differences(hub: &HubStore, conn: &Connection) -> Result<Vec<Stri
             Some(_) => {}
         }
     }
+    // A product's sale document arrives as the hub published it.
+    for (key, doc) in hub.all_docs(Resource::Catalog)? {
+        let want: ProductDto = serde_json::from_str(&doc)?;
+        let got: Option<Option<String>> = conn
+            .query_row(
+                "SELECT sale FROM products WHERE product_id = ?1",
+                [&key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let got = got.map(|s| s.map(|s| serde_json::from_str::<serde_json::Value>(&s)));
+        match got {
+            None => differences.push(format!("product {key} missing")),
+            Some(Some(Ok(v))) if Some(&v) == want.sale.as_ref() => {}
+            Some(None) if want.sale.is_none() => {}
+            Some(_) => differences.push(format!("product {key}'s sale document differs")),
+        }
+    }
     let counts = replica::counts(conn)?;
     let expected = BTreeMap::from([
         (
@@ -551,6 +569,19 @@ pub fn replica_differences(hub: &HubStore, conn: &Connection) -> Result<Vec<Stri
         ("tickets", (counts.tickets, hub.count(Resource::Tickets)?)),
         ("products", (counts.products, hub.count(Resource::Catalog)?)),
         ("merges", (counts.merges, hub.count(Resource::Merges)?)),
+        (
+            "categories",
+            (counts.categories, hub.count(Resource::Categories)?),
+        ),
+        (
+            "tax_rules",
+            (counts.tax_rules, hub.count(Resource::TaxRules)?),
+        ),
+        ("slots", (counts.slots, hub.count(Resource::Slots)?)),
+        (
+            "signing_keys",
+            (counts.signing_keys, hub.count(Resource::SigningKeys)?),
+        ),
         ("emails", (counts.emails, emails)),
         ("phones", (counts.phones, phones)),
         ("addresses", (counts.addresses, addresses)),

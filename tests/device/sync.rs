@@ -39,6 +39,98 @@ async fn initial_sync_of_10000_constituents_equals_the_hub_row_for_row() {
     assert!(status.online && status.last_pull_ok.is_some());
 }
 
+/// The kiosk's catalog travels by the feeds like every other record: the zoo's products with
+/// their prices per visitor category, the categories, tax rules and a month of timed-entry
+/// slots, read back as the kiosk's model and priced by it. A product whose sale document is of
+/// a schema this build does not read stays in the replica as delivered and is not sold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kiosk_catalog_arrives_by_the_feeds_and_prices_a_basket() {
+    use portico::kiosk::pricing::{CartLine, quote};
+    let hub = TestHub::start(50).await;
+    let dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
+    let device = dev.open(manual_clock());
+    device.engine.pull_all(None).await.unwrap();
+    let day = common::anchor();
+    let db = device.engine.database();
+    {
+        let conn = db.lock().unwrap();
+        assert_replica_equals_hub(&hub, &conn);
+        let loaded =
+            replica::catalog::load_catalog(&conn, day, day + chrono::Duration::days(29)).unwrap();
+        let c = &loaded.catalog;
+        assert!(loaded.unreadable.is_empty(), "{:?}", loaded.unreadable);
+        let ids: Vec<&str> = c.products.keys().map(String::as_str).collect();
+        assert_eq!(
+            ids,
+            [
+                "CAROUSEL", "DAY", "GIRAFFE", "MEM-FAM", "MEM-IND", "MEM-PAT", "PARKING", "TIMED"
+            ],
+            "the kiosk sells the zoo's products, not the desk's"
+        );
+        assert_eq!(c.categories.len(), 4);
+        assert_eq!(c.tax_rules["sales"].rate_bp, 825);
+        assert_eq!(c.slots.len(), 30 * (16 + 11));
+        let ten = day.and_hms_opt(10, 0, 0).unwrap();
+        assert_eq!(c.slots["zoo@2026-11-01T10:00"].capacity, 150);
+        let open = c.open_slots("zoo", day, day.and_hms_opt(9, 40, 0).unwrap());
+        assert_eq!(
+            open.first().map(|s| s.start),
+            Some(ten),
+            "09:00 and 09:30 have closed"
+        );
+
+        // Two adults and a child in the 10:00 slot, no membership: 4800 + 396 tax and
+        // 1400 + 116 (115.5 rounded half up).
+        let line = |category: &str, quantity| CartLine {
+            product: "TIMED".into(),
+            category: Some(category.into()),
+            slot: Some("zoo@2026-11-01T10:00".into()),
+            quantity,
+        };
+        let cart = [line("adult", 2), line("child", 1)];
+        let q = quote(
+            &cart,
+            c,
+            None,
+            common::start_time(),
+            day.and_hms_opt(9, 0, 0).unwrap(),
+        )
+        .unwrap();
+        assert_eq!((q.net, q.tax, q.gross), (6200, 512, 6712));
+    }
+
+    // The hub publishes a product in a sale schema from the future.
+    let mut product: ProductDto = serde_json::from_str(
+        &hub.store
+            .all_docs(Resource::Catalog)
+            .unwrap()
+            .into_iter()
+            .find(|(k, _)| k == "CAROUSEL")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    product.sale =
+        Some(serde_json::json!({"schema": 3, "names": {"en": "Carousel"}, "pricing": "surge"}));
+    hub.store
+        .upsert(Resource::Catalog, "CAROUSEL", &product)
+        .unwrap();
+    device.engine.pull_all(None).await.unwrap();
+    let conn = db.lock().unwrap();
+    assert_replica_equals_hub(&hub, &conn);
+    let loaded = replica::catalog::load_catalog(&conn, day, day).unwrap();
+    assert!(!loaded.catalog.products.contains_key("CAROUSEL"));
+    assert_eq!(loaded.catalog.products.len(), 7);
+    assert_eq!(loaded.unreadable.len(), 1);
+    assert_eq!(loaded.unreadable[0].0, "CAROUSEL");
+    assert!(
+        loaded.unreadable[0].1.contains("schema 3"),
+        "{:?}",
+        loaded.unreadable
+    );
+    assert_eq!(loaded.catalog.slots.len(), 27, "one day's slots");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delta_sync_brings_only_the_changes_made_on_the_hub() {
     let hub = TestHub::start(2_000).await;
@@ -238,12 +330,14 @@ async fn a_sync_interrupted_mid_page_resumes_with_nothing_lost_or_duplicated() {
     let hub = TestHub::start(5_000).await;
     let dev = TestDevice::new(&hub, "gate-1", &hub.ca, "", "");
     let device = dev.open(manual_clock());
-    // The 6th feed response (catalog page, then constituent pages) is cut off mid-body.
+    // The 11th feed response is cut off mid-body: six pages come before the constituents'
+    // (categories, tax rules and the catalog, one each; 810 slots in three), then four whole
+    // constituent pages.
     hub.server
         .state
         .faults
         .cut_feed_response
-        .store(6, std::sync::atomic::Ordering::SeqCst);
+        .store(11, std::sync::atomic::Ordering::SeqCst);
     let err = device.engine.pull_all(None).await.unwrap_err();
     assert!(matches!(err, SyncError::Network(_)), "{err:?}");
     assert!(!device.engine.link_status().online);

@@ -6,8 +6,8 @@
 //! each with this crate's.
 
 pub use portico_core::{
-    backoff, clock, domain, error_text, matching, normalize, protocol, screens, update_rules,
-    upstream,
+    backoff, clock, domain, error_text, kiosk, matching, normalize, protocol, screens,
+    update_rules, upstream,
 };
 pub use portico_store::{intake, outbox, replica};
 pub use portico_tls as tls;

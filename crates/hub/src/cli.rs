@@ -53,6 +53,9 @@ pub enum HubCommand {
         /// The day validity dates are generated around (default: today).
         #[arg(long)]
         today: Option<chrono::NaiveDate>,
+        /// Days of timed-entry slots the kiosks can sell, from today.
+        #[arg(long, default_value_t = 30)]
+        catalog_days: u32,
     },
     /// Serve protocol v1 over HTTPS.
     Serve {
@@ -134,6 +137,7 @@ pub async fn run(command: HubCommand) -> Result<()> {
             seed: s,
             tickets,
             today,
+            catalog_days,
         } => {
             let hub = HubDir::new(dir.dir);
             std::fs::create_dir_all(&hub.root)?;
@@ -144,6 +148,7 @@ pub async fn run(command: HubCommand) -> Result<()> {
                 today.unwrap_or_else(|| chrono::Utc::now().date_naive()),
             );
             spec.tickets = tickets;
+            spec.catalog_days = catalog_days;
             let report = tokio::task::spawn_blocking(move || seed::seed(&store, &spec)).await??;
             println!("{}", serde_json::to_string(&report)?);
         }

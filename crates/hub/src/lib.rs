@@ -2,6 +2,7 @@
 //! protocol v1 (`docs/protocol.md`) over HTTPS on a SQLite store, generates synthetic venue
 //! data, and can inject network faults for tests.
 
+pub mod catalog;
 pub mod cli;
 pub mod find_membership;
 pub mod ingest;

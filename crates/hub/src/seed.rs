@@ -23,6 +23,10 @@ pub struct SeedSpec {
     pub tickets: Option<usize>,
     /// Share of constituents (per mille) that get a duplicate which is then merged away.
     pub merges_per_mille: u32,
+    /// Days of timed-entry slots published for the kiosks, from the anchor date.
+    pub catalog_days: u32,
+    /// Extra kiosk products beyond the zoo's own (for measuring a large catalog).
+    pub extra_products: usize,
 }
 
 impl SeedSpec {
@@ -33,6 +37,8 @@ impl SeedSpec {
             anchor,
             tickets: None,
             merges_per_mille: 5,
+            catalog_days: 30,
+            extra_products: 0,
         }
     }
 }
@@ -44,6 +50,8 @@ pub struct SeedReport {
     pub tickets: usize,
     pub products: usize,
     pub merges: usize,
+    /// Timed-entry slots published.
+    pub slots: usize,
 }
 
 const FIRST: &[&str] = &[
@@ -541,6 +549,7 @@ pub fn catalog() -> Vec<ProductDto> {
             member_price: member,
             non_member_price: non_member,
             active: true,
+            sale: None,
         })
         .collect()
 }
@@ -578,6 +587,10 @@ fn seed_all(store: &HubStore, spec: &SeedSpec) -> Result<SeedReport> {
             )?;
             report.products += 1;
         }
+        let kiosk =
+            crate::catalog::publish(tx, seq, anchor, spec.catalog_days, spec.extra_products)?;
+        report.products += kiosk.products;
+        report.slots = kiosk.slots;
         for job in JOBS {
             tx.execute("INSERT OR IGNORE INTO jobs (name) VALUES (?1)", [job])?;
         }

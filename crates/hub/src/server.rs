@@ -141,6 +141,12 @@ async fn hello(
         server_time: Utc::now(),
         hub_id: state.hub_id.clone(),
         device_id,
+        resources: Some(
+            Resource::ALL
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+        ),
     }))
 }
 

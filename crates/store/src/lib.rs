@@ -6,8 +6,8 @@
 //! crates above it) read `crate::domain`, `crate::gate`, … whichever crate an item lives in.
 
 pub use portico_core::{
-    backoff, clock, domain, error_text, find_membership, input, matching, normalize, protocol,
-    screens, update_rules, upstream,
+    backoff, clock, domain, error_text, find_membership, input, kiosk, matching, normalize,
+    protocol, screens, update_rules, upstream,
 };
 
 pub mod outbox;

@@ -125,6 +125,9 @@ pub struct CatalogProduct {
     /// [`super::pricing::quote`]); other products simply take the member price.
     #[serde(default)]
     pub member_benefit: bool,
+    /// Uses of the ticket issued for each unit sold; 0 for a product that issues none.
+    #[serde(default)]
+    pub ticket_uses: u32,
     #[serde(default)]
     pub membership: Option<MembershipOffer>,
     pub sort: i32,

@@ -23,8 +23,8 @@ use crate::config::DeviceConfig;
 use crate::gate::retention::{self, Compaction};
 use crate::outbox;
 use crate::protocol::{
-    Change, ConstituentDto, FeedPage, MembershipDto, MergeDto, ProductDto, Resource, RowStatus,
-    TicketDto, UploadBatch, UploadRow,
+    CategoryDto, Change, ConstituentDto, FeedPage, MembershipDto, MergeDto, ProductDto, Resource,
+    RowStatus, SigningKeyDto, SlotDto, TaxRuleDto, TicketDto, UploadBatch, UploadRow,
 };
 use crate::replica::{self, Applier, ApplyStats, Store};
 
@@ -110,6 +110,15 @@ feed!(
 );
 feed!(TicketFeed, TicketDto, Resource::Tickets, tickets);
 feed!(MergeFeed, MergeDto, Resource::Merges, merges);
+feed!(CategoryFeed, CategoryDto, Resource::Categories, categories);
+feed!(TaxRuleFeed, TaxRuleDto, Resource::TaxRules, tax_rules);
+feed!(SlotFeed, SlotDto, Resource::Slots, slots);
+feed!(
+    SigningKeyFeed,
+    SigningKeyDto,
+    Resource::SigningKeys,
+    signing_keys
+);
 
 /// How long one writer job applies a feed's changes, at most, before it commits and the next
 /// job goes on. A job ends sooner, at its next step, as soon as any other write waits for the
@@ -249,8 +258,8 @@ pub struct SyncEngine {
     /// The hub answered hello on the current link, for the token as it was then (a
     /// fingerprint of it): cleared at start and by every link fault, and stale once the token
     /// file changes, so a device greets the hub (and checks its protocol and who the token
-    /// belongs to) before anything else.
-    greeted: Mutex<Option<u64>>,
+    /// belongs to) before anything else. With it, the feeds that hub serves.
+    greeted: Mutex<Option<(u64, Vec<Resource>)>>,
     /// Wakes the pull loop for an on-demand sync.
     pub pull_now: Notify,
     /// Wakes the push loop (e.g. after a decision enqueued a row).
@@ -349,12 +358,15 @@ impl SyncEngine {
     /// Greets the hub unless it already answered hello on this link: checks it speaks this
     /// device's protocol and knows the token as this device's. Called before every pull and
     /// upload, so a device greets the hub when it starts and again after every link fault.
-    async fn greet(&self) -> Result<(), SyncError> {
+    /// Greets the hub unless already greeted with this token; the feeds it serves.
+    async fn greet(&self) -> Result<Vec<Resource>, SyncError> {
         let token = token_fingerprint(&self.client.token()?);
-        if *self.greeted.lock().unwrap_or_else(|p| p.into_inner()) == Some(token) {
-            return Ok(());
+        if let Some((t, feeds)) = &*self.greeted.lock().unwrap_or_else(|p| p.into_inner())
+            && *t == token
+        {
+            return Ok(feeds.clone());
         }
-        self.greet_now().await.map(drop)
+        self.greet_now().await.map(|hello| hello.feeds())
     }
 
     async fn greet_now(&self) -> Result<crate::protocol::Hello, SyncError> {
@@ -369,7 +381,7 @@ impl SyncEngine {
         }
         tracing::info!(hub = %hello.hub_id, protocol = hello.protocol, "hub said hello");
         self.status.lock().unwrap_or_else(|p| p.into_inner()).hub_id = Some(hello.hub_id.clone());
-        *self.greeted.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);
+        *self.greeted.lock().unwrap_or_else(|p| p.into_inner()) = Some((token, hello.feeds()));
         Ok(hello)
     }
 
@@ -406,14 +418,21 @@ impl SyncEngine {
     /// One pass over every feed until the hub has nothing more.
     pub async fn pull_all(&self, observer: Option<Observer>) -> Result<PullReport, SyncError> {
         let mut total = PullReport::default();
-        if let Err(e) = self.greet().await {
-            self.note(Err(&e), false);
-            return Err(e);
-        }
+        let feeds = match self.greet().await {
+            Ok(feeds) => feeds,
+            Err(e) => {
+                self.note(Err(&e), false);
+                return Err(e);
+            }
+        };
         let result = async {
-            for r in Resource::ALL {
+            for r in feeds {
                 let o = observer.clone();
                 let rep = match r {
+                    Resource::Categories => self.pull::<CategoryFeed>(o).await?,
+                    Resource::TaxRules => self.pull::<TaxRuleFeed>(o).await?,
+                    Resource::Slots => self.pull::<SlotFeed>(o).await?,
+                    Resource::SigningKeys => self.pull::<SigningKeyFeed>(o).await?,
                     Resource::Catalog => self.pull::<CatalogFeed>(o).await?,
                     Resource::Constituents => self.pull::<ConstituentFeed>(o).await?,
                     Resource::Memberships => self.pull::<MembershipFeed>(o).await?,

@@ -22,7 +22,7 @@ pub struct ApplyStats {
 }
 
 impl ApplyStats {
-    fn add(&mut self, change_was_upsert: bool) {
+    pub(super) fn add(&mut self, change_was_upsert: bool) {
         if change_was_upsert {
             self.upserts += 1;
         } else {
@@ -286,8 +286,8 @@ impl Applier {
                 Change::Upsert { data: p, .. } => {
                     tx.prepare_cached(
                         "INSERT OR REPLACE INTO products (product_id, name, kind, currency,
-                         member_price, non_member_price, active)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                         member_price, non_member_price, active, sale)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     )?
                     .execute(params![
                         p.product_id,
@@ -296,7 +296,8 @@ impl Applier {
                         p.currency,
                         p.member_price,
                         p.non_member_price,
-                        p.active
+                        p.active,
+                        p.sale.as_ref().map(|doc| doc.to_string()),
                     ])?;
                 }
                 Change::Delete { key } => {

@@ -5,6 +5,7 @@
 //! power loss, and readers (the gate's lookups) never wait for the sync's writer.
 
 mod apply;
+pub mod catalog;
 mod query;
 pub mod schema;
 pub mod search;

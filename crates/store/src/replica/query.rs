@@ -40,6 +40,10 @@ pub struct ReplicaCounts {
     pub tickets: u64,
     pub products: u64,
     pub merges: u64,
+    pub categories: u64,
+    pub tax_rules: u64,
+    pub slots: u64,
+    pub signing_keys: u64,
 }
 
 pub fn counts(conn: &Connection) -> Result<ReplicaCounts> {
@@ -59,6 +63,10 @@ pub fn counts(conn: &Connection) -> Result<ReplicaCounts> {
         tickets: c("tickets")?,
         products: c("products")?,
         merges: c("merges")?,
+        categories: c("categories")?,
+        tax_rules: c("tax_rules")?,
+        slots: c("slots")?,
+        signing_keys: c("signing_keys")?,
     })
 }
 

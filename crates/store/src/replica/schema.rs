@@ -10,6 +10,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (5, V5),
     (6, V6),
     (7, V7),
+    (8, V8),
 ];
 
 /// Every migration in order: the DDL of a fresh replica (the sync benchmark's `sqlite3`
@@ -377,5 +378,35 @@ CREATE TABLE kept_aside (
     reason     TEXT NOT NULL,
     content    TEXT,
     kept_at_ms INTEGER NOT NULL
+);
+"#;
+
+/// What the kiosk sells: each product's sale document as delivered (prices per visitor
+/// category, tax rule, sale window; read by `catalog::load_catalog`), the visitor categories,
+/// tax rules and timed-entry slots, and the kiosks' ticket-signing keys.
+pub const V8: &str = r#"
+ALTER TABLE products ADD COLUMN sale TEXT;
+CREATE TABLE categories (
+    category_id TEXT PRIMARY KEY,
+    doc         TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE tax_rules (
+    tax_rule_id TEXT PRIMARY KEY,
+    doc         TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE slots (
+    slot_id     TEXT PRIMARY KEY,
+    slot_group  TEXT NOT NULL,
+    start       TEXT NOT NULL,
+    end         TEXT NOT NULL,
+    capacity    INTEGER NOT NULL,
+    sales_close TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX slots_by_start ON slots(start);
+CREATE TABLE signing_keys (
+    key_id     INTEGER PRIMARY KEY,
+    device_id  TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    revoked    INTEGER NOT NULL DEFAULT 0
 );
 "#;

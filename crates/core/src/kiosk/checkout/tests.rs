@@ -20,6 +20,7 @@ fn catalog() -> Catalog {
         sale_from: None,
         sale_until: None,
         member_benefit: kind == ProductKind::Ticket,
+        ticket_uses: 0,
         membership: None,
         sort: 0,
     };

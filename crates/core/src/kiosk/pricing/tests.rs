@@ -39,6 +39,7 @@ fn product(id: &str, kind: ProductKind, admission: Admission, tax: &str) -> Cata
         sale_from: None,
         sale_until: None,
         member_benefit: false,
+        ticket_uses: 0,
         membership: None,
         sort: 0,
     }

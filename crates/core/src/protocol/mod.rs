@@ -9,6 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain;
 
+pub mod catalog;
+pub mod leases;
+pub use catalog::{
+    CategoryDto, FlatPriceDto, KIOSK_CHANNEL, SALE_SCHEMA, SaleDto, SigningKeyDto, SlotDto,
+    TaxRuleDto,
+};
+pub use leases::{LeaseDto, LeaseReply, LeaseRequest, LeasesDto, MAX_LEASE_SEATS};
+
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -65,6 +73,23 @@ pub struct Hello {
     pub hub_id: String,
     /// The device the bearer token belongs to.
     pub device_id: String,
+    /// The feeds this hub serves. Absent from hubs that predate the kiosk: they serve the
+    /// five first feeds ([`Resource::FIRST`]), and a device asks for no other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<String>>,
+}
+
+impl Hello {
+    /// The feeds to pull from this hub: those this build knows and the hub serves.
+    pub fn feeds(&self) -> Vec<Resource> {
+        match &self.resources {
+            None => Resource::FIRST.to_vec(),
+            Some(names) => Resource::ALL
+                .into_iter()
+                .filter(|r| names.iter().any(|n| n == r.as_str()))
+                .collect(),
+        }
+    }
 }
 
 /// The resources of the change feed.
@@ -76,10 +101,29 @@ pub enum Resource {
     Tickets,
     Catalog,
     Merges,
+    Categories,
+    TaxRules,
+    Slots,
+    SigningKeys,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 5] = [
+    /// Every feed, in the order a device pulls them: what a product refers to (categories,
+    /// tax rules) before the products, and the keys that sign tickets before the tickets.
+    pub const ALL: [Resource; 9] = [
+        Resource::Categories,
+        Resource::TaxRules,
+        Resource::Catalog,
+        Resource::Slots,
+        Resource::Constituents,
+        Resource::Memberships,
+        Resource::SigningKeys,
+        Resource::Tickets,
+        Resource::Merges,
+    ];
+
+    /// The feeds of protocol v1 as first published: every hub serves them.
+    pub const FIRST: [Resource; 5] = [
         Resource::Catalog,
         Resource::Constituents,
         Resource::Memberships,
@@ -94,6 +138,10 @@ impl Resource {
             Self::Tickets => "tickets",
             Self::Catalog => "catalog",
             Self::Merges => "merges",
+            Self::Categories => "categories",
+            Self::TaxRules => "tax_rules",
+            Self::Slots => "slots",
+            Self::SigningKeys => "signing_keys",
         }
     }
 
@@ -394,6 +442,10 @@ pub struct ProductDto {
     pub member_price: i64,
     pub non_member_price: i64,
     pub active: bool,
+    /// How the kiosk sells it ([`SaleDto`], versioned on its own); absent for a product
+    /// sold only at the desk, and from hubs that predate the kiosk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -740,6 +792,7 @@ impl From<domain::Product> for ProductDto {
             member_price: p.member_price,
             non_member_price: p.non_member_price,
             active: p.active,
+            sale: None,
         }
     }
 }
@@ -933,5 +986,28 @@ mod tests {
             assert_eq!(Resource::parse(r.as_str()), Some(r));
         }
         assert_eq!(Resource::parse("orders"), None);
+    }
+
+    #[test]
+    fn a_device_pulls_only_the_feeds_its_hub_serves() {
+        let hello = |resources: Option<&[&str]>| Hello {
+            protocol: PROTOCOL_VERSION,
+            server_time: Utc::now(),
+            hub_id: "h".into(),
+            device_id: "d".into(),
+            resources: resources.map(|r| r.iter().map(|s| s.to_string()).collect()),
+        };
+        assert_eq!(hello(None).feeds(), Resource::FIRST.to_vec());
+        assert_eq!(
+            hello(Some(&["tickets", "slots", "orders", "catalog"])).feeds(),
+            vec![Resource::Catalog, Resource::Slots, Resource::Tickets]
+        );
+        assert_eq!(hello(Some(&[])).feeds(), Vec::<Resource>::new());
+        // A hub before the kiosk sent no list; its hello still reads.
+        let old: Hello = serde_json::from_str(
+            r#"{"protocol":1,"server_time":"2026-12-06T10:00:00Z","hub_id":"h","device_id":"d"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.feeds().len(), 5);
     }
 }
