@@ -10,6 +10,7 @@ mod crash;
 mod hostile_hub;
 mod migrations;
 mod outbox_upload;
+mod seat_leases;
 mod status_socket;
 mod sync;
 mod technician_cli;

@@ -6,14 +6,15 @@
 //! each with this crate's.
 
 pub use portico_core::{
-    backoff, clock, domain, error_text, kiosk, matching, normalize, protocol, screens,
-    update_rules, upstream,
+    backoff, clock, domain, error_text, matching, normalize, protocol, screens, update_rules,
+    upstream,
 };
 pub use portico_store::{intake, outbox, replica};
 pub use portico_tls as tls;
 
 pub mod config;
 pub mod device;
+pub mod kiosk;
 pub mod logging;
 pub mod status;
 pub mod sync;

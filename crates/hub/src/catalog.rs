@@ -12,7 +12,7 @@ use rusqlite::Connection;
 
 use super::store::{Result, Seq, StoreError, put};
 use portico_core::domain::ProductKind;
-use portico_core::kiosk::catalog::{Admission, CategoryPrice, MembershipOffer, Text};
+use portico_core::kiosk::catalog::{Admission, Catalog, CategoryPrice, MembershipOffer, Text};
 use portico_core::protocol::{
     CategoryDto, FlatPriceDto, KIOSK_CHANNEL, ProductDto, Resource, SALE_SCHEMA, SaleDto, SlotDto,
     TaxRuleDto,
@@ -446,6 +446,46 @@ pub fn publish(
         products: products.len(),
         slots: slots.len(),
     })
+}
+
+/// The catalog as the hub publishes it, priced by the same rules as a kiosk's: every product
+/// sold at `channel`, the categories and tax rules, and the slots named in `slots`.
+pub fn published(conn: &Connection, channel: &str, slots: &[&str]) -> Result<Catalog> {
+    let docs = |resource: Resource| -> Result<Vec<String>> {
+        Ok(conn
+            .prepare_cached("SELECT doc FROM records WHERE resource = ?1 AND deleted = 0")?
+            .query_map([resource.as_str()], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    };
+    let mut catalog = Catalog::default();
+    for doc in docs(Resource::Categories)? {
+        let c: CategoryDto = serde_json::from_str(&doc)?;
+        catalog.categories.insert(c.category_id.clone(), c.into());
+    }
+    for doc in docs(Resource::TaxRules)? {
+        let t: TaxRuleDto = serde_json::from_str(&doc)?;
+        catalog.tax_rules.insert(t.tax_rule_id.clone(), t.into());
+    }
+    for doc in docs(Resource::Catalog)? {
+        let p: ProductDto = serde_json::from_str(&doc)?;
+        let Some(sale) = p
+            .sale
+            .as_ref()
+            .and_then(|s| SaleDto::read(&s.to_string()).ok())
+        else {
+            continue;
+        };
+        if p.active && sale.sold_at(channel) {
+            let product = sale.into_product(&p);
+            catalog.products.insert(product.id.clone(), product);
+        }
+    }
+    for id in slots {
+        if let Some(s) = super::leases::slot(conn, id)? {
+            catalog.slots.insert(s.slot_id.clone(), s.into());
+        }
+    }
+    Ok(catalog)
 }
 
 #[cfg(test)]

@@ -119,6 +119,73 @@ pub enum HubCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Sell tickets as the venue's web shop does, from the same timed-entry capacity as the
+    /// kiosks; prints the order number and the tickets' secrets.
+    Sell {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// The product id (`portico hub leases` and the catalog feed list them), e.g. TIMED.
+        product: String,
+        /// The timed-entry slot, for a timed admission (e.g. `zoo@2026-12-06T10:00`).
+        #[arg(long)]
+        slot: Option<String>,
+        /// The visit day of a dated admission (default: today).
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// How many per visitor category, `adult=2`; or a bare number for a product priced
+        /// once. Repeat for several categories.
+        #[arg(long = "qty", required = true, value_parser = quantity)]
+        quantities: Vec<(Option<String>, u32)>,
+        /// The buyer's Lookup ID, made the tickets' holder.
+        #[arg(long)]
+        constituent: Option<String>,
+        /// Print the sale as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show timed-entry capacity: per slot its capacity, seats sold, seats leased to each
+    /// kiosk and not yet sold, and seats left.
+    Leases {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// Only this slot.
+        #[arg(long)]
+        slot: Option<String>,
+        /// Only slots where a kiosk's orders used more seats than it was leased.
+        #[arg(long)]
+        oversold: bool,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask a kiosk to give back unsold seats of a slot (it returns what it has not sold at
+    /// its next lease check).
+    Recall {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// The kiosk's device id.
+        #[arg(long, value_parser = device_id)]
+        device: String,
+        /// The slot, e.g. `zoo@2026-12-06T10:00`.
+        #[arg(long)]
+        slot: String,
+        /// How many of its unsold seats to give back.
+        #[arg(long)]
+        seats: u32,
+    },
+}
+
+/// `adult=2` or `2`.
+fn quantity(s: &str) -> Result<(Option<String>, u32), String> {
+    let (category, n) = match s.split_once('=') {
+        Some((c, n)) => (Some(c.trim().to_owned()), n),
+        None => (None, s),
+    };
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: give a count, `adult=2` or `2`"))?;
+    Ok((category, n))
 }
 
 /// Carries out one hub command.
@@ -234,6 +301,103 @@ pub async fn run(command: HubCommand) -> Result<()> {
                     }
                 }
             }
+        }
+        HubCommand::Sell {
+            dir,
+            product,
+            slot,
+            date,
+            quantities,
+            constituent,
+            json,
+        } => {
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let now_local = chrono::Local::now().naive_local();
+            let req = crate::orders::SaleRequest {
+                product,
+                slot,
+                day: date.unwrap_or(now_local.date()),
+                quantities,
+                constituent,
+            };
+            let sale = store.write(|tx, seq| {
+                crate::orders::sell(
+                    tx,
+                    seq,
+                    &req,
+                    chrono::Utc::now(),
+                    now_local,
+                    &mut rand::rng(),
+                )
+            })?;
+            let sale = sale.map_err(|e| anyhow::anyhow!("not sold: {e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&sale)?);
+            } else {
+                println!(
+                    "order {}: {} ({} seats)",
+                    sale.order_no,
+                    portico_core::kiosk::money::format(sale.gross, &sale.currency),
+                    sale.seats
+                );
+                for t in &sale.tickets {
+                    println!("  ticket {t}");
+                }
+            }
+        }
+        HubCommand::Leases {
+            dir,
+            slot,
+            oversold,
+            json,
+        } => {
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let mut slots = store.read(|c| crate::leases::report(c, slot.as_deref()))?;
+            if oversold {
+                slots.retain(|s| s.oversold);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&slots)?);
+            } else if slots.is_empty() {
+                println!("no slot has sales or leases yet");
+            } else {
+                println!(
+                    "{:<24} {:>8} {:>6} {:>7} {:>6}",
+                    "slot", "capacity", "sold", "leased", "left"
+                );
+                for s in &slots {
+                    println!(
+                        "{:<24} {:>8} {:>6} {:>7} {:>6}{}",
+                        s.slot_id,
+                        s.capacity,
+                        s.sold,
+                        s.leased_unsold,
+                        s.available,
+                        if s.oversold { "  OVERSOLD" } else { "" }
+                    );
+                    for (device, seats, used, recall) in &s.leases {
+                        let recall = if *recall > 0 {
+                            format!(", {recall} recalled")
+                        } else {
+                            String::new()
+                        };
+                        println!("    {device}: {seats} leased, {used} sold{recall}");
+                    }
+                }
+            }
+        }
+        HubCommand::Recall {
+            dir,
+            device,
+            slot,
+            seats,
+        } => {
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let lease = store.write(|tx, _| crate::leases::recall(tx, &device, &slot, seats))?;
+            println!(
+                "{device} is asked to give back {seats} of its {} unsold seats of {slot}",
+                lease.seats.saturating_sub(lease.used)
+            );
         }
     }
     Ok(())

@@ -7,6 +7,8 @@ pub mod cli;
 pub mod find_membership;
 pub mod ingest;
 pub mod intake;
+pub mod leases;
+pub mod orders;
 pub mod seed;
 pub mod server;
 pub mod store;

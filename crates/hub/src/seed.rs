@@ -554,7 +554,7 @@ pub fn catalog() -> Vec<ProductDto> {
         .collect()
 }
 
-pub fn ticket_secret(rng: &mut ChaCha8Rng) -> String {
+pub fn ticket_secret(rng: &mut impl Rng) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     (0..16)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)

@@ -51,7 +51,7 @@ pub struct AppState {
     pub find_membership: super::find_membership::FindMembership,
 }
 
-struct ApiError(StatusCode, &'static str, String);
+pub(crate) struct ApiError(pub StatusCode, pub &'static str, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -76,13 +76,16 @@ impl From<tokio::task::JoinError> for ApiError {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     Ok(tokio::task::spawn_blocking(f).await??)
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<String, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -117,6 +120,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/review-queue", get(review_queue))
         .merge(super::find_membership::routes())
+        .merge(super::leases::routes())
         .with_state(state)
         .layer(axum::middleware::map_response(mark_as_hub))
 }

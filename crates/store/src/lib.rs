@@ -6,8 +6,8 @@
 //! crates above it) read `crate::domain`, `crate::gate`, … whichever crate an item lives in.
 
 pub use portico_core::{
-    backoff, clock, domain, error_text, find_membership, input, kiosk, matching, normalize,
-    protocol, screens, update_rules, upstream,
+    backoff, clock, domain, error_text, find_membership, input, matching, normalize, protocol,
+    screens, update_rules, upstream,
 };
 
 pub mod outbox;
@@ -18,6 +18,12 @@ pub mod gate {
     pub use portico_core::gate::*;
     pub mod retention;
     pub mod scan_log;
+}
+
+/// The kiosk's pure parts (core) and its sales in the database (here).
+pub mod kiosk {
+    pub use portico_core::kiosk::*;
+    pub mod leases;
 }
 
 /// Intake's decision (core) and its writes to the database (here).

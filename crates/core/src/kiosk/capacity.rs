@@ -115,12 +115,21 @@ pub enum LeaseAction {
     Return(u32),
 }
 
-/// The kiosk's next step for a slot: more seats while its sales are open and few are free;
-/// every seat neither sold nor held back once they have closed.
-pub fn plan(policy: &LeasePolicy, lease: &KioskLease, open: bool) -> Option<LeaseAction> {
+/// The kiosk's next step for a slot: every free seat back once its sales have closed; as many
+/// free seats as the hub recalls (`recall`) while they are open; otherwise more seats when few
+/// are free. Seats visitors hold are never given back.
+pub fn plan(
+    policy: &LeasePolicy,
+    lease: &KioskLease,
+    open: bool,
+    recall: u32,
+) -> Option<LeaseAction> {
     let free = lease.free();
     if !open {
         return (free > 0).then_some(LeaseAction::Return(free));
+    }
+    if recall > 0 {
+        return (free > 0).then_some(LeaseAction::Return(recall.min(free)));
     }
     (free < policy.low_water && policy.batch > 0).then_some(LeaseAction::Request(policy.batch))
 }
@@ -173,19 +182,28 @@ mod tests {
     }
 
     #[test]
-    fn a_kiosk_asks_below_low_water_and_gives_back_after_sales_close() {
+    fn a_kiosk_asks_below_low_water_gives_back_when_recalled_and_after_sales_close() {
         let policy = LeasePolicy::default();
         let lease = |leased, sold, held| KioskLease { leased, sold, held };
+        // (lease, open, recall) → action
         let cases = [
-            (lease(0, 0, 0), true, Some(LeaseAction::Request(10))),
-            (lease(10, 7, 0), true, Some(LeaseAction::Request(10))),
-            (lease(10, 6, 0), true, None),
-            (lease(10, 6, 0), false, Some(LeaseAction::Return(4))),
-            (lease(10, 6, 2), false, Some(LeaseAction::Return(2))),
-            (lease(10, 10, 0), false, None),
+            (lease(0, 0, 0), true, 0, Some(LeaseAction::Request(10))),
+            (lease(10, 7, 0), true, 0, Some(LeaseAction::Request(10))),
+            (lease(10, 6, 0), true, 0, None),
+            (lease(10, 6, 0), false, 0, Some(LeaseAction::Return(4))),
+            (lease(10, 6, 2), false, 0, Some(LeaseAction::Return(2))),
+            (lease(10, 10, 0), false, 0, None),
+            (lease(10, 2, 0), true, 5, Some(LeaseAction::Return(5))),
+            (lease(10, 2, 6), true, 5, Some(LeaseAction::Return(2))),
+            (lease(10, 4, 6), true, 5, None),
+            (lease(10, 4, 6), false, 5, None),
         ];
-        for (l, open, want) in cases {
-            assert_eq!(plan(&policy, &l, open), want, "{l:?} {open}");
+        for (l, open, recall, want) in cases {
+            assert_eq!(
+                plan(&policy, &l, open, recall),
+                want,
+                "{l:?} {open} {recall}"
+            );
         }
     }
 

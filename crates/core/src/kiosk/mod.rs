@@ -5,4 +5,5 @@
 pub mod capacity;
 pub mod catalog;
 pub mod checkout;
+pub mod money;
 pub mod pricing;

@@ -503,6 +503,32 @@ impl HubClient {
         };
         self.post_json("v1/find-membership/verify", &req).await
     }
+
+    /// Asks the hub for `req.seats` more seats of a slot. The hub grants what it can (maybe
+    /// none) and answers with the device's whole lease of the slot; the same request id sent
+    /// again gets the same answer. An unknown slot is [`SyncError::Rejected`] with HTTP 404.
+    pub async fn lease_request(
+        &self,
+        req: &crate::protocol::LeaseRequest,
+    ) -> Result<crate::protocol::LeaseReply, SyncError> {
+        self.post_json("v1/leases/request", req).await
+    }
+
+    /// Gives back `req.seats` unsold seats of a slot.
+    pub async fn lease_return(
+        &self,
+        req: &crate::protocol::LeaseRequest,
+    ) -> Result<crate::protocol::LeaseReply, SyncError> {
+        self.post_json("v1/leases/return", req).await
+    }
+
+    /// Every lease the hub counts for this device.
+    pub async fn leases(&self) -> Result<crate::protocol::LeasesDto, SyncError> {
+        let body = self
+            .send(self.http.get(self.url("v1/leases")?), MAX_REPLY_BYTES)
+            .await?;
+        Self::decode("leases", &body)
+    }
 }
 
 /// A byte count as a technician reads it (`64 MiB`).

@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (6, V6),
     (7, V7),
     (8, V8),
+    (9, V9),
 ];
 
 /// Every migration in order: the DDL of a fresh replica (the sync benchmark's `sqlite3`
@@ -409,4 +410,108 @@ CREATE TABLE signing_keys (
     public_key TEXT NOT NULL,
     revoked    INTEGER NOT NULL DEFAULT 0
 );
+"#;
+
+/// A kiosk's sales: its seat leases of timed-entry slots and the lease calls under way, payment
+/// intents (written before a card is charged) with the seats they hold, and orders with their
+/// lines, payment and issued tickets. A slot's seats sold here are the sum of its order lines,
+/// never a separate counter.
+pub const V9: &str = r#"
+CREATE TABLE leases (
+    slot_id       TEXT PRIMARY KEY,
+    seats         INTEGER NOT NULL,
+    hub_used      INTEGER NOT NULL DEFAULT 0,
+    recall        INTEGER NOT NULL DEFAULT 0,
+    sales_close   TEXT NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE lease_ops (
+    request_id    TEXT PRIMARY KEY,
+    slot_id       TEXT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('request', 'return')),
+    seats         INTEGER NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('sent', 'done', 'refused')),
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX lease_ops_sent ON lease_ops(state) WHERE state = 'sent';
+CREATE TABLE kiosk_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE payment_intents (
+    reference      TEXT PRIMARY KEY,
+    state          TEXT NOT NULL
+        CHECK (state IN ('started', 'completed', 'failed', 'voided', 'kept_aside')),
+    amount         INTEGER NOT NULL,
+    currency       TEXT NOT NULL,
+    draft          TEXT NOT NULL,
+    outcome        TEXT,
+    created_at_ms  INTEGER NOT NULL,
+    resolved_at_ms INTEGER
+);
+CREATE TABLE intent_holds (
+    reference TEXT NOT NULL,
+    slot_id   TEXT NOT NULL,
+    seats     INTEGER NOT NULL,
+    PRIMARY KEY (reference, slot_id)
+) WITHOUT ROWID;
+CREATE TABLE orders (
+    order_id      TEXT PRIMARY KEY,
+    order_no      TEXT NOT NULL UNIQUE,
+    payment_ref   TEXT NOT NULL UNIQUE,
+    constituent   TEXT,
+    membership_id TEXT,
+    currency      TEXT NOT NULL,
+    net           INTEGER NOT NULL,
+    tax           INTEGER NOT NULL,
+    gross         INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    local_time    TEXT NOT NULL,
+    language      TEXT NOT NULL,
+    receipt_email TEXT,
+    offline       INTEGER NOT NULL,
+    print_state   TEXT NOT NULL DEFAULT 'pending',
+    outbox_key    TEXT NOT NULL
+);
+CREATE TABLE order_lines (
+    order_id    TEXT NOT NULL,
+    line_no     INTEGER NOT NULL,
+    product_id  TEXT NOT NULL,
+    category_id TEXT,
+    slot_id     TEXT,
+    quantity    INTEGER NOT NULL,
+    seats       INTEGER NOT NULL,
+    price_kind  TEXT NOT NULL,
+    unit_price  INTEGER NOT NULL,
+    tax_rule    TEXT NOT NULL,
+    rate_bp     INTEGER NOT NULL,
+    inclusive   INTEGER NOT NULL,
+    net         INTEGER NOT NULL,
+    tax         INTEGER NOT NULL,
+    gross       INTEGER NOT NULL,
+    PRIMARY KEY (order_id, line_no)
+) WITHOUT ROWID;
+CREATE INDEX order_lines_slot ON order_lines(slot_id) WHERE slot_id IS NOT NULL;
+CREATE TABLE payments (
+    order_id       TEXT PRIMARY KEY,
+    reference      TEXT NOT NULL UNIQUE,
+    method         TEXT NOT NULL,
+    amount         INTEGER NOT NULL,
+    currency       TEXT NOT NULL,
+    auth_code      TEXT NOT NULL,
+    card_brand     TEXT,
+    last4          TEXT,
+    terminal_txn   TEXT,
+    approved_at_ms INTEGER NOT NULL
+);
+CREATE TABLE issued_tickets (
+    secret        TEXT PRIMARY KEY,
+    order_id      TEXT NOT NULL,
+    line_no       INTEGER NOT NULL,
+    key_id        INTEGER NOT NULL,
+    ticket_id     INTEGER NOT NULL,
+    code          TEXT NOT NULL,
+    printed_at_ms INTEGER
+);
+CREATE INDEX issued_tickets_order ON issued_tickets(order_id);
 "#;

@@ -1,0 +1,6 @@
+//! The visitor kiosk: its pure parts (core), its sales in the database (store), and here its
+//! runtime: seat leases with the hub.
+
+pub use portico_store::kiosk::*;
+
+pub mod lease_client;
