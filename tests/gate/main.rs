@@ -13,4 +13,5 @@ mod gate_e2e;
 mod gate_passage;
 mod gate_properties;
 mod gate_relay;
+mod kiosk_tickets;
 mod scan_log_retention;

@@ -158,6 +158,18 @@ pub enum HubCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the kiosks' ticket-signing keys, or revoke one (a stolen kiosk): gates refuse
+    /// its tickets from their next pull.
+    Keys {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// Revoke the key with this id.
+        #[arg(long)]
+        revoke: Option<u16>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Ask a kiosk to give back unsold seats of a slot (it returns what it has not sold at
     /// its next lease check).
     Recall {
@@ -382,6 +394,36 @@ pub async fn run(command: HubCommand) -> Result<()> {
                             String::new()
                         };
                         println!("    {device}: {seats} leased, {used} sold{recall}");
+                    }
+                }
+            }
+        }
+        HubCommand::Keys { dir, revoke, json } => {
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            if let Some(id) = revoke {
+                let k = store.write(|tx, seq| crate::keys::revoke(tx, seq, id))?;
+                println!(
+                    "key {id} of {} revoked; gates refuse its tickets from their next pull",
+                    k.device_id
+                );
+            } else {
+                let keys = store.read(crate::keys::list)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&keys)?);
+                } else if keys.is_empty() {
+                    println!("no kiosk has registered a signing key");
+                } else {
+                    for k in &keys {
+                        println!(
+                            "{:>5}  {:<24} registered {}{}",
+                            k.key_id,
+                            k.device_id,
+                            k.registered_at,
+                            k.revoked_at
+                                .as_deref()
+                                .map(|at| format!(", REVOKED {at}"))
+                                .unwrap_or_default()
+                        );
                     }
                 }
             }

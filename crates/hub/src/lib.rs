@@ -7,6 +7,7 @@ pub mod cli;
 pub mod find_membership;
 pub mod ingest;
 pub mod intake;
+pub mod keys;
 pub mod leases;
 pub mod orders;
 pub mod seed;

@@ -121,6 +121,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/review-queue", get(review_queue))
         .merge(super::find_membership::routes())
         .merge(super::leases::routes())
+        .merge(super::keys::routes())
         .with_state(state)
         .layer(axum::middleware::map_response(mark_as_hub))
 }

@@ -137,6 +137,7 @@ impl HubStore {
         conn.execute_batch(super::find_membership::SCHEMA)?;
         conn.execute_batch(super::intake::SCHEMA)?;
         conn.execute_batch(super::leases::SCHEMA)?;
+        conn.execute_batch(super::keys::SCHEMA)?;
         conn.execute_batch(super::orders::SCHEMA)?;
         conn.execute(
             "INSERT OR IGNORE INTO hub_meta (key, value) VALUES ('seq', '0'), ('hub_id', ?1)",

@@ -25,7 +25,7 @@ use std::time::Duration;
 use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::facts::{Facts, Found, Person, TicketOrigin, UseHistory};
+use super::facts::{Facts, Found, Person, UseHistory};
 use super::plan::{CredentialKey, LookupPlan, credential_keys};
 use super::policy::{GateDirection, GatePolicy, PartyOverflow, Reentry, ScanDirection};
 use super::reason::{AdmitKind, Note, Reason, RevokedBy, Validity, WrongGate};
@@ -415,11 +415,11 @@ fn evaluate(scan: &Scan<'_>, requested: u32, display: &mut Display) -> Verdict {
             };
             membership_entry(scan, membership, requested, notes)
         }
-        Found::Ticket { ticket, origin } => {
+        Found::Ticket { ticket, .. } => {
             if scan.direction == ScanDirection::Exit {
                 return exit(requested);
             }
-            ticket_entry(scan, ticket, *origin, requested)
+            ticket_entry(scan, ticket, requested)
         }
         Found::Nothing | Found::Ambiguous { .. } => Verdict::deny(Reason::Unknown {
             detail: unknown_detail(scan.credential),
@@ -447,6 +447,12 @@ fn unknown_detail(kind: &CredentialKind) -> String {
         CredentialKind::RfidUid { .. } | CredentialKind::Wiegand26(_) => "card not enrolled".into(),
         CredentialKind::Gs1 { .. } => "barcode carries no admission".into(),
         CredentialKind::SignedTicket(_) => "ticket not readable".into(),
+        CredentialKind::KioskTicket { claimed, .. } => {
+            format!(
+                "ticket of an unknown or revoked kiosk key {}",
+                claimed.key_id
+            )
+        }
         CredentialKind::Unrecognized { reason } => reason.to_string(),
     }
 }
@@ -607,11 +613,12 @@ fn anti_passback(scan: &Scan<'_>) -> Option<Verdict> {
     }))
 }
 
-fn ticket_entry(scan: &Scan<'_>, t: &Ticket, origin: TicketOrigin, requested: u32) -> Verdict {
+fn ticket_entry(scan: &Scan<'_>, t: &Ticket, requested: u32) -> Verdict {
     let policy = scan.policy;
     let today = scan.now.today();
-    // A signed ticket carries no status: its signature is its validity.
-    if origin == TicketOrigin::Replica && t.status == TicketStatus::Revoked {
+    // A signed ticket's signature is its validity, unless the hub revoked it (a refund) or
+    // its signing key (a stolen kiosk): the shell marks it revoked then.
+    if t.status == TicketStatus::Revoked {
         return Verdict::deny(Reason::Revoked {
             by: RevokedBy::TicketStatus,
         });

@@ -30,6 +30,14 @@ pub enum LookupPlan {
     /// No ticket lookup: the signature already vouches for the data. Only the use history is
     /// read; `Found::Ticket { ticket, origin: Signed }`.
     SignedTicket { ticket: Ticket },
+    /// A kiosk-signed ticket: `replica::signing_key(key_id)` → verify `text` with it →
+    /// `Found::Ticket { origin: Signed }` (revoked with its key); no key or a bad signature →
+    /// `Found::Nothing`. Then the use history.
+    KioskTicket {
+        text: String,
+        key_id: u16,
+        ticket: Ticket,
+    },
     /// Nothing to look up: decide with `Found::Nothing` (the core says why).
     Nothing,
 }
@@ -48,6 +56,11 @@ impl LookupPlan {
             },
             CredentialKind::SignedTicket(t) => Self::SignedTicket {
                 ticket: t.to_ticket(),
+            },
+            CredentialKind::KioskTicket { text, claimed } => Self::KioskTicket {
+                text: text.clone(),
+                key_id: claimed.key_id,
+                ticket: claimed.to_ticket(),
             },
             // Venue membership cards with a stripe carry the membership id as the account
             // number.
@@ -85,7 +98,9 @@ impl LookupPlan {
                 Some(format!("lookup:{}", survivor.unwrap_or(lookup_id)))
             }
             Self::Ticket { secret } => Some(format!("ticket:{secret}")),
-            Self::SignedTicket { ticket } => Some(format!("ticket:{}", ticket.secret)),
+            Self::SignedTicket { ticket } | Self::KioskTicket { ticket, .. } => {
+                Some(format!("ticket:{}", ticket.secret))
+            }
             Self::Nothing => None,
         }
     }

@@ -50,3 +50,17 @@ pub struct LeasesDto {
 
 /// Most seats one request may ask for or give back.
 pub const MAX_LEASE_SEATS: u32 = 1000;
+
+/// `POST /v1/signing-keys`: a kiosk registers the public key it signs tickets with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterKeyRequest {
+    /// Base64 of the 32-byte Ed25519 public key.
+    pub public_key: String,
+}
+
+/// The key id the hub gave the key (the same for the same device and key every time); the
+/// hub publishes it on the `signing_keys` feed, from which gates verify the kiosk's tickets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterKeyReply {
+    pub key_id: u16,
+}

@@ -15,7 +15,10 @@ pub use catalog::{
     CategoryDto, FlatPriceDto, KIOSK_CHANNEL, SALE_SCHEMA, SaleDto, SigningKeyDto, SlotDto,
     TaxRuleDto,
 };
-pub use leases::{LeaseDto, LeaseReply, LeaseRequest, LeasesDto, MAX_LEASE_SEATS};
+pub use leases::{
+    LeaseDto, LeaseReply, LeaseRequest, LeasesDto, MAX_LEASE_SEATS, RegisterKeyReply,
+    RegisterKeyRequest,
+};
 
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;

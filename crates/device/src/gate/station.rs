@@ -24,6 +24,7 @@ use super::{
     Decision, Effect, Facts, Found, GateOutput, LookupPlan, MergeHop, Now, Person, ScanDirection,
     ScanRecord, TicketOrigin, UseHistory, decide,
 };
+use crate::domain::{Ticket, TicketStatus};
 use crate::gate::config::{GatePolicyConfig, SensorConfig};
 use crate::input::credential::Credential;
 use crate::outbox;
@@ -554,15 +555,57 @@ impl Station {
                 None => Found::Nothing,
             },
             LookupPlan::SignedTicket { ticket } => Found::Ticket {
-                ticket: ticket.clone(),
+                ticket: self.unless_revoked(ticket.clone())?,
                 origin: TicketOrigin::Signed,
             },
+            LookupPlan::KioskTicket { text, key_id, .. } => {
+                match self.kiosk_ticket(text, *key_id)? {
+                    Some(ticket) => Found::Ticket {
+                        ticket,
+                        origin: TicketOrigin::Signed,
+                    },
+                    None => Found::Nothing,
+                }
+            }
             LookupPlan::Nothing => Found::Nothing,
         };
         if let Some(key) = plan.history_key(survivor.as_deref()) {
             facts.history = self.history(&key, now)?;
         }
         Ok(facts)
+    }
+
+    /// A signed ticket as the hub last said of it: revoked when the hub published it revoked
+    /// (a refund), as it is otherwise.
+    fn unless_revoked(&self, mut ticket: Ticket) -> Result<Ticket, StationError> {
+        if let Some(known) = replica::ticket(&self.conn, &ticket.secret)?
+            && known.status == TicketStatus::Revoked
+        {
+            ticket.status = TicketStatus::Revoked;
+        }
+        Ok(ticket)
+    }
+
+    /// A kiosk-signed ticket checked with the key the hub delivered for `key_id`: `None` when
+    /// the key has not arrived or the signature does not verify; revoked with its key.
+    fn kiosk_ticket(&self, text: &str, key_id: u16) -> Result<Option<Ticket>, StationError> {
+        let Some(key) = replica::catalog::signing_key(&self.conn, key_id)? else {
+            return Ok(None);
+        };
+        let verified = crate::input::credential::signed_ticket::public_key(&key.public_key)
+            .and_then(|vk| {
+                crate::input::credential::signed_ticket::decode(text)
+                    .and_then(|u| u.verify_with(&vk))
+                    .ok()
+            });
+        let Some(signed) = verified else {
+            return Ok(None);
+        };
+        let mut ticket = self.unless_revoked(signed.to_ticket())?;
+        if key.revoked {
+            ticket.status = TicketStatus::Revoked;
+        }
+        Ok(Some(ticket))
     }
 
     /// A membership's holder, through any merges, as the gate greets them.

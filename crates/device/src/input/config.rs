@@ -523,6 +523,13 @@ fn validate_credentials(c: &RawCredentials, p: &mut Problems) -> (CredentialRule
         let id = u16::try_from(key.id);
         match id {
             Err(_) => p.add(kk("id"), "must be between 0 and 65535"),
+            Ok(id) if id >= crate::input::credential::signed_ticket::FIRST_KIOSK_KEY => p.add(
+                kk("id"),
+                format!(
+                    "ids from {} up are kiosks' keys, given out by the hub; use a smaller one",
+                    crate::input::credential::signed_ticket::FIRST_KIOSK_KEY
+                ),
+            ),
             Ok(id) if !ids.insert(id) => p.add(kk("id"), format!("duplicate key id {id}")),
             Ok(_) => {}
         }

@@ -189,18 +189,25 @@ pub fn describe(c: &Credential) -> String {
         CredentialKind::Membership { membership_id } => format!("membership {membership_id}"),
         CredentialKind::LookupId { lookup_id } => format!("lookup id {lookup_id}"),
         CredentialKind::TicketSecret { secret } => format!("ticket secret {secret}"),
-        CredentialKind::SignedTicket(t) => format!(
-            "signed ticket {} product {} validity {} uses {} (key {})",
-            t.fields.ticket_id,
-            t.fields.product_id,
-            match &t.fields.validity {
-                crate::domain::TicketValidity::Open => "open".to_owned(),
-                crate::domain::TicketValidity::Date { date } => date.to_string(),
-                crate::domain::TicketValidity::Slot { start, end } => format!("{start}–{end}"),
-            },
-            t.fields.uses,
-            t.key_id
-        ),
+        CredentialKind::SignedTicket(t) | CredentialKind::KioskTicket { claimed: t, .. } => {
+            format!(
+                "{} ticket {} product {} validity {} uses {} (key {})",
+                if matches!(c.kind, CredentialKind::SignedTicket(_)) {
+                    "signed"
+                } else {
+                    "kiosk-signed (checked at the gate)"
+                },
+                t.fields.ticket_id,
+                t.fields.product_id,
+                match &t.fields.validity {
+                    crate::domain::TicketValidity::Open => "open".to_owned(),
+                    crate::domain::TicketValidity::Date { date } => date.to_string(),
+                    crate::domain::TicketValidity::Slot { start, end } => format!("{start}–{end}"),
+                },
+                t.fields.uses,
+                t.key_id
+            )
+        }
         CredentialKind::Magstripe(m) => {
             let tracks = match (&m.track1, &m.track2) {
                 (Some(_), Some(_)) => "tracks 1+2",

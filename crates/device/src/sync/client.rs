@@ -522,6 +522,18 @@ impl HubClient {
         self.post_json("v1/leases/return", req).await
     }
 
+    /// Registers the kiosk's ticket-signing public key (base64); the hub answers its key id,
+    /// the same for the same key every time.
+    pub async fn register_signing_key(
+        &self,
+        public_key: &str,
+    ) -> Result<crate::protocol::RegisterKeyReply, SyncError> {
+        let req = crate::protocol::RegisterKeyRequest {
+            public_key: public_key.to_owned(),
+        };
+        self.post_json("v1/signing-keys", &req).await
+    }
+
     /// Every lease the hub counts for this device.
     pub async fn leases(&self) -> Result<crate::protocol::LeasesDto, SyncError> {
         let body = self

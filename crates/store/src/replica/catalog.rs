@@ -3,7 +3,7 @@
 //! transaction.
 
 use chrono::{NaiveDate, NaiveDateTime};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Applier, ApplyStats, ReplicaError, Result};
 use crate::domain::ProductKind;
@@ -78,6 +78,31 @@ impl Applier {
         }
         Ok(stats)
     }
+}
+
+/// A kiosk's ticket-signing key as the `signing_keys` feed delivered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedKey {
+    pub device_id: String,
+    /// Base64 of the Ed25519 public key.
+    pub public_key: String,
+    pub revoked: bool,
+}
+
+/// The signing key with id `key_id`, if the hub has delivered it.
+pub fn signing_key(conn: &Connection, key_id: u16) -> Result<Option<FeedKey>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT device_id, public_key, revoked FROM signing_keys WHERE key_id = ?1",
+        )?
+        .query_row([key_id], |r| {
+            Ok(FeedKey {
+                device_id: r.get(0)?,
+                public_key: r.get(1)?,
+                revoked: r.get(2)?,
+            })
+        })
+        .optional()?)
 }
 
 /// Feeds kept as documents, keyed by their id column.

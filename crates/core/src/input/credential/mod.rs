@@ -53,6 +53,9 @@ pub enum CredentialKind {
     TicketSecret { secret: String },
     /// An offline-signed ticket whose signature verified with a venue key.
     SignedTicket(SignedTicket),
+    /// An offline-signed ticket of a kiosk's key (id 32768 and up): decoded, its signature
+    /// not yet checked. The gate checks it with the key the hub delivered for that id.
+    KioskTicket { text: String, claimed: SignedTicket },
     /// A magnetic stripe read (ISO 7813 track 1 and/or track 2).
     Magstripe(MagstripeCard),
     /// An RFID/NFC card UID, in card byte order.
@@ -73,6 +76,7 @@ impl CredentialKind {
             Self::LookupId { .. } => "lookup_id",
             Self::TicketSecret { .. } => "ticket_secret",
             Self::SignedTicket(_) => "signed_ticket",
+            Self::KioskTicket { .. } => "kiosk_ticket",
             Self::Magstripe(_) => "magstripe",
             Self::RfidUid { .. } => "rfid_uid",
             Self::Wiegand26(_) => "wiegand26",

@@ -169,9 +169,21 @@ impl CredentialParser {
                 .map_err(Unrecognized::Magstripe);
         }
         if f.contains(F::SignedTicket) && signed_ticket::looks_like(text) {
-            return signed_ticket::verify(text, &self.rules.signing_keys)
-                .map(CredentialKind::SignedTicket)
-                .map_err(Unrecognized::SignedTicket);
+            return match signed_ticket::verify(text, &self.rules.signing_keys) {
+                Ok(t) => Ok(CredentialKind::SignedTicket(t)),
+                // A kiosk's key: the gate checks it against the keys the hub delivers.
+                Err(signed_ticket::TicketError::UnknownKey(k))
+                    if k >= signed_ticket::FIRST_KIOSK_KEY =>
+                {
+                    signed_ticket::decode(text)
+                        .map(|u| CredentialKind::KioskTicket {
+                            text: text.to_owned(),
+                            claimed: u.claimed,
+                        })
+                        .map_err(Unrecognized::SignedTicket)
+                }
+                Err(e) => Err(Unrecognized::SignedTicket(e)),
+            };
         }
         if f.contains(F::Wiegand26) {
             if wiegand::looks_like_bits(text) {

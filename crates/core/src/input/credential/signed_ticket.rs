@@ -175,8 +175,27 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes and verifies a signed ticket with the venue keys `(key id, key)`.
-pub fn verify(text: &str, keys: &[(u16, VerifyingKey)]) -> Result<SignedTicket, TicketError> {
+/// A signed ticket decoded but whose signature is not yet checked: what it claims, and the key
+/// id that must vouch for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unverified {
+    pub claimed: SignedTicket,
+    payload: Vec<u8>,
+    signature: [u8; SIG_LEN],
+}
+
+impl Unverified {
+    /// Checks the signature with `key` (the key of `claimed.key_id`).
+    pub fn verify_with(self, key: &VerifyingKey) -> Result<SignedTicket, TicketError> {
+        let sig = Signature::from_bytes(&self.signature);
+        key.verify_strict(&signed_message(&self.payload), &sig)
+            .map_err(|_| TicketError::BadSignature)?;
+        Ok(self.claimed)
+    }
+}
+
+/// Decodes a signed ticket without checking its signature.
+pub fn decode(text: &str) -> Result<Unverified, TicketError> {
     let body = text.strip_prefix(PREFIX).ok_or(TicketError::Encoding)?;
     let bytes = data_encoding::BASE32_NOPAD
         .decode(body.as_bytes())
@@ -229,26 +248,49 @@ pub fn verify(text: &str, keys: &[(u16, VerifyingKey)]) -> Result<SignedTicket, 
     if !r.0.is_empty() {
         return Err(TicketError::TrailingBytes);
     }
+    let mut signature = [0u8; SIG_LEN];
+    signature.copy_from_slice(sig);
+    Ok(Unverified {
+        claimed: SignedTicket {
+            key_id,
+            fields: TicketFields {
+                ticket_id,
+                product_id,
+                validity,
+                uses,
+            },
+        },
+        payload: bytes[..payload_len].to_vec(),
+        signature,
+    })
+}
+
+/// Decodes and verifies a signed ticket with the venue keys `(key id, key)`.
+pub fn verify(text: &str, keys: &[(u16, VerifyingKey)]) -> Result<SignedTicket, TicketError> {
+    let t = decode(text)?;
+    let key_id = t.claimed.key_id;
     let key = keys
         .iter()
         .find(|(id, _)| *id == key_id)
         .map(|(_, k)| k)
         .ok_or(TicketError::UnknownKey(key_id))?;
-    let mut sig_bytes = [0u8; SIG_LEN];
-    sig_bytes.copy_from_slice(sig);
-    let sig = Signature::from_bytes(&sig_bytes);
-    key.verify_strict(&signed_message(&bytes[..payload_len]), &sig)
-        .map_err(|_| TicketError::BadSignature)?;
-    Ok(SignedTicket {
-        key_id,
-        fields: TicketFields {
-            ticket_id,
-            product_id,
-            validity,
-            uses,
-        },
-    })
+    t.verify_with(key)
 }
+
+/// An Ed25519 public key from its base64 text (as the `signing_keys` feed and the configs
+/// give it; padded or not, standard or URL alphabet).
+pub fn public_key(base64: &str) -> Option<VerifyingKey> {
+    use data_encoding::{BASE64, BASE64_NOPAD, BASE64URL, BASE64URL_NOPAD};
+    let bytes = [BASE64, BASE64_NOPAD, BASE64URL, BASE64URL_NOPAD]
+        .iter()
+        .find_map(|e| e.decode(base64.trim().as_bytes()).ok())?;
+    let bytes: [u8; 32] = bytes.try_into().ok()?;
+    VerifyingKey::from_bytes(&bytes).ok()
+}
+
+/// Key ids from here up are kiosks' keys, allocated by the hub and delivered to gates by its
+/// `signing_keys` feed; below are the venue's keys in the devices' configs.
+pub const FIRST_KIOSK_KEY: u16 = 32768;
 
 #[cfg(test)]
 mod tests {
