@@ -1,7 +1,8 @@
 //! `portico demo`: a seeded hub and a device on embedded defaults, on loopback, with no
 //! hardware. It walks through what a venue sees: the first sync, a merge in the CRM reaching
 //! the device, gate decisions from a simulated scanner (the screen rendered headless to PNG),
-//! uploads (one the CRM refuses), and the device status. With a display, the gate screen then
+//! uploads (one the CRM refuses), a kiosk purchase (tickets signed by the kiosk, printed on a
+//! loopback printer, admitted at the gate), and the device status. With a display, the gate screen then
 //! opens in a window and codes typed on the terminal are scanned by the running device.
 
 use std::net::SocketAddr;
@@ -181,7 +182,11 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         pushed.delivered, pushed.dead
     );
 
-    // 6. What a technician sees. With a display, the gate screen opens in a window and the
+    // 6. The kiosk: a purchase from the first tap to the printed receipt, and the gate admits
+    //    a ticket the kiosk signed.
+    crate::demo_kiosk::walkthrough(&engine, &store).await?;
+
+    // 7. What a technician sees. With a display, the gate screen opens in a window and the
     //    running device takes codes typed here, through a simulated scanner.
     #[cfg(feature = "ui")]
     let (device, window) = if opts.window {

@@ -15,6 +15,10 @@ pub mod bench;
 #[cfg(feature = "hub")]
 pub mod demo;
 #[cfg(feature = "hub")]
+pub mod demo_kiosk;
+#[cfg(feature = "hub")]
+pub mod loopback_printer;
+#[cfg(feature = "hub")]
 pub use portico_hub as hub;
 #[cfg(feature = "ui")]
 pub use portico_ui as ui;

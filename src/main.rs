@@ -187,7 +187,7 @@ enum OutboxCommand {
 #[cfg(feature = "hub")]
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// Benchmark name: sync, scan, input, match, crash.
+    /// Benchmark name: sync, scan, input, match, crash, kiosk.
     name: String,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
@@ -219,6 +219,9 @@ struct BenchArgs {
     /// Times the device is killed (bench crash).
     #[arg(long, default_value_t = 100)]
     kills: u32,
+    /// Orders committed (bench kiosk).
+    #[arg(long, default_value_t = 1_000)]
+    orders: usize,
     /// The random seed: the same seed makes the same venue and the same kill moments (bench
     /// crash).
     #[arg(long, default_value_t = 1)]
@@ -603,8 +606,19 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     };
                     tokio::task::spawn_blocking(move || portico::bench::crash::run(opts)).await??
                 }
+                "kiosk" => {
+                    let opts = portico::bench::kiosk::KioskBenchOptions {
+                        dir: args.dir,
+                        products: 500,
+                        days: 90,
+                        orders: args.orders,
+                    };
+                    tokio::task::spawn_blocking(move || portico::bench::kiosk::run(opts)).await??
+                }
                 other => {
-                    bail!("unknown benchmark {other:?}; available: sync, scan, input, match, crash")
+                    bail!(
+                        "unknown benchmark {other:?}; available: sync, scan, input, match, crash, kiosk"
+                    )
                 }
             };
             if args.json {

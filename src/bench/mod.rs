@@ -3,6 +3,7 @@
 
 pub mod crash;
 pub mod input;
+pub mod kiosk;
 pub mod match_data;
 pub mod matching;
 pub mod scan;

@@ -43,7 +43,7 @@ pub struct ScanBenchOptions {
     pub replica: Option<std::path::PathBuf>,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -52,11 +52,11 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// The ratio of two [`summary`]s' p99s (the first over the second).
-fn p99_ratio(a: &serde_json::Value, b: &serde_json::Value) -> f64 {
+pub(crate) fn p99_ratio(a: &serde_json::Value, b: &serde_json::Value) -> f64 {
     a["p99_us"].as_f64().unwrap_or(0.0) / b["p99_us"].as_f64().unwrap_or(1.0).max(1e-9)
 }
 
-fn summary(mut v: Vec<Duration>) -> serde_json::Value {
+pub(crate) fn summary(mut v: Vec<Duration>) -> serde_json::Value {
     v.sort();
     json!({ "n": v.len(), "p50_us": percentile(&v, 0.50), "p99_us": percentile(&v, 0.99), "max_us": percentile(&v, 1.0) })
 }
@@ -174,7 +174,7 @@ fn sample_credentials(conn: &rusqlite::Connection) -> Result<Sampled> {
 /// The disk's own durable-write latency: a 4 KiB overwrite and fdatasync, as a commit needs,
 /// in a file beside the database. Probes are taken between the scans, so both see the same
 /// moments of this (shared, noisy) machine.
-struct FsyncProbe {
+pub(crate) struct FsyncProbe {
     file: std::fs::File,
     path: std::path::PathBuf,
     next: u64,
@@ -183,7 +183,7 @@ struct FsyncProbe {
 impl FsyncProbe {
     const BLOCKS: u64 = 64;
 
-    fn create(dir: &Path) -> Result<Self> {
+    pub(crate) fn create(dir: &Path) -> Result<Self> {
         use std::os::unix::fs::FileExt;
         let path = dir.join("fsync-probe");
         let file = std::fs::OpenOptions::new()
@@ -201,7 +201,7 @@ impl FsyncProbe {
         })
     }
 
-    fn probe(&mut self) -> Result<Duration> {
+    pub(crate) fn probe(&mut self) -> Result<Duration> {
         use std::os::unix::fs::FileExt;
         let block = [0x5au8; 4096];
         let t = Instant::now();

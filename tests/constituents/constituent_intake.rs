@@ -64,7 +64,7 @@ async fn rule_a_new_visitor_is_created_pending_and_remapped_to_the_hubs_lookup_i
         let local_id = local;
         portico::outbox::enqueue_raw(
             tx,
-            portico::outbox::kinds::ORDER,
+            portico::outbox::kinds::ORDER_V1,
             &serde_json::json!({"constituent": local_id, "lines": [{"product_id": "P1"}]}),
             0,
         )

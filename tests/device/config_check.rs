@@ -490,6 +490,117 @@ fn config_check_refuses_everything_run_would_refuse() {
             words: "chmod 600",
         },
         Case {
+            what: "a printer address without a port",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                (
+                    "[gate]",
+                    "[kiosk]\n[kiosk.printer]\naddress = \"printer.local\"\n[gate]",
+                ),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 16,
+            key: "kiosk.printer.address",
+            words: "is not host:port",
+        },
+        Case {
+            what: "a printer of an unknown kind",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                (
+                    "[gate]",
+                    "[kiosk]\n[kiosk.printer]\nkind = \"bluetooth\"\naddress = \"10.0.0.9:9100\"\n[gate]",
+                ),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 16,
+            key: "kiosk.printer.kind",
+            words: "expected \"tcp\", \"usb\" or \"serial\"",
+        },
+        Case {
+            what: "paper of an unknown width",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                (
+                    "[gate]",
+                    "[kiosk]\n[kiosk.printer]\naddress = \"10.0.0.9:9100\"\npaper = \"A4\"\n[gate]",
+                ),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 17,
+            key: "kiosk.printer.paper",
+            words: "expected \"80mm\" or \"58mm\"",
+        },
+        Case {
+            what: "a usb printer without its device",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                ("[gate]", "[kiosk]\n[kiosk.printer]\nkind = \"usb\"\n[gate]"),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 15,
+            key: "kiosk.printer.device",
+            words: "missing required key",
+        },
+        Case {
+            what: "a terminal this build does not drive",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                (
+                    "[gate]",
+                    "[kiosk]\n[kiosk.terminal]\nkind = \"nexo\"\n[gate]",
+                ),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 16,
+            key: "kiosk.terminal.kind",
+            words: "not supported by this build",
+        },
+        Case {
+            what: "an order prefix in lower case",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                ("[gate]", "[kiosk]\norder_prefix = \"kiosk-1\"\n[gate]"),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 15,
+            key: "kiosk.order_prefix",
+            words: "capital letters or digits",
+        },
+        Case {
+            what: "a lease batch of none",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                ("[gate]", "[kiosk]\n[kiosk.leases]\nbatch = 0\n[gate]"),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 16,
+            key: "kiosk.leases.batch",
+            words: "out of range",
+        },
+        Case {
+            what: "a misspelt printer key",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                (
+                    "[gate]",
+                    "[kiosk]\n[kiosk.printer]\nadress = \"10.0.0.9:9100\"\n[gate]",
+                ),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 16,
+            key: "kiosk.printer.adress",
+            words: "unknown",
+        },
+        Case {
             what: "a data_dir that is a file",
             edits: &[],
             setup: |d| std::fs::write(d.join("data"), "").unwrap(),

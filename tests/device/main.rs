@@ -4,10 +4,15 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/gate.rs"]
+mod gate_common;
 
 mod config_check;
 mod crash;
 mod hostile_hub;
+mod kiosk_orders;
+mod kiosk_printing;
+mod kiosk_shell;
 mod migrations;
 mod outbox_upload;
 mod seat_leases;

@@ -388,7 +388,7 @@ async fn a_scan_goes_ahead_of_the_feed_work_waiting_for_the_writer() {
                     .write(move |tx| {
                         portico::outbox::enqueue_raw(
                             tx,
-                            portico::outbox::kinds::ORDER,
+                            portico::outbox::kinds::ORDER_V1,
                             &serde_json::json!({ "n": i }),
                             0,
                         )

@@ -158,11 +158,96 @@ pub struct OrderV1 {
     pub constituent: Option<String>,
 }
 
+/// A line of a kiosk order, priced and taxed as sold (the hub never prices it again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLineV2 {
+    pub line_no: u32,
+    pub product_id: String,
+    #[serde(default)]
+    pub category_id: Option<String>,
+    #[serde(default)]
+    pub slot_id: Option<String>,
+    pub quantity: u32,
+    /// Seats of the slot's capacity this line takes.
+    pub seats: u32,
+    pub price_kind: crate::kiosk::pricing::PriceKind,
+    pub unit_price: i64,
+    pub tax_rule: String,
+    pub rate_bp: u32,
+    pub inclusive: bool,
+    pub net: i64,
+    pub tax: i64,
+    pub gross: i64,
+}
+
+/// The card payment of a kiosk order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentV2 {
+    /// The kiosk's reference for the payment, sent to the terminal.
+    pub reference: String,
+    pub method: String,
+    pub amount: i64,
+    pub auth_code: String,
+    #[serde(default)]
+    pub card_brand: Option<String>,
+    #[serde(default)]
+    pub last4: Option<String>,
+    #[serde(default)]
+    pub terminal_txn: Option<String>,
+    pub approved_at: DateTime<Utc>,
+}
+
+/// A ticket the kiosk issued and signed for a line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedTicketV2 {
+    /// `PT-<key id>-<ticket id>`.
+    pub secret: String,
+    /// The signed text its QR code carries (`PT:…`).
+    pub code: String,
+    pub line_no: u32,
+    pub product_id: String,
+    pub validity: crate::domain::TicketValidity,
+    pub uses: u32,
+}
+
+/// A kiosk's order (`order`, version 2): what was sold at what price and tax, the payment, and
+/// the tickets issued, so the hub records it as sold with no lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderV2 {
+    pub order_id: String,
+    pub order_no: String,
+    pub created_at: DateTime<Utc>,
+    /// The venue's local time of the sale.
+    pub local: NaiveDateTime,
+    /// Sold while the kiosk could not reach the hub.
+    pub offline: bool,
+    pub currency: String,
+    /// The buyer: a Lookup ID, or the local id of a record the kiosk created.
+    #[serde(default)]
+    pub constituent: Option<String>,
+    /// The membership whose prices applied (or that was renewed).
+    #[serde(default)]
+    pub membership_id: Option<String>,
+    pub language: String,
+    pub lines: Vec<OrderLineV2>,
+    pub net: i64,
+    pub tax: i64,
+    pub gross: i64,
+    pub payment: PaymentV2,
+    pub tickets: Vec<IssuedTicketV2>,
+    /// Where to email the receipt, when the visitor asked for that.
+    #[serde(default)]
+    pub receipt_email: Option<String>,
+}
+
 /// Every upstream row, by kind (serialised as `{"kind": …, "payload": …}`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
 pub enum Upstream {
-    Order(OrderV1),
+    Order(OrderV2),
+    /// An order as builds before the kiosk wrote it; still read.
+    #[serde(rename = "order")]
+    OrderV1(OrderV1),
     NewConstituent(NewConstituentV1),
     Scan(ScanV1),
     Timesheet(TimesheetV1),
@@ -173,7 +258,10 @@ pub enum Upstream {
 }
 
 macro_rules! payloads {
-    ($($variant:ident($ty:ty) = $kind:literal v $version:literal),* $(,)?) => {
+    (
+        $($variant:ident($ty:ty) = $kind:literal v $version:literal),* $(,)?;
+        reads { $($rvariant:ident($rty:ty) = $rkind:literal v $rversion:literal),* $(,)? }
+    ) => {
         $(
             impl Payload for $ty {
                 const KIND: &'static str = $kind;
@@ -183,15 +271,29 @@ macro_rules! payloads {
                 }
             }
         )*
+        $(
+            impl Payload for $rty {
+                const KIND: &'static str = $rkind;
+                const VERSION: u32 = $rversion;
+                fn into_upstream(self) -> Upstream {
+                    Upstream::$rvariant(self)
+                }
+            }
+        )*
 
         /// Every kind and the payload version this build writes (and the hub reads).
         pub const KINDS: &[(&str, u32)] = &[$(($kind, $version)),*];
+
+        /// Earlier versions of a kind this build still reads (the hub takes rows that devices
+        /// of an earlier build queued), but no longer writes.
+        pub const READ_ONLY: &[(&str, u32)] = &[$(($rkind, $rversion)),*];
 
         impl Upstream {
             /// The row's kind and payload version.
             pub fn kind(&self) -> (&'static str, u32) {
                 match self {
                     $(Upstream::$variant(_) => ($kind, $version),)*
+                    $(Upstream::$rvariant(_) => ($rkind, $rversion),)*
                 }
             }
 
@@ -199,6 +301,7 @@ macro_rules! payloads {
             pub fn to_json(&self) -> Result<String, serde_json::Error> {
                 match self {
                     $(Upstream::$variant(p) => serde_json::to_string(p),)*
+                    $(Upstream::$rvariant(p) => serde_json::to_string(p),)*
                 }
             }
 
@@ -217,6 +320,12 @@ macro_rules! payloads {
                             kind: $kind,
                             message: e.to_string(),
                         }),)*
+                    $($rkind if version == $rversion => serde_json::from_value::<$rty>(payload.clone())
+                        .map(Upstream::$rvariant)
+                        .map_err(|e| PayloadError::Malformed {
+                            kind: $rkind,
+                            message: e.to_string(),
+                        }),)*
                     $($kind => Err(PayloadError::Version {
                         kind: $kind,
                         version,
@@ -230,14 +339,17 @@ macro_rules! payloads {
 }
 
 payloads! {
-    Order(OrderV1) = "order" v 1,
+    Order(OrderV2) = "order" v 2,
     NewConstituent(NewConstituentV1) = "new_constituent" v 1,
     Scan(ScanV1) = "scan" v 1,
     Timesheet(TimesheetV1) = "timesheet" v 1,
     ScanAnnulment(ScanAnnulmentV1) = "scan_annulment" v 1,
     Reassociation(ReassociationV1) = "reassociation" v 1,
     VisitorUpdate(VisitorUpdateV1) = "visitor_update" v 1,
-    ScanParty(ScanPartyV1) = "scan_party" v 1,
+    ScanParty(ScanPartyV1) = "scan_party" v 1;
+    reads {
+        OrderV1(OrderV1) = "order" v 1,
+    }
 }
 
 /// An uploaded row that does not read as a payload of this build.
@@ -303,6 +415,26 @@ mod tests {
             let err = Upstream::decode(kind, version, &payload).unwrap_err();
             assert!(err.to_string().contains(words), "{kind}: {err}");
         }
+    }
+
+    #[test]
+    fn an_order_of_the_previous_version_still_reads_and_a_newer_one_is_named() {
+        let v1 = json!({"lines": [{"product_id": "p-adult", "quantity": 2}], "currency": "USD"});
+        let read = Upstream::decode("order", 1, &v1).unwrap();
+        assert_eq!(read.kind(), ("order", 1));
+        let Upstream::OrderV1(o) = read else {
+            panic!("{read:?}");
+        };
+        assert_eq!(o.lines[0].quantity, 2);
+        let err = Upstream::decode("order", 3, &json!({})).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("version 3 is not supported (this build reads version 2)"),
+            "{err}"
+        );
+        let err = Upstream::decode("order", 2, &v1).unwrap_err();
+        assert!(err.to_string().contains("order payload"), "{err}");
+        assert!(READ_ONLY.contains(&("order", 1)) && KINDS.contains(&("order", 2)));
     }
 
     #[test]

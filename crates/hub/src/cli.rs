@@ -158,6 +158,17 @@ pub enum HubCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List orders: the kiosks' (as they arrive) and the hub's own sales.
+    Orders {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// Only this kiosk's orders.
+        #[arg(long, value_parser = device_id)]
+        device: Option<String>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the kiosks' ticket-signing keys, or revoke one (a stolen kiosk): gates refuse
     /// its tickets from their next pull.
     Keys {
@@ -395,6 +406,29 @@ pub async fn run(command: HubCommand) -> Result<()> {
                         };
                         println!("    {device}: {seats} leased, {used} sold{recall}");
                     }
+                }
+            }
+        }
+        HubCommand::Orders { dir, device, json } => {
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let orders = store.read(|c| crate::orders::list(c, device.as_deref()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&orders)?);
+            } else if orders.is_empty() {
+                println!("no orders yet");
+            } else {
+                for o in &orders {
+                    println!(
+                        "{:<10} {:<5} {:<16} {:<26} {:<12} {:>10} {:>2} tickets{}",
+                        o.order_no,
+                        o.source,
+                        o.device_id.as_deref().unwrap_or("-"),
+                        o.created_at,
+                        o.constituent.as_deref().unwrap_or("-"),
+                        portico_core::kiosk::money::format(o.gross, &o.currency),
+                        o.tickets,
+                        if o.offline { "  (sold offline)" } else { "" }
+                    );
                 }
             }
         }

@@ -12,7 +12,11 @@ pub const MAX_EVENT_NAME_CHARS: usize = 30;
 
 /// `Ok(Ok(()))` to apply, `Ok(Err(reason))` to reject. The payload is read as the core's type
 /// of its kind and version ([`Upstream::decode`]), the same type the device wrote it from.
-pub fn check(tx: &Connection, row: &UploadRow) -> Result<std::result::Result<(), String>> {
+pub fn check(
+    tx: &Connection,
+    device_id: &str,
+    row: &UploadRow,
+) -> Result<std::result::Result<(), String>> {
     let key = &row.idempotency_key;
     if key.is_empty() || key.len() > 64 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Ok(Err(
@@ -25,8 +29,9 @@ pub fn check(tx: &Connection, row: &UploadRow) -> Result<std::result::Result<(),
     };
     let blank = |s: &str| s.trim().is_empty();
     Ok(match payload {
-        Upstream::Order(o) if o.lines.is_empty() => Err("order needs at least one line".into()),
-        Upstream::Order(_) => Ok(()),
+        Upstream::OrderV1(o) if o.lines.is_empty() => Err("order needs at least one line".into()),
+        Upstream::OrderV1(_) => Ok(()),
+        Upstream::Order(o) => return super::orders::check(tx, device_id, &o),
         Upstream::NewConstituent(c) if blank(&c.first_name) || blank(&c.last_name) => {
             Err("new_constituent needs first_name and last_name".into())
         }

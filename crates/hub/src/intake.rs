@@ -89,6 +89,7 @@ pub fn apply(
         ("visitor_update", 1) => {
             visitor_update(tx, seq, device_id, row, now).map(|r| r.map(|()| None))
         }
+        ("order", 2) => super::orders::apply(tx, seq, device_id, row, now),
         _ => Ok(Ok(None)),
     }
 }
@@ -356,7 +357,7 @@ fn load(tx: &Connection, lookup_id: &str) -> Result<Option<Constituent>> {
 /// A device's id for a constituent to the hub's current Lookup ID: local ids through the
 /// device's earlier `new_constituent` rows, then merges to their survivor. Returns every id
 /// passed through (the survivor last), or `None` for an unknown local id or an endless chain.
-fn resolve(tx: &Connection, device_id: &str, id: &str) -> Result<Option<Vec<String>>> {
+pub(crate) fn resolve(tx: &Connection, device_id: &str, id: &str) -> Result<Option<Vec<String>>> {
     let first = if portico_core::intake::is_local_id(id) {
         match tx
             .prepare_cached(

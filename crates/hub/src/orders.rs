@@ -11,9 +11,11 @@ use super::catalog::published;
 use super::leases;
 use super::store::{Result, Seq, put};
 use portico_core::domain::TicketStatus;
+use portico_core::input::credential::signed_ticket;
 use portico_core::kiosk::catalog::Admission;
 use portico_core::kiosk::pricing::{CartLine, PriceError, Quote, quote};
-use portico_core::protocol::{Resource, TicketDto, ValidityDto};
+use portico_core::protocol::{Resource, TicketDto, UploadRow, ValidityDto};
+use portico_core::upstream::OrderV2;
 
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS orders (
@@ -203,4 +205,338 @@ pub fn sell(
         seats,
         tickets,
     }))
+}
+
+// ----- kiosk orders -----
+
+/// Checks a kiosk's order before it is applied: lines that add up, a payment of the total,
+/// and tickets signed by the uploading kiosk's registered key (not revoked) that say what
+/// their lines sold. Only a malformed row is refused: the visitor paid, so a CRM detail never
+/// holds an order back.
+pub fn check(
+    tx: &Connection,
+    device_id: &str,
+    o: &OrderV2,
+) -> Result<std::result::Result<(), String>> {
+    let refuse = |why: String| Ok(Err(format!("order {}: {why}", o.order_no)));
+    if o.lines.is_empty() {
+        return refuse("no lines".into());
+    }
+    if o.order_id.is_empty() || o.order_no.is_empty() || o.currency.is_empty() {
+        return refuse("order_id, order_no and currency are required".into());
+    }
+    let mut sums = (0i64, 0i64, 0i64);
+    for l in &o.lines {
+        if l.net.checked_add(l.tax) != Some(l.gross) || l.quantity == 0 {
+            return refuse(format!("line {} does not add up", l.line_no));
+        }
+        sums = (sums.0 + l.net, sums.1 + l.tax, sums.2 + l.gross);
+    }
+    if sums != (o.net, o.tax, o.gross) || o.net + o.tax != o.gross {
+        return refuse("totals are not the sum of the lines".into());
+    }
+    if o.payment.amount != o.gross {
+        return refuse(format!(
+            "payment of {} for a total of {}",
+            o.payment.amount, o.gross
+        ));
+    }
+    for t in &o.tickets {
+        let decoded = match signed_ticket::decode(&t.code) {
+            Ok(d) => d,
+            Err(e) => return refuse(format!("ticket {}: {e}", t.secret)),
+        };
+        let key_id = decoded.claimed.key_id;
+        let Some(key) = super::keys::device_key(tx, device_id, key_id)? else {
+            return refuse(format!(
+                "ticket {} is signed with key {key_id}, not a key of {device_id}",
+                t.secret
+            ));
+        };
+        let Some(vk) = signed_ticket::public_key(&key) else {
+            return refuse(format!("key {key_id} is unreadable"));
+        };
+        let signed = match decoded.verify_with(&vk) {
+            Ok(s) => s,
+            Err(e) => return refuse(format!("ticket {}: {e}", t.secret)),
+        };
+        let line = o.lines.iter().find(|l| l.line_no == t.line_no);
+        if signed.to_ticket().secret != t.secret
+            || signed.fields.product_id != t.product_id
+            || line.is_none_or(|l| l.product_id != t.product_id)
+        {
+            return refuse(format!("ticket {} does not match its line", t.secret));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Applies a kiosk's order: recorded once (the caller skips a replayed row), its seats
+/// counted sold and used from the kiosk's lease, its tickets published (so a refund can revoke
+/// them and the venue's records hold them), its buyer resolved like a visitor's update.
+pub fn apply(
+    tx: &Connection,
+    seq: &mut Seq,
+    device_id: &str,
+    row: &UploadRow,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<Option<String>, String>> {
+    let o: OrderV2 = match serde_json::from_value(row.payload.clone()) {
+        Ok(o) => o,
+        Err(e) => return Ok(Err(format!("order payload: {e}"))),
+    };
+    let constituent = match &o.constituent {
+        Some(id) => super::intake::resolve(tx, device_id, id)?
+            .and_then(|chain| chain.last().cloned())
+            .or_else(|| Some(id.clone())),
+        None => None,
+    };
+    tx.execute(
+        "INSERT INTO orders (order_id, source, device_id, order_no, constituent, gross, currency,
+         created_at, offline, doc) VALUES (?1, 'kiosk', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (order_id) DO NOTHING",
+        params![
+            o.order_id,
+            device_id,
+            o.order_no,
+            constituent,
+            o.gross,
+            o.currency,
+            o.created_at.to_rfc3339(),
+            o.offline,
+            row.payload.to_string()
+        ],
+    )?;
+    let mut slots: std::collections::BTreeMap<&str, u32> = Default::default();
+    for l in &o.lines {
+        if let (Some(slot), true) = (l.slot_id.as_deref(), l.seats > 0) {
+            *slots.entry(slot).or_default() += l.seats;
+        }
+    }
+    for (slot, seats) in slots {
+        leases::record_sale(tx, slot, seats, Some(device_id))?;
+        tx.execute(
+            "INSERT INTO order_slots (order_id, slot_id, seats) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            params![o.order_id, slot, seats],
+        )?;
+    }
+    for t in &o.tickets {
+        let ticket = TicketDto {
+            secret: t.secret.clone(),
+            product_id: t.product_id.clone(),
+            validity: ValidityDto::from(t.validity.clone()),
+            uses_allowed: t.uses,
+            status: TicketStatus::Valid,
+            holder: constituent.clone(),
+        };
+        put(
+            tx,
+            seq,
+            Resource::Tickets,
+            &t.secret,
+            Some(&serde_json::to_string(&ticket)?),
+        )?;
+    }
+    if let Some(email) = &o.receipt_email {
+        tx.execute(
+            "INSERT INTO notification_spool (request_id, channel, recipient, body, created_at)
+             VALUES (?1, 'email', ?2, ?3, ?4)",
+            params![
+                o.order_id,
+                email,
+                format!(
+                    "Your receipt for order {}: {}",
+                    o.order_no,
+                    portico_core::kiosk::money::format(o.gross, &o.currency)
+                ),
+                now.timestamp()
+            ],
+        )?;
+    }
+    tracing::info!(device = %device_id, order = %o.order_no, gross = o.gross, tickets = o.tickets.len(), "kiosk order received");
+    Ok(Ok(None))
+}
+
+/// One order as `portico hub orders` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderRow {
+    pub order_no: String,
+    pub source: String,
+    pub device_id: Option<String>,
+    pub constituent: Option<String>,
+    pub gross: i64,
+    pub currency: String,
+    pub created_at: String,
+    pub offline: bool,
+    pub tickets: usize,
+}
+
+/// Every order, oldest first; only `device`'s when given.
+pub fn list(conn: &Connection, device: Option<&str>) -> Result<Vec<OrderRow>> {
+    let rows: Vec<(OrderRow, String)> = conn
+        .prepare_cached(
+            "SELECT order_no, source, device_id, constituent, gross, currency, created_at, offline,
+                    doc FROM orders WHERE ?1 IS NULL OR device_id = ?1 ORDER BY created_at, order_no",
+        )?
+        .query_map([device], |r| {
+            Ok((
+                OrderRow {
+                    order_no: r.get(0)?,
+                    source: r.get(1)?,
+                    device_id: r.get(2)?,
+                    constituent: r.get(3)?,
+                    gross: r.get(4)?,
+                    currency: r.get(5)?,
+                    created_at: r.get(6)?,
+                    offline: r.get(7)?,
+                    tickets: 0,
+                },
+                r.get(8)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|(mut row, doc)| {
+            row.tickets = serde_json::from_str::<serde_json::Value>(&doc)
+                .ok()
+                .and_then(|d| d.get("tickets").and_then(|t| t.as_array()).map(Vec::len))
+                .unwrap_or(0);
+            row
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use ed25519_dalek::SigningKey;
+    use portico_core::domain::TicketValidity;
+    use portico_core::input::credential::signed_ticket::{TicketFields, issue};
+    use portico_core::kiosk::pricing::PriceKind;
+    use portico_core::protocol::RegisterKeyRequest;
+    use portico_core::upstream::{IssuedTicketV2, OrderLineV2, PaymentV2};
+
+    use super::*;
+    use crate::HubStore;
+
+    fn ticket(key: &SigningKey, key_id: u16, id: u64, product: &str) -> IssuedTicketV2 {
+        let validity = TicketValidity::Date {
+            date: chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap(),
+        };
+        let fields = TicketFields {
+            ticket_id: id,
+            product_id: product.into(),
+            validity: validity.clone(),
+            uses: 1,
+        };
+        IssuedTicketV2 {
+            secret: format!("PT-{key_id}-{id}"),
+            code: issue(&fields, key_id, key).unwrap(),
+            line_no: 1,
+            product_id: product.into(),
+            validity,
+            uses: 1,
+        }
+    }
+
+    fn order(key: &SigningKey) -> OrderV2 {
+        let at = Utc.with_ymd_and_hms(2026, 12, 6, 15, 0, 0).unwrap();
+        OrderV2 {
+            order_id: "o-1".into(),
+            order_no: "K1-00001".into(),
+            created_at: at,
+            local: at.naive_utc(),
+            offline: false,
+            currency: "USD".into(),
+            constituent: None,
+            membership_id: None,
+            language: "en".into(),
+            lines: vec![OrderLineV2 {
+                line_no: 1,
+                product_id: "DAY".into(),
+                category_id: Some("adult".into()),
+                slot_id: None,
+                quantity: 1,
+                seats: 0,
+                price_kind: PriceKind::NonMember,
+                unit_price: 2900,
+                tax_rule: "sales".into(),
+                rate_bp: 825,
+                inclusive: false,
+                net: 2900,
+                tax: 239,
+                gross: 3139,
+            }],
+            net: 2900,
+            tax: 239,
+            gross: 3139,
+            payment: PaymentV2 {
+                reference: "PAY-1".into(),
+                method: "card".into(),
+                amount: 3139,
+                auth_code: "A1".into(),
+                card_brand: None,
+                last4: None,
+                terminal_txn: None,
+                approved_at: at,
+            },
+            tickets: vec![ticket(key, 32768, 1, "DAY")],
+            receipt_email: None,
+        }
+    }
+
+    #[test]
+    fn a_kiosk_order_is_refused_only_when_malformed_or_its_tickets_are_not_the_kiosks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HubStore::open(&dir.path().join("hub.db")).unwrap();
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let stranger = SigningKey::from_bytes(&[4; 32]);
+        for (device, k) in [("kiosk-1", &key), ("kiosk-2", &stranger)] {
+            let public_key = data_encoding::BASE64.encode(k.verifying_key().as_bytes());
+            store
+                .write(|tx, seq| {
+                    crate::keys::register(tx, seq, device, &RegisterKeyRequest { public_key })
+                })
+                .unwrap()
+                .unwrap();
+        }
+        type Spoil = fn(&mut OrderV2, &SigningKey, &SigningKey);
+        let cases: [(&str, Spoil, Option<&str>); 7] = [
+            ("as sold", |_, _, _| {}, None),
+            ("no lines", |o, _, _| o.lines.clear(), Some("no lines")),
+            (
+                "a line that does not add up",
+                |o, _, _| o.lines[0].tax = 240,
+                Some("does not add up"),
+            ),
+            ("totals off", |o, _, _| o.gross = 3000, Some("totals")),
+            (
+                "payment short",
+                |o, _, _| o.payment.amount = 100,
+                Some("payment of 100"),
+            ),
+            (
+                "another kiosk's key",
+                |o, _, other| o.tickets = vec![ticket(other, 32769, 1, "DAY")],
+                Some("not a key of kiosk-1"),
+            ),
+            (
+                "a ticket for another product",
+                |o, key, _| o.tickets = vec![ticket(key, 32768, 1, "TIMED")],
+                Some("does not match its line"),
+            ),
+        ];
+        for (what, spoil, want) in cases {
+            let mut o = order(&key);
+            spoil(&mut o, &key, &stranger);
+            let got = store.read(|c| check(c, "kiosk-1", &o)).unwrap();
+            match (got, want) {
+                (Ok(()), None) => {}
+                (Err(why), Some(words)) if why.contains(words) => {}
+                (got, want) => panic!("{what}: {got:?}, wanted {want:?}"),
+            }
+        }
+    }
 }

@@ -412,7 +412,7 @@ impl HubStore {
                     reason: Some(reason),
                     lookup_id: None,
                 };
-                let result = match super::ingest::check(tx, row)? {
+                let result = match super::ingest::check(tx, device_id, row)? {
                     Err(reason) => rejected(reason),
                     Ok(()) => {
                         let seen = tx

@@ -24,6 +24,7 @@ pub mod gate {
 pub mod kiosk {
     pub use portico_core::kiosk::*;
     pub mod leases;
+    pub mod orders;
 }
 
 /// Intake's decision (core) and its writes to the database (here).

@@ -269,6 +269,17 @@ pub enum PaymentProblem {
     TerminalFault,
 }
 
+/// Why the kiosk cannot print an order's tickets now (so it does not take the payment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrinterProblem {
+    PaperOut,
+    CoverOpen,
+    /// Off, unplugged, or not answering.
+    Offline,
+    /// The kiosk has no printer configured.
+    NoPrinter,
+}
+
 /// The screen shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Screen {
@@ -297,6 +308,8 @@ pub enum Screen {
     Paying {
         cancelling: bool,
     },
+    /// The printer cannot print the tickets: no payment was taken.
+    CannotPrint(PrinterProblem),
     PaymentProblem(PaymentProblem),
     Committing,
     Printing,
@@ -349,6 +362,9 @@ pub enum Event {
     },
     Member(MemberLookup),
     Matched(MatchPreview),
+    /// The answer to [`Command::StartPayment`] when the printer could not print: no payment
+    /// was started.
+    PrinterNotReady(PrinterProblem),
     Payment(PaymentOutcome),
     Committed {
         order_no: String,
@@ -370,12 +386,15 @@ pub enum Command {
     },
     /// Match the session's details against the replica, writing nothing.
     PreviewMatch(Box<VisitorDetails>),
+    /// Check the printer, then take the payment: answered by [`Event::PrinterNotReady`] or
+    /// [`Event::Payment`].
     StartPayment {
         amount: MinorUnits,
         currency: String,
     },
     CancelPayment,
-    /// Commit the order, its lines, payment, tickets and upload in one transaction.
+    /// Commit the order, its lines, payment, tickets and upload in one transaction (the till
+    /// did, with the approval; the shell answers [`Event::Committed`]).
     CommitOrder,
     Print,
 }
@@ -512,6 +531,12 @@ impl Flow {
             Event::Matched(preview) => {
                 if self.screen == Screen::Matching {
                     self.matched(preview, ctx);
+                }
+            }
+            Event::PrinterNotReady(problem) => {
+                if let Screen::Paying { .. } = self.screen {
+                    self.last_touch = now;
+                    self.screen = Screen::CannotPrint(problem);
                 }
             }
             Event::Payment(outcome) => {
@@ -730,7 +755,7 @@ impl Flow {
                 self.session.quote = None;
                 self.screen = S::Details { problem: None };
             }
-            (S::PaymentProblem(_), Tap::Retry | Tap::Back) => self.review(ctx),
+            (S::PaymentProblem(_) | S::CannotPrint(_), Tap::Retry | Tap::Back) => self.review(ctx),
             _ => {}
         }
     }

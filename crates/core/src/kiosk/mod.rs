@@ -5,5 +5,9 @@
 pub mod capacity;
 pub mod catalog;
 pub mod checkout;
+pub mod escpos;
 pub mod money;
+pub mod order;
+pub mod payment;
 pub mod pricing;
+pub mod receipt;

@@ -36,7 +36,9 @@ pub mod kinds {
         (P::KIND, P::VERSION)
     }
 
-    pub const ORDER: (&str, u32) = of::<OrderV1>();
+    pub const ORDER: (&str, u32) = of::<OrderV2>();
+    /// Orders as builds before the kiosk wrote them (still read by the hub).
+    pub const ORDER_V1: (&str, u32) = of::<OrderV1>();
     pub const NEW_CONSTITUENT: (&str, u32) = of::<NewConstituentV1>();
     pub const SCAN: (&str, u32) = of::<ScanV1>();
     pub const TIMESHEET: (&str, u32) = of::<TimesheetV1>();

@@ -6,6 +6,7 @@
 //! parses. Secrets are never in the TOML: the device token lives in the file `token_file`
 //! names.
 
+mod kiosk;
 mod locate;
 pub mod raw;
 
@@ -152,12 +153,7 @@ impl Default for SyncConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KioskConfig {
-    pub currency: String,
-    pub idle_timeout: Duration,
-    pub technician_pin_file: Option<PathBuf>,
-}
+pub use kiosk::{KioskConfig, PrinterConfig, TerminalConfig, TerminalKind};
 
 /// A validated device configuration.
 #[derive(Debug, Clone)]
@@ -317,7 +313,7 @@ fn parse_as(path: &Path, text: &str, lenient: bool) -> Result<DeviceConfig, Conf
         |role: Role| matches!(&device, Some(Some((_, roles, _, _))) if roles.contains(&role));
     let (gate_active, kiosk_active) = (has_role(Role::Gate), has_role(Role::Kiosk));
     let gate = gate.map(|g| validate_gate(&mut p, &base, g, gate_active));
-    let kiosk = kiosk.map(|k| validate_kiosk(&mut p, &base, k, kiosk_active));
+    let kiosk = kiosk.map(|k| kiosk::validate(&mut p, &base, k, kiosk_active));
 
     let mut warnings = Vec::new();
     if let Some(Some((_, roles, _, _))) = &device {
@@ -1352,41 +1348,4 @@ fn validate_gate(
             )
             .then_some(v),
     }
-}
-
-fn validate_kiosk(
-    p: &mut Problems<'_>,
-    base: &Path,
-    k: raw::RawKiosk,
-    active: bool,
-) -> Option<KioskConfig> {
-    let currency = k.currency.unwrap_or_else(|| "USD".to_owned());
-    let currency_ok = currency.len() == 3 && currency.chars().all(|c| c.is_ascii_uppercase());
-    if !currency_ok {
-        p.at_path(
-            "kiosk.currency",
-            &format!("{currency:?} is not an ISO 4217 code like \"USD\""),
-        );
-    }
-    let idle = duration(
-        p,
-        "kiosk.idle_timeout",
-        k.idle_timeout,
-        Duration::from_secs(90),
-        (Duration::from_secs(10), Duration::from_secs(3600)),
-    );
-    let pin = match k.technician_pin_file {
-        None => Some(None),
-        // Another device's PIN file: not this one's to read.
-        Some(s) if !active => Some(Some(resolve(base, &s))),
-        Some(s) => existing_file(p, base, "kiosk.technician_pin_file", Some(s))
-            .filter(|path| secret_file(p, "kiosk.technician_pin_file", path, "technician PIN"))
-            .map(Some),
-    };
-    (currency_ok).then_some(())?;
-    Some(KioskConfig {
-        currency,
-        idle_timeout: idle?,
-        technician_pin_file: pin?,
-    })
 }

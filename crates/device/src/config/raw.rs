@@ -54,5 +54,48 @@ pub struct RawMatching {
 pub struct RawKiosk {
     pub currency: Option<String>,
     pub idle_timeout: Option<String>,
+    pub still_there: Option<String>,
     pub technician_pin_file: Option<String>,
+    pub order_prefix: Option<String>,
+    pub key_file: Option<String>,
+    pub printer: Option<RawKioskPrinter>,
+    pub terminal: Option<RawKioskTerminal>,
+    pub leases: Option<RawKioskLeases>,
+    pub receipt: Option<RawKioskReceipt>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKioskPrinter {
+    pub kind: Option<String>,
+    pub address: Option<String>,
+    pub device: Option<String>,
+    pub baud: Option<i64>,
+    pub paper: Option<String>,
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKioskTerminal {
+    pub kind: Option<String>,
+    pub after_crash: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKioskLeases {
+    pub batch: Option<i64>,
+    pub low_water: Option<i64>,
+    pub lead: Option<String>,
+    pub check_interval: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKioskReceipt {
+    pub venue: Option<String>,
+    pub address: Option<String>,
+    pub tax_id: Option<String>,
+    pub footer: Option<String>,
 }

@@ -1,8 +1,12 @@
 //! The visitor kiosk: its pure parts (core), its sales in the database (store), and here its
-//! runtime: seat leases with the hub and the
-//! ticket-signing key.
+//! runtime: seat leases with the hub, the
+//! ticket-signing key, the card terminal, the receipt printer and the till that makes orders exactly once.
 
 pub use portico_store::kiosk::*;
 
 pub mod lease_client;
+pub mod printer;
+pub mod sale;
+pub mod shell;
 pub mod signer;
+pub mod terminal;

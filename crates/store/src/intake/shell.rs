@@ -58,8 +58,38 @@ pub fn intake(
     Ok(outcome)
 }
 
-/// Intake inside the writer's transaction; also returns how many candidates were weighed.
-fn intake_in(
+/// What intake would decide for `visitor`, on a read connection, writing nothing: the kiosk's
+/// preview before payment (a visitor who walks away leaves no record).
+pub fn preview(
+    conn: &Connection,
+    n: &Normalizer,
+    config: &IntakeConfig,
+    visitor: &VisitorDetails,
+    now: DateTime<Utc>,
+) -> Result<Decision, ReplicaError> {
+    let keys = match &config.matching.mode {
+        MatchMode::Strict => {
+            let mut keys = visitor_keys(visitor, n);
+            keys.retain(|k| k.is_strict());
+            keys
+        }
+        MatchMode::Scored(thresholds) => {
+            crate::matching::scored::probe_keys(visitor, n, thresholds)
+        }
+    };
+    let candidates = search::candidates(
+        conn,
+        n,
+        &keys,
+        Some(&visitor.name.first),
+        config.candidate_limit.max(1),
+    )?;
+    Ok(decide(visitor, &candidates, n, config, "preview", now).decision)
+}
+
+/// Intake inside the caller's write transaction (the writer's job, or a kiosk order's); also
+/// returns how many candidates were weighed.
+pub fn intake_in(
     tx: &Connection,
     n: &Normalizer,
     config: &IntakeConfig,

@@ -381,6 +381,26 @@ fn the_paths_through_a_ticket_purchase() {
             Matched::NewRecord,
         ),
         (
+            "the printer has no paper: no payment is taken until it has",
+            [
+                as_non_member(),
+                vec![
+                    matched(M::None),
+                    pay(6712),
+                    (
+                        Event::PrinterNotReady(PrinterProblem::PaperOut),
+                        Screen::CannotPrint(PrinterProblem::PaperOut),
+                        vec![],
+                    ),
+                    (tap(Tap::Retry), Screen::Review { problem: None }, vec![]),
+                    pay(6712),
+                    approved("PAY-7"),
+                ],
+            ]
+            .concat(),
+            Matched::NewRecord,
+        ),
+        (
             "a member's card pays for two; the child is a guest (700 + 58 tax)",
             vec![
                 (tap(Tap::IsMember(true)), member_id(None), vec![]),
@@ -617,6 +637,15 @@ fn back_goes_one_screen_up_and_cancel_ends_the_session_everywhere_but_a_payment(
             "payment problem",
             From::Review,
             vec![tap(Tap::Pay), Event::Payment(PaymentOutcome::TimedOut)],
+            S::Review { problem: None },
+        ),
+        (
+            "cannot print",
+            From::Review,
+            vec![
+                tap(Tap::Pay),
+                Event::PrinterNotReady(PrinterProblem::CoverOpen),
+            ],
             S::Review { problem: None },
         ),
     ];

@@ -1,0 +1,300 @@
+//! The `[kiosk]` section and its parts (`docs/kiosk-config.md`): timings, order numbers, the
+//! ticket-signing key, the receipt printer, the card terminal, seat leases and the receipt's
+//! letterhead.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::raw::{RawKiosk, RawKioskLeases, RawKioskPrinter, RawKioskTerminal};
+use super::{Problems, duration, existing_file, int_in, resolve, secret_file};
+use crate::kiosk::capacity::LeasePolicy;
+use crate::kiosk::lease_client::LeaseSettings;
+use crate::kiosk::payment::OnApprovedAfterCrash;
+use crate::kiosk::printer::PrinterAddress;
+use crate::kiosk::receipt::{Letterhead, Paper};
+
+/// The receipt printer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrinterConfig {
+    pub address: PrinterAddress,
+    pub paper: Paper,
+    pub timeout: Duration,
+}
+
+/// Which card terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TerminalKind {
+    /// The simulator (demo, tests, a kiosk on trial): approves unless scripted otherwise.
+    Simulated,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalConfig {
+    pub kind: TerminalKind,
+    /// A payment approved before a crash, whose order was not committed: complete the order
+    /// (the default) or give the money back.
+    pub after_crash: OnApprovedAfterCrash,
+}
+
+/// A validated `[kiosk]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KioskConfig {
+    pub currency: String,
+    pub idle_timeout: Duration,
+    /// The "Still there?" countdown.
+    pub still_there: Duration,
+    pub technician_pin_file: Option<PathBuf>,
+    /// Order numbers are `{order_prefix}-00042`.
+    pub order_prefix: String,
+    /// The ticket-signing key (made at first start); `None`: `kiosk-signing.key` in the
+    /// data directory.
+    pub key_file: Option<PathBuf>,
+    /// `None`: no printer; the kiosk does not sell (it could not print the tickets).
+    pub printer: Option<PrinterConfig>,
+    pub terminal: TerminalConfig,
+    pub leases: LeaseSettings,
+    pub letterhead: Letterhead,
+}
+
+impl KioskConfig {
+    /// The signing key's file.
+    pub fn key_path(&self, data_dir: &Path) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join("kiosk-signing.key"))
+    }
+}
+
+pub(super) fn validate(
+    p: &mut Problems<'_>,
+    base: &Path,
+    k: RawKiosk,
+    active: bool,
+) -> Option<KioskConfig> {
+    let currency = k.currency.unwrap_or_else(|| "USD".to_owned());
+    let currency_ok = currency.len() == 3 && currency.chars().all(|c| c.is_ascii_uppercase());
+    if !currency_ok {
+        p.at_path(
+            "kiosk.currency",
+            &format!("{currency:?} is not an ISO 4217 code like \"USD\""),
+        );
+    }
+    let idle = duration(
+        p,
+        "kiosk.idle_timeout",
+        k.idle_timeout,
+        Duration::from_secs(90),
+        (Duration::from_secs(10), Duration::from_secs(3600)),
+    );
+    let still_there = duration(
+        p,
+        "kiosk.still_there",
+        k.still_there,
+        Duration::from_secs(30),
+        (Duration::from_secs(5), Duration::from_secs(300)),
+    );
+    let pin = match k.technician_pin_file {
+        None => Some(None),
+        // Another device's PIN file: not this one's to read.
+        Some(s) if !active => Some(Some(resolve(base, &s))),
+        Some(s) => existing_file(p, base, "kiosk.technician_pin_file", Some(s))
+            .filter(|path| secret_file(p, "kiosk.technician_pin_file", path, "technician PIN"))
+            .map(Some),
+    };
+    let order_prefix = k.order_prefix.unwrap_or_else(|| "K".to_owned());
+    let prefix_ok = (1..=8).contains(&order_prefix.len())
+        && order_prefix
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if !prefix_ok {
+        p.at_path(
+            "kiosk.order_prefix",
+            &format!(
+                "{order_prefix:?} must be 1 to 8 capital letters or digits (order numbers read \
+                 \"K1-00042\")"
+            ),
+        );
+    }
+    let key_file = k
+        .key_file
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| resolve(base, &s));
+    let printer = match k.printer {
+        None => Some(None),
+        Some(raw) => printer(p, base, raw).map(Some),
+    };
+    let terminal = terminal(p, k.terminal.unwrap_or_default());
+    let leases = leases(p, k.leases.unwrap_or_default());
+    let r = k.receipt.unwrap_or_default();
+    let letterhead = Letterhead {
+        venue: r.venue.unwrap_or_else(|| "Portico".to_owned()),
+        address: r.address.unwrap_or_default(),
+        tax_id: r.tax_id.unwrap_or_default(),
+        footer: r.footer.unwrap_or_default(),
+    };
+    for (key, text) in [
+        ("kiosk.receipt.venue", &letterhead.venue),
+        ("kiosk.receipt.address", &letterhead.address),
+        ("kiosk.receipt.tax_id", &letterhead.tax_id),
+        ("kiosk.receipt.footer", &letterhead.footer),
+    ] {
+        if text.chars().count() > 48 || text.contains('\n') {
+            p.at_path(
+                key,
+                "must be one line of at most 48 characters (80 mm paper)",
+            );
+        }
+    }
+    (currency_ok && prefix_ok).then_some(())?;
+    Some(KioskConfig {
+        currency,
+        idle_timeout: idle?,
+        still_there: still_there?,
+        technician_pin_file: pin?,
+        order_prefix,
+        key_file,
+        printer: printer?,
+        terminal: terminal?,
+        leases: leases?,
+        letterhead,
+    })
+}
+
+fn printer(p: &mut Problems<'_>, base: &Path, r: RawKioskPrinter) -> Option<PrinterConfig> {
+    let paper = match r.paper.as_deref().unwrap_or("80mm") {
+        "80mm" => Some(Paper::Mm80),
+        "58mm" => Some(Paper::Mm58),
+        other => {
+            p.at_path(
+                "kiosk.printer.paper",
+                &format!("{other:?}: expected \"80mm\" or \"58mm\""),
+            );
+            None
+        }
+    };
+    let timeout = duration(
+        p,
+        "kiosk.printer.timeout",
+        r.timeout,
+        Duration::from_secs(5),
+        (Duration::from_millis(200), Duration::from_secs(60)),
+    );
+    let kind = r.kind.unwrap_or_else(|| "tcp".to_owned());
+    let address = match kind.as_str() {
+        "tcp" => match r.address.filter(|a| !a.trim().is_empty()) {
+            None => {
+                p.at_path(
+                    "kiosk.printer.address",
+                    "missing required key: the printer's host and port, like \"10.0.4.20:9100\"",
+                );
+                None
+            }
+            Some(a)
+                if a.rsplit_once(':').is_some_and(|(h, port)| {
+                    !h.is_empty() && port.parse::<u16>().is_ok_and(|n| n > 0)
+                }) =>
+            {
+                Some(PrinterAddress::Tcp(a.trim().to_owned()))
+            }
+            Some(a) => {
+                p.at_path(
+                    "kiosk.printer.address",
+                    &format!("{a:?} is not host:port, like \"10.0.4.20:9100\""),
+                );
+                None
+            }
+        },
+        "usb" | "serial" => match r.device.filter(|d| !d.trim().is_empty()) {
+            None => {
+                p.at_path(
+                    "kiosk.printer.device",
+                    "missing required key: the printer's device file, like \"/dev/usb/lp0\"",
+                );
+                None
+            }
+            Some(d) if kind == "usb" => Some(PrinterAddress::Usb(resolve(base, &d))),
+            Some(d) => {
+                int_in(p, "kiosk.printer.baud", r.baud, 19_200, (1200, 921_600)).map(|baud| {
+                    PrinterAddress::Serial {
+                        path: resolve(base, &d),
+                        baud: baud as u32,
+                    }
+                })
+            }
+        },
+        other => {
+            p.at_path(
+                "kiosk.printer.kind",
+                &format!("{other:?}: expected \"tcp\", \"usb\" or \"serial\""),
+            );
+            None
+        }
+    };
+    Some(PrinterConfig {
+        address: address?,
+        paper: paper?,
+        timeout: timeout?,
+    })
+}
+
+fn terminal(p: &mut Problems<'_>, r: RawKioskTerminal) -> Option<TerminalConfig> {
+    let kind = match r.kind.as_deref().unwrap_or("simulated") {
+        "simulated" => Some(TerminalKind::Simulated),
+        "nexo" => {
+            p.at_path(
+                "kiosk.terminal.kind",
+                "\"nexo\" terminals are not supported by this build yet; use \"simulated\"",
+            );
+            None
+        }
+        other => {
+            p.at_path(
+                "kiosk.terminal.kind",
+                &format!("{other:?}: expected \"simulated\""),
+            );
+            None
+        }
+    };
+    let after_crash = match r.after_crash.as_deref().unwrap_or("complete") {
+        "complete" => Some(OnApprovedAfterCrash::Complete),
+        "void" => Some(OnApprovedAfterCrash::Void),
+        other => {
+            p.at_path(
+                "kiosk.terminal.after_crash",
+                &format!("{other:?}: expected \"complete\" or \"void\""),
+            );
+            None
+        }
+    };
+    Some(TerminalConfig {
+        kind: kind?,
+        after_crash: after_crash?,
+    })
+}
+
+fn leases(p: &mut Problems<'_>, r: RawKioskLeases) -> Option<LeaseSettings> {
+    let batch = int_in(p, "kiosk.leases.batch", r.batch, 10, (1, 40));
+    let low_water = int_in(p, "kiosk.leases.low_water", r.low_water, 4, (0, 40));
+    let lead = duration(
+        p,
+        "kiosk.leases.lead",
+        r.lead,
+        Duration::from_secs(3 * 3600),
+        (Duration::from_secs(60), Duration::from_secs(14 * 24 * 3600)),
+    );
+    let check_interval = duration(
+        p,
+        "kiosk.leases.check_interval",
+        r.check_interval,
+        Duration::from_secs(60),
+        (Duration::from_secs(5), Duration::from_secs(3600)),
+    );
+    Some(LeaseSettings {
+        policy: LeasePolicy {
+            batch: batch? as u32,
+            low_water: low_water? as u32,
+        },
+        lead: lead?,
+        check_interval: check_interval?,
+    })
+}

@@ -1,0 +1,552 @@
+//! The kiosk's shell: runs the checkout [`Flow`] and does what it asks — holds seats from the
+//! kiosk's leases, looks members up and previews matches in the replica, checks the printer,
+//! takes the payment and makes the order through the till, prints tickets and the receipt.
+//!
+//! One thread owns the shell (the kiosk's session thread). Events come in from the screen
+//! (taps, keys), the scanners, a clock tick, and from the two workers a session may start: the
+//! payment (as long as the visitor takes with their card; Cancel reaches the terminal
+//! meanwhile) and the printing. [`KioskShell::handle`] takes one event, runs the flow and every
+//! command that follows at once; [`KioskShell::pump`] waits for the next queued event.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use rusqlite::Connection;
+
+use crate::clock::Clock;
+use crate::intake::{Decision, IntakeConfig};
+use crate::kiosk::catalog::{Catalog, Lang};
+use crate::kiosk::checkout::{
+    Command, Ctx, Event, Flow, FlowConfig, MatchPreview, MemberContext, MemberLookup,
+    PaymentOutcome, Printed, PrinterProblem,
+};
+use crate::kiosk::escpos::PrintDoc;
+use crate::kiosk::leases;
+use crate::kiosk::order;
+use crate::kiosk::orders::{self, CommittedOrder, Printout};
+use crate::kiosk::pricing::{MemberBenefit, PriceKind};
+use crate::kiosk::printer::{PrintReport, PrinterError, TicketPrinter};
+use crate::kiosk::receipt::{
+    Letterhead, Paper, ReceiptLine, ReceiptPrint, TicketPrint, receipt_doc, tickets_doc,
+};
+use crate::kiosk::sale::{NotPaid, SaleError, Sales};
+use crate::normalize::Normalizer;
+use crate::replica;
+
+/// What the workers send back.
+enum Input {
+    Event(Event),
+    Paid(Result<Result<CommittedOrder, NotPaid>, SaleError>),
+    Printed {
+        order_id: String,
+        secrets: Vec<String>,
+        pieces: usize,
+        result: Result<PrintReport, PrinterError>,
+    },
+}
+
+/// The printer, shared with the printing worker.
+pub type SharedPrinter = Arc<Mutex<Box<dyn TicketPrinter>>>;
+
+/// Everything the shell works with.
+pub struct ShellParts {
+    pub flow: FlowConfig,
+    pub catalog: Catalog,
+    pub sales: Arc<Sales>,
+    pub printer: Option<SharedPrinter>,
+    pub paper: Paper,
+    pub letterhead: Letterhead,
+    /// A read connection to the device database.
+    pub reader: Connection,
+    pub normalizer: Normalizer,
+    /// Intake's rules for the preview (as the venue configured them).
+    pub intake: IntakeConfig,
+    pub clock: Arc<dyn Clock>,
+    pub zone: Option<chrono_tz::Tz>,
+    /// Whether the hub answers now (orders are marked as sold offline otherwise).
+    pub online: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Wakes the lease client (a visitor wants more seats than the kiosk holds).
+    pub lease_poke: Option<Arc<tokio::sync::Notify>>,
+}
+
+pub struct KioskShell {
+    flow: Flow,
+    parts: ShellParts,
+    /// The seats the session holds: read by the lease client, which never gives them back.
+    hold: Arc<Mutex<Option<(String, u32)>>>,
+    tx: Sender<Input>,
+    rx: Receiver<Input>,
+    reference: Option<String>,
+    order: Option<CommittedOrder>,
+    /// How the last print job went.
+    pub last_print: Option<PrintReport>,
+}
+
+impl KioskShell {
+    pub fn new(parts: ShellParts) -> Self {
+        let (tx, rx) = channel();
+        Self {
+            flow: Flow::new(parts.flow, Instant::now()),
+            parts,
+            hold: Arc::new(Mutex::new(None)),
+            tx,
+            rx,
+            reference: None,
+            order: None,
+            last_print: None,
+        }
+    }
+
+    pub fn flow(&self) -> &Flow {
+        &self.flow
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.parts.catalog
+    }
+
+    /// Replaces the catalog (after a pull); a session under way keeps its prices until it
+    /// reviews its basket again.
+    pub fn set_catalog(&mut self, catalog: Catalog) {
+        self.parts.catalog = catalog;
+    }
+
+    /// Seats held on screen per slot, for the lease client.
+    pub fn session_holds(&self) -> Arc<dyn Fn(&str) -> u32 + Send + Sync> {
+        let hold = self.hold.clone();
+        Arc::new(
+            move |slot: &str| match &*hold.lock().unwrap_or_else(|p| p.into_inner()) {
+                Some((s, n)) if s == slot => *n,
+                _ => 0,
+            },
+        )
+    }
+
+    /// Where the screen and the scanners send events.
+    pub fn sender(&self) -> impl Fn(Event) + Send + Sync + 'static {
+        let tx = Mutex::new(self.tx.clone());
+        move |e| {
+            let _ = tx
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send(Input::Event(e));
+        }
+    }
+
+    fn now_local(&self) -> NaiveDateTime {
+        crate::gate::station::now_local(self.parts.clock.now(), self.parts.zone).local
+    }
+
+    /// Takes the next queued event (a worker's result, a tap) within `wait`; whether there
+    /// was one.
+    pub fn pump(&mut self, wait: Duration) -> bool {
+        let Ok(input) = self.rx.recv_timeout(wait) else {
+            return false;
+        };
+        let event = match input {
+            Input::Event(e) => e,
+            Input::Paid(result) => self.paid(result),
+            Input::Printed {
+                order_id,
+                secrets,
+                pieces,
+                result,
+            } => self.printed(&order_id, &secrets, pieces, result),
+        };
+        self.handle(event, Instant::now());
+        true
+    }
+
+    /// Runs one event through the flow, and every command that follows.
+    pub fn handle(&mut self, event: Event, now: Instant) {
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            let commands = {
+                let reader = &self.parts.reader;
+                let hold = self.hold.clone();
+                let free = move |slot: &str| free_seats(reader, slot, &hold);
+                let ctx = Ctx {
+                    catalog: &self.parts.catalog,
+                    now: self.parts.clock.now(),
+                    now_local: crate::gate::station::now_local(
+                        self.parts.clock.now(),
+                        self.parts.zone,
+                    )
+                    .local,
+                    free_seats: &free,
+                };
+                self.flow.handle(event, now, &ctx)
+            };
+            for c in commands {
+                if let Some(next) = self.execute(c) {
+                    queue.push_back(next);
+                }
+            }
+        }
+    }
+
+    fn execute(&mut self, command: Command) -> Option<Event> {
+        match command {
+            Command::SelectLanguage(_) => None,
+            Command::SetHold { slot, seats } => Some(self.set_hold(slot, seats)),
+            Command::LookupMember { membership_id } => {
+                let today = self.now_local().date();
+                Some(Event::Member(
+                    member_lookup(&self.parts.reader, &membership_id, today).unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "member lookup failed");
+                        MemberLookup::NotFound
+                    }),
+                ))
+            }
+            Command::PreviewMatch(visitor) => {
+                let decision = crate::intake::shell::preview(
+                    &self.parts.reader,
+                    &self.parts.normalizer,
+                    &self.parts.intake,
+                    &visitor,
+                    self.parts.clock.now(),
+                );
+                Some(Event::Matched(match decision {
+                    Ok(Decision::Matched { lookup_id, .. }) => MatchPreview::One { lookup_id },
+                    Ok(Decision::Ambiguous { .. }) => MatchPreview::Several,
+                    Ok(_) => MatchPreview::None,
+                    Err(e) => {
+                        tracing::error!(error = %e, "matching preview failed");
+                        MatchPreview::None
+                    }
+                }))
+            }
+            Command::StartPayment { .. } => self.start_payment(),
+            Command::CancelPayment => {
+                if let Some(r) = &self.reference
+                    && let Err(e) = self.parts.sales.cancel(r)
+                {
+                    tracing::warn!(error = %e, "the terminal did not take the cancel");
+                }
+                None
+            }
+            Command::CommitOrder => self.order.as_ref().map(|o| Event::Committed {
+                order_no: o.order_no.clone(),
+            }),
+            Command::Print => self.print(),
+        }
+    }
+
+    fn set_hold(&mut self, slot: String, seats: u32) -> Event {
+        let free = {
+            let hold = Arc::new(Mutex::new(None));
+            free_seats(&self.parts.reader, &slot, &hold)
+        };
+        let held = seats.min(free);
+        if seats > free
+            && let Some(poke) = &self.parts.lease_poke
+        {
+            poke.notify_one();
+        }
+        *self.hold.lock().unwrap_or_else(|p| p.into_inner()) =
+            (held > 0).then(|| (slot.clone(), held));
+        Event::Held { seats: held, free }
+    }
+
+    fn start_payment(&mut self) -> Option<Event> {
+        if let Some(problem) = self.printer_problem() {
+            return Some(Event::PrinterNotReady(problem));
+        }
+        let draft = match order::draft(
+            self.flow.session(),
+            &self.parts.catalog,
+            self.now_local().date(),
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "the order could not be drafted");
+                return Some(Event::Payment(PaymentOutcome::TerminalFault));
+            }
+        };
+        // From here the payment's intent holds the seats.
+        *self.hold.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let reference = Sales::new_reference();
+        self.reference = Some(reference.clone());
+        self.order = None;
+        let sales = self.parts.sales.clone();
+        let offline = !(self.parts.online)();
+        let tx = self.tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kiosk-payment".into())
+            .spawn(move || {
+                let _ = tx.send(Input::Paid(sales.pay_as(&reference, &draft, offline)));
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the payment");
+            return Some(Event::Payment(PaymentOutcome::TerminalFault));
+        }
+        None
+    }
+
+    fn paid(&mut self, result: Result<Result<CommittedOrder, NotPaid>, SaleError>) -> Event {
+        let reference = self.reference.clone().unwrap_or_default();
+        Event::Payment(match result {
+            Ok(Ok(order)) => {
+                self.order = Some(order);
+                PaymentOutcome::Approved { reference }
+            }
+            Ok(Err(NotPaid::Declined)) => PaymentOutcome::Declined,
+            Ok(Err(NotPaid::CancelledByVisitor)) => PaymentOutcome::CancelledByVisitor,
+            Ok(Err(NotPaid::TimedOut)) => PaymentOutcome::TimedOut,
+            Ok(Err(NotPaid::TerminalFault)) => PaymentOutcome::TerminalFault,
+            Err(e) => {
+                // The payment's intent stays until it is settled with the terminal (at the
+                // latest at the next start-up): never charged without an order.
+                tracing::error!(error = %e, %reference, "the order could not be saved");
+                PaymentOutcome::TerminalFault
+            }
+        })
+    }
+
+    fn printer_problem(&self) -> Option<PrinterProblem> {
+        let Some(printer) = &self.parts.printer else {
+            return Some(PrinterProblem::NoPrinter);
+        };
+        match printer.lock().unwrap_or_else(|p| p.into_inner()).status() {
+            Err(e) => {
+                tracing::warn!(error = %e, "printer not answering");
+                Some(PrinterProblem::Offline)
+            }
+            Ok(s) if !s.online => Some(PrinterProblem::Offline),
+            Ok(s) if s.cover_open => Some(PrinterProblem::CoverOpen),
+            Ok(s) if s.paper_out => Some(PrinterProblem::PaperOut),
+            Ok(_) => None,
+        }
+    }
+
+    fn print(&mut self) -> Option<Event> {
+        let order = self.order.clone()?;
+        let printout = match orders::printout(&self.parts.reader, &order.order_no) {
+            Ok(Some(p)) => p,
+            Ok(None) | Err(_) => {
+                tracing::error!(order = %order.order_no, "the order to print was not found");
+                return Some(Event::Printed(Printed::NotAll));
+            }
+        };
+        let Some(printer) = self.parts.printer.clone() else {
+            return Some(Event::Printed(Printed::NotAll));
+        };
+        let (doc, secrets) = documents(
+            &printout,
+            &self.parts.catalog,
+            &self.parts.letterhead,
+            self.parts.paper,
+        );
+        let pieces = doc.cuts();
+        let tx = self.tx.clone();
+        let order_id = printout.order_id.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kiosk-printing".into())
+            .spawn(move || {
+                let result = printer
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .print(&doc);
+                let _ = tx.send(Input::Printed {
+                    order_id,
+                    secrets,
+                    pieces,
+                    result,
+                });
+            });
+        match spawned {
+            Ok(_) => None,
+            Err(_) => Some(Event::Printed(Printed::NotAll)),
+        }
+    }
+
+    fn printed(
+        &mut self,
+        order_id: &str,
+        secrets: &[String],
+        pieces: usize,
+        result: Result<PrintReport, PrinterError>,
+    ) -> Event {
+        let report = result.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "printing failed");
+            PrintReport {
+                printed: 0,
+                stopped: true,
+            }
+        });
+        self.last_print = Some(report);
+        // Tickets print first, then the receipt.
+        let tickets: Vec<String> = secrets.iter().take(report.printed).cloned().collect();
+        let receipt = report.printed >= pieces;
+        let now_ms = self.parts.clock.now().timestamp_millis();
+        let id = order_id.to_owned();
+        let marked = self.parts.sales.store.write(move |tx| {
+            orders::mark_printed(tx, &id, &tickets, receipt, now_ms).map_err(|e| {
+                replica::ReplicaError::Corrupt {
+                    table: "orders",
+                    detail: e.to_string(),
+                }
+            })
+        });
+        if let Err(e) = marked {
+            tracing::error!(error = %e, "could not record what was printed");
+        }
+        Event::Printed(if receipt {
+            Printed::All
+        } else {
+            Printed::NotAll
+        })
+    }
+
+    /// The order just made, if any.
+    pub fn order(&self) -> Option<&CommittedOrder> {
+        self.order.as_ref()
+    }
+}
+
+/// Seats of `slot` the kiosk can still hold for a visitor: leased, less sold, less held by
+/// payments under way, less what `hold` holds on screen.
+fn free_seats(reader: &Connection, slot: &str, hold: &Mutex<Option<(String, u32)>>) -> u32 {
+    let session = match &*hold.lock().unwrap_or_else(|p| p.into_inner()) {
+        Some((s, n)) if s == slot => *n,
+        _ => 0,
+    };
+    match leases::lease(reader, slot) {
+        Ok(Some(l)) => l.book(session).free(),
+        Ok(None) => 0,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the kiosk's leases");
+            0
+        }
+    }
+}
+
+/// What the replica says of a membership ID, for a visit on `today`.
+pub fn member_lookup(
+    conn: &Connection,
+    membership_id: &str,
+    today: NaiveDate,
+) -> replica::Result<MemberLookup> {
+    let id = replica::resolve(conn, membership_id)?.survivor;
+    let Some(m) = replica::membership(conn, &id)? else {
+        return Ok(MemberLookup::NotFound);
+    };
+    Ok(match MemberBenefit::for_visit(&m, today) {
+        Some(benefit) => MemberLookup::Found(MemberContext {
+            membership_id: m.membership_id,
+            level: m.level,
+            benefit,
+        }),
+        None => MemberLookup::NotValid,
+    })
+}
+
+/// The order's tickets not printed yet and its receipt, in the order's language; with the
+/// tickets' secrets in print order.
+pub fn documents(
+    p: &Printout,
+    catalog: &Catalog,
+    head: &Letterhead,
+    paper: Paper,
+) -> (PrintDoc, Vec<String>) {
+    let lang = if p.language == "es" {
+        Lang::Es
+    } else {
+        Lang::En
+    };
+    let product = |id: &str| {
+        catalog
+            .products
+            .get(id)
+            .map_or_else(|| id.to_owned(), |p| p.names.get(lang).to_owned())
+    };
+    let category = |id: &Option<String>| {
+        id.as_ref().map(|c| {
+            catalog
+                .categories
+                .get(c)
+                .map_or_else(|| c.clone(), |c| c.names.get(lang).to_owned())
+        })
+    };
+    let unprinted: Vec<_> = p.tickets.iter().filter(|t| !t.printed).collect();
+    let tickets: Vec<TicketPrint> = unprinted
+        .iter()
+        .map(|t| TicketPrint {
+            product: product(&t.product_id),
+            category: category(&t.category_id),
+            validity: crate::input::credential::signed_ticket::decode(&t.code)
+                .map(|u| u.claimed.fields.validity)
+                .unwrap_or(crate::domain::TicketValidity::Open),
+            order_no: p.order_no.clone(),
+            code: t.code.clone(),
+            secret: t.secret.clone(),
+        })
+        .collect();
+    let mut doc = tickets_doc(head, &tickets, paper, lang);
+    let mut taxes: Vec<(String, u32, i64)> = Vec::new();
+    let mut included: Vec<(String, u32, i64)> = Vec::new();
+    for l in p.lines.iter().filter(|l| l.rate_bp > 0) {
+        let name = catalog
+            .tax_rules
+            .get(&l.tax_rule)
+            .map_or_else(|| l.tax_rule.clone(), |t| t.names.get(lang).to_owned());
+        let list = if l.inclusive {
+            &mut included
+        } else {
+            &mut taxes
+        };
+        match list
+            .iter_mut()
+            .find(|(n, r, _)| *n == name && *r == l.rate_bp)
+        {
+            Some(t) => t.2 += l.tax,
+            None => list.push((name, l.rate_bp, l.tax)),
+        }
+    }
+    let amount = |l: &orders::LineRow| {
+        if l.inclusive {
+            l.gross
+        } else {
+            l.gross - l.tax
+        }
+    };
+    let receipt = ReceiptPrint {
+        order_no: p.order_no.clone(),
+        when: NaiveDateTime::parse_from_str(&p.local_time, "%Y-%m-%dT%H:%M:%S").unwrap_or_default(),
+        lines: p
+            .lines
+            .iter()
+            .map(|l| ReceiptLine {
+                quantity: l.quantity,
+                name: match category(&l.category_id) {
+                    Some(c) => format!("{} · {c}", product(&l.product_id)),
+                    None => product(&l.product_id),
+                },
+                kind: match l.price_kind.as_str() {
+                    "member" => PriceKind::Member,
+                    "guest" => PriceKind::Guest,
+                    _ => PriceKind::NonMember,
+                },
+                amount: amount(l),
+            })
+            .collect(),
+        subtotal: p.lines.iter().map(amount).sum(),
+        taxes,
+        included,
+        gross: p.gross,
+        currency: p.currency.clone(),
+        card: format!(
+            "{} ****{}",
+            p.card_brand.as_deref().unwrap_or("CARD"),
+            p.last4.as_deref().unwrap_or("????")
+        ),
+        auth_code: p.auth_code.clone(),
+        member_savings: 0,
+        email: p.receipt_email.clone(),
+    };
+    doc.0.extend(receipt_doc(head, &receipt, paper, lang).0);
+    (doc, unprinted.iter().map(|t| t.secret.clone()).collect())
+}

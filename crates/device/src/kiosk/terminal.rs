@@ -1,0 +1,240 @@
+//! The card terminal: a trait the kiosk pays through, and a simulator for the demo and the
+//! tests (no machine here has a real terminal).
+//!
+//! A real terminal (nexo / "Terminal API" over local HTTPS, as most acquirers' countertop
+//! devices speak) maps one to one: `start` is a PaymentRequest carrying our reference as the
+//! sale's transaction id, `status` a TransactionStatusRequest, `cancel` an AbortRequest, `void`
+//! a ReversalRequest.
+//!
+//! The simulator keeps what it approved in a small JSON "bank" file, written whole (a new file
+//! renamed over the old), so it outlives a killed kiosk like a real terminal's host does: after
+//! a restart the kiosk asks it what became of a payment.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use crate::kiosk::order::Approval;
+use crate::kiosk::payment::{TerminalOutcome, TerminalStatus};
+
+/// A payment to take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRequest {
+    /// The kiosk's reference: sent to the terminal once, ever.
+    pub reference: String,
+    pub amount: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TerminalError {
+    /// No answer (cable, network, power): the payment's fate is unknown until asked again.
+    #[error("the card terminal did not answer: {0}")]
+    Link(String),
+    #[error("the card terminal refused the request: {0}")]
+    Refused(String),
+}
+
+/// A card terminal. `start` blocks until the payment ends; `cancel` may be called meanwhile
+/// from another thread (the terminal decides: a card already approved stays approved).
+pub trait PaymentTerminal: Send + Sync {
+    fn start(&self, req: &PaymentRequest) -> Result<TerminalOutcome, TerminalError>;
+    fn status(&self, reference: &str) -> Result<TerminalStatus, TerminalError>;
+    fn cancel(&self, reference: &str) -> Result<(), TerminalError>;
+    /// Gives an approved payment back.
+    fn void(&self, reference: &str) -> Result<(), TerminalError>;
+}
+
+/// One scripted payment of the simulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimStep {
+    Approve,
+    Decline,
+    CancelledByVisitor,
+    TimeOut,
+    /// The bank approves, but the answer never reaches the kiosk (a crash or a cut cable
+    /// between approval and the order's commit).
+    ApproveAndLoseReply,
+    /// The visitor never presents a card: the payment hangs until cancelled.
+    HangUntilCancelled,
+    /// The terminal cannot be reached at all.
+    Unreachable,
+}
+
+/// A terminal that answers from a script (then approves everything).
+pub struct SimulatedTerminal {
+    bank: Option<PathBuf>,
+    state: Mutex<SimState>,
+    cancelled: Condvar,
+    /// How long each payment takes.
+    pub delay: Duration,
+}
+
+#[derive(Default)]
+struct SimState {
+    script: VecDeque<SimStep>,
+    ledger: BTreeMap<String, TerminalStatus>,
+    cancel_asked: Option<String>,
+    approvals: u64,
+}
+
+impl SimulatedTerminal {
+    /// A terminal whose bank lives in memory only.
+    pub fn in_memory() -> Self {
+        Self {
+            bank: None,
+            state: Mutex::new(SimState::default()),
+            cancelled: Condvar::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// A terminal whose bank is the file `bank` (read if it exists).
+    pub fn with_bank(bank: PathBuf) -> Self {
+        let ledger = std::fs::read(&bank)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Self {
+            bank: Some(bank),
+            state: Mutex::new(SimState {
+                ledger,
+                ..SimState::default()
+            }),
+            cancelled: Condvar::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// Queues the next payments' outcomes.
+    pub fn script(&self, steps: impl IntoIterator<Item = SimStep>) {
+        self.lock().script.extend(steps);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SimState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What the bank holds for `reference`.
+    pub fn ledger(&self, reference: &str) -> Option<TerminalStatus> {
+        self.lock().ledger.get(reference).cloned()
+    }
+
+    /// Payments approved and not voided: what the visitor's card was charged.
+    pub fn charged(&self) -> Vec<String> {
+        self.lock()
+            .ledger
+            .iter()
+            .filter(|(_, s)| matches!(s, TerminalStatus::Completed(TerminalOutcome::Approved(_))))
+            .map(|(r, _)| r.clone())
+            .collect()
+    }
+
+    fn record(&self, st: &mut SimState, reference: &str, status: TerminalStatus) {
+        st.ledger.insert(reference.to_owned(), status);
+        if let Some(path) = &self.bank {
+            let write = || -> std::io::Result<()> {
+                let folder = path.parent().unwrap_or(std::path::Path::new("."));
+                let mut staged = tempfile::NamedTempFile::new_in(folder)?;
+                std::io::Write::write_all(&mut staged, &serde_json::to_vec(&st.ledger)?)?;
+                staged.as_file().sync_all()?;
+                staged.persist(path).map_err(|e| e.error)?;
+                Ok(())
+            };
+            if let Err(e) = write() {
+                tracing::error!(error = %e, "the simulated terminal could not write its bank");
+            }
+        }
+    }
+
+    fn approval(st: &mut SimState) -> Approval {
+        st.approvals += 1;
+        Approval {
+            auth_code: format!("SIM{:03}", st.approvals % 1000),
+            card_brand: Some("VISA".into()),
+            last4: Some("4242".into()),
+            terminal_txn: Some(format!("SIM-TXN-{}", st.approvals)),
+            approved_at: chrono::Utc::now(),
+        }
+    }
+}
+
+impl PaymentTerminal for SimulatedTerminal {
+    fn start(&self, req: &PaymentRequest) -> Result<TerminalOutcome, TerminalError> {
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
+        let mut st = self.lock();
+        if st.ledger.contains_key(&req.reference) {
+            return Err(TerminalError::Refused(format!(
+                "reference {} was used before",
+                req.reference
+            )));
+        }
+        let step = st.script.pop_front().unwrap_or(SimStep::Approve);
+        let outcome = match step {
+            SimStep::Unreachable => {
+                return Err(TerminalError::Link("no route to the terminal".into()));
+            }
+            SimStep::Approve | SimStep::ApproveAndLoseReply => {
+                TerminalOutcome::Approved(Self::approval(&mut st))
+            }
+            SimStep::Decline => TerminalOutcome::Declined {
+                reason: "card declined".into(),
+            },
+            SimStep::CancelledByVisitor => TerminalOutcome::CancelledByVisitor,
+            SimStep::TimeOut => TerminalOutcome::TimedOut,
+            SimStep::HangUntilCancelled => {
+                st.ledger
+                    .insert(req.reference.clone(), TerminalStatus::InProgress);
+                while st.cancel_asked.as_deref() != Some(req.reference.as_str()) {
+                    st = self.cancelled.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
+                st.cancel_asked = None;
+                TerminalOutcome::CancelledByVisitor
+            }
+        };
+        self.record(
+            &mut st,
+            &req.reference,
+            TerminalStatus::Completed(outcome.clone()),
+        );
+        if step == SimStep::ApproveAndLoseReply {
+            return Err(TerminalError::Link("the answer was lost".into()));
+        }
+        Ok(outcome)
+    }
+
+    fn status(&self, reference: &str) -> Result<TerminalStatus, TerminalError> {
+        Ok(self
+            .lock()
+            .ledger
+            .get(reference)
+            .cloned()
+            .unwrap_or(TerminalStatus::Unknown))
+    }
+
+    fn cancel(&self, reference: &str) -> Result<(), TerminalError> {
+        let mut st = self.lock();
+        if matches!(st.ledger.get(reference), Some(TerminalStatus::InProgress)) {
+            st.cancel_asked = Some(reference.to_owned());
+            self.cancelled.notify_all();
+        }
+        Ok(())
+    }
+
+    fn void(&self, reference: &str) -> Result<(), TerminalError> {
+        let mut st = self.lock();
+        match st.ledger.get(reference) {
+            Some(TerminalStatus::Completed(TerminalOutcome::Approved(_))) => {
+                self.record(&mut st, reference, TerminalStatus::Voided);
+                Ok(())
+            }
+            Some(TerminalStatus::Voided) => Ok(()),
+            _ => Err(TerminalError::Refused(format!(
+                "payment {reference} was not approved"
+            ))),
+        }
+    }
+}

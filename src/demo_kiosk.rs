@@ -1,0 +1,297 @@
+//! The demo's kiosk walkthrough: a visitor buys two adult and one child timed-entry tickets at
+//! the demo device's kiosk, their details match a constituent the CRM knows, the simulated
+//! card terminal approves, the loopback printer prints the tickets and the receipt, the order
+//! reaches the hub, and one of the new tickets is admitted at the demo gate.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+
+use crate::gate::station::{Station, now_local};
+use crate::hub::HubStore;
+use crate::intake::IntakeConfig;
+use crate::kiosk::checkout::{Event, FlowConfig, Purpose, Screen, Tap, VisitorForm};
+use crate::kiosk::escpos::Block;
+use crate::kiosk::lease_client::{LeaseClient, LeaseSettings};
+use crate::kiosk::printer::{EscPosPrinter, PrinterAddress, TicketPrinter};
+use crate::kiosk::receipt::Paper;
+use crate::kiosk::sale::Sales;
+use crate::kiosk::shell::{KioskShell, ShellParts};
+use crate::kiosk::signer;
+use crate::kiosk::terminal::SimulatedTerminal;
+use crate::loopback_printer::LoopbackPrinter;
+use crate::protocol::{ConstituentDto, Resource};
+use crate::sync::{HubClient, SyncEngine};
+
+/// Runs the walkthrough on the demo device (its kiosk role) against the demo hub.
+pub async fn walkthrough(engine: &Arc<SyncEngine>, hub: &Arc<HubStore>) -> Result<()> {
+    let cfg = engine.config().clone();
+    let Some(kiosk) = cfg.kiosk.clone() else {
+        return Ok(());
+    };
+    println!("\nkiosk: a visitor buys timed-entry tickets");
+    let client = HubClient::new(&cfg.upstream)?;
+    let key = signer::load_or_create(&kiosk.key_path(&cfg.data_dir))?;
+    let signer = Arc::new(signer::register(&client, &engine.store(), &key).await?);
+    println!(
+        "  the kiosk's ticket-signing key is registered with the hub as key {}",
+        signer.key_id()
+    );
+    // The gate learns the key (and the kiosk the catalog) at their next pull.
+    engine.pull_all(None).await?;
+
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
+    let now = now_local(Utc::now(), cfg.timezone).local;
+    let catalog = {
+        let db = engine.database();
+        let conn = db.lock().unwrap_or_else(|p| p.into_inner());
+        crate::replica::catalog::load_catalog(
+            &conn,
+            now.date(),
+            now.date() + chrono::Duration::days(1),
+        )?
+        .catalog
+    };
+    // The next entry slot still on sale, today or tomorrow morning.
+    let slot = [now.date(), now.date() + chrono::Duration::days(1)]
+        .iter()
+        .flat_map(|d| catalog.open_slots("zoo", *d, now))
+        .next()
+        .cloned()
+        .context("the demo catalog has no open entry slot")?;
+    let leases = LeaseClient::new(
+        client,
+        engine.store(),
+        engine.database(),
+        clock.clone(),
+        cfg.timezone,
+        LeaseSettings {
+            lead: Duration::from_secs(36 * 3600),
+            ..LeaseSettings::default()
+        },
+        vec!["zoo".into()],
+    );
+    let got = leases.check(&|_: &str| 0).await?;
+    println!(
+        "  seats leased from the hub for the slots ahead: {} (the kiosk sells them even offline)",
+        got.granted
+    );
+
+    let printer = LoopbackPrinter::start()?;
+    let escpos: Box<dyn TicketPrinter> = Box::new(EscPosPrinter::new(
+        PrinterAddress::Tcp(printer.addr.to_string()),
+        Duration::from_secs(5),
+    ));
+    let mut intake = IntakeConfig {
+        matching: cfg.matching,
+        ..IntakeConfig::default()
+    };
+    let preview = intake.clone();
+    intake.matching.on_ambiguous = crate::matching::OnAmbiguous::Create;
+    let sales = Arc::new(Sales {
+        store: engine.store(),
+        terminal: Arc::new(SimulatedTerminal::with_bank(
+            cfg.data_dir.join("terminal-bank.json"),
+        )),
+        signer,
+        clock: clock.clone(),
+        zone: cfg.timezone,
+        device_id: cfg.device_id.clone(),
+        order_prefix: kiosk.order_prefix.clone(),
+        normalizer: cfg.normalizer.clone(),
+        intake,
+        on_approved_after_crash: kiosk.terminal.after_crash,
+    });
+    let recovered = tokio::task::block_in_place(|| sales.recover(false))?;
+    if !recovered.completed.is_empty() {
+        println!(
+            "  payments left by the last run settled: {} order(s) completed",
+            recovered.completed.len()
+        );
+    }
+    let mut shell = KioskShell::new(ShellParts {
+        flow: FlowConfig {
+            idle_timeout: kiosk.idle_timeout,
+            still_there: kiosk.still_there,
+            ..FlowConfig::default()
+        },
+        catalog,
+        sales,
+        printer: Some(Arc::new(Mutex::new(escpos))),
+        paper: kiosk.printer.as_ref().map_or(Paper::Mm80, |p| p.paper),
+        letterhead: kiosk.letterhead.clone(),
+        reader: engine.store().reader()?,
+        normalizer: cfg.normalizer.clone(),
+        intake: preview,
+        clock,
+        zone: cfg.timezone,
+        online: Arc::new(|| true),
+        lease_poke: None,
+    });
+
+    let buyer = buyer(hub)?;
+    let steps = vec![
+        Tap::Start(Purpose::Tickets),
+        Tap::Slot {
+            product: "TIMED".into(),
+            slot: slot.id.clone(),
+        },
+        Tap::Quantity {
+            category: "adult".into(),
+            delta: 2,
+        },
+        Tap::Quantity {
+            category: "child".into(),
+            delta: 1,
+        },
+        Tap::Next,
+        Tap::IsMember(false),
+        Tap::Details(VisitorForm {
+            first: buyer.name.first.clone(),
+            last: buyer.name.last.clone(),
+            email: buyer.emails[0].address.clone(),
+            phone: String::new(),
+            receipt_by_email: false,
+        }),
+        Tap::Pay,
+    ];
+    for tap in steps {
+        let shown = tap_words(&tap);
+        shell.handle(Event::Tap(tap), Instant::now());
+        println!("  {shown:<44} → {}", screen_name(shell.flow().screen()));
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < until
+        && matches!(
+            shell.flow().screen(),
+            Screen::Paying { .. } | Screen::Committing | Screen::Printing
+        )
+    {
+        shell.pump(Duration::from_millis(100));
+    }
+    println!(
+        "  {:<44} → {}",
+        "(terminal, order, printer)",
+        screen_name(shell.flow().screen())
+    );
+    let Some(order) = shell.order().cloned() else {
+        bail!(
+            "the demo purchase made no order: {:?}",
+            shell.flow().screen()
+        );
+    };
+    println!(
+        "  order {} for {} {} ({}): {} tickets signed by the kiosk",
+        order.order_no,
+        buyer.name.first,
+        buyer.name.last,
+        order.constituent.as_deref().unwrap_or("a new record"),
+        order.tickets.len()
+    );
+    let printed = printer.printed();
+    println!(
+        "  the printer printed {} pieces; the receipt reads:",
+        printed.len()
+    );
+    if let Some(receipt) = printed.last() {
+        for b in &receipt.0 {
+            if let Block::Text { text, .. } = b {
+                println!("    | {text}");
+            }
+        }
+    }
+
+    let pushed = engine.push_once().await?;
+    let at_hub = hub.read(|c| crate::hub::orders::list(c, None))?;
+    println!(
+        "  uploaded ({} rows); the hub has {} kiosk order(s): `portico hub orders`",
+        pushed.delivered,
+        at_hub.iter().filter(|o| o.source == "kiosk").count()
+    );
+
+    // The visitor comes back for their slot: the demo gate admits a ticket the kiosk signed.
+    if let Some(gate) = cfg.gate.clone() {
+        let parser =
+            crate::input::credential::CredentialParser::new(cfg.inputs.credentials.clone());
+        let ticket = parser.parse(
+            "demo-scanner",
+            order.tickets[0].as_bytes(),
+            crate::input::credential::FormatSet::barcode_default(),
+        );
+        let relay = crate::gate::relay::SimulatedOutput::new(Arc::new(crate::clock::SystemClock));
+        let mut station = Station::open(
+            engine.store(),
+            &cfg.device_id,
+            gate,
+            Box::new(relay),
+            Arc::new(|| true),
+        )?;
+        let arrive = slot.start + chrono::Duration::minutes(5);
+        let at = crate::gate::Now {
+            utc: Utc::now(),
+            local: arrive,
+        };
+        let d = tokio::task::block_in_place(|| station.scan(&ticket, None, 1, at))?;
+        println!(
+            "  at {} the visitor scans a ticket at the gate: {} {}",
+            arrive.format("%H:%M"),
+            if d.is_admit() { "ADMIT" } else { "DENY" },
+            d.reason.plain_words()
+        );
+    }
+    Ok(())
+}
+
+/// A constituent the CRM knows, with a primary email, as the demo's visitor.
+fn buyer(hub: &HubStore) -> Result<ConstituentDto> {
+    hub.all::<ConstituentDto>(Resource::Constituents)?
+        .into_iter()
+        .filter(|c| c.status == crate::domain::ConstituentStatus::Active)
+        .find_map(|mut c| {
+            c.emails.retain(|e| e.meta.active && e.meta.primary);
+            (!c.emails.is_empty()).then_some(c)
+        })
+        .context("the demo hub has no constituent with an email")
+}
+
+/// What the visitor touched, in words.
+fn tap_words(t: &Tap) -> String {
+    match t {
+        Tap::Start(Purpose::Tickets) => "taps \"Buy tickets\"".into(),
+        Tap::Start(Purpose::Membership) => "taps \"Become a member\"".into(),
+        Tap::Slot { slot, .. } => format!(
+            "picks the {} entry",
+            slot.rsplit('T').next().unwrap_or(slot.as_str())
+        ),
+        Tap::Quantity { category, delta } => format!("adds {delta} × {category}"),
+        Tap::Next => "taps \"Next\"".into(),
+        Tap::IsMember(false) => "taps \"Not a member\"".into(),
+        Tap::Details(f) => format!("types {} {} and an email", f.first, f.last),
+        Tap::Pay => "taps \"Pay\" and presents a card".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn screen_name(s: &Screen) -> String {
+    match s {
+        Screen::Welcome => "welcome".into(),
+        Screen::Levels => "membership levels".into(),
+        Screen::Slots => "choose a time".into(),
+        Screen::Quantities { .. } => "how many tickets".into(),
+        Screen::AskMember => "are you a member?".into(),
+        Screen::MemberId { .. } => "membership ID".into(),
+        Screen::Details { .. } => "your details".into(),
+        Screen::OneMoreDetail { .. } => "one more detail".into(),
+        Screen::Matching => "checking".into(),
+        Screen::Review { .. } => "review and pay".into(),
+        Screen::Paying { .. } => "pay on the card terminal".into(),
+        Screen::CannotPrint(p) => format!("cannot print ({p:?})"),
+        Screen::PaymentProblem(p) => format!("payment problem ({p:?})"),
+        Screen::Committing => "saving the order".into(),
+        Screen::Printing => "printing".into(),
+        Screen::Done => "done: take your tickets".into(),
+        Screen::CollectAtDesk => "collect tickets at the desk".into(),
+    }
+}

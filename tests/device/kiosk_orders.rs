@@ -1,0 +1,420 @@
+//! Kiosk orders, exactly once, against a real hub on loopback and the simulated terminal: an
+//! approved payment makes one order with signed tickets that a gate admits offline and the hub
+//! records once; a declined, cancelled or timed-out payment leaves nothing; and a kiosk that
+//! dies at any step of a payment settles it at start-up — never paid without an order, never
+//! charged twice, never an order without a payment.
+
+use std::sync::Arc;
+
+use crate::common::{TestDevice, TestHub, anchor, manual_clock};
+use portico::clock::{Clock, ManualClock};
+use portico::device::Device;
+use portico::intake::IntakeConfig;
+use portico::kiosk::checkout::{Session, VisitorForm};
+use portico::kiosk::order::{OrderDraft, draft};
+use portico::kiosk::orders::{self, OrderCounts};
+use portico::kiosk::pricing::{CartLine, quote};
+use portico::kiosk::sale::{NotPaid, Sales};
+use portico::kiosk::signer::{self, Signer};
+use portico::kiosk::terminal::{PaymentRequest, PaymentTerminal, SimStep, SimulatedTerminal};
+use portico::matching::{MatchConfig, OnAmbiguous};
+use portico::protocol::{ConstituentDto, Resource};
+
+const SLOT: &str = "zoo@2026-11-01T10:00";
+
+/// A kiosk with its key registered and the hub's feeds pulled.
+async fn kiosk(dev: &TestDevice, clock: Arc<ManualClock>) -> (Device, Arc<Signer>) {
+    let device = dev.open(clock);
+    device.engine.pull_all(None).await.unwrap();
+    let key = signer::load_or_create(&device.config.data_dir.join("kiosk-signing.key")).unwrap();
+    let client = portico::sync::HubClient::new(&device.config.upstream).unwrap();
+    let signer = signer::register(&client, &device.store, &key)
+        .await
+        .unwrap();
+    (device, Arc::new(signer))
+}
+
+fn till(
+    device: &Device,
+    clock: Arc<ManualClock>,
+    terminal: Arc<dyn PaymentTerminal>,
+    signer: Arc<Signer>,
+) -> Sales {
+    Sales {
+        store: device.store.clone(),
+        terminal,
+        signer,
+        clock,
+        zone: None,
+        device_id: device.config.device_id.clone(),
+        order_prefix: "K1".into(),
+        normalizer: device.config.normalizer.clone(),
+        intake: IntakeConfig {
+            matching: MatchConfig {
+                on_ambiguous: OnAmbiguous::Create,
+                ..MatchConfig::default()
+            },
+            ..IntakeConfig::default()
+        },
+        on_approved_after_crash: Default::default(),
+    }
+}
+
+/// Two adults and a child at 10:00 on the anchor day, for `buyer`.
+fn basket(device: &Device, buyer: &ConstituentDto) -> OrderDraft {
+    let conn = device.engine.database();
+    let conn = conn.lock().unwrap();
+    let catalog = portico::replica::catalog::load_catalog(&conn, anchor(), anchor())
+        .unwrap()
+        .catalog;
+    let line = |category: &str, quantity| CartLine {
+        product: "TIMED".into(),
+        category: Some(category.into()),
+        slot: Some(SLOT.into()),
+        quantity,
+    };
+    let now_local = anchor().and_hms_opt(9, 0, 0).unwrap();
+    let q = quote(
+        &[line("adult", 2), line("child", 1)],
+        &catalog,
+        None,
+        crate::common::start_time(),
+        now_local,
+    )
+    .unwrap();
+    let session = Session {
+        quote: Some(q),
+        form: VisitorForm {
+            first: buyer.name.first.clone(),
+            last: buyer.name.last.clone(),
+            email: buyer.emails[0].address.clone(),
+            phone: String::new(),
+            receipt_by_email: true,
+        },
+        ..Session::default()
+    };
+    draft(&session, &catalog, anchor()).unwrap()
+}
+
+/// A seeded constituent with an email, as the buyer.
+fn buyer(hub: &TestHub) -> ConstituentDto {
+    hub.store
+        .all::<ConstituentDto>(Resource::Constituents)
+        .unwrap()
+        .into_iter()
+        .find(|c| {
+            c.emails.iter().any(|e| e.meta.active && e.meta.primary)
+                && c.status == portico::domain::ConstituentStatus::Active
+        })
+        .map(|mut c| {
+            c.emails.retain(|e| e.meta.active && e.meta.primary);
+            c
+        })
+        .unwrap()
+}
+
+fn counts(device: &Device) -> OrderCounts {
+    let conn = device.engine.database();
+    orders::counts(&conn.lock().unwrap()).unwrap()
+}
+
+fn sold_in_slot(device: &Device) -> u32 {
+    let conn = device.engine.database();
+    let conn = conn.lock().unwrap();
+    conn.query_row(
+        "SELECT coalesce(sum(seats), 0) FROM order_lines WHERE slot_id = ?1",
+        [SLOT],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_sold_offline_is_admitted_offline_and_reaches_the_hub_once() {
+    let hub = TestHub::start(200).await;
+    let clock = manual_clock();
+    let kiosk_dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
+    let (kiosk, signer) = kiosk(&kiosk_dev, clock.clone()).await;
+    let gate_dev = TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", crate::gate_common::TAIL);
+    let gate = gate_dev.open(clock.clone());
+    gate.engine.pull_all(None).await.unwrap();
+    let buyer = buyer(&hub);
+    let draft = basket(&kiosk, &buyer);
+    assert_eq!(
+        draft.quote.gross, 6712,
+        "2 adults and a child, with 8.25 % tax"
+    );
+
+    // The hub goes away: the kiosk sells, the gate admits.
+    let TestHub {
+        server, store, dir, ..
+    } = hub;
+    let addr = server.addr;
+    server.shutdown().await;
+    let terminal = Arc::new(SimulatedTerminal::in_memory());
+    let sales = till(&kiosk, clock.clone(), terminal.clone(), signer);
+    let order = tokio::task::block_in_place(|| sales.pay(&draft, true))
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.order_no, "K1-00001");
+    assert_eq!(order.tickets.len(), 3);
+    assert_eq!(
+        order.constituent.as_deref(),
+        Some(buyer.lookup_id.as_str()),
+        "the buyer's details matched their record"
+    );
+    let c = counts(&kiosk);
+    assert_eq!(
+        (
+            c.orders,
+            c.payments,
+            c.tickets,
+            c.intents_completed,
+            c.held_seats
+        ),
+        (1, 1, 3, 1, 0)
+    );
+    assert_eq!(sold_in_slot(&kiosk), 3);
+    assert_eq!(terminal.charged().len(), 1);
+
+    let parser =
+        portico::input::credential::CredentialParser::new(gate.config.inputs.credentials.clone());
+    let (mut station, _) = crate::gate_common::station(&gate, clock.clone());
+    let scan = |text: &str| {
+        parser.parse(
+            "scanner",
+            text.as_bytes(),
+            portico::input::credential::FormatSet::barcode_default(),
+        )
+    };
+    let d = station
+        .scan(
+            &scan(&order.tickets[0]),
+            None,
+            1,
+            crate::gate_common::at(10, 5),
+        )
+        .unwrap();
+    assert_eq!(d.outcome, portico::gate::Outcome::Admit, "{d:?}");
+
+    // Back online: both push, twice; the hub has the order once and the admission once.
+    let pki = dir.path().join("pki");
+    let tls =
+        portico::tls::server_config(&pki.join("server.pem"), &pki.join("server.key")).unwrap();
+    let server = portico::hub::HubServer::start(addr, store.clone(), tls)
+        .await
+        .unwrap();
+    // (The scan was made at 10:05 by the gate's reckoning; the clock moves past it.)
+    clock.advance(chrono::Duration::hours(2));
+    let mut delivered = (0, 0);
+    for _ in 0..2 {
+        delivered.0 += kiosk.engine.push_once().await.unwrap().delivered;
+        delivered.1 += gate.engine.push_once().await.unwrap().delivered;
+    }
+    assert_eq!(
+        delivered,
+        (2, 1),
+        "the buyer's update and the order; the admission"
+    );
+    let listed = store.read(|c| portico::hub::orders::list(c, None)).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (
+            listed[0].order_no.as_str(),
+            listed[0].tickets,
+            listed[0].gross,
+            listed[0].offline
+        ),
+        ("K1-00001", 3, 6712, true)
+    );
+    assert_eq!(
+        listed[0].constituent.as_deref(),
+        Some(buyer.lookup_id.as_str())
+    );
+    let report = store
+        .read(|c| portico::hub::leases::report(c, Some(SLOT)))
+        .unwrap();
+    assert_eq!(report[0].sold, 3, "the kiosk's seats count as sold");
+    let secrets: Vec<String> = store
+        .all_docs(Resource::Tickets)
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("PT-"))
+        .collect();
+    assert_eq!(secrets.len(), 3, "the hub publishes the kiosk's tickets");
+    let admissions: i64 = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM inbox WHERE kind = 'scan' AND device_id = 'gate-1'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(admissions, 1);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_that_does_not_go_through_leaves_no_order_no_tickets_and_no_held_seats() {
+    let hub = TestHub::start(50).await;
+    let clock = manual_clock();
+    let dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
+    let (kiosk, signer) = kiosk(&dev, clock.clone()).await;
+    let draft = basket(&kiosk, &buyer(&hub));
+    let terminal = Arc::new(SimulatedTerminal::in_memory());
+    let sales = till(&kiosk, clock.clone(), terminal.clone(), signer);
+    let cases = [
+        (SimStep::Decline, NotPaid::Declined),
+        (SimStep::CancelledByVisitor, NotPaid::CancelledByVisitor),
+        (SimStep::TimeOut, NotPaid::TimedOut),
+        (SimStep::Unreachable, NotPaid::TerminalFault),
+    ];
+    for (i, (step, want)) in cases.into_iter().enumerate() {
+        terminal.script([step.clone()]);
+        let got = tokio::task::block_in_place(|| sales.pay(&draft, false)).unwrap();
+        assert_eq!(got, Err(want), "{step:?}");
+        let c = counts(&kiosk);
+        assert_eq!((c.orders, c.tickets, c.held_seats), (0, 0, 0), "{step:?}");
+        assert_eq!(c.intents_failed, i as u64 + 1, "{step:?}");
+    }
+    // No draft (the only personal data written before payment) is left behind.
+    let conn = kiosk.engine.database();
+    let drafts: i64 = conn
+        .lock()
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM payment_intents WHERE draft != '{}'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(drafts, 0);
+    assert!(terminal.charged().is_empty());
+    // The visitor tries again and it goes through: one order.
+    let order = tokio::task::block_in_place(|| sales.pay(&draft, false))
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.order_no, "K1-00001");
+    assert_eq!(counts(&kiosk).orders, 1);
+}
+
+/// Where the kiosk dies during a payment.
+#[derive(Debug, Clone, Copy)]
+enum CrashAt {
+    /// The intent is written; the terminal was never asked.
+    BeforeTheTerminal,
+    /// The terminal approved; the kiosk died before the order's commit.
+    AfterApproval,
+    /// The order committed; the kiosk died before printing.
+    AfterCommit,
+    /// The visitor is presenting their card when the power goes; the terminal still waits.
+    DuringThePayment,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_that_dies_at_any_step_of_a_payment_settles_it_at_start_up() {
+    let hub = TestHub::start(50).await;
+    let cases = [
+        // (crash, orders after recovery, cards charged)
+        (CrashAt::BeforeTheTerminal, 0, 0),
+        (CrashAt::AfterApproval, 1, 1),
+        (CrashAt::AfterCommit, 1, 1),
+        (CrashAt::DuringThePayment, 0, 0),
+    ];
+    for (i, (crash, orders_after, charged)) in cases.into_iter().enumerate() {
+        let clock = manual_clock();
+        let dev = TestDevice::on_disk(&hub, &format!("kiosk-{i}"));
+        let bank = dev.dir.path().join("terminal-bank.json");
+        let reference = {
+            let (kiosk, signer) = kiosk(&dev, clock.clone()).await;
+            let draft = basket(&kiosk, &buyer(&hub));
+            let terminal = Arc::new(SimulatedTerminal::with_bank(bank.clone()));
+            let sales = till(&kiosk, clock.clone(), terminal.clone(), signer);
+            let reference = format!("PAY-crash-{i}");
+            let now_ms = clock.now().timestamp_millis();
+            let d = draft.clone();
+            let r = reference.clone();
+            kiosk
+                .store
+                .write(move |tx| {
+                    orders::start_intent(tx, &r, &d, now_ms).map_err(|e| {
+                        portico::replica::ReplicaError::Corrupt {
+                            table: "payment_intents",
+                            detail: e.to_string(),
+                        }
+                    })
+                })
+                .unwrap();
+            let req = PaymentRequest {
+                reference: reference.clone(),
+                amount: draft.quote.gross,
+                currency: "USD".into(),
+            };
+            match crash {
+                CrashAt::BeforeTheTerminal => {}
+                CrashAt::AfterApproval => {
+                    terminal.script([SimStep::ApproveAndLoseReply]);
+                    assert!(terminal.start(&req).is_err());
+                }
+                CrashAt::AfterCommit => {
+                    // The whole payment, as the till makes it, then the crash.
+                    let _ = std::fs::remove_file(&bank);
+                    let fresh = Arc::new(SimulatedTerminal::with_bank(bank.clone()));
+                    let sales = till(&kiosk, clock.clone(), fresh, sales.signer.clone());
+                    let o = tokio::task::block_in_place(|| sales.pay(&draft, false))
+                        .unwrap()
+                        .unwrap();
+                    assert_eq!(o.tickets.len(), 3);
+                    // The hand-written intent above never reached a terminal.
+                }
+                CrashAt::DuringThePayment => {
+                    terminal.script([SimStep::HangUntilCancelled]);
+                    let t = terminal.clone();
+                    let req = req.clone();
+                    let hang = std::thread::spawn(move || t.start(&req));
+                    while terminal.ledger(&reference).is_none() {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    // The kiosk is gone; the terminal (another device) lives on, and a new
+                    // kiosk process will ask it. This thread stands in for the terminal.
+                    std::mem::forget(hang);
+                    let sales = till(
+                        &kiosk,
+                        clock.clone(),
+                        terminal.clone(),
+                        sales.signer.clone(),
+                    );
+                    let r = tokio::task::block_in_place(|| sales.recover(false)).unwrap();
+                    assert_eq!((r.forgotten, r.completed.len()), (1, 0), "{crash:?}: {r:?}");
+                }
+            }
+            drop(sales);
+            reference
+        };
+        // A new kiosk process: the same database and the same terminal's bank.
+        let (kiosk, signer) = kiosk(&dev, clock.clone()).await;
+        let terminal = Arc::new(SimulatedTerminal::with_bank(bank.clone()));
+        let sales = till(&kiosk, clock.clone(), terminal.clone(), signer);
+        let recovered = tokio::task::block_in_place(|| sales.recover(false)).unwrap();
+        let again = tokio::task::block_in_place(|| sales.recover(false)).unwrap();
+        assert_eq!(again, Default::default(), "{crash:?}: settled once");
+        let c = counts(&kiosk);
+        assert_eq!(c.orders, orders_after, "{crash:?}: {recovered:?}");
+        assert_eq!(c.payments, c.orders, "{crash:?}: an order per payment");
+        assert_eq!(c.intents_started, 0, "{crash:?}: nothing left unsettled");
+        assert_eq!(c.held_seats, 0, "{crash:?}");
+        assert_eq!(
+            terminal.charged().len(),
+            charged,
+            "{crash:?}: charged once at most"
+        );
+        if matches!(crash, CrashAt::AfterApproval) {
+            assert_eq!(recovered.completed.len(), 1);
+            let conn = kiosk.engine.database();
+            let paid = orders::order_of_payment(&conn.lock().unwrap(), &reference).unwrap();
+            assert!(paid.is_some(), "the approved payment has its order");
+        }
+    }
+}

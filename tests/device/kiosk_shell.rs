@@ -1,0 +1,331 @@
+//! The kiosk's shell driven by a visitor's taps, headless, with every real part: the replica a
+//! hub filled, seat leases from that hub, the simulated card terminal and the loopback ESC/POS
+//! printer. A purchase from the first tap to the printed receipt; a printer out of paper before
+//! payment (no payment taken) and after it (the order stands, the visitor is sent to the desk);
+//! and a visitor who walks away (every detail and every held seat gone).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{Local, NaiveDate, TimeZone, Utc};
+
+use crate::common::{TestDevice, TestHub, manual_clock};
+use portico::clock::ManualClock;
+use portico::device::Device;
+use portico::intake::IntakeConfig;
+use portico::kiosk::checkout::{
+    Event, FlowConfig, PrinterProblem, Purpose, Screen, Session, Tap, VisitorForm,
+};
+use portico::kiosk::lease_client::{LeaseClient, LeaseSettings};
+use portico::kiosk::orders;
+use portico::kiosk::printer::{EscPosPrinter, PrinterAddress, TicketPrinter};
+use portico::kiosk::receipt::{Letterhead, Paper};
+use portico::kiosk::sale::Sales;
+use portico::kiosk::shell::{KioskShell, ShellParts};
+use portico::kiosk::signer;
+use portico::kiosk::terminal::SimulatedTerminal;
+use portico::loopback_printer::LoopbackPrinter;
+use portico::matching::{MatchConfig, OnAmbiguous};
+use portico::sync::HubClient;
+
+fn tomorrow() -> NaiveDate {
+    Local::now().date_naive() + chrono::Duration::days(1)
+}
+
+fn slot() -> String {
+    portico::hub::catalog::slot_id("zoo", tomorrow().and_hms_opt(10, 0, 0).unwrap())
+}
+
+struct Kiosk {
+    _hub: TestHub,
+    _dev: TestDevice,
+    device: Device,
+    shell: KioskShell,
+    printer: LoopbackPrinter,
+}
+
+/// A kiosk at 08:00 tomorrow with seats leased for the morning's slots.
+async fn kiosk() -> Kiosk {
+    let hub = TestHub::start(100).await;
+    hub.store
+        .write(|tx, seq| portico::hub::catalog::publish(tx, seq, tomorrow(), 1, 0))
+        .unwrap();
+    let dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
+    let clock: Arc<ManualClock> = manual_clock();
+    let eight = tomorrow().and_hms_opt(8, 0, 0).unwrap();
+    clock.set(
+        Local
+            .from_local_datetime(&eight)
+            .earliest()
+            .unwrap()
+            .with_timezone(&Utc),
+    );
+    let device = dev.open(clock.clone());
+    device.engine.pull_all(None).await.unwrap();
+    let client = HubClient::new(&device.config.upstream).unwrap();
+    let key = signer::load_or_create(&device.config.data_dir.join("kiosk-signing.key")).unwrap();
+    let signer = Arc::new(
+        signer::register(&client, &device.store, &key)
+            .await
+            .unwrap(),
+    );
+    let leases = LeaseClient::new(
+        client,
+        device.store.clone(),
+        device.engine.database(),
+        clock.clone(),
+        None,
+        LeaseSettings::default(),
+        vec!["zoo".into()],
+    );
+    leases.check(&|_: &str| 0).await.unwrap();
+
+    let catalog = {
+        let conn = device.engine.database();
+        let conn = conn.lock().unwrap();
+        portico::replica::catalog::load_catalog(&conn, tomorrow(), tomorrow())
+            .unwrap()
+            .catalog
+    };
+    let intake = IntakeConfig {
+        matching: MatchConfig {
+            on_ambiguous: OnAmbiguous::Create,
+            ..MatchConfig::default()
+        },
+        ..IntakeConfig::default()
+    };
+    let sales = Arc::new(Sales {
+        store: device.store.clone(),
+        terminal: Arc::new(SimulatedTerminal::in_memory()),
+        signer,
+        clock: clock.clone(),
+        zone: None,
+        device_id: "kiosk-1".into(),
+        order_prefix: "K1".into(),
+        normalizer: device.config.normalizer.clone(),
+        intake: intake.clone(),
+        on_approved_after_crash: Default::default(),
+    });
+    let printer = LoopbackPrinter::start().unwrap();
+    let escpos: Box<dyn TicketPrinter> = Box::new(EscPosPrinter::new(
+        PrinterAddress::Tcp(printer.addr.to_string()),
+        Duration::from_secs(5),
+    ));
+    let shell = KioskShell::new(ShellParts {
+        flow: FlowConfig::default(),
+        catalog,
+        sales,
+        printer: Some(Arc::new(Mutex::new(escpos))),
+        paper: Paper::Mm80,
+        letterhead: Letterhead {
+            venue: "Riverside Zoo".into(),
+            ..Letterhead::default()
+        },
+        reader: device.store.reader().unwrap(),
+        normalizer: device.config.normalizer.clone(),
+        intake,
+        clock,
+        zone: None,
+        online: Arc::new(|| true),
+        lease_poke: None,
+    });
+    Kiosk {
+        _hub: hub,
+        _dev: dev,
+        device,
+        shell,
+        printer,
+    }
+}
+
+impl Kiosk {
+    fn tap(&mut self, t: Tap) -> &Screen {
+        self.shell.handle(Event::Tap(t), Instant::now());
+        self.shell.flow().screen()
+    }
+
+    /// Lets the payment and printing workers finish.
+    fn settle(&mut self) -> &Screen {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until
+            && matches!(
+                self.shell.flow().screen(),
+                Screen::Paying { .. } | Screen::Committing | Screen::Printing
+            )
+        {
+            self.shell.pump(Duration::from_millis(100));
+        }
+        self.shell.flow().screen()
+    }
+
+    fn go_to_review(&mut self) {
+        self.tap(Tap::Start(Purpose::Tickets));
+        self.tap(Tap::Slot {
+            product: "TIMED".into(),
+            slot: slot(),
+        });
+        for category in ["adult", "adult", "child"] {
+            self.tap(Tap::Quantity {
+                category: category.into(),
+                delta: 1,
+            });
+        }
+        assert_eq!(self.shell.flow().session().held, 3);
+        assert_eq!(self.tap(Tap::Next), &Screen::AskMember);
+        self.tap(Tap::IsMember(false));
+        let screen = self.tap(Tap::Details(VisitorForm {
+            first: "Ana".into(),
+            last: "Ruiz".into(),
+            email: "ana.ruiz@example.org".into(),
+            phone: String::new(),
+            receipt_by_email: true,
+        }));
+        assert_eq!(screen, &Screen::Review { problem: None });
+    }
+
+    fn counts(&self) -> orders::OrderCounts {
+        let conn = self.device.engine.database();
+        orders::counts(&conn.lock().unwrap()).unwrap()
+    }
+
+    fn print_state(&self) -> String {
+        let conn = self.device.engine.database();
+        conn.lock()
+            .unwrap()
+            .query_row("SELECT print_state FROM orders", [], |r| r.get(0))
+            .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_buys_three_timed_tickets_from_the_first_tap_to_the_receipt() {
+    let mut k = kiosk().await;
+    k.go_to_review();
+    let q = k.shell.flow().session().quote.clone().unwrap();
+    assert_eq!(q.gross, 6712);
+    k.tap(Tap::Pay);
+    assert_eq!(k.settle(), &Screen::Done);
+    let order = k.shell.order().unwrap().clone();
+    assert_eq!(order.order_no, "K1-00001");
+    let c = k.counts();
+    assert_eq!((c.orders, c.tickets, c.held_seats), (1, 3, 0));
+    // Three tickets and the receipt came out, and the order says so.
+    let printed = k.printer.printed();
+    assert_eq!(printed.len(), 4);
+    assert!(printed[..3].iter().all(|p| {
+        p.0.iter()
+            .any(|b| matches!(b, portico::kiosk::escpos::Block::Qr { .. }))
+    }));
+    assert_eq!(k.print_state(), "printed");
+    // The seats are sold from the kiosk's lease; nothing is held for the session any more.
+    let lease = {
+        let conn = k.device.engine.database();
+        portico::kiosk::leases::lease(&conn.lock().unwrap(), &slot())
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!((lease.sold, lease.intent_held), (3, 0));
+    assert_eq!((k.shell.session_holds())(&slot()), 0);
+    assert_eq!(k.tap(Tap::Finish), &Screen::Welcome);
+    assert_eq!(k.shell.flow().session(), &Session::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printer_out_of_paper_before_payment_takes_no_money_and_after_it_sends_the_visitor_to_the_desk()
+ {
+    let mut k = kiosk().await;
+    k.go_to_review();
+    k.printer.paper_for(0);
+    assert_eq!(
+        k.tap(Tap::Pay),
+        &Screen::CannotPrint(PrinterProblem::PaperOut)
+    );
+    let c = k.counts();
+    assert_eq!(
+        (
+            c.orders,
+            c.intents_started + c.intents_failed + c.intents_completed
+        ),
+        (0, 0),
+        "no payment was started"
+    );
+    // A new roll with room for one ticket: the order is paid and stands; one ticket out.
+    k.printer.refill();
+    k.printer.paper_for(1);
+    assert_eq!(k.tap(Tap::Retry), &Screen::Review { problem: None });
+    k.tap(Tap::Pay);
+    assert_eq!(k.settle(), &Screen::CollectAtDesk);
+    assert_eq!(k.counts().orders, 1);
+    assert_eq!(k.printer.printed().len(), 1);
+    assert_eq!(k.print_state(), "partial");
+    assert_eq!(
+        k.shell.last_print.map(|r| (r.printed, r.stopped)),
+        Some((1, true))
+    );
+    // At the desk, with paper: the rest prints, and only the rest.
+    k.printer.refill();
+    let order_no = k.shell.order().unwrap().order_no.clone();
+    let printout = {
+        let conn = k.device.engine.database();
+        orders::printout(&conn.lock().unwrap(), &order_no)
+            .unwrap()
+            .unwrap()
+    };
+    let (doc, secrets) = portico::kiosk::shell::documents(
+        &printout,
+        k.shell.catalog(),
+        &Letterhead::default(),
+        Paper::Mm80,
+    );
+    assert_eq!(secrets.len(), 2, "the two tickets not printed");
+    let mut desk = EscPosPrinter::new(
+        PrinterAddress::Tcp(k.printer.addr.to_string()),
+        Duration::from_secs(5),
+    );
+    assert_eq!(desk.print(&doc).unwrap().printed, 3);
+    assert_eq!(k.tap(Tap::Finish), &Screen::Welcome);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_who_walks_away_leaves_no_personal_data_and_no_held_seats() {
+    let mut k = kiosk().await;
+    k.tap(Tap::Start(Purpose::Tickets));
+    k.tap(Tap::Slot {
+        product: "TIMED".into(),
+        slot: slot(),
+    });
+    for _ in 0..3 {
+        k.tap(Tap::Quantity {
+            category: "adult".into(),
+            delta: 1,
+        });
+    }
+    k.tap(Tap::Next);
+    k.tap(Tap::IsMember(false));
+    // Typed, but the phone is missing: the form stays with the visitor's words in it.
+    k.tap(Tap::Details(VisitorForm {
+        first: "Zebediah".into(),
+        last: "Quillfeather".into(),
+        email: String::new(),
+        phone: String::new(),
+        receipt_by_email: false,
+    }));
+    assert!(format!("{:?}", k.shell.flow()).contains("Quillfeather"));
+    assert_eq!((k.shell.session_holds())(&slot()), 3);
+    let touched = Instant::now();
+    k.shell
+        .handle(Event::Tick, touched + Duration::from_secs(91));
+    assert!(
+        k.shell
+            .flow()
+            .still_there(touched + Duration::from_secs(91))
+            .is_some()
+    );
+    k.shell
+        .handle(Event::Tick, touched + Duration::from_secs(121));
+    assert_eq!(k.shell.flow().screen(), &Screen::Welcome);
+    assert_eq!(k.shell.flow().session(), &Session::default());
+    let shown = format!("{:?}", k.shell.flow());
+    assert!(!shown.contains("Quillfeather") && !shown.contains("Zebediah"));
+    assert_eq!((k.shell.session_holds())(&slot()), 0, "the seats went back");
+}
