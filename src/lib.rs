@@ -16,6 +16,7 @@ pub mod bench;
 pub mod demo;
 #[cfg(feature = "hub")]
 pub mod demo_kiosk;
+pub mod kiosk_cli;
 #[cfg(feature = "hub")]
 pub mod loopback_printer;
 #[cfg(feature = "hub")]

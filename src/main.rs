@@ -102,6 +102,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The kiosk's orders: list them, print again, settle payments, a test sale.
+    Kiosk {
+        #[command(subcommand)]
+        command: portico::kiosk_cli::KioskCommand,
+    },
     /// The reference upstream hub (also its own binary, `portico-hub`).
     #[cfg(feature = "hub")]
     Hub {
@@ -562,6 +567,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             })
             .await?;
         }
+        Command::Kiosk { command } => portico::kiosk_cli::run(command).await?,
         #[cfg(feature = "hub")]
         Command::Bench(args) => {
             let result = match args.name.as_str() {

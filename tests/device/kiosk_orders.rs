@@ -418,3 +418,89 @@ async fn a_kiosk_that_dies_at_any_step_of_a_payment_settles_it_at_start_up() {
         }
     }
 }
+
+/// `portico run` on a kiosk: the device registers its key, settles the payment its last run
+/// left approved but unsaved, and leases seats of the slots about to open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_kiosk_registers_its_key_settles_the_last_runs_payment_and_leases_seats() {
+    let hub = TestHub::start(50).await;
+    let tomorrow = chrono::Local::now().date_naive() + chrono::Duration::days(1);
+    hub.store
+        .write(|tx, seq| portico::hub::catalog::publish(tx, seq, tomorrow, 1, 0))
+        .unwrap();
+    let dev = TestDevice::new(&hub, "kiosk-9", &hub.ca, "", "");
+    let text = std::fs::read_to_string(&dev.config_path)
+        .unwrap()
+        .replace("roles = [\"gate\"]", "roles = [\"kiosk\"]")
+        .replace(
+            "[gate]\nname = \"Test gate\"",
+            "[kiosk]\norder_prefix = \"K9\"\n[kiosk.leases]\nlead = \"36h\"",
+        );
+    std::fs::write(&dev.config_path, text).unwrap();
+    let clock = manual_clock();
+    let eight = tomorrow.and_hms_opt(8, 0, 0).unwrap();
+    clock.set(
+        chrono::TimeZone::from_local_datetime(&chrono::Local, &eight)
+            .earliest()
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    );
+    // The last run: a payment approved at the terminal, its order never saved.
+    let reference = {
+        let (kiosk, _) = kiosk(&dev, clock.clone()).await;
+        let draft = basket(&kiosk, &buyer(&hub));
+        let d = draft.clone();
+        kiosk
+            .store
+            .write(move |tx| {
+                orders::start_intent(tx, "PAY-last-run", &d, 0).map_err(|e| {
+                    portico::replica::ReplicaError::Corrupt {
+                        table: "payment_intents",
+                        detail: e.to_string(),
+                    }
+                })
+            })
+            .unwrap();
+        let sim = SimulatedTerminal::with_bank(kiosk.config.data_dir.join("terminal-bank.json"));
+        sim.script([SimStep::ApproveAndLoseReply]);
+        let req = PaymentRequest {
+            reference: "PAY-last-run".into(),
+            amount: draft.quote.gross,
+            currency: "USD".into(),
+        };
+        assert!(sim.start(&req).is_err());
+        "PAY-last-run".to_owned()
+    };
+    let device = dev.open(clock.clone());
+    device.engine.pull_all(None).await.unwrap();
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let runtime = portico::kiosk::runtime::start(&device.engine, clock.clone(), rx)
+        .await
+        .expect("a kiosk");
+    assert!(
+        runtime.sales.is_some(),
+        "the key is registered: the kiosk can sell"
+    );
+    let conn = device.engine.database();
+    assert!(
+        orders::order_of_payment(&conn.lock().unwrap(), &reference)
+            .unwrap()
+            .is_some(),
+        "the approved payment got its order"
+    );
+    // The lease client's first check runs at once.
+    let mut leased = 0;
+    for _ in 0..100 {
+        leased = portico::kiosk::leases::leases(&conn.lock().unwrap())
+            .unwrap()
+            .iter()
+            .map(|l| l.seats)
+            .sum::<u32>();
+        if leased > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(leased > 0, "seats leased for the slots ahead");
+    runtime.stop();
+}

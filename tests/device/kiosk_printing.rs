@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use portico::domain::TicketValidity;
 use portico::kiosk::catalog::Lang;
-use portico::kiosk::escpos::{Block, PrintDoc, printable};
+use portico::kiosk::escpos::PrintDoc;
 use portico::kiosk::pricing::PriceKind;
 use portico::kiosk::printer::{EscPosPrinter, PrintReport, PrinterAddress, TicketPrinter};
 use portico::kiosk::receipt::{
@@ -46,29 +46,7 @@ fn tickets(n: usize) -> PrintDoc {
 }
 
 fn as_printed(doc: &PrintDoc) -> Vec<PrintDoc> {
-    doc.pieces()
-        .into_iter()
-        .map(|p| {
-            PrintDoc(
-                p.0.into_iter()
-                    .map(|b| match b {
-                        Block::Text {
-                            text,
-                            align,
-                            bold,
-                            size,
-                        } => Block::Text {
-                            text: printable(&text),
-                            align,
-                            bold,
-                            size,
-                        },
-                        other => other,
-                    })
-                    .collect(),
-            )
-        })
-        .collect()
+    doc.pieces().iter().map(PrintDoc::as_printed).collect()
 }
 
 fn printer(p: &LoopbackPrinter) -> EscPosPrinter {

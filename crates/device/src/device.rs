@@ -82,7 +82,8 @@ impl Device {
         Self::open(config, Arc::new(SystemClock))
     }
 
-    /// Runs until `shutdown` turns true: status socket, pull and push loops.
+    /// Runs until `shutdown` turns true: status socket, pull and push loops, the gate, and
+    /// the kiosk's background work (signing key, payments left unsettled, seat leases).
     pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<(), DeviceError> {
         let socket = crate::status::serve(&self.config.status_socket, self.engine.clone())
             .await
@@ -97,9 +98,14 @@ impl Device {
             "device running"
         );
         let gate = self.start_gate()?;
+        let kiosk =
+            crate::kiosk::runtime::start(&self.engine, self.clock.clone(), shutdown.clone()).await;
         self.engine.clone().run(shutdown, progress_observer()).await;
         if let Some(gate) = gate {
             gate.stop();
+        }
+        if let Some(kiosk) = kiosk {
+            kiosk.stop();
         }
         socket.abort();
         let _ = std::fs::remove_file(&self.config.status_socket);

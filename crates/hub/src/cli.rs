@@ -134,7 +134,7 @@ pub enum HubCommand {
         date: Option<chrono::NaiveDate>,
         /// How many per visitor category, `adult=2`; or a bare number for a product priced
         /// once. Repeat for several categories.
-        #[arg(long = "qty", required = true, value_parser = quantity)]
+        #[arg(long = "qty", required = true, value_parser = portico_core::kiosk::pricing::parse_quantity)]
         quantities: Vec<(Option<String>, u32)>,
         /// The buyer's Lookup ID, made the tickets' holder.
         #[arg(long)]
@@ -196,19 +196,6 @@ pub enum HubCommand {
         #[arg(long)]
         seats: u32,
     },
-}
-
-/// `adult=2` or `2`.
-fn quantity(s: &str) -> Result<(Option<String>, u32), String> {
-    let (category, n) = match s.split_once('=') {
-        Some((c, n)) => (Some(c.trim().to_owned()), n),
-        None => (None, s),
-    };
-    let n: u32 = n
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?}: give a count, `adult=2` or `2`"))?;
-    Ok((category, n))
 }
 
 /// Carries out one hub command.

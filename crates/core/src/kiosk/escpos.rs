@@ -97,6 +97,30 @@ impl PrintDoc {
         self.0.iter().filter(|b| matches!(b, Block::Cut)).count()
     }
 
+    /// The document as a printer reads it back: each text in the printer's characters
+    /// ([`printable`]).
+    pub fn as_printed(&self) -> PrintDoc {
+        PrintDoc(
+            self.0
+                .iter()
+                .map(|b| match b {
+                    Block::Text {
+                        text,
+                        align,
+                        bold,
+                        size,
+                    } => Block::Text {
+                        text: printable(text),
+                        align: *align,
+                        bold: *bold,
+                        size: *size,
+                    },
+                    other => other.clone(),
+                })
+                .collect(),
+        )
+    }
+
     /// The documents between cuts.
     pub fn pieces(&self) -> Vec<PrintDoc> {
         let mut out = vec![PrintDoc::default()];
@@ -432,26 +456,7 @@ mod tests {
         let bytes = encode(&doc);
         let (decoded, left) = decode(&bytes).unwrap();
         assert_eq!(left, 0);
-        let want = PrintDoc(
-            doc.0
-                .iter()
-                .map(|b| match b {
-                    Block::Text {
-                        text,
-                        align,
-                        bold,
-                        size,
-                    } => Block::Text {
-                        text: printable(text),
-                        align: *align,
-                        bold: *bold,
-                        size: *size,
-                    },
-                    other => other.clone(),
-                })
-                .collect(),
-        );
-        assert_eq!(decoded, vec![Decoded::Doc(want)]);
+        assert_eq!(decoded, vec![Decoded::Doc(doc.as_printed())]);
         assert_eq!(printable("Niño – ¿sí?"), "Niño - ¿sí?");
         assert_eq!(printable("·"), "·");
         assert_eq!(printable("✓"), "?");

@@ -37,6 +37,20 @@ pub struct CartLine {
     pub quantity: u32,
 }
 
+/// A quantity as staff type it on a command line: `adult=2` (a visitor category and a count)
+/// or a bare `2` (a product priced once).
+pub fn parse_quantity(s: &str) -> Result<(Option<String>, u32), String> {
+    let (category, n) = match s.split_once('=') {
+        Some((c, n)) => (Some(c.trim().to_owned()), n),
+        None => (None, s),
+    };
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: give a count, `adult=2` or `2`"))?;
+    Ok((category, n))
+}
+
 /// What a valid membership brings to a basket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberBenefit {

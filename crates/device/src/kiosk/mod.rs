@@ -6,6 +6,7 @@ pub use portico_store::kiosk::*;
 
 pub mod lease_client;
 pub mod printer;
+pub mod runtime;
 pub mod sale;
 pub mod shell;
 pub mod signer;

@@ -60,7 +60,33 @@ pub enum SimStep {
     HangUntilCancelled,
     /// The terminal cannot be reached at all.
     Unreachable,
+    /// The bank approves, and the terminal takes a few seconds to say so (a kiosk killed in
+    /// that moment has been charged and has no order yet).
+    ApproveSlowly,
+    /// The terminal takes a few seconds before it decides (and then approves).
+    DecideSlowly,
 }
+
+impl SimStep {
+    /// The step as the simulator's script file names it.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim() {
+            "approve" => Self::Approve,
+            "decline" => Self::Decline,
+            "cancel" => Self::CancelledByVisitor,
+            "timeout" => Self::TimeOut,
+            "approve-lose-reply" => Self::ApproveAndLoseReply,
+            "hang" => Self::HangUntilCancelled,
+            "unreachable" => Self::Unreachable,
+            "approve-slowly" => Self::ApproveSlowly,
+            "decide-slowly" => Self::DecideSlowly,
+            _ => return None,
+        })
+    }
+}
+
+/// How long a slow step takes.
+const SLOW: Duration = Duration::from_secs(3);
 
 /// A terminal that answers from a script (then approves everything).
 pub struct SimulatedTerminal {
@@ -90,7 +116,10 @@ impl SimulatedTerminal {
         }
     }
 
-    /// A terminal whose bank is the file `bank` (read if it exists).
+    /// A terminal whose bank is the file `bank` (read if it exists). A file `…-script` beside
+    /// it scripts the next payments, one step a line (`approve`, `decline`, `cancel`,
+    /// `timeout`, `approve-lose-reply`, `hang`, `unreachable`, `approve-slowly`,
+    /// `decide-slowly`); the simulator takes the lines it uses out of the file.
     pub fn with_bank(bank: PathBuf) -> Self {
         let ledger = std::fs::read(&bank)
             .ok()
@@ -105,6 +134,24 @@ impl SimulatedTerminal {
             cancelled: Condvar::new(),
             delay: Duration::ZERO,
         }
+    }
+
+    fn script_file(&self) -> Option<PathBuf> {
+        let bank = self.bank.as_ref()?;
+        let mut name = bank.file_name()?.to_os_string();
+        name.push("-script");
+        Some(bank.with_file_name(name))
+    }
+
+    /// The next step from the script file, taken out of it.
+    fn scripted_from_file(&self) -> Option<SimStep> {
+        let path = self.script_file()?;
+        let text = std::fs::read_to_string(&path).ok()?;
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let step = SimStep::parse(lines.next()?)?;
+        let rest: Vec<&str> = lines.collect();
+        let _ = std::fs::write(&path, rest.join("\n"));
+        Some(step)
     }
 
     /// Queues the next payments' outcomes.
@@ -172,12 +219,22 @@ impl PaymentTerminal for SimulatedTerminal {
                 req.reference
             )));
         }
-        let step = st.script.pop_front().unwrap_or(SimStep::Approve);
+        let step = match st.script.pop_front() {
+            Some(s) => s,
+            None => self.scripted_from_file().unwrap_or(SimStep::Approve),
+        };
         let outcome = match step {
             SimStep::Unreachable => {
                 return Err(TerminalError::Link("no route to the terminal".into()));
             }
-            SimStep::Approve | SimStep::ApproveAndLoseReply => {
+            SimStep::DecideSlowly => {
+                tracing::info!(reference = %req.reference, "terminal: waiting for the card");
+                drop(st);
+                std::thread::sleep(SLOW);
+                st = self.lock();
+                TerminalOutcome::Approved(Self::approval(&mut st))
+            }
+            SimStep::Approve | SimStep::ApproveAndLoseReply | SimStep::ApproveSlowly => {
                 TerminalOutcome::Approved(Self::approval(&mut st))
             }
             SimStep::Decline => TerminalOutcome::Declined {
@@ -202,6 +259,11 @@ impl PaymentTerminal for SimulatedTerminal {
         );
         if step == SimStep::ApproveAndLoseReply {
             return Err(TerminalError::Link("the answer was lost".into()));
+        }
+        if step == SimStep::ApproveSlowly {
+            tracing::info!(reference = %req.reference, "terminal: approved; answering slowly");
+            drop(st);
+            std::thread::sleep(SLOW);
         }
         Ok(outcome)
     }

@@ -67,35 +67,18 @@ pub fn preview(
     visitor: &VisitorDetails,
     now: DateTime<Utc>,
 ) -> Result<Decision, ReplicaError> {
-    let keys = match &config.matching.mode {
-        MatchMode::Strict => {
-            let mut keys = visitor_keys(visitor, n);
-            keys.retain(|k| k.is_strict());
-            keys
-        }
-        MatchMode::Scored(thresholds) => {
-            crate::matching::scored::probe_keys(visitor, n, thresholds)
-        }
-    };
-    let candidates = search::candidates(
-        conn,
-        n,
-        &keys,
-        Some(&visitor.name.first),
-        config.candidate_limit.max(1),
-    )?;
+    let candidates = candidates_for(conn, n, config, visitor)?;
     Ok(decide(visitor, &candidates, n, config, "preview", now).decision)
 }
 
-/// Intake inside the caller's write transaction (the writer's job, or a kiosk order's); also
-/// returns how many candidates were weighed.
-pub fn intake_in(
-    tx: &Connection,
+/// The replica's records that may be `visitor`: those sharing the keys the configured mode
+/// probes.
+fn candidates_for(
+    conn: &Connection,
     n: &Normalizer,
     config: &IntakeConfig,
     visitor: &VisitorDetails,
-    now: DateTime<Utc>,
-) -> Result<(IntakeOutcome, usize), ReplicaError> {
+) -> Result<Vec<crate::domain::Constituent>, ReplicaError> {
     let keys = match &config.matching.mode {
         // A strict match always shares an email or a phone.
         MatchMode::Strict => {
@@ -107,13 +90,25 @@ pub fn intake_in(
             crate::matching::scored::probe_keys(visitor, n, thresholds)
         }
     };
-    let candidates = search::candidates(
-        tx,
+    search::candidates(
+        conn,
         n,
         &keys,
         Some(&visitor.name.first),
         config.candidate_limit.max(1),
-    )?;
+    )
+}
+
+/// Intake inside the caller's write transaction (the writer's job, or a kiosk order's); also
+/// returns how many candidates were weighed.
+pub fn intake_in(
+    tx: &Connection,
+    n: &Normalizer,
+    config: &IntakeConfig,
+    visitor: &VisitorDetails,
+    now: DateTime<Utc>,
+) -> Result<(IntakeOutcome, usize), ReplicaError> {
+    let candidates = candidates_for(tx, n, config, visitor)?;
     let local_id = local_id(uuid::Uuid::now_v7());
     let plan = decide(visitor, &candidates, n, config, &local_id, now);
 

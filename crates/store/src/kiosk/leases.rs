@@ -11,7 +11,7 @@ use chrono::NaiveDateTime;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::kiosk::capacity::KioskLease;
-use crate::protocol::{LeaseReply, LeaseRequest, LeasesDto};
+use crate::protocol::{LeaseDto, LeaseReply, LeaseRequest, LeasesDto};
 use crate::replica::{ReplicaError, Result};
 
 /// One slot's lease as the kiosk counts it.
@@ -237,11 +237,8 @@ fn returns_unanswered(tx: &Connection, slot_id: &str, except: &str) -> Result<u3
         .query_row(params![slot_id, except], |r| r.get(0))?)
 }
 
-/// Records the hub's reply to a call: the kiosk's seats become the hub's count, less any
-/// return still on its way.
-pub fn answered(tx: &Connection, reply: &LeaseReply, now_ms: i64) -> Result<()> {
-    let l = &reply.lease;
-    let pending = returns_unanswered(tx, &l.slot_id, &reply.request_id)?;
+/// Writes a lease as the hub counts it, with `seats` as the kiosk's own count.
+fn store_lease(tx: &Connection, l: &LeaseDto, seats: u32, now_ms: i64) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO leases (slot_id, seats, hub_used, recall, sales_close, updated_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -250,12 +247,21 @@ pub fn answered(tx: &Connection, reply: &LeaseReply, now_ms: i64) -> Result<()> 
     )?
     .execute(params![
         l.slot_id,
-        l.seats.saturating_sub(pending),
+        seats,
         l.used,
         l.recall,
         local(l.sales_close),
         now_ms
     ])?;
+    Ok(())
+}
+
+/// Records the hub's reply to a call: the kiosk's seats become the hub's count, less any
+/// return still on its way.
+pub fn answered(tx: &Connection, reply: &LeaseReply, now_ms: i64) -> Result<()> {
+    let l = &reply.lease;
+    let pending = returns_unanswered(tx, &l.slot_id, &reply.request_id)?;
+    store_lease(tx, l, l.seats.saturating_sub(pending), now_ms)?;
     tx.prepare_cached("UPDATE lease_ops SET state = 'done' WHERE request_id = ?1")?
         .execute([&reply.request_id])?;
     Ok(())
@@ -277,20 +283,7 @@ pub fn reconcile(tx: &Connection, hub: &LeasesDto, now_ms: i64) -> Result<()> {
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for l in hub.leases.iter().filter(|l| !busy.contains(&l.slot_id)) {
-        tx.prepare_cached(
-            "INSERT INTO leases (slot_id, seats, hub_used, recall, sales_close, updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (slot_id) DO UPDATE SET seats = ?2, hub_used = ?3, recall = ?4,
-                 sales_close = ?5, updated_at_ms = ?6",
-        )?
-        .execute(params![
-            l.slot_id,
-            l.seats,
-            l.used,
-            l.recall,
-            local(l.sales_close),
-            now_ms
-        ])?;
+        store_lease(tx, l, l.seats, now_ms)?;
     }
     let listed: Vec<&str> = hub.leases.iter().map(|l| l.slot_id.as_str()).collect();
     let mine: Vec<String> = tx

@@ -1,0 +1,239 @@
+//! What a kiosk does while `portico run` runs it, beside the screens: registers its
+//! ticket-signing key with the hub, settles at start-up any payment a crash left unsettled, and
+//! keeps its seat leases (asks for seats of the slots about to open, gives back what it will
+//! not sell).
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, watch};
+
+use crate::clock::Clock;
+use crate::config::{DeviceConfig, KioskConfig, TerminalKind};
+use crate::kiosk::lease_client::LeaseClient;
+use crate::kiosk::sale::Sales;
+use crate::kiosk::signer::{self, Signer};
+use crate::kiosk::terminal::{PaymentTerminal, SimulatedTerminal};
+use crate::replica::Store;
+use crate::sync::{HubClient, SyncEngine};
+
+/// The kiosk's parts that live as long as the device runs.
+pub struct KioskRuntime {
+    pub sales: Option<Arc<Sales>>,
+    /// Wakes the lease client (a visitor wants more seats than the kiosk holds).
+    pub lease_poke: Arc<Notify>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl KioskRuntime {
+    pub fn stop(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The card terminal the config names.
+pub fn terminal(cfg: &DeviceConfig, kiosk: &KioskConfig) -> Arc<dyn PaymentTerminal> {
+    match kiosk.terminal.kind {
+        TerminalKind::Simulated => Arc::new(SimulatedTerminal::with_bank(
+            cfg.data_dir.join("terminal-bank.json"),
+        )),
+    }
+}
+
+/// The signer: the key's id from the hub (registering it when the hub answers), or the id the
+/// database kept from an earlier registration when it does not. `None`: never registered, so
+/// the kiosk cannot sign tickets yet.
+pub async fn signer(cfg: &DeviceConfig, kiosk: &KioskConfig, store: &Store) -> Option<Signer> {
+    let key = match signer::load_or_create(&kiosk.key_path(&cfg.data_dir)) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "no ticket-signing key: the kiosk cannot sell");
+            return None;
+        }
+    };
+    match HubClient::new(&cfg.upstream) {
+        Ok(client) => match signer::register(&client, store, &key).await {
+            Ok(s) => return Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "signing key not registered now; using the id kept")
+            }
+        },
+        Err(e) => tracing::warn!(error = %e, "no hub client"),
+    }
+    let conn = store.reader().ok()?;
+    let id = signer::registered(&conn, &key).ok()??;
+    Some(Signer::new(id, key))
+}
+
+/// The receipt printer the config names, if any.
+pub fn printer(kiosk: &KioskConfig) -> Option<crate::kiosk::shell::SharedPrinter> {
+    kiosk.printer.as_ref().map(|p| {
+        let printer: Box<dyn crate::kiosk::printer::TicketPrinter> = Box::new(
+            crate::kiosk::printer::EscPosPrinter::new(p.address.clone(), p.timeout),
+        );
+        Arc::new(std::sync::Mutex::new(printer))
+    })
+}
+
+/// Prints what of order `order_no` has not printed yet (or all of it, `again`), and records
+/// what came out. Returns how many pieces printed and how many there were.
+pub fn print_order(
+    store: &Store,
+    kiosk: &KioskConfig,
+    catalog: &crate::kiosk::catalog::Catalog,
+    order_no: &str,
+    again: bool,
+    now_ms: i64,
+) -> Result<(usize, usize), String> {
+    let printer = printer(kiosk).ok_or("no [kiosk.printer] is configured")?;
+    let conn = store.reader().map_err(|e| e.to_string())?;
+    let mut p = crate::kiosk::orders::printout(&conn, order_no)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no order {order_no} on this kiosk"))?;
+    if again {
+        for t in &mut p.tickets {
+            t.printed = false;
+        }
+    }
+    let paper = kiosk.printer.as_ref().map(|p| p.paper).unwrap_or_default();
+    let (doc, secrets) = crate::kiosk::shell::documents(&p, catalog, &kiosk.letterhead, paper);
+    let pieces = doc.cuts();
+    let report = printer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .print(&doc)
+        .map_err(|e| e.to_string())?;
+    let tickets: Vec<String> = secrets.into_iter().take(report.printed).collect();
+    let receipt = report.printed >= pieces;
+    let order_id = p.order_id.clone();
+    store
+        .write(move |tx| {
+            crate::kiosk::orders::mark_printed(tx, &order_id, &tickets, receipt, now_ms).map_err(
+                |e| crate::replica::ReplicaError::Corrupt {
+                    table: "orders",
+                    detail: e.to_string(),
+                },
+            )
+        })
+        .map_err(|e| e.to_string())?;
+    Ok((report.printed, pieces))
+}
+
+/// The kiosk's till as the config sets it up.
+pub fn sales(
+    cfg: &DeviceConfig,
+    kiosk: &KioskConfig,
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    signer: Signer,
+) -> Sales {
+    Sales {
+        store,
+        terminal: terminal(cfg, kiosk),
+        signer: Arc::new(signer),
+        clock,
+        zone: cfg.timezone,
+        device_id: cfg.device_id.clone(),
+        order_prefix: kiosk.order_prefix.clone(),
+        normalizer: cfg.normalizer.clone(),
+        // The checkout has asked one more detail already when several records matched: the
+        // order then goes to a new record that staff review at the hub.
+        intake: crate::intake::IntakeConfig {
+            matching: crate::matching::MatchConfig {
+                on_ambiguous: crate::matching::OnAmbiguous::Create,
+                ..cfg.matching
+            },
+            ..crate::intake::IntakeConfig::default()
+        },
+        on_approved_after_crash: kiosk.terminal.after_crash,
+    }
+}
+
+/// Starts the kiosk's background work on `engine`'s device.
+pub async fn start(
+    engine: &Arc<SyncEngine>,
+    clock: Arc<dyn Clock>,
+    shutdown: watch::Receiver<bool>,
+) -> Option<KioskRuntime> {
+    let cfg = engine.config().clone();
+    let kiosk = cfg.kiosk.clone()?;
+    if !cfg.roles.contains(&crate::config::Role::Kiosk) {
+        return None;
+    }
+    let store = engine.store();
+    let signer = signer(&cfg, &kiosk, &store).await;
+    let sales =
+        signer.map(|signer| Arc::new(sales(&cfg, &kiosk, store.clone(), clock.clone(), signer)));
+    if let Some(s) = sales.clone() {
+        let online = engine.link_status().online;
+        match tokio::task::spawn_blocking(move || s.recover(!online)).await {
+            Ok(Ok(r)) if r != Default::default() => tracing::info!(
+                completed = r.completed.len(),
+                voided = r.voided,
+                forgotten = r.forgotten,
+                unanswered = r.unanswered,
+                "payments left by the last run settled"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "payments left by the last run not settled"),
+            Err(e) => tracing::error!(error = %e, "payment recovery stopped"),
+        }
+    }
+    let lease_poke = Arc::new(Notify::new());
+    let mut tasks = Vec::new();
+    if let Ok(client) = HubClient::new(&cfg.upstream) {
+        // The groups of the timed admissions the kiosk sells.
+        let groups: Vec<String> = store
+            .reader()
+            .ok()
+            .and_then(|c| {
+                let today = crate::gate::station::now_local(clock.now(), cfg.timezone)
+                    .local
+                    .date();
+                crate::replica::catalog::load_catalog(&c, today, today).ok()
+            })
+            .map(|l| {
+                let mut g: Vec<String> = l
+                    .catalog
+                    .products
+                    .values()
+                    .filter_map(|p| match &p.admission {
+                        crate::kiosk::catalog::Admission::Timed { slot_group } => {
+                            Some(slot_group.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                g.sort();
+                g.dedup();
+                g
+            })
+            .unwrap_or_default();
+        let leases = Arc::new(LeaseClient::new(
+            client,
+            store.clone(),
+            engine.database(),
+            clock,
+            cfg.timezone,
+            kiosk.leases.clone(),
+            groups,
+        ));
+        let poke = lease_poke.clone();
+        tasks.push(tokio::spawn(leases.run(
+            poke,
+            Arc::new(|_: &str| 0),
+            shutdown,
+        )));
+    }
+    tracing::info!(
+        signing = sales.is_some(),
+        printer = kiosk.printer.is_some(),
+        "kiosk running"
+    );
+    Some(KioskRuntime {
+        sales,
+        lease_poke,
+        tasks,
+    })
+}

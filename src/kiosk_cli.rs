@@ -1,0 +1,225 @@
+//! `portico kiosk …`: what a technician does with a kiosk from its shell — list its orders,
+//! print an order's tickets again, settle payments a crash left, and make a test sale through
+//! the configured card terminal and printer when commissioning it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use clap::Subcommand;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, DeviceConfig, KioskConfig};
+use crate::gate::station::now_local;
+use crate::kiosk::checkout::Session;
+use crate::kiosk::pricing::{CartLine, quote};
+use crate::kiosk::{order, runtime};
+use crate::replica::{self, Store};
+
+#[derive(Subcommand)]
+pub enum KioskCommand {
+    /// List the orders this kiosk made: number, time, total, tickets, what printed.
+    Orders {
+        /// The device's config file.
+        #[arg(long)]
+        config: std::path::PathBuf,
+    },
+    /// Print an order's tickets that did not come out (the paper ran out), and its receipt.
+    Reprint {
+        /// The device's config file.
+        #[arg(long)]
+        config: std::path::PathBuf,
+        /// The order number, as on the screen or the receipt (e.g. K1-00042).
+        order_no: String,
+        /// Print every ticket again, not only those that did not come out.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Settle payments a crash or a power cut left unsettled (the device does this when it
+    /// starts): asks the card terminal and completes or forgets each.
+    Settle {
+        /// The device's config file.
+        #[arg(long)]
+        config: std::path::PathBuf,
+    },
+    /// Sell one product through the configured card terminal and printer, to check a kiosk
+    /// when installing it.
+    TestSale {
+        /// The device's config file.
+        #[arg(long)]
+        config: std::path::PathBuf,
+        /// The product id, e.g. TIMED.
+        product: String,
+        /// The timed-entry slot, for a timed admission.
+        #[arg(long)]
+        slot: Option<String>,
+        /// How many per visitor category, `adult=2` (or a bare number for a product priced
+        /// once). Repeat for several categories.
+        #[arg(long = "qty", required = true, value_parser = crate::kiosk::pricing::parse_quantity)]
+        quantities: Vec<(Option<String>, u32)>,
+    },
+}
+
+struct Opened {
+    cfg: DeviceConfig,
+    kiosk: KioskConfig,
+    store: Arc<Store>,
+}
+
+fn open(path: &Path) -> Result<Opened> {
+    let cfg = config::load(path)?;
+    let kiosk = cfg
+        .kiosk
+        .clone()
+        .with_context(|| format!("{} has no [kiosk] section", path.display()))?;
+    let store = Arc::new(Store::open(&cfg.database_path())?);
+    Ok(Opened { cfg, kiosk, store })
+}
+
+fn catalog(o: &Opened) -> Result<crate::kiosk::catalog::Catalog> {
+    let today = now_local(Utc::now(), o.cfg.timezone).local.date();
+    let conn = o.store.reader()?;
+    Ok(replica::catalog::load_catalog(&conn, today, today + chrono::Duration::days(1))?.catalog)
+}
+
+pub async fn run(command: KioskCommand) -> Result<()> {
+    match command {
+        KioskCommand::Orders { config } => {
+            let o = open(&config)?;
+            let conn = o.store.reader()?;
+            let rows: Vec<(String, String, i64, String, String, i64)> = conn
+                .prepare(
+                    "SELECT o.order_no, o.local_time, o.gross, o.currency, o.print_state,
+                            (SELECT count(*) FROM issued_tickets t WHERE t.order_id = o.order_id)
+                     FROM orders o ORDER BY o.created_at_ms",
+                )?
+                .query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            if rows.is_empty() {
+                println!("no orders on this kiosk");
+            }
+            for (no, at, gross, currency, printed, tickets) in rows {
+                println!(
+                    "{no:<10} {at}  {:>10}  {tickets} tickets  {printed}",
+                    crate::kiosk::money::format(gross, &currency)
+                );
+            }
+        }
+        KioskCommand::Reprint {
+            config,
+            order_no,
+            all,
+        } => {
+            let o = open(&config)?;
+            let catalog = catalog(&o)?;
+            let (printed, pieces) = runtime::print_order(
+                &o.store,
+                &o.kiosk,
+                &catalog,
+                &order_no,
+                all,
+                Utc::now().timestamp_millis(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            println!("order {order_no}: {printed} of {pieces} pieces printed");
+            if printed < pieces {
+                bail!("the printer stopped (paper, cover): refill it and run this again");
+            }
+        }
+        KioskCommand::Settle { config } => {
+            let o = open(&config)?;
+            let signer = runtime::signer(&o.cfg, &o.kiosk, &o.store)
+                .await
+                .context("this kiosk's signing key was never registered with the hub")?;
+            let sales = runtime::sales(
+                &o.cfg,
+                &o.kiosk,
+                o.store.clone(),
+                Arc::new(SystemClock),
+                signer,
+            );
+            let r = tokio::task::spawn_blocking(move || sales.recover(false)).await??;
+            println!(
+                "payments settled: {} completed (orders made), {} voided, {} not charged, {} the terminal did not answer for",
+                r.completed.len(),
+                r.voided,
+                r.forgotten,
+                r.unanswered
+            );
+            for order in &r.completed {
+                println!(
+                    "  order {} ({} tickets)",
+                    order.order_no,
+                    order.tickets.len()
+                );
+            }
+        }
+        KioskCommand::TestSale {
+            config,
+            product,
+            slot,
+            quantities,
+        } => {
+            let o = open(&config)?;
+            let catalog = catalog(&o)?;
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let now = now_local(clock.now(), o.cfg.timezone).local;
+            let cart: Vec<CartLine> = quantities
+                .iter()
+                .map(|(category, n)| CartLine {
+                    product: product.clone(),
+                    category: category.clone(),
+                    slot: slot.clone(),
+                    quantity: *n,
+                })
+                .collect();
+            let q = quote(&cart, &catalog, None, clock.now(), now)?;
+            let session = Session {
+                quote: Some(q),
+                ..Session::default()
+            };
+            let draft = order::draft(&session, &catalog, now.date())?;
+            let signer = runtime::signer(&o.cfg, &o.kiosk, &o.store)
+                .await
+                .context("this kiosk's signing key was never registered with the hub")?;
+            let sales = runtime::sales(&o.cfg, &o.kiosk, o.store.clone(), clock.clone(), signer);
+            println!(
+                "test sale: {} for {}",
+                product,
+                crate::kiosk::money::format(draft.quote.gross, &draft.quote.currency)
+            );
+            let paid = tokio::task::spawn_blocking(move || sales.pay(&draft, false)).await??;
+            let order = match paid {
+                Ok(order) => order,
+                Err(why) => bail!("not paid: {why:?}"),
+            };
+            println!(
+                "order {}: {} tickets signed",
+                order.order_no,
+                order.tickets.len()
+            );
+            match runtime::print_order(
+                &o.store,
+                &o.kiosk,
+                &catalog,
+                &order.order_no,
+                false,
+                clock.now().timestamp_millis(),
+            ) {
+                Ok((printed, pieces)) => println!("printed {printed} of {pieces} pieces"),
+                Err(e) => println!("not printed: {e} (`portico kiosk reprint` prints it later)"),
+            }
+        }
+    }
+    Ok(())
+}
