@@ -226,6 +226,36 @@ async fn a_visitor_buys_three_timed_tickets_from_the_first_tap_to_the_receipt() 
     };
     assert_eq!((lease.sold, lease.intent_held), (3, 0));
     assert_eq!((k.shell.session_holds())(&slot()), 0);
+    // What `portico status` says of the kiosk.
+    let report = {
+        let conn = k.device.engine.database();
+        portico::status::report(
+            &conn.lock().unwrap(),
+            "kiosk-1",
+            vec!["kiosk".into()],
+            Default::default(),
+            chrono::Utc::now(),
+        )
+        .unwrap()
+    };
+    let kiosk = report.kiosk.clone().unwrap();
+    assert_eq!(
+        (
+            kiosk.orders,
+            kiosk.tickets,
+            kiosk.not_printed,
+            kiosk.unsettled_payments
+        ),
+        (1, 3, 0, 0)
+    );
+    assert_eq!(kiosk.seats_sold, 3);
+    assert!(kiosk.seats_leased >= 10, "{kiosk:?}");
+    assert_eq!(kiosk.signing_key, Some(32768));
+    let text = portico::status::render(&report);
+    assert!(
+        text.contains("kiosk       1 orders, 3 tickets; signing key 32768"),
+        "{text}"
+    );
     assert_eq!(k.tap(Tap::Finish), &Screen::Welcome);
     assert_eq!(k.shell.flow().session(), &Session::default());
 }

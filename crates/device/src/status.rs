@@ -45,6 +45,9 @@ pub struct StatusReport {
     /// A gate's scan log (absent on a device that never ran a gate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan_log: Option<ScanLogStats>,
+    /// A kiosk's sales (absent on a device that never sold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kiosk: Option<KioskStats>,
     /// The database's size and the room left beside it (absent when the file system could not
     /// be asked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,6 +56,23 @@ pub struct StatusReport {
     /// [`crate::replica::keep_aside`] and [`crate::replica::store::keep_aside_unreadable`].
     #[serde(default)]
     pub kept_aside: Vec<String>,
+}
+
+/// What a kiosk has sold and holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KioskStats {
+    pub orders: u64,
+    pub tickets: u64,
+    /// Orders whose tickets or receipt did not all print (`portico kiosk reprint`).
+    pub not_printed: u64,
+    /// Payments begun and not settled yet (settled at the next start, or `portico kiosk
+    /// settle`).
+    pub unsettled_payments: u64,
+    /// Seats leased from the hub for slots still on sale, and of them sold here.
+    pub seats_leased: u64,
+    pub seats_sold: u64,
+    /// The signing key's id, once the hub registered it.
+    pub signing_key: Option<u16>,
 }
 
 /// Below this share of free space the status says so in capitals: scans, orders and new
@@ -187,6 +207,53 @@ pub fn report(
                 tallies,
             })
         },
+        kiosk: {
+            let kiosk = roles.iter().any(|r| r == "kiosk");
+            let c = crate::kiosk::orders::counts(conn).map_err(|e| {
+                crate::replica::ReplicaError::Corrupt {
+                    table: "orders",
+                    detail: e.to_string(),
+                }
+            })?;
+            (kiosk || c.orders > 0)
+                .then(|| -> crate::replica::Result<KioskStats> {
+                    let one = |sql: &str| -> rusqlite::Result<u64> {
+                        conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+                            .map(|n| n as u64)
+                    };
+                    let local = crate::gate::station::now_local(now, None)
+                        .local
+                        .format("%Y-%m-%dT%H:%M:%S")
+                        .to_string();
+                    let (leased, sold) = conn.query_row(
+                        "SELECT coalesce(sum(l.seats), 0),
+                            coalesce(sum((SELECT coalesce(sum(o.seats), 0) FROM order_lines o
+                                          WHERE o.slot_id = l.slot_id)), 0)
+                     FROM leases l WHERE l.sales_close > ?1",
+                        [&local],
+                        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+                    )?;
+                    Ok(KioskStats {
+                        orders: c.orders,
+                        tickets: c.tickets,
+                        not_printed: one(
+                            "SELECT count(*) FROM orders WHERE print_state != 'printed'",
+                        )?,
+                        unsettled_payments: c.intents_started,
+                        seats_leased: leased,
+                        seats_sold: sold,
+                        signing_key: conn
+                            .query_row(
+                                "SELECT value FROM kiosk_state WHERE key = 'signing_key_id'",
+                                [],
+                                |r| r.get::<_, String>(0),
+                            )
+                            .ok()
+                            .and_then(|v| v.parse().ok()),
+                    })
+                })
+                .transpose()?
+        },
         storage: conn.path().and_then(|p| Storage::of(Path::new(p))),
         kept_aside: {
             let mut kept = crate::replica::kept_aside_records(conn)?;
@@ -276,6 +343,32 @@ pub fn render(r: &StatusReport) -> String {
             "scan log    {} scans{since}, {} ticket tallies of older uses\n",
             log.scans, log.tallies
         ));
+    }
+    if let Some(k) = &r.kiosk {
+        s.push_str(&format!(
+            "kiosk       {} orders, {} tickets; signing key {}\n",
+            k.orders,
+            k.tickets,
+            k.signing_key
+                .map_or("NOT REGISTERED (the kiosk cannot sell)".to_owned(), |id| id
+                    .to_string())
+        ));
+        s.push_str(&format!(
+            "  seats     {} leased for slots still on sale, {} of them sold here\n",
+            k.seats_leased, k.seats_sold
+        ));
+        if k.not_printed > 0 {
+            s.push_str(&format!(
+                "  PRINTING  {} order(s) not fully printed: portico kiosk orders, then reprint\n",
+                k.not_printed
+            ));
+        }
+        if k.unsettled_payments > 0 {
+            s.push_str(&format!(
+                "  PAYMENTS  {} not settled with the terminal: portico kiosk settle\n",
+                k.unsettled_payments
+            ));
+        }
     }
     if let Some(st) = &r.storage {
         let low = if st.free_percent() < LOW_SPACE_PERCENT {
@@ -564,6 +657,7 @@ mod tests {
             memberships: 0,
             tickets: 0,
             scan_log: None,
+            kiosk: None,
             storage: Some(Storage {
                 database_bytes: 803_139_584,
                 wal_bytes: 4_120_000,

@@ -448,8 +448,12 @@ pub fn publish(
     })
 }
 
+/// `published`'s channel for every product, wherever it is sold.
+pub const ANY_CHANNEL: &str = "*";
+
 /// The catalog as the hub publishes it, priced by the same rules as a kiosk's: every product
-/// sold at `channel`, the categories and tax rules, and the slots named in `slots`.
+/// sold at `channel` ([`ANY_CHANNEL`]: all), the categories and tax rules, and the slots named
+/// in `slots`.
 pub fn published(conn: &Connection, channel: &str, slots: &[&str]) -> Result<Catalog> {
     let docs = |resource: Resource| -> Result<Vec<String>> {
         Ok(conn
@@ -475,7 +479,7 @@ pub fn published(conn: &Connection, channel: &str, slots: &[&str]) -> Result<Cat
         else {
             continue;
         };
-        if p.active && sale.sold_at(channel) {
+        if p.active && (channel == ANY_CHANNEL || sale.sold_at(channel)) {
             let product = sale.into_product(&p);
             catalog.products.insert(product.id.clone(), product);
         }

@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS orders (
     order_id    TEXT PRIMARY KEY,
     source      TEXT NOT NULL,
     device_id   TEXT,
-    order_no    TEXT NOT NULL UNIQUE,
+    -- Unique per kiosk (its prefix and sequence), not across kiosks.
+    order_no    TEXT NOT NULL,
     constituent TEXT,
     gross       INTEGER NOT NULL,
     currency    TEXT NOT NULL,
@@ -30,6 +31,7 @@ CREATE TABLE IF NOT EXISTS orders (
     offline     INTEGER NOT NULL DEFAULT 0,
     doc         TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS orders_by_number ON orders(order_no);
 CREATE TABLE IF NOT EXISTS order_slots (
     order_id TEXT NOT NULL,
     slot_id  TEXT NOT NULL,
@@ -338,6 +340,7 @@ pub fn apply(
             Some(&serde_json::to_string(&ticket)?),
         )?;
     }
+    let membership = membership_lines(tx, seq, &o, constituent.as_deref())?;
     if let Some(email) = &o.receipt_email {
         tx.execute(
             "INSERT INTO notification_spool (request_id, channel, recipient, body, created_at)
@@ -354,8 +357,80 @@ pub fn apply(
             ],
         )?;
     }
-    tracing::info!(device = %device_id, order = %o.order_no, gross = o.gross, tickets = o.tickets.len(), "kiosk order received");
+    tracing::info!(
+        device = %device_id,
+        order = %o.order_no,
+        gross = o.gross,
+        tickets = o.tickets.len(),
+        membership = membership.as_deref().unwrap_or("-"),
+        "kiosk order received"
+    );
     Ok(Ok(None))
+}
+
+/// A membership bought at a kiosk: a renewal extends the member's membership by the level's
+/// months from its expiry (or from today when it has lapsed) and makes it active; a new one
+/// starts today with the buyer as its member. Returns the membership's id.
+fn membership_lines(
+    tx: &Connection,
+    seq: &mut Seq,
+    o: &OrderV2,
+    buyer: Option<&str>,
+) -> Result<Option<String>> {
+    use chrono::Months;
+    use portico_core::domain::MembershipStatus;
+    use portico_core::protocol::MembershipDto;
+
+    let catalog = published(tx, super::catalog::ANY_CHANNEL, &[])?;
+    let Some(offer) = o
+        .lines
+        .iter()
+        .find_map(|l| catalog.products.get(&l.product_id)?.membership.clone())
+    else {
+        return Ok(None);
+    };
+    let today = o.local.date();
+    let existing: Option<MembershipDto> = match &o.membership_id {
+        Some(id) => super::store::get_membership(tx, id)?,
+        None => None,
+    };
+    let m = match existing {
+        Some(mut m) => {
+            let from = m.expiry.max(today);
+            m.expiry = from
+                .checked_add_months(Months::new(offer.months))
+                .unwrap_or(from);
+            m.level = offer.level.clone();
+            m.guest_allowance = offer.guest_allowance;
+            m.status = MembershipStatus::Active;
+            if let Some(b) = buyer
+                && !m.members.iter().any(|x| x == b)
+            {
+                m.members.push(b.to_owned());
+            }
+            m
+        }
+        None => {
+            let next: i64 = tx.query_row(
+                "SELECT count(*) FROM records WHERE resource = 'memberships'",
+                [],
+                |r| r.get(0),
+            )?;
+            MembershipDto {
+                membership_id: format!("M{:07}", 5_000_000 + next),
+                level: offer.level.clone(),
+                status: MembershipStatus::Active,
+                start: today,
+                expiry: today
+                    .checked_add_months(Months::new(offer.months))
+                    .unwrap_or(today),
+                members: buyer.map(str::to_owned).into_iter().collect(),
+                guest_allowance: offer.guest_allowance,
+            }
+        }
+    };
+    super::store::put_membership(tx, seq, &m)?;
+    Ok(Some(m.membership_id))
 }
 
 /// One order as `portico hub orders` lists it.
@@ -410,7 +485,7 @@ pub fn list(conn: &Connection, device: Option<&str>) -> Result<Vec<OrderRow>> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{Datelike, TimeZone};
     use ed25519_dalek::SigningKey;
     use portico_core::domain::TicketValidity;
     use portico_core::input::credential::signed_ticket::{TicketFields, issue};
@@ -537,6 +612,96 @@ mod tests {
                 (Err(why), Some(words)) if why.contains(words) => {}
                 (got, want) => panic!("{what}: {got:?}, wanted {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_membership_bought_at_a_kiosk_is_made_or_renewed_at_the_hub() {
+        use portico_core::domain::MembershipStatus;
+        use portico_core::protocol::MembershipDto;
+        let dir = tempfile::tempdir().unwrap();
+        let store = HubStore::open(&dir.path().join("hub.db")).unwrap();
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+        store
+            .write(|tx, seq| crate::catalog::publish(tx, seq, day, 1, 0))
+            .unwrap();
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let family = |order_id: &str, membership_id: Option<&str>| {
+            let mut o = order(&key);
+            o.order_id = order_id.into();
+            o.tickets.clear();
+            o.membership_id = membership_id.map(str::to_owned);
+            o.constituent = Some("8-10000007".into());
+            o.lines[0].product_id = "MEM-FAM".into();
+            o.lines[0].category_id = None;
+            UploadRow {
+                idempotency_key: order_id.into(),
+                kind: "order".into(),
+                version: 2,
+                payload: serde_json::to_value(&o).unwrap(),
+                created_at: o.created_at,
+            }
+        };
+        let apply_row = |row: &UploadRow| {
+            store
+                .write(|tx, seq| apply(tx, seq, "kiosk-1", row, Utc::now()))
+                .unwrap()
+                .unwrap();
+        };
+        // A new member.
+        apply_row(&family("o-new", None));
+        let made: Vec<MembershipDto> = store.all(Resource::Memberships).unwrap();
+        assert_eq!(made.len(), 1);
+        let m = &made[0];
+        assert_eq!(
+            (
+                m.level.as_str(),
+                m.status,
+                m.guest_allowance,
+                m.members.clone()
+            ),
+            (
+                "Family",
+                MembershipStatus::Active,
+                2,
+                vec!["8-10000007".to_owned()]
+            )
+        );
+        assert_eq!((m.start, m.expiry), (day, day.with_year(2027).unwrap()));
+
+        // Renewals: early (from the expiry) and lapsed (from today).
+        let cases = [
+            (
+                "early",
+                day + chrono::Duration::days(40),
+                MembershipStatus::Active,
+            ),
+            (
+                "lapsed",
+                day - chrono::Duration::days(40),
+                MembershipStatus::Lapsed,
+            ),
+        ];
+        for (i, (what, expiry, status)) in cases.into_iter().enumerate() {
+            let mut old = m.clone();
+            old.membership_id = format!("M900000{i}");
+            old.expiry = expiry;
+            old.status = status;
+            store
+                .write(|tx, seq| crate::store::put_membership(tx, seq, &old))
+                .unwrap();
+            apply_row(&family(&format!("o-renew-{i}"), Some(&old.membership_id)));
+            let renewed = store
+                .read(|c| crate::store::get_membership(c, &old.membership_id))
+                .unwrap()
+                .unwrap();
+            let from = expiry.max(day);
+            assert_eq!(
+                renewed.expiry,
+                from.with_year(from.year() + 1).unwrap(),
+                "{what}"
+            );
+            assert_eq!(renewed.status, MembershipStatus::Active, "{what}");
         }
     }
 }

@@ -670,6 +670,14 @@ pub(crate) fn put_membership(tx: &Connection, seq: &mut Seq, m: &MembershipDto) 
     )
 }
 
+/// A membership as published.
+pub(crate) fn get_membership(c: &Connection, id: &str) -> Result<Option<MembershipDto>> {
+    Ok(match get_doc(c, Resource::Memberships, id)? {
+        Some(d) => Some(serde_json::from_str(&d)?),
+        None => None,
+    })
+}
+
 fn get_doc(c: &Connection, resource: Resource, key: &str) -> Result<Option<String>> {
     Ok(c.prepare_cached(
         "SELECT doc FROM records WHERE resource = ?1 AND key = ?2 AND deleted = 0",
