@@ -504,3 +504,40 @@ async fn a_running_kiosk_registers_its_key_settles_the_last_runs_payment_and_lea
     assert!(leased > 0, "seats leased for the slots ahead");
     runtime.stop();
 }
+
+/// The terminal approves and the link fails before its answer: the payment's fate is unknown,
+/// so the kiosk starts no other payment (a second charge for the same tickets) until the
+/// terminal answers; then the first payment gets its order and the next goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_payment_starts_while_an_earlier_ones_fate_is_unknown() {
+    let hub = TestHub::start(50).await;
+    let clock = manual_clock();
+    let dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
+    let (kiosk, signer) = kiosk(&dev, clock.clone()).await;
+    let draft = basket(&kiosk, &buyer(&hub));
+    let terminal = Arc::new(SimulatedTerminal::in_memory());
+    let sales = till(&kiosk, clock.clone(), terminal.clone(), signer);
+    terminal.script([SimStep::ApproveAndLoseLink]);
+    let first = tokio::task::block_in_place(|| sales.pay(&draft, false)).unwrap();
+    assert_eq!(first, Err(NotPaid::TerminalFault));
+    // The visitor tries again while the terminal is still out of reach: no new payment.
+    let again = tokio::task::block_in_place(|| sales.pay(&draft, false)).unwrap();
+    assert_eq!(again, Err(NotPaid::TerminalFault));
+    let c = counts(&kiosk);
+    assert_eq!(
+        (c.orders, c.intents_started, c.intents_failed),
+        (0, 1, 0),
+        "one payment under way, none started after it"
+    );
+    assert_eq!(terminal.charged().len(), 1);
+    // The terminal answers again: the first payment is found approved and gets its order,
+    // then the next payment goes through as a new one.
+    terminal.set_reachable(true);
+    let next = tokio::task::block_in_place(|| sales.pay(&draft, false))
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.order_no, "K1-00002");
+    let c = counts(&kiosk);
+    assert_eq!((c.orders, c.payments, c.intents_started), (2, 2, 0));
+    assert_eq!(terminal.charged().len() as u64, c.orders);
+}

@@ -84,6 +84,22 @@ impl Sales {
         draft: &OrderDraft,
         offline: bool,
     ) -> Result<Result<CommittedOrder, NotPaid>, SaleError> {
+        // A payment whose fate the terminal has not told yet comes first: until it is settled
+        // no other payment starts, so a visitor is never charged a second time for what the
+        // first charge may already have paid.
+        let open = {
+            let conn = self.store.reader()?;
+            orders::unsettled(&conn)?
+        };
+        for intent in open {
+            if let Settled::Open = self.settle(&intent.reference, offline)? {
+                tracing::warn!(
+                    reference = %intent.reference,
+                    "a payment's fate is still unknown; no new payment until the terminal answers"
+                );
+                return Ok(Err(NotPaid::TerminalFault));
+            }
+        }
         let reference = reference.to_owned();
         let now_ms = self.clock.now().timestamp_millis();
         write(&self.store, |tx| {

@@ -60,6 +60,9 @@ pub enum SimStep {
     HangUntilCancelled,
     /// The terminal cannot be reached at all.
     Unreachable,
+    /// The bank approves, then the link to the terminal fails before the answer and stays
+    /// down (until [`SimulatedTerminal::set_reachable`]).
+    ApproveAndLoseLink,
     /// The bank approves, and the terminal takes a few seconds to say so (a kiosk killed in
     /// that moment has been charged and has no order yet).
     ApproveSlowly,
@@ -78,6 +81,7 @@ impl SimStep {
             "approve-lose-reply" => Self::ApproveAndLoseReply,
             "hang" => Self::HangUntilCancelled,
             "unreachable" => Self::Unreachable,
+            "approve-lose-link" => Self::ApproveAndLoseLink,
             "approve-slowly" => Self::ApproveSlowly,
             "decide-slowly" => Self::DecideSlowly,
             _ => return None,
@@ -93,6 +97,8 @@ pub struct SimulatedTerminal {
     bank: Option<PathBuf>,
     state: Mutex<SimState>,
     cancelled: Condvar,
+    /// The cable is in: when false, every call fails as a link fault.
+    reachable: std::sync::atomic::AtomicBool,
     /// How long each payment takes.
     pub delay: Duration,
 }
@@ -112,13 +118,14 @@ impl SimulatedTerminal {
             bank: None,
             state: Mutex::new(SimState::default()),
             cancelled: Condvar::new(),
+            reachable: std::sync::atomic::AtomicBool::new(true),
             delay: Duration::ZERO,
         }
     }
 
     /// A terminal whose bank is the file `bank` (read if it exists). A file `…-script` beside
     /// it scripts the next payments, one step a line (`approve`, `decline`, `cancel`,
-    /// `timeout`, `approve-lose-reply`, `hang`, `unreachable`, `approve-slowly`,
+    /// `timeout`, `approve-lose-reply`, `approve-lose-link`, `hang`, `unreachable`, `approve-slowly`,
     /// `decide-slowly`); the simulator takes the lines it uses out of the file.
     pub fn with_bank(bank: PathBuf) -> Self {
         let ledger = std::fs::read(&bank)
@@ -132,6 +139,7 @@ impl SimulatedTerminal {
                 ..SimState::default()
             }),
             cancelled: Condvar::new(),
+            reachable: std::sync::atomic::AtomicBool::new(true),
             delay: Duration::ZERO,
         }
     }
@@ -152,6 +160,20 @@ impl SimulatedTerminal {
         let rest: Vec<&str> = lines.collect();
         let _ = std::fs::write(&path, rest.join("\n"));
         Some(step)
+    }
+
+    /// Plugs the terminal in or out: while out, every call is a link fault.
+    pub fn set_reachable(&self, reachable: bool) {
+        self.reachable
+            .store(reachable, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn link(&self) -> Result<(), TerminalError> {
+        if self.reachable.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(TerminalError::Link("the terminal does not answer".into()))
+        }
     }
 
     /// Queues the next payments' outcomes.
@@ -209,6 +231,7 @@ impl SimulatedTerminal {
 
 impl PaymentTerminal for SimulatedTerminal {
     fn start(&self, req: &PaymentRequest) -> Result<TerminalOutcome, TerminalError> {
+        self.link()?;
         if !self.delay.is_zero() {
             std::thread::sleep(self.delay);
         }
@@ -234,9 +257,10 @@ impl PaymentTerminal for SimulatedTerminal {
                 st = self.lock();
                 TerminalOutcome::Approved(Self::approval(&mut st))
             }
-            SimStep::Approve | SimStep::ApproveAndLoseReply | SimStep::ApproveSlowly => {
-                TerminalOutcome::Approved(Self::approval(&mut st))
-            }
+            SimStep::Approve
+            | SimStep::ApproveAndLoseReply
+            | SimStep::ApproveSlowly
+            | SimStep::ApproveAndLoseLink => TerminalOutcome::Approved(Self::approval(&mut st)),
             SimStep::Decline => TerminalOutcome::Declined {
                 reason: "card declined".into(),
             },
@@ -260,6 +284,12 @@ impl PaymentTerminal for SimulatedTerminal {
         if step == SimStep::ApproveAndLoseReply {
             return Err(TerminalError::Link("the answer was lost".into()));
         }
+        if step == SimStep::ApproveAndLoseLink {
+            self.set_reachable(false);
+            return Err(TerminalError::Link(
+                "the link to the terminal failed".into(),
+            ));
+        }
         if step == SimStep::ApproveSlowly {
             tracing::info!(reference = %req.reference, "terminal: approved; answering slowly");
             drop(st);
@@ -269,6 +299,7 @@ impl PaymentTerminal for SimulatedTerminal {
     }
 
     fn status(&self, reference: &str) -> Result<TerminalStatus, TerminalError> {
+        self.link()?;
         Ok(self
             .lock()
             .ledger
@@ -278,6 +309,7 @@ impl PaymentTerminal for SimulatedTerminal {
     }
 
     fn cancel(&self, reference: &str) -> Result<(), TerminalError> {
+        self.link()?;
         let mut st = self.lock();
         if matches!(st.ledger.get(reference), Some(TerminalStatus::InProgress)) {
             st.cancel_asked = Some(reference.to_owned());
@@ -287,6 +319,7 @@ impl PaymentTerminal for SimulatedTerminal {
     }
 
     fn void(&self, reference: &str) -> Result<(), TerminalError> {
+        self.link()?;
         let mut st = self.lock();
         match st.ledger.get(reference) {
             Some(TerminalStatus::Completed(TerminalOutcome::Approved(_))) => {
