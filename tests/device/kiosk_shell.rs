@@ -359,3 +359,59 @@ async fn a_visitor_who_walks_away_leaves_no_personal_data_and_no_held_seats() {
     assert!(!shown.contains("Quillfeather") && !shown.contains("Zebediah"));
     assert_eq!((k.shell.session_holds())(&slot()), 0, "the seats went back");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_becomes_a_member_at_the_kiosk_and_the_hub_makes_the_membership() {
+    let mut k = kiosk().await;
+    assert_eq!(k.tap(Tap::Start(Purpose::Membership)), &Screen::Levels);
+    assert_eq!(k.tap(Tap::Level("MEM-FAM".into())), &Screen::AskMember);
+    assert_eq!(
+        k.tap(Tap::IsMember(false)),
+        &Screen::Details { problem: None }
+    );
+    let screen = k.tap(Tap::Details(VisitorForm {
+        first: "Ana".into(),
+        last: "Ruiz".into(),
+        email: "ana.ruiz@example.org".into(),
+        phone: String::new(),
+        receipt_by_email: false,
+    }));
+    assert_eq!(screen, &Screen::Review { problem: None });
+    assert_eq!(
+        k.shell.flow().session().quote.as_ref().map(|q| q.gross),
+        Some(12_500),
+        "the family level, tax exempt"
+    );
+    k.tap(Tap::Pay);
+    assert_eq!(k.settle(), &Screen::Done);
+    // No ticket for a membership: the receipt alone prints.
+    assert_eq!(k.counts().tickets, 0);
+    assert_eq!(k.printer.printed().len(), 1);
+    assert_eq!(k.print_state(), "printed");
+    // At the hub the order makes the membership, for the new member's record.
+    k.device.engine.push_once().await.unwrap();
+    k.device.engine.push_once().await.unwrap();
+    let memberships: Vec<portico::protocol::MembershipDto> = k
+        ._hub
+        .store
+        .all(portico::protocol::Resource::Memberships)
+        .unwrap();
+    let made: Vec<_> = memberships
+        .iter()
+        .filter(|m| m.membership_id.starts_with("M5"))
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert_eq!(
+        (
+            made[0].level.as_str(),
+            made[0].guest_allowance,
+            made[0].members.len()
+        ),
+        ("Family", 2, 1)
+    );
+    assert!(
+        made[0].members[0].starts_with("8-"),
+        "the buyer's record as the hub knows it: {:?}",
+        made[0].members
+    );
+}
