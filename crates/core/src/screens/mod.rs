@@ -3,3 +3,4 @@
 //! back.
 
 pub mod gate_view;
+pub mod kiosk_view;

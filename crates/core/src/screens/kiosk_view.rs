@@ -1,0 +1,409 @@
+//! The kiosk screen's model: what each screen of the checkout shows, from the flow, the catalog
+//! and the visitor's language, as plain values the Slint adapter copies into the screen.
+//!
+//! No labels here ("Buy tickets", "Total"): those are the screen's own strings, translated
+//! there. This gives the data only — product and category names in the visitor's language,
+//! times, prices formatted as money, the visitor's typed details back — so a wiped session
+//! leaves a model with nothing personal in it.
+
+use std::time::Instant;
+
+use chrono::NaiveDateTime;
+
+use crate::domain::ProductKind;
+use crate::kiosk::catalog::{Admission, Catalog, Lang};
+use crate::kiosk::checkout::{Flow, Purpose, Screen};
+use crate::kiosk::money;
+use crate::kiosk::pricing::PriceKind;
+use crate::kiosk::receipt::day_text;
+
+/// A membership level or a product the welcome and level screens offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferView {
+    pub product: String,
+    pub name: String,
+    pub price: String,
+    pub guests: u32,
+}
+
+/// An entry time the visitor can pick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotView {
+    pub product: String,
+    pub slot: String,
+    /// `10:00–10:30`.
+    pub time: String,
+    /// Seats this kiosk can still sell in it.
+    pub free: u32,
+    pub chosen: bool,
+}
+
+/// A visitor category on the quantities screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuantityView {
+    pub category: String,
+    pub name: String,
+    /// The non-member price of one, before any member benefit.
+    pub price: String,
+    pub count: u32,
+}
+
+/// A line of the review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineView {
+    pub quantity: u32,
+    pub name: String,
+    pub kind: PriceKind,
+    pub amount: String,
+}
+
+/// Everything the kiosk screen shows, as plain values.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KioskScreenModel {
+    pub lang: Lang,
+    /// The "Still there?" countdown, in whole seconds, while it shows.
+    pub still_there_secs: Option<u64>,
+    pub levels: Vec<OfferView>,
+    /// The day the entry times are for (`Sun 6 Dec`).
+    pub day: String,
+    pub slots: Vec<SlotView>,
+    pub quantities: Vec<QuantityView>,
+    pub tickets: u32,
+    /// What the visit is: `Timed entry · Sun 6 Dec 10:00–10:30`, or the membership level.
+    pub summary: String,
+    /// The member's level and guest allowance, when a membership applies.
+    pub member: Option<(String, u32)>,
+    /// The details as typed (shown back in their fields).
+    pub first: String,
+    pub last: String,
+    pub email: String,
+    pub phone: String,
+    pub receipt_by_email: bool,
+    pub lines: Vec<LineView>,
+    pub tax: String,
+    pub total: String,
+    pub savings: Option<String>,
+    pub order_no: Option<String>,
+}
+
+/// The model of `flow`'s screen at `now`, for a kiosk with `free_seats` per slot.
+pub fn model(
+    flow: &Flow,
+    catalog: &Catalog,
+    now_local: NaiveDateTime,
+    free_seats: &dyn Fn(&str) -> u32,
+    now: Instant,
+) -> KioskScreenModel {
+    let s = flow.session();
+    let lang = s.lang;
+    let name_of = |id: &str| {
+        catalog
+            .products
+            .get(id)
+            .map_or_else(|| id.to_owned(), |p| p.names.get(lang).to_owned())
+    };
+    let currency = catalog
+        .products
+        .values()
+        .next()
+        .map_or("USD", |p| p.currency.as_str())
+        .to_owned();
+    let m = |v: i64| money::format(v, &currency);
+    let mut out = KioskScreenModel {
+        lang,
+        still_there_secs: flow.still_there(now).map(|d| d.as_secs()),
+        ..KioskScreenModel::default()
+    };
+    let screen = flow.screen();
+    if matches!(screen, Screen::Levels) {
+        out.levels = catalog
+            .for_sale(ProductKind::Membership, chrono::Utc::now())
+            .into_iter()
+            .map(|p| OfferView {
+                product: p.id.clone(),
+                name: p.names.get(lang).to_owned(),
+                price: m(p.flat.map_or(0, |f| f.0)),
+                guests: p.membership.as_ref().map_or(0, |o| o.guest_allowance),
+            })
+            .collect();
+    }
+    // The timed admissions' entry times today.
+    if matches!(screen, Screen::Slots) {
+        out.day = day_text(now_local.date(), lang);
+        for p in catalog.for_sale(ProductKind::Ticket, chrono::Utc::now()) {
+            let Admission::Timed { slot_group } = &p.admission else {
+                continue;
+            };
+            for slot in catalog.open_slots(slot_group, now_local.date(), now_local) {
+                out.slots.push(SlotView {
+                    product: p.id.clone(),
+                    slot: slot.id.clone(),
+                    time: format!(
+                        "{}–{}",
+                        slot.start.format("%H:%M"),
+                        slot.end.format("%H:%M")
+                    ),
+                    free: free_seats(&slot.id),
+                    chosen: s.slot.as_deref() == Some(slot.id.as_str()),
+                });
+            }
+        }
+    }
+    if let (Some(product), Screen::Quantities { .. }) = (s.product.as_deref(), screen)
+        && let Some(p) = catalog.products.get(product)
+    {
+        let mut prices: Vec<_> = p.prices.iter().collect();
+        prices.sort_by_key(|c| {
+            catalog
+                .categories
+                .get(&c.category)
+                .map_or(i32::MAX, |c| c.sort)
+        });
+        out.quantities = prices
+            .into_iter()
+            .map(|c| QuantityView {
+                category: c.category.clone(),
+                name: catalog
+                    .categories
+                    .get(&c.category)
+                    .map_or_else(|| c.category.clone(), |k| k.names.get(lang).to_owned()),
+                price: m(c.non_member),
+                count: s.quantities.get(&c.category).copied().unwrap_or(0),
+            })
+            .collect();
+    }
+    out.tickets = s.quantities.values().sum();
+    out.summary = match (s.purpose, &s.product, &s.slot, &s.level) {
+        (Some(Purpose::Tickets), Some(p), Some(slot), _) => {
+            let when = catalog.slots.get(slot).map_or_else(String::new, |sl| {
+                format!(
+                    "{} {}–{}",
+                    day_text(sl.day(), lang),
+                    sl.start.format("%H:%M"),
+                    sl.end.format("%H:%M")
+                )
+            });
+            format!("{} · {when}", name_of(p))
+        }
+        (Some(Purpose::Membership), _, _, Some(level)) => name_of(level),
+        _ => String::new(),
+    };
+    out.member = s
+        .member
+        .as_ref()
+        .map(|mc| (mc.level.clone(), mc.benefit.guests));
+    out.first = s.form.first.clone();
+    out.last = s.form.last.clone();
+    out.email = s.form.email.clone();
+    out.phone = s.form.phone.clone();
+    out.receipt_by_email = s.form.receipt_by_email;
+    if let Some(q) = &s.quote {
+        let m = |v: i64| money::format(v, &q.currency);
+        out.lines = q
+            .lines
+            .iter()
+            .map(|l| LineView {
+                quantity: l.quantity,
+                name: match &l.category {
+                    Some(c) => format!(
+                        "{} · {}",
+                        name_of(&l.product),
+                        catalog
+                            .categories
+                            .get(c)
+                            .map_or_else(|| c.clone(), |k| k.names.get(lang).to_owned())
+                    ),
+                    None => name_of(&l.product),
+                },
+                kind: l.kind,
+                amount: m(l.gross),
+            })
+            .collect();
+        out.tax = m(q.tax);
+        out.total = m(q.gross);
+        out.savings = (q.member_savings > 0).then(|| m(q.member_savings));
+    }
+    out.order_no = s.order_no.clone();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::MinorUnits;
+    use crate::kiosk::catalog::{CatalogProduct, Category, CategoryPrice, Slot, TaxRule, Text};
+    use crate::kiosk::checkout::{Ctx, Event, FlowConfig, Tap, VisitorForm};
+
+    fn t(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    fn catalog() -> Catalog {
+        let price = |category: &str, non_member: MinorUnits| CategoryPrice {
+            category: category.into(),
+            non_member,
+            member: 0,
+            guest: None,
+        };
+        let timed = CatalogProduct {
+            id: "TIMED".into(),
+            kind: ProductKind::Ticket,
+            names: Text::new("Timed entry", "Entrada con horario"),
+            admission: Admission::Timed {
+                slot_group: "zoo".into(),
+            },
+            prices: vec![price("child", 1400), price("adult", 2400)],
+            flat: None,
+            tax_rule: "sales".into(),
+            currency: "USD".into(),
+            sale_from: None,
+            sale_until: None,
+            member_benefit: true,
+            ticket_uses: 1,
+            membership: None,
+            sort: 0,
+        };
+        let slot = |id: &str, start: &str| Slot {
+            id: id.into(),
+            group: "zoo".into(),
+            start: t(start),
+            end: t(start) + chrono::Duration::minutes(30),
+            capacity: 150,
+            sales_close: t(start),
+        };
+        Catalog {
+            products: [("TIMED".to_owned(), timed)].into(),
+            categories: [
+                ("adult", "Adult", "Adulto", 0),
+                ("child", "Child", "Niño", 1),
+            ]
+            .into_iter()
+            .map(|(id, en, es, sort)| {
+                (
+                    id.to_owned(),
+                    Category {
+                        id: id.into(),
+                        names: Text::new(en, es),
+                        sort,
+                    },
+                )
+            })
+            .collect(),
+            tax_rules: [(
+                "sales".to_owned(),
+                TaxRule {
+                    id: "sales".into(),
+                    names: Text::new("Sales tax", "Impuesto"),
+                    rate_bp: 825,
+                    inclusive: false,
+                },
+            )]
+            .into(),
+            slots: [
+                ("zoo@09".to_owned(), slot("zoo@09", "2026-12-06 09:00")),
+                ("zoo@10".to_owned(), slot("zoo@10", "2026-12-06 10:00")),
+            ]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn the_screens_show_the_catalog_in_the_visitors_language_and_forget_the_visitor() {
+        let c = catalog();
+        let now_local = t("2026-12-06 09:30");
+        let start = Instant::now();
+        let mut flow = Flow::new(FlowConfig::default(), start);
+        let free = |_: &str| 40;
+        let ctx = Ctx {
+            catalog: &c,
+            now: chrono::Utc::now(),
+            now_local,
+            free_seats: &free,
+        };
+        let send = |flow: &mut Flow, e: Event| {
+            flow.handle(e, start, &ctx);
+        };
+        send(&mut flow, Event::Tap(Tap::Lang(Lang::Es)));
+        send(&mut flow, Event::Tap(Tap::Start(Purpose::Tickets)));
+        let v = model(&flow, &c, now_local, &free, start);
+        assert_eq!(v.day, "dom 6 dic");
+        assert_eq!(
+            v.slots
+                .iter()
+                .map(|s| (s.time.as_str(), s.free))
+                .collect::<Vec<_>>(),
+            [("10:00–10:30", 40)],
+            "09:00 has started: not offered"
+        );
+        send(
+            &mut flow,
+            Event::Tap(Tap::Slot {
+                product: "TIMED".into(),
+                slot: "zoo@10".into(),
+            }),
+        );
+        send(
+            &mut flow,
+            Event::Tap(Tap::Quantity {
+                category: "child".into(),
+                delta: 2,
+            }),
+        );
+        send(&mut flow, Event::Held { seats: 2, free: 38 });
+        let v = model(&flow, &c, now_local, &free, start);
+        assert_eq!(
+            v.quantities
+                .iter()
+                .map(|q| (q.name.as_str(), q.price.as_str(), q.count))
+                .collect::<Vec<_>>(),
+            [("Adulto", "$24.00", 0), ("Niño", "$14.00", 2)],
+            "in the categories' order"
+        );
+        assert_eq!(v.summary, "Entrada con horario · dom 6 dic 10:00–10:30");
+        assert_eq!(v.tickets, 2);
+        send(&mut flow, Event::Tap(Tap::Next));
+        send(&mut flow, Event::Tap(Tap::IsMember(false)));
+        send(
+            &mut flow,
+            Event::Tap(Tap::Details(VisitorForm {
+                first: "Zebediah".into(),
+                last: "Quillfeather".into(),
+                email: "zq@example.org".into(),
+                phone: String::new(),
+                receipt_by_email: true,
+            })),
+        );
+        send(
+            &mut flow,
+            Event::Matched(crate::kiosk::checkout::MatchPreview::None),
+        );
+        let v = model(&flow, &c, now_local, &free, start);
+        assert_eq!(flow.screen(), &Screen::Review { problem: None });
+        assert_eq!(
+            (
+                v.lines[0].name.as_str(),
+                v.lines[0].amount.as_str(),
+                v.total.as_str()
+            ),
+            ("Entrada con horario · Niño", "$30.31", "$30.31")
+        );
+        assert_eq!(v.first, "Zebediah");
+        // The visitor walks away: nothing of them is left in the model.
+        let later = start + Duration::from_secs(200);
+        flow.handle(Event::Tick, start + Duration::from_secs(95), &ctx);
+        assert!(
+            model(&flow, &c, now_local, &free, start + Duration::from_secs(95))
+                .still_there_secs
+                .is_some()
+        );
+        flow.handle(Event::Tick, later, &ctx);
+        let v = model(&flow, &c, now_local, &free, later);
+        let shown = format!("{v:?}");
+        for typed in ["Zebediah", "Quillfeather", "zq@example.org", "30.31"] {
+            assert!(!shown.contains(typed), "{typed} in {shown}");
+        }
+        assert_eq!(v.lang, Lang::En, "back to the kiosk's language");
+    }
+}
