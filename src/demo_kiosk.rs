@@ -173,7 +173,7 @@ pub async fn walkthrough(engine: &Arc<SyncEngine>, hub: &Arc<HubStore>) -> Resul
     }
     println!(
         "  {:<44} → {}",
-        "(terminal, order, printer)",
+        "(card approved, order saved, printed)",
         screen_name(shell.flow().screen())
     );
     let Some(order) = shell.order().cloned() else {
