@@ -166,8 +166,8 @@ impl KioskShell {
         while let Some(event) = queue.pop_front() {
             let commands = {
                 let reader = &self.parts.reader;
-                let hold = self.hold.clone();
-                let free = move |slot: &str| free_seats(reader, slot, &hold);
+                let hold = self.session_holds();
+                let free = move |slot: &str| free_seats(reader, slot, hold(slot));
                 let ctx = Ctx {
                     catalog: &self.parts.catalog,
                     now: self.parts.clock.now(),
@@ -236,10 +236,7 @@ impl KioskShell {
     }
 
     fn set_hold(&mut self, slot: String, seats: u32) -> Event {
-        let free = {
-            let hold = Arc::new(Mutex::new(None));
-            free_seats(&self.parts.reader, &slot, &hold)
-        };
+        let free = free_seats(&self.parts.reader, &slot, 0);
         let held = seats.min(free);
         if seats > free
             && let Some(poke) = &self.parts.lease_poke
@@ -408,12 +405,8 @@ impl KioskShell {
 }
 
 /// Seats of `slot` the kiosk can still hold for a visitor: leased, less sold, less held by
-/// payments under way, less what `hold` holds on screen.
-fn free_seats(reader: &Connection, slot: &str, hold: &Mutex<Option<(String, u32)>>) -> u32 {
-    let session = match &*hold.lock().unwrap_or_else(|p| p.into_inner()) {
-        Some((s, n)) if s == slot => *n,
-        _ => 0,
-    };
+/// payments under way, less the `session` seats held on screen.
+fn free_seats(reader: &Connection, slot: &str, session: u32) -> u32 {
     match leases::lease(reader, slot) {
         Ok(Some(l)) => l.book(session).free(),
         Ok(None) => 0,

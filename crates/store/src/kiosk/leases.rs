@@ -12,7 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::kiosk::capacity::KioskLease;
 use crate::protocol::{LeaseDto, LeaseReply, LeaseRequest, LeasesDto};
-use crate::replica::{ReplicaError, Result};
+use crate::replica::Result;
+use crate::replica::catalog::local;
 
 /// One slot's lease as the kiosk counts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,15 +64,8 @@ pub struct LeaseOp {
     pub request: LeaseRequest,
 }
 
-fn local(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S").to_string()
-}
-
 fn parse_local(s: &str) -> Result<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").map_err(|e| ReplicaError::Corrupt {
-        table: "leases",
-        detail: format!("time {s:?}: {e}"),
-    })
+    crate::replica::catalog::parse_local("leases", s)
 }
 
 const SELECT: &str = "SELECT l.slot_id, l.seats, l.recall, l.sales_close,

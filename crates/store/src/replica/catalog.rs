@@ -148,11 +148,11 @@ impl Keyed for TaxRuleDto {
 }
 
 /// Local times are stored as `YYYY-MM-DDTHH:MM:SS`, which sorts in time order.
-fn local(t: NaiveDateTime) -> String {
+pub(crate) fn local(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
-fn parse_local(table: &'static str, s: &str) -> Result<NaiveDateTime> {
+pub(crate) fn parse_local(table: &'static str, s: &str) -> Result<NaiveDateTime> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").map_err(|e| ReplicaError::Corrupt {
         table,
         detail: format!("time {s:?}: {e}"),
