@@ -60,9 +60,19 @@ fn demo_data_dir() -> String {
         .unwrap_or_else(|| "device".into())
 }
 
-/// Writes the demo's device config for a hub at `url` into `dir` and loads it.
-pub fn write_device_config(dir: &Path, url: &str) -> Result<config::DeviceConfig> {
-    let text = DEMO_CONFIG.replace(DEMO_URL, url);
+/// Writes the demo's device config for a hub at `url` into `dir` and loads it; with the
+/// kiosk's receipt printer at `printer` when one is given.
+pub fn write_device_config(
+    dir: &Path,
+    url: &str,
+    printer: Option<SocketAddr>,
+) -> Result<config::DeviceConfig> {
+    let mut text = DEMO_CONFIG.replace(DEMO_URL, url);
+    if let Some(addr) = printer {
+        text.push_str(&format!(
+            "\n# The demo's loopback ESC/POS printer.\n[kiosk.printer]\nkind = \"tcp\"\naddress = \"{addr}\"\n"
+        ));
+    }
     let path = dir.join("demo.toml");
     std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
     Ok(config::load(&path)?)
@@ -111,7 +121,9 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     );
 
     // 2. The device, on the embedded demo config.
-    let cfg = write_device_config(dir, &url)?;
+    // The kiosk's receipt printer: a loopback ESC/POS printer that reads its jobs back.
+    let printer = crate::loopback_printer::LoopbackPrinter::start()?;
+    let cfg = write_device_config(dir, &url, Some(printer.addr))?;
     println!("device config: {}", cfg.source.display());
     let device = Device::open_system(cfg)?;
     let engine = device.engine.clone();
@@ -184,7 +196,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
 
     // 6. The kiosk: a purchase from the first tap to the printed receipt, and the gate admits
     //    a ticket the kiosk signed.
-    crate::demo_kiosk::walkthrough(&engine, &store).await?;
+    crate::demo_kiosk::walkthrough(&engine, &store, &printer).await?;
 
     // 7. What a technician sees. With a display, the gate screen opens in a window and the
     //    running device takes codes typed here, through a simulated scanner.
@@ -195,8 +207,10 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         (device, None)
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let device = Arc::new(device);
     let runner = {
         let rx = shutdown_rx.clone();
+        let device = device.clone();
         tokio::spawn(async move { device.run(rx).await })
     };
     let socket = engine.config().status_socket.clone();
@@ -225,6 +239,20 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         tokio::select! {
             _ = window.closed => {}
             _ = tokio::signal::ctrl_c() => {}
+        }
+        // Then the visitor kiosk, on the same running device.
+        match crate::ui::host::attach_kiosk_window(&device) {
+            Ok(closed) => {
+                println!(
+                    "\nThe kiosk screen is open: buy tickets as a visitor would (the card terminal \n\
+                     approves, the loopback printer prints); close the window or press Ctrl-C to finish."
+                );
+                tokio::select! {
+                    _ = closed => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => println!("(no kiosk window: {e})"),
         }
     }
     if opts.serve {
@@ -260,7 +288,7 @@ fn open_demo_window(device: Device) -> Result<(Device, Option<DemoWindow>)> {
     cfg.inputs = inputs;
     drop(device);
     let device = Device::open_system(cfg)?;
-    let closed = match crate::ui::host::attach_window(&device) {
+    let closed = match crate::ui::host::attach_gate_window(&device) {
         Ok(closed) => closed,
         Err(e) => {
             println!("\n(no gate window: {e})");

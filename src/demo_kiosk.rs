@@ -3,7 +3,7 @@
 //! card terminal approves, the loopback printer prints the tickets and the receipt, the order
 //! reaches the hub, and one of the new tickets is admitted at the demo gate.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -11,22 +11,21 @@ use chrono::Utc;
 
 use crate::gate::station::{Station, now_local};
 use crate::hub::HubStore;
-use crate::intake::IntakeConfig;
-use crate::kiosk::checkout::{Event, FlowConfig, Purpose, Screen, Tap, VisitorForm};
+use crate::kiosk::checkout::{Event, Purpose, Screen, Tap, VisitorForm};
 use crate::kiosk::escpos::Block;
 use crate::kiosk::lease_client::{LeaseClient, LeaseSettings};
-use crate::kiosk::printer::{EscPosPrinter, PrinterAddress, TicketPrinter};
-use crate::kiosk::receipt::Paper;
-use crate::kiosk::sale::Sales;
-use crate::kiosk::shell::{KioskShell, ShellParts};
+use crate::kiosk::shell::KioskShell;
 use crate::kiosk::signer;
-use crate::kiosk::terminal::SimulatedTerminal;
 use crate::loopback_printer::LoopbackPrinter;
 use crate::protocol::{ConstituentDto, Resource};
 use crate::sync::{HubClient, SyncEngine};
 
 /// Runs the walkthrough on the demo device (its kiosk role) against the demo hub.
-pub async fn walkthrough(engine: &Arc<SyncEngine>, hub: &Arc<HubStore>) -> Result<()> {
+pub async fn walkthrough(
+    engine: &Arc<SyncEngine>,
+    hub: &Arc<HubStore>,
+    printer: &LoopbackPrinter,
+) -> Result<()> {
     let cfg = engine.config().clone();
     let Some(kiosk) = cfg.kiosk.clone() else {
         return Ok(());
@@ -34,7 +33,7 @@ pub async fn walkthrough(engine: &Arc<SyncEngine>, hub: &Arc<HubStore>) -> Resul
     println!("\nkiosk: a visitor buys timed-entry tickets");
     let client = HubClient::new(&cfg.upstream)?;
     let key = signer::load_or_create(&kiosk.key_path(&cfg.data_dir))?;
-    let signer = Arc::new(signer::register(&client, &engine.store(), &key).await?);
+    let signer = signer::register(&client, &engine.store(), &key).await?;
     println!(
         "  the kiosk's ticket-signing key is registered with the hub as key {}",
         signer.key_id()
@@ -79,31 +78,13 @@ pub async fn walkthrough(engine: &Arc<SyncEngine>, hub: &Arc<HubStore>) -> Resul
         got.granted
     );
 
-    let printer = LoopbackPrinter::start()?;
-    let escpos: Box<dyn TicketPrinter> = Box::new(EscPosPrinter::new(
-        PrinterAddress::Tcp(printer.addr.to_string()),
-        Duration::from_secs(5),
-    ));
-    let mut intake = IntakeConfig {
-        matching: cfg.matching,
-        ..IntakeConfig::default()
-    };
-    let preview = intake.clone();
-    intake.matching.on_ambiguous = crate::matching::OnAmbiguous::Create;
-    let sales = Arc::new(Sales {
-        store: engine.store(),
-        terminal: Arc::new(SimulatedTerminal::with_bank(
-            cfg.data_dir.join("terminal-bank.json"),
-        )),
+    let sales = Arc::new(crate::kiosk::runtime::sales(
+        &cfg,
+        &kiosk,
+        engine.store(),
+        clock.clone(),
         signer,
-        clock: clock.clone(),
-        zone: cfg.timezone,
-        device_id: cfg.device_id.clone(),
-        order_prefix: kiosk.order_prefix.clone(),
-        normalizer: cfg.normalizer.clone(),
-        intake,
-        on_approved_after_crash: kiosk.terminal.after_crash,
-    });
+    ));
     let recovered = tokio::task::block_in_place(|| sales.recover(false))?;
     if !recovered.completed.is_empty() {
         println!(
@@ -111,29 +92,15 @@ pub async fn walkthrough(engine: &Arc<SyncEngine>, hub: &Arc<HubStore>) -> Resul
             recovered.completed.len()
         );
     }
-    let mut shell = KioskShell::new(ShellParts {
-        flow: FlowConfig {
-            idle_timeout: kiosk.idle_timeout,
-            still_there: kiosk.still_there,
-            ..FlowConfig::default()
-        },
-        catalog,
-        sales,
-        printer: Some(Arc::new(Mutex::new(escpos))),
-        paper: kiosk.printer.as_ref().map_or(Paper::Mm80, |p| p.paper),
-        letterhead: kiosk.letterhead.clone(),
-        reader: engine.store().reader()?,
-        normalizer: cfg.normalizer.clone(),
-        intake: preview,
-        clock,
-        zone: cfg.timezone,
-        online: Arc::new(|| true),
-        lease_poke: None,
-    });
+    let mut parts =
+        crate::kiosk::session::shell_parts(&cfg, &kiosk, sales, clock, Arc::new(|| true), None)?;
+    parts.catalog = catalog;
+    let mut shell = KioskShell::new(parts);
 
     let buyer = buyer(hub)?;
     let steps = vec![
         Tap::Start(Purpose::Tickets),
+        Tap::Day(slot.day()),
         Tap::Slot {
             product: "TIMED".into(),
             slot: slot.id.clone(),
@@ -157,10 +124,15 @@ pub async fn walkthrough(engine: &Arc<SyncEngine>, hub: &Arc<HubStore>) -> Resul
         }),
         Tap::Pay,
     ];
+    // The screens the visitor saw, rendered headless (no display needed).
+    let screens_dir = cfg.data_dir.parent().unwrap_or(&cfg.data_dir).to_path_buf();
+    let mut screens = Screens::new(screens_dir);
+    screens.write(&shell);
     for tap in steps {
         let shown = tap_words(&tap);
         shell.handle(Event::Tap(tap), Instant::now());
         println!("  {shown:<44} → {}", screen_name(shell.flow().screen()));
+        screens.write(&shell);
     }
     let until = Instant::now() + Duration::from_secs(30);
     while Instant::now() < until
@@ -176,6 +148,7 @@ pub async fn walkthrough(engine: &Arc<SyncEngine>, hub: &Arc<HubStore>) -> Resul
         "(card approved, order saved, printed)",
         screen_name(shell.flow().screen())
     );
+    screens.write(&shell);
     let Some(order) = shell.order().cloned() else {
         bail!(
             "the demo purchase made no order: {:?}",
@@ -195,6 +168,12 @@ pub async fn walkthrough(engine: &Arc<SyncEngine>, hub: &Arc<HubStore>) -> Resul
         "  the printer printed {} pieces; the receipt reads:",
         printed.len()
     );
+    #[cfg(feature = "ui")]
+    screens.paper(
+        &printed,
+        kiosk.printer.as_ref().map(|p| p.paper).unwrap_or_default(),
+    );
+    screens.report();
     if let Some(receipt) = printed.last() {
         for b in &receipt.0 {
             if let Block::Text { text, .. } = b {
@@ -202,6 +181,8 @@ pub async fn walkthrough(engine: &Arc<SyncEngine>, hub: &Arc<HubStore>) -> Resul
             }
         }
     }
+
+    screens.report();
 
     let pushed = engine.push_once().await?;
     let at_hub = hub.read(|c| crate::hub::orders::list(c, None))?;
@@ -244,6 +225,90 @@ pub async fn walkthrough(engine: &Arc<SyncEngine>, hub: &Arc<HubStore>) -> Resul
     Ok(())
 }
 
+/// The kiosk screens of the walkthrough, written as `kiosk-NN-<screen>.png` beside the demo's
+/// databases.
+struct Screens {
+    dir: std::path::PathBuf,
+    written: Vec<String>,
+    #[cfg_attr(not(feature = "ui"), allow(dead_code))]
+    last: Option<Screen>,
+    failed: Option<String>,
+}
+
+impl Screens {
+    fn new(dir: std::path::PathBuf) -> Self {
+        Self {
+            dir,
+            written: Vec::new(),
+            last: None,
+            failed: None,
+        }
+    }
+
+    /// Renders the shell's screen, once per screen the visitor passes through.
+    #[cfg(feature = "ui")]
+    fn write(&mut self, shell: &KioskShell) {
+        let screen = shell.flow().screen().clone();
+        if self.failed.is_some() {
+            return;
+        }
+        // A screen that changed in place (another day picked) is written again, as last seen.
+        if self.last.as_ref() == Some(&screen) {
+            self.written.pop();
+        }
+        let name = format!(
+            "kiosk-{:02}-{}.png",
+            self.written.len() + 1,
+            screen_name(&screen)
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join("-")
+        );
+        let model = shell.model(Instant::now());
+        match crate::ui::render_kiosk_png(&model, shell.venue(), 1080, 1920, &self.dir.join(&name))
+        {
+            Ok(()) => self.written.push(name),
+            Err(e) => self.failed = Some(e.to_string()),
+        }
+        self.last = Some(screen);
+    }
+
+    #[cfg(not(feature = "ui"))]
+    fn write(&mut self, _: &KioskShell) {}
+
+    /// The first ticket and the receipt as printed, drawn on their paper.
+    #[cfg(feature = "ui")]
+    fn paper(
+        &mut self,
+        printed: &[crate::kiosk::escpos::PrintDoc],
+        paper: crate::kiosk::receipt::Paper,
+    ) {
+        for (doc, name) in [
+            (printed.first(), "kiosk-ticket.png"),
+            (printed.last(), "kiosk-receipt.png"),
+        ] {
+            let Some(doc) = doc else { continue };
+            match crate::ui::render_paper_png(doc, paper, &self.dir.join(name)) {
+                Ok(()) => self.written.push(name.to_owned()),
+                Err(e) => println!("  {name} not rendered: {e}"),
+            }
+        }
+    }
+
+    fn report(&self) {
+        match (&self.failed, self.written.first(), self.written.last()) {
+            (Some(e), _, _) => println!("  kiosk screens not rendered: {e}"),
+            (None, Some(first), Some(last)) => println!(
+                "  {} kiosk screens and printouts written to {} ({first} … {last})",
+                self.written.len(),
+                self.dir.display()
+            ),
+            _ => {}
+        }
+    }
+}
+
 /// A constituent the CRM knows, with a primary email, as the demo's visitor.
 fn buyer(hub: &HubStore) -> Result<ConstituentDto> {
     hub.all::<ConstituentDto>(Resource::Constituents)?
@@ -261,6 +326,7 @@ fn tap_words(t: &Tap) -> String {
     match t {
         Tap::Start(Purpose::Tickets) => "taps \"Buy tickets\"".into(),
         Tap::Start(Purpose::Membership) => "taps \"Become a member\"".into(),
+        Tap::Day(day) => format!("picks {}", day.format("%a %-d %b")),
         Tap::Slot { slot, .. } => format!(
             "picks the {} entry",
             slot.rsplit('T').next().unwrap_or(slot.as_str())

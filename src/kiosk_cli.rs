@@ -59,6 +59,39 @@ pub enum KioskCommand {
         #[arg(long = "qty", required = true, value_parser = crate::kiosk::pricing::parse_quantity)]
         quantities: Vec<(Option<String>, u32)>,
     },
+    /// Draw the kiosk's welcome screen as it would show now (catalog, venue, language) into a
+    /// PNG, without a display: to see what a kiosk shows from afar.
+    #[cfg(feature = "ui")]
+    Screenshot {
+        /// The device's config file.
+        #[arg(long)]
+        config: std::path::PathBuf,
+        /// The PNG to write.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// `en` or `es` (default: the kiosk's `language`).
+        #[arg(long)]
+        lang: Option<String>,
+        /// Screen size in pixels, `1080x1920` (portrait, the default) or `1920x1080`.
+        #[arg(long, default_value = "1080x1920", value_parser = parse_size)]
+        size: (u32, u32),
+    },
+}
+
+/// `1080x1920` → (1080, 1920).
+#[cfg(feature = "ui")]
+fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', '×'])
+        .ok_or_else(|| format!("{s:?}: expected WIDTHxHEIGHT, like 1080x1920"))?;
+    let n = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (100..=8192).contains(n))
+            .ok_or_else(|| format!("{v:?}: a size is 100 to 8192 pixels"))
+    };
+    Ok((n(w)?, n(h)?))
 }
 
 struct Opened {
@@ -220,6 +253,56 @@ pub async fn run(command: KioskCommand) -> Result<()> {
                 Err(e) => println!("not printed: {e} (`portico kiosk reprint` prints it later)"),
             }
         }
+        #[cfg(feature = "ui")]
+        KioskCommand::Screenshot {
+            config,
+            out,
+            lang,
+            size,
+        } => screenshot(&config, &out, lang.as_deref(), size)?,
     }
+    Ok(())
+}
+
+/// `portico kiosk screenshot`: the welcome screen as this kiosk would draw it now.
+#[cfg(feature = "ui")]
+fn screenshot(config: &Path, out: &Path, lang: Option<&str>, (w, h): (u32, u32)) -> Result<()> {
+    let started = std::time::Instant::now();
+    let o = open(config)?;
+    let clock = SystemClock;
+    let catalog = crate::kiosk::session::load_catalog(&o.store, &clock, o.cfg.timezone)?;
+    let mut flow_cfg = o.kiosk.flow();
+    flow_cfg.default_lang = match lang {
+        None => flow_cfg.default_lang,
+        Some("en") => crate::kiosk::catalog::Lang::En,
+        Some("es") => crate::kiosk::catalog::Lang::Es,
+        Some(other) => bail!("--lang {other:?}: expected en or es"),
+    };
+    let flow = crate::kiosk::checkout::Flow::new(flow_cfg, std::time::Instant::now());
+    let model = crate::screens::kiosk_view::model(
+        &flow,
+        &catalog,
+        now_local(clock.now(), o.cfg.timezone).local,
+        &|_: &str| 0,
+        std::time::Instant::now(),
+    );
+    let venue = o.kiosk.letterhead.venue.clone();
+    // The screen draws on a thread of its own (Slint's platform is per thread).
+    let picture = std::thread::Builder::new()
+        .name("kiosk-screenshot".into())
+        .spawn(move || -> Result<crate::ui::RgbImage> {
+            let mut screen = crate::ui::offscreen::OffscreenKiosk::new(&venue, w, h)?;
+            screen.show(&model);
+            screen.draw();
+            Ok(screen.picture())
+        })?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the screen could not be drawn"))??;
+    println!(
+        "first frame drawn: {w}x{h} in {} ms",
+        started.elapsed().as_millis()
+    );
+    picture.write_png(out)?;
+    println!("written to {}", out.display());
     Ok(())
 }

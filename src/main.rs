@@ -32,7 +32,7 @@ enum Command {
         /// The device's config file (e.g. /etc/portico/device.toml).
         #[arg(long)]
         config: PathBuf,
-        /// Never open the gate window, even when a display is available.
+        /// Never open the gate or kiosk window, even when a display is available.
         #[arg(long)]
         headless: bool,
     },
@@ -128,7 +128,7 @@ enum Command {
         /// Keep hub and device running after the walkthrough, until Ctrl-C.
         #[arg(long)]
         serve: bool,
-        /// Never open the gate window, even when a display is available.
+        /// Never open the gate or kiosk window, even when a display is available.
         #[arg(long)]
         headless: bool,
         /// Go on from the previous run's hub and device databases instead of starting over.
@@ -290,18 +290,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// Shows the gate window when there is a display; closing it stops the device. Without a
-/// display (or a window backend in this build) the gate runs headless.
+/// Shows the device's screen (kiosk or gate) when there is a display; closing it stops the
+/// device. Without a display (or a window backend in this build) it runs headless.
 #[cfg(feature = "ui")]
 fn open_window(device: &portico::device::Device, stop: Arc<watch::Sender<bool>>) {
     match portico::ui::host::attach_window(device) {
         Ok(closed) => {
-            tracing::info!("gate screen opened");
+            tracing::info!("screen opened");
             tokio::spawn(async move {
                 if let Ok(Err(e)) = closed.await {
-                    tracing::error!(error = %e, "gate screen failed");
+                    tracing::error!(error = %e, "screen failed");
                 }
-                tracing::info!("gate screen closed; stopping");
+                tracing::info!("screen closed; stopping");
                 let _ = stop.send(true);
             });
         }

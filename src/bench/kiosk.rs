@@ -9,8 +9,8 @@
 //!   and `fdatasync` in a file next to the database), taken between commits so both see the
 //!   same moments of the machine. Target: commit p99 ≤ 2× fsync p99.
 //!
-//! The screen figures of the issue (tap to next frame, start to welcome screen) wait for the
-//! kiosk's screens; they are listed under `not_measured`.
+//! - **Screens** (`kiosk_screens`): tap to next frame on each screen at 1080×1920, and process
+//!   start to the welcome screen drawn.
 
 use std::time::Instant;
 
@@ -53,11 +53,14 @@ pub fn run(opts: KioskBenchOptions) -> Result<serde_json::Value> {
     let hub = HubStore::open(&hub_path)?;
     let published = hub
         .write(|tx, seq| crate::hub::catalog::publish(tx, seq, first, opts.days, opts.products))?;
-    let db = dir.join("kiosk.db");
+    // The kiosk's data directory (as its config names it, for the start-up figure).
+    let data_dir = dir.join("kiosk");
+    std::fs::create_dir_all(&data_dir)?;
+    let db = data_dir.join("portico.db");
     for f in replica::database_files(&db) {
         let _ = std::fs::remove_file(f);
     }
-    let store = Store::open(&db)?;
+    let store = std::sync::Arc::new(Store::open(&db)?);
     // Every document of the feeds as upserts, as a first pull brings them.
     let categories: Vec<Change<CategoryDto>> = hub
         .all::<CategoryDto>(Resource::Categories)?
@@ -182,6 +185,20 @@ pub fn run(opts: KioskBenchOptions) -> Result<serde_json::Value> {
     }
     let commit = summary(commits);
     let fsync = summary(fsyncs);
+
+    // The screens.
+    #[cfg(feature = "ui")]
+    let (taps, start) = (
+        super::kiosk_screens::tap_to_frame(store.clone(), first)?,
+        super::kiosk_screens::start_to_welcome(&dir, &data_dir, 11)?,
+    );
+    #[cfg(not(feature = "ui"))]
+    let (taps, start) = (
+        json!({ "not_measured": "this build has no screens" }),
+        json!({ "not_measured": "this build has no screens" }),
+    );
+    let tap_p99_ms = taps["worst_p99_ms"].as_f64().unwrap_or(f64::MAX);
+    let start_ms = start["max_ms"].as_f64().unwrap_or(f64::MAX);
     let ratio = p99_ratio(&commit, &fsync);
     let load_p99_ms = load["p99_us"].as_f64().unwrap_or(0.0) / 1000.0;
     Ok(json!({
@@ -198,17 +215,21 @@ pub fn run(opts: KioskBenchOptions) -> Result<serde_json::Value> {
         "disk_fsync_latency": fsync,
         "order_commit_p99_to_fsync_p99": ratio,
         "order": { "tickets": order_draft.tickets.len(), "lines": order_draft.quote.lines.len() },
+        "tap_to_next_frame": taps,
+        "tap_to_next_frame_p99_ms": tap_p99_ms,
+        "start_to_welcome_screen": start,
+        "start_to_welcome_screen_ms": start_ms,
         "targets": {
             "catalog_load_p99_ms_max": 50.0,
             "order_commit_to_fsync_p99_ratio_max": 2.0,
+            "tap_to_next_frame_p99_ms_max": 16.0,
+            "start_to_welcome_screen_ms_max": 1000.0,
         },
         "met": {
             "catalog_load": load_p99_ms <= 50.0,
             "order_commit": ratio <= 2.0,
-        },
-        "not_measured": {
-            "tap_to_next_frame_ms": "the kiosk's screens are not built yet",
-            "start_to_welcome_screen_ms": "the kiosk's screens are not built yet",
+            "tap_to_next_frame": tap_p99_ms <= 16.0,
+            "start_to_welcome_screen": start_ms <= 1000.0,
         },
         "bench_dir": dir.display().to_string(),
         "measured_at": Utc::now().to_rfc3339(),

@@ -4,6 +4,8 @@
 pub mod crash;
 pub mod input;
 pub mod kiosk;
+#[cfg(feature = "ui")]
+pub mod kiosk_screens;
 pub mod match_data;
 pub mod matching;
 pub mod scan;

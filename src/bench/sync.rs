@@ -269,7 +269,7 @@ pub async fn run(opts: SyncBenchOptions) -> Result<serde_json::Value> {
     let result = async {
         // The demo config with this hub's address; its [sync] page size applies.
         let url = format!("https://localhost:{port}");
-        let cfg = crate::demo::write_device_config(&dir, &url)?;
+        let cfg = crate::demo::write_device_config(&dir, &url, None)?;
         let sync_cmd = || {
             let mut c = Command::new(&exe);
             c.args(["sync", "--json", "--config"]).arg(&cfg.source).env("RUST_LOG", "warn");

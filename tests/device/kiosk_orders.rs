@@ -474,7 +474,7 @@ async fn a_running_kiosk_registers_its_key_settles_the_last_runs_payment_and_lea
     let device = dev.open(clock.clone());
     device.engine.pull_all(None).await.unwrap();
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    let runtime = portico::kiosk::runtime::start(&device.engine, clock.clone(), rx)
+    let runtime = portico::kiosk::runtime::start(&device.engine, clock.clone(), rx, None)
         .await
         .expect("a kiosk");
     assert!(

@@ -4,139 +4,13 @@
 //! payment (no payment taken) and after it (the order stands, the visitor is sent to the desk);
 //! and a visitor who walks away (every detail and every held seat gone).
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{Local, NaiveDate, TimeZone, Utc};
-
-use crate::common::{TestDevice, TestHub, manual_clock};
-use portico::clock::ManualClock;
-use portico::device::Device;
-use portico::intake::IntakeConfig;
-use portico::kiosk::checkout::{
-    Event, FlowConfig, PrinterProblem, Purpose, Screen, Session, Tap, VisitorForm,
-};
-use portico::kiosk::lease_client::{LeaseClient, LeaseSettings};
+use crate::common::kiosk::{Kiosk, kiosk, slot};
+use portico::kiosk::checkout::{Event, PrinterProblem, Purpose, Screen, Session, Tap, VisitorForm};
 use portico::kiosk::orders;
 use portico::kiosk::printer::{EscPosPrinter, PrinterAddress, TicketPrinter};
 use portico::kiosk::receipt::{Letterhead, Paper};
-use portico::kiosk::sale::Sales;
-use portico::kiosk::shell::{KioskShell, ShellParts};
-use portico::kiosk::signer;
-use portico::kiosk::terminal::SimulatedTerminal;
-use portico::loopback_printer::LoopbackPrinter;
-use portico::matching::{MatchConfig, OnAmbiguous};
-use portico::sync::HubClient;
-
-fn tomorrow() -> NaiveDate {
-    Local::now().date_naive() + chrono::Duration::days(1)
-}
-
-fn slot() -> String {
-    portico::hub::catalog::slot_id("zoo", tomorrow().and_hms_opt(10, 0, 0).unwrap())
-}
-
-struct Kiosk {
-    _hub: TestHub,
-    _dev: TestDevice,
-    device: Device,
-    shell: KioskShell,
-    printer: LoopbackPrinter,
-}
-
-/// A kiosk at 08:00 tomorrow with seats leased for the morning's slots.
-async fn kiosk() -> Kiosk {
-    let hub = TestHub::start(100).await;
-    hub.store
-        .write(|tx, seq| portico::hub::catalog::publish(tx, seq, tomorrow(), 1, 0))
-        .unwrap();
-    let dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
-    let clock: Arc<ManualClock> = manual_clock();
-    let eight = tomorrow().and_hms_opt(8, 0, 0).unwrap();
-    clock.set(
-        Local
-            .from_local_datetime(&eight)
-            .earliest()
-            .unwrap()
-            .with_timezone(&Utc),
-    );
-    let device = dev.open(clock.clone());
-    device.engine.pull_all(None).await.unwrap();
-    let client = HubClient::new(&device.config.upstream).unwrap();
-    let key = signer::load_or_create(&device.config.data_dir.join("kiosk-signing.key")).unwrap();
-    let signer = Arc::new(
-        signer::register(&client, &device.store, &key)
-            .await
-            .unwrap(),
-    );
-    let leases = LeaseClient::new(
-        client,
-        device.store.clone(),
-        device.engine.database(),
-        clock.clone(),
-        None,
-        LeaseSettings::default(),
-        vec!["zoo".into()],
-    );
-    leases.check(&|_: &str| 0).await.unwrap();
-
-    let catalog = {
-        let conn = device.engine.database();
-        let conn = conn.lock().unwrap();
-        portico::replica::catalog::load_catalog(&conn, tomorrow(), tomorrow())
-            .unwrap()
-            .catalog
-    };
-    let intake = IntakeConfig {
-        matching: MatchConfig {
-            on_ambiguous: OnAmbiguous::Create,
-            ..MatchConfig::default()
-        },
-        ..IntakeConfig::default()
-    };
-    let sales = Arc::new(Sales {
-        store: device.store.clone(),
-        terminal: Arc::new(SimulatedTerminal::in_memory()),
-        signer,
-        clock: clock.clone(),
-        zone: None,
-        device_id: "kiosk-1".into(),
-        order_prefix: "K1".into(),
-        normalizer: device.config.normalizer.clone(),
-        intake: intake.clone(),
-        on_approved_after_crash: Default::default(),
-    });
-    let printer = LoopbackPrinter::start().unwrap();
-    let escpos: Box<dyn TicketPrinter> = Box::new(EscPosPrinter::new(
-        PrinterAddress::Tcp(printer.addr.to_string()),
-        Duration::from_secs(5),
-    ));
-    let shell = KioskShell::new(ShellParts {
-        flow: FlowConfig::default(),
-        catalog,
-        sales,
-        printer: Some(Arc::new(Mutex::new(escpos))),
-        paper: Paper::Mm80,
-        letterhead: Letterhead {
-            venue: "Riverside Zoo".into(),
-            ..Letterhead::default()
-        },
-        reader: device.store.reader().unwrap(),
-        normalizer: device.config.normalizer.clone(),
-        intake,
-        clock,
-        zone: None,
-        online: Arc::new(|| true),
-        lease_poke: None,
-    });
-    Kiosk {
-        _hub: hub,
-        _dev: dev,
-        device,
-        shell,
-        printer,
-    }
-}
 
 impl Kiosk {
     fn tap(&mut self, t: Tap) -> &Screen {
@@ -392,7 +266,7 @@ async fn a_visitor_becomes_a_member_at_the_kiosk_and_the_hub_makes_the_membershi
     k.device.engine.push_once().await.unwrap();
     k.device.engine.push_once().await.unwrap();
     let memberships: Vec<portico::protocol::MembershipDto> = k
-        ._hub
+        .hub
         .store
         .all(portico::protocol::Resource::Memberships)
         .unwrap();
@@ -414,4 +288,56 @@ async fn a_visitor_becomes_a_member_at_the_kiosk_and_the_hub_makes_the_membershi
         "the buyer's record as the hub knows it: {:?}",
         made[0].members
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_thread_takes_taps_from_the_inbox_and_shows_each_new_screen() {
+    use portico::kiosk::session::{DisplaySlot, KioskDisplay};
+    use portico::screens::kiosk_view::KioskScreenModel;
+    use std::sync::{Arc, Mutex};
+
+    let k = kiosk().await;
+    let shown: Arc<Mutex<Vec<KioskScreenModel>>> = Arc::default();
+    let seen = shown.clone();
+    let display: KioskDisplay = Arc::new(move |m| seen.lock().unwrap().push(m));
+    let slot_display: DisplaySlot = Arc::new(Mutex::new(Some(display)));
+    let (taps, inbox) = std::sync::mpsc::channel();
+    let session = portico::kiosk::session::spawn(
+        k.shell,
+        inbox,
+        slot_display,
+        k.device.store.clone(),
+        Arc::new(portico::clock::SystemClock),
+        None,
+    )
+    .unwrap();
+    let wait_for = |want: &dyn Fn(&KioskScreenModel) -> bool| {
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            if shown.lock().unwrap().iter().any(want) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    };
+    assert!(
+        wait_for(&|m| m.screen == Screen::Welcome),
+        "the welcome screen first"
+    );
+    taps.send(Event::Tap(Tap::Start(Purpose::Tickets))).unwrap();
+    assert!(
+        wait_for(&|m| m.screen == Screen::Slots && !m.slots.is_empty()),
+        "the entry times after the tap"
+    );
+    // A model is shown once: the clock's ticks do not repeat an unchanged screen.
+    std::thread::sleep(Duration::from_millis(600));
+    let slots_shown = shown
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.screen == Screen::Slots)
+        .count();
+    assert_eq!(slots_shown, 1);
+    session.stop();
 }

@@ -50,6 +50,11 @@ pub struct Device {
     clock: Arc<dyn Clock>,
     /// The device database: its one writer, its checkpointer, read connections.
     pub store: Arc<crate::replica::Store>,
+    /// The kiosk screen's taps for the kiosk's session, their receiving end until the session
+    /// starts, and where the session shows its screens.
+    kiosk_inbox: std::sync::mpsc::Sender<crate::kiosk::checkout::Event>,
+    kiosk_inbox_rx: Mutex<Option<std::sync::mpsc::Receiver<crate::kiosk::checkout::Event>>>,
+    kiosk_display: crate::kiosk::session::DisplaySlot,
 }
 
 impl Device {
@@ -67,7 +72,11 @@ impl Device {
             clock.clone(),
         )?);
         let (commands, commands_rx) = std::sync::mpsc::channel();
+        let (kiosk_inbox, kiosk_inbox_rx) = std::sync::mpsc::channel();
         Ok(Self {
+            kiosk_inbox,
+            kiosk_inbox_rx: Mutex::new(Some(kiosk_inbox_rx)),
+            kiosk_display: Arc::default(),
             config,
             engine,
             display: Mutex::new(None),
@@ -98,14 +107,35 @@ impl Device {
             "device running"
         );
         let gate = self.start_gate()?;
-        let kiosk =
-            crate::kiosk::runtime::start(&self.engine, self.clock.clone(), shutdown.clone()).await;
+        let kiosk_scanners = self.start_kiosk_scanners()?;
+        let screen = self
+            .kiosk_inbox_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .map(|inbox| crate::kiosk::runtime::ScreenLink {
+                inbox,
+                display: self.kiosk_display.clone(),
+            });
+        let kiosk = crate::kiosk::runtime::start(
+            &self.engine,
+            self.clock.clone(),
+            shutdown.clone(),
+            screen,
+        )
+        .await;
         self.engine.clone().run(shutdown, progress_observer()).await;
         if let Some(gate) = gate {
             gate.stop();
         }
         if let Some(kiosk) = kiosk {
             kiosk.stop();
+        }
+        if let Some((stop, readers)) = kiosk_scanners {
+            stop.stop();
+            for r in readers {
+                let _ = r.join();
+            }
         }
         socket.abort();
         let _ = std::fs::remove_file(&self.config.status_socket);
@@ -161,6 +191,59 @@ impl Device {
     /// Sends staff's commands (from a screen) to the running gate.
     pub fn gate_commands(&self) -> std::sync::mpsc::Sender<GateCommand> {
         self.commands.clone()
+    }
+
+    /// Where the kiosk screen sends the visitor's taps.
+    pub fn kiosk_events(&self) -> std::sync::mpsc::Sender<crate::kiosk::checkout::Event> {
+        self.kiosk_inbox.clone()
+    }
+
+    /// For a kiosk that is not also a gate: its scanners' membership cards go to the visitor's
+    /// session ("Are you a member?" takes a scanned card as the typed number).
+    #[allow(clippy::type_complexity)]
+    fn start_kiosk_scanners(
+        &self,
+    ) -> Result<Option<(crate::input::StopSignal, Vec<std::thread::JoinHandle<()>>)>, DeviceError>
+    {
+        use crate::config::Role;
+        use crate::input::InputEvent;
+        use crate::input::credential::CredentialKind;
+        let roles = &self.config.roles;
+        if !roles.contains(&Role::Kiosk) || roles.contains(&Role::Gate) {
+            return Ok(None);
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<InputEvent>();
+        let stop = crate::input::StopSignal::new();
+        let mut readers = crate::input::spawn_inputs(&self.config.inputs, tx, &stop)
+            .map_err(DeviceError::Inputs)?;
+        let inbox = self.kiosk_inbox.clone();
+        let forward = std::thread::Builder::new()
+            .name("kiosk-scans".into())
+            .spawn(move || {
+                for event in rx {
+                    let InputEvent::Scan(scan) = event else {
+                        continue;
+                    };
+                    match scan.credential.kind {
+                        CredentialKind::Membership { membership_id } => {
+                            let _ = inbox
+                                .send(crate::kiosk::checkout::Event::Scanned { membership_id });
+                        }
+                        _ => tracing::info!(
+                            reader = %scan.credential.reader,
+                            "a scan the kiosk does not use (not a membership card)"
+                        ),
+                    }
+                }
+            })
+            .map_err(DeviceError::Inputs)?;
+        readers.push(forward);
+        Ok(Some((stop, readers)))
+    }
+
+    /// Shows the kiosk's screens on `display` (before or while `run` runs).
+    pub fn attach_kiosk_display(&self, display: crate::kiosk::session::KioskDisplay) {
+        *self.kiosk_display.lock().unwrap_or_else(|p| p.into_inner()) = Some(display);
     }
 
     /// Shows the gate's decisions and connectivity on `display` (attach before `run`).

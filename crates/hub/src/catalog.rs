@@ -448,6 +448,33 @@ pub fn publish(
     })
 }
 
+/// The seeded catalog as a kiosk would load it, straight from the seeder's documents: every
+/// product, the categories and tax rules, and `days` days of slots from `first` (for screens
+/// and tests that need the zoo's catalog without a hub).
+pub fn seeded(first: NaiveDate, days: u32) -> Catalog {
+    let mut catalog = Catalog::default();
+    for c in categories() {
+        catalog.categories.insert(c.category_id.clone(), c.into());
+    }
+    for t in tax_rules() {
+        catalog.tax_rules.insert(t.tax_rule_id.clone(), t.into());
+    }
+    for p in products() {
+        if let Some(sale) = p
+            .sale
+            .as_ref()
+            .and_then(|s| SaleDto::read(&s.to_string()).ok())
+        {
+            let product = sale.into_product(&p);
+            catalog.products.insert(product.id.clone(), product);
+        }
+    }
+    for s in slots(first, days) {
+        catalog.slots.insert(s.slot_id.clone(), s.into());
+    }
+    catalog
+}
+
 /// `published`'s channel for every product, wherever it is sold.
 pub const ANY_CHANNEL: &str = "*";
 

@@ -21,7 +21,8 @@ use slint::platform::{Platform, WindowAdapter};
 use super::UiError;
 use super::gate_screen::apply;
 use super::gate_view::GateScreenModel;
-use super::generated::GateWindow;
+use super::generated::{GateWindow, KioskWindow, PaperMetrics, PaperWindow};
+use portico_core::screens::kiosk_view::KioskScreenModel;
 
 /// Largest side of a rendered picture, in pixels.
 pub const MAX_SIDE: u32 = 8192;
@@ -79,6 +80,54 @@ pub fn render_gate_rgb(
     width: u32,
     height: u32,
 ) -> Result<RgbImage, UiError> {
+    render_request(Screen::Gate(Box::new(model.clone())), width, height)
+}
+
+/// Renders the kiosk screen showing `model` (with the venue's name) at `width`×`height`
+/// pixels into memory.
+pub fn render_kiosk_rgb(
+    model: &KioskScreenModel,
+    venue: &str,
+    width: u32,
+    height: u32,
+) -> Result<RgbImage, UiError> {
+    render_request(
+        Screen::Kiosk(Box::new(model.clone()), venue.to_owned()),
+        width,
+        height,
+    )
+}
+
+/// Renders the kiosk screen into a PNG at `path`.
+pub fn render_kiosk_png(
+    model: &KioskScreenModel,
+    venue: &str,
+    width: u32,
+    height: u32,
+    path: &Path,
+) -> Result<(), UiError> {
+    render_kiosk_rgb(model, venue, width, height)?.write_png(path)
+}
+
+/// Draws a print job (tickets, a receipt) as it comes out of the printer, on `paper`.
+pub fn render_paper_rgb(
+    doc: &portico_core::kiosk::escpos::PrintDoc,
+    paper: portico_core::kiosk::receipt::Paper,
+) -> Result<RgbImage, UiError> {
+    // The height is the paper's length, found on the render thread.
+    render_request(Screen::Paper(doc.clone()), paper.dots(), 1)
+}
+
+/// Draws a print job into a PNG at `path`.
+pub fn render_paper_png(
+    doc: &portico_core::kiosk::escpos::PrintDoc,
+    paper: portico_core::kiosk::receipt::Paper,
+    path: &Path,
+) -> Result<(), UiError> {
+    render_paper_rgb(doc, paper)?.write_png(path)
+}
+
+fn render_request(screen: Screen, width: u32, height: u32) -> Result<RgbImage, UiError> {
     if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
         return Err(UiError::InvalidSize {
             width,
@@ -88,7 +137,7 @@ pub fn render_gate_rgb(
     }
     let (reply, answer) = mpsc::channel();
     let request = Request {
-        model: model.clone(),
+        screen,
         width,
         height,
         reply,
@@ -101,8 +150,15 @@ pub fn render_gate_rgb(
         .map_err(|_| UiError::Renderer("the renderer thread has stopped".into()))?
 }
 
+enum Screen {
+    Gate(Box<GateScreenModel>),
+    Kiosk(Box<KioskScreenModel>, String),
+    /// A print job on paper `width` dots wide (its length follows from its lines).
+    Paper(portico_core::kiosk::escpos::PrintDoc),
+}
+
 struct Request {
-    model: GateScreenModel,
+    screen: Screen,
     width: u32,
     height: u32,
     reply: mpsc::Sender<Result<RgbImage, UiError>>,
@@ -124,15 +180,22 @@ fn renderer() -> &'static mpsc::Sender<Request> {
     })
 }
 
-/// A Slint platform whose only window is an off-screen software-rendered one.
+/// A Slint platform whose windows are off-screen software-rendered ones; each component gets
+/// its own, handed out in the order the components are made.
 struct HeadlessPlatform {
-    window: Rc<MinimalSoftwareWindow>,
+    windows: std::cell::RefCell<Vec<Rc<MinimalSoftwareWindow>>>,
     start: std::time::Instant,
 }
 
 impl Platform for HeadlessPlatform {
     fn create_window_adapter(&self) -> Result<Rc<dyn WindowAdapter>, slint::PlatformError> {
-        Ok(self.window.clone())
+        let mut free = self.windows.borrow_mut();
+        if free.is_empty() {
+            return Err(slint::PlatformError::Other(
+                "no off-screen window left on the render thread".into(),
+            ));
+        }
+        Ok(free.remove(0))
     }
 
     fn duration_since_start(&self) -> std::time::Duration {
@@ -140,15 +203,21 @@ impl Platform for HeadlessPlatform {
     }
 }
 
+/// The components the render thread draws, each with its window.
+struct Components {
+    gate: (GateWindow, Rc<MinimalSoftwareWindow>),
+    kiosk: (KioskWindow, Rc<MinimalSoftwareWindow>),
+    paper: (PaperWindow, Rc<MinimalSoftwareWindow>),
+}
+
 fn render_thread(requests: mpsc::Receiver<Request>) {
-    let window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
     // Slint's font stack can panic on a broken machine font setup (fontconfig installed with
     // no fonts at all). Such a panic is turned into an error for this and every later request:
     // the renderer's state is not trusted after it.
-    let mut state = guarded(|| setup(window.clone())).and_then(|r| r);
+    let mut state = guarded(setup).and_then(|r| r);
     for request in requests {
         let result = match &state {
-            Ok(component) => guarded(|| render(&window, component, &request)),
+            Ok(components) => guarded(|| render(components, &request)),
             Err(e) => Err(e.clone()),
         };
         let result = result.map_err(|e| {
@@ -172,9 +241,16 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     })
 }
 
-fn setup(window: Rc<MinimalSoftwareWindow>) -> Result<GateWindow, String> {
+fn setup() -> Result<Components, String> {
+    let gate_window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
+    let kiosk_window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
+    let paper_window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
     let platform = HeadlessPlatform {
-        window,
+        windows: std::cell::RefCell::new(vec![
+            gate_window.clone(),
+            kiosk_window.clone(),
+            paper_window.clone(),
+        ]),
         start: std::time::Instant::now(),
     };
     match slint::platform::set_platform(Box::new(platform)) {
@@ -185,16 +261,53 @@ fn setup(window: Rc<MinimalSoftwareWindow>) -> Result<GateWindow, String> {
         }
         Err(e) => return Err(format!("cannot set the Slint platform: {e}")),
     }
-    let component = GateWindow::new().map_err(|e| format!("cannot create the gate screen: {e}"))?;
-    component
-        .show()
+    let gate = GateWindow::new().map_err(|e| format!("cannot create the gate screen: {e}"))?;
+    gate.show()
         .map_err(|e| format!("cannot show the gate screen: {e}"))?;
-    Ok(component)
+    let kiosk = KioskWindow::new().map_err(|e| format!("cannot create the kiosk screen: {e}"))?;
+    kiosk
+        .show()
+        .map_err(|e| format!("cannot show the kiosk screen: {e}"))?;
+    let paper = PaperWindow::new().map_err(|e| format!("cannot create the paper: {e}"))?;
+    paper
+        .show()
+        .map_err(|e| format!("cannot show the paper: {e}"))?;
+    Ok(Components {
+        gate: (gate, gate_window),
+        kiosk: (kiosk, kiosk_window),
+        paper: (paper, paper_window),
+    })
 }
 
-fn render(window: &MinimalSoftwareWindow, component: &GateWindow, request: &Request) -> RgbImage {
-    let (width, height) = (request.width, request.height);
-    apply(component, &request.model);
+fn render(components: &Components, request: &Request) -> RgbImage {
+    let (width, mut height) = (request.width, request.height);
+    let window = match &request.screen {
+        Screen::Paper(doc) => {
+            let lines = super::paper::paper_lines(doc);
+            let m = components.paper.0.global::<PaperMetrics>();
+            height =
+                super::paper::paper_height(&lines, m.get_line(), m.get_cut(), m.get_qr_margin())
+                    .min(MAX_SIDE);
+            components
+                .paper
+                .0
+                .set_lines(slint::ModelRc::new(slint::VecModel::from(lines)));
+            &components.paper.1
+        }
+        Screen::Gate(model) => {
+            apply(&components.gate.0, model);
+            &components.gate.1
+        }
+        Screen::Kiosk(model, venue) => {
+            super::kiosk_screen::apply(&components.kiosk.0, model, venue, None);
+            &components.kiosk.1
+        }
+    };
+    draw(window, width, height)
+}
+
+/// Draws `window` at `width`×`height` into memory.
+pub(crate) fn draw(window: &MinimalSoftwareWindow, width: u32, height: u32) -> RgbImage {
     window.set_size(slint::PhysicalSize::new(width, height));
     window.request_redraw();
     slint::platform::update_timers_and_animations();

@@ -14,12 +14,22 @@ use super::UiError;
 use super::gate_screen::{GateInput, check_display, run_gate_window};
 use super::gate_view::GateView;
 
-/// A request for the main thread: show this gate view until the window closes.
-pub struct WindowRequest {
-    view: GateView,
-    on_confirm: Box<dyn FnMut(super::PartyConfirmed) + Send>,
-    inputs: Receiver<GateInput>,
-    closed: tokio::sync::oneshot::Sender<Result<(), UiError>>,
+/// A request for the main thread: show a screen until its window closes.
+pub enum WindowRequest {
+    /// The gate's result screen.
+    Gate {
+        view: Box<GateView>,
+        on_confirm: Box<dyn FnMut(super::PartyConfirmed) + Send>,
+        inputs: Receiver<GateInput>,
+        closed: tokio::sync::oneshot::Sender<Result<(), UiError>>,
+    },
+    /// The visitor kiosk: taps go to `taps`; the poster for its models comes back on `poster`.
+    Kiosk {
+        venue: String,
+        taps: Sender<portico_core::kiosk::checkout::Event>,
+        poster: Sender<super::ModelPoster>,
+        closed: tokio::sync::oneshot::Sender<Result<(), UiError>>,
+    },
 }
 
 static HOST: OnceLock<Mutex<Sender<WindowRequest>>> = OnceLock::new();
@@ -35,13 +45,25 @@ pub fn install() -> Option<Receiver<WindowRequest>> {
 pub fn serve(requests: &Receiver<WindowRequest>, finished: impl Fn() -> bool) {
     loop {
         match requests.recv_timeout(Duration::from_millis(50)) {
-            Ok(req) => {
-                let mut on_confirm = req.on_confirm;
-                let result = run_gate_window(req.view, req.inputs, move |party| {
+            Ok(WindowRequest::Gate {
+                view,
+                mut on_confirm,
+                inputs,
+                closed,
+            }) => {
+                let result = run_gate_window(*view, inputs, move |party| {
                     tracing::info!(party = party.party_size, scan = ?party.scan, "party size confirmed by staff");
                     on_confirm(party);
                 });
-                let _ = req.closed.send(result);
+                let _ = closed.send(result);
+            }
+            Ok(WindowRequest::Kiosk {
+                venue,
+                taps,
+                poster,
+                closed,
+            }) => {
+                let _ = closed.send(run_kiosk_window(&venue, taps, &poster));
             }
             Err(RecvTimeoutError::Timeout) => {
                 if finished() {
@@ -72,6 +94,20 @@ pub struct GateWindowHandle {
     pub closed: tokio::sync::oneshot::Receiver<Result<(), UiError>>,
 }
 
+/// Sends a window request to the main thread, when this machine has a display and this
+/// process hosts windows.
+fn request(req: WindowRequest) -> Result<(), UiError> {
+    check_display()?;
+    let host = HOST
+        .get()
+        .ok_or_else(|| UiError::NoDisplay("this process does not host windows".into()))?;
+    WINDOW_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    host.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send(req)
+        .map_err(|_| UiError::NoDisplay("the window host has stopped".into()))
+}
+
 /// Asks the main thread to open the gate window. Fails with [`UiError::NoDisplay`] when this
 /// machine has no display (or this process has no window host): the caller runs headless.
 /// `on_confirm` receives the party sizes staff confirm on it (on the main thread).
@@ -79,22 +115,14 @@ pub fn open_gate_window(
     view: GateView,
     on_confirm: impl FnMut(super::PartyConfirmed) + Send + 'static,
 ) -> Result<GateWindowHandle, UiError> {
-    check_display()?;
-    let host = HOST
-        .get()
-        .ok_or_else(|| UiError::NoDisplay("this process does not host windows".into()))?;
     let (inputs_tx, inputs) = channel();
     let (closed_tx, closed) = tokio::sync::oneshot::channel();
-    WINDOW_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
-    host.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .send(WindowRequest {
-            view,
-            on_confirm: Box::new(on_confirm),
-            inputs,
-            closed: closed_tx,
-        })
-        .map_err(|_| UiError::NoDisplay("the window host has stopped".into()))?;
+    request(WindowRequest::Gate {
+        view: Box::new(view),
+        on_confirm: Box::new(on_confirm),
+        inputs,
+        closed: closed_tx,
+    })?;
     Ok(GateWindowHandle {
         inputs: inputs_tx,
         closed,
@@ -135,10 +163,73 @@ pub fn gate_view_for(gate: &crate::gate::GatePolicyConfig) -> GateView {
     )
 }
 
-/// Opens the gate window for `device` when it is a gate, this build has a window backend and
-/// the machine a display; otherwise says why it runs headless. The returned receiver resolves
-/// when the window is closed.
+/// Runs the kiosk window on this (the main) thread until it closes: its taps go to `taps`,
+/// and its poster is handed back through `poster` once the window exists.
+fn run_kiosk_window(
+    venue: &str,
+    taps: Sender<portico_core::kiosk::checkout::Event>,
+    poster: &Sender<super::ModelPoster>,
+) -> Result<(), UiError> {
+    check_display()?;
+    let taps = Mutex::new(taps);
+    let screen = super::KioskScreen::new(
+        venue,
+        std::rc::Rc::new(move |e| {
+            // A stopped session is not the window's problem: the tap is dropped.
+            let _ = taps.lock().unwrap_or_else(|p| p.into_inner()).send(e);
+        }),
+    )?;
+    let _ = poster.send(screen.poster());
+    slint::ComponentHandle::run(screen.window())?;
+    Ok(())
+}
+
+/// Asks the main thread to open the kiosk window, and attaches it to `device`'s kiosk session.
+/// Fails with [`UiError::NoDisplay`] when there is no display (the kiosk then sells nothing:
+/// it has no screen). The returned receiver resolves when the window is closed.
+pub fn attach_kiosk_window(
+    device: &crate::device::Device,
+) -> Result<tokio::sync::oneshot::Receiver<Result<(), UiError>>, UiError> {
+    let kiosk = device
+        .config
+        .kiosk
+        .as_ref()
+        .filter(|_| device.config.roles.contains(&crate::config::Role::Kiosk))
+        .ok_or_else(|| UiError::NoDisplay("this device has no kiosk role".into()))?;
+    let (poster_tx, poster_rx) = channel();
+    let (closed_tx, closed) = tokio::sync::oneshot::channel();
+    request(WindowRequest::Kiosk {
+        venue: kiosk.letterhead.venue.clone(),
+        taps: device.kiosk_events(),
+        poster: poster_tx,
+        closed: closed_tx,
+    })?;
+    // The window is made on the main thread; its poster comes back as soon as it exists.
+    let poster = poster_rx
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|_| UiError::NoDisplay("the kiosk window did not open".into()))?;
+    device.attach_kiosk_display(std::sync::Arc::new(move |model| {
+        if let Err(e) = poster.post(model) {
+            tracing::debug!(error = %e, "kiosk window gone");
+        }
+    }));
+    Ok(closed)
+}
+
+/// Opens the device's screen: the kiosk window for a kiosk, the gate window for a gate, when
+/// this build has a window backend and the machine a display; otherwise says why it runs
+/// headless. The returned receiver resolves when the window is closed.
 pub fn attach_window(
+    device: &crate::device::Device,
+) -> Result<tokio::sync::oneshot::Receiver<Result<(), UiError>>, UiError> {
+    if device.config.roles.contains(&crate::config::Role::Kiosk) && device.config.kiosk.is_some() {
+        return attach_kiosk_window(device);
+    }
+    attach_gate_window(device)
+}
+
+/// Opens the gate window for `device` when it is a gate and there is a display.
+pub fn attach_gate_window(
     device: &crate::device::Device,
 ) -> Result<tokio::sync::oneshot::Receiver<Result<(), UiError>>, UiError> {
     let gate = device

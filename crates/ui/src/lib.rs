@@ -16,6 +16,9 @@
 pub mod gate_screen;
 pub mod headless;
 pub mod host;
+pub mod kiosk_screen;
+pub mod offscreen;
+pub mod paper;
 
 use portico_device::{config, device, gate};
 
@@ -30,8 +33,12 @@ pub use gate_screen::{GateInput, GateScreen, apply, post_model, run_gate_window}
 pub use gate_view::{
     GateMode, GateScreenModel, GateTimeouts, GateView, PartyConfirmed, ResultView,
 };
-pub use generated::{GateState, GateWindow};
-pub use headless::{RgbImage, render_gate_png, render_gate_rgb};
+pub use generated::{GateState, GateWindow, KProblem, KScreen, KioskPalette, KioskWindow};
+pub use headless::{
+    RgbImage, render_gate_png, render_gate_rgb, render_kiosk_png, render_kiosk_rgb,
+    render_paper_png, render_paper_rgb,
+};
+pub use kiosk_screen::{KioskScreen, ModelPoster};
 
 /// Errors of the screens.
 #[derive(Debug, thiserror::Error)]

@@ -27,14 +27,18 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::catalog::{Admission, Catalog, Lang};
+use super::keyboard::{self, Field, Key, Layout};
 use super::pricing::{CartLine, MemberBenefit, PriceError, Quote, quote};
 use crate::domain::{MinorUnits, PersonName, ProductKind};
 use crate::find_membership::{IdError, parse_id};
 use crate::intake::MAX_FIELD_CHARS;
 use crate::matching::{PostalAddress, VisitorDetails};
+
+/// Days, from today, whose entry times the kiosk sells.
+pub const DAYS_AHEAD: u64 = 7;
 
 /// Timings of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +154,8 @@ pub enum Printed {
 pub struct Session {
     pub lang: Lang,
     pub purpose: Option<Purpose>,
+    /// The day whose entry times are shown (today until the visitor picks another).
+    pub day: Option<NaiveDate>,
     /// The product and slot of a ticket purchase.
     pub product: Option<String>,
     pub slot: Option<String>,
@@ -161,6 +167,13 @@ pub struct Session {
     pub level: Option<String>,
     pub member: Option<MemberContext>,
     pub form: VisitorForm,
+    /// The field the on-screen keyboard types into, and its one-shot capitals.
+    pub focus: Field,
+    pub shift: bool,
+    /// A membership ID being typed.
+    pub typed_id: String,
+    /// The one more detail being typed.
+    pub typed_extra: String,
     pub extra: Option<(ExtraDetail, String)>,
     pub matched: Matched,
     pub quote: Option<Quote>,
@@ -281,8 +294,9 @@ pub enum PrinterProblem {
 }
 
 /// The screen shown.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Screen {
+    #[default]
     Welcome,
     Levels,
     Slots,
@@ -323,6 +337,10 @@ pub enum Tap {
     Lang(Lang),
     Start(Purpose),
     Level(String),
+    /// Entry times of another day.
+    Day(NaiveDate),
+    /// Entry times of another timed admission (an exhibit, a feeding).
+    Product(String),
     Slot {
         product: String,
         slot: String,
@@ -334,8 +352,15 @@ pub enum Tap {
     },
     IsMember(bool),
     MemberId(String),
+    /// The whole form at once (a form filled in by other means than the keyboard).
     Details(VisitorForm),
     Extra(String),
+    /// The keyboard types into another field.
+    Focus(Field),
+    /// A key of the on-screen keyboard.
+    Key(Key),
+    /// Receipt by email: yes or no, as the box was ticked.
+    Consent(bool),
     Next,
     Back,
     Cancel,
@@ -513,7 +538,7 @@ impl Flow {
                     match found {
                         MemberLookup::Found(member) => {
                             self.session.member = Some(member);
-                            self.screen = Screen::Details { problem: None };
+                            self.show_details();
                         }
                         MemberLookup::NotFound => {
                             self.screen = Screen::MemberId {
@@ -681,10 +706,14 @@ impl Flow {
                 self.session.quantities.clear();
                 self.screen = S::Slots;
             }
-            (S::AskMember, Tap::IsMember(true)) => self.screen = S::MemberId { problem: None },
+            (S::AskMember, Tap::IsMember(true)) => {
+                self.screen = S::MemberId { problem: None };
+                self.session.typed_id.clear();
+                self.focus(Field::MemberId);
+            }
             (S::AskMember, Tap::IsMember(false)) => {
                 self.session.member = None;
-                self.screen = S::Details { problem: None };
+                self.show_details();
             }
             (S::AskMember, Tap::Back) => {
                 self.screen = match self.session.purpose {
@@ -716,7 +745,26 @@ impl Flow {
                     Some(problem) => {
                         self.screen = S::Details {
                             problem: Some(problem),
-                        }
+                        };
+                        let f = &self.session.form;
+                        let field = match problem {
+                            FormProblem::FirstNameMissing => Field::First,
+                            FormProblem::LastNameMissing => Field::Last,
+                            FormProblem::EmailOrPhoneMissing | FormProblem::EmailNotValid => {
+                                Field::Email
+                            }
+                            FormProblem::TooLong if f.first.chars().count() > MAX_FIELD_CHARS => {
+                                Field::First
+                            }
+                            FormProblem::TooLong if f.last.chars().count() > MAX_FIELD_CHARS => {
+                                Field::Last
+                            }
+                            FormProblem::TooLong if f.email.chars().count() > MAX_FIELD_CHARS => {
+                                Field::Email
+                            }
+                            FormProblem::TooLong => Field::Phone,
+                        };
+                        self.focus(field);
                     }
                     None => {
                         self.screen = S::Matching;
@@ -756,8 +804,96 @@ impl Flow {
                 self.screen = S::Details { problem: None };
             }
             (S::PaymentProblem(_) | S::CannotPrint(_), Tap::Retry | Tap::Back) => self.review(ctx),
+            (S::Slots, Tap::Product(product)) => {
+                let timed = ctx.catalog.products.get(&product).is_some_and(|p| {
+                    p.on_sale(ctx.now) && matches!(p.admission, Admission::Timed { .. })
+                });
+                if timed && self.session.product.as_ref() != Some(&product) {
+                    self.release_hold(out);
+                    self.session.quantities.clear();
+                    self.session.slot = None;
+                    self.session.product = Some(product);
+                }
+            }
+            (S::Slots, Tap::Day(day)) => {
+                let today = ctx.now_local.date();
+                if day >= today && day < today + chrono::Days::new(DAYS_AHEAD) {
+                    self.session.day = Some(day);
+                }
+            }
+            (S::Details { .. }, Tap::Focus(f @ (Field::First | Field::Last)))
+            | (S::Details { .. }, Tap::Focus(f @ (Field::Email | Field::Phone))) => self.focus(f),
+            (S::Details { .. } | S::MemberId { .. } | S::OneMoreDetail { .. }, Tap::Key(key)) => {
+                self.key(&key)
+            }
+            (S::Details { .. }, Tap::Consent(yes)) => self.session.form.receipt_by_email = yes,
+            (S::Details { .. }, Tap::Next) => {
+                let form = self.session.form.clone();
+                self.tap(Tap::Details(form), ctx, out);
+            }
+            (S::MemberId { .. }, Tap::Next) => {
+                let id = self.session.typed_id.clone();
+                self.tap(Tap::MemberId(id), ctx, out);
+            }
+            (S::OneMoreDetail { .. }, Tap::Next) => {
+                let text = self.session.typed_extra.clone();
+                self.tap(Tap::Extra(text), ctx, out);
+            }
             _ => {}
         }
+    }
+
+    /// The text of the field the keyboard types into.
+    fn focused_text(&mut self) -> &mut String {
+        let s = &mut self.session;
+        match s.focus {
+            Field::First => &mut s.form.first,
+            Field::Last => &mut s.form.last,
+            Field::Email => &mut s.form.email,
+            Field::Phone => &mut s.form.phone,
+            Field::MemberId => &mut s.typed_id,
+            Field::Extra => &mut s.typed_extra,
+        }
+    }
+
+    /// The keyboard the focused field shows.
+    pub fn layout(&self) -> Layout {
+        match (self.session.focus, &self.screen) {
+            (Field::Extra, Screen::OneMoreDetail { detail }) => match detail {
+                ExtraDetail::Phone => Layout::Phone,
+                ExtraDetail::Email => Layout::Email,
+                ExtraDetail::Postcode => Layout::Id,
+            },
+            (f, _) => f.layout(),
+        }
+    }
+
+    fn focus(&mut self, field: Field) {
+        self.session.focus = field;
+        let layout = self.layout();
+        let starts = keyboard::starts_word(self.focused_text());
+        self.session.shift = layout == Layout::Letters && starts;
+    }
+
+    fn key(&mut self, key: &Key) {
+        let layout = self.layout();
+        let mut shift = self.session.shift;
+        keyboard::apply(self.focused_text(), key, layout, &mut shift);
+        self.session.shift = shift;
+    }
+
+    /// Shows the details form, the keyboard on the first field still empty.
+    fn show_details(&mut self) {
+        self.screen = Screen::Details { problem: None };
+        let f = &self.session.form;
+        let field = if f.first.trim().is_empty() {
+            Field::First
+        } else if f.last.trim().is_empty() {
+            Field::Last
+        } else {
+            Field::Email
+        };
+        self.focus(field);
     }
 
     fn release_hold(&mut self, out: &mut Vec<Command>) {
@@ -827,6 +963,8 @@ impl Flow {
                     ExtraDetail::Postcode
                 };
                 self.screen = Screen::OneMoreDetail { detail };
+                self.session.typed_extra.clear();
+                self.focus(Field::Extra);
                 return;
             }
         };

@@ -6,6 +6,7 @@ pub mod capacity;
 pub mod catalog;
 pub mod checkout;
 pub mod escpos;
+pub mod keyboard;
 pub mod money;
 pub mod order;
 pub mod payment;

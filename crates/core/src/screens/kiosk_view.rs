@@ -12,7 +12,8 @@ use chrono::NaiveDateTime;
 
 use crate::domain::ProductKind;
 use crate::kiosk::catalog::{Admission, Catalog, Lang};
-use crate::kiosk::checkout::{Flow, Purpose, Screen};
+use crate::kiosk::checkout::{DAYS_AHEAD, Flow, Purpose, Screen};
+use crate::kiosk::keyboard::{self, Field, KeyCap, Layout};
 use crate::kiosk::money;
 use crate::kiosk::pricing::PriceKind;
 use crate::kiosk::receipt::day_text;
@@ -26,10 +27,29 @@ pub struct OfferView {
     pub guests: u32,
 }
 
+/// A day the visitor can pick entry times on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayView {
+    pub date: chrono::NaiveDate,
+    /// `Sun 6 Dec`.
+    pub label: String,
+    pub chosen: bool,
+}
+
+/// A timed admission the visitor can pick entry times of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductChip {
+    pub product: String,
+    pub name: String,
+    pub chosen: bool,
+}
+
 /// An entry time the visitor can pick.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotView {
     pub product: String,
+    /// The product's name, in the visitor's language.
+    pub name: String,
     pub slot: String,
     /// `10:00–10:30`.
     pub time: String,
@@ -60,12 +80,16 @@ pub struct LineView {
 /// Everything the kiosk screen shows, as plain values.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KioskScreenModel {
+    pub screen: Screen,
     pub lang: Lang,
     /// The "Still there?" countdown, in whole seconds, while it shows.
     pub still_there_secs: Option<u64>,
     pub levels: Vec<OfferView>,
-    /// The day the entry times are for (`Sun 6 Dec`).
+    /// The day the entry times are for (`Sun 6 Dec`), and the days on offer.
     pub day: String,
+    pub days: Vec<DayView>,
+    /// The timed admissions with entry times on the day (chips, when more than one).
+    pub products: Vec<ProductChip>,
     pub slots: Vec<SlotView>,
     pub quantities: Vec<QuantityView>,
     pub tickets: u32,
@@ -79,6 +103,13 @@ pub struct KioskScreenModel {
     pub email: String,
     pub phone: String,
     pub receipt_by_email: bool,
+    /// A membership ID and the one more detail, as typed.
+    pub typed_id: String,
+    pub typed_extra: String,
+    /// The on-screen keyboard: the field it types into and its keys (empty when hidden).
+    pub focus: Field,
+    pub layout: Option<Layout>,
+    pub keys: Vec<Vec<KeyCap>>,
     pub lines: Vec<LineView>,
     pub tax: String,
     pub total: String,
@@ -110,6 +141,7 @@ pub fn model(
         .to_owned();
     let m = |v: i64| money::format(v, &currency);
     let mut out = KioskScreenModel {
+        screen: flow.screen().clone(),
         lang,
         still_there_secs: flow.still_there(now).map(|d| d.as_secs()),
         ..KioskScreenModel::default()
@@ -127,16 +159,68 @@ pub fn model(
             })
             .collect();
     }
-    // The timed admissions' entry times today.
+    // The timed admissions' entry times on the day chosen (today at first), and the days with
+    // entry times still on sale.
     if matches!(screen, Screen::Slots) {
-        out.day = day_text(now_local.date(), lang);
-        for p in catalog.for_sale(ProductKind::Ticket, chrono::Utc::now()) {
-            let Admission::Timed { slot_group } = &p.admission else {
+        let today = now_local.date();
+        let timed: Vec<_> = catalog
+            .for_sale(ProductKind::Ticket, chrono::Utc::now())
+            .into_iter()
+            .filter_map(|p| match &p.admission {
+                Admission::Timed { slot_group } => Some((p, slot_group)),
+                _ => None,
+            })
+            .collect();
+        let open = |d: chrono::NaiveDate| {
+            timed
+                .iter()
+                .any(|(_, g)| !catalog.open_slots(g, d, now_local).is_empty())
+        };
+        let ahead: Vec<_> = (0..DAYS_AHEAD)
+            .filter_map(|i| today.checked_add_days(chrono::Days::new(i)))
+            .collect();
+        // Until the visitor picks a day: the first with entry times left (today, unless
+        // they have all started).
+        let day = s
+            .day
+            .or_else(|| ahead.iter().copied().find(|d| open(*d)))
+            .unwrap_or(today);
+        out.day = day_text(day, lang);
+        out.days = ahead
+            .into_iter()
+            .filter(|d| *d == day || open(*d))
+            .map(|d| DayView {
+                date: d,
+                label: day_text(d, lang),
+                chosen: d == day,
+            })
+            .collect();
+        // One admission's entry times at a time: the visitor's pick, or the first.
+        let offered: Vec<_> = timed
+            .iter()
+            .filter(|(_, g)| !catalog.open_slots(g, day, now_local).is_empty())
+            .collect();
+        let chosen = offered
+            .iter()
+            .find(|(p, _)| s.product.as_deref() == Some(p.id.as_str()))
+            .or(offered.first())
+            .map(|(p, _)| p.id.clone());
+        out.products = offered
+            .iter()
+            .map(|(p, _)| ProductChip {
+                product: p.id.clone(),
+                name: p.names.get(lang).to_owned(),
+                chosen: chosen.as_deref() == Some(p.id.as_str()),
+            })
+            .collect();
+        for (p, slot_group) in offered {
+            if chosen.as_deref() != Some(p.id.as_str()) {
                 continue;
-            };
-            for slot in catalog.open_slots(slot_group, now_local.date(), now_local) {
+            }
+            for slot in catalog.open_slots(slot_group, day, now_local) {
                 out.slots.push(SlotView {
                     product: p.id.clone(),
+                    name: p.names.get(lang).to_owned(),
                     slot: slot.id.clone(),
                     time: format!(
                         "{}–{}",
@@ -197,6 +281,17 @@ pub fn model(
     out.email = s.form.email.clone();
     out.phone = s.form.phone.clone();
     out.receipt_by_email = s.form.receipt_by_email;
+    out.typed_id = s.typed_id.clone();
+    out.typed_extra = s.typed_extra.clone();
+    out.focus = s.focus;
+    if matches!(
+        screen,
+        Screen::Details { .. } | Screen::MemberId { .. } | Screen::OneMoreDetail { .. }
+    ) {
+        let layout = flow.layout();
+        out.layout = Some(layout);
+        out.keys = keyboard::rows(layout, s.shift);
+    }
     if let Some(q) = &s.quote {
         let m = |v: i64| money::format(v, &q.currency);
         out.lines = q
@@ -405,5 +500,61 @@ mod tests {
             assert!(!shown.contains(typed), "{typed} in {shown}");
         }
         assert_eq!(v.lang, Lang::En, "back to the kiosk's language");
+    }
+
+    #[test]
+    fn one_timed_admission_at_a_time_on_the_entry_times_screen() {
+        let mut c = catalog();
+        let mut feed = c.products["TIMED"].clone();
+        feed.id = "FEED".into();
+        feed.names = Text::new("Giraffe feeding", "Jirafas");
+        feed.sort = 1;
+        c.products.insert("FEED".into(), feed);
+        let now_local = t("2026-12-06 09:30");
+        let start = Instant::now();
+        let free = |_: &str| 40;
+        let ctx = Ctx {
+            catalog: &c,
+            now: chrono::Utc::now(),
+            now_local,
+            free_seats: &free,
+        };
+        let mut flow = Flow::new(FlowConfig::default(), start);
+        flow.handle(Event::Tap(Tap::Start(Purpose::Tickets)), start, &ctx);
+        let shown = |flow: &Flow| {
+            let v = model(flow, &c, now_local, &free, start);
+            let chips: Vec<_> = v
+                .products
+                .iter()
+                .map(|p| (p.name.clone(), p.chosen))
+                .collect();
+            let slots: Vec<_> = v.slots.iter().map(|s| s.product.clone()).collect();
+            (chips, slots)
+        };
+        assert_eq!(
+            shown(&flow),
+            (
+                vec![
+                    ("Timed entry".into(), true),
+                    ("Giraffe feeding".into(), false)
+                ],
+                vec!["TIMED".to_owned()]
+            ),
+            "the first admission's times until the visitor picks another"
+        );
+        flow.handle(Event::Tap(Tap::Product("FEED".into())), start, &ctx);
+        assert_eq!(
+            shown(&flow),
+            (
+                vec![
+                    ("Timed entry".into(), false),
+                    ("Giraffe feeding".into(), true)
+                ],
+                vec!["FEED".to_owned()]
+            )
+        );
+        // Not a timed admission on sale: nothing changes.
+        flow.handle(Event::Tap(Tap::Product("NOPE".into())), start, &ctx);
+        assert_eq!(flow.session().product.as_deref(), Some("FEED"));
     }
 }

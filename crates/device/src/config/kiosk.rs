@@ -40,6 +40,8 @@ pub struct TerminalConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KioskConfig {
     pub currency: String,
+    /// The language the screen starts each visitor in (they can switch).
+    pub language: crate::kiosk::catalog::Lang,
     pub idle_timeout: Duration,
     /// The "Still there?" countdown.
     pub still_there: Duration,
@@ -57,6 +59,16 @@ pub struct KioskConfig {
 }
 
 impl KioskConfig {
+    /// The checkout's timings and starting language.
+    pub fn flow(&self) -> crate::kiosk::checkout::FlowConfig {
+        crate::kiosk::checkout::FlowConfig {
+            idle_timeout: self.idle_timeout,
+            still_there: self.still_there,
+            default_lang: self.language,
+            ..Default::default()
+        }
+    }
+
     /// The signing key's file.
     pub fn key_path(&self, data_dir: &Path) -> PathBuf {
         self.key_file
@@ -79,6 +91,17 @@ pub(super) fn validate(
             &format!("{currency:?} is not an ISO 4217 code like \"USD\""),
         );
     }
+    let language = match k.language.as_deref().unwrap_or("en") {
+        "en" => Some(crate::kiosk::catalog::Lang::En),
+        "es" => Some(crate::kiosk::catalog::Lang::Es),
+        other => {
+            p.at_path(
+                "kiosk.language",
+                &format!("{other:?}: expected \"en\" (English) or \"es\" (Spanish)"),
+            );
+            None
+        }
+    };
     let idle = duration(
         p,
         "kiosk.idle_timeout",
@@ -148,6 +171,7 @@ pub(super) fn validate(
     (currency_ok && prefix_ok).then_some(())?;
     Some(KioskConfig {
         currency,
+        language: language?,
         idle_timeout: idle?,
         still_there: still_there?,
         technician_pin_file: pin?,

@@ -53,6 +53,7 @@ pub struct RawMatching {
 #[serde(deny_unknown_fields)]
 pub struct RawKiosk {
     pub currency: Option<String>,
+    pub language: Option<String>,
     pub idle_timeout: Option<String>,
     pub still_there: Option<String>,
     pub technician_pin_file: Option<String>,

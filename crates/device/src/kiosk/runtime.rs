@@ -22,6 +22,7 @@ pub struct KioskRuntime {
     /// Wakes the lease client (a visitor wants more seats than the kiosk holds).
     pub lease_poke: Arc<Notify>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    session: Option<crate::kiosk::session::SessionThread>,
 }
 
 impl KioskRuntime {
@@ -29,7 +30,16 @@ impl KioskRuntime {
         for t in self.tasks {
             t.abort();
         }
+        if let Some(s) = self.session {
+            s.stop();
+        }
     }
+}
+
+/// The screen's side of a kiosk: the taps it sends, and where its models go.
+pub struct ScreenLink {
+    pub inbox: std::sync::mpsc::Receiver<crate::kiosk::checkout::Event>,
+    pub display: crate::kiosk::session::DisplaySlot,
 }
 
 /// The card terminal the config names.
@@ -155,6 +165,7 @@ pub async fn start(
     engine: &Arc<SyncEngine>,
     clock: Arc<dyn Clock>,
     shutdown: watch::Receiver<bool>,
+    screen: Option<ScreenLink>,
 ) -> Option<KioskRuntime> {
     let cfg = engine.config().clone();
     let kiosk = cfg.kiosk.clone()?;
@@ -181,6 +192,39 @@ pub async fn start(
         }
     }
     let lease_poke = Arc::new(Notify::new());
+    // The visitor's session: the shell behind the screen.
+    let mut session = None;
+    let mut session_holds: Arc<dyn Fn(&str) -> u32 + Send + Sync> = Arc::new(|_: &str| 0);
+    if let (Some(sales), Some(link)) = (sales.clone(), screen) {
+        let status = engine.clone();
+        let online: Arc<dyn Fn() -> bool + Send + Sync> =
+            Arc::new(move || status.link_status().online);
+        match crate::kiosk::session::shell_parts(
+            &cfg,
+            &kiosk,
+            sales,
+            clock.clone(),
+            online,
+            Some(lease_poke.clone()),
+        ) {
+            Ok(parts) => {
+                let shell = crate::kiosk::shell::KioskShell::new(parts);
+                session_holds = shell.session_holds();
+                match crate::kiosk::session::spawn(
+                    shell,
+                    link.inbox,
+                    link.display,
+                    store.clone(),
+                    clock.clone(),
+                    cfg.timezone,
+                ) {
+                    Ok(s) => session = Some(s),
+                    Err(e) => tracing::error!(error = %e, "cannot start the kiosk's session"),
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "the kiosk cannot read its catalog"),
+        }
+    }
     let mut tasks = Vec::new();
     if let Ok(client) = HubClient::new(&cfg.upstream) {
         // The groups of the timed admissions the kiosk sells.
@@ -220,20 +264,18 @@ pub async fn start(
             groups,
         ));
         let poke = lease_poke.clone();
-        tasks.push(tokio::spawn(leases.run(
-            poke,
-            Arc::new(|_: &str| 0),
-            shutdown,
-        )));
+        tasks.push(tokio::spawn(leases.run(poke, session_holds, shutdown)));
     }
     tracing::info!(
         signing = sales.is_some(),
         printer = kiosk.printer.is_some(),
+        screen = session.is_some(),
         "kiosk running"
     );
     Some(KioskRuntime {
         sales,
         lease_poke,
         tasks,
+        session,
     })
 }

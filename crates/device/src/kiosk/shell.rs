@@ -108,6 +108,25 @@ impl KioskShell {
         &self.parts.catalog
     }
 
+    /// What the screen shows now.
+    pub fn model(&self, now: Instant) -> crate::screens::kiosk_view::KioskScreenModel {
+        let reader = &self.parts.reader;
+        let hold = self.session_holds();
+        let free = move |slot: &str| free_seats(reader, slot, hold(slot));
+        crate::screens::kiosk_view::model(
+            &self.flow,
+            &self.parts.catalog,
+            self.now_local(),
+            &free,
+            now,
+        )
+    }
+
+    /// The venue's name, as the receipt gives it.
+    pub fn venue(&self) -> &str {
+        &self.parts.letterhead.venue
+    }
+
     /// Replaces the catalog (after a pull); a session under way keeps its prices until it
     /// reviews its basket again.
     pub fn set_catalog(&mut self, catalog: Catalog) {

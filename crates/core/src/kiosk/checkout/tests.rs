@@ -887,3 +887,121 @@ fn details_are_checked_before_matching() {
         }
     );
 }
+
+/// Types `text` on the on-screen keyboard, one key per character, as the screen shows it.
+fn type_keys(k: &mut Kiosk, text: &str) {
+    use crate::kiosk::keyboard::Key;
+    for c in text.chars() {
+        let key = match c {
+            ' ' => Key::Space,
+            '<' => Key::Backspace,
+            c => Key::Text(c.to_string()),
+        };
+        k.tap(Tap::Key(key));
+    }
+}
+
+#[test]
+fn details_are_typed_on_the_keyboard_into_the_session_and_wiped_with_it() {
+    use crate::kiosk::keyboard::{Field, Layout};
+    let mut k = Kiosk::new(40);
+    to_ask_member(&mut k);
+    k.tap(Tap::IsMember(false));
+    assert_eq!(
+        k.flow.session().focus,
+        Field::First,
+        "the first empty field"
+    );
+    assert_eq!(k.flow.layout(), Layout::Letters);
+    type_keys(&mut k, "Jane");
+    // A key on a screen without a field types nothing.
+    k.tap(Tap::Focus(Field::MemberId));
+    assert_eq!(k.flow.session().focus, Field::First);
+    k.tap(Tap::Focus(Field::Last));
+    type_keys(&mut k, "Doex<");
+    k.tap(Tap::Focus(Field::Email));
+    assert_eq!(k.flow.layout(), Layout::Email);
+    type_keys(&mut k, "jane@example.org");
+    k.tap(Tap::Consent(true));
+    assert_eq!(k.flow.session().form, jane());
+    assert_eq!(k.tap(Tap::Next), vec![jane_preview()]);
+    assert_eq!(k.screen(), &Screen::Matching);
+
+    // Several records: the keyboard opens on the one more detail, as a phone pad.
+    k.send(Event::Matched(MatchPreview::Several));
+    assert_eq!(
+        k.screen(),
+        &Screen::OneMoreDetail {
+            detail: ExtraDetail::Phone
+        }
+    );
+    assert_eq!(
+        (k.flow.session().focus, k.flow.layout()),
+        (Field::Extra, Layout::Phone)
+    );
+    type_keys(&mut k, "555 0100");
+    assert_eq!(k.tap(Tap::Next), vec![with_phone("5550100")]);
+
+    // A missing field takes the keyboard to it.
+    let mut k = Kiosk::new(40);
+    to_ask_member(&mut k);
+    k.tap(Tap::IsMember(false));
+    type_keys(&mut k, "Jane");
+    k.tap(Tap::Next);
+    assert_eq!(
+        (k.screen(), k.flow.session().focus),
+        (
+            &Screen::Details {
+                problem: Some(FormProblem::LastNameMissing)
+            },
+            Field::Last
+        )
+    );
+    k.wait(200);
+    k.wait(40);
+    assert_eq!(k.screen(), &Screen::Welcome);
+    assert_eq!(
+        k.flow.session(),
+        &Session::default(),
+        "nothing typed is left"
+    );
+}
+
+#[test]
+fn a_membership_id_is_typed_and_looked_up_on_next() {
+    let mut k = Kiosk::new(40);
+    to_ask_member(&mut k);
+    k.tap(Tap::IsMember(true));
+    assert_eq!(
+        k.flow.layout(),
+        crate::kiosk::keyboard::Layout::Id,
+        "digits and capitals"
+    );
+    type_keys(&mut k, "M-1001");
+    assert_eq!(k.tap(Tap::Next), lookup("M-1001"));
+}
+
+#[test]
+fn entry_times_of_another_day_within_the_week() {
+    let mut k = Kiosk::new(40);
+    k.tap(Tap::Start(Purpose::Tickets));
+    let today = local("2026-12-06 09:30").date();
+    for (day, shown) in [
+        (
+            today + chrono::Days::new(3),
+            Some(today + chrono::Days::new(3)),
+        ),
+        (
+            today + chrono::Days::new(DAYS_AHEAD),
+            Some(today + chrono::Days::new(3)),
+        ),
+        (
+            today - chrono::Days::new(1),
+            Some(today + chrono::Days::new(3)),
+        ),
+        (today, Some(today)),
+    ] {
+        k.tap(Tap::Day(day));
+        assert_eq!(k.flow.session().day, shown, "tapped {day}");
+    }
+}

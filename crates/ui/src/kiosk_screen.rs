@@ -1,0 +1,531 @@
+//! The kiosk screen's adapter: copies a [`KioskScreenModel`] into the Slint component and turns
+//! the component's callbacks into the checkout flow's [`Event`]s.
+//!
+//! The component reports taps by position in its lists (the third entry time, the second
+//! category); [`KioskScreen`] keeps the model last shown to turn a position back into the
+//! product, slot, category or key it showed. Everything else is the flow's business.
+
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
+
+use portico_core::find_membership::IdError;
+use portico_core::kiosk::catalog::Lang;
+use portico_core::kiosk::checkout::{
+    Event, ExtraDetail, FormProblem, MemberProblem, PaymentProblem, PrinterProblem, Purpose,
+    QuantityProblem, Screen, Tap,
+};
+use portico_core::kiosk::keyboard::{COLUMNS, Field, KeyCap, Layout};
+use portico_core::kiosk::pricing::PriceKind;
+use portico_core::screens::kiosk_view::KioskScreenModel;
+
+use super::UiError;
+use super::generated::{
+    DayItem, KProblem, KScreen, KeyItem, KeyRow, KioskWindow, LineItem, Offer, ProductItem,
+    QtyItem, SlotItem,
+};
+
+fn list<T: Clone + 'static>(items: Vec<T>) -> ModelRc<T> {
+    ModelRc::new(VecModel::from(items))
+}
+
+/// Shows `items` in the list `current`: row by row when the list keeps its length (only the
+/// rows that changed are drawn again), or as a new list through `set`.
+fn update<T: Clone + PartialEq + 'static>(
+    current: ModelRc<T>,
+    items: Vec<T>,
+    set: impl FnOnce(ModelRc<T>),
+) {
+    use slint::Model;
+    if let Some(rows) = current.as_any().downcast_ref::<VecModel<T>>()
+        && rows.row_count() == items.len()
+    {
+        for (i, item) in items.into_iter().enumerate() {
+            if rows.row_data(i).as_ref() != Some(&item) {
+                rows.set_row_data(i, item);
+            }
+        }
+        return;
+    }
+    set(list(items));
+}
+
+fn int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// The language tag the screen's translations use.
+pub fn lang_tag(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "en",
+        Lang::Es => "es",
+    }
+}
+
+/// Switches the screens' words to `lang` (Slint's bundled translations; English is the
+/// markup's own).
+pub fn select_language(lang: Lang) {
+    let tag = match lang {
+        Lang::En => "",
+        Lang::Es => "es",
+    };
+    if let Err(e) = slint::select_bundled_translation(tag) {
+        tracing::error!(error = %e, "cannot switch the screen's language");
+    }
+}
+
+fn screen_of(s: &Screen) -> (KScreen, KProblem, u32) {
+    use KProblem as P;
+    let none = |k| (k, P::None, 0);
+    match s {
+        Screen::Welcome => none(KScreen::Welcome),
+        Screen::Levels => none(KScreen::Levels),
+        Screen::Slots => none(KScreen::Slots),
+        Screen::Quantities { problem } => match problem {
+            None => none(KScreen::Quantities),
+            Some(QuantityProblem::NoneChosen) => (KScreen::Quantities, P::NoTickets, 0),
+            Some(QuantityProblem::OnlyLeft(n)) => (KScreen::Quantities, P::OnlyLeft, *n),
+            Some(QuantityProblem::TooMany) => (KScreen::Quantities, P::TooMany, 0),
+        },
+        Screen::AskMember => none(KScreen::AskMember),
+        Screen::MemberId { problem } => (
+            KScreen::MemberId,
+            match problem {
+                None => P::None,
+                Some(MemberProblem::Id(
+                    IdError::Empty | IdError::TooLong | IdError::BadCharacter,
+                )) => P::IdFormat,
+                Some(MemberProblem::NotFound) => P::NotFound,
+                Some(MemberProblem::NotValid) => P::NotValid,
+            },
+            0,
+        ),
+        Screen::Details { problem } => (
+            KScreen::Details,
+            match problem {
+                None => P::None,
+                Some(FormProblem::FirstNameMissing) => P::FirstMissing,
+                Some(FormProblem::LastNameMissing) => P::LastMissing,
+                Some(FormProblem::EmailOrPhoneMissing) => P::EmailOrPhone,
+                Some(FormProblem::EmailNotValid) => P::EmailNotValid,
+                Some(FormProblem::TooLong) => P::TooLong,
+            },
+            0,
+        ),
+        Screen::OneMoreDetail { .. } => none(KScreen::OneMore),
+        Screen::Matching => none(KScreen::Matching),
+        Screen::Review { problem } => (
+            KScreen::Review,
+            if problem.is_some() {
+                P::NotOnSale
+            } else {
+                P::None
+            },
+            0,
+        ),
+        Screen::Paying { .. } => none(KScreen::Paying),
+        Screen::CannotPrint(p) => (
+            KScreen::CannotPrint,
+            match p {
+                PrinterProblem::PaperOut => P::PaperOut,
+                PrinterProblem::CoverOpen => P::CoverOpen,
+                PrinterProblem::Offline => P::PrinterOffline,
+                PrinterProblem::NoPrinter => P::NoPrinter,
+            },
+            0,
+        ),
+        Screen::PaymentProblem(p) => (
+            KScreen::PaymentProblem,
+            match p {
+                PaymentProblem::Declined => P::Declined,
+                PaymentProblem::Cancelled => P::Cancelled,
+                PaymentProblem::TimedOut => P::TimedOut,
+                PaymentProblem::TerminalFault => P::TerminalFault,
+            },
+            0,
+        ),
+        Screen::Committing => none(KScreen::Committing),
+        Screen::Printing => none(KScreen::Printing),
+        Screen::Done => none(KScreen::Done),
+        Screen::CollectAtDesk => none(KScreen::Collect),
+    }
+}
+
+/// The keyboard's rows with each key's first column; and the grid's width in columns.
+fn key_rows(rows: &[Vec<KeyCap>], layout: Option<Layout>) -> (Vec<KeyRow>, u8) {
+    let columns = match layout {
+        Some(Layout::Phone) => 3,
+        _ => COLUMNS,
+    };
+    let rows = rows
+        .iter()
+        .map(|row| {
+            let used: u8 = row.iter().map(|k| k.span).sum();
+            // Rows shorter than the grid are centred.
+            let mut col = f32::from(columns.saturating_sub(used)) / 2.;
+            let keys: Vec<KeyItem> = row
+                .iter()
+                .map(|k| {
+                    let item = KeyItem {
+                        label: k.label.as_str().into(),
+                        col,
+                        span: i32::from(k.span),
+                    };
+                    col += f32::from(k.span);
+                    item
+                })
+                .collect();
+            KeyRow { keys: list(keys) }
+        })
+        .collect();
+    (rows, columns)
+}
+
+/// Copies every field of the model into the component's properties, and switches the words'
+/// language when the model's differs from the one shown. With the model `before` shown, a
+/// list that did not change is left as it is (its items are not made again).
+pub fn apply(
+    window: &KioskWindow,
+    m: &KioskScreenModel,
+    venue: &str,
+    before: Option<&KioskScreenModel>,
+) {
+    let changed =
+        |same: fn(&KioskScreenModel, &KioskScreenModel) -> bool| before.is_none_or(|b| !same(b, m));
+    let tag = lang_tag(m.lang);
+    if window.get_lang() != tag {
+        select_language(m.lang);
+        window.set_lang(tag.into());
+    }
+    let (screen, problem, number) = screen_of(&m.screen);
+    window.set_screen(screen);
+    window.set_problem(problem);
+    window.set_problem_number(int(number));
+    window.set_venue(venue.into());
+    window.set_still_there(m.still_there_secs.is_some());
+    window.set_still_there_secs(
+        m.still_there_secs
+            .map_or(0, |s| i32::try_from(s).unwrap_or(i32::MAX)),
+    );
+    if changed(|a, b| a.levels == b.levels) {
+        window.set_levels(list(
+            m.levels
+                .iter()
+                .map(|o| Offer {
+                    name: o.name.as_str().into(),
+                    price: o.price.as_str().into(),
+                    guests: int(o.guests),
+                })
+                .collect(),
+        ));
+    }
+    window.set_day(m.day.as_str().into());
+    if changed(|a, b| a.days == b.days) {
+        update(
+            window.get_days(),
+            m.days
+                .iter()
+                .map(|d| {
+                    let (weekday, date) = d.label.split_once(' ').unwrap_or((d.label.as_str(), ""));
+                    DayItem {
+                        weekday: weekday.into(),
+                        date: date.into(),
+                        chosen: d.chosen,
+                    }
+                })
+                .collect(),
+            |l| window.set_days(l),
+        );
+    }
+    if changed(|a, b| a.slots == b.slots) {
+        update(
+            window.get_slots(),
+            m.slots
+                .iter()
+                .map(|s| SlotItem {
+                    time: s.time.as_str().into(),
+                    name: s.name.as_str().into(),
+                    free: int(s.free),
+                    chosen: s.chosen,
+                })
+                .collect(),
+            |l| window.set_slots(l),
+        );
+    }
+    if changed(|a, b| a.quantities == b.quantities) {
+        update(
+            window.get_quantities(),
+            m.quantities
+                .iter()
+                .map(|q| QtyItem {
+                    name: q.name.as_str().into(),
+                    price: q.price.as_str().into(),
+                    count: int(q.count),
+                })
+                .collect(),
+            |l| window.set_quantities(l),
+        );
+    }
+    window.set_tickets(int(m.tickets));
+    window.set_summary(m.summary.as_str().into());
+    window.set_is_member(m.member.is_some());
+    let (level, guests) = m.member.clone().unwrap_or_default();
+    window.set_member_level(level.as_str().into());
+    window.set_member_guests(int(guests));
+    window.set_first(m.first.as_str().into());
+    window.set_last(m.last.as_str().into());
+    window.set_email(m.email.as_str().into());
+    window.set_phone(m.phone.as_str().into());
+    window.set_typed_id(m.typed_id.as_str().into());
+    window.set_typed_extra(m.typed_extra.as_str().into());
+    window.set_focused_field(match m.focus {
+        Field::First => 0,
+        Field::Last => 1,
+        Field::Email => 2,
+        Field::Phone => 3,
+        Field::MemberId => 4,
+        Field::Extra => 5,
+    });
+    window.set_consent(m.receipt_by_email);
+    window.set_extra_kind(match m.screen {
+        Screen::OneMoreDetail {
+            detail: ExtraDetail::Email,
+        } => 1,
+        Screen::OneMoreDetail {
+            detail: ExtraDetail::Postcode,
+        } => 2,
+        _ => 0,
+    });
+    if changed(|a, b| a.keys == b.keys && a.layout == b.layout) {
+        let (rows, columns) = key_rows(&m.keys, m.layout);
+        window.set_keys(list(rows));
+        window.set_key_columns(i32::from(columns));
+    }
+    if changed(|a, b| a.products == b.products) {
+        update(
+            window.get_products(),
+            m.products
+                .iter()
+                .map(|p| ProductItem {
+                    name: p.name.as_str().into(),
+                    chosen: p.chosen,
+                })
+                .collect(),
+            |l| window.set_products(l),
+        );
+    }
+    if changed(|a, b| a.lines == b.lines) {
+        window.set_lines(list(
+            m.lines
+                .iter()
+                .map(|l| LineItem {
+                    quantity: int(l.quantity),
+                    name: l.name.as_str().into(),
+                    kind: match l.kind {
+                        PriceKind::NonMember => 0,
+                        PriceKind::Member => 1,
+                        PriceKind::Guest => 2,
+                    },
+                    amount: l.amount.as_str().into(),
+                })
+                .collect(),
+        ));
+    }
+    window.set_tax(m.tax.as_str().into());
+    window.set_total(m.total.as_str().into());
+    window.set_savings(m.savings.clone().unwrap_or_default().as_str().into());
+    window.set_order_no(m.order_no.clone().unwrap_or_default().as_str().into());
+    window.set_cancelling(matches!(m.screen, Screen::Paying { cancelling: true }));
+}
+
+/// Where the screen's events go (the kiosk's session, or a test).
+pub type EventSink = Rc<dyn Fn(Event)>;
+
+/// The kiosk screen: the Slint component, the model it shows, and where its taps go.
+pub struct KioskScreen {
+    window: KioskWindow,
+    shown: Shown,
+    venue: String,
+}
+
+impl KioskScreen {
+    /// Creates the component (on the current Slint platform) and wires its callbacks to `sink`.
+    pub fn new(venue: &str, sink: EventSink) -> Result<Self, UiError> {
+        let window = KioskWindow::new()?;
+        let screen = Self {
+            window,
+            shown: Shown::default(),
+            venue: venue.to_owned(),
+        };
+        wire(&screen.window, &screen.shown, sink);
+        apply(&screen.window, &KioskScreenModel::default(), venue, None);
+        Ok(screen)
+    }
+
+    pub fn window(&self) -> &KioskWindow {
+        &self.window
+    }
+
+    /// Shows `model`.
+    pub fn show(&self, model: &KioskScreenModel) {
+        let before = lock(&self.shown).clone();
+        apply(&self.window, model, &self.venue, Some(&before));
+        *lock(&self.shown) = model.clone();
+    }
+
+    /// What the screen shows now.
+    pub fn shown(&self) -> KioskScreenModel {
+        lock(&self.shown).clone()
+    }
+
+    /// A handle for showing models from another thread ([`post_model`]).
+    pub fn poster(&self) -> ModelPoster {
+        ModelPoster {
+            weak: self.window.as_weak(),
+            shown: self.shown.clone(),
+            venue: self.venue.clone(),
+        }
+    }
+}
+
+/// The model last shown, for turning a tapped position back into what it showed.
+type Shown = Arc<Mutex<KioskScreenModel>>;
+
+fn lock(shown: &Shown) -> std::sync::MutexGuard<'_, KioskScreenModel> {
+    shown.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn wire(window: &KioskWindow, shown: &Shown, sink: EventSink) {
+    let tap = {
+        let sink = sink.clone();
+        move |t: Tap| sink(Event::Tap(t))
+    };
+    macro_rules! simple {
+        ($setter:ident, $tap:expr) => {{
+            let tap = tap.clone();
+            window.$setter(move || tap($tap));
+        }};
+    }
+    simple!(on_start_tickets, Tap::Start(Purpose::Tickets));
+    simple!(on_start_membership, Tap::Start(Purpose::Membership));
+    simple!(on_next, Tap::Next);
+    simple!(on_back, Tap::Back);
+    simple!(on_cancel, Tap::Cancel);
+    simple!(on_pay, Tap::Pay);
+    simple!(on_retry, Tap::Retry);
+    simple!(on_still_here, Tap::StillHere);
+    simple!(on_finish, Tap::Finish);
+    {
+        let tap = tap.clone();
+        window.on_lang_chosen(move |tag: SharedString| {
+            tap(Tap::Lang(if tag == "es" { Lang::Es } else { Lang::En }))
+        });
+    }
+    {
+        let tap = tap.clone();
+        window.on_member(move |yes| tap(Tap::IsMember(yes)));
+    }
+    {
+        let tap = tap.clone();
+        window.on_consent_toggled(move |yes| tap(Tap::Consent(yes)));
+    }
+    {
+        let tap = tap.clone();
+        window.on_focus_field(move |i| {
+            let field = match i {
+                0 => Field::First,
+                1 => Field::Last,
+                2 => Field::Email,
+                _ => Field::Phone,
+            };
+            tap(Tap::Focus(field))
+        });
+    }
+    let at = |i: i32| usize::try_from(i).ok();
+    {
+        let (tap, shown) = (tap.clone(), shown.clone());
+        window.on_level(move |i| {
+            let product = at(i).and_then(|i| lock(&shown).levels.get(i).map(|o| o.product.clone()));
+            if let Some(p) = product {
+                tap(Tap::Level(p));
+            }
+        });
+    }
+    {
+        let (tap, shown) = (tap.clone(), shown.clone());
+        window.on_product_chosen(move |i| {
+            let product =
+                at(i).and_then(|i| lock(&shown).products.get(i).map(|p| p.product.clone()));
+            if let Some(p) = product {
+                tap(Tap::Product(p));
+            }
+        });
+    }
+    {
+        let (tap, shown) = (tap.clone(), shown.clone());
+        window.on_day_chosen(move |i| {
+            let day = at(i).and_then(|i| lock(&shown).days.get(i).map(|d| d.date));
+            if let Some(d) = day {
+                tap(Tap::Day(d));
+            }
+        });
+    }
+    {
+        let (tap, shown) = (tap.clone(), shown.clone());
+        window.on_slot(move |i| {
+            let slot = at(i).and_then(|i| {
+                lock(&shown).slots.get(i).map(|s| Tap::Slot {
+                    product: s.product.clone(),
+                    slot: s.slot.clone(),
+                })
+            });
+            if let Some(t) = slot {
+                tap(t);
+            }
+        });
+    }
+    {
+        let (tap, shown) = (tap.clone(), shown.clone());
+        window.on_quantity(move |i, delta| {
+            let category =
+                at(i).and_then(|i| lock(&shown).quantities.get(i).map(|q| q.category.clone()));
+            if let Some(category) = category {
+                tap(Tap::Quantity { category, delta });
+            }
+        });
+    }
+    {
+        let (tap, shown) = (tap.clone(), shown.clone());
+        window.on_key(move |r, c| {
+            let key = at(r)
+                .zip(at(c))
+                .and_then(|(r, c)| lock(&shown).keys.get(r)?.get(c).map(|k| k.key.clone()));
+            if let Some(k) = key {
+                tap(Tap::Key(k));
+            }
+        });
+    }
+}
+
+/// Shows models on a kiosk screen from any thread.
+#[derive(Clone)]
+pub struct ModelPoster {
+    weak: slint::Weak<KioskWindow>,
+    shown: Shown,
+    venue: String,
+}
+
+impl ModelPoster {
+    /// Shows `model`: the copy runs on the Slint event loop. Fails only when the event loop is
+    /// not running; a window that no longer exists is skipped.
+    pub fn post(&self, model: KioskScreenModel) -> Result<(), UiError> {
+        let (shown, venue) = (self.shown.clone(), self.venue.clone());
+        self.weak.upgrade_in_event_loop(move |window| {
+            let before = lock(&shown).clone();
+            apply(&window, &model, &venue, Some(&before));
+            *lock(&shown) = model;
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! A kiosk with every real part for tests: a hub with tomorrow's catalog, the device's replica
+//! filled from it, its signing key registered, seats leased for the morning, the simulated card
+//! terminal and the loopback ESC/POS printer; the shell set at 08:00 tomorrow.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{Local, NaiveDate, TimeZone, Utc};
+
+use super::{TestDevice, TestHub, manual_clock};
+use portico::clock::ManualClock;
+use portico::device::Device;
+use portico::intake::IntakeConfig;
+use portico::kiosk::checkout::FlowConfig;
+use portico::kiosk::lease_client::{LeaseClient, LeaseSettings};
+use portico::kiosk::printer::{EscPosPrinter, PrinterAddress, TicketPrinter};
+use portico::kiosk::receipt::{Letterhead, Paper};
+use portico::kiosk::sale::Sales;
+use portico::kiosk::shell::{KioskShell, ShellParts};
+use portico::kiosk::signer;
+use portico::kiosk::terminal::SimulatedTerminal;
+use portico::loopback_printer::LoopbackPrinter;
+use portico::matching::{MatchConfig, OnAmbiguous};
+use portico::sync::HubClient;
+
+pub fn tomorrow() -> NaiveDate {
+    Local::now().date_naive() + chrono::Duration::days(1)
+}
+
+pub fn slot() -> String {
+    portico::hub::catalog::slot_id("zoo", tomorrow().and_hms_opt(10, 0, 0).unwrap())
+}
+
+pub struct Kiosk {
+    pub hub: TestHub,
+    pub dev: TestDevice,
+    pub device: Device,
+    pub shell: KioskShell,
+    pub printer: LoopbackPrinter,
+}
+
+/// A kiosk at 08:00 tomorrow with seats leased for the morning's slots.
+pub async fn kiosk() -> Kiosk {
+    let hub = TestHub::start(100).await;
+    hub.store
+        .write(|tx, seq| portico::hub::catalog::publish(tx, seq, tomorrow(), 1, 0))
+        .unwrap();
+    let dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
+    let clock: Arc<ManualClock> = manual_clock();
+    let eight = tomorrow().and_hms_opt(8, 0, 0).unwrap();
+    clock.set(
+        Local
+            .from_local_datetime(&eight)
+            .earliest()
+            .unwrap()
+            .with_timezone(&Utc),
+    );
+    let device = dev.open(clock.clone());
+    device.engine.pull_all(None).await.unwrap();
+    let client = HubClient::new(&device.config.upstream).unwrap();
+    let key = signer::load_or_create(&device.config.data_dir.join("kiosk-signing.key")).unwrap();
+    let signer = Arc::new(
+        signer::register(&client, &device.store, &key)
+            .await
+            .unwrap(),
+    );
+    let leases = LeaseClient::new(
+        client,
+        device.store.clone(),
+        device.engine.database(),
+        clock.clone(),
+        None,
+        LeaseSettings::default(),
+        vec!["zoo".into()],
+    );
+    leases.check(&|_: &str| 0).await.unwrap();
+
+    let catalog = {
+        let conn = device.engine.database();
+        let conn = conn.lock().unwrap();
+        portico::replica::catalog::load_catalog(&conn, tomorrow(), tomorrow())
+            .unwrap()
+            .catalog
+    };
+    let intake = IntakeConfig {
+        matching: MatchConfig {
+            on_ambiguous: OnAmbiguous::Create,
+            ..MatchConfig::default()
+        },
+        ..IntakeConfig::default()
+    };
+    let sales = Arc::new(Sales {
+        store: device.store.clone(),
+        terminal: Arc::new(SimulatedTerminal::in_memory()),
+        signer,
+        clock: clock.clone(),
+        zone: None,
+        device_id: "kiosk-1".into(),
+        order_prefix: "K1".into(),
+        normalizer: device.config.normalizer.clone(),
+        intake: intake.clone(),
+        on_approved_after_crash: Default::default(),
+    });
+    let printer = LoopbackPrinter::start().unwrap();
+    let escpos: Box<dyn TicketPrinter> = Box::new(EscPosPrinter::new(
+        PrinterAddress::Tcp(printer.addr.to_string()),
+        Duration::from_secs(5),
+    ));
+    let shell = KioskShell::new(ShellParts {
+        flow: FlowConfig::default(),
+        catalog,
+        sales,
+        printer: Some(Arc::new(Mutex::new(escpos))),
+        paper: Paper::Mm80,
+        letterhead: Letterhead {
+            venue: "Riverside Zoo".into(),
+            ..Letterhead::default()
+        },
+        reader: device.store.reader().unwrap(),
+        normalizer: device.config.normalizer.clone(),
+        intake,
+        clock,
+        zone: None,
+        online: Arc::new(|| true),
+        lease_poke: None,
+    });
+    Kiosk {
+        hub,
+        dev,
+        device,
+        shell,
+        printer,
+    }
+}

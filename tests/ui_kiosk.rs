@@ -1,0 +1,673 @@
+//! The visitor kiosk's screens: a whole purchase driven through the real Slint component by its
+//! accessible labels (Slint's testing backend) against a real shell (replica, leases, simulated
+//! terminal, loopback printer); touch targets and contrast measured on every screen; every word
+//! translated; every screen rendered in both languages and both orientations.
+//!
+//! Set `PORTICO_SCREENSHOTS_DIR` to also write the renders there (the documentation's
+//! screenshots are made this way: `PORTICO_SCREENSHOTS_DIR=docs/screenshots`).
+
+#![cfg(all(feature = "ui", feature = "hub"))]
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use i_slint_backend_testing::{ElementHandle, ElementQuery};
+use portico::kiosk::catalog::{Catalog, Lang};
+use portico::kiosk::checkout::Flow;
+use portico::kiosk::checkout::{
+    Ctx, Event, ExtraDetail, FlowConfig, MatchPreview, MemberContext, MemberLookup, PaymentOutcome,
+    Printed, PrinterProblem, Purpose, Screen, Session, Tap,
+};
+use portico::kiosk::keyboard::{Field, Key};
+use portico::kiosk::pricing::MemberBenefit;
+use portico::screens::kiosk_view::{KioskScreenModel, model};
+use portico::ui::{KioskPalette, KioskScreen, render_kiosk_rgb};
+use slint::ComponentHandle;
+use slint::platform::PointerEventButton;
+
+thread_local! {
+    static BACKEND: Cell<bool> = const { Cell::new(false) };
+}
+
+fn backend() {
+    BACKEND.with(|done| {
+        if !done.replace(true) {
+            i_slint_backend_testing::init_no_event_loop();
+        }
+    });
+}
+
+/// Events the screen sent, waiting for the test to hand them to the shell or the flow.
+type Queue = Rc<RefCell<VecDeque<Event>>>;
+
+fn screen(width: f32, height: f32) -> (KioskScreen, Queue) {
+    backend();
+    let queue: Queue = Rc::default();
+    let sink = queue.clone();
+    let screen = KioskScreen::new(
+        "Riverside Zoo",
+        Rc::new(move |e| sink.borrow_mut().push_back(e)),
+    )
+    .expect("kiosk screen");
+    screen
+        .window()
+        .window()
+        .set_size(slint::LogicalSize::new(width, height));
+    screen.window().show().expect("show");
+    (screen, queue)
+}
+
+fn find(s: &KioskScreen, label: &str) -> Vec<ElementHandle> {
+    ElementHandle::find_by_accessible_label(s.window(), label).collect()
+}
+
+fn one(s: &KioskScreen, label: &str) -> ElementHandle {
+    let mut found = find(s, label);
+    assert_eq!(found.len(), 1, "elements labelled {label:?}");
+    found.remove(0)
+}
+
+fn click(s: &KioskScreen, label: &str) {
+    one(s, label).mock_single_click(PointerEventButton::Left);
+}
+
+fn title(s: &KioskScreen) -> String {
+    one(s, "title").accessible_value().unwrap().to_string()
+}
+
+// ----- a whole purchase through the screen -----------------------------------------------
+
+struct Driven {
+    k: common::kiosk::Kiosk,
+    screen: KioskScreen,
+    queue: Queue,
+}
+
+impl Driven {
+    /// Hands what the screen sent to the shell, lets its workers finish, shows the result.
+    fn settle(&mut self) {
+        loop {
+            let next = self.queue.borrow_mut().pop_front();
+            let Some(e) = next else { break };
+            self.k.shell.handle(e, Instant::now());
+        }
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until
+            && matches!(
+                self.k.shell.flow().screen(),
+                Screen::Paying { .. } | Screen::Committing | Screen::Printing
+            )
+        {
+            self.k.shell.pump(Duration::from_millis(100));
+        }
+        self.screen.show(&self.k.shell.model(Instant::now()));
+    }
+
+    fn click(&mut self, label: &str) {
+        click(&self.screen, label);
+        self.settle();
+    }
+
+    /// Types on the on-screen keyboard, key by key, as shown (capitals when it shows them).
+    fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            let label = if c == ' ' {
+                "key ␣".to_owned()
+            } else {
+                let shown = self.screen.shown();
+                let caps: Vec<String> = shown
+                    .keys
+                    .iter()
+                    .flatten()
+                    .map(|k| k.label.clone())
+                    .collect();
+                let want = c.to_string();
+                let cap = caps
+                    .iter()
+                    .find(|l| **l == want)
+                    .or_else(|| {
+                        caps.iter()
+                            .find(|l| l.to_lowercase() == want.to_lowercase())
+                    })
+                    .unwrap_or_else(|| panic!("no key for {c:?} in {caps:?}"));
+                format!("key {cap}")
+            };
+            self.click(&label);
+        }
+    }
+
+    fn value(&self, label: &str) -> String {
+        one(&self.screen, label)
+            .accessible_value()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_buys_tickets_through_the_screen_by_its_labels() {
+    let k = common::kiosk::kiosk().await;
+    let (screen, queue) = screen(1080., 1920.);
+    let mut d = Driven { k, screen, queue };
+    d.settle();
+    assert_eq!(title(&d.screen), "Welcome to Riverside Zoo");
+
+    d.click("Buy tickets");
+    assert_eq!(title(&d.screen), "Choose a day and an entry time");
+    d.click("10:00–10:30 Timed entry");
+    assert_eq!(title(&d.screen), "How many tickets?");
+    d.click("One more Adult");
+    d.click("One more Adult");
+    d.click("One more Child (3–17)");
+    assert_eq!(d.value("count Adult"), "2");
+    assert_eq!(d.value("count Child (3–17)"), "1");
+    assert_eq!(d.k.shell.flow().session().held, 3, "three seats held");
+    d.click("Continue");
+    assert_eq!(title(&d.screen), "Are you a member?");
+    d.click("No, continue");
+    assert_eq!(title(&d.screen), "Your details");
+
+    // The keyboard types into the first name; the other fields take it when tapped.
+    d.type_text("ana");
+    assert_eq!(d.value("First name"), "Ana", "a capital to start a name");
+    click(&d.screen, "Last name");
+    d.settle();
+    d.type_text("ruiz");
+    click(&d.screen, "Email");
+    d.settle();
+    d.type_text("ana.ruiz@example.org");
+    d.click("Email me my receipt");
+    assert_eq!(
+        one(&d.screen, "Email me my receipt").accessible_checked(),
+        Some(true)
+    );
+    d.click("Continue");
+    assert_eq!(title(&d.screen), "Check your order");
+    assert_eq!(d.value("total"), "$67.12");
+    assert_eq!(d.value("buyer"), "For Ana Ruiz · ana.ruiz@example.org");
+
+    d.click("Pay $67.12");
+    assert_eq!(title(&d.screen), "Thank you!");
+    assert_eq!(d.value("order number"), "K1-00001");
+    let printed = d.k.printer.printed();
+    assert_eq!(printed.len(), 4, "three tickets and a receipt");
+    // The ticket and the receipt as the printer received them, drawn on 80 mm paper.
+    for (doc, name) in [(&printed[0], "ticket"), (&printed[3], "receipt")] {
+        let img = portico::ui::render_paper_rgb(doc, portico::kiosk::receipt::Paper::Mm80).unwrap();
+        assert_eq!(img.width, 576);
+        assert!(img.height > 400, "{name}: {} px long", img.height);
+        let dark = img.pixels.chunks(3).filter(|p| p[0] < 60).count();
+        assert!(dark > 1000, "{name}: nothing printed ({dark} dark pixels)");
+        if let Some(dir) = std::env::var_os("PORTICO_SCREENSHOTS_DIR") {
+            let dir = PathBuf::from(dir).join("kiosk");
+            std::fs::create_dir_all(&dir).unwrap();
+            img.write_png(&dir.join(format!("printed-{name}.png")))
+                .unwrap();
+        }
+    }
+    d.click("Finish");
+    assert_eq!(title(&d.screen), "Welcome to Riverside Zoo");
+    assert_eq!(d.k.shell.flow().session(), &Session::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_screen_speaks_spanish_and_forgets_the_visitor_when_they_walk_away() {
+    let k = common::kiosk::kiosk().await;
+    let (screen, queue) = screen(1920., 1080.);
+    let mut d = Driven { k, screen, queue };
+    d.settle();
+    d.click("Español");
+    assert_eq!(title(&d.screen), "Bienvenido a Riverside Zoo");
+    d.click("Comprar entradas");
+    d.click("10:00–10:30 Entrada con horario");
+    d.click("Una entrada más: Adulto");
+    d.click("Continuar");
+    d.click("No, continuar");
+    assert_eq!(title(&d.screen), "Sus datos");
+    d.type_text("zeb");
+    assert_eq!(d.value("Nombre"), "Zeb");
+
+    // Nobody touches the screen: "Still there?", then the session is gone, screen and all.
+    let start = Instant::now();
+    d.k.shell
+        .handle(Event::Tick, start + Duration::from_secs(95));
+    d.screen
+        .show(&d.k.shell.model(start + Duration::from_secs(95)));
+    assert!(d.screen.window().get_still_there());
+    assert!(d.value("countdown").contains("segundos"));
+    d.k.shell
+        .handle(Event::Tick, start + Duration::from_secs(200));
+    d.screen
+        .show(&d.k.shell.model(start + Duration::from_secs(200)));
+    let w = d.screen.window();
+    assert_eq!(
+        title(&d.screen),
+        "Welcome to Riverside Zoo",
+        "back in English"
+    );
+    for typed in [w.get_first(), w.get_last(), w.get_email(), w.get_phone()] {
+        assert_eq!(typed, "");
+    }
+    assert_eq!(w.get_tickets(), 0);
+    assert!(!w.get_still_there());
+    assert_eq!((d.k.shell.session_holds())(&common::kiosk::slot()), 0);
+}
+
+// ----- every screen, as data --------------------------------------------------------------
+
+fn day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 6).unwrap()
+}
+
+fn now_local() -> NaiveDateTime {
+    day().and_hms_opt(8, 0, 0).unwrap()
+}
+
+/// Walks a flow through every screen the visitor can see, in `lang`; the model of each, named.
+fn every_screen(lang: Lang) -> Vec<(String, KioskScreenModel)> {
+    let catalog: Catalog = portico::hub::catalog::seeded(day(), 7);
+    let start = Instant::now();
+    let free = |_: &str| 40;
+    let ctx = Ctx {
+        catalog: &catalog,
+        now: chrono::Utc::now(),
+        now_local: now_local(),
+        free_seats: &free,
+    };
+    let mut out = Vec::new();
+    let mut flow = Flow::new(FlowConfig::default(), start);
+    let mut at = start;
+    let go = |flow: &mut Flow, e: Event, at: Instant| {
+        flow.handle(e, at, &ctx);
+    };
+    let shot = |flow: &Flow, name: &str, at: Instant, out: &mut Vec<(String, KioskScreenModel)>| {
+        out.push((
+            name.to_owned(),
+            model(flow, &catalog, now_local(), &free, at),
+        ));
+    };
+    let slot = portico::hub::catalog::slot_id("zoo", day().and_hms_opt(10, 0, 0).unwrap());
+    let tap = |t: Tap| Event::Tap(t);
+
+    go(&mut flow, tap(Tap::Lang(lang)), at);
+    shot(&flow, "welcome", at, &mut out);
+    go(&mut flow, tap(Tap::Start(Purpose::Membership)), at);
+    shot(&flow, "levels", at, &mut out);
+    go(&mut flow, tap(Tap::Cancel), at);
+    go(&mut flow, tap(Tap::Lang(lang)), at);
+    go(&mut flow, tap(Tap::Start(Purpose::Tickets)), at);
+    shot(&flow, "slots", at, &mut out);
+    go(
+        &mut flow,
+        tap(Tap::Slot {
+            product: "TIMED".into(),
+            slot: slot.clone(),
+        }),
+        at,
+    );
+    for (category, n) in [("adult", 1), ("adult", 2), ("child", 3)] {
+        go(
+            &mut flow,
+            tap(Tap::Quantity {
+                category: category.into(),
+                delta: 1,
+            }),
+            at,
+        );
+        go(
+            &mut flow,
+            Event::Held {
+                seats: n,
+                free: 40 - n,
+            },
+            at,
+        );
+    }
+    shot(&flow, "quantities", at, &mut out);
+    go(&mut flow, tap(Tap::Next), at);
+    shot(&flow, "ask-member", at, &mut out);
+    go(&mut flow, tap(Tap::IsMember(true)), at);
+    for c in "M-9999".chars() {
+        go(&mut flow, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    go(&mut flow, tap(Tap::Next), at);
+    go(&mut flow, Event::Member(MemberLookup::NotFound), at);
+    shot(&flow, "member-not-found", at, &mut out);
+    go(&mut flow, tap(Tap::Back), at);
+    go(&mut flow, tap(Tap::IsMember(true)), at);
+    go(
+        &mut flow,
+        Event::Member(MemberLookup::Found(MemberContext {
+            membership_id: "M-1001".into(),
+            level: "Family".into(),
+            benefit: MemberBenefit {
+                covered: 2,
+                guests: 2,
+            },
+        })),
+        at,
+    );
+    for c in "María".chars() {
+        go(&mut flow, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    go(&mut flow, tap(Tap::Focus(Field::Last)), at);
+    for c in "Núñez".chars() {
+        go(&mut flow, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    go(&mut flow, tap(Tap::Focus(Field::Email)), at);
+    for c in "maria.nunez@example.org".chars() {
+        go(&mut flow, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    go(&mut flow, tap(Tap::Consent(true)), at);
+    shot(&flow, "details", at, &mut out);
+    go(&mut flow, tap(Tap::Next), at);
+    shot(&flow, "matching", at, &mut out);
+    go(&mut flow, Event::Matched(MatchPreview::Several), at);
+    assert_eq!(
+        flow.screen(),
+        &Screen::OneMoreDetail {
+            detail: ExtraDetail::Phone
+        }
+    );
+    for c in "5550100".chars() {
+        go(&mut flow, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    shot(&flow, "one-more-detail", at, &mut out);
+    go(&mut flow, tap(Tap::Next), at);
+    go(
+        &mut flow,
+        Event::Matched(MatchPreview::One {
+            lookup_id: "C-1".into(),
+        }),
+        at,
+    );
+    shot(&flow, "review", at, &mut out);
+    go(&mut flow, tap(Tap::Pay), at);
+    shot(&flow, "paying", at, &mut out);
+    go(
+        &mut flow,
+        Event::PrinterNotReady(PrinterProblem::PaperOut),
+        at,
+    );
+    shot(&flow, "cannot-print", at, &mut out);
+    go(&mut flow, tap(Tap::Retry), at);
+    go(&mut flow, tap(Tap::Pay), at);
+    go(&mut flow, Event::Payment(PaymentOutcome::Declined), at);
+    shot(&flow, "payment-declined", at, &mut out);
+    go(&mut flow, tap(Tap::Retry), at);
+    go(&mut flow, tap(Tap::Pay), at);
+    go(
+        &mut flow,
+        Event::Payment(PaymentOutcome::Approved {
+            reference: "R-1".into(),
+        }),
+        at,
+    );
+    shot(&flow, "committing", at, &mut out);
+    go(
+        &mut flow,
+        Event::Committed {
+            order_no: "K1-00042".into(),
+        },
+        at,
+    );
+    shot(&flow, "printing", at, &mut out);
+    let mut collect = flow.clone();
+    go(&mut flow, Event::Printed(Printed::All), at);
+    shot(&flow, "done", at, &mut out);
+    go(&mut collect, Event::Printed(Printed::NotAll), at);
+    shot(&collect, "collect-at-desk", at, &mut out);
+
+    // "Still there?" over the quantities screen.
+    let mut idle = Flow::new(FlowConfig::default(), at);
+    go(&mut idle, tap(Tap::Lang(lang)), at);
+    go(&mut idle, tap(Tap::Start(Purpose::Tickets)), at);
+    at += Duration::from_secs(100);
+    go(&mut idle, Event::Tick, at);
+    shot(&idle, "still-there", at, &mut out);
+    out
+}
+
+/// Shows `m` on `s` and flushes the layout.
+fn show(s: &KioskScreen, m: &KioskScreenModel) {
+    s.show(m);
+    slint::platform::update_timers_and_animations();
+}
+
+#[test]
+fn every_touch_target_is_at_least_44_px_and_on_screen_in_both_orientations() {
+    let mut checked = 0;
+    for (w, h) in [(1080., 1920.), (1920., 1080.)] {
+        let (s, _) = screen(w, h);
+        for lang in [Lang::En, Lang::Es] {
+            for (name, m) in every_screen(lang) {
+                show(&s, &m);
+                let mut targets = Vec::new();
+                for role in [
+                    i_slint_backend_testing::AccessibleRole::Button,
+                    i_slint_backend_testing::AccessibleRole::TextInput,
+                    i_slint_backend_testing::AccessibleRole::Checkbox,
+                ] {
+                    targets.extend(
+                        ElementQuery::from_root(s.window())
+                            .match_descendants()
+                            .match_accessible_role(role)
+                            .find_all(),
+                    );
+                }
+                assert!(!targets.is_empty(), "{name}: nothing to touch");
+                for t in targets {
+                    let (size, at) = (t.size(), t.absolute_position());
+                    let label = t.accessible_label().unwrap_or_default();
+                    assert!(
+                        size.width >= 44. && size.height >= 44.,
+                        "{name} {w}×{h} {lang:?}: {label:?} is {size:?}"
+                    );
+                    assert!(
+                        at.x >= 0.
+                            && at.y >= 0.
+                            && at.x + size.width <= w + 0.5
+                            && at.y + size.height <= h + 0.5,
+                        "{name} {w}×{h} {lang:?}: {label:?} at {at:?} size {size:?} is off screen"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 500, "{checked} targets");
+}
+
+/// WCAG 2 relative luminance of an sRGB colour.
+fn luminance(c: slint::Color) -> f64 {
+    let lin = |v: u8| {
+        let v = f64::from(v) / 255.;
+        if v <= 0.039_28 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * lin(c.red()) + 0.7152 * lin(c.green()) + 0.0722 * lin(c.blue())
+}
+
+fn contrast(a: slint::Color, b: slint::Color) -> f64 {
+    let (la, lb) = (luminance(a), luminance(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
+#[test]
+fn every_text_colour_has_at_least_4_5_to_1_contrast_on_its_backgrounds() {
+    let (s, _) = screen(1080., 1920.);
+    let p = s.window().global::<KioskPalette>();
+    let pairs = [
+        ("ink on page", p.get_ink(), p.get_page()),
+        ("ink on card", p.get_ink(), p.get_card()),
+        ("muted on page", p.get_muted(), p.get_page()),
+        ("muted on card", p.get_muted(), p.get_card()),
+        ("on-dark on bar", p.get_on_dark(), p.get_bar()),
+        ("on-dark on primary", p.get_on_dark(), p.get_primary()),
+        (
+            "on-dark on pressed primary",
+            p.get_on_dark(),
+            p.get_primary_pressed(),
+        ),
+        ("ink on pressed", p.get_ink(), p.get_pressed()),
+        ("primary on card", p.get_primary(), p.get_card()),
+        ("problem on problem-bg", p.get_problem(), p.get_problem_bg()),
+        (
+            "disabled text on disabled",
+            p.get_disabled_text(),
+            p.get_disabled(),
+        ),
+    ];
+    for (what, fg, bg) in pairs {
+        let ratio = contrast(fg, bg);
+        assert!(ratio >= 4.5, "{what}: {ratio:.2}:1");
+    }
+    // The check itself: black on white is 21:1, a colour on itself 1:1.
+    let (black, white) = (
+        slint::Color::from_rgb_u8(0, 0, 0),
+        slint::Color::from_rgb_u8(255, 255, 255),
+    );
+    assert!((contrast(black, white) - 21.).abs() < 0.01);
+    assert!((contrast(white, white) - 1.).abs() < 0.01);
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// `@tr("…")` messages of a `.slint` source.
+fn messages(src: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = src;
+    while let Some(i) = rest.find("@tr(\"") {
+        let tail = &rest[i + 5..];
+        let mut msg = String::new();
+        let mut chars = tail.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => msg.extend(chars.next()),
+                '"' => break,
+                c => msg.push(c),
+            }
+        }
+        out.push(msg);
+        rest = &tail[1..];
+    }
+    out
+}
+
+/// msgid → msgstr of a `.po` file (single-line entries, as ours are).
+fn po(src: &str) -> BTreeMap<String, String> {
+    let unq = |s: &str| {
+        s.trim()
+            .trim_matches('"')
+            .replace("\\\"", "\"")
+            .replace("\\\\", "\\")
+    };
+    let mut out = BTreeMap::new();
+    let mut id = None;
+    for line in src.lines() {
+        if let Some(v) = line.strip_prefix("msgid ") {
+            id = Some(unq(v));
+        } else if let Some(v) = line.strip_prefix("msgstr ")
+            && let Some(k) = id.take()
+            && !k.is_empty()
+        {
+            out.insert(k, unq(v));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_word_on_the_kiosk_is_translated_into_spanish() {
+    let es =
+        po(&std::fs::read_to_string(repo("ui/translations/es/LC_MESSAGES/portico-ui.po")).unwrap());
+    let mut all = Vec::new();
+    for file in ["ui/kiosk.slint", "ui/kiosk-parts.slint"] {
+        let src = std::fs::read_to_string(repo(file)).unwrap();
+        all.extend(messages(&src));
+        // No words straight in the markup: a `text:` (or a button's `sub:`) is a property,
+        // an `@tr`, or symbols only.
+        for (n, line) in src.lines().enumerate() {
+            let t = line.trim();
+            for key in ["text:", "sub:", "title:"] {
+                if let Some(v) = t.strip_prefix(key) {
+                    let literal_words = v
+                        .split('"')
+                        .skip(1)
+                        .step_by(2)
+                        .any(|lit| lit.chars().any(char::is_alphabetic))
+                        && !v.contains("@tr(");
+                    assert!(!literal_words, "{file}:{}: untranslated words: {t}", n + 1);
+                }
+            }
+        }
+    }
+    assert!(all.len() > 60, "{} messages", all.len());
+    for msg in &all {
+        let tr = es
+            .get(msg)
+            .unwrap_or_else(|| panic!("no Spanish for {msg:?}"));
+        assert!(!tr.trim().is_empty(), "empty Spanish for {msg:?}");
+        assert_eq!(
+            tr.matches("{}").count(),
+            msg.matches("{}").count(),
+            "the Spanish of {msg:?} drops or adds a placeholder"
+        );
+    }
+    // The checker finds what it should.
+    assert_eq!(
+        messages(r#"text: @tr("A \"b\"") + @tr("C");"#),
+        ["A \"b\"", "C"]
+    );
+}
+
+#[test]
+fn every_screen_renders_in_both_languages_and_orientations() {
+    let dir = std::env::var_os("PORTICO_SCREENSHOTS_DIR").map(|d| PathBuf::from(d).join("kiosk"));
+    if let Some(d) = &dir {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let mut welcome = Vec::new();
+    for lang in [Lang::En, Lang::Es] {
+        let screens = every_screen(lang);
+        assert_eq!(screens.len(), 18);
+        for (w, h, orientation) in [(540, 960, "portrait"), (960, 540, "landscape")] {
+            for (name, m) in &screens {
+                let img = render_kiosk_rgb(m, "Riverside Zoo", w, h).unwrap();
+                // The venue's bar runs along the top of every screen (dimmed under "Still
+                // there?").
+                if name != "still-there" {
+                    assert_eq!(img.pixel(1, 1), [0x12, 0x37, 0x2a], "{name}");
+                }
+                if name == "welcome" {
+                    welcome.push(img.clone());
+                }
+                if let Some(d) = &dir {
+                    let tag = portico::ui::kiosk_screen::lang_tag(lang);
+                    img.write_png(&d.join(format!("{name}-{tag}-{orientation}.png")))
+                        .unwrap();
+                }
+            }
+        }
+    }
+    // English and Spanish draw different words on the same screen.
+    assert_ne!(
+        welcome[0].pixels, welcome[2].pixels,
+        "portrait welcome EN vs ES"
+    );
+    assert_ne!(
+        welcome[1].pixels, welcome[3].pixels,
+        "landscape welcome EN vs ES"
+    );
+}
