@@ -297,6 +297,13 @@ fn every_screen(lang: Lang) -> Vec<(String, KioskScreenModel)> {
 
     go(&mut flow, tap(Tap::Lang(lang)), at);
     shot(&flow, "welcome", at, &mut out);
+    go(
+        &mut flow,
+        Event::PrinterChecked(Some(PrinterProblem::PaperOut)),
+        at,
+    );
+    shot(&flow, "welcome-out-of-paper", at, &mut out);
+    go(&mut flow, Event::PrinterChecked(None), at);
     go(&mut flow, tap(Tap::Start(Purpose::Membership)), at);
     shot(&flow, "levels", at, &mut out);
     go(&mut flow, tap(Tap::Cancel), at);
@@ -641,7 +648,7 @@ fn every_screen_renders_in_both_languages_and_orientations() {
     let mut welcome = Vec::new();
     for lang in [Lang::En, Lang::Es] {
         let screens = every_screen(lang);
-        assert_eq!(screens.len(), 18);
+        assert_eq!(screens.len(), 19);
         for (w, h, orientation) in [(540, 960, "portrait"), (960, 540, "landscape")] {
             for (name, m) in &screens {
                 let img = render_kiosk_rgb(m, "Riverside Zoo", w, h).unwrap();

@@ -341,3 +341,33 @@ async fn the_session_thread_takes_taps_from_the_inbox_and_shows_each_new_screen(
     assert_eq!(slots_shown, 1);
     session.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printer_is_checked_between_visitors_and_an_empty_roll_closes_the_kiosk_until_refilled()
+{
+    let mut k = kiosk().await;
+    let check = |k: &mut Kiosk| {
+        k.shell.check_printer();
+        assert!(
+            k.shell.pump(Duration::from_secs(10)),
+            "the check's answer arrives"
+        );
+        k.shell.flow().out_of_service()
+    };
+    assert_eq!(check(&mut k), None);
+    k.printer.paper_for(0);
+    assert_eq!(check(&mut k), Some(PrinterProblem::PaperOut));
+    assert_eq!(
+        k.tap(Tap::Start(Purpose::Tickets)),
+        &Screen::Welcome,
+        "no visitor starts a purchase the kiosk could not print"
+    );
+    assert_eq!(
+        k.shell.model(Instant::now()).out_of_service,
+        Some(PrinterProblem::PaperOut),
+        "the welcome screen says why"
+    );
+    k.printer.refill();
+    assert_eq!(check(&mut k), None);
+    assert_eq!(k.tap(Tap::Start(Purpose::Tickets)), &Screen::Slots);
+}

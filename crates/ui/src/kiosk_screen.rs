@@ -199,6 +199,10 @@ pub fn apply(
         window.set_lang(tag.into());
     }
     let (screen, problem, number) = screen_of(&m.screen);
+    window.set_service_problem(match m.out_of_service {
+        None => KProblem::None,
+        Some(p) => screen_of(&Screen::CannotPrint(p)).1,
+    });
     window.set_screen(screen);
     window.set_problem(problem);
     window.set_problem_number(int(number));

@@ -390,6 +390,8 @@ pub enum Event {
     /// The answer to [`Command::StartPayment`] when the printer could not print: no payment
     /// was started.
     PrinterNotReady(PrinterProblem),
+    /// The printer as checked between visitors: `None` ready, or why it cannot print.
+    PrinterChecked(Option<PrinterProblem>),
     Payment(PaymentOutcome),
     Committed {
         order_no: String,
@@ -443,6 +445,9 @@ pub struct Flow {
     last_touch: Instant,
     /// The "Still there?" question is showing, until this instant.
     still_there_until: Option<Instant>,
+    /// Why the kiosk cannot sell now (its printer), as last checked: the welcome screen says
+    /// so instead of letting a visitor choose tickets they could not be given.
+    out_of_service: Option<PrinterProblem>,
 }
 
 impl Flow {
@@ -456,7 +461,13 @@ impl Flow {
             },
             last_touch: now,
             still_there_until: None,
+            out_of_service: None,
         }
+    }
+
+    /// Why the kiosk cannot sell now, if it cannot.
+    pub fn out_of_service(&self) -> Option<PrinterProblem> {
+        self.out_of_service
     }
 
     pub fn screen(&self) -> &Screen {
@@ -558,13 +569,17 @@ impl Flow {
                     self.matched(preview, ctx);
                 }
             }
+            Event::PrinterChecked(problem) => self.out_of_service = problem,
             Event::PrinterNotReady(problem) => {
+                self.out_of_service = Some(problem);
                 if let Screen::Paying { .. } = self.screen {
                     self.last_touch = now;
                     self.screen = Screen::CannotPrint(problem);
                 }
             }
             Event::Payment(outcome) => {
+                // The printer was ready when the payment started.
+                self.out_of_service = None;
                 if let Screen::Paying { .. } = self.screen {
                     let problem = match outcome {
                         PaymentOutcome::Approved { reference } => {
@@ -654,6 +669,7 @@ impl Flow {
             (S::Welcome, Tap::Cancel | Tap::Back) => self.end(out),
             (_, Tap::Cancel) => self.end(out),
             (S::Done | S::CollectAtDesk, Tap::Finish) => self.end(out),
+            (S::Welcome, Tap::Start(_)) if self.out_of_service.is_some() => {}
             (S::Welcome, Tap::Start(purpose)) => {
                 self.session.purpose = Some(purpose);
                 self.screen = match purpose {

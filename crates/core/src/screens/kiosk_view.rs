@@ -81,6 +81,8 @@ pub struct LineView {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KioskScreenModel {
     pub screen: Screen,
+    /// Why the kiosk cannot sell now (shown on the welcome screen), if it cannot.
+    pub out_of_service: Option<crate::kiosk::checkout::PrinterProblem>,
     pub lang: Lang,
     /// The "Still there?" countdown, in whole seconds, while it shows.
     pub still_there_secs: Option<u64>,
@@ -142,6 +144,7 @@ pub fn model(
     let m = |v: i64| money::format(v, &currency);
     let mut out = KioskScreenModel {
         screen: flow.screen().clone(),
+        out_of_service: flow.out_of_service(),
         lang,
         still_there_secs: flow.still_there(now).map(|d| d.as_secs()),
         ..KioskScreenModel::default()

@@ -7,7 +7,8 @@
 //! ticks four times a second for the idle timeout. After anything happens the thread computes
 //! the screen's model and, if it changed, hands it to the display. Between visitors (on the
 //! welcome screen) the catalog is read again from the replica once a minute, so a price or a
-//! slot the hub changed reaches the screen.
+//! slot the hub changed reaches the screen, and the printer is checked every 30 seconds, so a
+//! kiosk out of paper says so before a visitor starts.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
@@ -31,6 +32,8 @@ pub type DisplaySlot = Arc<Mutex<Option<KioskDisplay>>>;
 
 const TICK: Duration = Duration::from_millis(250);
 const CATALOG_REFRESH: Duration = Duration::from_secs(60);
+/// How often the printer is checked between visitors.
+const PRINTER_CHECK: Duration = Duration::from_secs(30);
 
 /// The catalog the kiosk sells from today: its products and the slots of the days on sale.
 pub fn load_catalog(
@@ -126,12 +129,21 @@ pub fn spawn(
             let mut had_display = false;
             let mut last_tick = Instant::now();
             let mut last_catalog = Instant::now();
+            // Checked at once: a kiosk that starts without paper says so on its first screen.
+            shell.check_printer();
+            let mut last_printer = Instant::now();
             while !session_stop.load(Ordering::SeqCst) {
                 shell.pump(TICK);
                 let now = Instant::now();
                 if now.duration_since(last_tick) >= TICK {
                     shell.handle(Event::Tick, now);
                     last_tick = now;
+                }
+                if shell.flow().screen() == &Screen::Welcome
+                    && now.duration_since(last_printer) >= PRINTER_CHECK
+                {
+                    last_printer = now;
+                    shell.check_printer();
                 }
                 if shell.flow().screen() == &Screen::Welcome
                     && now.duration_since(last_catalog) >= CATALOG_REFRESH

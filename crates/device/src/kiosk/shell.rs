@@ -322,20 +322,25 @@ impl KioskShell {
         })
     }
 
-    fn printer_problem(&self) -> Option<PrinterProblem> {
-        let Some(printer) = &self.parts.printer else {
-            return Some(PrinterProblem::NoPrinter);
-        };
-        match printer.lock().unwrap_or_else(|p| p.into_inner()).status() {
-            Err(e) => {
-                tracing::warn!(error = %e, "printer not answering");
-                Some(PrinterProblem::Offline)
-            }
-            Ok(s) if !s.online => Some(PrinterProblem::Offline),
-            Ok(s) if s.cover_open => Some(PrinterProblem::CoverOpen),
-            Ok(s) if s.paper_out => Some(PrinterProblem::PaperOut),
-            Ok(_) => None,
+    /// Checks the printer on a worker thread (its status may take the printer's timeout); the
+    /// answer comes back as [`Event::PrinterChecked`], so the welcome screen can say the kiosk
+    /// cannot sell before a visitor starts.
+    pub fn check_printer(&self) {
+        let printer = self.parts.printer.clone();
+        let tx = self.tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kiosk-printer-check".into())
+            .spawn(move || {
+                let problem = printer_problem(printer.as_ref());
+                let _ = tx.send(Input::Event(Event::PrinterChecked(problem)));
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot check the printer");
         }
+    }
+
+    fn printer_problem(&self) -> Option<PrinterProblem> {
+        printer_problem(self.parts.printer.as_ref())
     }
 
     fn print(&mut self) -> Option<Event> {
@@ -420,6 +425,23 @@ impl KioskShell {
     /// The order just made, if any.
     pub fn order(&self) -> Option<&CommittedOrder> {
         self.order.as_ref()
+    }
+}
+
+/// Why `printer` cannot print now, if it cannot.
+fn printer_problem(printer: Option<&SharedPrinter>) -> Option<PrinterProblem> {
+    let Some(printer) = printer else {
+        return Some(PrinterProblem::NoPrinter);
+    };
+    match printer.lock().unwrap_or_else(|p| p.into_inner()).status() {
+        Err(e) => {
+            tracing::warn!(error = %e, "printer not answering");
+            Some(PrinterProblem::Offline)
+        }
+        Ok(s) if !s.online => Some(PrinterProblem::Offline),
+        Ok(s) if s.cover_open => Some(PrinterProblem::CoverOpen),
+        Ok(s) if s.paper_out => Some(PrinterProblem::PaperOut),
+        Ok(_) => None,
     }
 }
 

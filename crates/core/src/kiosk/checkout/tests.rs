@@ -1005,3 +1005,27 @@ fn entry_times_of_another_day_within_the_week() {
         assert_eq!(k.flow.session().day, shown, "tapped {day}");
     }
 }
+
+#[test]
+fn a_kiosk_that_cannot_print_takes_no_visitor_until_its_printer_is_ready() {
+    let mut k = Kiosk::new(40);
+    k.send(Event::PrinterChecked(Some(PrinterProblem::PaperOut)));
+    assert_eq!(k.flow.out_of_service(), Some(PrinterProblem::PaperOut));
+    k.tap(Tap::Start(Purpose::Tickets));
+    assert_eq!(k.screen(), &Screen::Welcome, "no visitor starts");
+    k.send(Event::PrinterChecked(None));
+    k.tap(Tap::Start(Purpose::Tickets));
+    assert_eq!(k.screen(), &Screen::Slots);
+
+    // Found out at the payment: the kiosk is out of service until a check or a payment says
+    // the printer is ready again.
+    let mut k = Kiosk::new(40);
+    to_review(&mut k);
+    k.tap(Tap::Pay);
+    k.send(Event::PrinterNotReady(PrinterProblem::CoverOpen));
+    assert_eq!(k.flow.out_of_service(), Some(PrinterProblem::CoverOpen));
+    k.tap(Tap::Retry);
+    k.tap(Tap::Pay);
+    k.send(Event::Payment(PaymentOutcome::Declined));
+    assert_eq!(k.flow.out_of_service(), None);
+}
