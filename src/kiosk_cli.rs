@@ -282,6 +282,7 @@ fn screenshot(config: &Path, out: &Path, lang: Option<&str>, (w, h): (u32, u32))
     let model = crate::screens::kiosk_view::model(
         &flow,
         &catalog,
+        clock.now(),
         now_local(clock.now(), o.cfg.timezone).local,
         &|_: &str| 0,
         std::time::Instant::now(),

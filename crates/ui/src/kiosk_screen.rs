@@ -432,7 +432,7 @@ fn wire(window: &KioskWindow, shown: &Shown, sink: EventSink) {
     }
     {
         let tap = tap.clone();
-        window.on_consent_toggled(move |yes| tap(Tap::Consent(yes)));
+        window.on_consent_toggled(move || tap(Tap::ToggleConsent));
     }
     {
         let tap = tap.clone();

@@ -359,8 +359,10 @@ pub enum Tap {
     Focus(Field),
     /// A key of the on-screen keyboard.
     Key(Key),
-    /// Receipt by email: yes or no, as the box was ticked.
+    /// Receipt by email: yes or no.
     Consent(bool),
+    /// The receipt-by-email box tapped: the answer turns over.
+    ToggleConsent,
     Next,
     Back,
     Cancel,
@@ -551,15 +553,19 @@ impl Flow {
                             self.session.member = Some(member);
                             self.show_details();
                         }
+                        // A card scanned on "Are you a member?" lands here too: the
+                        // keyboard then types the number.
                         MemberLookup::NotFound => {
                             self.screen = Screen::MemberId {
                                 problem: Some(MemberProblem::NotFound),
-                            }
+                            };
+                            self.focus(Field::MemberId);
                         }
                         MemberLookup::NotValid => {
                             self.screen = Screen::MemberId {
                                 problem: Some(MemberProblem::NotValid),
-                            }
+                            };
+                            self.focus(Field::MemberId);
                         }
                     }
                 }
@@ -802,7 +808,7 @@ impl Flow {
             }
             (S::OneMoreDetail { .. }, Tap::Back) => {
                 self.session.matched = Matched::NotYet;
-                self.screen = S::Details { problem: None };
+                self.show_details();
             }
             (S::Review { problem: None }, Tap::Pay) => {
                 if let Some(q) = &self.session.quote {
@@ -817,7 +823,7 @@ impl Flow {
                 self.session.matched = Matched::NotYet;
                 self.session.extra = None;
                 self.session.quote = None;
-                self.screen = S::Details { problem: None };
+                self.show_details();
             }
             (S::PaymentProblem(_) | S::CannotPrint(_), Tap::Retry | Tap::Back) => self.review(ctx),
             (S::Slots, Tap::Product(product)) => {
@@ -843,6 +849,9 @@ impl Flow {
                 self.key(&key)
             }
             (S::Details { .. }, Tap::Consent(yes)) => self.session.form.receipt_by_email = yes,
+            (S::Details { .. }, Tap::ToggleConsent) => {
+                self.session.form.receipt_by_email = !self.session.form.receipt_by_email
+            }
             (S::Details { .. }, Tap::Next) => {
                 let form = self.session.form.clone();
                 self.tap(Tap::Details(form), ctx, out);
@@ -892,6 +901,19 @@ impl Flow {
     }
 
     fn key(&mut self, key: &Key) {
+        // Only into a field the screen shows.
+        let shown = match self.screen {
+            Screen::Details { .. } => matches!(
+                self.session.focus,
+                Field::First | Field::Last | Field::Email | Field::Phone
+            ),
+            Screen::MemberId { .. } => self.session.focus == Field::MemberId,
+            Screen::OneMoreDetail { .. } => self.session.focus == Field::Extra,
+            _ => false,
+        };
+        if !shown {
+            return;
+        }
         let layout = self.layout();
         let mut shift = self.session.shift;
         keyboard::apply(self.focused_text(), key, layout, &mut shift);

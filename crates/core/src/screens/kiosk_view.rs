@@ -119,10 +119,12 @@ pub struct KioskScreenModel {
     pub order_no: Option<String>,
 }
 
-/// The model of `flow`'s screen at `now`, for a kiosk with `free_seats` per slot.
+/// The model of `flow`'s screen at `now` (the kiosk's clock: `now_utc`, `now_local`), for a
+/// kiosk with `free_seats` per slot.
 pub fn model(
     flow: &Flow,
     catalog: &Catalog,
+    now_utc: chrono::DateTime<chrono::Utc>,
     now_local: NaiveDateTime,
     free_seats: &dyn Fn(&str) -> u32,
     now: Instant,
@@ -152,7 +154,7 @@ pub fn model(
     let screen = flow.screen();
     if matches!(screen, Screen::Levels) {
         out.levels = catalog
-            .for_sale(ProductKind::Membership, chrono::Utc::now())
+            .for_sale(ProductKind::Membership, now_utc)
             .into_iter()
             .map(|p| OfferView {
                 product: p.id.clone(),
@@ -167,7 +169,7 @@ pub fn model(
     if matches!(screen, Screen::Slots) {
         let today = now_local.date();
         let timed: Vec<_> = catalog
-            .for_sale(ProductKind::Ticket, chrono::Utc::now())
+            .for_sale(ProductKind::Ticket, now_utc)
             .into_iter()
             .filter_map(|p| match &p.admission {
                 Admission::Timed { slot_group } => Some((p, slot_group)),
@@ -425,7 +427,7 @@ mod tests {
         };
         send(&mut flow, Event::Tap(Tap::Lang(Lang::Es)));
         send(&mut flow, Event::Tap(Tap::Start(Purpose::Tickets)));
-        let v = model(&flow, &c, now_local, &free, start);
+        let v = model(&flow, &c, chrono::Utc::now(), now_local, &free, start);
         assert_eq!(v.day, "dom 6 dic");
         assert_eq!(
             v.slots
@@ -450,7 +452,7 @@ mod tests {
             }),
         );
         send(&mut flow, Event::Held { seats: 2, free: 38 });
-        let v = model(&flow, &c, now_local, &free, start);
+        let v = model(&flow, &c, chrono::Utc::now(), now_local, &free, start);
         assert_eq!(
             v.quantities
                 .iter()
@@ -477,7 +479,7 @@ mod tests {
             &mut flow,
             Event::Matched(crate::kiosk::checkout::MatchPreview::None),
         );
-        let v = model(&flow, &c, now_local, &free, start);
+        let v = model(&flow, &c, chrono::Utc::now(), now_local, &free, start);
         assert_eq!(flow.screen(), &Screen::Review { problem: None });
         assert_eq!(
             (
@@ -492,12 +494,19 @@ mod tests {
         let later = start + Duration::from_secs(200);
         flow.handle(Event::Tick, start + Duration::from_secs(95), &ctx);
         assert!(
-            model(&flow, &c, now_local, &free, start + Duration::from_secs(95))
-                .still_there_secs
-                .is_some()
+            model(
+                &flow,
+                &c,
+                chrono::Utc::now(),
+                now_local,
+                &free,
+                start + Duration::from_secs(95)
+            )
+            .still_there_secs
+            .is_some()
         );
         flow.handle(Event::Tick, later, &ctx);
-        let v = model(&flow, &c, now_local, &free, later);
+        let v = model(&flow, &c, chrono::Utc::now(), now_local, &free, later);
         let shown = format!("{v:?}");
         for typed in ["Zebediah", "Quillfeather", "zq@example.org", "30.31"] {
             assert!(!shown.contains(typed), "{typed} in {shown}");
@@ -525,7 +534,7 @@ mod tests {
         let mut flow = Flow::new(FlowConfig::default(), start);
         flow.handle(Event::Tap(Tap::Start(Purpose::Tickets)), start, &ctx);
         let shown = |flow: &Flow| {
-            let v = model(flow, &c, now_local, &free, start);
+            let v = model(flow, &c, chrono::Utc::now(), now_local, &free, start);
             let chips: Vec<_> = v
                 .products
                 .iter()

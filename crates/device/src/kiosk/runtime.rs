@@ -195,6 +195,7 @@ pub async fn start(
     // The visitor's session: the shell behind the screen.
     let mut session = None;
     let mut session_holds: Arc<dyn Fn(&str) -> u32 + Send + Sync> = Arc::new(|_: &str| 0);
+    let display = screen.as_ref().map(|l| l.display.clone());
     if let (Some(sales), Some(link)) = (sales.clone(), screen) {
         let status = engine.clone();
         let online: Arc<dyn Fn() -> bool + Send + Sync> =
@@ -223,6 +224,18 @@ pub async fn start(
                 }
             }
             Err(e) => tracing::error!(error = %e, "the kiosk cannot read its catalog"),
+        }
+    }
+    if session.is_none() {
+        tracing::error!(
+            signing = sales.is_some(),
+            "the kiosk cannot sell: its screen says so until it restarts"
+        );
+        let show = display
+            .as_ref()
+            .and_then(|d| d.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        if let Some(show) = show {
+            show(crate::kiosk::session::out_of_service_model(kiosk.language));
         }
     }
     let mut tasks = Vec::new();

@@ -7,8 +7,8 @@
 //! ticks four times a second for the idle timeout. After anything happens the thread computes
 //! the screen's model and, if it changed, hands it to the display. Between visitors (on the
 //! welcome screen) the catalog is read again from the replica once a minute, so a price or a
-//! slot the hub changed reaches the screen, and the printer is checked every 30 seconds, so a
-//! kiosk out of paper says so before a visitor starts.
+//! slot the hub changed reaches the screen, and the printer is checked every 30 seconds and
+//! whenever a visitor leaves, so a kiosk out of paper says so before the next one starts.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
@@ -82,6 +82,16 @@ pub fn shell_parts(
     })
 }
 
+/// What the screen shows when the kiosk's session could not start (no signing key yet, no
+/// catalog): the welcome screen saying the kiosk cannot sell, with its buttons off.
+pub fn out_of_service_model(lang: crate::kiosk::catalog::Lang) -> KioskScreenModel {
+    KioskScreenModel {
+        lang,
+        out_of_service: Some(crate::kiosk::checkout::PrinterProblem::Offline),
+        ..KioskScreenModel::default()
+    }
+}
+
 /// The running session thread.
 pub struct SessionThread {
     stop: Arc<AtomicBool>,
@@ -139,9 +149,12 @@ pub fn spawn(
                     shell.handle(Event::Tick, now);
                     last_tick = now;
                 }
-                if shell.flow().screen() == &Screen::Welcome
-                    && now.duration_since(last_printer) >= PRINTER_CHECK
-                {
+                // Between visitors: every 30 s, and as soon as a visitor has gone (their
+                // printing may have emptied the roll).
+                let welcome = shell.flow().screen() == &Screen::Welcome;
+                let visitor_left =
+                    welcome && shown.as_ref().is_some_and(|m| m.screen != Screen::Welcome);
+                if welcome && (visitor_left || now.duration_since(last_printer) >= PRINTER_CHECK) {
                     last_printer = now;
                     shell.check_printer();
                 }

@@ -116,6 +116,7 @@ impl KioskShell {
         crate::screens::kiosk_view::model(
             &self.flow,
             &self.parts.catalog,
+            self.parts.clock.now(),
             self.now_local(),
             &free,
             now,

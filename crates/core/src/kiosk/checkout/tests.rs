@@ -1029,3 +1029,60 @@ fn a_kiosk_that_cannot_print_takes_no_visitor_until_its_printer_is_ready() {
     k.send(Event::Payment(PaymentOutcome::Declined));
     assert_eq!(k.flow.out_of_service(), None);
 }
+
+#[test]
+fn the_keyboard_always_types_into_a_field_the_screen_shows() {
+    use crate::kiosk::keyboard::{Field, Key, Layout};
+    // A scanned card the replica does not know: the number is typed on the ID keys.
+    let mut k = Kiosk::new(40);
+    to_ask_member(&mut k);
+    k.send(Event::Scanned {
+        membership_id: "M-404".into(),
+    });
+    k.send(Event::Member(MemberLookup::NotFound));
+    assert_eq!(
+        (k.flow.session().focus, k.flow.layout()),
+        (Field::MemberId, Layout::Id)
+    );
+    type_keys(&mut k, "M-1001");
+    assert_eq!(k.flow.session().typed_id, "M-1001");
+    assert_eq!(k.flow.session().form.first, "", "nothing typed into a name");
+
+    // Back from the one more detail, and from the review: the keyboard is on the form again.
+    for back_from_review in [false, true] {
+        let mut k = Kiosk::new(40);
+        to_ask_member(&mut k);
+        k.tap(Tap::IsMember(false));
+        k.tap(Tap::Details(jane()));
+        k.send(Event::Matched(MatchPreview::Several));
+        if back_from_review {
+            type_keys(&mut k, "5550100");
+            k.tap(Tap::Next);
+            k.send(Event::Matched(MatchPreview::One {
+                lookup_id: "C-1".into(),
+            }));
+            assert_eq!(k.screen(), &Screen::Review { problem: None });
+        }
+        k.tap(Tap::Back);
+        assert!(matches!(k.screen(), Screen::Details { .. }));
+        assert_eq!(k.flow.session().focus, Field::Email, "{back_from_review}");
+        k.tap(Tap::Key(Key::Backspace));
+        assert_eq!(k.flow.session().form.email, "jane@example.or");
+    }
+
+    // Keys on a screen without a field change nothing.
+    let mut k = Kiosk::new(40);
+    k.tap(Tap::Key(Key::Text("x".into())));
+    assert_eq!(k.flow.session(), &Kiosk::new(40).flow.session().clone());
+}
+
+#[test]
+fn the_receipt_box_turns_over_with_each_tap() {
+    let mut k = Kiosk::new(40);
+    to_ask_member(&mut k);
+    k.tap(Tap::IsMember(false));
+    for want in [true, false, true] {
+        k.tap(Tap::ToggleConsent);
+        assert_eq!(k.flow.session().form.receipt_by_email, want);
+    }
+}
