@@ -173,7 +173,6 @@ pub async fn walkthrough(
         &printed,
         kiosk.printer.as_ref().map(|p| p.paper).unwrap_or_default(),
     );
-    screens.report();
     if let Some(receipt) = printed.last() {
         for b in &receipt.0 {
             if let Block::Text { text, .. } = b {
