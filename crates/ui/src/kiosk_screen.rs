@@ -337,6 +337,7 @@ pub fn apply(
         ));
     }
     window.set_tax(m.tax.as_str().into());
+    window.set_tax_included(m.tax_included);
     window.set_total(m.total.as_str().into());
     window.set_savings(m.savings.clone().unwrap_or_default().as_str().into());
     window.set_order_no(m.order_no.clone().unwrap_or_default().as_str().into());

@@ -114,6 +114,8 @@ pub struct KioskScreenModel {
     pub keys: Vec<Vec<KeyCap>>,
     pub lines: Vec<LineView>,
     pub tax: String,
+    /// The tax is in the lines' prices (shown as "of which tax"), not added to them.
+    pub tax_included: bool,
     pub total: String,
     pub savings: Option<String>,
     pub order_no: Option<String>,
@@ -316,10 +318,13 @@ pub fn model(
                     None => name_of(&l.product),
                 },
                 kind: l.kind,
-                amount: m(l.gross),
+                // As the catalog states the price (before tax where tax is added), as the
+                // receipt prints it.
+                amount: m(if l.inclusive { l.gross } else { l.net }),
             })
             .collect();
         out.tax = m(q.tax);
+        out.tax_included = !q.lines.is_empty() && q.lines.iter().all(|l| l.inclusive);
         out.total = m(q.gross);
         out.savings = (q.member_savings > 0).then(|| m(q.member_savings));
     }
@@ -487,7 +492,8 @@ mod tests {
                 v.lines[0].amount.as_str(),
                 v.total.as_str()
             ),
-            ("Entrada con horario · Niño", "$30.31", "$30.31")
+            ("Entrada con horario · Niño", "$28.00", "$30.31"),
+            "the line before tax, as the receipt prints it"
         );
         assert_eq!(v.first, "Zebediah");
         // The visitor walks away: nothing of them is left in the model.
@@ -568,5 +574,53 @@ mod tests {
         // Not a timed admission on sale: nothing changes.
         flow.handle(Event::Tap(Tap::Product("NOPE".into())), start, &ctx);
         assert_eq!(flow.session().product.as_deref(), Some("FEED"));
+    }
+
+    #[test]
+    fn review_lines_read_as_the_catalog_states_prices_and_say_whether_tax_is_included() {
+        for (inclusive, line, tax_included) in [(false, "$28.00", false), (true, "$28.00", true)] {
+            let mut c = catalog();
+            c.tax_rules.get_mut("sales").unwrap().inclusive = inclusive;
+            let now_local = t("2026-12-06 09:30");
+            let start = Instant::now();
+            let free = |_: &str| 40;
+            let ctx = Ctx {
+                catalog: &c,
+                now: chrono::Utc::now(),
+                now_local,
+                free_seats: &free,
+            };
+            let mut flow = Flow::new(FlowConfig::default(), start);
+            for e in [
+                Event::Tap(Tap::Start(Purpose::Tickets)),
+                Event::Tap(Tap::Slot {
+                    product: "TIMED".into(),
+                    slot: "zoo@10".into(),
+                }),
+                Event::Tap(Tap::Quantity {
+                    category: "child".into(),
+                    delta: 2,
+                }),
+                Event::Held { seats: 2, free: 38 },
+                Event::Tap(Tap::Next),
+                Event::Tap(Tap::IsMember(false)),
+                Event::Tap(Tap::Details(VisitorForm {
+                    first: "Ana".into(),
+                    last: "Ruiz".into(),
+                    email: "ana@example.org".into(),
+                    phone: String::new(),
+                    receipt_by_email: false,
+                })),
+                Event::Matched(crate::kiosk::checkout::MatchPreview::None),
+            ] {
+                flow.handle(e, start, &ctx);
+            }
+            let v = model(&flow, &c, chrono::Utc::now(), now_local, &free, start);
+            assert_eq!(
+                (v.lines[0].amount.as_str(), v.tax_included),
+                (line, tax_included),
+                "inclusive {inclusive}: {v:?}"
+            );
+        }
     }
 }
