@@ -843,11 +843,8 @@ impl Flow {
                     self.session.day = Some(day);
                 }
             }
-            (S::Details { .. }, Tap::Focus(f @ (Field::First | Field::Last)))
-            | (S::Details { .. }, Tap::Focus(f @ (Field::Email | Field::Phone))) => self.focus(f),
-            (S::Details { .. } | S::MemberId { .. } | S::OneMoreDetail { .. }, Tap::Key(key)) => {
-                self.key(&key)
-            }
+            (_, Tap::Focus(f)) if self.shows(f) => self.focus(f),
+            (_, Tap::Key(key)) => self.key(&key),
             (S::Details { .. }, Tap::Consent(yes)) => self.session.form.receipt_by_email = yes,
             (S::Details { .. }, Tap::ToggleConsent) => {
                 self.session.form.receipt_by_email = !self.session.form.receipt_by_email
@@ -900,18 +897,23 @@ impl Flow {
         self.session.shift = layout == Layout::Letters && starts;
     }
 
-    fn key(&mut self, key: &Key) {
-        // Only into a field the screen shows.
-        let shown = match self.screen {
-            Screen::Details { .. } => matches!(
-                self.session.focus,
-                Field::First | Field::Last | Field::Email | Field::Phone
-            ),
-            Screen::MemberId { .. } => self.session.focus == Field::MemberId,
-            Screen::OneMoreDetail { .. } => self.session.focus == Field::Extra,
+    /// Whether the screen shows `field` (only such a field takes the keyboard).
+    fn shows(&self, field: Field) -> bool {
+        match self.screen {
+            Screen::Details { .. } => {
+                matches!(
+                    field,
+                    Field::First | Field::Last | Field::Email | Field::Phone
+                )
+            }
+            Screen::MemberId { .. } => field == Field::MemberId,
+            Screen::OneMoreDetail { .. } => field == Field::Extra,
             _ => false,
-        };
-        if !shown {
+        }
+    }
+
+    fn key(&mut self, key: &Key) {
+        if !self.shows(self.session.focus) {
             return;
         }
         let layout = self.layout();
