@@ -226,7 +226,8 @@ pub async fn start(
             Err(e) => tracing::error!(error = %e, "the kiosk cannot read its catalog"),
         }
     }
-    if session.is_none() {
+    // A screen was given but no session runs behind it.
+    if session.is_none() && display.is_some() {
         tracing::error!(
             signing = sales.is_some(),
             "the kiosk cannot sell: its screen says so until it restarts"
