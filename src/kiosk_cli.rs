@@ -15,7 +15,7 @@ use crate::gate::station::now_local;
 use crate::kiosk::checkout::Session;
 use crate::kiosk::pricing::{CartLine, quote};
 use crate::kiosk::{order, runtime};
-use crate::replica::{self, Store};
+use crate::replica::Store;
 
 #[derive(Subcommand)]
 pub enum KioskCommand {
@@ -111,9 +111,11 @@ fn open(path: &Path) -> Result<Opened> {
 }
 
 fn catalog(o: &Opened) -> Result<crate::kiosk::catalog::Catalog> {
-    let today = now_local(Utc::now(), o.cfg.timezone).local.date();
-    let conn = o.store.reader()?;
-    Ok(replica::catalog::load_catalog(&conn, today, today + chrono::Duration::days(1))?.catalog)
+    Ok(crate::kiosk::session::load_catalog(
+        &o.store,
+        &SystemClock,
+        o.cfg.timezone,
+    )?)
 }
 
 pub async fn run(command: KioskCommand) -> Result<()> {
