@@ -1,7 +1,8 @@
 //! The demo's kiosk walkthrough: a visitor buys two adult and one child timed-entry tickets at
 //! the demo device's kiosk, their details match a constituent the CRM knows, the simulated
 //! card terminal approves, the loopback printer prints the tickets and the receipt, the order
-//! reaches the hub, and one of the new tickets is admitted at the demo gate.
+//! reaches the hub, and one of the new tickets is admitted at the demo gate. Then a member
+//! checks in with a guest (card scanned, guest pass printed) and the guest is admitted too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -181,6 +182,17 @@ pub async fn walkthrough(
         }
     }
 
+    // A member walks up after the visitor: scans their card, brings a guest, checks in.
+    let passes = member_check_in(&mut shell, hub, &mut screens, now.date())?;
+    #[cfg(feature = "ui")]
+    if let Some(doc) = printer.printed().last().filter(|_| !passes.is_empty()) {
+        let paper = kiosk.printer.as_ref().map(|p| p.paper).unwrap_or_default();
+        match crate::ui::render_paper_png(doc, paper, &screens.dir.join("kiosk-guest-pass.png")) {
+            Ok(()) => screens.written.push("kiosk-guest-pass.png".into()),
+            Err(e) => println!("  kiosk-guest-pass.png not rendered: {e}"),
+        }
+    }
+
     screens.report();
 
     let pushed = engine.push_once().await?;
@@ -220,15 +232,106 @@ pub async fn walkthrough(
             if d.is_admit() { "ADMIT" } else { "DENY" },
             d.reason.plain_words()
         );
+        if let Some(pass) = passes.first() {
+            let pass = parser.parse(
+                "demo-scanner",
+                pass.as_bytes(),
+                crate::input::credential::FormatSet::barcode_default(),
+            );
+            let at = crate::gate::Now {
+                utc: Utc::now(),
+                local: now_local(Utc::now(), cfg.timezone).local,
+            };
+            let d = tokio::task::block_in_place(|| station.scan(&pass, None, 1, at))?;
+            println!(
+                "  the member's guest scans the guest pass at the gate: {} {}",
+                if d.is_admit() { "ADMIT" } else { "DENY" },
+                d.reason.plain_words()
+            );
+        }
     }
     Ok(())
+}
+
+/// A member with guests scans their card at the kiosk, brings one guest, and checks in; the
+/// kiosk records the visit and prints the guest pass. Returns the passes' codes.
+fn member_check_in(
+    shell: &mut KioskShell,
+    hub: &HubStore,
+    screens: &mut Screens,
+    today: chrono::NaiveDate,
+) -> Result<Vec<String>> {
+    let Some(m) = hub
+        .all::<crate::protocol::MembershipDto>(Resource::Memberships)?
+        .into_iter()
+        .find(|m| {
+            m.status == crate::domain::MembershipStatus::Active
+                && m.start <= today
+                && today <= m.expiry
+                && m.guest_allowance > 0
+        })
+    else {
+        println!("\nkiosk: no active membership with guests in the demo data; no check-in");
+        return Ok(Vec::new());
+    };
+    println!("\nkiosk: a member checks in with a guest");
+    // The visitor before took their tickets and left.
+    shell.handle(Event::Tap(Tap::Finish), Instant::now());
+    let steps = [
+        (
+            format!("scans membership card {}", m.membership_id),
+            Event::Scanned {
+                membership_id: m.membership_id.clone(),
+            },
+        ),
+        (
+            "taps \"+\" for one guest".to_owned(),
+            Event::Tap(Tap::Guests(1)),
+        ),
+        ("taps \"Check in\"".to_owned(), Event::Tap(Tap::CheckIn)),
+    ];
+    for (words, event) in steps {
+        shell.handle(event, Instant::now());
+        println!("  {words:<44} → {}", screen_name(shell.flow().screen()));
+        screens.write(shell);
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < until && shell.flow().screen() == &Screen::CheckInSaving {
+        shell.pump(Duration::from_millis(100));
+    }
+    println!(
+        "  {:<44} → {}",
+        "(visit recorded, guest pass printed)",
+        screen_name(shell.flow().screen())
+    );
+    screens.write(shell);
+    let Some(done) = shell.check_in() else {
+        bail!(
+            "the demo check-in was not recorded: {:?}",
+            shell.flow().screen()
+        );
+    };
+    println!(
+        "  {} {} member: checked in as scan {} with {} guest pass(es), uploaded like a gate's scan",
+        m.level,
+        m.membership_id,
+        done.scan_id,
+        done.passes.len()
+    );
+    let passes = done.passes.iter().map(|p| p.code.clone()).collect();
+    shell.handle(Event::Tap(Tap::Finish), Instant::now());
+    Ok(passes)
 }
 
 /// The kiosk screens of the walkthrough, written as `kiosk-NN-<screen>.png` beside the demo's
 /// databases.
 struct Screens {
+    #[cfg_attr(not(feature = "ui"), allow(dead_code))]
     dir: std::path::PathBuf,
     written: Vec<String>,
+    /// Screens written so far (their pictures are numbered).
+    #[cfg_attr(not(feature = "ui"), allow(dead_code))]
+    screens: usize,
     #[cfg_attr(not(feature = "ui"), allow(dead_code))]
     last: Option<Screen>,
     failed: Option<String>,
@@ -239,6 +342,7 @@ impl Screens {
         Self {
             dir,
             written: Vec::new(),
+            screens: 0,
             last: None,
             failed: None,
         }
@@ -254,10 +358,11 @@ impl Screens {
         // A screen that changed in place (another day picked) is written again, as last seen.
         if self.last.as_ref() == Some(&screen) {
             self.written.pop();
+            self.screens -= 1;
         }
         let name = format!(
             "kiosk-{:02}-{}.png",
-            self.written.len() + 1,
+            self.screens + 1,
             screen_name(&screen)
                 .split(|c: char| !c.is_ascii_alphanumeric())
                 .filter(|w| !w.is_empty())
@@ -267,7 +372,10 @@ impl Screens {
         let model = shell.model(Instant::now());
         match crate::ui::render_kiosk_png(&model, shell.venue(), 1080, 1920, &self.dir.join(&name))
         {
-            Ok(()) => self.written.push(name),
+            Ok(()) => {
+                self.written.push(name);
+                self.screens += 1;
+            }
             Err(e) => self.failed = Some(e.to_string()),
         }
         self.last = Some(screen);
@@ -358,5 +466,12 @@ fn screen_name(s: &Screen) -> String {
         Screen::Printing => "printing".into(),
         Screen::Done => "done: take your tickets".into(),
         Screen::CollectAtDesk => "collect tickets at the desk".into(),
+        Screen::CheckInFind { .. } => "member check-in".into(),
+        Screen::CheckInName { .. } => "find the membership by name".into(),
+        Screen::CheckInFirst => "first name, please".into(),
+        Screen::CheckInLooking { .. } => "looking for the membership".into(),
+        Screen::CheckInCard { .. } => "the membership".into(),
+        Screen::CheckInSaving => "checking in".into(),
+        Screen::CheckedIn { .. } => "checked in: take the guest passes".into(),
     }
 }

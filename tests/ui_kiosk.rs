@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, NaiveDateTime};
 use i_slint_backend_testing::{ElementHandle, ElementQuery};
 use portico::kiosk::catalog::{Catalog, Lang};
+use portico::kiosk::checkin::{CardLookup, MemberCard, Standing};
 use portico::kiosk::checkout::Flow;
 use portico::kiosk::checkout::{
     Ctx, Event, ExtraDetail, FlowConfig, MatchPreview, MemberContext, MemberLookup, PaymentOutcome,
@@ -101,7 +102,10 @@ impl Driven {
         while Instant::now() < until
             && matches!(
                 self.k.shell.flow().screen(),
-                Screen::Paying { .. } | Screen::Committing | Screen::Printing
+                Screen::Paying { .. }
+                    | Screen::Committing
+                    | Screen::Printing
+                    | Screen::CheckInSaving
             )
         {
             self.k.shell.pump(Duration::from_millis(100));
@@ -257,6 +261,51 @@ async fn the_screen_speaks_spanish_and_forgets_the_visitor_when_they_walk_away()
     assert_eq!(w.get_tickets(), 0);
     assert!(!w.get_still_there());
     assert_eq!((d.k.shell.session_holds())(&common::kiosk::slot()), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_checks_in_with_a_guest_through_the_screen_by_its_labels() {
+    let mut k = common::kiosk::kiosk().await;
+    let tomorrow = common::kiosk::tomorrow();
+    let (m, _) = k
+        .member(
+            "M7000010",
+            "Family",
+            2,
+            tomorrow + chrono::Duration::days(60),
+        )
+        .await;
+    let (screen, queue) = screen(1080., 1920.);
+    let mut d = Driven { k, screen, queue };
+    d.settle();
+    d.click("Member check-in");
+    assert_eq!(title(&d.screen), "Member check-in");
+    // The number typed on the ID keyboard; a wrong one first.
+    d.type_text("M7000011");
+    d.click("Find my membership");
+    assert!(
+        d.value("problem")
+            .starts_with("We could not find a membership"),
+        "{}",
+        d.value("problem")
+    );
+    d.click("key ⌫");
+    d.type_text("0");
+    assert_eq!(d.value("Membership number"), m.membership_id);
+    d.click("Find my membership");
+    assert_eq!(title(&d.screen), "Welcome back!");
+    assert_eq!(d.value("membership level"), "Family membership");
+    assert!(d.value("membership standing").starts_with("Active until"));
+    assert_eq!(d.value("guests"), "0");
+    d.click("One guest more");
+    assert_eq!(d.value("guests"), "1");
+    d.click("Check in and print 1 guest pass");
+    assert_eq!(title(&d.screen), "Enjoy your visit!");
+    assert!(d.value("outcome").contains("guest passes from the printer"));
+    assert_eq!(d.k.printer.printed().len(), 1, "one guest pass");
+    d.click("Finish");
+    assert_eq!(title(&d.screen), "Welcome to Riverside Zoo");
+    assert_eq!(d.k.shell.flow().session(), &Session::default());
 }
 
 // ----- every screen, as data --------------------------------------------------------------
@@ -434,6 +483,62 @@ fn every_screen(lang: Lang) -> Vec<(String, KioskScreenModel)> {
     go(&mut collect, Event::Printed(Printed::NotAll), at);
     shot(&collect, "collect-at-desk", at, &mut out);
 
+    // A member's check-in.
+    let mut member = Flow::new(FlowConfig::default(), at);
+    go(&mut member, tap(Tap::Lang(lang)), at);
+    go(&mut member, tap(Tap::Start(Purpose::CheckIn)), at);
+    for c in "M100".chars() {
+        go(&mut member, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    shot(&member, "checkin-find", at, &mut out);
+    go(&mut member, tap(Tap::Next), at);
+    shot(&member, "checkin-looking", at, &mut out);
+    go(&mut member, Event::MemberCard(CardLookup::NotFound), at);
+    shot(&member, "checkin-not-found", at, &mut out);
+    go(&mut member, tap(Tap::ByName), at);
+    for c in "Núñez".chars() {
+        go(&mut member, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    go(&mut member, tap(Tap::Focus(Field::Phone)), at);
+    for c in "5125550101".chars() {
+        go(&mut member, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    shot(&member, "checkin-by-name", at, &mut out);
+    go(&mut member, tap(Tap::Next), at);
+    go(&mut member, Event::MemberCard(CardLookup::Several), at);
+    shot(&member, "checkin-first-name", at, &mut out);
+    for c in "Eva".chars() {
+        go(&mut member, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    go(&mut member, tap(Tap::Next), at);
+    let card = |standing| {
+        Event::MemberCard(CardLookup::Found(MemberCard {
+            membership_id: "M100".into(),
+            level: "Family".into(),
+            standing,
+            expiry: day() + chrono::Duration::days(120),
+            guest_allowance: 2,
+        }))
+    };
+    let mut expired = member.clone();
+    let mut inactive = member.clone();
+    go(&mut member, card(Standing::Active), at);
+    go(&mut member, tap(Tap::Guests(1)), at);
+    go(&mut member, tap(Tap::Guests(1)), at);
+    shot(&member, "checkin-membership", at, &mut out);
+    go(&mut expired, card(Standing::Expired), at);
+    shot(&expired, "checkin-expired", at, &mut out);
+    go(&mut inactive, card(Standing::Inactive), at);
+    shot(&inactive, "checkin-not-active", at, &mut out);
+    go(&mut member, tap(Tap::CheckIn), at);
+    shot(&member, "checkin-saving", at, &mut out);
+    go(&mut member, Event::CheckInRecorded { passes: 2 }, at);
+    let mut at_desk = member.clone();
+    go(&mut member, Event::Printed(Printed::All), at);
+    shot(&member, "checked-in", at, &mut out);
+    go(&mut at_desk, Event::Printed(Printed::NotAll), at);
+    shot(&at_desk, "checked-in-passes-at-desk", at, &mut out);
+
     // "Still there?" over the quantities screen.
     let mut idle = Flow::new(FlowConfig::default(), at);
     go(&mut idle, tap(Tap::Lang(lang)), at);
@@ -472,6 +577,32 @@ fn every_touch_target_is_at_least_44_px_and_on_screen_in_both_orientations() {
                     );
                 }
                 assert!(!targets.is_empty(), "{name}: nothing to touch");
+                // No target hides another (a button pushed under the navigation bar), except
+                // under the "Still there?" question, which covers the whole screen, and the
+                // entry times' grid, which scrolls (clipped) under the bars.
+                let rects: Vec<_> = targets
+                    .iter()
+                    .map(|t| {
+                        let (size, at) = (t.size(), t.absolute_position());
+                        let label = t.accessible_label().unwrap_or_default();
+                        (label, at.x, at.y, at.x + size.width, at.y + size.height)
+                    })
+                    .collect();
+                for (i, a) in rects.iter().enumerate() {
+                    // (An element the query finds twice is one target.)
+                    for b in rects[i + 1..].iter().filter(|b| *b != a) {
+                        let overlap = a.1 < b.3 - 0.5
+                            && b.1 < a.3 - 0.5
+                            && a.2 < b.4 - 0.5
+                            && b.2 < a.4 - 0.5;
+                        assert!(
+                            name == "still-there" || name == "slots" || !overlap,
+                            "{name} {w}×{h} {lang:?}: {:?} and {:?} overlap",
+                            a.0,
+                            b.0
+                        );
+                    }
+                }
                 for t in targets {
                     let (size, at) = (t.size(), t.absolute_position());
                     let label = t.accessible_label().unwrap_or_default();
@@ -531,6 +662,7 @@ fn every_text_colour_has_at_least_4_5_to_1_contrast_on_its_backgrounds() {
         ("ink on pressed", p.get_ink(), p.get_pressed()),
         ("primary on card", p.get_primary(), p.get_card()),
         ("problem on problem-bg", p.get_problem(), p.get_problem_bg()),
+        ("problem on card", p.get_problem(), p.get_card()),
         (
             "disabled text on disabled",
             p.get_disabled_text(),
@@ -661,7 +793,7 @@ fn every_screen_renders_in_both_languages_and_orientations() {
     let mut welcome = Vec::new();
     for lang in [Lang::En, Lang::Es] {
         let screens = every_screen(lang);
-        assert_eq!(screens.len(), 20);
+        assert_eq!(screens.len(), 31);
         for (w, h, orientation) in [(540, 960, "portrait"), (960, 540, "landscape")] {
             for (name, m) in &screens {
                 let img = render_kiosk_rgb(m, "Riverside Zoo", w, h).unwrap();

@@ -10,6 +10,7 @@ use chrono::{Local, NaiveDate, TimeZone, Utc};
 use super::{TestDevice, TestHub, manual_clock};
 use portico::clock::ManualClock;
 use portico::device::Device;
+use portico::domain::MembershipStatus;
 use portico::intake::IntakeConfig;
 use portico::kiosk::checkout::FlowConfig;
 use portico::kiosk::lease_client::{LeaseClient, LeaseSettings};
@@ -21,6 +22,7 @@ use portico::kiosk::signer;
 use portico::kiosk::terminal::SimulatedTerminal;
 use portico::loopback_printer::LoopbackPrinter;
 use portico::matching::{MatchConfig, OnAmbiguous};
+use portico::protocol::{ConstituentDto, MembershipDto, Resource};
 use portico::sync::HubClient;
 
 pub fn tomorrow() -> NaiveDate {
@@ -130,5 +132,51 @@ pub async fn kiosk() -> Kiosk {
         device,
         shell,
         printer,
+    }
+}
+
+impl Kiosk {
+    /// Gives a seeded constituent with an active primary email a membership of `level`
+    /// (`guests` guests) whose term ends on `expiry`, at the hub, and pulls it.
+    pub async fn member(
+        &mut self,
+        id: &str,
+        level: &str,
+        guests: u32,
+        expiry: chrono::NaiveDate,
+    ) -> (MembershipDto, ConstituentDto) {
+        let taken: Vec<String> = self
+            .hub
+            .store
+            .all::<MembershipDto>(Resource::Memberships)
+            .unwrap()
+            .into_iter()
+            .flat_map(|m| m.members)
+            .collect();
+        let who = self
+            .hub
+            .store
+            .all::<ConstituentDto>(Resource::Constituents)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.status == portico::domain::ConstituentStatus::Active)
+            .filter(|c| !taken.contains(&c.lookup_id))
+            .find(|c| c.emails.iter().any(|e| e.meta.active && e.meta.primary))
+            .expect("a constituent with an email and no membership");
+        let m = MembershipDto {
+            membership_id: id.into(),
+            level: level.into(),
+            status: MembershipStatus::Active,
+            start: expiry - chrono::Duration::days(365),
+            expiry,
+            members: vec![who.lookup_id.clone()],
+            guest_allowance: guests,
+        };
+        self.hub
+            .store
+            .upsert(Resource::Memberships, id, &m)
+            .unwrap();
+        self.device.engine.pull_all(None).await.unwrap();
+        (m, who)
     }
 }

@@ -23,6 +23,7 @@ pub mod gate {
 /// The kiosk's pure parts (core) and its sales in the database (here).
 pub mod kiosk {
     pub use portico_core::kiosk::*;
+    pub mod check_ins;
     pub mod leases;
     pub mod orders;
 }

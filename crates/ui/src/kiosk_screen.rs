@@ -12,9 +12,10 @@ use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 
 use portico_core::find_membership::IdError;
 use portico_core::kiosk::catalog::Lang;
+use portico_core::kiosk::checkin::Standing;
 use portico_core::kiosk::checkout::{
-    Event, ExtraDetail, FormProblem, MemberProblem, PaymentProblem, PrinterProblem, Purpose,
-    QuantityProblem, Screen, Tap,
+    CheckInProblem, Event, ExtraDetail, FormProblem, MemberProblem, PaymentProblem, Printed,
+    PrinterProblem, Purpose, QuantityProblem, Screen, Tap,
 };
 use portico_core::kiosk::keyboard::{COLUMNS, Field, KeyCap, Layout};
 use portico_core::kiosk::pricing::PriceKind;
@@ -149,6 +150,28 @@ fn screen_of(s: &Screen) -> (KScreen, KProblem, u32) {
         Screen::Printing => none(KScreen::Printing),
         Screen::Done => none(KScreen::Done),
         Screen::CollectAtDesk => none(KScreen::Collect),
+        Screen::CheckInFind { problem } => (KScreen::CheckinFind, check_in_problem(*problem), 0),
+        Screen::CheckInName { problem } => (KScreen::CheckinName, check_in_problem(*problem), 0),
+        Screen::CheckInFirst => none(KScreen::CheckinFirst),
+        Screen::CheckInLooking { .. } => none(KScreen::CheckinLooking),
+        Screen::CheckInCard { problem } => (KScreen::CheckinCard, check_in_problem(*problem), 0),
+        Screen::CheckInSaving => none(KScreen::CheckinSaving),
+        Screen::CheckedIn { .. } => none(KScreen::CheckedIn),
+    }
+}
+
+fn check_in_problem(p: Option<CheckInProblem>) -> KProblem {
+    use KProblem as P;
+    match p {
+        None => P::None,
+        Some(CheckInProblem::Id(_)) => P::IdFormat,
+        Some(CheckInProblem::NotFound) => P::NoMember,
+        Some(CheckInProblem::Several) => P::SeveralMembers,
+        Some(CheckInProblem::LastNameMissing) => P::LastMissing,
+        Some(CheckInProblem::EmailOrPhoneMissing) => P::EmailOrPhone,
+        Some(CheckInProblem::FirstNameMissing) => P::FirstMissing,
+        Some(CheckInProblem::TooLong) => P::TooLong,
+        Some(CheckInProblem::NotSaved) => P::NotSaved,
     }
 }
 
@@ -342,6 +365,24 @@ pub fn apply(
     window.set_savings(m.savings.clone().unwrap_or_default().as_str().into());
     window.set_order_no(m.order_no.clone().unwrap_or_default().as_str().into());
     window.set_cancelling(matches!(m.screen, Screen::Paying { cancelling: true }));
+    let card = m.card.clone();
+    window.set_card_level(card.as_ref().map_or("", |c| c.level.as_str()).into());
+    window.set_card_standing(card.as_ref().map_or(0, |c| match c.standing {
+        Standing::Active => 0,
+        Standing::Expired => 1,
+        Standing::NotYetStarted => 2,
+        Standing::Inactive => 3,
+    }));
+    window.set_card_expiry(card.as_ref().map_or("", |c| c.expiry.as_str()).into());
+    window.set_card_allowance(card.as_ref().map_or(0, |c| int(c.guest_allowance)));
+    window.set_guests(card.as_ref().map_or(0, |c| int(c.guests)));
+    window.set_card_renewable(card.as_ref().is_some_and(|c| c.renewable));
+    window.set_passes_printed(!matches!(
+        m.screen,
+        Screen::CheckedIn {
+            printed: Printed::NotAll
+        }
+    ));
 }
 
 /// Where the screen's events go (the kiosk's session, or a test).
@@ -421,6 +462,14 @@ fn wire(window: &KioskWindow, shown: &Shown, sink: EventSink) {
     simple!(on_retry, Tap::Retry);
     simple!(on_still_here, Tap::StillHere);
     simple!(on_finish, Tap::Finish);
+    simple!(on_start_check_in, Tap::Start(Purpose::CheckIn));
+    simple!(on_by_name, Tap::ByName);
+    simple!(on_check_in, Tap::CheckIn);
+    simple!(on_renew, Tap::Renew);
+    {
+        let tap = tap.clone();
+        window.on_guests_changed(move |d| tap(Tap::Guests(d)));
+    }
     {
         let tap = tap.clone();
         window.on_lang_chosen(move |tag: SharedString| {

@@ -18,6 +18,9 @@
 //! personal data (one assignment: everything the visitor gave is in [`Session`]) and releases
 //! every seat it held.
 //!
+//! A member who only wants to walk in checks in from the welcome screen (scan the card, type
+//! the membership ID, or give a last name with an email or phone): see [`check_in`].
+//!
 //! Several matches are never silently picked: the visitor is asked for one more detail, once;
 //! if that still leaves several, the order goes to a new record that the hub queues for staff.
 //!
@@ -30,6 +33,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::catalog::{Admission, Catalog, Lang};
+use super::checkin::{CardLookup, MemberCard, MemberQuery};
 use super::keyboard::{self, Field, Key, Layout};
 use super::pricing::{CartLine, MemberBenefit, PriceError, Quote, quote};
 use crate::domain::{MinorUnits, PersonName, ProductKind};
@@ -69,6 +73,8 @@ impl Default for FlowConfig {
 pub enum Purpose {
     Tickets,
     Membership,
+    /// A member's check-in, without an order.
+    CheckIn,
 }
 
 /// The visitor's details as typed.
@@ -179,6 +185,9 @@ pub struct Session {
     pub quote: Option<Quote>,
     pub payment_reference: Option<String>,
     pub order_no: Option<String>,
+    /// The membership a check-in found, and the guests the member brings today.
+    pub card: Option<MemberCard>,
+    pub guests: u32,
 }
 
 impl Session {
@@ -206,7 +215,7 @@ impl Session {
                     quantity: 1,
                 })
                 .collect(),
-            None => Vec::new(),
+            Some(Purpose::CheckIn) | None => Vec::new(),
         }
     }
 
@@ -329,6 +338,30 @@ pub enum Screen {
     Printing,
     Done,
     CollectAtDesk,
+    /// Member check-in: scan the card or type the membership ID.
+    CheckInFind {
+        problem: Option<CheckInProblem>,
+    },
+    /// Member check-in by last name and an email or a phone.
+    CheckInName {
+        problem: Option<CheckInProblem>,
+    },
+    /// Several members fit the name: their first name, please.
+    CheckInFirst,
+    /// Looking the member up.
+    CheckInLooking {
+        by: LookedUpBy,
+    },
+    /// The membership found: its standing, the guests to bring, check in (or renew).
+    CheckInCard {
+        problem: Option<CheckInProblem>,
+    },
+    /// Recording the check-in and printing the guest passes.
+    CheckInSaving,
+    /// Checked in; the guest passes printed, or to be collected at the desk.
+    CheckedIn {
+        printed: Printed,
+    },
 }
 
 /// What the visitor touched.
@@ -370,6 +403,14 @@ pub enum Tap {
     Retry,
     StillHere,
     Finish,
+    /// Check-in: find me by my name instead.
+    ByName,
+    /// One more (`+1`) or one fewer (`-1`) guest today.
+    Guests(i32),
+    /// Check the member in.
+    CheckIn,
+    /// Renew the expired membership found.
+    Renew,
 }
 
 /// One thing that happened.
@@ -399,6 +440,14 @@ pub enum Event {
         order_no: String,
     },
     Printed(Printed),
+    /// The answer to [`Command::FindMember`].
+    MemberCard(CardLookup),
+    /// The check-in and its guest passes are recorded.
+    CheckInRecorded {
+        passes: u32,
+    },
+    /// The check-in could not be recorded.
+    CheckInNotRecorded,
 }
 
 /// What the shell must do.
@@ -426,6 +475,16 @@ pub enum Command {
     /// did, with the approval; the shell answers [`Event::Committed`]).
     CommitOrder,
     Print,
+    /// Look a member up for a check-in (answered by [`Event::MemberCard`]).
+    FindMember(MemberQuery),
+    /// Record the check-in as an admitted scan of the membership, with a guest pass per guest,
+    /// in one transaction (answered by [`Event::CheckInRecorded`]).
+    RecordCheckIn {
+        membership_id: String,
+        guests: u32,
+    },
+    /// Print the guest passes just recorded (answered by [`Event::Printed`]).
+    PrintPasses,
 }
 
 /// The time and the catalog a step is taken with.
@@ -496,11 +555,13 @@ impl Flow {
                 | Screen::Committing
                 | Screen::Printing
                 | Screen::Matching
+                | Screen::CheckInLooking { .. }
+                | Screen::CheckInSaving
         )
     }
 
     /// Ends the session: every detail forgotten, every seat let go.
-    fn end(&mut self, out: &mut Vec<Command>) {
+    pub(super) fn end(&mut self, out: &mut Vec<Command>) {
         self.release_hold(out);
         if self.session.lang != self.cfg.default_lang {
             out.push(Command::SelectLanguage(self.cfg.default_lang));
@@ -526,7 +587,9 @@ impl Flow {
             }
             Event::Scanned { membership_id } => {
                 self.last_touch = now;
-                if matches!(self.screen, Screen::AskMember | Screen::MemberId { .. }) {
+                if self.check_in_scanned(&membership_id, &mut out) {
+                    self.still_there_until = None;
+                } else if matches!(self.screen, Screen::AskMember | Screen::MemberId { .. }) {
                     self.still_there_until = None;
                     if let Screen::MemberId { problem } = &mut self.screen {
                         *problem = None;
@@ -612,6 +675,12 @@ impl Flow {
                     out.push(Command::Print);
                 }
             }
+            Event::MemberCard(_) | Event::CheckInRecorded { .. } | Event::CheckInNotRecorded => {
+                self.check_in_event(event, now, &mut out)
+            }
+            Event::Printed(printed) if self.screen == Screen::CheckInSaving => {
+                self.check_in_event(Event::Printed(printed), now, &mut out)
+            }
             Event::Printed(printed) => {
                 if self.screen == Screen::Printing {
                     self.last_touch = now;
@@ -627,7 +696,10 @@ impl Flow {
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Command>) {
         let idle = now.saturating_duration_since(self.last_touch);
-        if matches!(self.screen, Screen::Done | Screen::CollectAtDesk) {
+        if matches!(
+            self.screen,
+            Screen::Done | Screen::CollectAtDesk | Screen::CheckedIn { .. }
+        ) {
             if idle >= self.cfg.done_timeout {
                 self.end(out);
             }
@@ -672,15 +744,17 @@ impl Flow {
                 out.push(Command::CancelPayment);
             }
             (S::Paying { .. } | S::Committing | S::Printing | S::Matching, _) => {}
+            (S::CheckInLooking { .. } | S::CheckInSaving, _) => {}
             (S::Welcome, Tap::Cancel | Tap::Back) => self.end(out),
             (_, Tap::Cancel) => self.end(out),
-            (S::Done | S::CollectAtDesk, Tap::Finish) => self.end(out),
+            (S::Done | S::CollectAtDesk | S::CheckedIn { .. }, Tap::Finish) => self.end(out),
+            (S::Welcome, Tap::Start(Purpose::CheckIn)) => self.start_check_in(),
             (S::Welcome, Tap::Start(_)) if self.out_of_service.is_some() => {}
             (S::Welcome, Tap::Start(purpose)) => {
                 self.session.purpose = Some(purpose);
                 self.screen = match purpose {
                     Purpose::Tickets => S::Slots,
-                    Purpose::Membership => S::Levels,
+                    Purpose::Membership | Purpose::CheckIn => S::Levels,
                 };
             }
             (S::Levels | S::Slots, Tap::Back) => self.end(out),
@@ -861,6 +935,7 @@ impl Flow {
                 let text = self.session.typed_extra.clone();
                 self.tap(Tap::Extra(text), ctx, out);
             }
+            (screen, tap) if screen.is_check_in() => self.check_in_tap(tap, ctx, out),
             _ => {}
         }
     }
@@ -890,7 +965,7 @@ impl Flow {
         }
     }
 
-    fn focus(&mut self, field: Field) {
+    pub(super) fn focus(&mut self, field: Field) {
         self.session.focus = field;
         let layout = self.layout();
         let starts = keyboard::starts_word(self.focused_text());
@@ -908,6 +983,11 @@ impl Flow {
             }
             Screen::MemberId { .. } => field == Field::MemberId,
             Screen::OneMoreDetail { .. } => field == Field::Extra,
+            Screen::CheckInFind { .. } => field == Field::MemberId,
+            Screen::CheckInName { .. } => {
+                matches!(field, Field::Last | Field::Email | Field::Phone)
+            }
+            Screen::CheckInFirst => field == Field::First,
             _ => false,
         }
     }
@@ -923,7 +1003,7 @@ impl Flow {
     }
 
     /// Shows the details form, the keyboard on the first field still empty.
-    fn show_details(&mut self) {
+    pub(super) fn show_details(&mut self) {
         self.screen = Screen::Details { problem: None };
         let f = &self.session.form;
         let field = if f.first.trim().is_empty() {
@@ -1033,12 +1113,14 @@ impl Flow {
     }
 }
 
+/// Whether any of `fields` is longer than a field may be.
+fn form_too_long(fields: &[&String]) -> bool {
+    fields.iter().any(|f| f.chars().count() > MAX_FIELD_CHARS)
+}
+
 /// What is wrong with the details, first thing first.
 pub fn form_problem(form: &VisitorForm) -> Option<FormProblem> {
-    let long = [&form.first, &form.last, &form.email, &form.phone]
-        .iter()
-        .any(|f| f.chars().count() > MAX_FIELD_CHARS);
-    if long {
+    if form_too_long(&[&form.first, &form.last, &form.email, &form.phone]) {
         return Some(FormProblem::TooLong);
     }
     if form.first.trim().is_empty() {
@@ -1067,6 +1149,9 @@ pub fn form_problem(form: &VisitorForm) -> Option<FormProblem> {
     }
     None
 }
+
+mod check_in;
+pub use check_in::{CheckInProblem, LookedUpBy};
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 
 pub mod capacity;
 pub mod catalog;
+pub mod checkin;
 pub mod checkout;
 pub mod escpos;
 pub mod keyboard;

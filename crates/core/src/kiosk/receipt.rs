@@ -104,6 +104,7 @@ struct Words {
     tax_id: &'static str,
     any_time: &'static str,
     included: &'static str,
+    guest_pass: &'static str,
 }
 
 const EN: Words = Words {
@@ -120,6 +121,7 @@ const EN: Words = Words {
     tax_id: "Tax ID",
     any_time: "any time",
     included: "Includes",
+    guest_pass: "Guest pass",
 };
 
 const ES: Words = Words {
@@ -136,6 +138,7 @@ const ES: Words = Words {
     tax_id: "NIF",
     any_time: "todo el día",
     included: "Incluye",
+    guest_pass: "Pase de invitado",
 };
 
 fn words(lang: Lang) -> &'static Words {
@@ -166,6 +169,21 @@ pub fn day_text(day: chrono::NaiveDate, lang: Lang) -> String {
         days[day.weekday().num_days_from_monday() as usize],
         day.day(),
         months[day.month0() as usize]
+    )
+}
+
+/// A date with its year: `31 Mar 2027`.
+pub fn date_text(day: chrono::NaiveDate, lang: Lang) -> String {
+    use chrono::Datelike;
+    let months = match lang {
+        Lang::En => MONTHS_EN,
+        Lang::Es => MONTHS_ES,
+    };
+    format!(
+        "{} {} {}",
+        day.day(),
+        months[day.month0() as usize],
+        day.year()
     )
 }
 
@@ -256,11 +274,38 @@ pub fn tickets_doc(
             module: if paper == Paper::Mm58 { 4 } else { 6 },
         });
         b.push(Block::centred(t.secret.clone()));
-        b.push(Block::centred(format!("{} {}", w.order, t.order_no)));
+        if !t.order_no.is_empty() {
+            b.push(Block::centred(format!("{} {}", w.order, t.order_no)));
+        }
         b.push(Block::Feed(2));
         b.push(Block::Cut);
     }
     PrintDoc(b)
+}
+
+/// A member's guest passes (`(code, secret)` each), valid on `day`, for a guest of a `level`
+/// member: one ticket each, with no order.
+pub fn guest_passes_doc(
+    head: &Letterhead,
+    passes: &[(String, String)],
+    level: &str,
+    day: chrono::NaiveDate,
+    paper: Paper,
+    lang: Lang,
+) -> PrintDoc {
+    let w = words(lang);
+    let tickets: Vec<TicketPrint> = passes
+        .iter()
+        .map(|(code, secret)| TicketPrint {
+            product: w.guest_pass.to_owned(),
+            category: Some(format!("{level} · {}", w.guest)),
+            validity: crate::domain::TicketValidity::Date { date: day },
+            order_no: String::new(),
+            code: code.clone(),
+            secret: secret.clone(),
+        })
+        .collect();
+    tickets_doc(head, &tickets, paper, lang)
 }
 
 /// An order's receipt.

@@ -12,11 +12,12 @@ use chrono::NaiveDateTime;
 
 use crate::domain::ProductKind;
 use crate::kiosk::catalog::{Admission, Catalog, Lang};
+use crate::kiosk::checkin::Standing;
 use crate::kiosk::checkout::{DAYS_AHEAD, Flow, Purpose, Screen};
 use crate::kiosk::keyboard::{self, Field, KeyCap, Layout};
 use crate::kiosk::money;
 use crate::kiosk::pricing::PriceKind;
-use crate::kiosk::receipt::day_text;
+use crate::kiosk::receipt::{date_text, day_text};
 
 /// A membership level or a product the welcome and level screens offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +78,22 @@ pub struct LineView {
     pub amount: String,
 }
 
+/// The membership a check-in found, as its screen shows it (nothing personal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardView {
+    /// The level's name in the visitor's language where the kiosk sells it, else as the CRM
+    /// names it.
+    pub level: String,
+    pub standing: Standing,
+    /// `31 Mar 2027`.
+    pub expiry: String,
+    pub guest_allowance: u32,
+    /// Guests chosen for today.
+    pub guests: u32,
+    /// An expired membership the kiosk can renew.
+    pub renewable: bool,
+}
+
 /// Everything the kiosk screen shows, as plain values.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KioskScreenModel {
@@ -119,6 +136,8 @@ pub struct KioskScreenModel {
     pub total: String,
     pub savings: Option<String>,
     pub order_no: Option<String>,
+    /// The membership a check-in found.
+    pub card: Option<CardView>,
 }
 
 /// The model of `flow`'s screen at `now` (the kiosk's clock: `now_utc`, `now_local`), for a
@@ -293,7 +312,12 @@ pub fn model(
     out.focus = s.focus;
     if matches!(
         screen,
-        Screen::Details { .. } | Screen::MemberId { .. } | Screen::OneMoreDetail { .. }
+        Screen::Details { .. }
+            | Screen::MemberId { .. }
+            | Screen::OneMoreDetail { .. }
+            | Screen::CheckInFind { .. }
+            | Screen::CheckInName { .. }
+            | Screen::CheckInFirst
     ) {
         let layout = flow.layout();
         out.layout = Some(layout);
@@ -329,6 +353,21 @@ pub fn model(
         out.savings = (q.member_savings > 0).then(|| m(q.member_savings));
     }
     out.order_no = s.order_no.clone();
+    out.card = s.card.as_ref().map(|c| {
+        let memberships = catalog.for_sale(ProductKind::Membership, now_utc);
+        let level = memberships
+            .iter()
+            .find(|p| p.membership.as_ref().is_some_and(|o| o.level == c.level))
+            .map_or_else(|| c.level.clone(), |p| p.names.get(lang).to_owned());
+        CardView {
+            level,
+            standing: c.standing,
+            expiry: date_text(c.expiry, lang),
+            guest_allowance: c.guest_allowance,
+            guests: s.guests,
+            renewable: c.standing == Standing::Expired && !memberships.is_empty(),
+        }
+    });
     out
 }
 

@@ -19,6 +19,8 @@ use rusqlite::Connection;
 use crate::clock::Clock;
 use crate::intake::{Decision, IntakeConfig};
 use crate::kiosk::catalog::{Catalog, Lang};
+use crate::kiosk::check_ins;
+use crate::kiosk::checkin::{self, CardLookup, MemberCard, MemberQuery};
 use crate::kiosk::checkout::{
     Command, Ctx, Event, Flow, FlowConfig, MatchPreview, MemberContext, MemberLookup,
     PaymentOutcome, Printed, PrinterProblem,
@@ -30,7 +32,8 @@ use crate::kiosk::orders::{self, CommittedOrder, Printout};
 use crate::kiosk::pricing::{MemberBenefit, PriceKind};
 use crate::kiosk::printer::{PrintReport, PrinterError, TicketPrinter};
 use crate::kiosk::receipt::{
-    Letterhead, Paper, ReceiptLine, ReceiptPrint, TicketPrint, receipt_doc, tickets_doc,
+    Letterhead, Paper, ReceiptLine, ReceiptPrint, TicketPrint, guest_passes_doc, receipt_doc,
+    tickets_doc,
 };
 use crate::kiosk::sale::{NotPaid, SaleError, Sales};
 use crate::normalize::Normalizer;
@@ -44,6 +47,10 @@ enum Input {
         order_id: String,
         secrets: Vec<String>,
         pieces: usize,
+        result: Result<PrintReport, PrinterError>,
+    },
+    PassesPrinted {
+        secrets: Vec<String>,
         result: Result<PrintReport, PrinterError>,
     },
 }
@@ -81,6 +88,8 @@ pub struct KioskShell {
     rx: Receiver<Input>,
     reference: Option<String>,
     order: Option<CommittedOrder>,
+    /// The check-in just recorded, and its membership's level (printed on its passes).
+    check_in: Option<(check_ins::Recorded, String)>,
     /// How the last print job went.
     pub last_print: Option<PrintReport>,
 }
@@ -96,6 +105,7 @@ impl KioskShell {
             rx,
             reference: None,
             order: None,
+            check_in: None,
             last_print: None,
         }
     }
@@ -175,6 +185,7 @@ impl KioskShell {
                 pieces,
                 result,
             } => self.printed(&order_id, &secrets, pieces, result),
+            Input::PassesPrinted { secrets, result } => self.passes_printed(&secrets, result),
         };
         self.handle(event, Instant::now());
         true
@@ -252,7 +263,137 @@ impl KioskShell {
                 order_no: o.order_no.clone(),
             }),
             Command::Print => self.print(),
+            Command::FindMember(query) => {
+                let today = self.now_local().date();
+                let found = find_member(&self.parts.reader, &self.parts.normalizer, &query, today)
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "member lookup failed");
+                        CardLookup::NotFound
+                    });
+                Some(Event::MemberCard(found))
+            }
+            Command::RecordCheckIn {
+                membership_id,
+                guests,
+            } => Some(self.record_check_in(membership_id, guests)),
+            Command::PrintPasses => self.print_passes(),
         }
+    }
+
+    fn record_check_in(&mut self, membership_id: String, guests: u32) -> Event {
+        self.check_in = None;
+        let level = self
+            .flow
+            .session()
+            .card
+            .as_ref()
+            .map(|c| c.level.clone())
+            .unwrap_or_default();
+        let sales = &self.parts.sales;
+        let c = check_ins::CheckIn {
+            membership_id,
+            guests,
+            device_id: sales.device_id.clone(),
+            gate: sales.device_id.clone(),
+            at: self.parts.clock.now(),
+            local: self.now_local(),
+            offline: !(self.parts.online)(),
+        };
+        let signer = sales.signer.clone();
+        let recorded = sales.store.write(move |tx| {
+            let sign = |f: &crate::input::credential::signed_ticket::TicketFields| {
+                signer.issue(f).map(|code| (signer.key_id(), code))
+            };
+            check_ins::record(tx, &c, &sign).map_err(|e| replica::ReplicaError::Corrupt {
+                table: "guest_passes",
+                detail: e.to_string(),
+            })
+        });
+        match recorded {
+            Ok(r) => {
+                tracing::info!(
+                    scan = r.scan_id,
+                    key = %r.outbox_key,
+                    guests = r.passes.len(),
+                    "member checked in"
+                );
+                let passes = u32::try_from(r.passes.len()).unwrap_or(u32::MAX);
+                self.check_in = Some((r, level));
+                Event::CheckInRecorded { passes }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the check-in could not be recorded");
+                Event::CheckInNotRecorded
+            }
+        }
+    }
+
+    fn print_passes(&mut self) -> Option<Event> {
+        let (recorded, level) = self.check_in.as_ref()?;
+        let Some(printer) = self.parts.printer.clone() else {
+            return Some(Event::Printed(Printed::NotAll));
+        };
+        let passes: Vec<(String, String)> = recorded
+            .passes
+            .iter()
+            .map(|p| (p.code.clone(), p.secret.clone()))
+            .collect();
+        let secrets: Vec<String> = passes.iter().map(|(_, s)| s.clone()).collect();
+        let doc = guest_passes_doc(
+            &self.parts.letterhead,
+            &passes,
+            level,
+            self.now_local().date(),
+            self.parts.paper,
+            self.flow.session().lang,
+        );
+        let tx = self.tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kiosk-printing".into())
+            .spawn(move || {
+                let result = printer
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .print(&doc);
+                let _ = tx.send(Input::PassesPrinted { secrets, result });
+            });
+        match spawned {
+            Ok(_) => None,
+            Err(_) => Some(Event::Printed(Printed::NotAll)),
+        }
+    }
+
+    fn passes_printed(
+        &mut self,
+        secrets: &[String],
+        result: Result<PrintReport, PrinterError>,
+    ) -> Event {
+        let report = result.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "printing guest passes failed");
+            PrintReport {
+                printed: 0,
+                stopped: true,
+            }
+        });
+        self.last_print = Some(report);
+        let done: Vec<String> = secrets.iter().take(report.printed).cloned().collect();
+        let all = done.len() == secrets.len();
+        let now_ms = self.parts.clock.now().timestamp_millis();
+        let marked = self.parts.sales.store.write(move |tx| {
+            check_ins::mark_printed(tx, &done, now_ms).map_err(|e| replica::ReplicaError::Corrupt {
+                table: "guest_passes",
+                detail: e.to_string(),
+            })
+        });
+        if let Err(e) = marked {
+            tracing::error!(error = %e, "could not record which guest passes were printed");
+        }
+        Event::Printed(if all { Printed::All } else { Printed::NotAll })
+    }
+
+    /// The check-in just recorded, if any.
+    pub fn check_in(&self) -> Option<&check_ins::Recorded> {
+        self.check_in.as_ref().map(|(r, _)| r)
     }
 
     fn set_hold(&mut self, slot: String, seats: u32) -> Event {
@@ -458,6 +599,74 @@ fn free_seats(reader: &Connection, slot: &str, session: u32) -> u32 {
         }
     }
 }
+
+/// Finds the member a check-in asks for, on `today`: by a membership ID (or a member's Lookup
+/// ID, through merges), or by last name with an email or phone (see
+/// [`crate::kiosk::checkin::find_by_name`]).
+pub fn find_member(
+    conn: &Connection,
+    n: &Normalizer,
+    query: &MemberQuery,
+    today: NaiveDate,
+) -> replica::Result<CardLookup> {
+    match query {
+        MemberQuery::Id(id) => {
+            let id = replica::resolve(conn, id)?.survivor;
+            if let Some(m) = replica::membership(conn, &id)? {
+                return Ok(CardLookup::Found(MemberCard::of(&m, today)));
+            }
+            let held = replica::memberships_of(conn, &id)?;
+            Ok(
+                match crate::gate::decision::choose_membership(&held, today, 0) {
+                    Some((m, _)) => CardLookup::Found(MemberCard::of(m, today)),
+                    None => CardLookup::NotFound,
+                },
+            )
+        }
+        MemberQuery::Name {
+            last,
+            email,
+            phone,
+            first,
+        } => {
+            use crate::matching::blocking::BlockingKey;
+            let mut keys = Vec::new();
+            if let Some(email) = n.email(email) {
+                keys.push(BlockingKey::Email { email });
+            }
+            if let Some(phone) = n.phone(phone) {
+                keys.push(BlockingKey::Phone { phone });
+            }
+            let candidates = replica::search::candidates(conn, n, &keys, None, NAME_CANDIDATES)?;
+            let mut holders = Vec::with_capacity(candidates.len());
+            for c in candidates {
+                let held = replica::memberships_of(conn, &c.lookup_id)?;
+                if !held.is_empty() {
+                    holders.push((c, held));
+                }
+            }
+            Ok(
+                match checkin::find_by_name(
+                    n,
+                    last,
+                    email,
+                    phone,
+                    first.as_deref(),
+                    &holders,
+                    today,
+                ) {
+                    checkin::NameSearch::One(m) => CardLookup::Found(MemberCard::of(m, today)),
+                    checkin::NameSearch::None => CardLookup::NotFound,
+                    checkin::NameSearch::Several => CardLookup::Several,
+                },
+            )
+        }
+    }
+}
+
+/// Records an email or phone may find for a name search (a shared family address finds a few;
+/// more than this and the desk helps).
+const NAME_CANDIDATES: usize = 50;
 
 /// What the replica says of a membership ID, for a visit on `today`.
 pub fn member_lookup(

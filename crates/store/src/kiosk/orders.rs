@@ -211,6 +211,20 @@ fn set_state_value(tx: &Connection, key: &str, value: &str) -> Result<(), OrderE
     Ok(())
 }
 
+/// Takes `count` ticket ids for the kiosk's key, in the caller's transaction: the first is
+/// returned, the others follow it. Ids never repeat under one key, even if this database were
+/// lost and the key kept: each is at least the time in microseconds.
+pub fn take_ticket_ids(tx: &Connection, count: usize, now_ms: i64) -> Result<u64, OrderError> {
+    let last: u64 = state_value(tx, "ticket_id")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let first = (last + 1).max(u64::try_from(now_ms).unwrap_or(0).saturating_mul(1000));
+    if count > 0 {
+        set_state_value(tx, "ticket_id", &(first + count as u64 - 1).to_string())?;
+    }
+    Ok(first)
+}
+
 /// The order paid by `reference`, in the caller's transaction (see the module's steps).
 pub fn commit_order(
     tx: &Connection,
@@ -263,14 +277,9 @@ pub fn commit_order(
         local: ctx.now_local,
         offline: ctx.offline,
     };
-    // Ticket ids never repeat under one key, even if this database were lost and the key
-    // kept: at least the time in microseconds.
-    let last: u64 = state_value(tx, "ticket_id")?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut next_id = (last + 1).max(u64::try_from(now_ms).unwrap_or(0).saturating_mul(1000));
+    let first_id = take_ticket_ids(tx, draft.tickets.len(), now_ms)?;
     let mut issued = Vec::with_capacity(draft.tickets.len());
-    for plan in &draft.tickets {
+    for (next_id, plan) in (first_id..).zip(&draft.tickets) {
         let fields = TicketFields {
             ticket_id: next_id,
             product_id: plan.product_id.clone(),
@@ -286,9 +295,7 @@ pub fn commit_order(
             validity: plan.validity.clone(),
             uses: u32::from(plan.uses),
         });
-        next_id += 1;
     }
-    set_state_value(tx, "ticket_id", &(next_id - 1).max(last).to_string())?;
 
     let q = &draft.quote;
     let order = payload(

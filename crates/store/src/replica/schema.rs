@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (7, V7),
     (8, V8),
     (9, V9),
+    (10, V10),
 ];
 
 /// Every migration in order: the DDL of a fresh replica (the sync benchmark's `sqlite3`
@@ -514,4 +515,20 @@ CREATE TABLE issued_tickets (
     printed_at_ms INTEGER
 );
 CREATE INDEX issued_tickets_order ON issued_tickets(order_id);
+"#;
+
+/// Members' check-ins at a kiosk: the guest passes each printed (the check-in itself is a row
+/// of `scans`).
+pub const V10: &str = r#"
+CREATE TABLE guest_passes (
+    secret        TEXT PRIMARY KEY,
+    scan_id       INTEGER NOT NULL,
+    membership_id TEXT NOT NULL,
+    key_id        INTEGER NOT NULL,
+    ticket_id     INTEGER NOT NULL,
+    code          TEXT NOT NULL,
+    valid_on      TEXT NOT NULL,
+    printed_at_ms INTEGER
+);
+CREATE INDEX guest_passes_scan ON guest_passes(scan_id);
 "#;

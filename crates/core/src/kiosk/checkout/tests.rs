@@ -3,11 +3,11 @@ use chrono::TimeZone;
 use super::*;
 use crate::kiosk::catalog::{CatalogProduct, Category, CategoryPrice, Slot, TaxRule, Text};
 
-fn local(s: &str) -> NaiveDateTime {
+pub(super) fn local(s: &str) -> NaiveDateTime {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
 }
 
-fn catalog() -> Catalog {
+pub(super) fn catalog() -> Catalog {
     let product = |id: &str, kind, admission, prices: Vec<CategoryPrice>, flat| CatalogProduct {
         id: id.into(),
         kind,
@@ -92,16 +92,16 @@ fn catalog() -> Catalog {
 
 /// A kiosk with `free` seats in every slot (its session's hold included), at 09:30 on the
 /// visit day.
-struct Kiosk {
-    flow: Flow,
-    catalog: Catalog,
+pub(super) struct Kiosk {
+    pub(super) flow: Flow,
+    pub(super) catalog: Catalog,
     free: u32,
     start: Instant,
     at: Duration,
 }
 
 impl Kiosk {
-    fn new(free: u32) -> Self {
+    pub(super) fn new(free: u32) -> Self {
         let start = Instant::now();
         Self {
             flow: Flow::new(FlowConfig::default(), start),
@@ -112,7 +112,7 @@ impl Kiosk {
         }
     }
 
-    fn send(&mut self, event: Event) -> Vec<Command> {
+    pub(super) fn send(&mut self, event: Event) -> Vec<Command> {
         // The kiosk's seats in the slot, less what this session holds.
         let (free, held) = (self.free, self.flow.session().held);
         let free_seats = move |_: &str| free.saturating_sub(held);
@@ -125,17 +125,22 @@ impl Kiosk {
         self.flow.handle(event, self.start + self.at, &ctx)
     }
 
-    fn tap(&mut self, tap: Tap) -> Vec<Command> {
+    pub(super) fn tap(&mut self, tap: Tap) -> Vec<Command> {
         self.send(Event::Tap(tap))
     }
 
     /// Moves the clock on by `secs` and ticks.
-    fn wait(&mut self, secs: u64) -> Vec<Command> {
+    pub(super) fn wait(&mut self, secs: u64) -> Vec<Command> {
         self.at += Duration::from_secs(secs);
         self.send(Event::Tick)
     }
 
-    fn screen(&self) -> &Screen {
+    /// The kiosk's clock now.
+    pub(super) fn now(&self) -> Instant {
+        self.start + self.at
+    }
+
+    pub(super) fn screen(&self) -> &Screen {
         self.flow.screen()
     }
 }

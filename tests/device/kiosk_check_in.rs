@@ -1,0 +1,280 @@
+//! A member's check-in at the kiosk, with every real part: the replica a hub filled, the
+//! kiosk's signing key registered with that hub, the loopback ESC/POS printer, and a gate that
+//! admits the guest passes printed. Found by a scanned card and by last name with an email; an
+//! expired membership offered its renewal; the check-in uploaded like a gate's scan.
+
+use std::time::{Duration, Instant};
+
+use chrono::Datelike;
+
+use crate::common::kiosk::{Kiosk, kiosk, tomorrow};
+use portico::kiosk::checkin::{CHECK_IN_REASON, Standing};
+use portico::kiosk::checkout::{Event, Printed, Purpose, Screen, Tap};
+use portico::kiosk::keyboard::{Field, Key};
+
+impl Kiosk {
+    fn send(&mut self, e: Event) -> Screen {
+        self.shell.handle(e, Instant::now());
+        self.shell.flow().screen().clone()
+    }
+
+    fn type_in(&mut self, field: Field, text: &str) {
+        self.send(Event::Tap(Tap::Focus(field)));
+        for c in text.chars() {
+            self.send(Event::Tap(Tap::Key(Key::Text(c.to_string()))));
+        }
+    }
+
+    /// Lets the printing worker finish.
+    fn settle_check_in(&mut self) -> Screen {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until && self.shell.flow().screen() == &Screen::CheckInSaving {
+            self.shell.pump(Duration::from_millis(100));
+        }
+        self.shell.flow().screen().clone()
+    }
+
+    fn scalar<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
+        let db = self.device.engine.database();
+        let conn = db.lock().unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_checks_in_with_two_guests_and_a_gate_admits_each_pass_once() {
+    let mut k = kiosk().await;
+    let (m, _) = k
+        .member(
+            "M7000001",
+            "Family",
+            2,
+            tomorrow() + chrono::Duration::days(90),
+        )
+        .await;
+    // The card scanned on the welcome screen.
+    let screen = k.send(Event::Scanned {
+        membership_id: m.membership_id.clone(),
+    });
+    assert_eq!(screen, Screen::CheckInCard { problem: None });
+    let shown = k
+        .shell
+        .model(Instant::now())
+        .card
+        .expect("the membership shown");
+    assert_eq!(
+        (shown.standing, shown.guest_allowance, shown.guests),
+        (Standing::Active, 2, 0)
+    );
+    assert!(
+        shown.expiry.ends_with(&m.expiry.year().to_string()),
+        "{}",
+        shown.expiry
+    );
+    for _ in 0..3 {
+        k.send(Event::Tap(Tap::Guests(1)));
+    }
+    assert_eq!(
+        k.shell.flow().session().guests,
+        2,
+        "no more than the level allows"
+    );
+    k.send(Event::Tap(Tap::CheckIn));
+    assert_eq!(
+        k.settle_check_in(),
+        Screen::CheckedIn {
+            printed: Printed::All
+        }
+    );
+
+    // One admitted scan of the membership, for three people, with its upload; two passes,
+    // printed.
+    let (reason, party, key): (String, u32, String) = {
+        let db = k.device.engine.database();
+        let conn = db.lock().unwrap();
+        conn.query_row(
+            "SELECT reason_code, party_admitted, use_key FROM scans",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        (reason.as_str(), party, key),
+        (
+            CHECK_IN_REASON,
+            3,
+            format!("membership:{}", m.membership_id)
+        )
+    );
+    assert_eq!(
+        k.scalar::<i64>("SELECT count(*) FROM guest_passes WHERE printed_at_ms IS NOT NULL"),
+        2
+    );
+    let pieces = k.printer.printed();
+    assert_eq!(pieces.len(), 2, "one pass per guest");
+    let codes: Vec<String> = {
+        let db = k.device.engine.database();
+        let conn = db.lock().unwrap();
+        let mut st = conn
+            .prepare("SELECT code FROM guest_passes ORDER BY ticket_id")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    for (piece, code) in pieces.iter().zip(&codes) {
+        assert!(
+            piece.0.iter().any(|b| matches!(
+                b,
+                portico::kiosk::escpos::Block::Qr { data, .. } if data == code
+            )),
+            "the pass's QR code carries its signed ticket"
+        );
+    }
+
+    // A gate that learnt the kiosk's key admits each pass today, once.
+    let gate_dev = crate::common::TestDevice::with_tail(
+        &k.hub,
+        "gate-1",
+        &k.hub.ca,
+        "",
+        "",
+        crate::gate_common::TAIL,
+    );
+    let clock = crate::common::manual_clock();
+    let gate = gate_dev.open(clock.clone());
+    gate.engine.pull_all(None).await.unwrap();
+    let parser =
+        portico::input::credential::CredentialParser::new(gate.config.inputs.credentials.clone());
+    let (mut station, _) = crate::gate_common::station(&gate, clock.clone());
+    let at = |h, min| {
+        let local = tomorrow().and_hms_opt(h, min, 0).unwrap();
+        portico::gate::Now {
+            utc: chrono::TimeZone::from_utc_datetime(&chrono::Utc, &local),
+            local,
+        }
+    };
+    let scan = |station: &mut portico::gate::station::Station, code: &str, at| {
+        let c = parser.parse(
+            "scanner",
+            code.as_bytes(),
+            portico::input::credential::FormatSet::barcode_default(),
+        );
+        tokio::task::block_in_place(|| station.scan(&c, None, 1, at)).unwrap()
+    };
+    for (i, code) in codes.iter().enumerate() {
+        let d = scan(&mut station, code, at(10, i as u32));
+        assert_eq!(d.outcome, portico::gate::Outcome::Admit, "pass {i}: {d:?}");
+    }
+    let again = scan(&mut station, &codes[0], at(11, 0));
+    assert_eq!(again.outcome, portico::gate::Outcome::Deny, "{again:?}");
+
+    // The check-in reaches the hub like a gate's scan.
+    let pushed = k.device.engine.push_once().await.unwrap();
+    assert!(pushed.delivered >= 1, "{pushed:?}");
+    assert_eq!(
+        k.scalar::<i64>("SELECT count(*) FROM outbox WHERE kind = 'scan' AND state = 'delivered'"),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_without_a_card_is_found_by_last_name_and_email() {
+    let mut k = kiosk().await;
+    let (m, who) = k
+        .member(
+            "M7000002",
+            "Dual",
+            1,
+            tomorrow() + chrono::Duration::days(30),
+        )
+        .await;
+    k.send(Event::Tap(Tap::Start(Purpose::CheckIn)));
+    assert_eq!(
+        k.send(Event::Tap(Tap::ByName)),
+        Screen::CheckInName { problem: None }
+    );
+    k.type_in(Field::Last, &who.name.last.to_uppercase());
+    let email = who
+        .emails
+        .iter()
+        .find(|e| e.meta.active && e.meta.primary)
+        .unwrap()
+        .address
+        .clone();
+    k.type_in(Field::Email, &email);
+    assert_eq!(
+        k.send(Event::Tap(Tap::Next)),
+        Screen::CheckInCard { problem: None }
+    );
+    assert_eq!(
+        k.shell
+            .flow()
+            .session()
+            .card
+            .as_ref()
+            .map(|c| c.membership_id.as_str()),
+        Some(m.membership_id.as_str())
+    );
+    // The screen shows the membership, nothing of the person.
+    let model = k.shell.model(Instant::now());
+    let shown = format!("{:?}", model.card);
+    assert!(
+        !shown.contains(&who.name.first) && !shown.contains(&email),
+        "{shown}"
+    );
+
+    // Checked in alone: nothing to print.
+    k.send(Event::Tap(Tap::CheckIn));
+    assert_eq!(
+        k.settle_check_in(),
+        Screen::CheckedIn {
+            printed: Printed::All
+        }
+    );
+    assert!(k.printer.printed().is_empty());
+    assert_eq!(k.scalar::<i64>("SELECT party_admitted FROM scans"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_membership_is_offered_its_renewal_and_an_unknown_card_is_told_so() {
+    let mut k = kiosk().await;
+    let (m, _) = k
+        .member(
+            "M7000003",
+            "Family",
+            2,
+            tomorrow() - chrono::Duration::days(10),
+        )
+        .await;
+    let unknown = k.send(Event::Scanned {
+        membership_id: "M7999999".into(),
+    });
+    assert_eq!(
+        unknown,
+        Screen::CheckInFind {
+            problem: Some(portico::kiosk::checkout::CheckInProblem::NotFound)
+        }
+    );
+    k.send(Event::Scanned {
+        membership_id: m.membership_id.clone(),
+    });
+    let card = k.shell.model(Instant::now()).card.unwrap();
+    assert_eq!((card.standing, card.renewable), (Standing::Expired, true));
+    // No check-in on an expired membership.
+    k.send(Event::Tap(Tap::CheckIn));
+    assert_eq!(k.scalar::<i64>("SELECT count(*) FROM scans"), 0);
+    assert_eq!(
+        k.send(Event::Tap(Tap::Renew)),
+        Screen::Details { problem: None }
+    );
+    let level = k.shell.flow().session().level.clone().unwrap();
+    let product = k.shell.catalog().products.get(&level).unwrap();
+    assert_eq!(
+        product.membership.as_ref().map(|o| o.level.as_str()),
+        Some("Family"),
+        "the same level, from the kiosk's catalog"
+    );
+}
