@@ -473,5 +473,6 @@ fn screen_name(s: &Screen) -> String {
         Screen::CheckInCard { .. } => "the membership".into(),
         Screen::CheckInSaving => "checking in".into(),
         Screen::CheckedIn { .. } => "checked in: take the guest passes".into(),
+        Screen::FindMembership(_) => "verify the membership with a code".into(),
     }
 }

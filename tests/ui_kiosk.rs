@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, NaiveDateTime};
 use i_slint_backend_testing::{ElementHandle, ElementQuery};
+use portico::find_membership::kiosk as fmm;
+use portico::find_membership::{Channel, mask::MaskedTarget};
 use portico::kiosk::catalog::{Catalog, Lang};
 use portico::kiosk::checkin::{CardLookup, MemberCard, Standing};
 use portico::kiosk::checkout::Flow;
@@ -106,6 +108,11 @@ impl Driven {
                     | Screen::Committing
                     | Screen::Printing
                     | Screen::CheckInSaving
+                    | Screen::FindMembership(
+                        fmm::Screen::Locating { .. }
+                            | fmm::Screen::Sending { .. }
+                            | fmm::Screen::Verifying { .. }
+                    )
             )
         {
             self.k.shell.pump(Duration::from_millis(100));
@@ -306,6 +313,55 @@ async fn a_member_checks_in_with_a_guest_through_the_screen_by_its_labels() {
     d.click("Finish");
     assert_eq!(title(&d.screen), "Welcome to Riverside Zoo");
     assert_eq!(d.k.shell.flow().session(), &Session::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_verifies_their_membership_with_a_code_through_the_screen() {
+    let mut k = common::kiosk::kiosk().await;
+    let tomorrow = common::kiosk::tomorrow();
+    let (m, _) = k
+        .member(
+            "M7000030",
+            "Family",
+            2,
+            tomorrow + chrono::Duration::days(60),
+        )
+        .await;
+    let (screen, queue) = screen(1920., 1080.);
+    let mut d = Driven { k, screen, queue };
+    d.settle();
+    d.click("Member check-in");
+    d.click("Verify with a code sent to my email or phone");
+    assert_eq!(title(&d.screen), "Verify your membership");
+    d.type_text(&m.membership_id);
+    d.click("Continue");
+    assert_eq!(title(&d.screen), "Where should we send your code?");
+    let email_button = find(&d.screen, "")
+        .into_iter()
+        .chain(
+            ElementQuery::from_root(d.screen.window())
+                .match_descendants()
+                .match_accessible_role(i_slint_backend_testing::AccessibleRole::Button)
+                .find_all(),
+        )
+        .filter_map(|e| e.accessible_label())
+        .find(|l| l.starts_with("Email to "))
+        .expect("the masked email offered")
+        .to_string();
+    assert!(email_button.contains('*'), "{email_button}");
+    d.click(&email_button);
+    assert_eq!(title(&d.screen), "Enter your code");
+    let request = match d.k.shell.flow().screen() {
+        Screen::FindMembership(fmm::Screen::EnterCode { request_id, .. }) => request_id.clone(),
+        other => panic!("{other:?}"),
+    };
+    let code = common::kiosk::sent_code(&d.k.hub, &request);
+    d.type_text(&code);
+    assert_eq!(d.value("Code"), code);
+    d.click("Check the code");
+    assert_eq!(title(&d.screen), "Welcome back!");
+    d.click("Start over");
+    assert_eq!(title(&d.screen), "Welcome to Riverside Zoo");
 }
 
 // ----- every screen, as data --------------------------------------------------------------
@@ -538,6 +594,94 @@ fn every_screen(lang: Lang) -> Vec<(String, KioskScreenModel)> {
     shot(&member, "checked-in", at, &mut out);
     go(&mut at_desk, Event::Printed(Printed::NotAll), at);
     shot(&at_desk, "checked-in-passes-at-desk", at, &mut out);
+
+    // Find My Membership.
+    let mut verify = Flow::new(FlowConfig::default(), at);
+    go(&mut verify, tap(Tap::Lang(lang)), at);
+    go(&mut verify, tap(Tap::Start(Purpose::CheckIn)), at);
+    go(&mut verify, tap(Tap::VerifyByCode), at);
+    for c in "M100".chars() {
+        go(&mut verify, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    shot(&verify, "fmm-membership-number", at, &mut out);
+    go(&mut verify, tap(Tap::Next), at);
+    shot(&verify, "fmm-waiting", at, &mut out);
+    let mut not_found = verify.clone();
+    go(
+        &mut not_found,
+        Event::FindMembership(fmm::Input::Located(fmm::Located::NotFound)),
+        at,
+    );
+    shot(&not_found, "fmm-not-found", at, &mut out);
+    let targets = vec![
+        MaskedTarget {
+            index: 0,
+            channel: Channel::Email,
+            masked: "m***@e***.org".into(),
+        },
+        MaskedTarget {
+            index: 1,
+            channel: Channel::Sms,
+            masked: "***-***-0101".into(),
+        },
+    ];
+    go(
+        &mut verify,
+        Event::FindMembership(fmm::Input::Located(fmm::Located::Found {
+            request_id: "r1".into(),
+            targets: targets.clone(),
+        })),
+        at,
+    );
+    shot(&verify, "fmm-where-to-send", at, &mut out);
+    let mut offline = verify.clone();
+    go(&mut verify, tap(Tap::Target(1)), at);
+    go(&mut offline, tap(Tap::Target(1)), at);
+    go(
+        &mut offline,
+        Event::FindMembership(fmm::Input::HubUnreachable),
+        at,
+    );
+    shot(&offline, "fmm-hub-unreachable", at, &mut out);
+    go(
+        &mut verify,
+        Event::FindMembership(fmm::Input::Sent(fmm::Sent::Sent {
+            target: targets[1].clone(),
+            expires_at: chrono::Utc::now(),
+            attempts_left: 5,
+        })),
+        at,
+    );
+    for c in "123".chars() {
+        go(&mut verify, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    shot(&verify, "fmm-code", at, &mut out);
+    for c in "456".chars() {
+        go(&mut verify, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    go(&mut verify, tap(Tap::Next), at);
+    let mut expired = verify.clone();
+    let mut locked = verify.clone();
+    go(
+        &mut verify,
+        Event::FindMembership(fmm::Input::Checked(fmm::Checked::WrongCode {
+            attempts_left: 3,
+        })),
+        at,
+    );
+    shot(&verify, "fmm-wrong-code", at, &mut out);
+    go(
+        &mut expired,
+        Event::FindMembership(fmm::Input::Checked(fmm::Checked::Expired)),
+        at,
+    );
+    shot(&expired, "fmm-code-expired", at, &mut out);
+    go(
+        &mut locked,
+        Event::FindMembership(fmm::Input::Checked(fmm::Checked::Locked)),
+        at,
+    );
+    shot(&locked, "fmm-locked", at, &mut out);
 
     // "Still there?" over the quantities screen.
     let mut idle = Flow::new(FlowConfig::default(), at);
@@ -793,7 +937,7 @@ fn every_screen_renders_in_both_languages_and_orientations() {
     let mut welcome = Vec::new();
     for lang in [Lang::En, Lang::Es] {
         let screens = every_screen(lang);
-        assert_eq!(screens.len(), 31);
+        assert_eq!(screens.len(), 40);
         for (w, h, orientation) in [(540, 960, "portrait"), (960, 540, "landscape")] {
             for (name, m) in &screens {
                 let img = render_kiosk_rgb(m, "Riverside Zoo", w, h).unwrap();

@@ -17,7 +17,7 @@ use portico::kiosk::lease_client::{LeaseClient, LeaseSettings};
 use portico::kiosk::printer::{EscPosPrinter, PrinterAddress, TicketPrinter};
 use portico::kiosk::receipt::{Letterhead, Paper};
 use portico::kiosk::sale::Sales;
-use portico::kiosk::shell::{KioskShell, ShellParts};
+use portico::kiosk::shell::{HubLink, KioskShell, ShellParts};
 use portico::kiosk::signer;
 use portico::kiosk::terminal::SimulatedTerminal;
 use portico::loopback_printer::LoopbackPrinter;
@@ -125,6 +125,10 @@ pub async fn kiosk() -> Kiosk {
         zone: None,
         online: Arc::new(|| true),
         lease_poke: None,
+        hub: Some(HubLink {
+            client: HubClient::new(&device.config.upstream).unwrap(),
+            runtime: tokio::runtime::Handle::current(),
+        }),
     });
     Kiosk {
         hub,
@@ -179,4 +183,20 @@ impl Kiosk {
         self.device.engine.pull_all(None).await.unwrap();
         (m, who)
     }
+}
+
+/// The code the hub sent for Find My Membership request `request_id` (read from its
+/// notification spool, as the member reads their text message).
+pub fn sent_code(hub: &TestHub, request_id: &str) -> String {
+    let messages = portico::hub::find_membership::spool(&hub.store, 1000).unwrap();
+    let body = &messages
+        .iter()
+        .rev()
+        .find(|m| m.request_id == request_id)
+        .unwrap_or_else(|| panic!("no message for {request_id}"))
+        .body;
+    body.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {body:?}"))
+        .to_owned()
 }

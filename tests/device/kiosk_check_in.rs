@@ -278,3 +278,153 @@ async fn an_expired_membership_is_offered_its_renewal_and_an_unknown_card_is_tol
         "the same level, from the kiosk's catalog"
     );
 }
+
+/// The request of the Find My Membership screen shown.
+fn request_id(k: &Kiosk) -> String {
+    use portico::find_membership::kiosk::Screen as F;
+    match k.shell.flow().screen() {
+        Screen::FindMembership(
+            F::ChooseTarget { request_id, .. } | F::EnterCode { request_id, .. },
+        ) => request_id.clone(),
+        other => panic!("no request on {other:?}"),
+    }
+}
+
+impl Kiosk {
+    /// Lets a hub call finish.
+    fn settle_hub(&mut self) -> Screen {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let waiting = matches!(
+                self.shell.flow().screen(),
+                Screen::FindMembership(
+                    portico::find_membership::kiosk::Screen::Locating { .. }
+                        | portico::find_membership::kiosk::Screen::Sending { .. }
+                        | portico::find_membership::kiosk::Screen::Verifying { .. }
+                )
+            );
+            if !waiting || Instant::now() > until {
+                return self.shell.flow().screen().clone();
+            }
+            self.shell.pump(Duration::from_millis(100));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_verified_by_a_code_goes_on_to_check_in_and_the_hub_learns_it_once() {
+    use portico::find_membership::kiosk::Screen as F;
+    let mut k = kiosk().await;
+    let (m, who) = k
+        .member(
+            "M7000004",
+            "Family",
+            2,
+            tomorrow() + chrono::Duration::days(90),
+        )
+        .await;
+    k.send(Event::Tap(Tap::Start(Purpose::CheckIn)));
+    k.send(Event::Tap(Tap::VerifyByCode));
+    k.type_in(Field::MemberId, &m.membership_id);
+    k.send(Event::Tap(Tap::Next));
+    let Screen::FindMembership(F::ChooseTarget { targets, .. }) = k.settle_hub() else {
+        panic!("no targets: {:?}", k.shell.flow().screen());
+    };
+    // Only masked targets reach the screen.
+    let email = &who.emails.iter().find(|e| e.meta.primary).unwrap().address;
+    assert!(
+        targets
+            .iter()
+            .all(|t| t.masked.contains('*') && &t.masked != email)
+    );
+    let request = request_id(&k);
+    k.send(Event::Tap(Tap::Target(targets[0].index)));
+    assert!(matches!(
+        k.settle_hub(),
+        Screen::FindMembership(F::EnterCode { .. })
+    ));
+    // A wrong code first: the tries left are told.
+    let code = crate::common::kiosk::sent_code(&k.hub, &request);
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    k.type_in(Field::Code, &wrong);
+    k.send(Event::Tap(Tap::Next));
+    assert!(matches!(
+        k.settle_hub(),
+        Screen::FindMembership(F::EnterCode {
+            problem: Some(portico::find_membership::kiosk::CodeProblem::Wrong { attempts_left: 4 }),
+            ..
+        })
+    ));
+    k.type_in(Field::Code, &code);
+    k.send(Event::Tap(Tap::Next));
+    assert_eq!(k.settle_hub(), Screen::CheckInCard { problem: None });
+    assert_eq!(
+        k.shell
+            .flow()
+            .session()
+            .card
+            .as_ref()
+            .map(|c| c.membership_id.clone()),
+        Some(m.membership_id.clone())
+    );
+    // The verification is uploaded once and accepted by the hub.
+    assert_eq!(
+        k.scalar::<i64>("SELECT count(*) FROM outbox WHERE kind = 'reassociation'"),
+        1
+    );
+    for _ in 0..2 {
+        k.device.engine.push_once().await.unwrap();
+    }
+    assert_eq!(
+        k.scalar::<String>("SELECT state FROM outbox WHERE kind = 'reassociation'"),
+        "delivered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_out_of_reach_sends_the_member_to_the_desk_and_try_again_repeats_the_call() {
+    use portico::find_membership::kiosk::Screen as F;
+    let mut k = kiosk().await;
+    let (m, _) = k
+        .member(
+            "M7000005",
+            "Family",
+            2,
+            tomorrow() + chrono::Duration::days(90),
+        )
+        .await;
+    // The hub the kiosk knows goes away (another takes its place in the test's hands).
+    let addr = k.hub.server.addr;
+    let pki = k.hub.dir.path().join("pki");
+    let tls =
+        || portico::tls::server_config(&pki.join("server.pem"), &pki.join("server.key")).unwrap();
+    let elsewhere =
+        portico::hub::HubServer::start("127.0.0.1:0".parse().unwrap(), k.hub.store.clone(), tls())
+            .await
+            .unwrap();
+    std::mem::replace(&mut k.hub.server, elsewhere)
+        .shutdown()
+        .await;
+    k.send(Event::Tap(Tap::Start(Purpose::CheckIn)));
+    k.send(Event::Tap(Tap::VerifyByCode));
+    k.type_in(Field::MemberId, &m.membership_id);
+    k.send(Event::Tap(Tap::Next));
+    assert!(matches!(
+        k.settle_hub(),
+        Screen::FindMembership(F::Offline { .. })
+    ));
+    // Nothing was written: no verification, no check-in.
+    assert_eq!(
+        k.scalar::<i64>("SELECT count(*) FROM outbox WHERE kind = 'reassociation'"),
+        0
+    );
+    // The hub is back: "Try again" locates the membership.
+    let _back = portico::hub::HubServer::start(addr, k.hub.store.clone(), tls())
+        .await
+        .unwrap();
+    k.send(Event::Tap(Tap::Retry));
+    assert!(matches!(
+        k.settle_hub(),
+        Screen::FindMembership(F::ChooseTarget { .. })
+    ));
+}

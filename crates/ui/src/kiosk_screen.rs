@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 
-use portico_core::find_membership::IdError;
+use portico_core::find_membership::kiosk as fmm;
+use portico_core::find_membership::{Channel, IdError, mask::MaskedTarget};
 use portico_core::kiosk::catalog::Lang;
 use portico_core::kiosk::checkin::Standing;
 use portico_core::kiosk::checkout::{
@@ -24,7 +25,7 @@ use portico_core::screens::kiosk_view::KioskScreenModel;
 use super::UiError;
 use super::generated::{
     DayItem, KProblem, KScreen, KeyItem, KeyRow, KioskWindow, LineItem, Offer, ProductItem,
-    QtyItem, SlotItem,
+    QtyItem, SlotItem, TargetItem,
 };
 
 fn list<T: Clone + 'static>(items: Vec<T>) -> ModelRc<T> {
@@ -157,6 +158,59 @@ fn screen_of(s: &Screen) -> (KScreen, KProblem, u32) {
         Screen::CheckInCard { problem } => (KScreen::CheckinCard, check_in_problem(*problem), 0),
         Screen::CheckInSaving => none(KScreen::CheckinSaving),
         Screen::CheckedIn { .. } => none(KScreen::CheckedIn),
+        Screen::FindMembership(f) => find_membership_screen(f),
+    }
+}
+
+fn find_membership_screen(f: &fmm::Screen) -> (KScreen, KProblem, u32) {
+    use KProblem as P;
+    match f {
+        fmm::Screen::EnterId { problem } => (
+            KScreen::FmmId,
+            if problem.is_some() {
+                P::IdFormat
+            } else {
+                P::None
+            },
+            0,
+        ),
+        fmm::Screen::NotFound => (KScreen::FmmId, P::FmmNotFound, 0),
+        fmm::Screen::Locating { .. }
+        | fmm::Screen::Sending { .. }
+        | fmm::Screen::Verifying { .. }
+        | fmm::Screen::Verified { .. } => (KScreen::FmmWait, P::None, 0),
+        fmm::Screen::ChooseTarget { .. } => (KScreen::FmmTargets, P::None, 0),
+        fmm::Screen::Expired { .. } => (KScreen::FmmTargets, P::CodeExpired, 0),
+        fmm::Screen::EnterCode { problem, .. } => match problem {
+            None => (KScreen::FmmCode, P::None, 0),
+            Some(fmm::CodeProblem::Invalid(_)) => (KScreen::FmmCode, P::CodeFormat, 0),
+            Some(fmm::CodeProblem::Wrong { attempts_left }) => {
+                (KScreen::FmmCode, P::CodeWrong, *attempts_left)
+            }
+        },
+        fmm::Screen::Locked => (KScreen::FmmLocked, P::None, 0),
+        fmm::Screen::Offline { .. } => (KScreen::FmmOffline, P::None, 0),
+    }
+}
+
+/// The masked emails and phones a Find My Membership screen offers, and the one the code went
+/// to.
+fn fmm_targets(screen: &Screen) -> (&[MaskedTarget], Option<&MaskedTarget>) {
+    match screen {
+        Screen::FindMembership(
+            fmm::Screen::ChooseTarget { targets, .. } | fmm::Screen::Expired { targets, .. },
+        ) => (targets, None),
+        Screen::FindMembership(fmm::Screen::EnterCode {
+            targets, sent_to, ..
+        }) => (targets, Some(sent_to)),
+        _ => (&[], None),
+    }
+}
+
+fn target_item(t: &MaskedTarget) -> TargetItem {
+    TargetItem {
+        sms: t.channel == Channel::Sms,
+        masked: t.masked.as_str().into(),
     }
 }
 
@@ -178,7 +232,7 @@ fn check_in_problem(p: Option<CheckInProblem>) -> KProblem {
 /// The keyboard's rows with each key's first column; and the grid's width in columns.
 fn key_rows(rows: &[Vec<KeyCap>], layout: Option<Layout>) -> (Vec<KeyRow>, u8) {
     let columns = match layout {
-        Some(Layout::Phone) => 3,
+        Some(Layout::Phone | Layout::Digits) => 3,
         _ => COLUMNS,
     };
     let rows = rows
@@ -313,6 +367,7 @@ pub fn apply(
         Field::Phone => 3,
         Field::MemberId => 4,
         Field::Extra => 5,
+        Field::Code => 6,
     });
     window.set_consent(m.receipt_by_email);
     window.set_extra_kind(match m.screen {
@@ -377,6 +432,12 @@ pub fn apply(
     window.set_card_allowance(card.as_ref().map_or(0, |c| int(c.guest_allowance)));
     window.set_guests(card.as_ref().map_or(0, |c| int(c.guests)));
     window.set_card_renewable(card.as_ref().is_some_and(|c| c.renewable));
+    window.set_typed_code(m.typed_code.as_str().into());
+    let (targets, sent_to) = fmm_targets(&m.screen);
+    if changed(|a, b| fmm_targets(&a.screen) == fmm_targets(&b.screen)) {
+        window.set_fmm_targets(list(targets.iter().map(target_item).collect()));
+        window.set_fmm_sent_to(sent_to.map(target_item).unwrap_or_default());
+    }
     window.set_passes_printed(!matches!(
         m.screen,
         Screen::CheckedIn {
@@ -466,6 +527,28 @@ fn wire(window: &KioskWindow, shown: &Shown, sink: EventSink) {
     simple!(on_by_name, Tap::ByName);
     simple!(on_check_in, Tap::CheckIn);
     simple!(on_renew, Tap::Renew);
+    simple!(on_verify_by_code, Tap::VerifyByCode);
+    {
+        let (tap, shown) = (tap.clone(), shown.clone());
+        window.on_fmm_target(move |i| {
+            let target = usize::try_from(i).ok().and_then(|i| {
+                let shown = lock(&shown);
+                fmm_targets(&shown.screen).0.get(i).map(|t| t.index)
+            });
+            if let Some(t) = target {
+                tap(Tap::Target(t));
+            }
+        });
+    }
+    {
+        let (tap, shown) = (tap.clone(), shown.clone());
+        window.on_fmm_send_again(move || {
+            let sent = fmm_targets(&lock(&shown).screen).1.map(|t| t.index);
+            if let Some(t) = sent {
+                tap(Tap::Target(t));
+            }
+        });
+    }
     {
         let tap = tap.clone();
         window.on_guests_changed(move |d| tap(Tap::Guests(d)));

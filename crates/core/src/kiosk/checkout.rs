@@ -37,6 +37,7 @@ use super::checkin::{CardLookup, MemberCard, MemberQuery};
 use super::keyboard::{self, Field, Key, Layout};
 use super::pricing::{CartLine, MemberBenefit, PriceError, Quote, quote};
 use crate::domain::{MinorUnits, PersonName, ProductKind};
+use crate::find_membership::kiosk as fmm;
 use crate::find_membership::{IdError, parse_id};
 use crate::intake::MAX_FIELD_CHARS;
 use crate::matching::{PostalAddress, VisitorDetails};
@@ -180,6 +181,8 @@ pub struct Session {
     pub typed_id: String,
     /// The one more detail being typed.
     pub typed_extra: String,
+    /// A verification code being typed.
+    pub typed_code: String,
     pub extra: Option<(ExtraDetail, String)>,
     pub matched: Matched,
     pub quote: Option<Quote>,
@@ -362,6 +365,9 @@ pub enum Screen {
     CheckedIn {
         printed: Printed,
     },
+    /// Find My Membership: the member proves they hold a membership with a code sent to its
+    /// email or phone; then the check-in goes on with it.
+    FindMembership(fmm::Screen),
 }
 
 /// What the visitor touched.
@@ -411,6 +417,10 @@ pub enum Tap {
     CheckIn,
     /// Renew the expired membership found.
     Renew,
+    /// Check-in: verify my membership with a code instead (Find My Membership).
+    VerifyByCode,
+    /// Find My Membership: send the code to this masked email or phone.
+    Target(u32),
 }
 
 /// One thing that happened.
@@ -448,6 +458,8 @@ pub enum Event {
     },
     /// The check-in could not be recorded.
     CheckInNotRecorded,
+    /// The hub's answer to [`Command::FindMembership`].
+    FindMembership(fmm::Input),
 }
 
 /// What the shell must do.
@@ -485,6 +497,9 @@ pub enum Command {
     },
     /// Print the guest passes just recorded (answered by [`Event::Printed`]).
     PrintPasses,
+    /// Ask the hub (answered by [`Event::FindMembership`]). A verified membership is recorded
+    /// by the shell (the `reassociation` upload) before it answers.
+    FindMembership(fmm::Command),
 }
 
 /// The time and the catalog a step is taken with.
@@ -557,7 +572,7 @@ impl Flow {
                 | Screen::Matching
                 | Screen::CheckInLooking { .. }
                 | Screen::CheckInSaving
-        )
+        ) && !matches!(&self.screen, Screen::FindMembership(f) if find_membership::waiting(f))
     }
 
     /// Ends the session: every detail forgotten, every seat let go.
@@ -678,6 +693,7 @@ impl Flow {
             Event::MemberCard(_) | Event::CheckInRecorded { .. } | Event::CheckInNotRecorded => {
                 self.check_in_event(event, now, &mut out)
             }
+            Event::FindMembership(answer) => self.fmm_answer(answer, now, &mut out),
             Event::Printed(printed) if self.screen == Screen::CheckInSaving => {
                 self.check_in_event(Event::Printed(printed), now, &mut out)
             }
@@ -745,6 +761,7 @@ impl Flow {
             }
             (S::Paying { .. } | S::Committing | S::Printing | S::Matching, _) => {}
             (S::CheckInLooking { .. } | S::CheckInSaving, _) => {}
+            (S::FindMembership(f), _) if find_membership::waiting(f) => {}
             (S::Welcome, Tap::Cancel | Tap::Back) => self.end(out),
             (_, Tap::Cancel) => self.end(out),
             (S::Done | S::CollectAtDesk | S::CheckedIn { .. }, Tap::Finish) => self.end(out),
@@ -936,6 +953,7 @@ impl Flow {
                 self.tap(Tap::Extra(text), ctx, out);
             }
             (screen, tap) if screen.is_check_in() => self.check_in_tap(tap, ctx, out),
+            (S::FindMembership(_), tap) => self.fmm_tap(tap, out),
             _ => {}
         }
     }
@@ -950,6 +968,7 @@ impl Flow {
             Field::Phone => &mut s.form.phone,
             Field::MemberId => &mut s.typed_id,
             Field::Extra => &mut s.typed_extra,
+            Field::Code => &mut s.typed_code,
         }
     }
 
@@ -972,9 +991,14 @@ impl Flow {
         self.session.shift = layout == Layout::Letters && starts;
     }
 
+    /// Whether the screen shows the keyboard (it has a field to type into).
+    pub fn typing(&self) -> bool {
+        self.shows(self.session.focus)
+    }
+
     /// Whether the screen shows `field` (only such a field takes the keyboard).
     fn shows(&self, field: Field) -> bool {
-        match self.screen {
+        match &self.screen {
             Screen::Details { .. } => {
                 matches!(
                     field,
@@ -988,12 +1012,19 @@ impl Flow {
                 matches!(field, Field::Last | Field::Email | Field::Phone)
             }
             Screen::CheckInFirst => field == Field::First,
+            Screen::FindMembership(f) => find_membership::field(f) == Some(field),
             _ => false,
         }
     }
 
     fn key(&mut self, key: &Key) {
         if !self.shows(self.session.focus) {
+            return;
+        }
+        // A code has six digits: a seventh is not typed.
+        let full = self.session.focus == Field::Code
+            && self.session.typed_code.chars().count() >= crate::find_membership::code::CODE_DIGITS;
+        if full && matches!(key, Key::Text(_)) {
             return;
         }
         let layout = self.layout();
@@ -1151,6 +1182,7 @@ pub fn form_problem(form: &VisitorForm) -> Option<FormProblem> {
 }
 
 mod check_in;
+mod find_membership;
 pub use check_in::{CheckInProblem, LookedUpBy};
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub enum Field {
     MemberId,
     /// The one more detail asked for when several records match.
     Extra,
+    /// A verification code sent to the member (Find My Membership).
+    Code,
 }
 
 /// The set of keys shown.
@@ -33,6 +35,8 @@ pub enum Layout {
     Phone,
     /// A membership ID: digits and capital letters.
     Id,
+    /// Digits only: a code.
+    Digits,
 }
 
 impl Field {
@@ -46,6 +50,7 @@ impl Field {
             // The one more detail is a phone number, an email or a postcode: a postcode may
             // hold letters, so the ID keys serve it.
             Field::Extra => Layout::Id,
+            Field::Code => Layout::Digits,
         }
     }
 }
@@ -142,6 +147,16 @@ pub fn rows(layout: Layout, shift: bool) -> Vec<Vec<KeyCap>> {
             text_keys("789", false),
             {
                 let mut r = text_keys("+0", false);
+                r.push(special("⌫", Key::Backspace, 1));
+                r
+            },
+        ],
+        Layout::Digits => vec![
+            text_keys("123", false),
+            text_keys("456", false),
+            text_keys("789", false),
+            {
+                let mut r = text_keys("0", false);
                 r.push(special("⌫", Key::Backspace, 1));
                 r
             },

@@ -125,6 +125,8 @@ pub struct KioskScreenModel {
     /// A membership ID and the one more detail, as typed.
     pub typed_id: String,
     pub typed_extra: String,
+    /// A verification code, as typed.
+    pub typed_code: String,
     /// The on-screen keyboard: the field it types into and its keys (empty when hidden).
     pub focus: Field,
     pub layout: Option<Layout>,
@@ -309,16 +311,9 @@ pub fn model(
     out.receipt_by_email = s.form.receipt_by_email;
     out.typed_id = s.typed_id.clone();
     out.typed_extra = s.typed_extra.clone();
+    out.typed_code = s.typed_code.clone();
     out.focus = s.focus;
-    if matches!(
-        screen,
-        Screen::Details { .. }
-            | Screen::MemberId { .. }
-            | Screen::OneMoreDetail { .. }
-            | Screen::CheckInFind { .. }
-            | Screen::CheckInName { .. }
-            | Screen::CheckInFirst
-    ) {
+    if flow.typing() {
         let layout = flow.layout();
         out.layout = Some(layout);
         out.keys = keyboard::rows(layout, s.shift);

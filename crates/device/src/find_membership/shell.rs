@@ -36,6 +36,104 @@ pub enum FindMembershipError {
     Protocol(String),
 }
 
+/// The hub's answer to one of Find My Membership's calls, as the flow takes it; with the
+/// membership the hub names when it verified the code.
+pub struct HubAnswer {
+    pub input: Input,
+    pub membership: Option<MembershipDto>,
+}
+
+/// Makes `command`'s call to the hub. A refusal of a call on an existing request means the
+/// request is over for the hub; any other failure is the hub out of reach (the visitor may
+/// try again).
+pub async fn ask_hub(client: &HubClient, command: &Command) -> HubAnswer {
+    let unreachable = |e: &SyncError| {
+        tracing::warn!(error = %e, "find-membership: hub call failed");
+        Input::HubUnreachable
+    };
+    let mut membership = None;
+    let input = match command {
+        Command::Locate { membership_id } => {
+            match client.find_membership_locate(membership_id).await {
+                Ok(FindMembershipLocateReply::Found {
+                    request_id,
+                    targets,
+                }) => Input::Located(Located::Found {
+                    request_id,
+                    targets: targets.into_iter().map(target).collect(),
+                }),
+                Ok(FindMembershipLocateReply::NotFound) => Input::Located(Located::NotFound),
+                Err(e) if gone_or_unreachable(&e) => {
+                    tracing::info!(error = %e, "find-membership: id refused by the hub");
+                    Input::Located(Located::NotFound)
+                }
+                Err(e) => unreachable(&e),
+            }
+        }
+        Command::Send {
+            request_id,
+            target: index,
+        } => match client.find_membership_send(request_id, *index).await {
+            Ok(FindMembershipSendReply::Sent {
+                target: t,
+                expires_at,
+                attempts_left,
+            }) => Input::Sent(Sent::Sent {
+                target: target(t),
+                expires_at,
+                attempts_left,
+            }),
+            Ok(FindMembershipSendReply::Locked) => Input::Sent(Sent::Locked),
+            Err(e) if gone_or_unreachable(&e) => {
+                tracing::info!(error = %e, "find-membership: request over on the hub");
+                Input::Sent(Sent::Gone)
+            }
+            Err(e) => unreachable(&e),
+        },
+        Command::Verify { request_id, code } => {
+            match client
+                .find_membership_verify(request_id, code.digits())
+                .await
+            {
+                Ok(FindMembershipVerifyReply::Verified {
+                    lookup_id,
+                    membership: m,
+                }) => {
+                    let membership_id = m.membership_id.clone();
+                    membership = Some(m);
+                    Input::Checked(Checked::Verified {
+                        lookup_id,
+                        membership_id,
+                    })
+                }
+                Ok(FindMembershipVerifyReply::WrongCode { attempts_left }) => {
+                    Input::Checked(Checked::WrongCode { attempts_left })
+                }
+                Ok(FindMembershipVerifyReply::Expired) => Input::Checked(Checked::Expired),
+                Ok(FindMembershipVerifyReply::Locked) => Input::Checked(Checked::Locked),
+                Ok(FindMembershipVerifyReply::AlreadyUsed) => Input::Checked(Checked::Gone),
+                Err(e) if gone_or_unreachable(&e) => {
+                    tracing::info!(error = %e, "find-membership: request over on the hub");
+                    Input::Checked(Checked::Gone)
+                }
+                Err(e) => unreachable(&e),
+            }
+        }
+    };
+    HubAnswer { input, membership }
+}
+
+/// The `reassociation` row of a verified request, in the caller's transaction: `visitor`
+/// (the visitor's record on this device, or the kiosk session) linked to `lookup_id`, holder of
+/// `membership_id`. Returns the row's idempotency key.
+pub fn queue_reassociation(
+    tx: &rusqlite::Connection,
+    payload: ReassociationV1,
+) -> crate::replica::Result<String> {
+    let now_ms = payload.verified_at.timestamp_millis();
+    outbox::enqueue(tx, &payload.into_upstream(), now_ms)
+}
+
 /// One visitor's Find My Membership at a kiosk.
 pub struct KioskSession {
     client: HubClient,
@@ -121,80 +219,14 @@ impl KioskSession {
     }
 
     async fn call(&mut self, command: &Command) -> Input {
-        let unreachable = |e: &SyncError| {
-            tracing::warn!(error = %e, "find-membership: hub call failed");
-            Input::HubUnreachable
-        };
-        match command {
-            Command::Locate { membership_id } => {
-                match self.client.find_membership_locate(membership_id).await {
-                    Ok(FindMembershipLocateReply::Found {
-                        request_id,
-                        targets,
-                    }) => Input::Located(Located::Found {
-                        request_id,
-                        targets: targets.into_iter().map(target).collect(),
-                    }),
-                    Ok(FindMembershipLocateReply::NotFound) => Input::Located(Located::NotFound),
-                    Err(e) if gone_or_unreachable(&e) => {
-                        tracing::info!(error = %e, "find-membership: id refused by the hub");
-                        Input::Located(Located::NotFound)
-                    }
-                    Err(e) => unreachable(&e),
-                }
-            }
-            Command::Send {
-                request_id,
-                target: index,
-            } => match self.client.find_membership_send(request_id, *index).await {
-                Ok(FindMembershipSendReply::Sent {
-                    target: t,
-                    expires_at,
-                    attempts_left,
-                }) => Input::Sent(Sent::Sent {
-                    target: target(t),
-                    expires_at,
-                    attempts_left,
-                }),
-                Ok(FindMembershipSendReply::Locked) => Input::Sent(Sent::Locked),
-                Err(e) if gone_or_unreachable(&e) => {
-                    tracing::info!(error = %e, "find-membership: request over on the hub");
-                    Input::Sent(Sent::Gone)
-                }
-                Err(e) => unreachable(&e),
-            },
-            Command::Verify { request_id, code } => {
-                self.request_id = Some(request_id.clone());
-                match self
-                    .client
-                    .find_membership_verify(request_id, code.digits())
-                    .await
-                {
-                    Ok(FindMembershipVerifyReply::Verified {
-                        lookup_id,
-                        membership,
-                    }) => {
-                        let membership_id = membership.membership_id.clone();
-                        self.membership = Some(membership);
-                        Input::Checked(Checked::Verified {
-                            lookup_id,
-                            membership_id,
-                        })
-                    }
-                    Ok(FindMembershipVerifyReply::WrongCode { attempts_left }) => {
-                        Input::Checked(Checked::WrongCode { attempts_left })
-                    }
-                    Ok(FindMembershipVerifyReply::Expired) => Input::Checked(Checked::Expired),
-                    Ok(FindMembershipVerifyReply::Locked) => Input::Checked(Checked::Locked),
-                    Ok(FindMembershipVerifyReply::AlreadyUsed) => Input::Checked(Checked::Gone),
-                    Err(e) if gone_or_unreachable(&e) => {
-                        tracing::info!(error = %e, "find-membership: request over on the hub");
-                        Input::Checked(Checked::Gone)
-                    }
-                    Err(e) => unreachable(&e),
-                }
-            }
+        if let Command::Verify { request_id, .. } = command {
+            self.request_id = Some(request_id.clone());
         }
+        let answer = ask_hub(&self.client, command).await;
+        if let Some(m) = answer.membership {
+            self.membership = Some(m);
+        }
+        answer.input
     }
 
     /// Queues the `reassociation` row (its own transaction: nothing else is written with it).
@@ -227,9 +259,7 @@ impl KioskSession {
         };
         let key = self
             .store
-            .write_async(move |tx| {
-                outbox::enqueue(tx, &payload.into_upstream(), now.timestamp_millis())
-            })
+            .write_async(move |tx| queue_reassociation(tx, payload))
             .await?;
         tracing::info!(
             visitor = %self.visitor,

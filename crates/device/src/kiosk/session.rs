@@ -78,8 +78,22 @@ pub fn shell_parts(
         zone: cfg.timezone,
         online,
         lease_poke,
+        hub: hub_link(cfg),
         sales,
     })
+}
+
+/// The hub for Find My Membership's calls, when the kiosk runs on a tokio runtime and its
+/// client can be made.
+fn hub_link(cfg: &DeviceConfig) -> Option<crate::kiosk::shell::HubLink> {
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    match crate::sync::HubClient::new(&cfg.upstream) {
+        Ok(client) => Some(crate::kiosk::shell::HubLink { client, runtime }),
+        Err(e) => {
+            tracing::warn!(error = %e, "no hub client for Find My Membership");
+            None
+        }
+    }
 }
 
 /// What the screen shows when the kiosk's session could not start (no signing key yet, no

@@ -17,6 +17,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use rusqlite::Connection;
 
 use crate::clock::Clock;
+use crate::find_membership::shell as fmm_shell;
 use crate::intake::{Decision, IntakeConfig};
 use crate::kiosk::catalog::{Catalog, Lang};
 use crate::kiosk::check_ins;
@@ -53,6 +54,19 @@ enum Input {
         secrets: Vec<String>,
         result: Result<PrintReport, PrinterError>,
     },
+    /// The hub's answer to a Find My Membership call, with the call's request.
+    Hub {
+        answer: fmm_shell::HubAnswer,
+        request_id: Option<String>,
+    },
+}
+
+/// The hub, for Find My Membership's calls: its client and the runtime the calls run on (the
+/// session thread is no tokio thread; a worker blocks on the call there).
+#[derive(Clone)]
+pub struct HubLink {
+    pub client: crate::sync::HubClient,
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// The printer, shared with the printing worker.
@@ -77,6 +91,8 @@ pub struct ShellParts {
     pub online: Arc<dyn Fn() -> bool + Send + Sync>,
     /// Wakes the lease client (a visitor wants more seats than the kiosk holds).
     pub lease_poke: Option<Arc<tokio::sync::Notify>>,
+    /// The hub for Find My Membership (none: the member is told to ask at the desk).
+    pub hub: Option<HubLink>,
 }
 
 pub struct KioskShell {
@@ -186,6 +202,7 @@ impl KioskShell {
                 result,
             } => self.printed(&order_id, &secrets, pieces, result),
             Input::PassesPrinted { secrets, result } => self.passes_printed(&secrets, result),
+            Input::Hub { answer, request_id } => self.hub_answered(answer, request_id),
         };
         self.handle(event, Instant::now());
         true
@@ -277,7 +294,69 @@ impl KioskShell {
                 guests,
             } => Some(self.record_check_in(membership_id, guests)),
             Command::PrintPasses => self.print_passes(),
+            Command::FindMembership(call) => self.ask_hub(call),
         }
+    }
+
+    /// Makes a Find My Membership call on a worker thread; the answer comes back through the
+    /// queue.
+    fn ask_hub(&mut self, call: crate::find_membership::Command) -> Option<Event> {
+        use crate::find_membership::Input as F;
+        let Some(hub) = self.parts.hub.clone() else {
+            return Some(Event::FindMembership(F::HubUnreachable));
+        };
+        let request_id = match &call {
+            crate::find_membership::Command::Verify { request_id, .. } => Some(request_id.clone()),
+            _ => None,
+        };
+        let tx = self.tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kiosk-hub-call".into())
+            .spawn(move || {
+                let answer = hub.runtime.block_on(fmm_shell::ask_hub(&hub.client, &call));
+                let _ = tx.send(Input::Hub { answer, request_id });
+            });
+        match spawned {
+            Ok(_) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot call the hub");
+                Some(Event::FindMembership(F::HubUnreachable))
+            }
+        }
+    }
+
+    /// A verified membership is recorded (the `reassociation` upload, for this kiosk's
+    /// session) before the flow goes on with it.
+    fn hub_answered(&mut self, answer: fmm_shell::HubAnswer, request_id: Option<String>) -> Event {
+        use crate::find_membership::Input as F;
+        use crate::find_membership::kiosk::Checked;
+        if let (F::Checked(Checked::Verified { lookup_id, .. }), Some(m), Some(request_id)) =
+            (&answer.input, &answer.membership, request_id)
+        {
+            let payload = fmm_shell::ReassociationV1 {
+                visitor: format!("kiosk:{}", self.parts.sales.device_id),
+                lookup_id: lookup_id.clone(),
+                membership_id: m.membership_id.clone(),
+                request_id,
+                verified_at: self.parts.clock.now(),
+            };
+            match self
+                .parts
+                .sales
+                .store
+                .write(move |tx| fmm_shell::queue_reassociation(tx, payload))
+            {
+                Ok(key) => tracing::info!(
+                    membership_id = %m.membership_id,
+                    outbox_key = %key,
+                    "find-membership: verified at the kiosk"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "find-membership: the verification was not recorded")
+                }
+            }
+        }
+        Event::FindMembership(answer.input)
     }
 
     fn record_check_in(&mut self, membership_id: String, guests: u32) -> Event {

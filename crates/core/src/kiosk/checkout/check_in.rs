@@ -124,6 +124,7 @@ impl Flow {
                 self.focus(Field::Last);
             }
             (S::CheckInFind { .. }, Tap::Back) => self.end(out),
+            (S::CheckInFind { .. }, Tap::VerifyByCode) => self.start_find_membership(),
             (S::CheckInName { .. }, Tap::Next) => {
                 let f = &self.session.form;
                 let problem = if form_too_long(&[&f.last, &f.email, &f.phone]) {
