@@ -93,8 +93,14 @@ pub async fn walkthrough(
             recovered.completed.len()
         );
     }
-    let mut parts =
-        crate::kiosk::session::shell_parts(&cfg, &kiosk, sales, clock, Arc::new(|| true), None)?;
+    let mut parts = crate::kiosk::session::shell_parts(
+        &cfg,
+        &kiosk,
+        sales.clone(),
+        clock,
+        Arc::new(|| true),
+        None,
+    )?;
     parts.catalog = catalog;
     let mut shell = KioskShell::new(parts);
 
@@ -184,6 +190,8 @@ pub async fn walkthrough(
 
     // A member walks up after the visitor: scans their card, brings a guest, checks in.
     let passes = member_check_in(&mut shell, hub, &mut screens, now.date())?;
+    // A volunteer clocks in to their morning shift and out again.
+    volunteer_clock(&cfg, &kiosk, &sales, &mut screens)?;
     #[cfg(feature = "ui")]
     if let Some(doc) = printer.printed().last().filter(|_| !passes.is_empty()) {
         let paper = kiosk.printer.as_ref().map(|p| p.paper).unwrap_or_default();
@@ -250,6 +258,99 @@ pub async fn walkthrough(
             );
         }
     }
+    Ok(())
+}
+
+/// The first seeded volunteer scans their badge at the kiosk at 09:30, checks in to their
+/// 07:00–11:00 shift, and checks out at 11:05: the timesheet goes to the outbox. The walkthrough
+/// runs on a clock of its own (the demo may run at any hour).
+fn volunteer_clock(
+    cfg: &crate::config::DeviceConfig,
+    kiosk: &crate::config::KioskConfig,
+    sales: &Arc<crate::kiosk::sale::Sales>,
+    screens: &mut Screens,
+) -> Result<()> {
+    let today = now_local(Utc::now(), cfg.timezone).local.date();
+    let at = |h, m| {
+        let local = today.and_hms_opt(h, m, 0).unwrap_or_default();
+        crate::gate::station::utc_of(local, cfg.timezone)
+    };
+    let clock = Arc::new(crate::clock::ManualClock::new(at(9, 30)));
+    let parts = crate::kiosk::session::shell_parts(
+        cfg,
+        kiosk,
+        sales.clone(),
+        clock.clone(),
+        Arc::new(|| true),
+        None,
+    )?;
+    let mut shell = KioskShell::new(parts);
+    let badge = crate::hub::seed::lookup_id(0);
+    println!("\nkiosk: a volunteer clocks in and out (the kiosk's clock reads 09:30, then 11:05)");
+    shell.handle(Event::Tap(Tap::Start(Purpose::Volunteer)), Instant::now());
+    screens.write(&shell);
+    shell.handle(
+        Event::Scanned {
+            membership_id: badge.clone(),
+        },
+        Instant::now(),
+    );
+    println!(
+        "  {:<44} → {}",
+        format!("scans volunteer badge {badge}"),
+        screen_name(shell.flow().screen())
+    );
+    screens.write(&shell);
+    let Some(day) = shell.model(Instant::now()).volunteer else {
+        println!("  (no volunteer {badge} in the demo data)");
+        return Ok(());
+    };
+    let Some(shift) = day
+        .shifts
+        .iter()
+        .find(|s| s.state == crate::volunteer::ShiftState::Open)
+    else {
+        println!("  (no shift of {badge} open at 09:30)");
+        return Ok(());
+    };
+    let words = format!("taps \"Check in\" ({} {})", shift.time, shift.event);
+    shell.handle(
+        Event::Tap(Tap::ClockIn {
+            event_id: shift.event_id.clone(),
+            shift_id: Some(shift.shift_id.clone()),
+        }),
+        Instant::now(),
+    );
+    println!("  {words:<44} → {}", screen_name(shell.flow().screen()));
+    screens.write(&shell);
+    shell.handle(Event::Tap(Tap::Finish), Instant::now());
+    clock.set(at(11, 5));
+    shell.handle(Event::Tap(Tap::Start(Purpose::Volunteer)), Instant::now());
+    shell.handle(
+        Event::Scanned {
+            membership_id: badge.clone(),
+        },
+        Instant::now(),
+    );
+    screens.write(&shell);
+    shell.handle(Event::Tap(Tap::ClockOut), Instant::now());
+    println!(
+        "  {:<44} → {}",
+        "11:05: scans again, taps \"Check out\"",
+        screen_name(shell.flow().screen())
+    );
+    screens.write(&shell);
+    if let Screen::VolunteerDone(crate::kiosk::checkout::Clocked::Out { event, minutes }) =
+        shell.flow().screen()
+    {
+        println!(
+            "  timesheet queued: {event}, {} h {:02} min (rounded to the quarter hour); \
+             `portico hub timesheets`",
+            minutes / 60,
+            minutes % 60
+        );
+    }
+    shell.handle(Event::Tap(Tap::Finish), Instant::now());
     Ok(())
 }
 
@@ -474,5 +575,14 @@ fn screen_name(s: &Screen) -> String {
         Screen::CheckInSaving => "checking in".into(),
         Screen::CheckedIn { .. } => "checked in: take the guest passes".into(),
         Screen::FindMembership(_) => "verify the membership with a code".into(),
+        Screen::VolunteerFind { .. } => "volunteer time clock".into(),
+        Screen::VolunteerFirst => "first name, please".into(),
+        Screen::VolunteerLooking { .. } => "looking for the volunteer".into(),
+        Screen::VolunteerDay { .. } => "the volunteer's shifts today".into(),
+        Screen::VolunteerSaving => "saving".into(),
+        Screen::VolunteerDone(c) => match c {
+            crate::kiosk::checkout::Clocked::In { .. } => "checked in".into(),
+            crate::kiosk::checkout::Clocked::Out { .. } => "checked out".into(),
+        },
     }
 }

@@ -7,7 +7,7 @@
 pub use portico_device::{
     backoff, clock, config, device, domain, error_text, find_membership, gate, input, intake,
     kiosk, logging, matching, normalize, outbox, protocol, replica, screens, status, sync, tls,
-    update_rules, upstream,
+    update_rules, upstream, volunteer,
 };
 
 #[cfg(feature = "hub")]

@@ -23,6 +23,7 @@ use portico::find_membership::{Channel, mask::MaskedTarget};
 use portico::kiosk::catalog::{Catalog, Lang};
 use portico::kiosk::checkin::{CardLookup, MemberCard, Standing};
 use portico::kiosk::checkout::Flow;
+use portico::kiosk::checkout::{Clocked, DayShift, VolunteerDay, VolunteerLookup};
 use portico::kiosk::checkout::{
     Ctx, Event, ExtraDetail, FlowConfig, MatchPreview, MemberContext, MemberLookup, PaymentOutcome,
     Printed, PrinterProblem, Purpose, Screen, Session, Tap,
@@ -108,6 +109,7 @@ impl Driven {
                     | Screen::Committing
                     | Screen::Printing
                     | Screen::CheckInSaving
+                    | Screen::VolunteerSaving
                     | Screen::FindMembership(
                         fmm::Screen::Locating { .. }
                             | fmm::Screen::Sending { .. }
@@ -361,6 +363,95 @@ async fn a_member_verifies_their_membership_with_a_code_through_the_screen() {
     d.click("Check the code");
     assert_eq!(title(&d.screen), "Welcome back!");
     d.click("Start over");
+    assert_eq!(title(&d.screen), "Welcome to Riverside Zoo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volunteer_clocks_in_and_out_through_the_screen() {
+    use chrono::TimeZone;
+    let k = common::kiosk::kiosk().await;
+    let tomorrow = common::kiosk::tomorrow();
+    let v = k
+        .hub
+        .store
+        .all::<portico::protocol::ConstituentDto>(portico::protocol::Resource::Constituents)
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.status == portico::domain::ConstituentStatus::Active)
+        .find(|c| {
+            c.phones.iter().any(|p| p.meta.active)
+                && c.name.last.chars().all(|c| c.is_ascii_alphabetic())
+        })
+        .unwrap();
+    let who = [v.lookup_id.clone()];
+    k.hub
+        .store
+        .write(|tx, seq| portico::hub::volunteers::publish(tx, seq, tomorrow, 1, &who))
+        .unwrap();
+    k.device.engine.pull_all(None).await.unwrap();
+    let set = |h, m| {
+        let local = tomorrow.and_hms_opt(h, m, 0).unwrap();
+        k.clock.set(
+            chrono::Local
+                .from_local_datetime(&local)
+                .earliest()
+                .unwrap()
+                .with_timezone(&chrono::Utc),
+        );
+    };
+    set(8, 0);
+    let digits: String = v
+        .phones
+        .iter()
+        .find(|p| p.meta.active)
+        .unwrap()
+        .number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let last4 = digits[digits.len() - 4..].to_owned();
+    let clock = k.clock.clone();
+    let (screen, queue) = screen(1080., 1920.);
+    let mut d = Driven { k, screen, queue };
+    d.settle();
+    let find = |d: &mut Driven| {
+        d.click("Volunteers");
+        assert_eq!(title(&d.screen), "Volunteer time clock");
+        d.type_text(&v.name.last);
+        click(&d.screen, "Last 4 digits of your phone");
+        d.settle();
+        d.type_text(&last4);
+        d.click("Continue");
+        assert_eq!(title(&d.screen), format!("Hello, {}!", v.name.first));
+    };
+    find(&mut d);
+    d.click("Check in to Garden Crew Morning 07:00–11:00");
+    assert_eq!(title(&d.screen), "Thank you for volunteering!");
+    assert_eq!(
+        d.value("outcome"),
+        "You are checked in to Garden Crew Morning."
+    );
+    d.click("Finish");
+    // 10:40: back to check out.
+    let local = tomorrow.and_hms_opt(10, 40, 0).unwrap();
+    clock.set(
+        chrono::Local
+            .from_local_datetime(&local)
+            .earliest()
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    );
+    find(&mut d);
+    assert!(
+        d.value("checked in")
+            .starts_with("You are checked in to Garden Crew Morning since 08:00")
+    );
+    d.click("Check out");
+    assert_eq!(
+        d.value("outcome"),
+        "You are checked out of Garden Crew Morning: 2 h 45 min."
+    );
+    d.click("Finish");
     assert_eq!(title(&d.screen), "Welcome to Riverside Zoo");
 }
 
@@ -683,6 +774,157 @@ fn every_screen(lang: Lang) -> Vec<(String, KioskScreenModel)> {
     );
     shot(&locked, "fmm-locked", at, &mut out);
 
+    // The volunteer time clock (the flow's clock reads 08:00).
+    let mut vol = Flow::new(FlowConfig::default(), at);
+    go(&mut vol, tap(Tap::Lang(lang)), at);
+    go(&mut vol, tap(Tap::Start(Purpose::Volunteer)), at);
+    for c in "Ruiz".chars() {
+        go(&mut vol, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    go(&mut vol, tap(Tap::Focus(Field::Last4)), at);
+    for c in "01".chars() {
+        go(&mut vol, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    shot(&vol, "volunteer-find", at, &mut out);
+    go(&mut vol, tap(Tap::Next), at);
+    shot(&vol, "volunteer-last4-missing", at, &mut out);
+    for c in "23".chars() {
+        go(&mut vol, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    go(&mut vol, tap(Tap::Next), at);
+    go(&mut vol, Event::Volunteer(VolunteerLookup::Several), at);
+    shot(&vol, "volunteer-first-name", at, &mut out);
+    for c in "Ana".chars() {
+        go(&mut vol, tap(Tap::Key(Key::Text(c.to_string()))), at);
+    }
+    go(&mut vol, tap(Tap::Next), at);
+    let ev = |id: &str, name: &str, job: &str| portico::volunteer::VolunteerEvent {
+        event_id: id.into(),
+        name: name.into(),
+        job: job.into(),
+    };
+    let ushers = ev("EV-USHERS", "Winter Lights Ushers", "Event Support");
+    let garden = ev("EV-GARDEN", "Garden Crew Morning", "Garden Crew");
+    let festival = ev(
+        "EV-FESTIVAL",
+        "Summer Family Festival Weekend Volunteers",
+        "Event Support",
+    );
+    let long = Some(portico::volunteer::EventProblem::NameTooLong { chars: 41 });
+    let shift = |id: &str, e: &portico::volunteer::VolunteerEvent, h: u32, len: i64| {
+        portico::volunteer::Shift {
+            shift_id: id.into(),
+            event_id: e.event_id.clone(),
+            start: day().and_hms_opt(h, 0, 0).unwrap(),
+            end: day().and_hms_opt(h, 0, 0).unwrap() + chrono::Duration::hours(len),
+            volunteers: vec!["8-1".into()],
+        }
+    };
+    let volunteer_day = |open: Option<portico::volunteer::OpenClock>| VolunteerDay {
+        volunteer: "8-1".into(),
+        first_name: "Ana".into(),
+        shifts: vec![
+            DayShift {
+                shift: shift("S7", &garden, 7, 4),
+                event: garden.clone(),
+                problem: None,
+            },
+            DayShift {
+                shift: shift("S13", &ushers, 13, 4),
+                event: ushers.clone(),
+                problem: None,
+            },
+            DayShift {
+                shift: shift("SF", &festival, 10, 6),
+                event: festival.clone(),
+                problem: long.clone(),
+            },
+        ],
+        events: vec![
+            (garden.clone(), None),
+            (ushers.clone(), None),
+            (festival.clone(), long.clone()),
+            (
+                ev("EV-ANIMALS", "Animal Care Helpers", "Animal Care Aide"),
+                None,
+            ),
+            (
+                ev("EV-DOLPHIN", "Dolphin Show Helpers", "Dolphin Trainer"),
+                Some(portico::volunteer::EventProblem::UnknownJob {
+                    job: "Dolphin Trainer".into(),
+                }),
+            ),
+        ],
+        open_event: open.as_ref().map(|_| garden.clone()),
+        open,
+    };
+    let mut checked_in = vol.clone();
+    go(
+        &mut vol,
+        Event::Volunteer(VolunteerLookup::Found(Box::new(volunteer_day(None)))),
+        at,
+    );
+    shot(&vol, "volunteer-day", at, &mut out);
+    go(
+        &mut vol,
+        tap(Tap::ClockIn {
+            event_id: "EV-USHERS".into(),
+            shift_id: Some("S13".into()),
+        }),
+        at,
+    );
+    shot(&vol, "volunteer-too-early", at, &mut out);
+    go(
+        &mut vol,
+        tap(Tap::ClockIn {
+            event_id: "EV-FESTIVAL".into(),
+            shift_id: Some("SF".into()),
+        }),
+        at,
+    );
+    shot(&vol, "volunteer-see-staff", at, &mut out);
+    go(
+        &mut vol,
+        tap(Tap::ClockIn {
+            event_id: "EV-GARDEN".into(),
+            shift_id: Some("S7".into()),
+        }),
+        at,
+    );
+    shot(&vol, "volunteer-saving", at, &mut out);
+    go(
+        &mut vol,
+        Event::Clocked(Ok(Clocked::In {
+            event: "Garden Crew Morning".into(),
+        })),
+        at,
+    );
+    shot(&vol, "volunteer-checked-in", at, &mut out);
+    go(
+        &mut checked_in,
+        Event::Volunteer(VolunteerLookup::Found(Box::new(volunteer_day(Some(
+            portico::volunteer::OpenClock {
+                clock_id: "C1".into(),
+                volunteer: "8-1".into(),
+                event_id: "EV-GARDEN".into(),
+                shift_id: Some("S7".into()),
+                checked_in: day().and_hms_opt(6, 5, 0).unwrap(),
+            },
+        ))))),
+        at,
+    );
+    shot(&checked_in, "volunteer-day-checked-in", at, &mut out);
+    go(&mut checked_in, tap(Tap::ClockOut), at);
+    go(
+        &mut checked_in,
+        Event::Clocked(Ok(Clocked::Out {
+            event: "Garden Crew Morning".into(),
+            minutes: 120,
+        })),
+        at,
+    );
+    shot(&checked_in, "volunteer-checked-out", at, &mut out);
+
     // "Still there?" over the quantities screen.
     let mut idle = Flow::new(FlowConfig::default(), at);
     go(&mut idle, tap(Tap::Lang(lang)), at);
@@ -722,8 +964,17 @@ fn every_touch_target_is_at_least_44_px_and_on_screen_in_both_orientations() {
                 }
                 assert!(!targets.is_empty(), "{name}: nothing to touch");
                 // No target hides another (a button pushed under the navigation bar), except
-                // under the "Still there?" question, which covers the whole screen, and the
-                // entry times' grid, which scrolls (clipped) under the bars.
+                // under the "Still there?" question, which covers the whole screen, and on the
+                // pages that scroll (clipped) under the bars: the entry times' grid and the
+                // volunteer's day.
+                let scrolls = name == "slots"
+                    || [
+                        "volunteer-day",
+                        "volunteer-day-checked-in",
+                        "volunteer-too-early",
+                        "volunteer-see-staff",
+                    ]
+                    .contains(&name.as_str());
                 let rects: Vec<_> = targets
                     .iter()
                     .map(|t| {
@@ -740,7 +991,7 @@ fn every_touch_target_is_at_least_44_px_and_on_screen_in_both_orientations() {
                             && a.2 < b.4 - 0.5
                             && b.2 < a.4 - 0.5;
                         assert!(
-                            name == "still-there" || name == "slots" || !overlap,
+                            name == "still-there" || scrolls || !overlap,
                             "{name} {w}×{h} {lang:?}: {:?} and {:?} overlap",
                             a.0,
                             b.0
@@ -937,7 +1188,7 @@ fn every_screen_renders_in_both_languages_and_orientations() {
     let mut welcome = Vec::new();
     for lang in [Lang::En, Lang::Es] {
         let screens = every_screen(lang);
-        assert_eq!(screens.len(), 40);
+        assert_eq!(screens.len(), 50);
         for (w, h, orientation) in [(540, 960, "portrait"), (960, 540, "landscape")] {
             for (name, m) in &screens {
                 let img = render_kiosk_rgb(m, "Riverside Zoo", w, h).unwrap();

@@ -39,6 +39,8 @@ pub struct Kiosk {
     pub device: Device,
     pub shell: KioskShell,
     pub printer: LoopbackPrinter,
+    /// The kiosk's clock (08:00 tomorrow until a test moves it).
+    pub clock: Arc<ManualClock>,
 }
 
 /// A kiosk at 08:00 tomorrow with seats leased for the morning's slots.
@@ -121,7 +123,7 @@ pub async fn kiosk() -> Kiosk {
         reader: device.store.reader().unwrap(),
         normalizer: device.config.normalizer.clone(),
         intake,
-        clock,
+        clock: clock.clone(),
         zone: None,
         online: Arc::new(|| true),
         lease_poke: None,
@@ -136,6 +138,7 @@ pub async fn kiosk() -> Kiosk {
         device,
         shell,
         printer,
+        clock,
     }
 }
 

@@ -23,3 +23,4 @@ pub mod protocol;
 pub mod screens;
 pub mod update_rules;
 pub mod upstream;
+pub mod volunteer;

@@ -132,6 +132,46 @@ pub struct TimesheetV1 {
     pub hours: f64,
 }
 
+/// A volunteer's hours from the time clock (`timesheet`, version 2): version 1's fields, and
+/// the clock's record of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimesheetV2 {
+    /// The volunteer's constituent.
+    pub constituent: String,
+    pub event_name: String,
+    /// The CRM job the hours go to.
+    pub job: String,
+    /// The day the hours count on (the check-in's).
+    pub date: NaiveDate,
+    pub hours: f64,
+    /// The clock's id for this check-in (one timesheet each).
+    pub clock_id: String,
+    /// The scheduled shift; `None` for a walk-in.
+    #[serde(default)]
+    pub shift_id: Option<String>,
+    /// Venue-local times.
+    pub checked_in: NaiveDateTime,
+    pub checked_out: NaiveDateTime,
+    /// Why staff must approve these hours (a check-out that never came), if they must.
+    #[serde(default)]
+    pub needs_approval: Option<crate::volunteer::ApprovalReason>,
+    #[serde(default)]
+    pub device_id: String,
+}
+
+impl TimesheetV2 {
+    /// The fields the CRM's rules judge, shared with version 1.
+    pub fn as_v1(&self) -> TimesheetV1 {
+        TimesheetV1 {
+            constituent: self.constituent.clone(),
+            event_name: self.event_name.clone(),
+            job: self.job.clone(),
+            date: self.date,
+            hours: self.hours,
+        }
+    }
+}
+
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderLineV1 {
@@ -250,7 +290,10 @@ pub enum Upstream {
     OrderV1(OrderV1),
     NewConstituent(NewConstituentV1),
     Scan(ScanV1),
-    Timesheet(TimesheetV1),
+    Timesheet(TimesheetV2),
+    /// Hours as builds before the time clock wrote them; still read.
+    #[serde(rename = "timesheet")]
+    TimesheetV1(TimesheetV1),
     ScanAnnulment(ScanAnnulmentV1),
     Reassociation(ReassociationV1),
     VisitorUpdate(VisitorUpdateV1),
@@ -342,13 +385,14 @@ payloads! {
     Order(OrderV2) = "order" v 2,
     NewConstituent(NewConstituentV1) = "new_constituent" v 1,
     Scan(ScanV1) = "scan" v 1,
-    Timesheet(TimesheetV1) = "timesheet" v 1,
+    Timesheet(TimesheetV2) = "timesheet" v 2,
     ScanAnnulment(ScanAnnulmentV1) = "scan_annulment" v 1,
     Reassociation(ReassociationV1) = "reassociation" v 1,
     VisitorUpdate(VisitorUpdateV1) = "visitor_update" v 1,
     ScanParty(ScanPartyV1) = "scan_party" v 1;
     reads {
         OrderV1(OrderV1) = "order" v 1,
+        TimesheetV1(TimesheetV1) = "timesheet" v 1,
     }
 }
 

@@ -9,7 +9,7 @@ pub use portico_core::{
     backoff, clock, domain, error_text, matching, normalize, protocol, screens, update_rules,
     upstream,
 };
-pub use portico_store::{intake, outbox, replica};
+pub use portico_store::{intake, outbox, replica, volunteer};
 pub use portico_tls as tls;
 
 pub mod config;

@@ -317,7 +317,7 @@ pub fn render(r: &StatusReport) -> String {
     s.push_str("cursors\n");
     for c in &r.cursors {
         s.push_str(&format!(
-            "  {:<13} {}\n",
+            "  {:<16} {}\n",
             c.resource,
             c.age_secs.map_or("never synced".to_owned(), |a| format!(
                 "updated {} ago",

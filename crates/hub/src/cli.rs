@@ -169,6 +169,18 @@ pub enum HubCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the volunteers' timesheets the time clocks uploaded (event, CRM job, date, hours),
+    /// or only those waiting for staff to approve (a check-out that never came).
+    Timesheets {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// Only the timesheets waiting for approval.
+        #[arg(long)]
+        to_approve: bool,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the kiosks' ticket-signing keys, or revoke one (a stolen kiosk): gates refuse
     /// its tickets from their next pull.
     Keys {
@@ -415,6 +427,45 @@ pub async fn run(command: HubCommand) -> Result<()> {
                         portico_core::kiosk::money::format(o.gross, &o.currency),
                         o.tickets,
                         if o.offline { "  (sold offline)" } else { "" }
+                    );
+                }
+            }
+        }
+        HubCommand::Timesheets {
+            dir,
+            to_approve,
+            json,
+        } => {
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let rows = store.read(|c| crate::volunteers::timesheets(c, to_approve))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if rows.is_empty() {
+                println!(
+                    "{}",
+                    if to_approve {
+                        "no timesheets waiting for approval"
+                    } else {
+                        "no timesheets yet"
+                    }
+                );
+            } else {
+                for t in &rows {
+                    println!(
+                        "{} {:<12} {:<30} {:<18} {:>5.2} h  {:<16}{}",
+                        t.date,
+                        t.constituent,
+                        t.event_name,
+                        t.job,
+                        t.hours,
+                        t.device_id,
+                        match t.needs_approval.as_deref() {
+                            Some("missed_check_out") => {
+                                "  to approve: nobody checked out, closed at the shift's end"
+                            }
+                            Some(_) => "  to approve",
+                            None => "",
+                        }
                     );
                 }
             }

@@ -7,8 +7,9 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::store::Result;
 
-/// Longest event name the CRM's job occurrence field holds.
-pub const MAX_EVENT_NAME_CHARS: usize = 30;
+/// Longest event name the CRM's job occurrence field holds (the same rule the time clock
+/// keeps).
+pub use portico_core::volunteer::MAX_EVENT_NAME_CHARS;
 
 /// `Ok(Ok(()))` to apply, `Ok(Err(reason))` to reject. The payload is read as the core's type
 /// of its kind and version ([`Upstream::decode`]), the same type the device wrote it from.
@@ -42,7 +43,8 @@ pub fn check(
             Err("scan needs a credential and a decision of admit or deny".into())
         }
         Upstream::Scan(_) => Ok(()),
-        Upstream::Timesheet(t) => return check_timesheet(tx, &t),
+        Upstream::Timesheet(t) => return check_timesheet(tx, &t.as_v1()),
+        Upstream::TimesheetV1(t) => return check_timesheet(tx, &t),
         Upstream::ScanAnnulment(a) if blank(&a.scan_key) => {
             Err("scan_annulment needs scan_key".into())
         }

@@ -13,6 +13,7 @@ pub mod orders;
 pub mod seed;
 pub mod server;
 pub mod store;
+pub mod volunteers;
 
 use std::path::{Path, PathBuf};
 

@@ -52,6 +52,9 @@ pub struct SeedReport {
     pub merges: usize,
     /// Timed-entry slots published.
     pub slots: usize,
+    /// Volunteer events and shifts published.
+    pub volunteer_events: usize,
+    pub shifts: usize,
 }
 
 const FIRST: &[&str] = &[
@@ -592,7 +595,20 @@ fn seed_all(store: &HubStore, spec: &SeedSpec) -> Result<SeedReport> {
         report.products += kiosk.products;
         report.slots = kiosk.slots;
         for job in JOBS {
-            tx.execute("INSERT OR IGNORE INTO jobs (name) VALUES (?1)", [job])?;
+            crate::volunteers::put_job(tx, seq, job)?;
+        }
+        // The volunteers: the first records, three to a shift in turn.
+        let volunteers: Vec<String> = (0..spec.constituents.min(12)).map(lookup_id).collect();
+        if !volunteers.is_empty() {
+            let (events, shifts) = crate::volunteers::publish(
+                tx,
+                seq,
+                anchor,
+                spec.catalog_days.min(14),
+                &volunteers,
+            )?;
+            report.volunteer_events = events;
+            report.shifts = shifts;
         }
         Ok(())
     })?;

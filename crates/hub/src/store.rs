@@ -387,11 +387,9 @@ impl HubStore {
         self.write(|tx, seq| merge_in(tx, seq, merged_id, survivor_id, at))
     }
 
+    /// Adds a job to the CRM's list and publishes it on the `jobs` feed.
     pub fn add_job(&self, name: &str) -> Result<()> {
-        self.write(|tx, _| {
-            tx.execute("INSERT OR IGNORE INTO jobs (name) VALUES (?1)", [name])?;
-            Ok(())
-        })
+        self.write(|tx, seq| crate::volunteers::put_job(tx, seq, name))
     }
 
     // ----- uploads -----

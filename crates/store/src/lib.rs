@@ -35,3 +35,10 @@ pub mod intake {
     pub mod shell;
     pub use shell::{IntakeError, IntakeOutcome, intake};
 }
+
+/// The volunteer time clock's rules (core) and its check-ins and timesheets in the database
+/// (here).
+pub mod volunteer {
+    pub use portico_core::volunteer::*;
+    pub mod clock;
+}

@@ -15,8 +15,8 @@ use portico_core::find_membership::{Channel, IdError, mask::MaskedTarget};
 use portico_core::kiosk::catalog::Lang;
 use portico_core::kiosk::checkin::Standing;
 use portico_core::kiosk::checkout::{
-    CheckInProblem, Event, ExtraDetail, FormProblem, MemberProblem, PaymentProblem, Printed,
-    PrinterProblem, Purpose, QuantityProblem, Screen, Tap,
+    CheckInProblem, Clocked, Event, ExtraDetail, FormProblem, MemberProblem, PaymentProblem,
+    Printed, PrinterProblem, Purpose, QuantityProblem, Screen, Tap, VolunteerProblem,
 };
 use portico_core::kiosk::keyboard::{COLUMNS, Field, KeyCap, Layout};
 use portico_core::kiosk::pricing::PriceKind;
@@ -25,8 +25,9 @@ use portico_core::screens::kiosk_view::KioskScreenModel;
 use super::UiError;
 use super::generated::{
     DayItem, KProblem, KScreen, KeyItem, KeyRow, KioskWindow, LineItem, Offer, ProductItem,
-    QtyItem, SlotItem, TargetItem,
+    QtyItem, ShiftItem, SlotItem, TargetItem, WalkInItem,
 };
+use portico_core::volunteer::ShiftState;
 
 fn list<T: Clone + 'static>(items: Vec<T>) -> ModelRc<T> {
     ModelRc::new(VecModel::from(items))
@@ -159,6 +160,37 @@ fn screen_of(s: &Screen) -> (KScreen, KProblem, u32) {
         Screen::CheckInSaving => none(KScreen::CheckinSaving),
         Screen::CheckedIn { .. } => none(KScreen::CheckedIn),
         Screen::FindMembership(f) => find_membership_screen(f),
+        Screen::VolunteerFind { problem } => (
+            KScreen::VolunteerFind,
+            volunteer_problem(problem.as_ref()),
+            0,
+        ),
+        Screen::VolunteerFirst => none(KScreen::VolunteerFirst),
+        Screen::VolunteerLooking { .. } => none(KScreen::VolunteerLooking),
+        Screen::VolunteerDay { problem } => (
+            KScreen::VolunteerDay,
+            volunteer_problem(problem.as_ref()),
+            0,
+        ),
+        Screen::VolunteerSaving => none(KScreen::VolunteerSaving),
+        Screen::VolunteerDone(_) => none(KScreen::VolunteerDone),
+    }
+}
+
+fn volunteer_problem(p: Option<&VolunteerProblem>) -> KProblem {
+    use KProblem as P;
+    match p {
+        None => P::None,
+        Some(VolunteerProblem::NotFound) => P::NoVolunteer,
+        Some(VolunteerProblem::Several) => P::SeveralVolunteers,
+        Some(VolunteerProblem::LastNameMissing) => P::LastMissing,
+        Some(VolunteerProblem::Last4Missing) => P::Last4Missing,
+        Some(VolunteerProblem::TooEarly { .. }) => P::TooEarly,
+        Some(VolunteerProblem::Over) => P::ShiftOver,
+        Some(VolunteerProblem::SeeStaff(_)) => P::SeeStaff,
+        Some(VolunteerProblem::StaffNeeded) => P::StaffNeeded,
+        Some(VolunteerProblem::AlreadyIn) => P::AlreadyIn,
+        Some(VolunteerProblem::NotSaved) => P::NotSaved,
     }
 }
 
@@ -368,6 +400,7 @@ pub fn apply(
         Field::MemberId => 4,
         Field::Extra => 5,
         Field::Code => 6,
+        Field::Last4 => 7,
     });
     window.set_consent(m.receipt_by_email);
     window.set_extra_kind(match m.screen {
@@ -438,6 +471,72 @@ pub fn apply(
         window.set_fmm_targets(list(targets.iter().map(target_item).collect()));
         window.set_fmm_sent_to(sent_to.map(target_item).unwrap_or_default());
     }
+    window.set_typed_last4(m.typed_last4.as_str().into());
+    window.set_problem_time(
+        match &m.screen {
+            Screen::VolunteerDay {
+                problem: Some(VolunteerProblem::TooEarly { opens_at }),
+            } => opens_at.format("%H:%M").to_string(),
+            _ => String::new(),
+        }
+        .as_str()
+        .into(),
+    );
+    let v = m.volunteer.as_ref();
+    window.set_volunteer_name(v.map_or("", |v| v.first_name.as_str()).into());
+    if changed(|a, b| a.volunteer == b.volunteer) {
+        window.set_volunteer_shifts(list(
+            v.map(|v| {
+                v.shifts
+                    .iter()
+                    .map(|s| ShiftItem {
+                        time: s.time.as_str().into(),
+                        event: s.event.as_str().into(),
+                        state: match s.state {
+                            ShiftState::Later { .. } => 0,
+                            ShiftState::Open => 1,
+                            ShiftState::CheckedIn { .. } => 2,
+                            ShiftState::Over => 3,
+                            ShiftState::Problem(_) => 4,
+                        },
+                        opens: match s.state {
+                            ShiftState::Later { opens_at } => {
+                                opens_at.format("%H:%M").to_string().as_str().into()
+                            }
+                            _ => SharedString::new(),
+                        },
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ));
+        window.set_volunteer_walk_ins(list(
+            v.map(|v| {
+                v.walk_ins
+                    .iter()
+                    .map(|w| WalkInItem {
+                        name: w.name.as_str().into(),
+                        problem: w.problem,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ));
+    }
+    let open = v.and_then(|v| v.open.clone());
+    window.set_volunteer_checked_in(open.is_some());
+    let (open_event, since) = open.unwrap_or_default();
+    window.set_volunteer_open_event(open_event.as_str().into());
+    window.set_volunteer_open_since(since.as_str().into());
+    let (out, event, minutes) = match &m.screen {
+        Screen::VolunteerDone(Clocked::In { event }) => (false, event.clone(), 0),
+        Screen::VolunteerDone(Clocked::Out { event, minutes }) => (true, event.clone(), *minutes),
+        _ => (false, String::new(), 0),
+    };
+    window.set_volunteer_out(out);
+    window.set_volunteer_done_event(event.as_str().into());
+    window.set_volunteer_done_hours(int(minutes / 60));
+    window.set_volunteer_done_minutes(int(minutes % 60));
     window.set_passes_printed(!matches!(
         m.screen,
         Screen::CheckedIn {
@@ -528,6 +627,40 @@ fn wire(window: &KioskWindow, shown: &Shown, sink: EventSink) {
     simple!(on_check_in, Tap::CheckIn);
     simple!(on_renew, Tap::Renew);
     simple!(on_verify_by_code, Tap::VerifyByCode);
+    simple!(on_start_volunteer, Tap::Start(Purpose::Volunteer));
+    simple!(on_clock_out, Tap::ClockOut);
+    {
+        let (tap, shown) = (tap.clone(), shown.clone());
+        window.on_shift_in(move |i| {
+            let t = usize::try_from(i).ok().and_then(|i| {
+                let shown = lock(&shown);
+                let s = shown.volunteer.as_ref()?.shifts.get(i)?;
+                Some(Tap::ClockIn {
+                    event_id: s.event_id.clone(),
+                    shift_id: Some(s.shift_id.clone()),
+                })
+            });
+            if let Some(t) = t {
+                tap(t);
+            }
+        });
+    }
+    {
+        let (tap, shown) = (tap.clone(), shown.clone());
+        window.on_walk_in(move |i| {
+            let t = usize::try_from(i).ok().and_then(|i| {
+                let shown = lock(&shown);
+                let w = shown.volunteer.as_ref()?.walk_ins.get(i)?;
+                Some(Tap::ClockIn {
+                    event_id: w.event_id.clone(),
+                    shift_id: None,
+                })
+            });
+            if let Some(t) = t {
+                tap(t);
+            }
+        });
+    }
     {
         let (tap, shown) = (tap.clone(), shown.clone());
         window.on_fmm_target(move |i| {
@@ -574,6 +707,7 @@ fn wire(window: &KioskWindow, shown: &Shown, sink: EventSink) {
                 0 => Field::First,
                 1 => Field::Last,
                 2 => Field::Email,
+                7 => Field::Last4,
                 _ => Field::Phone,
             };
             tap(Tap::Focus(field))

@@ -41,6 +41,7 @@ use crate::find_membership::kiosk as fmm;
 use crate::find_membership::{IdError, parse_id};
 use crate::intake::MAX_FIELD_CHARS;
 use crate::matching::{PostalAddress, VisitorDetails};
+use crate::volunteer::{ClockRules, Closed};
 
 /// Days, from today, whose entry times the kiosk sells.
 pub const DAYS_AHEAD: u64 = 7;
@@ -56,6 +57,8 @@ pub struct FlowConfig {
     pub done_timeout: Duration,
     /// The language a new session starts in.
     pub default_lang: Lang,
+    /// The volunteer time clock's rules.
+    pub clock: ClockRules,
 }
 
 impl Default for FlowConfig {
@@ -65,6 +68,7 @@ impl Default for FlowConfig {
             still_there: Duration::from_secs(30),
             done_timeout: Duration::from_secs(20),
             default_lang: Lang::En,
+            clock: ClockRules::default(),
         }
     }
 }
@@ -76,6 +80,8 @@ pub enum Purpose {
     Membership,
     /// A member's check-in, without an order.
     CheckIn,
+    /// A volunteer's time clock.
+    Volunteer,
 }
 
 /// The visitor's details as typed.
@@ -191,6 +197,10 @@ pub struct Session {
     /// The membership a check-in found, and the guests the member brings today.
     pub card: Option<MemberCard>,
     pub guests: u32,
+    /// The volunteer identified, with their day.
+    pub volunteer: Option<VolunteerDay>,
+    /// The last four digits of the volunteer's phone, as typed.
+    pub typed_last4: String,
 }
 
 impl Session {
@@ -218,7 +228,7 @@ impl Session {
                     quantity: 1,
                 })
                 .collect(),
-            Some(Purpose::CheckIn) | None => Vec::new(),
+            Some(Purpose::CheckIn | Purpose::Volunteer) | None => Vec::new(),
         }
     }
 
@@ -368,6 +378,22 @@ pub enum Screen {
     /// Find My Membership: the member proves they hold a membership with a code sent to its
     /// email or phone; then the check-in goes on with it.
     FindMembership(fmm::Screen),
+    /// The volunteer time clock: badge, or last name and the phone's last four digits.
+    VolunteerFind {
+        problem: Option<VolunteerProblem>,
+    },
+    /// Several volunteers fit: their first name, please.
+    VolunteerFirst,
+    VolunteerLooking {
+        by: LookedUpBy,
+    },
+    /// Today's shifts and events, with check-in or check-out.
+    VolunteerDay {
+        problem: Option<VolunteerProblem>,
+    },
+    VolunteerSaving,
+    /// Clocked in or out.
+    VolunteerDone(Clocked),
 }
 
 /// What the visitor touched.
@@ -421,6 +447,13 @@ pub enum Tap {
     VerifyByCode,
     /// Find My Membership: send the code to this masked email or phone.
     Target(u32),
+    /// Volunteer: check in to a shift, or walk in to an event.
+    ClockIn {
+        event_id: String,
+        shift_id: Option<String>,
+    },
+    /// Volunteer: check out.
+    ClockOut,
 }
 
 /// One thing that happened.
@@ -460,6 +493,10 @@ pub enum Event {
     CheckInNotRecorded,
     /// The hub's answer to [`Command::FindMembership`].
     FindMembership(fmm::Input),
+    /// The answer to [`Command::FindVolunteer`].
+    Volunteer(VolunteerLookup),
+    /// The answer to [`Command::ClockIn`] and [`Command::ClockOut`].
+    Clocked(Result<Clocked, ClockFault>),
 }
 
 /// What the shell must do.
@@ -500,6 +537,22 @@ pub enum Command {
     /// Ask the hub (answered by [`Event::FindMembership`]). A verified membership is recorded
     /// by the shell (the `reassociation` upload) before it answers.
     FindMembership(fmm::Command),
+    /// Look a volunteer up with their day (answered by [`Event::Volunteer`]); the shell first
+    /// closes a check-out that never came.
+    FindVolunteer(VolunteerQuery),
+    /// Open a check-in at the time given (answered by [`Event::Clocked`]).
+    ClockIn {
+        volunteer: String,
+        event_id: String,
+        shift_id: Option<String>,
+        at: NaiveDateTime,
+    },
+    /// Close the open check-in into a timesheet with its upload (answered by
+    /// [`Event::Clocked`]).
+    ClockOut {
+        clock_id: String,
+        closed: Closed,
+    },
 }
 
 /// The time and the catalog a step is taken with.
@@ -541,6 +594,11 @@ impl Flow {
         }
     }
 
+    /// The flow's settings.
+    pub fn config(&self) -> &FlowConfig {
+        &self.cfg
+    }
+
     /// Why the kiosk cannot sell now, if it cannot.
     pub fn out_of_service(&self) -> Option<PrinterProblem> {
         self.out_of_service
@@ -572,6 +630,8 @@ impl Flow {
                 | Screen::Matching
                 | Screen::CheckInLooking { .. }
                 | Screen::CheckInSaving
+                | Screen::VolunteerLooking { .. }
+                | Screen::VolunteerSaving
         ) && !matches!(&self.screen, Screen::FindMembership(f) if find_membership::waiting(f))
     }
 
@@ -602,7 +662,9 @@ impl Flow {
             }
             Event::Scanned { membership_id } => {
                 self.last_touch = now;
-                if self.check_in_scanned(&membership_id, &mut out) {
+                if self.check_in_scanned(&membership_id, &mut out)
+                    || self.volunteer_scanned(&membership_id, &mut out)
+                {
                     self.still_there_until = None;
                 } else if matches!(self.screen, Screen::AskMember | Screen::MemberId { .. }) {
                     self.still_there_until = None;
@@ -694,6 +756,7 @@ impl Flow {
                 self.check_in_event(event, now, &mut out)
             }
             Event::FindMembership(answer) => self.fmm_answer(answer, now, &mut out),
+            Event::Volunteer(_) | Event::Clocked(_) => self.volunteer_event(event, now, &mut out),
             Event::Printed(printed) if self.screen == Screen::CheckInSaving => {
                 self.check_in_event(Event::Printed(printed), now, &mut out)
             }
@@ -714,7 +777,10 @@ impl Flow {
         let idle = now.saturating_duration_since(self.last_touch);
         if matches!(
             self.screen,
-            Screen::Done | Screen::CollectAtDesk | Screen::CheckedIn { .. }
+            Screen::Done
+                | Screen::CollectAtDesk
+                | Screen::CheckedIn { .. }
+                | Screen::VolunteerDone(_)
         ) {
             if idle >= self.cfg.done_timeout {
                 self.end(out);
@@ -761,17 +827,22 @@ impl Flow {
             }
             (S::Paying { .. } | S::Committing | S::Printing | S::Matching, _) => {}
             (S::CheckInLooking { .. } | S::CheckInSaving, _) => {}
+            (S::VolunteerLooking { .. } | S::VolunteerSaving, _) => {}
             (S::FindMembership(f), _) if find_membership::waiting(f) => {}
             (S::Welcome, Tap::Cancel | Tap::Back) => self.end(out),
             (_, Tap::Cancel) => self.end(out),
-            (S::Done | S::CollectAtDesk | S::CheckedIn { .. }, Tap::Finish) => self.end(out),
+            (
+                S::Done | S::CollectAtDesk | S::CheckedIn { .. } | S::VolunteerDone(_),
+                Tap::Finish,
+            ) => self.end(out),
+            (S::Welcome, Tap::Start(Purpose::Volunteer)) => self.start_volunteer(),
             (S::Welcome, Tap::Start(Purpose::CheckIn)) => self.start_check_in(),
             (S::Welcome, Tap::Start(_)) if self.out_of_service.is_some() => {}
             (S::Welcome, Tap::Start(purpose)) => {
                 self.session.purpose = Some(purpose);
                 self.screen = match purpose {
                     Purpose::Tickets => S::Slots,
-                    Purpose::Membership | Purpose::CheckIn => S::Levels,
+                    Purpose::Membership | Purpose::CheckIn | Purpose::Volunteer => S::Levels,
                 };
             }
             (S::Levels | S::Slots, Tap::Back) => self.end(out),
@@ -954,6 +1025,7 @@ impl Flow {
             }
             (screen, tap) if screen.is_check_in() => self.check_in_tap(tap, ctx, out),
             (S::FindMembership(_), tap) => self.fmm_tap(tap, out),
+            (screen, tap) if screen.is_volunteer() => self.volunteer_tap(tap, ctx, out),
             _ => {}
         }
     }
@@ -969,6 +1041,7 @@ impl Flow {
             Field::MemberId => &mut s.typed_id,
             Field::Extra => &mut s.typed_extra,
             Field::Code => &mut s.typed_code,
+            Field::Last4 => &mut s.typed_last4,
         }
     }
 
@@ -1013,6 +1086,8 @@ impl Flow {
             }
             Screen::CheckInFirst => field == Field::First,
             Screen::FindMembership(f) => find_membership::field(f) == Some(field),
+            Screen::VolunteerFind { .. } => matches!(field, Field::Last | Field::Last4),
+            Screen::VolunteerFirst => field == Field::First,
             _ => false,
         }
     }
@@ -1021,9 +1096,14 @@ impl Flow {
         if !self.shows(self.session.focus) {
             return;
         }
-        // A code has six digits: a seventh is not typed.
-        let full = self.session.focus == Field::Code
-            && self.session.typed_code.chars().count() >= crate::find_membership::code::CODE_DIGITS;
+        // A code has six digits, the end of a phone number four: no more are typed.
+        let full = match self.session.focus {
+            Field::Code => {
+                self.session.typed_code.chars().count() >= crate::find_membership::code::CODE_DIGITS
+            }
+            Field::Last4 => self.session.typed_last4.chars().count() >= 4,
+            _ => false,
+        };
         if full && matches!(key, Key::Text(_)) {
             return;
         }
@@ -1183,7 +1263,11 @@ pub fn form_problem(form: &VisitorForm) -> Option<FormProblem> {
 
 mod check_in;
 mod find_membership;
+mod volunteer;
 pub use check_in::{CheckInProblem, LookedUpBy};
+pub use volunteer::{
+    ClockFault, Clocked, DayShift, VolunteerDay, VolunteerLookup, VolunteerProblem, VolunteerQuery,
+};
 
 #[cfg(test)]
 mod tests;

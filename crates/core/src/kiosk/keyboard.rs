@@ -21,6 +21,8 @@ pub enum Field {
     Extra,
     /// A verification code sent to the member (Find My Membership).
     Code,
+    /// The last four digits of a volunteer's phone.
+    Last4,
 }
 
 /// The set of keys shown.
@@ -50,7 +52,7 @@ impl Field {
             // The one more detail is a phone number, an email or a postcode: a postcode may
             // hold letters, so the ID keys serve it.
             Field::Extra => Layout::Id,
-            Field::Code => Layout::Digits,
+            Field::Code | Field::Last4 => Layout::Digits,
         }
     }
 }

@@ -126,7 +126,7 @@ pub fn draft(
             Some(Purpose::Tickets | Purpose::Membership) => {
                 session.member.as_ref().map(|m| m.membership_id.clone())
             }
-            Some(Purpose::CheckIn) | None => None,
+            Some(Purpose::CheckIn | Purpose::Volunteer) | None => None,
         },
     })
 }

@@ -110,12 +110,16 @@ pub enum Resource {
     TaxRules,
     Slots,
     SigningKeys,
+    /// The CRM's volunteer jobs.
+    Jobs,
+    VolunteerEvents,
+    VolunteerShifts,
 }
 
 impl Resource {
     /// Every feed, in the order a device pulls them: what a product refers to (categories,
     /// tax rules) before the products, and the keys that sign tickets before the tickets.
-    pub const ALL: [Resource; 9] = [
+    pub const ALL: [Resource; 12] = [
         Resource::Categories,
         Resource::TaxRules,
         Resource::Catalog,
@@ -125,6 +129,9 @@ impl Resource {
         Resource::SigningKeys,
         Resource::Tickets,
         Resource::Merges,
+        Resource::Jobs,
+        Resource::VolunteerEvents,
+        Resource::VolunteerShifts,
     ];
 
     /// The feeds of protocol v1 as first published: every hub serves them.
@@ -147,6 +154,9 @@ impl Resource {
             Self::TaxRules => "tax_rules",
             Self::Slots => "slots",
             Self::SigningKeys => "signing_keys",
+            Self::Jobs => "jobs",
+            Self::VolunteerEvents => "volunteer_events",
+            Self::VolunteerShifts => "volunteer_shifts",
         }
     }
 
@@ -1016,3 +1026,14 @@ mod tests {
         assert_eq!(old.feeds().len(), 5);
     }
 }
+
+/// The `jobs` feed: a volunteer job the CRM has (timesheets must name one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobDto {
+    pub name: String,
+}
+
+/// The `volunteer_events` feed.
+pub type VolunteerEventDto = crate::volunteer::VolunteerEvent;
+/// The `volunteer_shifts` feed.
+pub type ShiftDto = crate::volunteer::Shift;

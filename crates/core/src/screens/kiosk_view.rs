@@ -18,6 +18,7 @@ use crate::kiosk::keyboard::{self, Field, KeyCap, Layout};
 use crate::kiosk::money;
 use crate::kiosk::pricing::PriceKind;
 use crate::kiosk::receipt::{date_text, day_text};
+use crate::volunteer::{self, ShiftState};
 
 /// A membership level or a product the welcome and level screens offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +95,36 @@ pub struct CardView {
     pub renewable: bool,
 }
 
+/// A shift of the volunteer's day as the clock shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShiftView {
+    pub shift_id: String,
+    pub event_id: String,
+    pub event: String,
+    /// `10:00–14:00` (an overnight shift's end is on the next day).
+    pub time: String,
+    pub state: ShiftState,
+}
+
+/// An event the volunteer may walk in to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkInView {
+    pub event_id: String,
+    pub name: String,
+    /// The event cannot be clocked into (see staff).
+    pub problem: bool,
+}
+
+/// The volunteer's day on the time clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolunteerView {
+    pub first_name: String,
+    pub shifts: Vec<ShiftView>,
+    pub walk_ins: Vec<WalkInView>,
+    /// Checked in: the event's name and since when (`09:55`).
+    pub open: Option<(String, String)>,
+}
+
 /// Everything the kiosk screen shows, as plain values.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KioskScreenModel {
@@ -140,6 +171,10 @@ pub struct KioskScreenModel {
     pub order_no: Option<String>,
     /// The membership a check-in found.
     pub card: Option<CardView>,
+    /// The volunteer on the time clock, with their day.
+    pub volunteer: Option<VolunteerView>,
+    /// The last four digits of a volunteer's phone, as typed.
+    pub typed_last4: String,
 }
 
 /// The model of `flow`'s screen at `now` (the kiosk's clock: `now_utc`, `now_local`), for a
@@ -312,6 +347,51 @@ pub fn model(
     out.typed_id = s.typed_id.clone();
     out.typed_extra = s.typed_extra.clone();
     out.typed_code = s.typed_code.clone();
+    out.typed_last4 = s.typed_last4.clone();
+    out.volunteer = s.volunteer.as_ref().map(|d| {
+        let rules = &flow.config().clock;
+        let hm = |t: NaiveDateTime| t.format("%H:%M").to_string();
+        let mine: Vec<&str> = d.shifts.iter().map(|s| s.event.event_id.as_str()).collect();
+        VolunteerView {
+            first_name: d.first_name.clone(),
+            shifts: d
+                .shifts
+                .iter()
+                .map(|s| ShiftView {
+                    shift_id: s.shift.shift_id.clone(),
+                    event_id: s.event.event_id.clone(),
+                    event: s.event.name.clone(),
+                    time: format!("{}–{}", hm(s.shift.start), hm(s.shift.end)),
+                    state: volunteer::shift_state(
+                        &s.shift,
+                        s.problem.as_ref(),
+                        d.open.as_ref(),
+                        now_local,
+                        rules,
+                    ),
+                })
+                .collect(),
+            // The day's other events, to walk in to.
+            walk_ins: d
+                .events
+                .iter()
+                .filter(|(e, _)| !mine.contains(&e.event_id.as_str()))
+                .map(|(e, p)| WalkInView {
+                    event_id: e.event_id.clone(),
+                    name: e.name.clone(),
+                    problem: p.is_some(),
+                })
+                .collect(),
+            open: d.open.as_ref().map(|o| {
+                (
+                    d.open_event
+                        .as_ref()
+                        .map_or_else(|| o.event_id.clone(), |e| e.name.clone()),
+                    hm(o.checked_in),
+                )
+            }),
+        }
+    });
     out.focus = s.focus;
     if flow.typing() {
         let layout = flow.layout();

@@ -877,3 +877,21 @@ pub fn now_local(utc: DateTime<Utc>, zone: Option<chrono_tz::Tz>) -> Now {
     };
     Now { utc, local }
 }
+
+/// The instant of a venue-local time: in `zone`, or by the system's time zone when none is
+/// configured (the earlier of two at a clock change; a time a clock change skipped reads as
+/// if it were UTC).
+pub fn utc_of(local: chrono::NaiveDateTime, zone: Option<chrono_tz::Tz>) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let found = match zone {
+        Some(zone) => zone
+            .from_local_datetime(&local)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc)),
+        None => chrono::Local
+            .from_local_datetime(&local)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc)),
+    };
+    found.unwrap_or_else(|| Utc.from_utc_datetime(&local))
+}

@@ -176,6 +176,8 @@ pub fn spawn(
                     && now.duration_since(last_catalog) >= CATALOG_REFRESH
                 {
                     last_catalog = now;
+                    // Check-outs that never came are closed (for approval) as their time passes.
+                    shell.sweep_volunteer_clocks();
                     match load_catalog(&store, clock.as_ref(), zone) {
                         Ok(c) => shell.set_catalog(c),
                         Err(e) => tracing::warn!(error = %e, "kiosk catalog not reloaded"),

@@ -23,6 +23,9 @@ use crate::kiosk::catalog::{Catalog, Lang};
 use crate::kiosk::check_ins;
 use crate::kiosk::checkin::{self, CardLookup, MemberCard, MemberQuery};
 use crate::kiosk::checkout::{
+    ClockFault, Clocked, DayShift, VolunteerDay, VolunteerLookup, VolunteerQuery,
+};
+use crate::kiosk::checkout::{
     Command, Ctx, Event, Flow, FlowConfig, MatchPreview, MemberContext, MemberLookup,
     PaymentOutcome, Printed, PrinterProblem,
 };
@@ -39,6 +42,7 @@ use crate::kiosk::receipt::{
 use crate::kiosk::sale::{NotPaid, SaleError, Sales};
 use crate::normalize::Normalizer;
 use crate::replica;
+use crate::volunteer::{EventProblem, OpenClock, VolunteerEvent};
 
 /// What the workers send back.
 enum Input {
@@ -295,6 +299,230 @@ impl KioskShell {
             } => Some(self.record_check_in(membership_id, guests)),
             Command::PrintPasses => self.print_passes(),
             Command::FindMembership(call) => self.ask_hub(call),
+            Command::FindVolunteer(query) => Some(Event::Volunteer(self.find_volunteer(&query))),
+            Command::ClockIn {
+                volunteer,
+                event_id,
+                shift_id,
+                at,
+            } => Some(Event::Clocked(
+                self.clock_in(volunteer, event_id, shift_id, at),
+            )),
+            Command::ClockOut { clock_id, closed } => {
+                Some(Event::Clocked(self.clock_out(&clock_id, closed)))
+            }
+        }
+    }
+
+    fn clock(&self) -> crate::volunteer::ClockRules {
+        self.parts.flow.clock
+    }
+
+    /// Finds the volunteer and their day; a check-out of theirs that never came is closed first.
+    fn find_volunteer(&mut self, q: &VolunteerQuery) -> VolunteerLookup {
+        let found = match q {
+            VolunteerQuery::Badge(id) => replica::resolve(&self.parts.reader, id)
+                .and_then(|r| replica::constituent(&self.parts.reader, &r.survivor))
+                .map(|c| c.into_iter().map(|c| c.lookup_id).collect::<Vec<_>>()),
+            VolunteerQuery::Name { last, last4, first } => {
+                let n = &self.parts.normalizer;
+                let first = first.as_deref().map(|f| n.name_key(f));
+                replica::volunteer::by_name_and_phone(
+                    &self.parts.reader,
+                    &n.name_key(last),
+                    first.as_deref(),
+                    last4,
+                    10,
+                )
+            }
+        };
+        let id = match found.as_deref() {
+            Ok([one]) => one.clone(),
+            Ok([]) => return VolunteerLookup::NotFound,
+            Ok(_) => return VolunteerLookup::Several,
+            Err(e) => {
+                tracing::error!(error = %e, "volunteer lookup failed");
+                return VolunteerLookup::NotFound;
+            }
+        };
+        self.sweep_volunteer(&id);
+        match self.volunteer_day(&id) {
+            Ok(Some(day)) => VolunteerLookup::Found(Box::new(day)),
+            Ok(None) => VolunteerLookup::NotFound,
+            Err(e) => {
+                tracing::error!(error = %e, "volunteer's day could not be read");
+                VolunteerLookup::NotFound
+            }
+        }
+    }
+
+    fn volunteer_day(&self, id: &str) -> replica::Result<Option<VolunteerDay>> {
+        let conn = &self.parts.reader;
+        let Some(person) = replica::constituent(conn, id)? else {
+            return Ok(None);
+        };
+        let now = self.now_local();
+        let from = now.date().and_hms_opt(0, 0, 0).unwrap_or(now);
+        let shifts =
+            replica::volunteer::shifts_between(conn, from, from + chrono::Duration::days(1))?;
+        let mut events: Vec<(VolunteerEvent, Option<EventProblem>)> = Vec::new();
+        let job_exists = |job: &str| replica::volunteer::job_exists(conn, job).unwrap_or(false);
+        let mut mine = Vec::new();
+        for s in shifts {
+            let Some(event) = replica::volunteer::event(conn, &s.event_id)? else {
+                continue;
+            };
+            let problem = crate::volunteer::event_problem(&event, &job_exists);
+            if !events.iter().any(|(e, _)| e.event_id == event.event_id) {
+                events.push((event.clone(), problem.clone()));
+            }
+            if s.volunteers.iter().any(|v| v == id) {
+                mine.push(DayShift {
+                    shift: s,
+                    event,
+                    problem,
+                });
+            }
+        }
+        let open = crate::volunteer::clock::open_of(conn, id)?;
+        let open_event = match &open {
+            Some(o) => replica::volunteer::event(conn, &o.event_id)?,
+            None => None,
+        };
+        Ok(Some(VolunteerDay {
+            volunteer: id.to_owned(),
+            first_name: person.name.first,
+            shifts: mine,
+            events,
+            open,
+            open_event,
+        }))
+    }
+
+    /// Closes the check-outs that never came (flagged for approval): of one volunteer, or of
+    /// everyone (`None`). Returns how many were closed.
+    pub fn sweep_volunteer_clocks(&mut self) -> usize {
+        let open = match crate::volunteer::clock::all_open(&self.parts.reader) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the open check-ins");
+                return 0;
+            }
+        };
+        let mut closed = 0;
+        for o in open {
+            if self.sweep_one(&o) {
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    fn sweep_volunteer(&mut self, volunteer: &str) {
+        if let Ok(Some(o)) = crate::volunteer::clock::open_of(&self.parts.reader, volunteer) {
+            self.sweep_one(&o);
+        }
+    }
+
+    fn sweep_one(&mut self, o: &OpenClock) -> bool {
+        let conn = &self.parts.reader;
+        let shift_end = match &o.shift_id {
+            Some(id) => match replica::volunteer::shift(conn, id) {
+                Ok(Some(s)) => Some(s.end),
+                // A shift the hub withdrew: its check-in is closed as a walk-in's.
+                _ => None,
+            },
+            None => None,
+        };
+        let Some(closed) = crate::volunteer::sweep(o, shift_end, self.now_local(), &self.clock())
+        else {
+            return false;
+        };
+        tracing::info!(volunteer = %o.volunteer, clock = %o.clock_id, "missed check-out closed for approval");
+        self.close_clock(o, closed).is_ok()
+    }
+
+    fn close_clock(
+        &self,
+        o: &OpenClock,
+        closed: crate::volunteer::Closed,
+    ) -> Result<Option<String>, replica::ReplicaError> {
+        let event =
+            replica::volunteer::event(&self.parts.reader, &o.event_id)?.ok_or_else(|| {
+                replica::ReplicaError::Corrupt {
+                    table: "volunteer_events",
+                    detail: format!("no event {}", o.event_id),
+                }
+            })?;
+        let (o, device) = (o.clone(), self.parts.sales.device_id.clone());
+        let now_ms = self.parts.clock.now().timestamp_millis();
+        self.parts.sales.store.write(move |tx| {
+            crate::volunteer::clock::close(tx, &o, &event, &closed, &device, now_ms)
+        })
+    }
+
+    fn clock_in(
+        &mut self,
+        volunteer: String,
+        event_id: String,
+        shift_id: Option<String>,
+        at: chrono::NaiveDateTime,
+    ) -> Result<Clocked, ClockFault> {
+        let event = replica::volunteer::event(&self.parts.reader, &event_id)
+            .ok()
+            .flatten()
+            .ok_or(ClockFault::NotSaved)?;
+        let open = OpenClock {
+            clock_id: uuid::Uuid::now_v7().to_string(),
+            volunteer,
+            event_id,
+            shift_id,
+            checked_in: at,
+        };
+        match self
+            .parts
+            .sales
+            .store
+            .write(move |tx| crate::volunteer::clock::open(tx, &open))
+        {
+            Ok(()) => Ok(Clocked::In { event: event.name }),
+            Err(e) => {
+                tracing::error!(error = %e, "the check-in was not recorded");
+                Err(ClockFault::NotSaved)
+            }
+        }
+    }
+
+    fn clock_out(
+        &mut self,
+        clock_id: &str,
+        closed: crate::volunteer::Closed,
+    ) -> Result<Clocked, ClockFault> {
+        let open = self
+            .flow
+            .session()
+            .volunteer
+            .as_ref()
+            .and_then(|d| d.open.clone())
+            .filter(|o| o.clock_id == clock_id)
+            .ok_or(ClockFault::NotSaved)?;
+        let minutes = closed.minutes;
+        match self.close_clock(&open, closed) {
+            Ok(_) => Ok(Clocked::Out {
+                event: self
+                    .flow
+                    .session()
+                    .volunteer
+                    .as_ref()
+                    .and_then(|d| d.open_event.as_ref())
+                    .map(|e| e.name.clone())
+                    .unwrap_or_default(),
+                minutes,
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "the check-out was not recorded");
+                Err(ClockFault::NotSaved)
+            }
         }
     }
 

@@ -23,8 +23,9 @@ use crate::config::DeviceConfig;
 use crate::gate::retention::{self, Compaction};
 use crate::outbox;
 use crate::protocol::{
-    CategoryDto, Change, ConstituentDto, FeedPage, MembershipDto, MergeDto, ProductDto, Resource,
-    RowStatus, SigningKeyDto, SlotDto, TaxRuleDto, TicketDto, UploadBatch, UploadRow,
+    CategoryDto, Change, ConstituentDto, FeedPage, JobDto, MembershipDto, MergeDto, ProductDto,
+    Resource, RowStatus, ShiftDto, SigningKeyDto, SlotDto, TaxRuleDto, TicketDto, UploadBatch,
+    UploadRow, VolunteerEventDto,
 };
 use crate::replica::{self, Applier, ApplyStats, Store};
 
@@ -118,6 +119,19 @@ feed!(
     SigningKeyDto,
     Resource::SigningKeys,
     signing_keys
+);
+feed!(JobFeed, JobDto, Resource::Jobs, jobs);
+feed!(
+    VolunteerEventFeed,
+    VolunteerEventDto,
+    Resource::VolunteerEvents,
+    volunteer_events
+);
+feed!(
+    VolunteerShiftFeed,
+    ShiftDto,
+    Resource::VolunteerShifts,
+    volunteer_shifts
 );
 
 /// How long one writer job applies a feed's changes, at most, before it commits and the next
@@ -438,6 +452,9 @@ impl SyncEngine {
                     Resource::Memberships => self.pull::<MembershipFeed>(o).await?,
                     Resource::Tickets => self.pull::<TicketFeed>(o).await?,
                     Resource::Merges => self.pull::<MergeFeed>(o).await?,
+                    Resource::Jobs => self.pull::<JobFeed>(o).await?,
+                    Resource::VolunteerEvents => self.pull::<VolunteerEventFeed>(o).await?,
+                    Resource::VolunteerShifts => self.pull::<VolunteerShiftFeed>(o).await?,
                 };
                 total.pages += rep.pages;
                 total.upserts += rep.upserts;

@@ -10,6 +10,7 @@ mod query;
 pub mod schema;
 pub mod search;
 pub mod store;
+pub mod volunteer;
 
 use std::path::Path;
 use std::time::Duration;

@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (8, V8),
     (9, V9),
     (10, V10),
+    (11, V11),
 ];
 
 /// Every migration in order: the DDL of a fresh replica (the sync benchmark's `sqlite3`
@@ -531,4 +532,45 @@ CREATE TABLE guest_passes (
     printed_at_ms INTEGER
 );
 CREATE INDEX guest_passes_scan ON guest_passes(scan_id);
+"#;
+
+/// The volunteer time clock: the CRM's jobs, the events and shifts from the hub's feeds, open
+/// check-ins, and the timesheets made (each with its upload row, written together).
+pub const V11: &str = r#"
+CREATE TABLE jobs (
+    name TEXT PRIMARY KEY
+) WITHOUT ROWID;
+CREATE TABLE volunteer_events (
+    event_id TEXT PRIMARY KEY,
+    doc      TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE volunteer_shifts (
+    shift_id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    start    TEXT NOT NULL,
+    end      TEXT NOT NULL,
+    doc      TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX volunteer_shifts_end ON volunteer_shifts(end);
+CREATE TABLE volunteer_clock (
+    clock_id   TEXT PRIMARY KEY,
+    volunteer  TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    shift_id   TEXT,
+    checked_in TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX volunteer_clock_one_open ON volunteer_clock(volunteer);
+CREATE TABLE timesheets (
+    clock_id       TEXT PRIMARY KEY,
+    volunteer      TEXT NOT NULL,
+    event_id       TEXT NOT NULL,
+    shift_id       TEXT,
+    checked_in     TEXT NOT NULL,
+    checked_out    TEXT NOT NULL,
+    day            TEXT NOT NULL,
+    hours          REAL NOT NULL,
+    needs_approval TEXT,
+    outbox_key     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX timesheets_day ON timesheets(day);
 "#;
