@@ -586,6 +586,21 @@ fn config_check_refuses_everything_run_would_refuse() {
             words: "out of range",
         },
         Case {
+            what: "a volunteer clock rounding to the hour's wrong side",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                (
+                    "[gate]",
+                    "[kiosk]\n[kiosk.volunteer_clock]\nrounding = \"sideways\"\n[gate]",
+                ),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 16,
+            key: "kiosk.volunteer_clock.rounding",
+            words: "\"nearest\", \"down\" or \"up\"",
+        },
+        Case {
             what: "a misspelt printer key",
             edits: &[
                 ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),

@@ -28,6 +28,27 @@ pub struct HubDirArg {
 }
 
 #[derive(Subcommand)]
+pub enum VolunteersCommand {
+    /// Apply an export (JSON: `exported_at`, `since`, `users` with their biographical fields,
+    /// `groups` and `registrations`): users matched or created through intake, groups linked
+    /// to an organisation as relationships, hours as timesheets the CRM takes.
+    Import {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// The export, as the volunteer system wrote it.
+        file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The records imports created, to de-duplicate against the CRM's.
+    New {
+        #[command(flatten)]
+        dir: HubDirArg,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum HubCommand {
     /// Create the hub directory with a private CA and a server certificate.
     Init {
@@ -180,6 +201,12 @@ pub enum HubCommand {
         /// Print as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// The volunteer system's hourly sync: import an export of the users changed since its last
+    /// run, or list the records imports created (to de-duplicate in the CRM).
+    Volunteers {
+        #[command(subcommand)]
+        command: VolunteersCommand,
     },
     /// List the kiosks' ticket-signing keys, or revoke one (a stolen kiosk): gates refuse
     /// its tickets from their next pull.
@@ -468,6 +495,56 @@ pub async fn run(command: HubCommand) -> Result<()> {
                         }
                     );
                 }
+            }
+        }
+        HubCommand::Volunteers {
+            command: VolunteersCommand::Import { dir, file, json },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let export: crate::volunteers::VolunteerExport = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: not a volunteer export: {e}", file.display()))?;
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let now = chrono::Utc::now();
+            let r = store.write(|tx, seq| crate::volunteers::import(tx, seq, &export, now))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "{} users: {} matched to existing records, {} new, {} refused; {} relationships \
+                     added; {} timesheets taken, {} refused",
+                    r.users,
+                    r.matched,
+                    r.created.len(),
+                    r.refused_users.len(),
+                    r.relationships,
+                    r.hours_accepted,
+                    r.hours_refused.len()
+                );
+                for n in &r.created {
+                    println!(
+                        "  new, to de-duplicate: {} {} ({})",
+                        n.lookup_id, n.name, n.user_id
+                    );
+                }
+                for (user, reason) in &r.refused_users {
+                    println!("  user {user} not imported: {reason}");
+                }
+                for (user, event, reason) in &r.hours_refused {
+                    println!("  hours of {user} at {event:?} not taken: {reason}");
+                }
+            }
+        }
+        HubCommand::Volunteers {
+            command: VolunteersCommand::New { dir },
+        } => {
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let new = store.read(crate::volunteers::new_volunteers)?;
+            if new.is_empty() {
+                println!("no records created by volunteer imports");
+            }
+            for (user, lookup, at) in new {
+                println!("{lookup}  volunteer {user}  first imported {at}");
             }
         }
         HubCommand::Keys { dir, revoke, json } => {

@@ -700,6 +700,72 @@ pub fn resolve_review(
     Ok(applied)
 }
 
+/// A person from outside the devices (the volunteer system's hourly import), known there as
+/// `local_id` of `source`: the first time, matched or created exactly as a device's
+/// `new_constituent` is (several matches: created and queued for staff); after that, the same
+/// record again (through merges), with the CRM's update rules applied to it. Returns the Lookup
+/// ID and whether the record was created now; `Err` for details intake cannot take.
+pub(crate) fn intake_external(
+    tx: &Connection,
+    seq: &mut Seq,
+    source: &str,
+    local_id: &str,
+    visitor: &VisitorDetails,
+    types: &VisitorContactTypes,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<(String, bool), String>> {
+    let known: Option<String> = tx
+        .prepare_cached(
+            "SELECT lookup_id FROM intake_created WHERE device_id = ?1 AND local_id = ?2",
+        )?
+        .query_row(params![source, local_id], |r| r.get(0))
+        .optional()?;
+    if let Some(first) = known {
+        let survivor = resolve(tx, source, &first)?
+            .and_then(|chain| chain.last().cloned())
+            .unwrap_or(first);
+        if let Some(existing) = load(tx, &survivor)? {
+            update_automatically(
+                tx,
+                seq,
+                &existing,
+                visitor,
+                types,
+                &Normalizer::default(),
+                now,
+            )?;
+        }
+        return Ok(Ok((survivor, false)));
+    }
+    let payload = NewConstituentV1 {
+        first_name: visitor.name.first.clone(),
+        last_name: visitor.name.last.clone(),
+        local_id: Some(local_id.to_owned()),
+        visitor: Some(visitor.clone()),
+        contact_types: Some(types.clone()),
+        created_at: None,
+    };
+    let row = UploadRow {
+        idempotency_key: format!("{source}:{local_id}"),
+        kind: "new_constituent".into(),
+        version: 1,
+        payload: serde_json::to_value(&payload)?,
+        created_at: now,
+    };
+    match new_constituent(tx, seq, source, &row, now)? {
+        Ok(Some(id)) => {
+            let created: bool = tx
+                .prepare_cached("SELECT created FROM intake_created WHERE idempotency_key = ?1")?
+                .query_row([&row.idempotency_key], |r| r.get(0))
+                .optional()?
+                .unwrap_or(false);
+            Ok(Ok((id, created)))
+        }
+        Ok(None) => Ok(Err("no record was made".into())),
+        Err(reason) => Ok(Err(reason)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

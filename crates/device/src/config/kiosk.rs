@@ -56,6 +56,8 @@ pub struct KioskConfig {
     pub terminal: TerminalConfig,
     pub leases: LeaseSettings,
     pub letterhead: Letterhead,
+    /// The volunteer time clock's rules (`[kiosk.volunteer_clock]`).
+    pub clock: crate::volunteer::ClockRules,
 }
 
 impl KioskConfig {
@@ -65,6 +67,7 @@ impl KioskConfig {
             idle_timeout: self.idle_timeout,
             still_there: self.still_there,
             default_lang: self.language,
+            clock: self.clock,
             ..Default::default()
         }
     }
@@ -168,6 +171,7 @@ pub(super) fn validate(
             );
         }
     }
+    let clock = volunteer_clock(p, k.volunteer_clock.unwrap_or_default());
     (currency_ok && prefix_ok).then_some(())?;
     Some(KioskConfig {
         currency,
@@ -181,6 +185,59 @@ pub(super) fn validate(
         terminal: terminal?,
         leases: leases?,
         letterhead,
+        clock: clock?,
+    })
+}
+
+fn volunteer_clock(
+    p: &mut Problems<'_>,
+    r: super::raw::RawVolunteerClock,
+) -> Option<crate::volunteer::ClockRules> {
+    use crate::volunteer::{ClockRules, RoundMode, Rounding};
+    let d = ClockRules::default();
+    let minutes = |t: chrono::TimeDelta| Duration::from_secs(t.num_seconds().max(0) as u64);
+    let opens_before = duration(
+        p,
+        "kiosk.volunteer_clock.opens_before",
+        r.opens_before,
+        minutes(d.opens_before),
+        (Duration::ZERO, Duration::from_secs(6 * 3600)),
+    );
+    let grace = duration(
+        p,
+        "kiosk.volunteer_clock.checkout_grace",
+        r.checkout_grace,
+        minutes(d.checkout_grace),
+        (Duration::ZERO, Duration::from_secs(6 * 3600)),
+    );
+    let step = int_in(
+        p,
+        "kiosk.volunteer_clock.rounding_minutes",
+        r.rounding_minutes,
+        i64::from(d.rounding.minutes),
+        (1, 60),
+    );
+    let mode = match r.rounding.as_deref().unwrap_or("nearest") {
+        "nearest" => Some(RoundMode::Nearest),
+        "down" => Some(RoundMode::Down),
+        "up" => Some(RoundMode::Up),
+        other => {
+            p.at_path(
+                "kiosk.volunteer_clock.rounding",
+                &format!("{other:?}: expected \"nearest\", \"down\" or \"up\""),
+            );
+            None
+        }
+    };
+    let delta = |d: Duration| chrono::TimeDelta::seconds(i64::try_from(d.as_secs()).unwrap_or(0));
+    Some(ClockRules {
+        opens_before: delta(opens_before?),
+        rounding: Rounding {
+            minutes: u32::try_from(step?).unwrap_or(15),
+            mode: mode?,
+        },
+        checkout_grace: delta(grace?),
+        max_open: d.max_open,
     })
 }
 

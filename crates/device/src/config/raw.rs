@@ -63,6 +63,16 @@ pub struct RawKiosk {
     pub terminal: Option<RawKioskTerminal>,
     pub leases: Option<RawKioskLeases>,
     pub receipt: Option<RawKioskReceipt>,
+    pub volunteer_clock: Option<RawVolunteerClock>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVolunteerClock {
+    pub opens_before: Option<String>,
+    pub rounding_minutes: Option<i64>,
+    pub rounding: Option<String>,
+    pub checkout_grace: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -376,7 +376,14 @@ impl KioskShell {
             if !events.iter().any(|(e, _)| e.event_id == event.event_id) {
                 events.push((event.clone(), problem.clone()));
             }
-            if s.volunteers.iter().any(|v| v == id) {
+            // Scheduled under this record, or under one since merged into it.
+            let scheduled = s.volunteers.iter().any(|v| {
+                v == id
+                    || replica::resolve(conn, v)
+                        .map(|r| r.survivor == id)
+                        .unwrap_or(false)
+            });
+            if scheduled {
                 mine.push(DayShift {
                     shift: s,
                     event,
