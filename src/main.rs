@@ -26,6 +26,18 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum PinCommand {
+    /// Set the PIN: typed twice (not shown on a terminal; one line each on a pipe), kept as an
+    /// Argon2id hash in the PIN file, readable by its owner only.
+    Set {
+        /// The PIN file (e.g. /etc/portico/technician.pin, or the device config's
+        /// `kiosk.technician_pin_file`).
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the device daemon.
     Run {
@@ -101,6 +113,11 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// The technician screen's PIN.
+    Pin {
+        #[command(subcommand)]
+        command: PinCommand,
     },
     /// The kiosk's orders: list them, print again, settle payments, a test sale.
     Kiosk {
@@ -382,6 +399,20 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     report.pages
                 );
             }
+        }
+        Command::Pin {
+            command: PinCommand::Set { file },
+        } => {
+            let first = read_secret("New technician PIN: ")?;
+            let again = read_secret("The PIN again: ")?;
+            if first != again {
+                anyhow::bail!("the two PINs differ; nothing was written");
+            }
+            portico::technician::set(&file, &first)?;
+            println!(
+                "technician PIN set: {} (an Argon2id hash, mode 0600)",
+                file.display()
+            );
         }
         Command::Status {
             config,
@@ -794,6 +825,20 @@ fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A secret typed on the terminal without echo, or a line of standard input when it is no
+/// terminal (a provisioning script).
+fn read_secret(prompt: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let line = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt)?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line
+    };
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 #[cfg(test)]

@@ -386,3 +386,105 @@ async fn the_tools_still_work_when_the_machine_disagrees_with_the_config() {
         .unwrap();
     assert_eq!(check.status.code(), Some(2));
 }
+
+/// `portico pin set` with the PIN typed twice on standard input.
+fn pin_set(file: &Path, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["pin", "set", "--file"])
+        .arg(file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn pin_set_writes_an_argon2id_hash_only_when_the_pin_is_typed_the_same_twice() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("technician.pin");
+    let out = pin_set(&file, "480913\n480931\n");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("the two PINs differ"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!file.exists());
+    let out = pin_set(&file, "123456\n123456\n");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("too easy to guess"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = pin_set(&file, "480913\n480913\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("480913"));
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(written.starts_with("$argon2id$") && !written.contains("480913"));
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(portico::technician::verify(&file, "480913").unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_pins_lock_the_technician_out_even_across_a_restart() {
+    use portico::clock::Clock;
+    use portico::technician::{Entry, enter, set};
+    let hub = TestHub::start(10).await;
+    let dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
+    let clock = manual_clock();
+    let pin = dev.dir.path().join("technician.pin");
+    set(&pin, "480913").unwrap();
+    let now = clock.now();
+    {
+        let device = dev.open(clock.clone());
+        let reader = device.store.reader().unwrap();
+        let try_pin = |p: &str| enter(&device.store, &reader, &pin, p, now).unwrap();
+        for _ in 0..4 {
+            assert_eq!(try_pin("000111"), Entry::Wrong);
+        }
+        assert_eq!(
+            try_pin("000111"),
+            Entry::Locked(std::time::Duration::from_secs(30))
+        );
+        // Locked: even the right PIN is not tried.
+        assert!(matches!(try_pin("480913"), Entry::Locked(_)));
+    }
+    // The device restarts: still locked.
+    let device = dev.open(clock.clone());
+    let reader = device.store.reader().unwrap();
+    assert!(matches!(
+        enter(
+            &device.store,
+            &reader,
+            &pin,
+            "480913",
+            now + chrono::Duration::seconds(10)
+        )
+        .unwrap(),
+        Entry::Locked(_)
+    ));
+    let later = now + chrono::Duration::seconds(31);
+    assert_eq!(
+        enter(&device.store, &reader, &pin, "480913", later).unwrap(),
+        Entry::Granted
+    );
+    // The count started again.
+    assert_eq!(
+        enter(&device.store, &reader, &pin, "000111", later).unwrap(),
+        Entry::Wrong
+    );
+}

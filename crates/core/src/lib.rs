@@ -21,6 +21,7 @@ pub mod matching;
 pub mod normalize;
 pub mod protocol;
 pub mod screens;
+pub mod technician;
 pub mod update_rules;
 pub mod upstream;
 pub mod volunteer;

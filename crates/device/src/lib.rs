@@ -18,6 +18,7 @@ pub mod kiosk;
 pub mod logging;
 pub mod status;
 pub mod sync;
+pub mod technician;
 
 /// The gate: decisions (core), scan log (store), and here the station, the relays and the
 /// `[gate]` section.

@@ -48,6 +48,9 @@ pub struct StatusReport {
     /// A kiosk's sales (absent on a device that never sold).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kiosk: Option<KioskStats>,
+    /// The volunteer time clock (absent where no volunteer events were ever pulled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volunteers: Option<VolunteerStats>,
     /// The database's size and the room left beside it (absent when the file system could not
     /// be asked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +59,19 @@ pub struct StatusReport {
     /// [`crate::replica::keep_aside`] and [`crate::replica::store::keep_aside_unreadable`].
     #[serde(default)]
     pub kept_aside: Vec<String>,
+}
+
+/// The time clock's state, and the events it cannot clock into.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VolunteerStats {
+    /// Volunteers checked in now.
+    pub checked_in: u64,
+    pub timesheets: u64,
+    /// Timesheets the clock closed itself (a check-out that never came), for staff to approve.
+    pub to_approve: u64,
+    /// Events the CRM would refuse (configuration problems for the venue's volunteer office):
+    /// event name and why.
+    pub event_problems: Vec<(String, String)>,
 }
 
 /// What a kiosk has sold and holds.
@@ -254,6 +270,31 @@ pub fn report(
                 })
                 .transpose()?
         },
+        volunteers: {
+            let events = crate::replica::volunteer::events(conn)?;
+            if events.is_empty() {
+                None
+            } else {
+                let job_exists =
+                    |job: &str| crate::replica::volunteer::job_exists(conn, job).unwrap_or(false);
+                Some(VolunteerStats {
+                    checked_in: count("volunteer_clock")?,
+                    timesheets: count("timesheets")?,
+                    to_approve: conn.query_row(
+                        "SELECT count(*) FROM timesheets WHERE needs_approval IS NOT NULL",
+                        [],
+                        |r| r.get::<_, i64>(0).map(|n| n as u64),
+                    )?,
+                    event_problems: events
+                        .iter()
+                        .filter_map(|e| {
+                            crate::volunteer::event_problem(e, &job_exists)
+                                .map(|p| (e.name.clone(), p.words()))
+                        })
+                        .collect(),
+                })
+            }
+        },
         storage: conn.path().and_then(|p| Storage::of(Path::new(p))),
         kept_aside: {
             let mut kept = crate::replica::kept_aside_records(conn)?;
@@ -367,6 +408,17 @@ pub fn render(r: &StatusReport) -> String {
             s.push_str(&format!(
                 "  PAYMENTS  {} not settled with the terminal: portico kiosk settle\n",
                 k.unsettled_payments
+            ));
+        }
+    }
+    if let Some(v) = &r.volunteers {
+        s.push_str(&format!(
+            "volunteers  {} checked in now, {} timesheets ({} to approve)\n",
+            v.checked_in, v.timesheets, v.to_approve
+        ));
+        for (event, why) in &v.event_problems {
+            s.push_str(&format!(
+                "  EVENT     {event:?} cannot be clocked into: {why}\n"
             ));
         }
     }
@@ -658,6 +710,15 @@ mod tests {
             tickets: 0,
             scan_log: None,
             kiosk: None,
+            volunteers: Some(VolunteerStats {
+                checked_in: 2,
+                timesheets: 14,
+                to_approve: 1,
+                event_problems: vec![(
+                    "Dolphin Show Helpers".into(),
+                    "the CRM has no job named \"Dolphin Trainer\"".into(),
+                )],
+            }),
             storage: Some(Storage {
                 database_bytes: 803_139_584,
                 wal_bytes: 4_120_000,
@@ -667,6 +728,14 @@ mod tests {
             kept_aside: Vec::new(),
         };
         let text = render(&report);
+        assert!(
+            text.contains(
+                "volunteers  2 checked in now, 14 timesheets (1 to approve)\n  EVENT     \
+                 \"Dolphin Show Helpers\" cannot be clocked into: the CRM has no job named \
+                 \"Dolphin Trainer\"\n"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "storage     database 803.1 MB (+ 4.1 MB WAL), 49.0 GB free of 252.0 GB (19%)\n"

@@ -515,7 +515,9 @@ impl KioskShell {
             .ok_or(ClockFault::NotSaved)?;
         let minutes = closed.minutes;
         match self.close_clock(&open, closed) {
-            Ok(_) => Ok(Clocked::Out {
+            // Closed meanwhile by the sweep (for approval): these hours were not recorded.
+            Ok(None) => Err(ClockFault::NotSaved),
+            Ok(Some(_)) => Ok(Clocked::Out {
                 event: self
                     .flow
                     .session()
@@ -661,6 +663,20 @@ impl KioskShell {
             self.parts.paper,
             self.flow.session().lang,
         );
+        self.print_on_worker(printer, doc, move |result| Input::PassesPrinted {
+            secrets,
+            result,
+        })
+    }
+
+    /// Prints `doc` on a worker thread (a printer may take its timeout); `done` makes the
+    /// queue's input of its result.
+    fn print_on_worker(
+        &self,
+        printer: SharedPrinter,
+        doc: PrintDoc,
+        done: impl FnOnce(Result<PrintReport, PrinterError>) -> Input + Send + 'static,
+    ) -> Option<Event> {
         let tx = self.tx.clone();
         let spawned = std::thread::Builder::new()
             .name("kiosk-printing".into())
@@ -669,7 +685,7 @@ impl KioskShell {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .print(&doc);
-                let _ = tx.send(Input::PassesPrinted { secrets, result });
+                let _ = tx.send(done(result));
             });
         match spawned {
             Ok(_) => None,
@@ -682,13 +698,7 @@ impl KioskShell {
         secrets: &[String],
         result: Result<PrintReport, PrinterError>,
     ) -> Event {
-        let report = result.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "printing guest passes failed");
-            PrintReport {
-                printed: 0,
-                stopped: true,
-            }
-        });
+        let report = print_report(result);
         self.last_print = Some(report);
         let done: Vec<String> = secrets.iter().take(report.printed).cloned().collect();
         let all = done.len() == secrets.len();
@@ -818,26 +828,13 @@ impl KioskShell {
             self.parts.paper,
         );
         let pieces = doc.cuts();
-        let tx = self.tx.clone();
         let order_id = printout.order_id.clone();
-        let spawned = std::thread::Builder::new()
-            .name("kiosk-printing".into())
-            .spawn(move || {
-                let result = printer
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .print(&doc);
-                let _ = tx.send(Input::Printed {
-                    order_id,
-                    secrets,
-                    pieces,
-                    result,
-                });
-            });
-        match spawned {
-            Ok(_) => None,
-            Err(_) => Some(Event::Printed(Printed::NotAll)),
-        }
+        self.print_on_worker(printer, doc, move |result| Input::Printed {
+            order_id,
+            secrets,
+            pieces,
+            result,
+        })
     }
 
     fn printed(
@@ -847,13 +844,7 @@ impl KioskShell {
         pieces: usize,
         result: Result<PrintReport, PrinterError>,
     ) -> Event {
-        let report = result.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "printing failed");
-            PrintReport {
-                printed: 0,
-                stopped: true,
-            }
-        });
+        let report = print_report(result);
         self.last_print = Some(report);
         // Tickets print first, then the receipt.
         let tickets: Vec<String> = secrets.iter().take(report.printed).cloned().collect();
@@ -882,6 +873,17 @@ impl KioskShell {
     pub fn order(&self) -> Option<&CommittedOrder> {
         self.order.as_ref()
     }
+}
+
+/// What the printer reported; a failure reads as nothing printed.
+fn print_report(result: Result<PrintReport, PrinterError>) -> PrintReport {
+    result.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "printing failed");
+        PrintReport {
+            printed: 0,
+            stopped: true,
+        }
+    })
 }
 
 /// Why `printer` cannot print now, if it cannot.
