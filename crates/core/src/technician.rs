@@ -1,5 +1,6 @@
 //! The technician screen's guard, sans-IO: what a technician PIN may be, how wrong PINs lock
-//! the screen out for longer and longer, and when a technician's session ends.
+//! the screen out for longer and longer, when a technician's session ends, and the screen's
+//! state machine over them ([`Technician`]: the hidden entry, the PIN pad, the pages).
 //!
 //! Five wrong PINs in a row lock the entry for [`FIRST_LOCK`]; each further wrong PIN doubles
 //! the wait, up to [`LONGEST_LOCK`]. A right PIN clears the count. The shell keeps the
@@ -173,5 +174,294 @@ mod tests {
         // A clock set back does not keep it open longer.
         s.touched(at(50));
         assert!(s.ended(at(220)));
+    }
+}
+
+/// How long a screen corner is held to open the technician's PIN entry.
+pub const CORNER_HOLD: Duration = Duration::from_secs(3);
+/// The PIN entry closes when left this long.
+pub const PIN_IDLE: Duration = Duration::from_secs(60);
+
+/// The technician screen's pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// Link, last sync, outbox, dead letters, replica, disk.
+    Status,
+    /// A live scan test per reader.
+    Inputs,
+    /// Relay pulse test and the passage sensor.
+    Relay,
+    Printer,
+    Terminal,
+    /// Out of service on or off.
+    Service,
+    /// Volunteer events with configuration problems.
+    Volunteers,
+}
+
+/// What the technician screen shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TechScreen {
+    /// Hidden: the visitor screen shows.
+    Closed,
+    /// The PIN pad, with the digits typed so far (shown as dots) and why the last PIN was not
+    /// taken.
+    Pin {
+        typed: String,
+        wrong: bool,
+    },
+    /// Too many wrong PINs: the pad opens again at `until`.
+    Locked {
+        until: DateTime<Utc>,
+    },
+    Open {
+        page: Page,
+    },
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TechEvent {
+    /// A screen corner was held this long.
+    CornerHeld(Duration),
+    /// A technician's card was scanned.
+    TechnicianCard,
+    Digit(u8),
+    Backspace,
+    Submit,
+    Close,
+    Page(Page),
+    /// The shell's answer to [`TechCommand::CheckPin`].
+    Pin(PinAnswer),
+    Tick,
+}
+
+/// The PIN as the shell found it (against the PIN file and the saved lock-out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinAnswer {
+    Granted,
+    Wrong,
+    /// Locked for this long.
+    Locked(Duration),
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TechCommand {
+    /// Check the PIN (and the lock-out); answered by [`TechEvent::Pin`].
+    CheckPin(String),
+}
+
+/// The technician screen's state machine: the hidden entry, the PIN pad, the lock-out, and a
+/// session that ends when idle. The PIN typed lives here only until it is checked.
+#[derive(Debug, Clone)]
+pub struct Technician {
+    screen: TechScreen,
+    session: Option<Session>,
+    last_touch: DateTime<Utc>,
+    idle: Duration,
+}
+
+impl Technician {
+    /// Closed; an open session ends after `idle` untouched.
+    pub fn new(now: DateTime<Utc>, idle: Duration) -> Self {
+        Self {
+            screen: TechScreen::Closed,
+            session: None,
+            last_touch: now,
+            idle,
+        }
+    }
+
+    pub fn screen(&self) -> &TechScreen {
+        &self.screen
+    }
+
+    pub fn handle(&mut self, event: TechEvent, now: DateTime<Utc>) -> Option<TechCommand> {
+        if event != TechEvent::Tick {
+            self.last_touch = now;
+            if let Some(s) = &mut self.session {
+                s.touched(now);
+            }
+        }
+        let screen = std::mem::replace(&mut self.screen, TechScreen::Closed);
+        let (next, command) = match (screen, event) {
+            (TechScreen::Closed, TechEvent::CornerHeld(d)) if d >= CORNER_HOLD => (
+                TechScreen::Pin {
+                    typed: String::new(),
+                    wrong: false,
+                },
+                None,
+            ),
+            (TechScreen::Closed, TechEvent::TechnicianCard) => (
+                TechScreen::Pin {
+                    typed: String::new(),
+                    wrong: false,
+                },
+                None,
+            ),
+            (_, TechEvent::Close) => {
+                self.session = None;
+                (TechScreen::Closed, None)
+            }
+            (TechScreen::Pin { mut typed, .. }, TechEvent::Digit(d)) if d <= 9 => {
+                if typed.len() < PIN_DIGITS.1 {
+                    typed.push(char::from(b'0' + d));
+                }
+                (
+                    TechScreen::Pin {
+                        typed,
+                        wrong: false,
+                    },
+                    None,
+                )
+            }
+            (TechScreen::Pin { mut typed, wrong }, TechEvent::Backspace) => {
+                typed.pop();
+                (TechScreen::Pin { typed, wrong }, None)
+            }
+            (TechScreen::Pin { typed, .. }, TechEvent::Submit) if !typed.is_empty() => (
+                TechScreen::Pin {
+                    typed: String::new(),
+                    wrong: false,
+                },
+                Some(TechCommand::CheckPin(typed)),
+            ),
+            (TechScreen::Pin { .. } | TechScreen::Locked { .. }, TechEvent::Pin(answer)) => {
+                match answer {
+                    PinAnswer::Granted => {
+                        self.session = Some(Session::start(now, self.idle));
+                        (TechScreen::Open { page: Page::Status }, None)
+                    }
+                    PinAnswer::Wrong => (
+                        TechScreen::Pin {
+                            typed: String::new(),
+                            wrong: true,
+                        },
+                        None,
+                    ),
+                    PinAnswer::Locked(wait) => (
+                        TechScreen::Locked {
+                            until: now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::hours(1)),
+                        },
+                        None,
+                    ),
+                }
+            }
+            (TechScreen::Open { .. }, TechEvent::Page(page)) => (TechScreen::Open { page }, None),
+            (TechScreen::Locked { until }, TechEvent::Tick) if now >= until => (
+                TechScreen::Pin {
+                    typed: String::new(),
+                    wrong: false,
+                },
+                None,
+            ),
+            (TechScreen::Open { page }, TechEvent::Tick) => {
+                if self.session.is_none_or(|s| s.ended(now)) {
+                    self.session = None;
+                    (TechScreen::Closed, None)
+                } else {
+                    (TechScreen::Open { page }, None)
+                }
+            }
+            (pin @ TechScreen::Pin { .. }, TechEvent::Tick) => {
+                let idle = (now - self.last_touch).to_std().unwrap_or_default();
+                if idle >= PIN_IDLE {
+                    (TechScreen::Closed, None)
+                } else {
+                    (pin, None)
+                }
+            }
+            (screen, _) => (screen, None),
+        };
+        self.screen = next;
+        command
+    }
+}
+
+#[cfg(test)]
+mod flow_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 6, 9, 0, 0).unwrap() + TimeDelta::seconds(s)
+    }
+
+    fn pin(typed: &str, wrong: bool) -> TechScreen {
+        TechScreen::Pin {
+            typed: typed.into(),
+            wrong,
+        }
+    }
+
+    #[test]
+    fn the_entry_is_hidden_behind_a_held_corner_or_a_technician_card() {
+        let mut t = Technician::new(at(0), Duration::from_secs(300));
+        t.handle(TechEvent::CornerHeld(Duration::from_millis(2900)), at(0));
+        assert_eq!(t.screen(), &TechScreen::Closed, "a tap is no entry");
+        t.handle(TechEvent::CornerHeld(CORNER_HOLD), at(1));
+        assert_eq!(t.screen(), &pin("", false));
+        // Digits only, at most twelve; the pad closes when left a minute.
+        for d in [4, 8, 0, 9, 1, 3, 4, 8, 0, 9, 1, 3, 7] {
+            t.handle(TechEvent::Digit(d), at(2));
+        }
+        assert_eq!(t.screen(), &pin("480913480913", false));
+        t.handle(TechEvent::Tick, at(61));
+        assert_eq!(t.screen(), &pin("480913480913", false));
+        t.handle(TechEvent::Tick, at(62));
+        assert_eq!(t.screen(), &TechScreen::Closed, "and the digits are gone");
+        t.handle(TechEvent::TechnicianCard, at(70));
+        assert_eq!(t.screen(), &pin("", false));
+    }
+
+    #[test]
+    fn a_pin_opens_the_pages_a_wrong_one_says_so_and_too_many_lock_the_pad() {
+        let mut t = Technician::new(at(0), Duration::from_secs(300));
+        t.handle(TechEvent::TechnicianCard, at(0));
+        // Submitting nothing asks nothing.
+        assert_eq!(t.handle(TechEvent::Submit, at(1)), None);
+        for d in [0, 0, 0, 1, 1, 1] {
+            t.handle(TechEvent::Digit(d), at(1));
+        }
+        assert_eq!(
+            t.handle(TechEvent::Submit, at(2)),
+            Some(TechCommand::CheckPin("000111".into()))
+        );
+        assert_eq!(t.screen(), &pin("", false), "the PIN is not kept");
+        t.handle(TechEvent::Pin(PinAnswer::Wrong), at(2));
+        assert_eq!(t.screen(), &pin("", true));
+        t.handle(
+            TechEvent::Pin(PinAnswer::Locked(Duration::from_secs(30))),
+            at(3),
+        );
+        assert_eq!(t.screen(), &TechScreen::Locked { until: at(33) });
+        // Digits do nothing while locked; the pad comes back when the time is up.
+        t.handle(TechEvent::Digit(4), at(10));
+        assert_eq!(t.screen(), &TechScreen::Locked { until: at(33) });
+        t.handle(TechEvent::Tick, at(33));
+        assert_eq!(t.screen(), &pin("", false));
+        t.handle(TechEvent::Pin(PinAnswer::Granted), at(40));
+        assert_eq!(t.screen(), &TechScreen::Open { page: Page::Status });
+        t.handle(TechEvent::Page(Page::Printer), at(50));
+        assert_eq!(
+            t.screen(),
+            &TechScreen::Open {
+                page: Page::Printer
+            }
+        );
+        // Left alone five minutes, the session ends.
+        t.handle(TechEvent::Tick, at(349));
+        assert_eq!(
+            t.screen(),
+            &TechScreen::Open {
+                page: Page::Printer
+            }
+        );
+        t.handle(TechEvent::Tick, at(350));
+        assert_eq!(t.screen(), &TechScreen::Closed);
+        // Closed, the pages need the PIN again.
+        t.handle(TechEvent::Page(Page::Status), at(351));
+        assert_eq!(t.screen(), &TechScreen::Closed);
     }
 }
