@@ -275,8 +275,13 @@ pub fn report(
             if events.is_empty() {
                 None
             } else {
-                let job_exists =
-                    |job: &str| crate::replica::volunteer::job_exists(conn, job).unwrap_or(false);
+                let mut event_problems = Vec::new();
+                for e in &events {
+                    let job_known = crate::replica::volunteer::job_exists(conn, e.job.trim())?;
+                    if let Some(p) = crate::volunteer::event_problem(e, &|_| job_known) {
+                        event_problems.push((e.name.clone(), p.words()));
+                    }
+                }
                 Some(VolunteerStats {
                     checked_in: count("volunteer_clock")?,
                     timesheets: count("timesheets")?,
@@ -285,13 +290,7 @@ pub fn report(
                         [],
                         |r| r.get::<_, i64>(0).map(|n| n as u64),
                     )?,
-                    event_problems: events
-                        .iter()
-                        .filter_map(|e| {
-                            crate::volunteer::event_problem(e, &job_exists)
-                                .map(|p| (e.name.clone(), p.words()))
-                        })
-                        .collect(),
+                    event_problems,
                 })
             }
         },
@@ -716,7 +715,7 @@ mod tests {
                 to_approve: 1,
                 event_problems: vec![(
                     "Dolphin Show Helpers".into(),
-                    "the CRM has no job named \"Dolphin Trainer\"".into(),
+                    "job \"Dolphin Trainer\" does not exist in the CRM".into(),
                 )],
             }),
             storage: Some(Storage {
@@ -731,8 +730,8 @@ mod tests {
         assert!(
             text.contains(
                 "volunteers  2 checked in now, 14 timesheets (1 to approve)\n  EVENT     \
-                 \"Dolphin Show Helpers\" cannot be clocked into: the CRM has no job named \
-                 \"Dolphin Trainer\"\n"
+                 \"Dolphin Show Helpers\" cannot be clocked into: job \
+                 \"Dolphin Trainer\" does not exist in the CRM\n"
             ),
             "{text}"
         );

@@ -7,10 +7,6 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::store::Result;
 
-/// Longest event name the CRM's job occurrence field holds (the same rule the time clock
-/// keeps).
-pub use portico_core::volunteer::MAX_EVENT_NAME_CHARS;
-
 /// `Ok(Ok(()))` to apply, `Ok(Err(reason))` to reject. The payload is read as the core's type
 /// of its kind and version ([`Upstream::decode`]), the same type the device wrote it from.
 pub fn check(
@@ -63,27 +59,30 @@ pub fn check(
 }
 
 /// Volunteer hours become CRM timesheets: event name, job, date and hours (the volunteer
-/// integration's rules: an event name of at most 30 characters, a CRM job that exists).
-fn check_timesheet(tx: &Connection, t: &TimesheetV1) -> Result<std::result::Result<(), String>> {
-    let (event, job) = (t.event_name.trim(), t.job.trim());
-    if t.constituent.trim().is_empty() || event.is_empty() || job.is_empty() {
+/// integration's rules, as the time clock keeps them: an event name of at most 30 characters, a
+/// CRM job that exists). Used for uploaded rows and the volunteer system's import alike.
+pub fn check_timesheet(
+    tx: &Connection,
+    t: &TimesheetV1,
+) -> Result<std::result::Result<(), String>> {
+    let event = t.event_name.trim();
+    if t.constituent.trim().is_empty() || event.is_empty() {
         return Ok(Err(
             "timesheet needs constituent, event_name, job, date and hours".into(),
         ));
     }
-    if event.chars().count() > MAX_EVENT_NAME_CHARS {
-        return Ok(Err(format!(
-            "event name {event:?} has {} characters; the CRM allows at most {MAX_EVENT_NAME_CHARS}",
-            event.chars().count()
-        )));
-    }
-    let job_exists = tx
+    let job_known = tx
         .prepare_cached("SELECT 1 FROM jobs WHERE name = ?1")?
-        .query_row([job], |_| Ok(()))
+        .query_row([t.job.trim()], |_| Ok(()))
         .optional()?
         .is_some();
-    if !job_exists {
-        return Ok(Err(format!("job {job:?} does not exist in the CRM")));
+    let as_event = portico_core::volunteer::VolunteerEvent {
+        event_id: String::new(),
+        name: event.to_owned(),
+        job: t.job.clone(),
+    };
+    if let Some(p) = portico_core::volunteer::event_problem(&as_event, &|_| job_known) {
+        return Ok(Err(format!("event {event:?}: {}", p.words())));
     }
     if t.hours > 0.0 && t.hours <= 24.0 {
         Ok(Ok(()))

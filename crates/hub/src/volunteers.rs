@@ -312,24 +312,19 @@ pub struct NewVolunteer {
 
 /// Why a registration's hours cannot become a CRM timesheet (the integration's two rules, and
 /// hours that are no hours).
-fn registration_problem(tx: &Connection, r: &Registration) -> Result<Option<String>> {
-    let event = portico_core::volunteer::VolunteerEvent {
-        event_id: String::new(),
-        name: r.event.clone(),
+fn registration_problem(
+    tx: &Connection,
+    lookup_id: &str,
+    r: &Registration,
+) -> Result<Option<String>> {
+    let as_timesheet = portico_core::upstream::TimesheetV1 {
+        constituent: lookup_id.to_owned(),
+        event_name: r.event.clone(),
         job: r.job.clone(),
+        date: r.date,
+        hours: r.hours,
     };
-    let job_exists = |job: &str| {
-        tx.prepare_cached("SELECT 1 FROM jobs WHERE name = ?1")
-            .and_then(|mut st| st.exists([job]))
-            .unwrap_or(false)
-    };
-    if let Some(p) = portico_core::volunteer::event_problem(&event, &job_exists) {
-        return Ok(Some(p.words()));
-    }
-    if !(r.hours > 0.0 && r.hours <= 24.0) {
-        return Ok(Some("hours must be a number above 0 and at most 24".into()));
-    }
-    Ok(None)
+    Ok(crate::ingest::check_timesheet(tx, &as_timesheet)?.err())
 }
 
 /// Applies an export in one transaction: each user matched or created through intake (a user
@@ -427,7 +422,7 @@ pub fn import(
                 .execute(rusqlite::params![lookup_id, org, g.group.trim()])?;
         }
         for r in &u.registrations {
-            if let Some(reason) = registration_problem(tx, r)? {
+            if let Some(reason) = registration_problem(tx, &lookup_id, r)? {
                 report
                     .hours_refused
                     .push((user_id.to_owned(), r.event.clone(), reason));
@@ -581,7 +576,7 @@ mod tests {
             .collect();
         assert!(reasons[0].contains("41 characters"), "{}", reasons[0]);
         assert!(
-            reasons[1].contains("no job named \"Dolphin Trainer\""),
+            reasons[1].contains("job \"Dolphin Trainer\" does not exist"),
             "{}",
             reasons[1]
         );

@@ -65,7 +65,7 @@ impl EventProblem {
                 "the event name has {chars} characters; the CRM allows at most {MAX_EVENT_NAME_CHARS}"
             ),
             Self::NoJob => "the event has no CRM job".into(),
-            Self::UnknownJob { job } => format!("the CRM has no job named {job:?}"),
+            Self::UnknownJob { job } => format!("job {job:?} does not exist in the CRM"),
         }
     }
 }

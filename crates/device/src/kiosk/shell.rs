@@ -365,17 +365,22 @@ impl KioskShell {
         let from = now.date().and_hms_opt(0, 0, 0).unwrap_or(now);
         let shifts =
             replica::volunteer::shifts_between(conn, from, from + chrono::Duration::days(1))?;
+        // Each event of the day, read and judged once.
         let mut events: Vec<(VolunteerEvent, Option<EventProblem>)> = Vec::new();
-        let job_exists = |job: &str| replica::volunteer::job_exists(conn, job).unwrap_or(false);
         let mut mine = Vec::new();
         for s in shifts {
-            let Some(event) = replica::volunteer::event(conn, &s.event_id)? else {
-                continue;
+            let i = match events.iter().position(|(e, _)| e.event_id == s.event_id) {
+                Some(i) => i,
+                None => {
+                    let Some(event) = replica::volunteer::event(conn, &s.event_id)? else {
+                        continue;
+                    };
+                    let job_known = replica::volunteer::job_exists(conn, event.job.trim())?;
+                    let problem = crate::volunteer::event_problem(&event, &|_| job_known);
+                    events.push((event, problem));
+                    events.len() - 1
+                }
             };
-            let problem = crate::volunteer::event_problem(&event, &job_exists);
-            if !events.iter().any(|(e, _)| e.event_id == event.event_id) {
-                events.push((event.clone(), problem.clone()));
-            }
             // Scheduled under this record, or under one since merged into it.
             let scheduled = s.volunteers.iter().any(|v| {
                 v == id
@@ -384,6 +389,7 @@ impl KioskShell {
                         .unwrap_or(false)
             });
             if scheduled {
+                let (event, problem) = events[i].clone();
                 mine.push(DayShift {
                     shift: s,
                     event,
