@@ -29,8 +29,11 @@ use portico::kiosk::checkout::{
     Printed, PrinterProblem, Purpose, Screen, Session, Tap,
 };
 use portico::kiosk::keyboard::{Field, Key};
+use portico::kiosk::out_of_order::OutOfOrder;
 use portico::kiosk::pricing::MemberBenefit;
 use portico::screens::kiosk_view::{KioskScreenModel, model};
+use portico::screens::technician_view::{self, TechFacts, TechPanel};
+use portico::technician::Page;
 use portico::ui::{KioskPalette, KioskScreen, render_kiosk_rgb};
 use slint::ComponentHandle;
 use slint::platform::PointerEventButton;
@@ -453,6 +456,83 @@ async fn a_volunteer_clocks_in_and_out_through_the_screen() {
     );
     d.click("Finish");
     assert_eq!(title(&d.screen), "Welcome to Riverside Zoo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_technician_holds_the_corner_types_wrong_pins_until_locked_then_the_right_one() {
+    use slint::platform::WindowEvent;
+    let k = common::kiosk::kiosk().await;
+    let clock = k.clock.clone();
+    let (screen, queue) = screen(1080., 1920.);
+    let mut d = Driven { k, screen, queue };
+    d.settle();
+    assert!(find(&d.screen, "technician").is_empty(), "hidden");
+    // The top left corner, held: a tap is not enough, three seconds are.
+    let corner = slint::LogicalPosition::new(20., 20.);
+    let handle = d.screen.window().clone_strong();
+    let window = handle.window();
+    let press = || {
+        window.dispatch_event(WindowEvent::PointerPressed {
+            position: corner,
+            button: PointerEventButton::Left,
+        })
+    };
+    let release = || {
+        window.dispatch_event(WindowEvent::PointerReleased {
+            position: corner,
+            button: PointerEventButton::Left,
+        })
+    };
+    press();
+    i_slint_backend_testing::mock_elapsed_time(Duration::from_millis(1000));
+    release();
+    d.settle();
+    assert!(
+        find(&d.screen, "technician").is_empty(),
+        "a tap does not open it"
+    );
+    press();
+    i_slint_backend_testing::mock_elapsed_time(Duration::from_millis(3100));
+    release();
+    d.settle();
+    assert_eq!(d.value("technician"), "Technician");
+    assert_eq!(d.value("PIN"), "Type the PIN");
+    let enter = |d: &mut Driven, pin: &str| {
+        for c in pin.chars() {
+            d.click(&c.to_string());
+        }
+        d.click("OK");
+        assert!(
+            d.k.shell.pump(Duration::from_secs(30)),
+            "the PIN is checked"
+        );
+        d.settle();
+    };
+    d.click("1");
+    d.click("2");
+    assert_eq!(d.value("PIN"), "● ●");
+    d.click("⌫");
+    d.click("⌫");
+    for _ in 0..4 {
+        enter(&mut d, "111000");
+        assert_eq!(d.value("problem"), "That PIN is not right.");
+    }
+    enter(&mut d, "111000");
+    assert_eq!(d.value("locked"), "The PIN pad opens again in 30 seconds.");
+    assert!(find(&d.screen, "OK").is_empty(), "no pad while locked");
+    clock.advance(chrono::TimeDelta::seconds(30));
+    d.k.shell.handle(Event::Tick, Instant::now());
+    d.settle();
+    enter(&mut d, common::kiosk::TECHNICIAN_PIN);
+    // The status page, from the device's database.
+    assert_eq!(d.value("Hub"), "answering");
+    d.click("Service");
+    d.click("Take out of service");
+    assert!(d.value("notice").starts_with("Out of service"));
+    d.click("Close");
+    assert!(find(&d.screen, "technician").is_empty());
+    assert_eq!(title(&d.screen), "Sorry, this kiosk is out of order");
+    assert_eq!(d.value("code"), "S1");
 }
 
 // ----- every screen, as data --------------------------------------------------------------
@@ -925,6 +1005,64 @@ fn every_screen(lang: Lang) -> Vec<(String, KioskScreenModel)> {
     );
     shot(&checked_in, "volunteer-checked-out", at, &mut out);
 
+    // Out of order: only the sales (the card terminal), or everything.
+    for (reason, name) in [
+        (OutOfOrder::TerminalUnreachable, "welcome-terminal-down"),
+        (OutOfOrder::HubUnreachable, "out-of-order-hub"),
+        (OutOfOrder::ServiceMode, "out-of-order-service"),
+    ] {
+        let mut ooo = Flow::new(FlowConfig::default(), at);
+        go(&mut ooo, tap(Tap::Lang(lang)), at);
+        go(&mut ooo, Event::OutOfOrder(Some(reason)), at);
+        shot(&ooo, name, at, &mut out);
+    }
+
+    // The technician screen over the welcome screen.
+    let welcome = out[0].1.clone();
+    let over = |panel: TechPanel| KioskScreenModel {
+        technician: Some(panel),
+        ..welcome.clone()
+    };
+    out.push((
+        "technician-pin".into(),
+        over(TechPanel::Pin {
+            typed: 4,
+            wrong: false,
+        }),
+    ));
+    out.push((
+        "technician-pin-wrong".into(),
+        over(TechPanel::Pin {
+            typed: 0,
+            wrong: true,
+        }),
+    ));
+    out.push((
+        "technician-locked".into(),
+        over(TechPanel::Locked { secs: 240 }),
+    ));
+    let facts = technician_facts();
+    for (page, name, notice) in [
+        (Page::Status, "status", ""),
+        (Page::Inputs, "inputs", ""),
+        (Page::Relay, "relay", ""),
+        (Page::Printer, "printer", "Printed."),
+        (Page::Terminal, "terminal", ""),
+        (Page::Service, "service", ""),
+        (Page::Volunteers, "volunteers", ""),
+    ] {
+        let (rows, actions) = technician_view::page(page, &facts, chrono::Utc::now());
+        out.push((
+            format!("technician-{name}"),
+            over(TechPanel::Page {
+                page,
+                rows,
+                actions,
+                notice: notice.into(),
+            }),
+        ));
+    }
+
     // "Still there?" over the quantities screen.
     let mut idle = Flow::new(FlowConfig::default(), at);
     go(&mut idle, tap(Tap::Lang(lang)), at);
@@ -933,6 +1071,59 @@ fn every_screen(lang: Lang) -> Vec<(String, KioskScreenModel)> {
     go(&mut idle, Event::Tick, at);
     shot(&idle, "still-there", at, &mut out);
     out
+}
+
+/// What a kiosk's technician pages show, made up: offline for a while, two uploads refused,
+/// a scan on the test, the printer out of paper, a volunteer event the clock refuses.
+fn technician_facts() -> TechFacts {
+    let now = chrono::Utc::now();
+    TechFacts {
+        device_id: "kiosk-lobby-1".into(),
+        version: "0.1.0".into(),
+        online: false,
+        hub_silent_for: Some(Duration::from_secs(2 * 3600 + 600)),
+        last_pull: Some(now - chrono::TimeDelta::minutes(130)),
+        last_push: Some(now - chrono::TimeDelta::minutes(131)),
+        outbox_waiting: 14,
+        dead_letters: 2,
+        constituents: 48_210,
+        memberships: 12_977,
+        tickets: 3_402,
+        disk: Some((9 << 30, 14 << 30)),
+        readers: vec![
+            (
+                "lobby-scanner".into(),
+                Some(portico::kiosk::checkout::InputSeen {
+                    reader: "lobby-scanner".into(),
+                    hex: "4d 2d 31 30 30 31".into(),
+                    parsed: "membership M-1001".into(),
+                }),
+            ),
+            ("card-reader".into(), None),
+        ],
+        printer: Some(Some(PrinterProblem::PaperOut)),
+        last_order: Some("K1-00042".into()),
+        terminal: Some(technician_view::TerminalFacts {
+            kind: "simulated".into(),
+            reachable: true,
+            payments: [
+                ("Mon 10:42", "$67.12", "completed"),
+                ("Mon 10:31", "$22.00", "failed"),
+            ]
+            .map(|(at, amount, outcome)| technician_view::PaymentLine {
+                at: at.into(),
+                amount: amount.into(),
+                outcome: outcome.into(),
+            })
+            .to_vec(),
+        }),
+        out_of_order: Some(OutOfOrder::Printer(PrinterProblem::PaperOut)),
+        event_problems: vec![(
+            "Summer Festival Information Desk Volunteers".into(),
+            "the event name is longer than 30 characters".into(),
+        )],
+        ..TechFacts::default()
+    }
 }
 
 /// Shows `m` on `s` and flushes the layout.
@@ -964,7 +1155,8 @@ fn every_touch_target_is_at_least_44_px_and_on_screen_in_both_orientations() {
                 }
                 assert!(!targets.is_empty(), "{name}: nothing to touch");
                 // No target hides another (a button pushed under the navigation bar), except
-                // under the "Still there?" question, which covers the whole screen, and on the
+                // under the "Still there?" question and the technician screen, which cover the
+                // whole screen, and on the
                 // pages that scroll (clipped) under the bars: the entry times' grid and the
                 // volunteer's day.
                 let scrolls = name == "slots"
@@ -991,7 +1183,10 @@ fn every_touch_target_is_at_least_44_px_and_on_screen_in_both_orientations() {
                             && a.2 < b.4 - 0.5
                             && b.2 < a.4 - 0.5;
                         assert!(
-                            name == "still-there" || scrolls || !overlap,
+                            name == "still-there"
+                                || name.starts_with("technician")
+                                || scrolls
+                                || !overlap,
                             "{name} {w}×{h} {lang:?}: {:?} and {:?} overlap",
                             a.0,
                             b.0
@@ -1188,7 +1383,7 @@ fn every_screen_renders_in_both_languages_and_orientations() {
     let mut welcome = Vec::new();
     for lang in [Lang::En, Lang::Es] {
         let screens = every_screen(lang);
-        assert_eq!(screens.len(), 50);
+        assert_eq!(screens.len(), 63);
         for (w, h, orientation) in [(540, 960, "portrait"), (960, 540, "landscape")] {
             for (name, m) in &screens {
                 let img = render_kiosk_rgb(m, "Riverside Zoo", w, h).unwrap();

@@ -101,6 +101,7 @@ fn shell(store: Arc<Store>, day: NaiveDate) -> Result<KioskShell> {
         zone: None,
         online: Arc::new(|| true),
         lease_poke: None,
+        tech: Default::default(),
         hub: None,
     }))
 }

@@ -17,7 +17,7 @@ use portico::kiosk::lease_client::{LeaseClient, LeaseSettings};
 use portico::kiosk::printer::{EscPosPrinter, PrinterAddress, TicketPrinter};
 use portico::kiosk::receipt::{Letterhead, Paper};
 use portico::kiosk::sale::Sales;
-use portico::kiosk::shell::{HubLink, KioskShell, ShellParts};
+use portico::kiosk::shell::{HubLink, KioskShell, ShellParts, TechParts};
 use portico::kiosk::signer;
 use portico::kiosk::terminal::SimulatedTerminal;
 use portico::loopback_printer::LoopbackPrinter;
@@ -41,6 +41,9 @@ pub struct Kiosk {
     pub printer: LoopbackPrinter,
     /// The kiosk's clock (08:00 tomorrow until a test moves it).
     pub clock: Arc<ManualClock>,
+    pub sales: Arc<Sales>,
+    pub terminal: Arc<SimulatedTerminal>,
+    pub pin_file: std::path::PathBuf,
 }
 
 /// A kiosk at 08:00 tomorrow with seats leased for the morning's slots.
@@ -93,9 +96,10 @@ pub async fn kiosk() -> Kiosk {
         },
         ..IntakeConfig::default()
     };
+    let terminal = Arc::new(SimulatedTerminal::in_memory());
     let sales = Arc::new(Sales {
         store: device.store.clone(),
-        terminal: Arc::new(SimulatedTerminal::in_memory()),
+        terminal: terminal.clone(),
         signer,
         clock: clock.clone(),
         zone: None,
@@ -106,11 +110,52 @@ pub async fn kiosk() -> Kiosk {
         on_approved_after_crash: Default::default(),
     });
     let printer = LoopbackPrinter::start().unwrap();
+    let pin_file = device.config.data_dir.join("technician.pin");
+    portico::technician::set(&pin_file, TECHNICIAN_PIN).unwrap();
+    let mut k = Kiosk {
+        shell: new_shell(
+            &device,
+            sales.clone(),
+            &printer,
+            &clock,
+            &pin_file,
+            catalog,
+            intake,
+        ),
+        hub,
+        dev,
+        device,
+        printer,
+        clock,
+        sales,
+        terminal,
+        pin_file,
+    };
+    k.shell.handle(
+        portico::kiosk::checkout::Event::Tick,
+        std::time::Instant::now(),
+    );
+    k
+}
+
+/// The PIN of the test kiosk's technician screen.
+pub const TECHNICIAN_PIN: &str = "480913";
+
+fn new_shell(
+    device: &Device,
+    sales: Arc<Sales>,
+    printer: &LoopbackPrinter,
+    clock: &Arc<ManualClock>,
+    pin_file: &std::path::Path,
+    catalog: portico::kiosk::catalog::Catalog,
+    intake: IntakeConfig,
+) -> KioskShell {
     let escpos: Box<dyn TicketPrinter> = Box::new(EscPosPrinter::new(
         PrinterAddress::Tcp(printer.addr.to_string()),
         Duration::from_secs(5),
     ));
-    let shell = KioskShell::new(ShellParts {
+    let (status, sync) = (device.engine.clone(), device.engine.clone());
+    KioskShell::new(ShellParts {
         flow: FlowConfig::default(),
         catalog,
         sales,
@@ -131,18 +176,55 @@ pub async fn kiosk() -> Kiosk {
             client: HubClient::new(&device.config.upstream).unwrap(),
             runtime: tokio::runtime::Handle::current(),
         }),
-    });
-    Kiosk {
-        hub,
-        dev,
-        device,
-        shell,
-        printer,
-        clock,
-    }
+        tech: TechParts {
+            pin_file: Some(pin_file.to_owned()),
+            cards: vec!["TECH-CARD-0001".into()],
+            offline_limit: Some(Duration::from_secs(6 * 3600)),
+            device_id: "kiosk-1".into(),
+            roles: vec!["kiosk".into()],
+            readers: vec!["lobby-scanner".into()],
+            terminal_kind: "simulated".into(),
+            link: Some(Arc::new(move || status.link_status())),
+            sync_now: Some(Arc::new(move || {
+                sync.pull_now.notify_one();
+                sync.push_now.notify_one();
+            })),
+        },
+    })
 }
 
 impl Kiosk {
+    /// The kiosk started again on the same database (a restart), its catalog read again.
+    pub fn restart(&mut self) {
+        let catalog = {
+            let conn = self.device.engine.database();
+            let conn = conn.lock().unwrap();
+            portico::replica::catalog::load_catalog(&conn, tomorrow(), tomorrow())
+                .unwrap()
+                .catalog
+        };
+        let intake = IntakeConfig {
+            matching: MatchConfig {
+                on_ambiguous: OnAmbiguous::Create,
+                ..MatchConfig::default()
+            },
+            ..IntakeConfig::default()
+        };
+        self.shell = new_shell(
+            &self.device,
+            self.sales.clone(),
+            &self.printer,
+            &self.clock,
+            &self.pin_file,
+            catalog,
+            intake,
+        );
+        self.shell.handle(
+            portico::kiosk::checkout::Event::Tick,
+            std::time::Instant::now(),
+        );
+    }
+
     /// Gives a seeded constituent with an active primary email a membership of `level`
     /// (`guests` guests) whose term ends on `expiry`, at the hub, and pulls it.
     pub async fn member(

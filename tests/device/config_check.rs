@@ -586,6 +586,30 @@ fn config_check_refuses_everything_run_would_refuse() {
             words: "out of range",
         },
         Case {
+            what: "an out-of-order limit of a minute (the hub is often silent that long)",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                ("[gate]", "[kiosk]\noffline_limit = \"1m\"\n[gate]"),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 15,
+            key: "kiosk.offline_limit",
+            words: "out of range",
+        },
+        Case {
+            what: "a technician card too short to be safe",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                ("[gate]", "[kiosk]\ntechnician_cards = [\"1234\"]\n[gate]"),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 15,
+            key: "kiosk.technician_cards",
+            words: "at least 8 characters",
+        },
+        Case {
             what: "a volunteer clock rounding to the hour's wrong side",
             edits: &[
                 ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),

@@ -352,7 +352,7 @@ async fn the_printer_is_checked_between_visitors_and_an_empty_roll_closes_the_ki
             k.shell.pump(Duration::from_secs(10)),
             "the check's answer arrives"
         );
-        k.shell.flow().out_of_service()
+        k.shell.flow().printer_problem()
     };
     assert_eq!(check(&mut k), None);
     k.printer.paper_for(0);
@@ -363,8 +363,10 @@ async fn the_printer_is_checked_between_visitors_and_an_empty_roll_closes_the_ki
         "no visitor starts a purchase the kiosk could not print"
     );
     assert_eq!(
-        k.shell.model(Instant::now()).out_of_service,
-        Some(PrinterProblem::PaperOut),
+        k.shell.model(Instant::now()).out_of_order,
+        Some(portico::kiosk::out_of_order::OutOfOrder::Printer(
+            PrinterProblem::PaperOut
+        )),
         "the welcome screen says why"
     );
     k.printer.refill();

@@ -15,6 +15,7 @@ mod kiosk_crash;
 mod kiosk_orders;
 mod kiosk_printing;
 mod kiosk_shell;
+mod kiosk_technician;
 mod kiosk_volunteer;
 mod migrations;
 mod outbox_upload;

@@ -217,13 +217,31 @@ impl Device {
         let mut readers = crate::input::spawn_inputs(&self.config.inputs, tx, &stop)
             .map_err(DeviceError::Inputs)?;
         let inbox = self.kiosk_inbox.clone();
+        let cards = self
+            .config
+            .kiosk
+            .as_ref()
+            .map(|k| k.technician_cards.clone())
+            .unwrap_or_default();
         let forward = std::thread::Builder::new()
             .name("kiosk-scans".into())
             .spawn(move || {
+                use crate::kiosk::checkout::Event;
                 for event in rx {
                     let InputEvent::Scan(scan) = event else {
                         continue;
                     };
+                    // Every frame reaches the technician screen's scan test; a technician's
+                    // card opens its PIN pad and is nothing else.
+                    let _ = inbox.send(Event::InputSeen(crate::kiosk::shell::input_seen(
+                        &scan.credential,
+                    )));
+                    if cards.contains(&scan.credential.raw_text()) {
+                        let _ = inbox.send(Event::Technician(
+                            crate::technician::TechEvent::TechnicianCard,
+                        ));
+                        continue;
+                    }
                     match scan.credential.kind {
                         CredentialKind::Membership { membership_id } => {
                             let _ = inbox

@@ -35,12 +35,14 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use super::catalog::{Admission, Catalog, Lang};
 use super::checkin::{CardLookup, MemberCard, MemberQuery};
 use super::keyboard::{self, Field, Key, Layout};
+use super::out_of_order::OutOfOrder;
 use super::pricing::{CartLine, MemberBenefit, PriceError, Quote, quote};
 use crate::domain::{MinorUnits, PersonName, ProductKind};
 use crate::find_membership::kiosk as fmm;
 use crate::find_membership::{IdError, parse_id};
 use crate::intake::MAX_FIELD_CHARS;
 use crate::matching::{PostalAddress, VisitorDetails};
+use crate::technician::TechEvent;
 use crate::volunteer::{ClockRules, Closed};
 
 /// Days, from today, whose entry times the kiosk sells.
@@ -497,6 +499,25 @@ pub enum Event {
     Volunteer(VolunteerLookup),
     /// The answer to [`Command::ClockIn`] and [`Command::ClockOut`].
     Clocked(Result<Clocked, ClockFault>),
+    /// Why the kiosk cannot serve, as the shell judged its health (printer problems come as
+    /// [`Event::PrinterChecked`]).
+    OutOfOrder(Option<OutOfOrder>),
+    /// The technician screen's events and actions: the shell's business, not the visitor's
+    /// flow.
+    Technician(TechEvent),
+    TechAction(crate::screens::technician_view::TechAction),
+    /// A reader's frame, for the technician screen's live scan test.
+    InputSeen(InputSeen),
+}
+
+/// A reader's frame as the technician screen's scan test shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSeen {
+    pub reader: String,
+    /// The bytes as received, in hex.
+    pub hex: String,
+    /// The credential they parse to, in words.
+    pub parsed: String,
 }
 
 /// What the shell must do.
@@ -574,9 +595,12 @@ pub struct Flow {
     last_touch: Instant,
     /// The "Still there?" question is showing, until this instant.
     still_there_until: Option<Instant>,
-    /// Why the kiosk cannot sell now (its printer), as last checked: the welcome screen says
-    /// so instead of letting a visitor choose tickets they could not be given.
-    out_of_service: Option<PrinterProblem>,
+    /// The printer's problem as last checked: the welcome screen says so instead of letting a
+    /// visitor choose tickets they could not be given.
+    printer: Option<PrinterProblem>,
+    /// Why else the kiosk cannot serve (service mode, the hub, the terminal), as the shell
+    /// last judged.
+    health: Option<OutOfOrder>,
 }
 
 impl Flow {
@@ -590,7 +614,8 @@ impl Flow {
             },
             last_touch: now,
             still_there_until: None,
-            out_of_service: None,
+            printer: None,
+            health: None,
         }
     }
 
@@ -599,9 +624,19 @@ impl Flow {
         &self.cfg
     }
 
-    /// Why the kiosk cannot sell now, if it cannot.
-    pub fn out_of_service(&self) -> Option<PrinterProblem> {
-        self.out_of_service
+    /// The printer's problem as last checked, if it has one.
+    pub fn printer_problem(&self) -> Option<PrinterProblem> {
+        self.printer
+    }
+
+    /// Why the kiosk cannot serve now (sell, or anything at all), if it cannot.
+    pub fn out_of_order(&self) -> Option<OutOfOrder> {
+        self.health.or(self.printer.map(OutOfOrder::Printer))
+    }
+
+    fn stopped(&self) -> bool {
+        self.out_of_order()
+            .is_some_and(OutOfOrder::stops_everything)
     }
 
     pub fn screen(&self) -> &Screen {
@@ -660,6 +695,7 @@ impl Flow {
                 }
                 self.tap(tap, ctx, &mut out);
             }
+            Event::Scanned { .. } if self.screen == Screen::Welcome && self.stopped() => {}
             Event::Scanned { membership_id } => {
                 self.last_touch = now;
                 if self.check_in_scanned(&membership_id, &mut out)
@@ -715,9 +751,11 @@ impl Flow {
                     self.matched(preview, ctx);
                 }
             }
-            Event::PrinterChecked(problem) => self.out_of_service = problem,
+            Event::PrinterChecked(problem) => self.printer = problem,
+            Event::OutOfOrder(reason) => self.health = reason,
+            Event::Technician(_) | Event::TechAction(_) | Event::InputSeen(_) => {}
             Event::PrinterNotReady(problem) => {
-                self.out_of_service = Some(problem);
+                self.printer = Some(problem);
                 if let Screen::Paying { .. } = self.screen {
                     self.last_touch = now;
                     self.screen = Screen::CannotPrint(problem);
@@ -725,7 +763,7 @@ impl Flow {
             }
             Event::Payment(outcome) => {
                 // The printer was ready when the payment started.
-                self.out_of_service = None;
+                self.printer = None;
                 if let Screen::Paying { .. } = self.screen {
                     let problem = match outcome {
                         PaymentOutcome::Approved { reference } => {
@@ -835,9 +873,10 @@ impl Flow {
                 S::Done | S::CollectAtDesk | S::CheckedIn { .. } | S::VolunteerDone(_),
                 Tap::Finish,
             ) => self.end(out),
+            (S::Welcome, Tap::Start(_)) if self.stopped() => {}
             (S::Welcome, Tap::Start(Purpose::Volunteer)) => self.start_volunteer(),
             (S::Welcome, Tap::Start(Purpose::CheckIn)) => self.start_check_in(),
-            (S::Welcome, Tap::Start(_)) if self.out_of_service.is_some() => {}
+            (S::Welcome, Tap::Start(_)) if self.out_of_order().is_some() => {}
             (S::Welcome, Tap::Start(purpose)) => {
                 self.session.purpose = Some(purpose);
                 self.screen = match purpose {

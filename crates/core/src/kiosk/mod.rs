@@ -10,6 +10,7 @@ pub mod escpos;
 pub mod keyboard;
 pub mod money;
 pub mod order;
+pub mod out_of_order;
 pub mod payment;
 pub mod pricing;
 pub mod receipt;

@@ -129,8 +129,10 @@ pub struct VolunteerView {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KioskScreenModel {
     pub screen: Screen,
-    /// Why the kiosk cannot sell now (shown on the welcome screen), if it cannot.
-    pub out_of_service: Option<crate::kiosk::checkout::PrinterProblem>,
+    /// Why the kiosk cannot serve now (shown on the welcome screen), if it cannot.
+    pub out_of_order: Option<crate::kiosk::out_of_order::OutOfOrder>,
+    /// The technician screen over the visitor's, while it shows.
+    pub technician: Option<crate::screens::technician_view::TechPanel>,
     pub lang: Lang,
     /// The "Still there?" countdown, in whole seconds, while it shows.
     pub still_there_secs: Option<u64>,
@@ -204,7 +206,7 @@ pub fn model(
     let m = |v: i64| money::format(v, &currency);
     let mut out = KioskScreenModel {
         screen: flow.screen().clone(),
-        out_of_service: flow.out_of_service(),
+        out_of_order: flow.out_of_order(),
         lang,
         still_there_secs: flow.still_there(now).map(|d| d.as_secs()),
         ..KioskScreenModel::default()

@@ -4,3 +4,4 @@
 
 pub mod gate_view;
 pub mod kiosk_view;
+pub mod technician_view;

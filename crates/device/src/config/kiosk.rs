@@ -36,6 +36,15 @@ pub struct TerminalConfig {
     pub after_crash: OnApprovedAfterCrash,
 }
 
+impl TerminalConfig {
+    /// The terminal's kind as the config names it.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            TerminalKind::Simulated => "simulated",
+        }
+    }
+}
+
 /// A validated `[kiosk]` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KioskConfig {
@@ -46,6 +55,12 @@ pub struct KioskConfig {
     /// The "Still there?" countdown.
     pub still_there: Duration,
     pub technician_pin_file: Option<PathBuf>,
+    /// Cards that open the technician screen's PIN pad when scanned (each as its reader sends
+    /// it).
+    pub technician_cards: Vec<String>,
+    /// How long the hub may be silent before the kiosk shows its out-of-order screen (`None`:
+    /// for ever).
+    pub offline_limit: Option<Duration>,
     /// Order numbers are `{order_prefix}-00042`.
     pub order_prefix: String,
     /// The ticket-signing key (made at first start); `None`: `kiosk-signing.key` in the
@@ -127,6 +142,31 @@ pub(super) fn validate(
             .filter(|path| secret_file(p, "kiosk.technician_pin_file", path, "technician PIN"))
             .map(Some),
     };
+    let technician_cards: Vec<String> = k
+        .technician_cards
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.trim().to_owned())
+        .collect();
+    if technician_cards.iter().any(|c| c.len() < 8) {
+        p.at_path(
+            "kiosk.technician_cards",
+            "each card must be at least 8 characters, as its reader sends it (a short code is \
+             too easy to print)",
+        );
+    }
+    // "never": the kiosk serves from what it knows however long the hub is silent.
+    let offline_limit = match k.offline_limit.as_deref() {
+        Some("never") => Some(None),
+        other => duration(
+            p,
+            "kiosk.offline_limit",
+            other.map(str::to_owned),
+            Duration::from_secs(6 * 3600),
+            (Duration::from_secs(600), Duration::from_secs(30 * 86_400)),
+        )
+        .map(Some),
+    };
     let order_prefix = k.order_prefix.unwrap_or_else(|| "K".to_owned());
     let prefix_ok = (1..=8).contains(&order_prefix.len())
         && order_prefix
@@ -179,6 +219,8 @@ pub(super) fn validate(
         idle_timeout: idle?,
         still_there: still_there?,
         technician_pin_file: pin?,
+        technician_cards,
+        offline_limit: offline_limit?,
         order_prefix,
         key_file,
         printer: printer?,

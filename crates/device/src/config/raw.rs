@@ -57,6 +57,8 @@ pub struct RawKiosk {
     pub idle_timeout: Option<String>,
     pub still_there: Option<String>,
     pub technician_pin_file: Option<String>,
+    pub technician_cards: Option<Vec<String>>,
+    pub offline_limit: Option<String>,
     pub order_prefix: Option<String>,
     pub key_file: Option<String>,
     pub printer: Option<RawKioskPrinter>,

@@ -208,7 +208,13 @@ pub async fn start(
             online,
             Some(lease_poke.clone()),
         ) {
-            Ok(parts) => {
+            Ok(mut parts) => {
+                let (status, sync) = (engine.clone(), engine.clone());
+                parts.tech.link = Some(Arc::new(move || status.link_status()));
+                parts.tech.sync_now = Some(Arc::new(move || {
+                    sync.pull_now.notify_one();
+                    sync.push_now.notify_one();
+                }));
                 let shell = crate::kiosk::shell::KioskShell::new(parts);
                 session_holds = shell.session_holds();
                 match crate::kiosk::session::spawn(

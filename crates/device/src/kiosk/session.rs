@@ -79,6 +79,18 @@ pub fn shell_parts(
         online,
         lease_poke,
         hub: hub_link(cfg),
+        tech: crate::kiosk::shell::TechParts {
+            pin_file: kiosk.technician_pin_file.clone(),
+            cards: kiosk.technician_cards.clone(),
+            offline_limit: kiosk.offline_limit,
+            device_id: cfg.device_id.clone(),
+            roles: cfg.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            readers: cfg.inputs.inputs.iter().map(|i| i.name.clone()).collect(),
+            terminal_kind: kiosk.terminal.kind_name().to_owned(),
+            // The sync engine's, when the kiosk runs beside one (`portico run`).
+            link: None,
+            sync_now: None,
+        },
         sales,
     })
 }
@@ -97,11 +109,11 @@ fn hub_link(cfg: &DeviceConfig) -> Option<crate::kiosk::shell::HubLink> {
 }
 
 /// What the screen shows when the kiosk's session could not start (no signing key yet, no
-/// catalog): the welcome screen saying the kiosk cannot sell, with its buttons off.
+/// catalog): the out-of-order screen.
 pub fn out_of_service_model(lang: crate::kiosk::catalog::Lang) -> KioskScreenModel {
     KioskScreenModel {
         lang,
-        out_of_service: Some(crate::kiosk::checkout::PrinterProblem::Offline),
+        out_of_order: Some(crate::kiosk::out_of_order::OutOfOrder::NotReady),
         ..KioskScreenModel::default()
     }
 }
@@ -155,6 +167,7 @@ pub fn spawn(
             let mut last_catalog = Instant::now();
             // Checked at once: a kiosk that starts without paper says so on its first screen.
             shell.check_printer();
+            shell.check_terminal();
             let mut last_printer = Instant::now();
             while !session_stop.load(Ordering::SeqCst) {
                 shell.pump(TICK);
@@ -171,6 +184,7 @@ pub fn spawn(
                 if welcome && (visitor_left || now.duration_since(last_printer) >= PRINTER_CHECK) {
                     last_printer = now;
                     shell.check_printer();
+                    shell.check_terminal();
                 }
                 if shell.flow().screen() == &Screen::Welcome
                     && now.duration_since(last_catalog) >= CATALOG_REFRESH

@@ -44,8 +44,15 @@ use crate::normalize::Normalizer;
 use crate::replica;
 use crate::volunteer::{EventProblem, OpenClock, VolunteerEvent};
 
+mod technician;
+pub use technician::{SESSION_IDLE, TechParts, input_seen};
+
 /// What the workers send back.
 enum Input {
+    /// Whether the card terminal answered.
+    TerminalChecked(bool),
+    /// A technician's print job (test page, an order again).
+    TechPrinted(Result<PrintReport, PrinterError>),
     Event(Event),
     Paid(Result<Result<CommittedOrder, NotPaid>, SaleError>),
     Printed {
@@ -97,6 +104,8 @@ pub struct ShellParts {
     pub lease_poke: Option<Arc<tokio::sync::Notify>>,
     /// The hub for Find My Membership (none: the member is told to ask at the desk).
     pub hub: Option<HubLink>,
+    /// The technician screen's PIN, cards, and what its pages read and do.
+    pub tech: TechParts,
 }
 
 pub struct KioskShell {
@@ -112,12 +121,20 @@ pub struct KioskShell {
     check_in: Option<(check_ins::Recorded, String)>,
     /// How the last print job went.
     pub last_print: Option<PrintReport>,
+    tech: technician::TechState,
 }
 
 impl KioskShell {
     pub fn new(parts: ShellParts) -> Self {
         let (tx, rx) = channel();
+        let service_mode = technician::saved_service_mode(&parts.reader);
+        if service_mode {
+            tracing::warn!(
+                "the kiosk starts out of service (switched off on the technician screen)"
+            );
+        }
         Self {
+            tech: technician::TechState::new(parts.clock.now(), service_mode),
             flow: Flow::new(parts.flow, Instant::now()),
             parts,
             hold: Arc::new(Mutex::new(None)),
@@ -143,14 +160,16 @@ impl KioskShell {
         let reader = &self.parts.reader;
         let hold = self.session_holds();
         let free = move |slot: &str| free_seats(reader, slot, hold(slot));
-        crate::screens::kiosk_view::model(
+        let mut model = crate::screens::kiosk_view::model(
             &self.flow,
             &self.parts.catalog,
             self.parts.clock.now(),
             self.now_local(),
             &free,
             now,
-        )
+        );
+        model.technician = self.tech_panel();
+        model
     }
 
     /// The venue's name, as the receipt gives it.
@@ -207,6 +226,8 @@ impl KioskShell {
             } => self.printed(&order_id, &secrets, pieces, result),
             Input::PassesPrinted { secrets, result } => self.passes_printed(&secrets, result),
             Input::Hub { answer, request_id } => self.hub_answered(answer, request_id),
+            Input::TerminalChecked(reachable) => self.terminal_checked(reachable),
+            Input::TechPrinted(result) => self.tech_printed(result),
         };
         self.handle(event, Instant::now());
         true
@@ -216,6 +237,26 @@ impl KioskShell {
     pub fn handle(&mut self, event: Event, now: Instant) {
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
+            // The technician screen's events are the shell's; the clock also judges the
+            // kiosk's health, which the flow hears when it changes.
+            match event {
+                Event::Technician(t) => {
+                    self.technician(t);
+                    continue;
+                }
+                Event::TechAction(a) => {
+                    queue.extend(self.tech_action(a));
+                    continue;
+                }
+                Event::InputSeen(seen) => {
+                    self.input_seen(seen);
+                    continue;
+                }
+                // Over the technician screen a scan is a scan test, not a visitor's card.
+                Event::Scanned { .. } if self.technician_shows() => continue,
+                Event::Tick => queue.extend(self.tech_tick()),
+                _ => {}
+            }
             let commands = {
                 let reader = &self.parts.reader;
                 let hold = self.session_holds();

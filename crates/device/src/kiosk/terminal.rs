@@ -44,6 +44,8 @@ pub trait PaymentTerminal: Send + Sync {
     fn cancel(&self, reference: &str) -> Result<(), TerminalError>;
     /// Gives an approved payment back.
     fn void(&self, reference: &str) -> Result<(), TerminalError>;
+    /// Whether the terminal answers (between visitors; starts nothing).
+    fn ping(&self) -> Result<(), TerminalError>;
 }
 
 /// One scripted payment of the simulator.
@@ -316,6 +318,10 @@ impl PaymentTerminal for SimulatedTerminal {
             self.cancelled.notify_all();
         }
         Ok(())
+    }
+
+    fn ping(&self) -> Result<(), TerminalError> {
+        self.link()
     }
 
     fn void(&self, reference: &str) -> Result<(), TerminalError> {

@@ -1015,7 +1015,7 @@ fn entry_times_of_another_day_within_the_week() {
 fn a_kiosk_that_cannot_print_takes_no_visitor_until_its_printer_is_ready() {
     let mut k = Kiosk::new(40);
     k.send(Event::PrinterChecked(Some(PrinterProblem::PaperOut)));
-    assert_eq!(k.flow.out_of_service(), Some(PrinterProblem::PaperOut));
+    assert_eq!(k.flow.printer_problem(), Some(PrinterProblem::PaperOut));
     k.tap(Tap::Start(Purpose::Tickets));
     assert_eq!(k.screen(), &Screen::Welcome, "no visitor starts");
     k.send(Event::PrinterChecked(None));
@@ -1028,11 +1028,76 @@ fn a_kiosk_that_cannot_print_takes_no_visitor_until_its_printer_is_ready() {
     to_review(&mut k);
     k.tap(Tap::Pay);
     k.send(Event::PrinterNotReady(PrinterProblem::CoverOpen));
-    assert_eq!(k.flow.out_of_service(), Some(PrinterProblem::CoverOpen));
+    assert_eq!(k.flow.printer_problem(), Some(PrinterProblem::CoverOpen));
     k.tap(Tap::Retry);
     k.tap(Tap::Pay);
     k.send(Event::Payment(PaymentOutcome::Declined));
-    assert_eq!(k.flow.out_of_service(), None);
+    assert_eq!(k.flow.printer_problem(), None);
+}
+
+#[test]
+fn an_out_of_order_kiosk_stops_sales_or_everything_as_its_reason_requires() {
+    use crate::kiosk::out_of_order::OutOfOrder;
+    // (reason, sales start, check-in starts, a scanned card starts a check-in)
+    let cases = [
+        (None, true, true, true),
+        (Some(OutOfOrder::TerminalUnreachable), false, true, true),
+        (
+            Some(OutOfOrder::Printer(PrinterProblem::PaperOut)),
+            false,
+            true,
+            true,
+        ),
+        (Some(OutOfOrder::HubUnreachable), false, false, false),
+        (Some(OutOfOrder::ServiceMode), false, false, false),
+        (Some(OutOfOrder::NotReady), false, false, false),
+    ];
+    for (reason, sells, checks_in, scans) in cases {
+        let fresh = || {
+            let mut k = Kiosk::new(40);
+            match reason {
+                Some(OutOfOrder::Printer(p)) => k.send(Event::PrinterChecked(Some(p))),
+                r => k.send(Event::OutOfOrder(r)),
+            };
+            assert_eq!(k.flow.out_of_order(), reason);
+            k
+        };
+        let mut k = fresh();
+        k.tap(Tap::Start(Purpose::Tickets));
+        assert_eq!(k.screen() == &Screen::Slots, sells, "{reason:?} tickets");
+        let mut k = fresh();
+        k.tap(Tap::Start(Purpose::Membership));
+        assert_eq!(
+            k.screen() == &Screen::Levels,
+            sells,
+            "{reason:?} membership"
+        );
+        let mut k = fresh();
+        k.tap(Tap::Start(Purpose::CheckIn));
+        assert_eq!(
+            k.screen() != &Screen::Welcome,
+            checks_in,
+            "{reason:?} check-in"
+        );
+        let mut k = fresh();
+        k.tap(Tap::Start(Purpose::Volunteer));
+        assert_eq!(
+            k.screen() != &Screen::Welcome,
+            checks_in,
+            "{reason:?} volunteer"
+        );
+        let mut k = fresh();
+        k.send(Event::Scanned {
+            membership_id: "M-1001".into(),
+        });
+        assert_eq!(k.screen() != &Screen::Welcome, scans, "{reason:?} card");
+    }
+    // Back in order: the kiosk sells again.
+    let mut k = Kiosk::new(40);
+    k.send(Event::OutOfOrder(Some(OutOfOrder::ServiceMode)));
+    k.send(Event::OutOfOrder(None));
+    k.tap(Tap::Start(Purpose::Tickets));
+    assert_eq!(k.screen(), &Screen::Slots);
 }
 
 #[test]
