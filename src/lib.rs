@@ -6,8 +6,8 @@
 
 pub use portico_device::{
     backoff, clock, config, device, domain, error_text, find_membership, gate, input, intake,
-    kiosk, logging, matching, normalize, outbox, protocol, replica, screens, status, sync,
-    technician, tls, update_rules, upstream, volunteer,
+    kiosk, liveness, logging, matching, normalize, outbox, protocol, replica, screens, status,
+    sync, technician, tls, update_rules, upstream, volunteer,
 };
 
 #[cfg(feature = "hub")]

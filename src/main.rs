@@ -360,6 +360,9 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             if !headless {
                 open_window(&device, stop_tx);
             }
+            // The replica is open: systemd hears READY=1 once the screen (if any) has drawn,
+            // then watchdog pings while the station and the screen keep beating.
+            tokio::spawn(portico::liveness::watch(stop.clone()));
             device.run(stop).await?;
         }
         Command::Sync { config, json } => {

@@ -320,6 +320,45 @@ fn every_problem_is_reported_at_once() {
 }
 
 #[test]
+fn the_token_may_come_from_systemds_credentials_instead_of_the_config() {
+    let dir = folder();
+    let creds = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.toml");
+    std::fs::write(&path, VALID.replace("token_file = \"device.token\"\n", "")).unwrap();
+    let check = |credentials: Option<&Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portico"));
+        cmd.args(["config", "check"]).arg(&path);
+        cmd.env_remove("CREDENTIALS_DIRECTORY");
+        if let Some(d) = credentials {
+            cmd.env("CREDENTIALS_DIRECTORY", d);
+        }
+        cmd.output().unwrap()
+    };
+    // Neither the key nor a credential: the error says both ways.
+    let out = check(None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("upstream.token_file: missing required key")
+            && err.contains("LoadCredential=device.token:"),
+        "{err}"
+    );
+    // A credentials folder without the token is no help either.
+    assert_eq!(check(Some(creds.path())).status.code(), Some(2));
+    // systemd's copy of the token, private to the service.
+    portico::hub::write_private(&creds.path().join("device.token"), b"secret").unwrap();
+    let out = check(Some(creds.path()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The key wins when the config names a file.
+    std::fs::write(&path, VALID).unwrap();
+    assert!(check(Some(creds.path())).status.success());
+}
+
+#[test]
 fn the_cli_prints_diagnostics_and_exits_non_zero() {
     let dir = folder();
     let path = dir.path().join("device.toml");

@@ -143,6 +143,9 @@ impl Device {
     }
 }
 
+/// The gate station's name for the watchdog ([`crate::liveness`]).
+const STATION_BEAT: &str = "gate station";
+
 /// What a running gate tells its screen.
 #[derive(Debug, Clone)]
 pub enum GateDisplayEvent {
@@ -344,6 +347,7 @@ impl Device {
                             }
                         }
                     }
+                    crate::liveness::beat(STATION_BEAT);
                     // Wake at least every 50 ms so a passage timeout (or staff's party choice)
                     // is handled without a scan.
                     let event = match rx.recv_timeout(std::time::Duration::from_millis(50)) {
@@ -354,7 +358,10 @@ impl Device {
                             }
                             continue;
                         }
-                        Err(RecvTimeoutError::Disconnected) => break,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            crate::liveness::forget(STATION_BEAT);
+                            break;
+                        }
                     };
                     match event {
                         InputEvent::Scan(scan) => {

@@ -15,6 +15,7 @@ pub use portico_tls as tls;
 pub mod config;
 pub mod device;
 pub mod kiosk;
+pub mod liveness;
 pub mod logging;
 pub mod status;
 pub mod sync;

@@ -201,7 +201,9 @@ pub fn run_gate_window(
     let timer = slint::Timer::default();
     let polled = Rc::clone(&screen);
     let mut last_clock = String::new();
+    crate::liveness::expect(super::host::SCREEN_BEAT);
     timer.start(slint::TimerMode::Repeated, POLL, move || {
+        crate::liveness::beat(super::host::SCREEN_BEAT);
         let now = Instant::now();
         loop {
             match inputs.try_recv() {
@@ -219,7 +221,9 @@ pub fn run_gate_window(
         polled.tick(now);
     });
 
-    screen.window().run()?;
+    let ran = screen.window().run();
+    crate::liveness::forget(super::host::SCREEN_BEAT);
+    ran?;
     Ok(())
 }
 

@@ -171,6 +171,7 @@ fn run_kiosk_window(
     poster: &Sender<super::ModelPoster>,
 ) -> Result<(), UiError> {
     check_display()?;
+    crate::liveness::expect(SCREEN_BEAT);
     let taps = Mutex::new(taps);
     let screen = super::KioskScreen::new(
         venue,
@@ -180,9 +181,20 @@ fn run_kiosk_window(
         }),
     )?;
     let _ = poster.send(screen.poster());
-    slint::ComponentHandle::run(screen.window())?;
+    // The event loop beats while it runs: its first beat comes once the window is drawn.
+    let beat = slint::Timer::default();
+    beat.start(slint::TimerMode::Repeated, Duration::from_secs(1), || {
+        crate::liveness::beat(SCREEN_BEAT)
+    });
+    slint::Timer::single_shot(Duration::ZERO, || crate::liveness::beat(SCREEN_BEAT));
+    let ran = slint::ComponentHandle::run(screen.window());
+    crate::liveness::forget(SCREEN_BEAT);
+    ran?;
     Ok(())
 }
+
+/// The screen's name for the watchdog ([`crate::liveness`]).
+pub const SCREEN_BEAT: &str = "screen";
 
 /// Asks the main thread to open the kiosk window, and attaches it to `device`'s kiosk session.
 /// Fails with [`UiError::NoDisplay`] when there is no display (the kiosk then sells nothing:

@@ -20,7 +20,7 @@ pub mod kiosk_screen;
 pub mod offscreen;
 pub mod paper;
 
-use portico_device::{config, device, gate};
+use portico_device::{config, device, gate, liveness};
 
 pub use portico_core::screens::gate_view;
 

@@ -134,7 +134,12 @@ pub(super) fn validate(
         Duration::from_secs(30),
         (Duration::from_secs(5), Duration::from_secs(300)),
     );
-    let pin = match k.technician_pin_file {
+    // Without the key, systemd's credential (LoadCredential=technician.pin:… in the unit).
+    let pin_file = k.technician_pin_file.or_else(|| {
+        super::credential(super::TECHNICIAN_PIN_CREDENTIAL)
+            .map(|c| c.to_string_lossy().into_owned())
+    });
+    let pin = match pin_file {
         None => Some(None),
         // Another device's PIN file: not this one's to read.
         Some(s) if !active => Some(Some(resolve(base, &s))),

@@ -604,7 +604,15 @@ fn existing_file(
     raw: Option<String>,
 ) -> Option<PathBuf> {
     let Some(s) = raw.filter(|s| !s.trim().is_empty()) else {
-        p.at_path(key, "missing required key");
+        if key == "upstream.token_file" {
+            p.at_path(
+                key,
+                "missing required key (or run under systemd with \
+                 LoadCredential=device.token:/etc/portico/device.token)",
+            );
+        } else {
+            p.at_path(key, "missing required key");
+        }
         return None;
     };
     let path = resolve(base, &s);
@@ -614,6 +622,19 @@ fn existing_file(
         Err(e) => format!("cannot read {}: {e}", path.display()),
     };
     p.env(key, &problem).then_some(path)
+}
+
+/// The credential systemd hands the device token in.
+pub const DEVICE_TOKEN_CREDENTIAL: &str = "device.token";
+/// The credential systemd may hand the technician PIN's hash in.
+pub const TECHNICIAN_PIN_CREDENTIAL: &str = "technician.pin";
+
+/// The file of systemd credential `name`, when the service was given it
+/// (`$CREDENTIALS_DIRECTORY/name`, from `LoadCredential=` in the unit).
+pub fn credential(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty())?;
+    let path = Path::new(&dir).join(name);
+    path.is_file().then_some(path)
 }
 
 /// `upstream.url`: https, a host, no user name or password (the device authenticates with its
@@ -1048,7 +1069,11 @@ fn validate_upstream(
         },
     };
     let ca_cert = existing_file(p, base, "upstream.ca_cert", u.ca_cert);
-    let token_file = existing_file(p, base, "upstream.token_file", u.token_file)
+    // Without the key, systemd's credential (LoadCredential=device.token:… in the unit).
+    let token = u
+        .token_file
+        .or_else(|| credential(DEVICE_TOKEN_CREDENTIAL).map(|c| c.to_string_lossy().into_owned()));
+    let token_file = existing_file(p, base, "upstream.token_file", token)
         .filter(|path| secret_file(p, "upstream.token_file", path, "device token"));
     let spki_pin = match u.spki_pin {
         None => Some(None),

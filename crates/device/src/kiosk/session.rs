@@ -170,6 +170,7 @@ pub fn spawn(
             shell.check_terminal();
             let mut last_printer = Instant::now();
             while !session_stop.load(Ordering::SeqCst) {
+                crate::liveness::beat("kiosk session");
                 shell.pump(TICK);
                 let now = Instant::now();
                 if now.duration_since(last_tick) >= TICK {
@@ -208,6 +209,7 @@ pub fn spawn(
                 }
                 had_display = show.is_some();
             }
+            crate::liveness::forget("kiosk session");
         })?;
     Ok(SessionThread {
         stop,
