@@ -1,7 +1,7 @@
 //! `portico run` under systemd's notify protocol, as the unit runs it (`Type=notify`,
 //! `WatchdogSec=`): READY=1 once the replica is open and every part beats, watchdog pings
 //! while they keep beating, STOPPING=1 on SIGTERM. The notify socket is a real datagram socket
-//! in place of systemd's.
+//! in place of systemd's. Meanwhile Prometheus' view: `GET /metrics` on `device.metrics`.
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -21,6 +21,16 @@ token_file = "device.token"
 name = "North"
 "#;
 
+/// One HTTP/1.1 request to `addr`; the whole reply.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    reply
+}
+
 #[test]
 fn the_daemon_says_ready_pings_the_watchdog_and_says_when_it_stops() {
     let dir = tempfile::tempdir().unwrap();
@@ -28,7 +38,18 @@ fn the_daemon_says_ready_pings_the_watchdog_and_says_when_it_stops() {
     std::fs::write(dir.path().join("ca.pem"), pki.ca_cert_pem).unwrap();
     portico::hub::write_private(&dir.path().join("device.token"), b"secret").unwrap();
     let config = dir.path().join("device.toml");
-    std::fs::write(&config, CONFIG).unwrap();
+    let metrics = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap()
+    };
+    std::fs::write(
+        &config,
+        CONFIG.replace(
+            "data_dir = \"data\"",
+            &format!("data_dir = \"data\"\nmetrics = \"{metrics}\""),
+        ),
+    )
+    .unwrap();
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket
@@ -67,6 +88,19 @@ fn the_daemon_says_ready_pings_the_watchdog_and_says_when_it_stops() {
         "{heard:?}"
     );
     assert!(heard.iter().filter(|m| *m == "WATCHDOG=1").count() >= 2);
+    // Ready means serving: the metrics answer, in Prometheus' text format.
+    let reply = http_get(metrics, "/metrics");
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(reply.contains("Content-Type: text/plain; version=0.0.4"));
+    for line in [
+        "portico_build_info{device=\"gate-1\",version=\"0.1.0\"} 1",
+        "portico_hub_online 0",
+        "portico_outbox_depth 0",
+        "portico_dead_letters 0",
+    ] {
+        assert!(reply.lines().any(|l| l == line), "{line:?} in {reply}");
+    }
+    assert!(http_get(metrics, "/").starts_with("HTTP/1.1 404"));
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -34,6 +34,12 @@ pub enum DeviceError {
         path: String,
         source: std::io::Error,
     },
+    #[error("metrics address {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A device's long-lived parts.
@@ -106,6 +112,19 @@ impl Device {
             socket = %self.config.status_socket.display(),
             "device running"
         );
+        let metrics = match self.config.metrics {
+            None => None,
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| DeviceError::Metrics { addr, source })?;
+                tracing::info!(%addr, "metrics served at /metrics");
+                Some(tokio::spawn(crate::metrics::serve(
+                    listener,
+                    self.engine.clone(),
+                )))
+            }
+        };
         let gate = self.start_gate()?;
         let kiosk_scanners = self.start_kiosk_scanners()?;
         let screen = self
@@ -138,6 +157,9 @@ impl Device {
             }
         }
         socket.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         let _ = std::fs::remove_file(&self.config.status_socket);
         Ok(())
     }
@@ -370,6 +392,13 @@ impl Device {
                             // not wait for it.
                             match station.admit(&scan.credential, None, 1, now) {
                                 Ok(decided) => {
+                                    crate::metrics::scan(
+                                        match decided.decision.outcome {
+                                            crate::gate::Outcome::Admit => "admit",
+                                            crate::gate::Outcome::Deny => "deny",
+                                        },
+                                        decided.decision.reason.code(),
+                                    );
                                     if let Some(display) = &display {
                                         let screen = decided.decision.effects.into_iter().find_map(|e| match e {
                                             crate::gate::Effect::ShowScreen(s) => Some(s),
@@ -383,7 +412,10 @@ impl Device {
                                         }
                                     }
                                 }
-                                Err(e) => tracing::error!(error = %e, "scan could not be recorded; denied"),
+                                Err(e) => {
+                                    crate::metrics::scan("deny", "not_recorded");
+                                    tracing::error!(error = %e, "scan could not be recorded; denied");
+                                }
                             }
                         }
                         InputEvent::State { reader, state, .. } => {

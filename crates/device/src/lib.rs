@@ -17,6 +17,7 @@ pub mod device;
 pub mod kiosk;
 pub mod liveness;
 pub mod logging;
+pub mod metrics;
 pub mod status;
 pub mod sync;
 pub mod technician;

@@ -177,6 +177,8 @@ pub struct DeviceConfig {
     /// Scanners and card readers (`[[inputs]]`) and how frames become credentials
     /// (`[credentials]`).
     pub inputs: crate::input::config::ValidatedInputs,
+    /// Where Prometheus reads the device's metrics (`device.metrics`), if anywhere.
+    pub metrics: Option<std::net::SocketAddr>,
     /// What is accepted but probably not meant (a section the device's roles never use).
     pub warnings: Vec<Diagnostic>,
 }
@@ -303,6 +305,23 @@ fn parse_as(path: &Path, text: &str, lenient: bool) -> Result<DeviceConfig, Conf
         .as_ref()
         .and_then(|d| d.timezone.clone())
         .map(|tz| validate_timezone(&mut p, &tz));
+    // `None` when the key is bad (a problem is listed), `Some(None)` when absent.
+    let metrics = match device.as_ref().and_then(|d| d.metrics.clone()) {
+        None => Some(None),
+        Some(m) => match m.trim().parse::<std::net::SocketAddr>() {
+            Ok(addr) if addr.port() != 0 => Some(Some(addr)),
+            _ => {
+                p.at_path(
+                    "device.metrics",
+                    &format!(
+                        "{m:?} is not an address and port to serve metrics on (e.g. \
+                         \"127.0.0.1:9464\")"
+                    ),
+                );
+                None
+            }
+        },
+    };
     let device = device.map(|d| validate_device(&mut p, &base, d));
     let upstream = upstream.map(|u| validate_upstream(&mut p, &base, u));
     let sync = sync.map(|s| validate_sync(&mut p, s));
@@ -367,6 +386,7 @@ fn parse_as(path: &Path, text: &str, lenient: bool) -> Result<DeviceConfig, Conf
             gate: gate.filter(|_| has("gate")),
             kiosk: kiosk.filter(|_| has("kiosk")),
             inputs,
+            metrics: metrics.flatten(),
             warnings: warnings.into_iter().chain(p.env_warnings).collect(),
         }),
         _ => Err(ConfigError::Invalid(p.list)),

@@ -12,6 +12,7 @@ pub struct RawDevice {
     pub data_dir: Option<String>,
     pub status_socket: Option<String>,
     pub timezone: Option<String>,
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -680,6 +680,7 @@ impl KioskShell {
                     guests = r.passes.len(),
                     "member checked in"
                 );
+                crate::metrics::scan("admit", checkin::CHECK_IN_REASON);
                 let passes = u32::try_from(r.passes.len()).unwrap_or(u32::MAX);
                 self.check_in = Some((r, level));
                 Event::CheckInRecorded { passes }

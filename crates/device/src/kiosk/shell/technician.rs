@@ -192,6 +192,11 @@ impl KioskShell {
             self.refresh_facts();
         }
         let judged = judge(&self.health(now), self.parts.tech.offline_limit);
+        crate::metrics::kiosk(crate::metrics::KioskHealth {
+            printer_ready: self.parts.printer.is_some() && self.flow.printer_problem().is_none(),
+            terminal_reachable: !self.tech.terminal_unreachable,
+            out_of_order: judged,
+        });
         (judged != self.tech.judged).then(|| {
             match judged {
                 Some(o) => tracing::warn!(code = o.code(), reason = o.words(), "out of order"),
