@@ -10,6 +10,7 @@ mod gate_common;
 mod config_check;
 mod crash;
 mod daemon_notify;
+mod fleet;
 mod hostile_hub;
 mod kiosk_check_in;
 mod kiosk_crash;

@@ -143,7 +143,12 @@ impl Device {
             screen,
         )
         .await;
+        let reporter = tokio::spawn(crate::sync::report::run(
+            self.engine.clone(),
+            shutdown.clone(),
+        ));
         self.engine.clone().run(shutdown, progress_observer()).await;
+        reporter.abort();
         if let Some(gate) = gate {
             gate.stop();
         }

@@ -44,6 +44,11 @@ pub fn kiosk(health: KioskHealth) {
     *KIOSK.lock().unwrap_or_else(|p| p.into_inner()) = Some(health);
 }
 
+/// The kiosk's health as last published, if this device runs a kiosk.
+pub fn kiosk_health() -> Option<KioskHealth> {
+    *KIOSK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Everything the metrics show at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
@@ -193,7 +198,7 @@ pub async fn snapshot(engine: &Arc<SyncEngine>) -> Snapshot {
         now: engine.now(),
         outbox_pending: stats.pending,
         dead_letters: stats.dead,
-        kiosk: *KIOSK.lock().unwrap_or_else(|p| p.into_inner()),
+        kiosk: kiosk_health(),
     }
 }
 
@@ -317,7 +322,9 @@ mod tests {
         };
         let text = render(&gate);
         assert!(
-            !text.lines().any(|l| l.starts_with("portico_sync_lag_seconds")),
+            !text
+                .lines()
+                .any(|l| l.starts_with("portico_sync_lag_seconds")),
             "{text}"
         );
         assert!(!text.contains("portico_printer_ready"));

@@ -190,6 +190,19 @@ pub enum HubCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the venue's devices with what each last reported: last contact, firmware,
+    /// uploads waiting and refused, time without the hub, an out-of-order kiosk.
+    Devices {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// Mark a device silent when its last report is older than this (devices report every
+        /// 5 minutes while they reach the hub).
+        #[arg(long, default_value = "30m")]
+        silent_after: humantime::Duration,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the volunteers' timesheets the time clocks uploaded (event, CRM job, date, hours),
     /// or only those waiting for staff to approve (a check-out that never came).
     Timesheets {
@@ -456,6 +469,24 @@ pub async fn run(command: HubCommand) -> Result<()> {
                         if o.offline { "  (sold offline)" } else { "" }
                     );
                 }
+            }
+        }
+        HubCommand::Devices {
+            dir,
+            silent_after,
+            json,
+        } => {
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let fleet = store.read(crate::fleet::devices)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&fleet)?);
+            } else {
+                let silent = chrono::TimeDelta::from_std(*silent_after)
+                    .unwrap_or(chrono::TimeDelta::minutes(30));
+                print!(
+                    "{}",
+                    crate::fleet::render(&fleet, chrono::Utc::now(), silent)
+                );
             }
         }
         HubCommand::Timesheets {

@@ -122,6 +122,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(super::find_membership::routes())
         .merge(super::leases::routes())
         .merge(super::keys::routes())
+        .merge(super::fleet::routes())
         .with_state(state)
         .layer(axum::middleware::map_response(mark_as_hub))
 }

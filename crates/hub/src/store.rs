@@ -140,6 +140,7 @@ impl HubStore {
         conn.execute_batch(super::keys::SCHEMA)?;
         conn.execute_batch(super::orders::SCHEMA)?;
         conn.execute_batch(super::volunteers::SCHEMA)?;
+        conn.execute_batch(super::fleet::SCHEMA)?;
         conn.execute(
             "INSERT OR IGNORE INTO hub_meta (key, value) VALUES ('seq', '0'), ('hub_id', ?1)",
             [format!(

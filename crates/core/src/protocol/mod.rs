@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 use crate::domain;
 
 pub mod catalog;
+pub mod fleet;
 pub mod leases;
 pub use catalog::{
     CategoryDto, FlatPriceDto, KIOSK_CHANNEL, SALE_SCHEMA, SaleDto, SigningKeyDto, SlotDto,
     TaxRuleDto,
 };
+pub use fleet::{DEVICE_REPORT_VERSION, DeviceReport, DeviceReportReply};
 pub use leases::{
     LeaseDto, LeaseReply, LeaseRequest, LeasesDto, MAX_LEASE_SEATS, RegisterKeyReply,
     RegisterKeyRequest,

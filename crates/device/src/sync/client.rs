@@ -534,6 +534,14 @@ impl HubClient {
         self.post_json("v1/signing-keys", &req).await
     }
 
+    /// Tells the hub how this device is (`portico hub devices`).
+    pub async fn device_report(
+        &self,
+        report: &crate::protocol::DeviceReport,
+    ) -> Result<crate::protocol::DeviceReportReply, SyncError> {
+        self.post_json("v1/device-report", report).await
+    }
+
     /// Every lease the hub counts for this device.
     pub async fn leases(&self) -> Result<crate::protocol::LeasesDto, SyncError> {
         let body = self

@@ -321,6 +321,11 @@ impl SyncEngine {
         self.store.clone()
     }
 
+    /// The hub's client.
+    pub fn client(&self) -> &HubClient {
+        &self.client
+    }
+
     pub fn link_status(&self) -> LinkStatus {
         self.status
             .lock()

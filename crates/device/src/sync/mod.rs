@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod engine;
+pub mod report;
 
 pub use client::{HubClient, SyncError};
 pub use engine::{LinkStatus, Observer, PullReport, PushReport, SyncEngine, purge_due};
