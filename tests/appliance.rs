@@ -843,3 +843,133 @@ fn scans_made_while_the_hub_is_down_reach_it_once_it_is_back() {
 
 /// The credentials section of the appliance configs.
 const CREDENTIALS: &str = "[credentials]\nmembership_regex = \"^M[0-9]{7}$\"\n";
+
+// ----- the Debian package under systemd ---------------------------------------------------
+
+/// A device's files for the package test: its config (a gate, the hub unreachable), the hub's
+/// CA and its token.
+fn package_payload(dir: &Path, deb: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(deb, dir.join("portico.deb")).unwrap();
+    let pki = portico::tls::generate_pki("Venue CA", &["hub.venue.example".into()]).unwrap();
+    std::fs::write(dir.join("hub-ca.pem"), pki.ca_cert_pem).unwrap();
+    std::fs::write(dir.join("device.token"), "tok-package-test-0123456789").unwrap();
+    std::fs::write(
+        dir.join("device.toml"),
+        r#"[device]
+id = "gate-package"
+roles = ["gate"]
+data_dir = "/var/lib/portico"
+
+[upstream]
+url = "https://10.0.2.2:8443"
+ca_cert = "/etc/portico/hub-ca.pem"
+token_file = "/etc/portico/device.token"
+
+[gate]
+name = "North"
+"#,
+    )
+    .unwrap();
+}
+
+#[test]
+#[ignore = "boots a VM: run by .ci/appliance (needs qemu, a Debian kernel, systemd and the package `cargo deb` made)"]
+fn the_debian_package_installs_and_its_unit_starts_under_systemd() {
+    let kernel = PathBuf::from(
+        std::env::var_os("PORTICO_VM_KERNEL")
+            .expect("PORTICO_VM_KERNEL: an unpacked Debian linux-image package (.ci/appliance)"),
+    );
+    let deb = PathBuf::from(
+        std::env::var_os("PORTICO_DEB").expect("PORTICO_DEB: the package (.ci/appliance)"),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let payload = work.path().join("payload");
+    package_payload(&payload, &deb);
+    let initrd = work.path().join("initrd.gz");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/appliance/mkinitramfs-package.sh");
+    let built = Command::new("bash")
+        .arg(&script)
+        .arg(&kernel)
+        .arg(&payload)
+        .arg(&initrd)
+        .status()
+        .unwrap();
+    assert!(built.success(), "mkinitramfs-package.sh failed");
+    let vmlinuz = std::fs::read_dir(kernel.join("boot"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("vmlinuz-"))
+        .expect("a vmlinuz in the kernel package");
+    // This machine's own Debian system, read-only over virtio-9p, booted under systemd.
+    let console = work.path().join("console.log");
+    let mut qemu = Command::new("qemu-system-x86_64")
+        .args(["-accel", "tcg", "-m", "2048", "-smp", "2", "-no-reboot"])
+        .arg("-kernel")
+        .arg(&vmlinuz)
+        .arg("-initrd")
+        .arg(&initrd)
+        .args(["-append", "console=ttyS0 panic=-1 fstab=no"])
+        .args(["-display", "none", "-vga", "none", "-nic", "none"])
+        .args([
+            "-virtfs",
+            "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+        ])
+        .arg("-serial")
+        .arg(format!("file:{}", console.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("qemu-system-x86_64");
+    let read = || std::fs::read_to_string(&console).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while Instant::now() < deadline && !read().contains("PORTICO-PACKAGE: done") {
+        if let Ok(Some(_)) = qemu.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+    let text = read();
+    let said: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim_end_matches('\r').strip_prefix("PORTICO-PACKAGE: "))
+        .collect();
+    let tail: String = text
+        .lines()
+        .rev()
+        .take(60)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let has = |want: &str| {
+        assert!(
+            said.iter().any(|l| l.starts_with(want)),
+            "{want:?} not said: {said:?}\n{tail}"
+        )
+    };
+    has("installed");
+    // The package made the service user, in the groups that own a gate's devices.
+    let user = said.iter().find(|l| l.starts_with("user ")).unwrap();
+    for group in ["(input)", "(dialout)", "(gpio)", "(video)", "(lp)"] {
+        assert!(user.contains(group), "{user}");
+    }
+    has("config folder 750 root:portico token 600 portico:portico");
+    // Started by the package, Type=notify: active only once it said READY=1.
+    has("state active");
+    has("enabled enabled");
+    has("type notify watchdog 20s");
+    // A minute later still running and never restarted: the watchdog keeps being pinged.
+    has("later active restarts 0");
+    has("status answered");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("status: device") && l.contains("gate-package")),
+        "{tail}"
+    );
+}

@@ -19,26 +19,8 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,sbin,dev,proc,sys,run,tmp,etc,usr/share,lib/modules/"$kver"}
 
 # Modules, each after the ones it depends on.
-[[ -f "$kroot/lib/modules/$kver/modules.dep" ]] || depmod -b "$kroot" "$kver"
-declare -A seen=()
-order=()
-add_module() {
-  local name=$1 line path dep
-  line=$(grep -E "(^|/)${name//[-_]/[-_]}\.ko(\.[a-z]+)?:" "$kroot/lib/modules/$kver/modules.dep" | head -n1) || {
-    echo "module $name not in $kver" >&2; exit 1; }
-  path=${line%%:*}
-  [[ -n "${seen[$path]:-}" ]] && return
-  for dep in ${line#*:}; do add_module "$(basename "${dep%%.ko*}")"; done
-  seen[$path]=1
-  order+=("$path")
-}
-for m in evdev xhci_pci usbhid hid_generic bochs configfs virtio_pci virtio_net; do add_module "$m"; done
-: > "$stage/etc/modules.order"
-for path in "${order[@]}"; do
-  mkdir -p "$stage/lib/modules/$kver/$(dirname "$path")"
-  cp "$kroot/lib/modules/$kver/$path" "$stage/lib/modules/$kver/$path"
-  echo "/lib/modules/$kver/$path" >> "$stage/etc/modules.order"
-done
+source "$here/modules.sh"
+stage_modules "$kroot" "$kver" "$stage" evdev xhci_pci usbhid hid_generic bochs configfs virtio_pci virtio_net
 
 if [[ -n "$gpio_sim" ]]; then
   mkdir -p "$stage/lib/modules/extra"

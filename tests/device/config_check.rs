@@ -320,11 +320,10 @@ fn every_problem_is_reported_at_once() {
 }
 
 #[test]
-fn the_token_may_come_from_systemds_credentials_instead_of_the_config() {
+fn under_systemd_the_token_comes_from_its_credentials() {
     let dir = folder();
     let creds = tempfile::tempdir().unwrap();
     let path = dir.path().join("device.toml");
-    std::fs::write(&path, VALID.replace("token_file = \"device.token\"\n", "")).unwrap();
     let check = |credentials: Option<&Path>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_portico"));
         cmd.args(["config", "check"]).arg(&path);
@@ -334,7 +333,15 @@ fn the_token_may_come_from_systemds_credentials_instead_of_the_config() {
         }
         cmd.output().unwrap()
     };
-    // Neither the key nor a credential: the error says both ways.
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // No key and no credential: the error says both ways.
+    std::fs::write(&path, VALID.replace("token_file = \"device.token\"\n", "")).unwrap();
     let out = check(None);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -343,19 +350,17 @@ fn the_token_may_come_from_systemds_credentials_instead_of_the_config() {
             && err.contains("LoadCredential=device.token:"),
         "{err}"
     );
-    // A credentials folder without the token is no help either.
+    // A credentials folder without the token is no help.
     assert_eq!(check(Some(creds.path())).status.code(), Some(2));
     // systemd's copy of the token, private to the service.
     portico::hub::write_private(&creds.path().join("device.token"), b"secret").unwrap();
-    let out = check(Some(creds.path()));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The key wins when the config names a file.
+    ok(check(Some(creds.path())));
+    // The credential is read instead of the file the key names, which the service user may
+    // not be able to read (it stays root's): here, a file others may read, refused on its own.
     std::fs::write(&path, VALID).unwrap();
-    assert!(check(Some(creds.path())).status.success());
+    chmod(&dir.path().join("device.token"), 0o644);
+    assert_eq!(check(None).status.code(), Some(2));
+    ok(check(Some(creds.path())));
 }
 
 #[test]

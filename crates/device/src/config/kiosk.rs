@@ -134,11 +134,12 @@ pub(super) fn validate(
         Duration::from_secs(30),
         (Duration::from_secs(5), Duration::from_secs(300)),
     );
-    // Without the key, systemd's credential (LoadCredential=technician.pin:… in the unit).
-    let pin_file = k.technician_pin_file.or_else(|| {
-        super::credential(super::TECHNICIAN_PIN_CREDENTIAL)
-            .map(|c| c.to_string_lossy().into_owned())
-    });
+    // systemd's copy of the PIN's hash when the unit hands it over (LoadCredential=
+    // technician.pin:…); otherwise the file the key names.
+    let pin_file = match super::credential(super::TECHNICIAN_PIN_CREDENTIAL) {
+        Some(c) => Some(c.to_string_lossy().into_owned()),
+        None => k.technician_pin_file,
+    };
     let pin = match pin_file {
         None => Some(None),
         // Another device's PIN file: not this one's to read.

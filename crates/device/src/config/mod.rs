@@ -1089,10 +1089,12 @@ fn validate_upstream(
         },
     };
     let ca_cert = existing_file(p, base, "upstream.ca_cert", u.ca_cert);
-    // Without the key, systemd's credential (LoadCredential=device.token:… in the unit).
-    let token = u
-        .token_file
-        .or_else(|| credential(DEVICE_TOKEN_CREDENTIAL).map(|c| c.to_string_lossy().into_owned()));
+    // Under systemd with LoadCredential=device.token:… the daemon reads systemd's copy of the
+    // token (the file itself may stay root's); otherwise the file `upstream.token_file` names.
+    let token = match credential(DEVICE_TOKEN_CREDENTIAL) {
+        Some(c) => Some(c.to_string_lossy().into_owned()),
+        None => u.token_file,
+    };
     let token_file = existing_file(p, base, "upstream.token_file", token)
         .filter(|path| secret_file(p, "upstream.token_file", path, "device token"));
     let spki_pin = match u.spki_pin {

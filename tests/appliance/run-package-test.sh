@@ -1,0 +1,35 @@
+#!/bin/sh
+# The package test inside the VM (systemd is PID 1): configure the device, install the package
+# with dpkg (its scripts make the users, the config folder's modes, enable and start the unit),
+# then report what systemd says of the unit. Every line for the host starts "PORTICO-PACKAGE:".
+say() { echo "PORTICO-PACKAGE: $*"; }
+t=/root/portico-test
+mkdir -p /etc/portico
+cp "$t/device.toml" /etc/portico/device.toml
+cp "$t/hub-ca.pem" /etc/portico/hub-ca.pem
+# Copied as root's: the package's tmpfiles give it to the service user.
+install -m 600 "$t/device.token" /etc/portico/device.token
+if dpkg -i "$t/portico.deb"; then say "installed"; else say "dpkg failed"; fi
+say "user $(id portico)"
+say "config folder $(stat -c '%a %U:%G' /etc/portico) token $(stat -c '%a %U:%G' /etc/portico/device.token)"
+state=
+for _ in $(seq 1 120); do
+  state=$(systemctl is-active portico)
+  [ "$state" = active ] && break
+  sleep 1
+done
+say "state $state"
+say "enabled $(systemctl is-enabled portico)"
+say "type $(systemctl show -p Type --value portico) watchdog $(systemctl show -p WatchdogUSec --value portico)"
+# Longer than the watchdog: the daemon keeps pinging, so systemd keeps it.
+sleep 30
+say "later $(systemctl is-active portico) restarts $(systemctl show -p NRestarts --value portico)"
+if portico status --config /etc/portico/device.toml > /tmp/status.txt 2>&1; then
+  say "status answered"
+else
+  say "status failed"
+fi
+sed 's/^/status: /' /tmp/status.txt | head -n 12
+journalctl -u portico --no-pager -o cat | tail -n 25 | sed 's/^/journal: /'
+say "done"
+systemctl poweroff --force --force
