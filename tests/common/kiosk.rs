@@ -82,20 +82,7 @@ pub async fn kiosk() -> Kiosk {
     );
     leases.check(&|_: &str| 0).await.unwrap();
 
-    let catalog = {
-        let conn = device.engine.database();
-        let conn = conn.lock().unwrap();
-        portico::replica::catalog::load_catalog(&conn, tomorrow(), tomorrow())
-            .unwrap()
-            .catalog
-    };
-    let intake = IntakeConfig {
-        matching: MatchConfig {
-            on_ambiguous: OnAmbiguous::Create,
-            ..MatchConfig::default()
-        },
-        ..IntakeConfig::default()
-    };
+    let (catalog, intake) = (catalog(&device), intake());
     let terminal = Arc::new(SimulatedTerminal::in_memory());
     let sales = Arc::new(Sales {
         store: device.store.clone(),
@@ -136,6 +123,26 @@ pub async fn kiosk() -> Kiosk {
         std::time::Instant::now(),
     );
     k
+}
+
+/// Tomorrow's catalog as the device's replica holds it.
+fn catalog(device: &Device) -> portico::kiosk::catalog::Catalog {
+    let conn = device.engine.database();
+    let conn = conn.lock().unwrap();
+    portico::replica::catalog::load_catalog(&conn, tomorrow(), tomorrow())
+        .unwrap()
+        .catalog
+}
+
+/// Intake as the till runs it: several matches make a new record for staff to review.
+fn intake() -> IntakeConfig {
+    IntakeConfig {
+        matching: MatchConfig {
+            on_ambiguous: OnAmbiguous::Create,
+            ..MatchConfig::default()
+        },
+        ..IntakeConfig::default()
+    }
 }
 
 /// The PIN of the test kiosk's technician screen.
@@ -196,28 +203,14 @@ fn new_shell(
 impl Kiosk {
     /// The kiosk started again on the same database (a restart), its catalog read again.
     pub fn restart(&mut self) {
-        let catalog = {
-            let conn = self.device.engine.database();
-            let conn = conn.lock().unwrap();
-            portico::replica::catalog::load_catalog(&conn, tomorrow(), tomorrow())
-                .unwrap()
-                .catalog
-        };
-        let intake = IntakeConfig {
-            matching: MatchConfig {
-                on_ambiguous: OnAmbiguous::Create,
-                ..MatchConfig::default()
-            },
-            ..IntakeConfig::default()
-        };
         self.shell = new_shell(
             &self.device,
             self.sales.clone(),
             &self.printer,
             &self.clock,
             &self.pin_file,
-            catalog,
-            intake,
+            catalog(&self.device),
+            intake(),
         );
         self.shell.handle(
             portico::kiosk::checkout::Event::Tick,

@@ -286,3 +286,35 @@ async fn service_mode_and_a_silent_card_terminal_put_the_kiosk_out_of_order() {
     assert_eq!(k.shell.out_of_order(), None);
     assert_eq!(k.visitor(Tap::Start(Purpose::Tickets)), Screen::Slots);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_silent_longer_than_the_limit_puts_the_kiosk_out_of_order_even_after_a_restart() {
+    let mut k = kiosk().await;
+    // The hub the kiosk knows goes away (another takes its place in the test's hands).
+    let pki = k.hub.dir.path().join("pki");
+    let tls =
+        || portico::tls::server_config(&pki.join("server.pem"), &pki.join("server.key")).unwrap();
+    let elsewhere =
+        portico::hub::HubServer::start("127.0.0.1:0".parse().unwrap(), k.hub.store.clone(), tls())
+            .await
+            .unwrap();
+    std::mem::replace(&mut k.hub.server, elsewhere)
+        .shutdown()
+        .await;
+    assert!(k.device.engine.pull_all(None).await.is_err());
+    assert!(!k.device.engine.link_status().online);
+    // Five hours after its last pull the kiosk still serves from what it knows...
+    k.tick_seconds(5 * 3600);
+    assert_eq!(k.shell.out_of_order(), None);
+    // ...and after the six hours of kiosk.offline_limit it is out of order, everything stopped.
+    k.tick_seconds(3600 + 1);
+    assert_eq!(k.shell.out_of_order(), Some(OutOfOrder::HubUnreachable));
+    assert_eq!(k.visitor(Tap::Start(Purpose::CheckIn)), Screen::Welcome);
+    // A restart (the device opened again: its link status starts blank) does not forget how
+    // long the hub has been silent: the last pull is on disk.
+    k.device = k.dev.open(k.clock.clone());
+    k.restart();
+    assert_eq!(k.device.engine.link_status().last_pull_ok, None);
+    k.tick_seconds(1);
+    assert_eq!(k.shell.out_of_order(), Some(OutOfOrder::HubUnreachable));
+}

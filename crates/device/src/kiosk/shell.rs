@@ -134,7 +134,11 @@ impl KioskShell {
             );
         }
         Self {
-            tech: technician::TechState::new(parts.clock.now(), service_mode),
+            tech: technician::TechState::new(
+                parts.clock.now(),
+                service_mode,
+                technician::last_pull(&parts.reader),
+            ),
             flow: Flow::new(parts.flow, Instant::now()),
             parts,
             hold: Arc::new(Mutex::new(None)),

@@ -58,13 +58,14 @@ pub(super) struct TechState {
     seen: BTreeMap<String, InputSeen>,
     pub service_mode: bool,
     terminal_unreachable: bool,
-    /// Since when the hub has not answered, as this run saw it.
-    up_since: DateTime<Utc>,
+    /// The last time the hub was heard before this run's own contacts: the replica's last
+    /// pull (kept across restarts), or the start for a device that never pulled.
+    heard_before: DateTime<Utc>,
     judged: Option<OutOfOrder>,
 }
 
 impl TechState {
-    pub fn new(now: DateTime<Utc>, service_mode: bool) -> Self {
+    pub fn new(now: DateTime<Utc>, service_mode: bool, last_pull: Option<DateTime<Utc>>) -> Self {
         Self {
             machine: Technician::new(now, SESSION_IDLE),
             facts: TechFacts::default(),
@@ -73,10 +74,20 @@ impl TechState {
             seen: BTreeMap::new(),
             service_mode,
             terminal_unreachable: false,
-            up_since: now,
+            heard_before: last_pull.map_or(now, |t| t.min(now)),
             judged: None,
         }
     }
+}
+
+/// When the replica last took a page from the hub (kept across restarts), if ever.
+pub(super) fn last_pull(conn: &rusqlite::Connection) -> Option<DateTime<Utc>> {
+    let t: Option<String> = conn
+        .query_row("SELECT max(updated_at) FROM sync_cursors", [], |r| r.get(0))
+        .ok()
+        .flatten();
+    t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Service mode as last switched (kept in the device database).
@@ -219,7 +230,7 @@ impl KioskShell {
                 .into_iter()
                 .flatten()
                 .max()
-                .map_or(self.tech.up_since, |t| t.max(self.tech.up_since));
+                .map_or(self.tech.heard_before, |t| t.max(self.tech.heard_before));
             (now - last).to_std().unwrap_or_default()
         });
         Health {
