@@ -201,6 +201,29 @@ fn new_shell(
 }
 
 impl Kiosk {
+    /// The hub's TLS settings, to start a hub on its certificate.
+    pub fn hub_tls(&self) -> rustls::ServerConfig {
+        let pki = self.hub.dir.path().join("pki");
+        portico::tls::server_config(&pki.join("server.pem"), &pki.join("server.key")).unwrap()
+    }
+
+    /// The hub the kiosk knows goes away (another takes its place in the test's hands);
+    /// returns the address it was on, to come back on.
+    pub async fn hub_goes_away(&mut self) -> std::net::SocketAddr {
+        let addr = self.hub.server.addr;
+        let elsewhere = portico::hub::HubServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            self.hub.store.clone(),
+            self.hub_tls(),
+        )
+        .await
+        .unwrap();
+        std::mem::replace(&mut self.hub.server, elsewhere)
+            .shutdown()
+            .await;
+        addr
+    }
+
     /// The kiosk started again on the same database (a restart), its catalog read again.
     pub fn restart(&mut self) {
         self.shell = new_shell(

@@ -393,18 +393,7 @@ async fn a_hub_out_of_reach_sends_the_member_to_the_desk_and_try_again_repeats_t
             tomorrow() + chrono::Duration::days(90),
         )
         .await;
-    // The hub the kiosk knows goes away (another takes its place in the test's hands).
-    let addr = k.hub.server.addr;
-    let pki = k.hub.dir.path().join("pki");
-    let tls =
-        || portico::tls::server_config(&pki.join("server.pem"), &pki.join("server.key")).unwrap();
-    let elsewhere =
-        portico::hub::HubServer::start("127.0.0.1:0".parse().unwrap(), k.hub.store.clone(), tls())
-            .await
-            .unwrap();
-    std::mem::replace(&mut k.hub.server, elsewhere)
-        .shutdown()
-        .await;
+    let addr = k.hub_goes_away().await;
     k.send(Event::Tap(Tap::Start(Purpose::CheckIn)));
     k.send(Event::Tap(Tap::VerifyByCode));
     k.type_in(Field::MemberId, &m.membership_id);
@@ -419,7 +408,7 @@ async fn a_hub_out_of_reach_sends_the_member_to_the_desk_and_try_again_repeats_t
         0
     );
     // The hub is back: "Try again" locates the membership.
-    let _back = portico::hub::HubServer::start(addr, k.hub.store.clone(), tls())
+    let _back = portico::hub::HubServer::start(addr, k.hub.store.clone(), k.hub_tls())
         .await
         .unwrap();
     k.send(Event::Tap(Tap::Retry));

@@ -290,17 +290,7 @@ async fn service_mode_and_a_silent_card_terminal_put_the_kiosk_out_of_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_silent_longer_than_the_limit_puts_the_kiosk_out_of_order_even_after_a_restart() {
     let mut k = kiosk().await;
-    // The hub the kiosk knows goes away (another takes its place in the test's hands).
-    let pki = k.hub.dir.path().join("pki");
-    let tls =
-        || portico::tls::server_config(&pki.join("server.pem"), &pki.join("server.key")).unwrap();
-    let elsewhere =
-        portico::hub::HubServer::start("127.0.0.1:0".parse().unwrap(), k.hub.store.clone(), tls())
-            .await
-            .unwrap();
-    std::mem::replace(&mut k.hub.server, elsewhere)
-        .shutdown()
-        .await;
+    k.hub_goes_away().await;
     assert!(k.device.engine.pull_all(None).await.is_err());
     assert!(!k.device.engine.link_status().online);
     // Five hours after its last pull the kiosk still serves from what it knows...
