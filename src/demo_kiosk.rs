@@ -96,7 +96,8 @@ pub async fn walkthrough(
     let mut parts = crate::kiosk::session::shell_parts(
         &cfg,
         &kiosk,
-        sales.clone(),
+        sales.store.clone(),
+        Some(sales.clone()),
         clock,
         Arc::new(|| true),
         None,
@@ -279,7 +280,8 @@ fn volunteer_clock(
     let parts = crate::kiosk::session::shell_parts(
         cfg,
         kiosk,
-        sales.clone(),
+        sales.store.clone(),
+        Some(sales.clone()),
         clock.clone(),
         Arc::new(|| true),
         None,

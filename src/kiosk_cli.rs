@@ -273,7 +273,7 @@ fn screenshot(config: &Path, out: &Path, lang: Option<&str>, (w, h): (u32, u32))
     let o = open(config)?;
     let clock = SystemClock;
     let catalog = crate::kiosk::session::load_catalog(&o.store, &clock, o.cfg.timezone)?;
-    let mut flow_cfg = o.kiosk.flow();
+    let mut flow_cfg = o.kiosk.flow(o.cfg.offer());
     flow_cfg.default_lang = match lang {
         None => flow_cfg.default_lang,
         Some("en") => crate::kiosk::catalog::Lang::En,

@@ -1017,6 +1017,17 @@ fn every_screen(lang: Lang) -> Vec<(String, KioskScreenModel)> {
         shot(&ooo, name, at, &mut out);
     }
 
+    // A volunteer time clock alone: its own welcome screen.
+    let mut clock = Flow::new(
+        FlowConfig {
+            offer: portico::kiosk::checkout::Offer::VolunteerClock,
+            ..FlowConfig::default()
+        },
+        at,
+    );
+    go(&mut clock, tap(Tap::Lang(lang)), at);
+    shot(&clock, "volunteer-clock-welcome", at, &mut out);
+
     // The technician screen over the welcome screen.
     let welcome = out[0].1.clone();
     let over = |panel: TechPanel| KioskScreenModel {
@@ -1383,7 +1394,7 @@ fn every_screen_renders_in_both_languages_and_orientations() {
     let mut welcome = Vec::new();
     for lang in [Lang::En, Lang::Es] {
         let screens = every_screen(lang);
-        assert_eq!(screens.len(), 63);
+        assert_eq!(screens.len(), 64);
         for (w, h, orientation) in [(540, 960, "portrait"), (960, 540, "landscape")] {
             for (name, m) in &screens {
                 let img = render_kiosk_rgb(m, "Riverside Zoo", w, h).unwrap();

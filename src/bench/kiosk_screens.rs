@@ -90,7 +90,9 @@ fn shell(store: Arc<Store>, day: NaiveDate) -> Result<KioskShell> {
     Ok(KioskShell::new(ShellParts {
         flow: FlowConfig::default(),
         catalog,
-        sales,
+        store: sales.store.clone(),
+        device_id: sales.device_id.clone(),
+        sales: Some(sales),
         printer: None,
         paper: Default::default(),
         letterhead: Default::default(),

@@ -165,7 +165,9 @@ fn new_shell(
     KioskShell::new(ShellParts {
         flow: FlowConfig::default(),
         catalog,
-        sales,
+        store: sales.store.clone(),
+        device_id: sales.device_id.clone(),
+        sales: Some(sales),
         printer: Some(Arc::new(Mutex::new(escpos))),
         paper: Paper::Mm80,
         letterhead: Letterhead {

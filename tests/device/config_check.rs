@@ -195,6 +195,14 @@ fn each_malformed_config_gives_its_file_line_column_and_key() {
             "unknown role",
         ),
         (
+            "volunteer clock without its screen section",
+            "roles = [\"gate\"]",
+            "roles = [\"gate\", \"volunteer\"]",
+            3,
+            "device.roles",
+            "role \"volunteer\" needs a [kiosk] section",
+        ),
+        (
             "bad device id",
             "id = \"gate-1\"",
             "id = \"gate 1!\"",
@@ -404,7 +412,7 @@ fn the_cli_prints_diagnostics_and_exits_non_zero() {
 #[test]
 fn the_shipped_example_configs_are_valid_apart_from_the_target_machine_files() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware-config");
-    for name in ["gate.toml", "kiosk.toml"] {
+    for name in ["gate.toml", "kiosk.toml", "volunteer.toml"] {
         let text = std::fs::read_to_string(root.join(name)).unwrap();
         let diags = portico::config::parse(&root.join(name), &text)
             .map(|_| ())

@@ -252,3 +252,125 @@ async fn a_volunteer_found_by_name_and_phone_is_kept_from_an_event_the_crm_would
         }
     );
 }
+
+/// A device with the `volunteer` role alone, run as `portico run` runs it: no signing key, no
+/// card terminal, no printer and no seat leases, and still a working clock. Its welcome screen
+/// takes a badge, finds the volunteer's day, and the check-in is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volunteer_clock_alone_needs_no_till_and_clocks_a_badge_in() {
+    use crate::common::{TestDevice, TestHub, manual_clock};
+    use std::sync::{Arc, Mutex};
+    let hub = TestHub::start(50).await;
+    let v = hub
+        .store
+        .all::<ConstituentDto>(Resource::Constituents)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.status == portico::domain::ConstituentStatus::Active)
+        .unwrap();
+    let who = [v.lookup_id.clone()];
+    hub.store
+        .write(|tx, seq| portico::hub::volunteers::publish(tx, seq, tomorrow(), 1, &who))
+        .unwrap();
+    let dev = TestDevice::new(&hub, "clock-1", &hub.ca, "", "");
+    let text = std::fs::read_to_string(&dev.config_path)
+        .unwrap()
+        .replace("roles = [\"gate\"]", "roles = [\"volunteer\"]")
+        .replace(
+            "[gate]\nname = \"Test gate\"",
+            "[kiosk]\nidle_timeout = \"60s\"\n[kiosk.volunteer_clock]\nopens_before = \"2h\"",
+        );
+    std::fs::write(&dev.config_path, &text).unwrap();
+    let clock = manual_clock();
+    let seven = tomorrow().and_hms_opt(7, 30, 0).unwrap();
+    clock.set(
+        Local
+            .from_local_datetime(&seven)
+            .earliest()
+            .unwrap()
+            .with_timezone(&Utc),
+    );
+    let device = dev.open(clock.clone());
+    device.engine.pull_all(None).await.unwrap();
+    let shown: Arc<Mutex<Vec<portico::screens::kiosk_view::KioskScreenModel>>> =
+        Arc::default();
+    let seen = shown.clone();
+    let display: portico::kiosk::session::KioskDisplay =
+        Arc::new(move |m| seen.lock().unwrap().push(m));
+    let (inbox_tx, inbox) = std::sync::mpsc::channel();
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let runtime = portico::kiosk::runtime::start(
+        &device.engine,
+        clock.clone(),
+        rx,
+        Some(portico::kiosk::runtime::ScreenLink {
+            inbox,
+            display: Arc::new(Mutex::new(Some(display))),
+        }),
+    )
+    .await
+    .expect("the clock's screen runs");
+    assert!(runtime.sales.is_none(), "a clock sells nothing");
+    let data = device.config.data_dir.clone();
+    assert!(
+        !data.join("kiosk-signing.key").exists(),
+        "no ticket-signing key is made"
+    );
+    let wait_for = |what: &str, ok: &dyn Fn(&portico::screens::kiosk_view::KioskScreenModel) -> bool| {
+        for _ in 0..200 {
+            if shown.lock().unwrap().last().is_some_and(ok) {
+                return shown.lock().unwrap().last().cloned().unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("{what}: last shown {:?}", shown.lock().unwrap().last());
+    };
+    let welcome = wait_for("the welcome screen", &|m| m.screen == Screen::Welcome);
+    assert!(welcome.volunteers_only);
+    assert_eq!(welcome.out_of_order, None, "no printer is no problem here");
+
+    inbox_tx
+        .send(Event::Scanned {
+            membership_id: v.lookup_id.clone(),
+        })
+        .unwrap();
+    let day = wait_for("the volunteer's day", &|m| {
+        matches!(m.screen, Screen::VolunteerDay { .. })
+    });
+    let garden = day
+        .volunteer
+        .unwrap()
+        .shifts
+        .into_iter()
+        .find(|s| s.event_id == "EV-GARDEN")
+        .unwrap();
+    inbox_tx
+        .send(Event::Tap(Tap::ClockIn {
+            event_id: "EV-GARDEN".into(),
+            shift_id: Some(garden.shift_id),
+        }))
+        .unwrap();
+    wait_for("clocked in", &|m| {
+        matches!(m.screen, Screen::VolunteerDone(Clocked::In { .. }))
+    });
+    let open: i64 = device
+        .engine
+        .database()
+        .lock()
+        .unwrap()
+        .query_row("SELECT count(*) FROM volunteer_clock", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(open, 1, "the check-in is recorded");
+    // Nothing to sell on this screen.
+    inbox_tx.send(Event::Tap(Tap::Finish)).unwrap();
+    wait_for("back to the welcome screen", &|m| m.screen == Screen::Welcome);
+    inbox_tx
+        .send(Event::Tap(Tap::Start(Purpose::Tickets)))
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        shown.lock().unwrap().last().map(|m| m.screen.clone()),
+        Some(Screen::Welcome)
+    );
+    runtime.stop();
+}

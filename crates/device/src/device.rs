@@ -228,8 +228,9 @@ impl Device {
         self.kiosk_inbox.clone()
     }
 
-    /// For a kiosk that is not also a gate: its scanners' membership cards go to the visitor's
-    /// session ("Are you a member?" takes a scanned card as the typed number).
+    /// For a kiosk (or a volunteer time clock) that is not also a gate: its scanners' membership
+    /// cards and badges go to the visitor's session ("Are you a member?" takes a scanned card
+    /// as the typed number; a badge finds its volunteer).
     #[allow(clippy::type_complexity)]
     fn start_kiosk_scanners(
         &self,
@@ -239,7 +240,7 @@ impl Device {
         use crate::input::InputEvent;
         use crate::input::credential::CredentialKind;
         let roles = &self.config.roles;
-        if !roles.contains(&Role::Kiosk) || roles.contains(&Role::Gate) {
+        if self.config.kiosk_screen().is_none() || roles.contains(&Role::Gate) {
             return Ok(None);
         }
         let (tx, rx) = std::sync::mpsc::channel::<InputEvent>();
@@ -273,13 +274,16 @@ impl Device {
                         continue;
                     }
                     match scan.credential.kind {
-                        CredentialKind::Membership { membership_id } => {
-                            let _ = inbox
-                                .send(crate::kiosk::checkout::Event::Scanned { membership_id });
+                        // A membership card, or a volunteer's badge (their Lookup ID).
+                        CredentialKind::Membership { membership_id: id }
+                        | CredentialKind::LookupId { lookup_id: id } => {
+                            let _ = inbox.send(crate::kiosk::checkout::Event::Scanned {
+                                membership_id: id,
+                            });
                         }
                         _ => tracing::info!(
                             reader = %scan.credential.reader,
-                            "a scan the kiosk does not use (not a membership card)"
+                            "a scan the kiosk does not use (not a membership card or badge)"
                         ),
                     }
                 }

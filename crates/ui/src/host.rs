@@ -204,10 +204,8 @@ pub fn attach_kiosk_window(
 ) -> Result<tokio::sync::oneshot::Receiver<Result<(), UiError>>, UiError> {
     let kiosk = device
         .config
-        .kiosk
-        .as_ref()
-        .filter(|_| device.config.roles.contains(&crate::config::Role::Kiosk))
-        .ok_or_else(|| UiError::NoDisplay("this device has no kiosk role".into()))?;
+        .kiosk_screen()
+        .ok_or_else(|| UiError::NoDisplay("this device has no kiosk or volunteer role".into()))?;
     let (poster_tx, poster_rx) = channel();
     let (closed_tx, closed) = tokio::sync::oneshot::channel();
     request(WindowRequest::Kiosk {
@@ -234,7 +232,7 @@ pub fn attach_kiosk_window(
 pub fn attach_window(
     device: &crate::device::Device,
 ) -> Result<tokio::sync::oneshot::Receiver<Result<(), UiError>>, UiError> {
-    if device.config.roles.contains(&crate::config::Role::Kiosk) && device.config.kiosk.is_some() {
+    if device.config.kiosk_screen().is_some() {
         return attach_kiosk_window(device);
     }
     attach_gate_window(device)

@@ -321,6 +321,7 @@ pub fn apply(
         OutOfOrder::ServiceMode => 7,
         OutOfOrder::NotReady => 8,
     }));
+    window.set_volunteers_only(m.volunteers_only);
     window.set_out_of_order_code(m.out_of_order.map_or("", |o| o.code()).into());
     apply_technician(
         window,

@@ -61,6 +61,20 @@ pub struct FlowConfig {
     pub default_lang: Lang,
     /// The volunteer time clock's rules.
     pub clock: ClockRules,
+    /// What the kiosk offers its visitors.
+    pub offer: Offer,
+}
+
+/// What a kiosk's screen offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Offer {
+    /// Tickets, memberships, member check-in, Find My Membership and the volunteer time clock.
+    #[default]
+    Everything,
+    /// The volunteer time clock alone (a device with the `volunteer` role and no other): a
+    /// badge scanned on the welcome screen looks the volunteer up; nothing is sold, so the
+    /// printer does not matter.
+    VolunteerClock,
 }
 
 impl Default for FlowConfig {
@@ -71,6 +85,7 @@ impl Default for FlowConfig {
             done_timeout: Duration::from_secs(20),
             default_lang: Lang::En,
             clock: ClockRules::default(),
+            offer: Offer::Everything,
         }
     }
 }
@@ -462,7 +477,8 @@ pub enum Tap {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Tap(Tap),
-    /// A membership card scanned at the kiosk.
+    /// A membership card or a volunteer's badge scanned at the kiosk: the number it carries
+    /// (a membership ID, or the volunteer's Lookup ID).
     Scanned {
         membership_id: String,
     },
@@ -634,6 +650,11 @@ impl Flow {
         self.health.or(self.printer.map(OutOfOrder::Printer))
     }
 
+    /// Whether this kiosk offers the volunteer time clock alone.
+    pub fn volunteers_only(&self) -> bool {
+        self.cfg.offer == Offer::VolunteerClock
+    }
+
     fn stopped(&self) -> bool {
         self.out_of_order()
             .is_some_and(OutOfOrder::stops_everything)
@@ -698,6 +719,9 @@ impl Flow {
             Event::Scanned { .. } if self.screen == Screen::Welcome && self.stopped() => {}
             Event::Scanned { membership_id } => {
                 self.last_touch = now;
+                if self.volunteers_only() && self.screen == Screen::Welcome {
+                    self.start_volunteer();
+                }
                 if self.check_in_scanned(&membership_id, &mut out)
                     || self.volunteer_scanned(&membership_id, &mut out)
                 {
@@ -751,11 +775,14 @@ impl Flow {
                     self.matched(preview, ctx);
                 }
             }
-            Event::PrinterChecked(problem) => self.printer = problem,
+            // A volunteer clock sells nothing: its printer (if any) does not matter.
+            Event::PrinterChecked(problem) => {
+                self.printer = problem.filter(|_| !self.volunteers_only())
+            }
             Event::OutOfOrder(reason) => self.health = reason,
             Event::Technician(_) | Event::TechAction(_) | Event::InputSeen(_) => {}
             Event::PrinterNotReady(problem) => {
-                self.printer = Some(problem);
+                self.printer = Some(problem).filter(|_| !self.volunteers_only());
                 if let Screen::Paying { .. } = self.screen {
                     self.last_touch = now;
                     self.screen = Screen::CannotPrint(problem);
@@ -875,6 +902,7 @@ impl Flow {
             ) => self.end(out),
             (S::Welcome, Tap::Start(_)) if self.stopped() => {}
             (S::Welcome, Tap::Start(Purpose::Volunteer)) => self.start_volunteer(),
+            (S::Welcome, Tap::Start(_)) if self.volunteers_only() => {}
             (S::Welcome, Tap::Start(Purpose::CheckIn)) => self.start_check_in(),
             (S::Welcome, Tap::Start(_)) if self.out_of_order().is_some() => {}
             (S::Welcome, Tap::Start(purpose)) => {

@@ -129,6 +129,8 @@ pub struct VolunteerView {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KioskScreenModel {
     pub screen: Screen,
+    /// The kiosk is a volunteer time clock and nothing else: its welcome screen says so.
+    pub volunteers_only: bool,
     /// Why the kiosk cannot serve now (shown on the welcome screen), if it cannot.
     pub out_of_order: Option<crate::kiosk::out_of_order::OutOfOrder>,
     /// The technician screen over the visitor's, while it shows.
@@ -207,6 +209,7 @@ pub fn model(
     let mut out = KioskScreenModel {
         screen: flow.screen().clone(),
         out_of_order: flow.out_of_order(),
+        volunteers_only: flow.volunteers_only(),
         lang,
         still_there_secs: flow.still_there(now).map(|d| d.as_secs()),
         ..KioskScreenModel::default()

@@ -76,13 +76,14 @@ pub struct KioskConfig {
 }
 
 impl KioskConfig {
-    /// The checkout's timings and starting language.
-    pub fn flow(&self) -> crate::kiosk::checkout::FlowConfig {
+    /// The checkout's timings, starting language and what it offers.
+    pub fn flow(&self, offer: crate::kiosk::checkout::Offer) -> crate::kiosk::checkout::FlowConfig {
         crate::kiosk::checkout::FlowConfig {
             idle_timeout: self.idle_timeout,
             still_there: self.still_there,
             default_lang: self.language,
             clock: self.clock,
+            offer,
             ..Default::default()
         }
     }

@@ -106,6 +106,9 @@ impl ConfigError {
 pub enum Role {
     Gate,
     Kiosk,
+    /// The volunteer time clock alone: the kiosk's screen (its `[kiosk]` section's language,
+    /// timings and technician settings) offering nothing else.
+    Volunteer,
 }
 
 impl Role {
@@ -113,6 +116,7 @@ impl Role {
         match self {
             Role::Gate => "gate",
             Role::Kiosk => "kiosk",
+            Role::Volunteer => "volunteer",
         }
     }
 }
@@ -186,6 +190,24 @@ pub struct DeviceConfig {
 impl DeviceConfig {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("portico.db")
+    }
+
+    /// The kiosk screen's settings, when the device shows one (a kiosk, or a volunteer time
+    /// clock).
+    pub fn kiosk_screen(&self) -> Option<&KioskConfig> {
+        self.kiosk.as_ref().filter(|_| {
+            self.roles.contains(&Role::Kiosk) || self.roles.contains(&Role::Volunteer)
+        })
+    }
+
+    /// What the kiosk screen offers: everything on a kiosk, the time clock alone on a device
+    /// whose only screen role is `volunteer`.
+    pub fn offer(&self) -> crate::kiosk::checkout::Offer {
+        if self.roles.contains(&Role::Kiosk) {
+            crate::kiosk::checkout::Offer::Everything
+        } else {
+            crate::kiosk::checkout::Offer::VolunteerClock
+        }
     }
 }
 
@@ -330,7 +352,10 @@ fn parse_as(path: &Path, text: &str, lenient: bool) -> Result<DeviceConfig, Conf
     // of below): its files and hardware belong to another device.
     let has_role =
         |role: Role| matches!(&device, Some(Some((_, roles, _, _))) if roles.contains(&role));
-    let (gate_active, kiosk_active) = (has_role(Role::Gate), has_role(Role::Kiosk));
+    let (gate_active, kiosk_active) = (
+        has_role(Role::Gate),
+        has_role(Role::Kiosk) || has_role(Role::Volunteer),
+    );
     let gate = gate.map(|g| validate_gate(&mut p, &base, g, gate_active));
     let kiosk = kiosk.map(|k| kiosk::validate(&mut p, &base, k, kiosk_active));
 
@@ -342,8 +367,24 @@ fn parse_as(path: &Path, text: &str, lenient: bool) -> Result<DeviceConfig, Conf
         if roles.contains(&Role::Kiosk) && !has("kiosk") {
             p.at_path("device.roles", "role \"kiosk\" needs a [kiosk] section");
         }
+        if roles.contains(&Role::Volunteer) && !has("kiosk") {
+            p.at_path(
+                "device.roles",
+                "role \"volunteer\" needs a [kiosk] section (its screen's language, timings \
+                 and [kiosk.volunteer_clock])",
+            );
+        }
+        if roles.contains(&Role::Volunteer) && roles.contains(&Role::Kiosk) {
+            p.at_path(
+                "device.roles",
+                "a kiosk offers the volunteer time clock already: list \"kiosk\" or \
+                 \"volunteer\", not both",
+            );
+        }
         for (role, section) in [(Role::Gate, "gate"), (Role::Kiosk, "kiosk")] {
-            if has(section) && !roles.contains(&role) {
+            let used = roles.contains(&role)
+                || (role == Role::Kiosk && roles.contains(&Role::Volunteer));
+            if has(section) && !used {
                 warnings.push(p.diagnostic_at_path(
                     section,
                     &format!(
@@ -777,10 +818,14 @@ fn validate_device(p: &mut Problems<'_>, base: &Path, d: raw::RawDevice) -> Opti
                 let role = match r.as_str() {
                     "gate" => Role::Gate,
                     "kiosk" => Role::Kiosk,
+                    "volunteer" => Role::Volunteer,
                     other => {
                         p.at_path(
                             &format!("device.roles[{i}]"),
-                            &format!("unknown role {other:?}; expected \"gate\" or \"kiosk\""),
+                            &format!(
+                                "unknown role {other:?}; expected \"gate\", \"kiosk\" or \
+                                 \"volunteer\""
+                            ),
                         );
                         roles_ok = false;
                         continue;

@@ -168,12 +168,14 @@ pub async fn start(
     screen: Option<ScreenLink>,
 ) -> Option<KioskRuntime> {
     let cfg = engine.config().clone();
-    let kiosk = cfg.kiosk.clone()?;
-    if !cfg.roles.contains(&crate::config::Role::Kiosk) {
-        return None;
-    }
+    let kiosk = cfg.kiosk_screen()?.clone();
+    // A volunteer time clock sells nothing: no signing key, no terminal, no seat leases.
+    let sells = cfg.offer() == crate::kiosk::checkout::Offer::Everything;
     let store = engine.store();
-    let signer = signer(&cfg, &kiosk, &store).await;
+    let signer = match sells {
+        true => signer(&cfg, &kiosk, &store).await,
+        false => None,
+    };
     let sales =
         signer.map(|signer| Arc::new(sales(&cfg, &kiosk, store.clone(), clock.clone(), signer)));
     if let Some(s) = sales.clone() {
@@ -196,14 +198,15 @@ pub async fn start(
     let mut session = None;
     let mut session_holds: Arc<dyn Fn(&str) -> u32 + Send + Sync> = Arc::new(|_: &str| 0);
     let display = screen.as_ref().map(|l| l.display.clone());
-    if let (Some(sales), Some(link)) = (sales.clone(), screen) {
+    if let Some(link) = screen.filter(|_| sales.is_some() || !sells) {
         let status = engine.clone();
         let online: Arc<dyn Fn() -> bool + Send + Sync> =
             Arc::new(move || status.link_status().online);
         match crate::kiosk::session::shell_parts(
             &cfg,
             &kiosk,
-            sales,
+            store.clone(),
+            sales.clone(),
             clock.clone(),
             online,
             Some(lease_poke.clone()),
@@ -246,7 +249,7 @@ pub async fn start(
         }
     }
     let mut tasks = Vec::new();
-    if let Ok(client) = HubClient::new(&cfg.upstream) {
+    if let Some(client) = HubClient::new(&cfg.upstream).ok().filter(|_| sells) {
         // The groups of the timed admissions the kiosk sells.
         let groups: Vec<String> = store
             .reader()

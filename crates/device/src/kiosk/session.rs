@@ -53,15 +53,15 @@ pub fn load_catalog(
 pub fn shell_parts(
     cfg: &DeviceConfig,
     kiosk: &KioskConfig,
-    sales: Arc<Sales>,
+    store: Arc<Store>,
+    sales: Option<Arc<Sales>>,
     clock: Arc<dyn Clock>,
     online: Arc<dyn Fn() -> bool + Send + Sync>,
     lease_poke: Option<Arc<tokio::sync::Notify>>,
 ) -> Result<ShellParts, crate::replica::ReplicaError> {
-    let store = sales.store.clone();
     let catalog = load_catalog(&store, clock.as_ref(), cfg.timezone)?;
     Ok(ShellParts {
-        flow: kiosk.flow(),
+        flow: kiosk.flow(cfg.offer()),
         catalog,
         printer: crate::kiosk::runtime::printer(kiosk),
         paper: kiosk.printer.as_ref().map(|p| p.paper).unwrap_or_default(),
@@ -92,6 +92,8 @@ pub fn shell_parts(
             sync_now: None,
         },
         sales,
+        device_id: cfg.device_id.clone(),
+        store,
     })
 }
 

@@ -87,7 +87,12 @@ pub type SharedPrinter = Arc<Mutex<Box<dyn TicketPrinter>>>;
 pub struct ShellParts {
     pub flow: FlowConfig,
     pub catalog: Catalog,
-    pub sales: Arc<Sales>,
+    /// The till: payments, orders and signed tickets. `None` on a volunteer time clock, which
+    /// sells nothing.
+    pub sales: Option<Arc<Sales>>,
+    /// The device database (its one writer) and the device's id.
+    pub store: Arc<crate::replica::Store>,
+    pub device_id: String,
     pub printer: Option<SharedPrinter>,
     pub paper: Paper,
     pub letterhead: Letterhead,
@@ -318,8 +323,8 @@ impl KioskShell {
             }
             Command::StartPayment { .. } => self.start_payment(),
             Command::CancelPayment => {
-                if let Some(r) = &self.reference
-                    && let Err(e) = self.parts.sales.cancel(r)
+                if let (Some(r), Some(sales)) = (&self.reference, &self.parts.sales)
+                    && let Err(e) = sales.cancel(r)
                 {
                     tracing::warn!(error = %e, "the terminal did not take the cancel");
                 }
@@ -512,9 +517,9 @@ impl KioskShell {
                     detail: format!("no event {}", o.event_id),
                 }
             })?;
-        let (o, device) = (o.clone(), self.parts.sales.device_id.clone());
+        let (o, device) = (o.clone(), self.parts.device_id.clone());
         let now_ms = self.parts.clock.now().timestamp_millis();
-        self.parts.sales.store.write(move |tx| {
+        self.parts.store.write(move |tx| {
             crate::volunteer::clock::close(tx, &o, &event, &closed, &device, now_ms)
         })
     }
@@ -539,7 +544,6 @@ impl KioskShell {
         };
         match self
             .parts
-            .sales
             .store
             .write(move |tx| crate::volunteer::clock::open(tx, &open))
         {
@@ -622,7 +626,7 @@ impl KioskShell {
             (&answer.input, &answer.membership, request_id)
         {
             let payload = fmm_shell::ReassociationV1 {
-                visitor: format!("kiosk:{}", self.parts.sales.device_id),
+                visitor: format!("kiosk:{}", self.parts.device_id),
                 lookup_id: lookup_id.clone(),
                 membership_id: m.membership_id.clone(),
                 request_id,
@@ -630,7 +634,6 @@ impl KioskShell {
             };
             match self
                 .parts
-                .sales
                 .store
                 .write(move |tx| fmm_shell::queue_reassociation(tx, payload))
             {
@@ -656,18 +659,21 @@ impl KioskShell {
             .as_ref()
             .map(|c| c.level.clone())
             .unwrap_or_default();
-        let sales = &self.parts.sales;
+        let Some(sales) = &self.parts.sales else {
+            tracing::error!("a check-in on a kiosk that cannot sign guest passes");
+            return Event::CheckInNotRecorded;
+        };
         let c = check_ins::CheckIn {
             membership_id,
             guests,
-            device_id: sales.device_id.clone(),
-            gate: sales.device_id.clone(),
+            device_id: self.parts.device_id.clone(),
+            gate: self.parts.device_id.clone(),
             at: self.parts.clock.now(),
             local: self.now_local(),
             offline: !(self.parts.online)(),
         };
         let signer = sales.signer.clone();
-        let recorded = sales.store.write(move |tx| {
+        let recorded = self.parts.store.write(move |tx| {
             let sign = |f: &crate::input::credential::signed_ticket::TicketFields| {
                 signer.issue(f).map(|code| (signer.key_id(), code))
             };
@@ -755,7 +761,7 @@ impl KioskShell {
         let done: Vec<String> = secrets.iter().take(report.printed).cloned().collect();
         let all = done.len() == secrets.len();
         let now_ms = self.parts.clock.now().timestamp_millis();
-        let marked = self.parts.sales.store.write(move |tx| {
+        let marked = self.parts.store.write(move |tx| {
             check_ins::mark_printed(tx, &done, now_ms).map_err(|e| replica::ReplicaError::Corrupt {
                 table: "guest_passes",
                 detail: e.to_string(),
@@ -789,6 +795,10 @@ impl KioskShell {
         if let Some(problem) = self.printer_problem() {
             return Some(Event::PrinterNotReady(problem));
         }
+        let Some(sales) = self.parts.sales.clone() else {
+            tracing::error!("a payment on a kiosk that does not sell");
+            return Some(Event::Payment(PaymentOutcome::TerminalFault));
+        };
         let draft = match order::draft(
             self.flow.session(),
             &self.parts.catalog,
@@ -805,7 +815,6 @@ impl KioskShell {
         let reference = Sales::new_reference();
         self.reference = Some(reference.clone());
         self.order = None;
-        let sales = self.parts.sales.clone();
         let offline = !(self.parts.online)();
         let tx = self.tx.clone();
         let spawned = std::thread::Builder::new()
@@ -903,7 +912,7 @@ impl KioskShell {
         let receipt = report.printed >= pieces;
         let now_ms = self.parts.clock.now().timestamp_millis();
         let id = order_id.to_owned();
-        let marked = self.parts.sales.store.write(move |tx| {
+        let marked = self.parts.store.write(move |tx| {
             orders::mark_printed(tx, &id, &tickets, receipt, now_ms).map_err(|e| {
                 replica::ReplicaError::Corrupt {
                     table: "orders",

@@ -148,7 +148,7 @@ impl KioskShell {
             ))));
             return;
         };
-        let store = self.parts.sales.store.clone();
+        let store = self.parts.store.clone();
         let tx = self.tx.clone();
         let spawned = std::thread::Builder::new()
             .name("technician-pin".into())
@@ -244,7 +244,9 @@ impl KioskShell {
 
     /// Asks the card terminal whether it answers, on a worker.
     pub fn check_terminal(&self) {
-        let terminal = self.parts.sales.terminal.clone();
+        let Some(terminal) = self.parts.sales.as_ref().map(|s| s.terminal.clone()) else {
+            return;
+        };
         let tx = self.tx.clone();
         let spawned = std::thread::Builder::new()
             .name("kiosk-terminal-check".into())
@@ -355,7 +357,8 @@ impl KioskShell {
                 .as_ref()
                 .map(|_| self.flow.printer_problem()),
             last_order,
-            terminal: Some(TerminalFacts {
+            // A volunteer time clock takes no payments.
+            terminal: self.parts.sales.as_ref().map(|_| TerminalFacts {
                 kind: t.terminal_kind.clone(),
                 reachable: !self.tech.terminal_unreachable,
                 payments,
@@ -395,7 +398,7 @@ impl KioskShell {
             },
             TechAction::RequeueDeadLetters => {
                 let now_ms = now.timestamp_millis();
-                match self.parts.sales.store.write(move |tx| {
+                match self.parts.store.write(move |tx| {
                     crate::outbox::requeue(tx, &crate::outbox::Requeue::AllDead, now_ms)
                 }) {
                     Ok(done) => {
@@ -423,7 +426,7 @@ impl KioskShell {
             TechAction::ServiceOff | TechAction::ServiceOn => {
                 let on = action == TechAction::ServiceOff;
                 let value = if on { "on" } else { "off" };
-                match self.parts.sales.store.write(move |tx| {
+                match self.parts.store.write(move |tx| {
                     tx.execute(
                         "INSERT OR REPLACE INTO kiosk_state (key, value) VALUES (?1, ?2)",
                         [SERVICE_MODE_KEY, value],

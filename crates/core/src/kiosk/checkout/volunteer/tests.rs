@@ -291,3 +291,55 @@ fn several_volunteers_of_a_name_are_told_apart_by_the_first_name() {
     assert_eq!(k.screen(), &Screen::Welcome);
     assert_eq!(k.flow.session().form, Default::default());
 }
+
+#[test]
+fn a_volunteer_clock_alone_takes_a_badge_on_its_welcome_screen_and_sells_nothing() {
+    let mut k = Kiosk::new(10);
+    k.flow = Flow::new(
+        super::super::FlowConfig {
+            offer: super::super::Offer::VolunteerClock,
+            ..super::super::FlowConfig::default()
+        },
+        k.now(),
+    );
+    // Nothing to sell, no member to check in: those taps change nothing.
+    for purpose in [Purpose::Tickets, Purpose::Membership, Purpose::CheckIn] {
+        assert!(k.tap(Tap::Start(purpose)).is_empty());
+        assert_eq!(k.screen(), &Screen::Welcome, "{purpose:?}");
+    }
+    // No printer is no problem for a clock.
+    k.send(Event::PrinterChecked(Some(
+        super::super::PrinterProblem::NoPrinter,
+    )));
+    assert_eq!(k.flow.out_of_order(), None);
+    // A badge on the welcome screen looks its volunteer up.
+    assert_eq!(
+        k.send(Event::Scanned {
+            membership_id: "8-1".into(),
+        }),
+        vec![Command::FindVolunteer(VolunteerQuery::Badge("8-1".into()))]
+    );
+    k.send(Event::Volunteer(VolunteerLookup::Found(Box::new(day(
+        None,
+    )))));
+    assert_eq!(k.screen(), &Screen::VolunteerDay { problem: None });
+    // Done, or walked away: back to the welcome screen, the volunteer forgotten.
+    k.tap(Tap::Cancel);
+    assert_eq!(k.screen(), &Screen::Welcome);
+    assert_eq!(k.flow.session().volunteer, None);
+    // Found by name from the one button.
+    k.tap(Tap::Start(Purpose::Volunteer));
+    assert_eq!(k.screen(), &Screen::VolunteerFind { problem: None });
+
+    // On a kiosk that sells, the same badge on the welcome screen is a member's card.
+    let mut k = Kiosk::new(10);
+    let commands = k.send(Event::Scanned {
+        membership_id: "8-1".into(),
+    });
+    assert!(
+        !commands
+            .iter()
+            .any(|c| matches!(c, Command::FindVolunteer(_))),
+        "{commands:?}"
+    );
+}
