@@ -9,7 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use i_slint_backend_testing::ElementHandle;
 use portico::ui::{
@@ -402,4 +402,202 @@ fn a_ticket_holders_welcome_is_shown_whole() {
         height > 1.5 * line,
         "headline height {height}: cut to one line"
     );
+}
+
+/// The technician pages a gate shows, as the device's technician screen would model them.
+fn gate_panels() -> Vec<(&'static str, portico::screens::technician_view::TechPanel)> {
+    use portico::screens::technician_view::{RelayFacts, TechAction, TechFacts, TechPanel, page};
+    use portico::technician::Page;
+    let now = chrono::Utc::now();
+    let facts = TechFacts {
+        device_id: "gate-north-1".into(),
+        version: "0.1.0".into(),
+        online: true,
+        last_pull: Some(now - chrono::TimeDelta::minutes(3)),
+        last_push: Some(now - chrono::TimeDelta::seconds(40)),
+        constituents: 48_210,
+        memberships: 12_977,
+        tickets: 3_402,
+        disk: Some((9 << 30, 14 << 30)),
+        readers: vec![(
+            "north-2d-scanner".into(),
+            Some(portico::kiosk::checkout::InputSeen {
+                reader: "north-2d-scanner".into(),
+                hex: "4d 31 30 30 30 30 34 32".into(),
+                parsed: "membership M1000042".into(),
+            }),
+        )],
+        relay: Some(RelayFacts {
+            relay: "gpio /dev/gpiochip0 line 17".into(),
+            sensor: Some((212, Some(now - chrono::TimeDelta::seconds(8)))),
+            last_test: Some((now - chrono::TimeDelta::seconds(3), Ok(()))),
+        }),
+        ..TechFacts::default()
+    };
+    let shown = |p: Page, notice: &str| {
+        let (rows, actions) = page(p, &facts, now);
+        TechPanel::Page {
+            page: p,
+            rows,
+            actions,
+            notice: notice.into(),
+        }
+    };
+    vec![
+        (
+            "gate-technician-pin",
+            TechPanel::Pin {
+                typed: 3,
+                wrong: true,
+            },
+        ),
+        ("gate-technician-locked", TechPanel::Locked { secs: 28 }),
+        ("gate-technician-status", shown(Page::Status, "")),
+        ("gate-technician-inputs", shown(Page::Inputs, "")),
+        (
+            "gate-technician-relay",
+            shown(
+                Page::Relay,
+                "Pulsing the relay: the turnstile should open once.",
+            ),
+        ),
+    ]
+    .into_iter()
+    .inspect(|(_, p)| {
+        if let TechPanel::Page {
+            page: Page::Relay,
+            actions,
+            ..
+        } = p
+        {
+            assert_eq!(actions, &[TechAction::PulseRelay]);
+        }
+    })
+    .collect()
+}
+
+#[test]
+fn the_gates_technician_pages_render_with_large_enough_targets() {
+    let (tmp, keep) = out_dir();
+    let ready = model(|_, _| {});
+    for (name, panel) in gate_panels() {
+        let image =
+            portico::ui::render_gate_technician_rgb(&ready, &panel, 800, 480).expect("render");
+        // The panel covers the gate screen: its light page, not the dark ready screen.
+        let [r, g, b] = image.pixel(8, 300);
+        assert!(r > 200 && g > 200 && b > 190, "{name}: {r},{g},{b}");
+        let path = tmp.path().join(format!("{name}.png"));
+        image.write_png(&path).unwrap();
+        assert_eq!(png_size(&path), (800, 480));
+        if let Some(dir) = &keep {
+            std::fs::copy(&path, dir.join(format!("{name}.png"))).unwrap();
+        }
+    }
+    // Every button of every page stays at least 44 px at the gate's 800×480.
+    let s = screen();
+    for (name, panel) in gate_panels() {
+        s.show_technician(Some(panel));
+        slint::platform::update_timers_and_animations();
+        let buttons: Vec<_> = i_slint_backend_testing::ElementQuery::from_root(s.window())
+            .match_descendants()
+            .match_accessible_role(i_slint_backend_testing::AccessibleRole::Button)
+            .find_all()
+            .into_iter()
+            .collect();
+        assert!(!buttons.is_empty(), "{name}");
+        for b in buttons {
+            let size = b.size();
+            let label = b.accessible_label().unwrap_or_default();
+            // The gate's own party buttons lie under the panel; only the panel's count.
+            if ["party minus", "party plus", "confirm"].contains(&label.as_str()) {
+                continue;
+            }
+            assert!(
+                size.width >= 44. && size.height >= 44.,
+                "{name}: {label:?} is {}×{}",
+                size.width,
+                size.height
+            );
+        }
+    }
+}
+
+#[test]
+fn the_gate_screens_corner_opens_the_technician_pad_and_its_taps_reach_the_device() {
+    use portico::screens::technician_view::{TechAction, TechPanel};
+    use portico::technician::{CORNER_HOLD, Page, TechEvent};
+    use portico::ui::technician_panel::PanelTap;
+    use slint::platform::WindowEvent;
+    let s = screen();
+    let taps = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = taps.clone();
+    s.on_technician(move |t| seen.borrow_mut().push(t));
+    let corner = slint::LogicalPosition::new(10., 10.);
+    let window = s.window().window();
+    let hold = |ms: u64| {
+        window.dispatch_event(WindowEvent::PointerPressed {
+            position: corner,
+            button: PointerEventButton::Left,
+        });
+        i_slint_backend_testing::mock_elapsed_time(Duration::from_millis(ms));
+        window.dispatch_event(WindowEvent::PointerReleased {
+            position: corner,
+            button: PointerEventButton::Left,
+        });
+    };
+    hold(1000);
+    assert!(taps.borrow().is_empty(), "a tap does not open it");
+    hold(3100);
+    assert_eq!(
+        taps.borrow().as_slice(),
+        [PanelTap::Event(TechEvent::CornerHeld(CORNER_HOLD))]
+    );
+    taps.borrow_mut().clear();
+
+    s.show_technician(Some(TechPanel::Pin {
+        typed: 2,
+        wrong: false,
+    }));
+    assert_eq!(value(&s, "PIN"), "● ●");
+    for label in ["4", "⌫", "OK"] {
+        one(&s, label).mock_single_click(PointerEventButton::Left);
+    }
+    assert_eq!(
+        taps.borrow().as_slice(),
+        [
+            PanelTap::Event(TechEvent::Digit(4)),
+            PanelTap::Event(TechEvent::Backspace),
+            PanelTap::Event(TechEvent::Submit)
+        ]
+    );
+    taps.borrow_mut().clear();
+
+    let (_, relay) = gate_panels().pop().unwrap();
+    s.show_technician(Some(relay));
+    // A gate's tabs: status, inputs and relay only (the relay's tab and its first row).
+    for (tab, shown) in [
+        ("Status", 1),
+        ("Inputs", 1),
+        ("Relay", 2),
+        ("Printer", 0),
+        ("Card terminal", 0),
+        ("Service", 0),
+        ("Volunteer events", 0),
+    ] {
+        assert_eq!(count(&s, tab), shown, "{tab}");
+    }
+    one(&s, "Pulse the relay").mock_single_click(PointerEventButton::Left);
+    one(&s, "Inputs").mock_single_click(PointerEventButton::Left);
+    one(&s, "Close").mock_single_click(PointerEventButton::Left);
+    assert_eq!(
+        taps.borrow().as_slice(),
+        [
+            PanelTap::Action(TechAction::PulseRelay),
+            PanelTap::Event(TechEvent::Page(Page::Inputs)),
+            PanelTap::Event(TechEvent::Close)
+        ]
+    );
+    s.show_technician(None);
+    assert_eq!(count(&s, "technician"), 0, "hidden");
+    assert_eq!(value(&s, "gate name"), "North entrance");
 }

@@ -427,6 +427,7 @@ fn the_shipped_example_configs_are_valid_apart_from_the_target_machine_files() {
                     "device.data_dir",
                     "kiosk.technician_pin_file",
                     "gate.revocation_file",
+                    "gate.technician_pin_file",
                     "gate.relay.chip",
                     "gate.passage.chip",
                 ]

@@ -292,8 +292,7 @@ async fn a_volunteer_clock_alone_needs_no_till_and_clocks_a_badge_in() {
     );
     let device = dev.open(clock.clone());
     device.engine.pull_all(None).await.unwrap();
-    let shown: Arc<Mutex<Vec<portico::screens::kiosk_view::KioskScreenModel>>> =
-        Arc::default();
+    let shown: Arc<Mutex<Vec<portico::screens::kiosk_view::KioskScreenModel>>> = Arc::default();
     let seen = shown.clone();
     let display: portico::kiosk::session::KioskDisplay =
         Arc::new(move |m| seen.lock().unwrap().push(m));
@@ -316,15 +315,16 @@ async fn a_volunteer_clock_alone_needs_no_till_and_clocks_a_badge_in() {
         !data.join("kiosk-signing.key").exists(),
         "no ticket-signing key is made"
     );
-    let wait_for = |what: &str, ok: &dyn Fn(&portico::screens::kiosk_view::KioskScreenModel) -> bool| {
-        for _ in 0..200 {
-            if shown.lock().unwrap().last().is_some_and(ok) {
-                return shown.lock().unwrap().last().cloned().unwrap();
+    let wait_for =
+        |what: &str, ok: &dyn Fn(&portico::screens::kiosk_view::KioskScreenModel) -> bool| {
+            for _ in 0..200 {
+                if shown.lock().unwrap().last().is_some_and(ok) {
+                    return shown.lock().unwrap().last().cloned().unwrap();
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
             }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        panic!("{what}: last shown {:?}", shown.lock().unwrap().last());
-    };
+            panic!("{what}: last shown {:?}", shown.lock().unwrap().last());
+        };
     let welcome = wait_for("the welcome screen", &|m| m.screen == Screen::Welcome);
     assert!(welcome.volunteers_only);
     assert_eq!(welcome.out_of_order, None, "no printer is no problem here");
@@ -363,7 +363,9 @@ async fn a_volunteer_clock_alone_needs_no_till_and_clocks_a_badge_in() {
     assert_eq!(open, 1, "the check-in is recorded");
     // Nothing to sell on this screen.
     inbox_tx.send(Event::Tap(Tap::Finish)).unwrap();
-    wait_for("back to the welcome screen", &|m| m.screen == Screen::Welcome);
+    wait_for("back to the welcome screen", &|m| {
+        m.screen == Screen::Welcome
+    });
     inbox_tx
         .send(Event::Tap(Tap::Start(Purpose::Tickets)))
         .unwrap();

@@ -316,7 +316,7 @@ async fn scans_recorded_before_a_crash_are_in_the_scan_log_once_after_the_restar
 }
 
 /// A pseudo-terminal pair standing in for a serial scanner.
-mod portico_pty {
+pub(crate) mod portico_pty {
     use std::io::Write;
     use std::path::PathBuf;
 

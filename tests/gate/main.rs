@@ -13,5 +13,6 @@ mod gate_e2e;
 mod gate_passage;
 mod gate_properties;
 mod gate_relay;
+mod gate_technician;
 mod kiosk_tickets;
 mod scan_log_retention;

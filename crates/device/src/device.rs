@@ -61,6 +61,9 @@ pub struct Device {
     kiosk_inbox: std::sync::mpsc::Sender<crate::kiosk::checkout::Event>,
     kiosk_inbox_rx: Mutex<Option<std::sync::mpsc::Receiver<crate::kiosk::checkout::Event>>>,
     kiosk_display: crate::kiosk::session::DisplaySlot,
+    /// The gate screen's technician taps, and their receiving end until the gate starts.
+    gate_tech: std::sync::mpsc::Sender<crate::gate::technician::TechInput>,
+    gate_tech_rx: Mutex<Option<std::sync::mpsc::Receiver<crate::gate::technician::TechInput>>>,
 }
 
 impl Device {
@@ -79,7 +82,10 @@ impl Device {
         )?);
         let (commands, commands_rx) = std::sync::mpsc::channel();
         let (kiosk_inbox, kiosk_inbox_rx) = std::sync::mpsc::channel();
+        let (gate_tech, gate_tech_rx) = std::sync::mpsc::channel();
         Ok(Self {
+            gate_tech,
+            gate_tech_rx: Mutex::new(Some(gate_tech_rx)),
             kiosk_inbox,
             kiosk_inbox_rx: Mutex::new(Some(kiosk_inbox_rx)),
             kiosk_display: Arc::default(),
@@ -184,6 +190,8 @@ pub enum GateDisplayEvent {
     },
     /// The hub's reachability and the uploads waiting, when either changes.
     Connectivity { online: bool, queued: u64 },
+    /// The technician panel over the gate screen (`None`: hidden).
+    Technician(Option<crate::screens::technician_view::TechPanel>),
 }
 
 /// What staff at the gate's screen ask of the running gate.
@@ -204,10 +212,14 @@ pub struct GateRunner {
     stop: crate::input::StopSignal,
     readers: Vec<std::thread::JoinHandle<()>>,
     station: std::thread::JoinHandle<()>,
+    /// Ends the technician screen's thread.
+    technician_stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl GateRunner {
     pub fn stop(self) {
+        self.technician_stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.stop.stop();
         for r in self.readers {
             let _ = r.join();
@@ -221,6 +233,11 @@ impl Device {
     /// Sends staff's commands (from a screen) to the running gate.
     pub fn gate_commands(&self) -> std::sync::mpsc::Sender<GateCommand> {
         self.commands.clone()
+    }
+
+    /// Where the gate screen sends its technician panel's taps.
+    pub fn gate_technician(&self) -> std::sync::mpsc::Sender<crate::gate::technician::TechInput> {
+        self.gate_tech.clone()
     }
 
     /// Where the kiosk screen sends the visitor's taps.
@@ -252,7 +269,7 @@ impl Device {
             .config
             .kiosk
             .as_ref()
-            .map(|k| k.technician_cards.clone())
+            .map(|k| k.technician.cards.clone())
             .unwrap_or_default();
         let forward = std::thread::Builder::new()
             .name("kiosk-scans".into())
@@ -277,9 +294,8 @@ impl Device {
                         // A membership card, or a volunteer's badge (their Lookup ID).
                         CredentialKind::Membership { membership_id: id }
                         | CredentialKind::LookupId { lookup_id: id } => {
-                            let _ = inbox.send(crate::kiosk::checkout::Event::Scanned {
-                                membership_id: id,
-                            });
+                            let _ = inbox
+                                .send(crate::kiosk::checkout::Event::Scanned { membership_id: id });
                         }
                         _ => tracing::info!(
                             reader = %scan.credential.reader,
@@ -348,6 +364,8 @@ impl Device {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
+        let technician = self.start_gate_technician(&station, display.clone())?;
+        let technician_stop = technician.stop.clone();
         let station = std::thread::Builder::new()
             .name("gate-station".into())
             .spawn(move || {
@@ -395,6 +413,9 @@ impl Device {
                         }
                     };
                     match event {
+                        // Every frame reaches the technician screen's scan test; a technician's
+                        // card opens its PIN pad; while the panel shows, nobody is admitted.
+                        InputEvent::Scan(scan) if technician.intercepts(&scan.credential) => {}
                         InputEvent::Scan(scan) => {
                             let now = crate::gate::station::now_local(clock.now(), zone);
                             // The scan is committed by the station's writer; the next scan does
@@ -402,10 +423,7 @@ impl Device {
                             match station.admit(&scan.credential, None, 1, now) {
                                 Ok(decided) => {
                                     crate::metrics::scan(
-                                        match decided.decision.outcome {
-                                            crate::gate::Outcome::Admit => "admit",
-                                            crate::gate::Outcome::Deny => "deny",
-                                        },
+                                        decided.decision.outcome.as_str(),
                                         decided.decision.reason.code(),
                                     );
                                     if let Some(display) = &display {
@@ -442,7 +460,98 @@ impl Device {
             stop,
             readers,
             station,
+            technician_stop,
         }))
+    }
+
+    /// The gate screen's technician pages, on a thread of their own, when the gate has a
+    /// screen.
+    fn start_gate_technician(
+        &self,
+        station: &crate::gate::station::Station,
+        display: Option<GateDisplay>,
+    ) -> Result<GateTechnicianLink, DeviceError> {
+        use std::sync::atomic::AtomicBool;
+        let link = GateTechnicianLink {
+            to: self.gate_tech.clone(),
+            cards: station.policy().technician.cards.clone(),
+            open: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let inbox = self
+            .gate_tech_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let (Some(display), Some(inbox)) = (display, inbox) else {
+            return Ok(link);
+        };
+        let (status, sync) = (self.engine.clone(), self.engine.clone());
+        let parts = crate::gate::technician::GateTechParts {
+            access: station.policy().technician.clone(),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            device_id: self.config.device_id.clone(),
+            roles: self
+                .config
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+            readers: self
+                .config
+                .inputs
+                .inputs
+                .iter()
+                .map(|i| i.name.clone())
+                .collect(),
+            relay: station.relay_tester(),
+            link: Arc::new(move || status.link_status()),
+            sync_now: Arc::new(move || {
+                sync.pull_now.notify_one();
+                sync.push_now.notify_one();
+            }),
+            open: link.open.clone(),
+            show: Arc::new(move |panel| display(GateDisplayEvent::Technician(panel))),
+            stop: link.stop.clone(),
+        };
+        crate::gate::technician::spawn(parts, inbox, self.gate_tech.clone())
+            .map_err(DeviceError::Inputs)?;
+        Ok(link)
+    }
+}
+
+/// The station thread's side of the gate's technician screen.
+struct GateTechnicianLink {
+    to: std::sync::mpsc::Sender<crate::gate::technician::TechInput>,
+    cards: Vec<String>,
+    /// Set while the technician panel shows.
+    open: Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl GateTechnicianLink {
+    /// Shows `credential` to the scan test; whether it is the technician's rather than a
+    /// visitor's (a technician's card, or any scan while the panel shows).
+    fn intercepts(&self, credential: &crate::input::credential::Credential) -> bool {
+        use crate::gate::technician::TechInput;
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .to
+            .send(TechInput::Seen(crate::technician::common::input_seen(
+                credential,
+            )));
+        if self.cards.contains(&credential.raw_text()) {
+            let _ = self.to.send(TechInput::Event(
+                crate::technician::TechEvent::TechnicianCard,
+            ));
+            return true;
+        }
+        let open = self.open.load(Ordering::SeqCst);
+        if open {
+            tracing::info!(reader = %credential.reader, "scan taken by the technician's scan test");
+        }
+        open
     }
 }
 

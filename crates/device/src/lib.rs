@@ -29,6 +29,7 @@ pub mod gate {
     pub mod config;
     pub mod relay;
     pub mod station;
+    pub mod technician;
     pub use config::{GatePolicyConfig, RawGateSection, validate};
     pub use relay::{GateOutput, OutputState, PassageSensor, RelayError, SensorError};
 }

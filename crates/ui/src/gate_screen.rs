@@ -21,6 +21,8 @@ use slint::ComponentHandle;
 use super::UiError;
 use super::gate_view::{GateMode, GateScreenModel, GateView, PartyConfirmed, ResultView};
 use super::generated::{GateState, GateWindow};
+use super::technician_panel::PanelTap;
+use portico_core::screens::technician_view::TechPanel;
 
 /// Copies every field of the model into the component's properties.
 pub fn apply(window: &GateWindow, m: &GateScreenModel) {
@@ -59,12 +61,16 @@ pub fn post_model(weak: slint::Weak<GateWindow>, model: GateScreenModel) -> Resu
 }
 
 type ConfirmListener = Box<dyn FnMut(PartyConfirmed)>;
+type TechListener = Box<dyn FnMut(PanelTap)>;
 
 /// The gate screen: the Slint component and its controller, on the UI thread.
 pub struct GateScreen {
     window: GateWindow,
     view: Rc<RefCell<GateView>>,
     on_confirm: Rc<RefCell<Option<ConfirmListener>>>,
+    on_technician: Rc<RefCell<Option<TechListener>>>,
+    /// The technician panel over the screen, while it shows.
+    technician: RefCell<Option<TechPanel>>,
 }
 
 impl GateScreen {
@@ -75,6 +81,8 @@ impl GateScreen {
             window,
             view: Rc::new(RefCell::new(view)),
             on_confirm: Rc::new(RefCell::new(None)),
+            on_technician: Rc::new(RefCell::new(None)),
+            technician: RefCell::new(None),
         };
         screen.wire();
         screen.refresh();
@@ -106,6 +114,31 @@ impl GateScreen {
                 listener(confirmed);
             }
         });
+
+        let listener = Rc::clone(&self.on_technician);
+        let panel: Rc<dyn Fn(PanelTap)> = Rc::new(move |tap| {
+            if let Some(listener) = listener.borrow_mut().as_mut() {
+                listener(tap);
+            }
+        });
+        crate::technician_panel::wire_technician!(&self.window, panel);
+    }
+
+    /// Calls `f` with the technician panel's taps (the device's technician screen takes them).
+    pub fn on_technician(&self, f: impl FnMut(PanelTap) + 'static) {
+        *self.on_technician.borrow_mut() = Some(Box::new(f));
+    }
+
+    /// Shows the technician panel over the gate screen, or hides it (`None`).
+    pub fn show_technician(&self, panel: Option<TechPanel>) {
+        let window = &self.window;
+        let before = self.technician.replace(panel.clone());
+        crate::technician_panel::apply_technician!(
+            window,
+            panel.as_ref(),
+            before.as_ref(),
+            |items: Vec<_>| window.set_tech_rows(slint::ModelRc::new(slint::VecModel::from(items)))
+        );
     }
 
     /// The Slint component (for showing it, or for tests).
@@ -159,6 +192,7 @@ impl GateScreen {
                 self.update(|v| v.show_scan_result(result, Some(scan), now));
             }
             GateInput::Connectivity { offline, queued } => self.set_offline(offline, queued),
+            GateInput::Technician(panel) => self.show_technician(panel),
         }
     }
 
@@ -176,6 +210,8 @@ pub enum GateInput {
     ShowScan { result: ResultView, scan: i64 },
     /// Connectivity and the number of uploads waiting.
     Connectivity { offline: bool, queued: u64 },
+    /// The technician panel over the screen (`None`: hidden).
+    Technician(Option<TechPanel>),
 }
 
 /// How often the window's event loop drains inputs and advances the controller's timers.
@@ -186,17 +222,19 @@ const POLL: Duration = Duration::from_millis(50);
 /// the window closes.
 ///
 /// The shell sends [`GateInput`]s on `inputs` from any thread (a tokio task can use a
-/// `std::sync::mpsc::Sender`); `on_confirm` receives the party sizes staff confirm. When no
-/// display is available the function returns [`UiError::NoDisplay`] instead of failing inside
-/// the backend.
+/// `std::sync::mpsc::Sender`); `on_confirm` receives the party sizes staff confirm, and
+/// `on_technician` the technician panel's taps. When no display is available the function
+/// returns [`UiError::NoDisplay`] instead of failing inside the backend.
 pub fn run_gate_window(
     view: GateView,
     inputs: Receiver<GateInput>,
     on_confirm: impl FnMut(PartyConfirmed) + 'static,
+    on_technician: impl FnMut(PanelTap) + 'static,
 ) -> Result<(), UiError> {
     check_display()?;
     let screen = Rc::new(GateScreen::new(view)?);
     screen.on_confirm(on_confirm);
+    screen.on_technician(on_technician);
 
     let timer = slint::Timer::default();
     let polled = Rc::clone(&screen);

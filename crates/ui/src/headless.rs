@@ -80,7 +80,22 @@ pub fn render_gate_rgb(
     width: u32,
     height: u32,
 ) -> Result<RgbImage, UiError> {
-    render_request(Screen::Gate(Box::new(model.clone())), width, height)
+    render_request(Screen::Gate(Box::new(model.clone()), None), width, height)
+}
+
+/// Renders the gate screen showing `model` under the technician panel `panel` at
+/// `width`×`height` pixels into memory.
+pub fn render_gate_technician_rgb(
+    model: &GateScreenModel,
+    panel: &portico_core::screens::technician_view::TechPanel,
+    width: u32,
+    height: u32,
+) -> Result<RgbImage, UiError> {
+    render_request(
+        Screen::Gate(Box::new(model.clone()), Some(panel.clone())),
+        width,
+        height,
+    )
 }
 
 /// Renders the kiosk screen showing `model` (with the venue's name) at `width`×`height`
@@ -151,7 +166,11 @@ fn render_request(screen: Screen, width: u32, height: u32) -> Result<RgbImage, U
 }
 
 enum Screen {
-    Gate(Box<GateScreenModel>),
+    /// The gate screen, with the technician panel over it when one is given.
+    Gate(
+        Box<GateScreenModel>,
+        Option<portico_core::screens::technician_view::TechPanel>,
+    ),
     Kiosk(Box<KioskScreenModel>, String),
     /// A print job on paper `width` dots wide (its length follows from its lines).
     Paper(portico_core::kiosk::escpos::PrintDoc),
@@ -294,8 +313,16 @@ fn render(components: &Components, request: &Request) -> RgbImage {
                 .set_lines(slint::ModelRc::new(slint::VecModel::from(lines)));
             &components.paper.1
         }
-        Screen::Gate(model) => {
-            apply(&components.gate.0, model);
+        Screen::Gate(model, panel) => {
+            let window = &components.gate.0;
+            apply(window, model);
+            crate::technician_panel::apply_technician!(
+                window,
+                panel.as_ref(),
+                None::<&portico_core::screens::technician_view::TechPanel>,
+                |items: Vec<_>| window
+                    .set_tech_rows(slint::ModelRc::new(slint::VecModel::from(items)))
+            );
             &components.gate.1
         }
         Screen::Kiosk(model, venue) => {

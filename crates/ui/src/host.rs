@@ -20,6 +20,7 @@ pub enum WindowRequest {
     Gate {
         view: Box<GateView>,
         on_confirm: Box<dyn FnMut(super::PartyConfirmed) + Send>,
+        on_technician: Box<dyn FnMut(super::technician_panel::PanelTap) + Send>,
         inputs: Receiver<GateInput>,
         closed: tokio::sync::oneshot::Sender<Result<(), UiError>>,
     },
@@ -48,13 +49,15 @@ pub fn serve(requests: &Receiver<WindowRequest>, finished: impl Fn() -> bool) {
             Ok(WindowRequest::Gate {
                 view,
                 mut on_confirm,
+                on_technician,
                 inputs,
                 closed,
             }) => {
-                let result = run_gate_window(*view, inputs, move |party| {
+                let confirm = move |party: super::PartyConfirmed| {
                     tracing::info!(party = party.party_size, scan = ?party.scan, "party size confirmed by staff");
                     on_confirm(party);
-                });
+                };
+                let result = run_gate_window(*view, inputs, confirm, on_technician);
                 let _ = closed.send(result);
             }
             Ok(WindowRequest::Kiosk {
@@ -114,12 +117,14 @@ fn request(req: WindowRequest) -> Result<(), UiError> {
 pub fn open_gate_window(
     view: GateView,
     on_confirm: impl FnMut(super::PartyConfirmed) + Send + 'static,
+    on_technician: impl FnMut(super::technician_panel::PanelTap) + Send + 'static,
 ) -> Result<GateWindowHandle, UiError> {
     let (inputs_tx, inputs) = channel();
     let (closed_tx, closed) = tokio::sync::oneshot::channel();
     request(WindowRequest::Gate {
         view: Box::new(view),
         on_confirm: Box::new(on_confirm),
+        on_technician: Box::new(on_technician),
         inputs,
         closed: closed_tx,
     })?;
@@ -146,6 +151,7 @@ pub fn device_display(inputs: Sender<GateInput>) -> crate::device::GateDisplay {
                 offline: !online,
                 queued,
             },
+            GateDisplayEvent::Technician(panel) => GateInput::Technician(panel),
         };
         // A closed window is not an error for the gate: it keeps deciding.
         let _ = inputs.send(input);
@@ -249,14 +255,27 @@ pub fn attach_gate_window(
         .filter(|_| device.config.roles.contains(&crate::config::Role::Gate))
         .ok_or_else(|| UiError::NoDisplay("this device has no gate role".into()))?;
     let commands = device.gate_commands();
-    let handle = open_gate_window(gate_view_for(gate), move |party| {
-        if let Some(scan) = party.scan {
-            let _ = commands.send(crate::device::GateCommand::ConfirmParty {
-                scan,
-                party: party.party_size,
+    let technician = device.gate_technician();
+    let handle = open_gate_window(
+        gate_view_for(gate),
+        move |party| {
+            if let Some(scan) = party.scan {
+                let _ = commands.send(crate::device::GateCommand::ConfirmParty {
+                    scan,
+                    party: party.party_size,
+                });
+            }
+        },
+        move |tap| {
+            use super::technician_panel::PanelTap;
+            use crate::gate::technician::TechInput;
+            // A gate that stopped is not the window's problem: the tap is dropped.
+            let _ = technician.send(match tap {
+                PanelTap::Event(e) => TechInput::Event(e),
+                PanelTap::Action(a) => TechInput::Action(a),
             });
-        }
-    })?;
+        },
+    )?;
     device.attach_gate_display(device_display(handle.inputs));
     Ok(handle.closed)
 }

@@ -22,13 +22,12 @@ use portico_core::kiosk::keyboard::{COLUMNS, Field, KeyCap, Layout};
 use portico_core::kiosk::out_of_order::OutOfOrder;
 use portico_core::kiosk::pricing::PriceKind;
 use portico_core::screens::kiosk_view::KioskScreenModel;
-use portico_core::screens::technician_view::{TechAction, TechPanel};
-use portico_core::technician::{CORNER_HOLD, Page, TechEvent};
+use portico_core::screens::technician_view::TechPanel;
 
 use super::UiError;
 use super::generated::{
     DayItem, KProblem, KScreen, KeyItem, KeyRow, KioskWindow, LineItem, Offer, ProductItem,
-    QtyItem, ShiftItem, SlotItem, TargetItem, TechRowItem, WalkInItem,
+    QtyItem, ShiftItem, SlotItem, TargetItem, WalkInItem,
 };
 use portico_core::volunteer::ShiftState;
 
@@ -561,88 +560,13 @@ pub fn apply(
     ));
 }
 
-fn page_index(p: Page) -> i32 {
-    match p {
-        Page::Status => 0,
-        Page::Inputs => 1,
-        Page::Relay => 2,
-        Page::Printer => 3,
-        Page::Terminal => 4,
-        Page::Service => 5,
-        Page::Volunteers => 6,
-    }
-}
-
-const PAGES: [Page; 7] = [
-    Page::Status,
-    Page::Inputs,
-    Page::Relay,
-    Page::Printer,
-    Page::Terminal,
-    Page::Service,
-    Page::Volunteers,
-];
-
-const ACTIONS: [TechAction; 7] = [
-    TechAction::SyncNow,
-    TechAction::RequeueDeadLetters,
-    TechAction::TestPage,
-    TechAction::ReprintLastOrder,
-    TechAction::PulseRelay,
-    TechAction::ServiceOff,
-    TechAction::ServiceOn,
-];
-
-fn action_index(a: TechAction) -> i32 {
-    ACTIONS
-        .iter()
-        .position(|x| *x == a)
-        .and_then(|i| i32::try_from(i).ok())
-        .unwrap_or(-1)
-}
-
 /// The technician panel over the screen (hidden when `None`).
 fn apply_technician(window: &KioskWindow, t: Option<&TechPanel>, before: Option<&TechPanel>) {
-    window.set_tech_panel(match t {
-        None => 0,
-        Some(TechPanel::Pin { .. }) => 1,
-        Some(TechPanel::Locked { .. }) => 2,
-        Some(TechPanel::Page { .. }) => 3,
-    });
-    match t {
-        None => {}
-        Some(TechPanel::Pin { typed, wrong }) => {
-            window.set_tech_typed(i32::try_from(*typed).unwrap_or(0));
-            window.set_tech_wrong(*wrong);
-        }
-        Some(TechPanel::Locked { secs }) => {
-            window.set_tech_locked_secs(i32::try_from(*secs).unwrap_or(i32::MAX));
-        }
-        Some(TechPanel::Page {
-            page,
-            rows,
-            actions,
-            notice,
-        }) => {
-            window.set_tech_page(page_index(*page));
-            let same_rows = matches!(before, Some(TechPanel::Page { rows: r, .. }) if r == rows);
-            if !same_rows {
-                update(
-                    window.get_tech_rows(),
-                    rows.iter()
-                        .map(|r| TechRowItem {
-                            label: r.label.as_str().into(),
-                            value: r.value.as_str().into(),
-                            warn: r.warn,
-                        })
-                        .collect(),
-                    |l| window.set_tech_rows(l),
-                );
-            }
-            window.set_tech_actions(list(actions.iter().map(|a| action_index(*a)).collect()));
-            window.set_tech_notice(notice.as_str().into());
-        }
-    }
+    crate::technician_panel::apply_technician!(window, t, before, |items| update(
+        window.get_tech_rows(),
+        items,
+        |l| window.set_tech_rows(l)
+    ));
 }
 
 /// Where the screen's events go (the kiosk's session, or a test).
@@ -664,9 +588,6 @@ impl KioskScreen {
             shown: Shown::default(),
             venue: venue.to_owned(),
         };
-        screen
-            .window
-            .set_corner_hold(i64::try_from(CORNER_HOLD.as_millis()).unwrap_or(3000));
         wire(&screen.window, &screen.shown, sink);
         apply(&screen.window, &KioskScreenModel::default(), venue, None);
         Ok(screen)
@@ -733,33 +654,15 @@ fn wire(window: &KioskWindow, shown: &Shown, sink: EventSink) {
     simple!(on_start_volunteer, Tap::Start(Purpose::Volunteer));
     simple!(on_clock_out, Tap::ClockOut);
     {
-        let tech = |e: TechEvent| Event::Technician(e);
+        use crate::technician_panel::PanelTap;
         let s = sink.clone();
-        window.on_corner_held(move || s(tech(TechEvent::CornerHeld(CORNER_HOLD))));
-        let s = sink.clone();
-        window.on_tech_digit(move |d| {
-            if let Ok(d) = u8::try_from(d) {
-                s(tech(TechEvent::Digit(d)));
-            }
+        let panel: Rc<dyn Fn(PanelTap)> = Rc::new(move |t| {
+            s(match t {
+                PanelTap::Event(e) => Event::Technician(e),
+                PanelTap::Action(a) => Event::TechAction(a),
+            })
         });
-        let s = sink.clone();
-        window.on_tech_backspace(move || s(tech(TechEvent::Backspace)));
-        let s = sink.clone();
-        window.on_tech_submit(move || s(tech(TechEvent::Submit)));
-        let s = sink.clone();
-        window.on_tech_close(move || s(tech(TechEvent::Close)));
-        let s = sink.clone();
-        window.on_tech_page_chosen(move |p| {
-            if let Some(p) = usize::try_from(p).ok().and_then(|p| PAGES.get(p)) {
-                s(tech(TechEvent::Page(*p)));
-            }
-        });
-        let s = sink.clone();
-        window.on_tech_action(move |a| {
-            if let Some(a) = usize::try_from(a).ok().and_then(|a| ACTIONS.get(a)) {
-                s(Event::TechAction(*a));
-            }
-        });
+        crate::technician_panel::wire_technician!(window, panel);
     }
     {
         let (tap, shown) = (tap.clone(), shown.clone());

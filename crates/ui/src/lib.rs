@@ -19,6 +19,7 @@ pub mod host;
 pub mod kiosk_screen;
 pub mod offscreen;
 pub mod paper;
+pub mod technician_panel;
 
 use portico_device::{config, device, gate, liveness};
 
@@ -35,8 +36,8 @@ pub use gate_view::{
 };
 pub use generated::{GateState, GateWindow, KProblem, KScreen, KioskPalette, KioskWindow};
 pub use headless::{
-    RgbImage, render_gate_png, render_gate_rgb, render_kiosk_png, render_kiosk_rgb,
-    render_paper_png, render_paper_rgb,
+    RgbImage, render_gate_png, render_gate_rgb, render_gate_technician_rgb, render_kiosk_png,
+    render_kiosk_rgb, render_paper_png, render_paper_rgb,
 };
 pub use kiosk_screen::{KioskScreen, ModelPoster};
 

@@ -65,6 +65,16 @@ pub enum Outcome {
     Deny,
 }
 
+impl Outcome {
+    /// `admit` or `deny`, as the scan log, the upload and the metrics write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Admit => "admit",
+            Outcome::Deny => "deny",
+        }
+    }
+}
+
 /// How many people were asked for and how many go through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Party {

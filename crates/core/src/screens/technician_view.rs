@@ -76,18 +76,32 @@ pub struct TechFacts {
     pub disk: Option<(u64, u64)>,
     /// Each configured reader, with the last frame it sent since the screen opened.
     pub readers: Vec<(String, Option<InputSeen>)>,
-    /// The turnstile relay, when the device has one: its name and the passage sensor's state
-    /// (`None`: no sensor).
-    pub relay: Option<(String, Option<bool>)>,
+    /// The turnstile relay and the passage sensor, when the device has them.
+    pub relay: Option<RelayFacts>,
     /// `None`: no printer configured; otherwise its problem as last checked.
     pub printer: Option<Option<PrinterProblem>>,
     pub last_order: Option<String>,
     /// The card terminal, when one is configured.
     pub terminal: Option<TerminalFacts>,
+    /// Whether the device has a service mode (a kiosk's visitor screen; a gate's lane is
+    /// closed at its turnstile).
+    pub has_service_mode: bool,
     pub service_mode: bool,
     pub out_of_order: Option<OutOfOrder>,
     /// Volunteer events that cannot be clocked into, and why.
     pub event_problems: Vec<(String, String)>,
+}
+
+/// A gate's turnstile relay and passage sensor.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RelayFacts {
+    /// The relay as the config names it (`gpio /dev/gpiochip0 line 17`, `simulated`).
+    pub relay: String,
+    /// The passage sensor's passages since the gate started, and the last one's time; `None`:
+    /// the gate has no sensor.
+    pub sensor: Option<(u64, Option<DateTime<Utc>>)>,
+    /// The last test pulse since the gate started: when, and whether the relay moved.
+    pub last_test: Option<(DateTime<Utc>, Result<(), String>)>,
 }
 
 /// The card terminal: its kind, whether it answered, and its last payments.
@@ -240,21 +254,41 @@ pub fn page(page: Page, f: &TechFacts, now: DateTime<Utc>) -> (Vec<TechRow>, Vec
         }
         Page::Relay => match &f.relay {
             None => (vec![row("Relay", "none on this device", false)], vec![]),
-            Some((name, sensor)) => (
-                vec![
-                    row("Relay", name.clone(), false),
-                    row(
+            Some(r) => {
+                let sensor = match r.sensor {
+                    None => row("Passage sensor", "none configured", false),
+                    Some((0, _)) => row(
                         "Passage sensor",
-                        match sensor {
-                            None => "none",
-                            Some(true) => "blocked",
-                            Some(false) => "clear",
-                        },
+                        "no passage seen since the gate started",
                         false,
                     ),
-                ],
-                vec![A::PulseRelay],
-            ),
+                    Some((n, last)) => row(
+                        "Passage sensor",
+                        format!(
+                            "{n} passage(s) since the gate started, the last {}",
+                            ago(last, now)
+                        ),
+                        false,
+                    ),
+                };
+                let test = match &r.last_test {
+                    None => row("Last test pulse", "none yet", false),
+                    Some((at, Ok(()))) => row(
+                        "Last test pulse",
+                        format!("opened {}", ago(Some(*at), now)),
+                        false,
+                    ),
+                    Some((at, Err(e))) => row(
+                        "Last test pulse",
+                        format!("failed {}: {e}", ago(Some(*at), now)),
+                        true,
+                    ),
+                };
+                (
+                    vec![row("Relay", r.relay.clone(), false), sensor, test],
+                    vec![A::PulseRelay],
+                )
+            }
         },
         Page::Printer => {
             let (words, warn) = printer_words(f.printer);
@@ -297,6 +331,14 @@ pub fn page(page: Page, f: &TechFacts, now: DateTime<Utc>) -> (Vec<TechRow>, Vec
                 (rows, vec![])
             }
         },
+        Page::Service if !f.has_service_mode => (
+            vec![row(
+                "Out of service",
+                "not on this device: a gate's lane is closed at its turnstile",
+                false,
+            )],
+            vec![],
+        ),
         Page::Service => (
             vec![row(
                 "Visitors",
@@ -391,6 +433,7 @@ mod tests {
                 payments: vec![],
             }),
             readers: vec![("lobby-scanner".into(), None)],
+            has_service_mode: true,
             ..TechFacts::default()
         }
     }
@@ -510,6 +553,39 @@ mod tests {
         );
         // A kiosk has no relay to pulse.
         assert!(page(Page::Relay, &f, now()).1.is_empty());
+
+        // A gate: its relay pulses on request; the sensor counts passages; a failed pulse
+        // says why. It has no service mode.
+        let gate = TechFacts {
+            relay: Some(RelayFacts {
+                relay: "gpio /dev/gpiochip0 line 17".into(),
+                sensor: Some((3, Some(now() - chrono::TimeDelta::seconds(12)))),
+                last_test: Some((
+                    now() - chrono::TimeDelta::seconds(5),
+                    Err("line busy".into()),
+                )),
+            }),
+            has_service_mode: false,
+            ..facts()
+        };
+        assert_eq!(
+            values(Page::Relay, &gate),
+            [
+                ("Relay".into(), "gpio /dev/gpiochip0 line 17".into(), false),
+                (
+                    "Passage sensor".into(),
+                    "3 passage(s) since the gate started, the last 12 s ago".into(),
+                    false
+                ),
+                (
+                    "Last test pulse".into(),
+                    "failed 5 s ago: line busy".into(),
+                    true
+                ),
+            ]
+        );
+        assert_eq!(page(Page::Relay, &gate, now()).1, [TechAction::PulseRelay]);
+        assert!(page(Page::Service, &gate, now()).1.is_empty());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::raw::{RawKiosk, RawKioskLeases, RawKioskPrinter, RawKioskTerminal};
-use super::{Problems, duration, existing_file, int_in, resolve, secret_file};
+use super::{Problems, duration, int_in, resolve};
 use crate::kiosk::capacity::LeasePolicy;
 use crate::kiosk::lease_client::LeaseSettings;
 use crate::kiosk::payment::OnApprovedAfterCrash;
@@ -54,10 +54,8 @@ pub struct KioskConfig {
     pub idle_timeout: Duration,
     /// The "Still there?" countdown.
     pub still_there: Duration,
-    pub technician_pin_file: Option<PathBuf>,
-    /// Cards that open the technician screen's PIN pad when scanned (each as its reader sends
-    /// it).
-    pub technician_cards: Vec<String>,
+    /// Who opens the technician screen: its PIN file and cards.
+    pub technician: super::TechnicianAccess,
     /// How long the hub may be silent before the kiosk shows its out-of-order screen (`None`:
     /// for ever).
     pub offline_limit: Option<Duration>,
@@ -135,33 +133,14 @@ pub(super) fn validate(
         Duration::from_secs(30),
         (Duration::from_secs(5), Duration::from_secs(300)),
     );
-    // systemd's copy of the PIN's hash when the unit hands it over (LoadCredential=
-    // technician.pin:…); otherwise the file the key names.
-    let pin_file = match super::credential(super::TECHNICIAN_PIN_CREDENTIAL) {
-        Some(c) => Some(c.to_string_lossy().into_owned()),
-        None => k.technician_pin_file,
-    };
-    let pin = match pin_file {
-        None => Some(None),
-        // Another device's PIN file: not this one's to read.
-        Some(s) if !active => Some(Some(resolve(base, &s))),
-        Some(s) => existing_file(p, base, "kiosk.technician_pin_file", Some(s))
-            .filter(|path| secret_file(p, "kiosk.technician_pin_file", path, "technician PIN"))
-            .map(Some),
-    };
-    let technician_cards: Vec<String> = k
-        .technician_cards
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.trim().to_owned())
-        .collect();
-    if technician_cards.iter().any(|c| c.len() < 8) {
-        p.at_path(
-            "kiosk.technician_cards",
-            "each card must be at least 8 characters, as its reader sends it (a short code is \
-             too easy to print)",
-        );
-    }
+    let technician = super::technician_access(
+        p,
+        base,
+        "kiosk",
+        k.technician_pin_file,
+        k.technician_cards,
+        active,
+    );
     // "never": the kiosk serves from what it knows however long the hub is silent.
     let offline_limit = match k.offline_limit.as_deref() {
         Some("never") => Some(None),
@@ -225,8 +204,7 @@ pub(super) fn validate(
         language: language?,
         idle_timeout: idle?,
         still_there: still_there?,
-        technician_pin_file: pin?,
-        technician_cards,
+        technician: technician?,
         offline_limit: offline_limit?,
         order_prefix,
         key_file,

@@ -195,9 +195,9 @@ impl DeviceConfig {
     /// The kiosk screen's settings, when the device shows one (a kiosk, or a volunteer time
     /// clock).
     pub fn kiosk_screen(&self) -> Option<&KioskConfig> {
-        self.kiosk.as_ref().filter(|_| {
-            self.roles.contains(&Role::Kiosk) || self.roles.contains(&Role::Volunteer)
-        })
+        self.kiosk
+            .as_ref()
+            .filter(|_| self.roles.contains(&Role::Kiosk) || self.roles.contains(&Role::Volunteer))
     }
 
     /// What the kiosk screen offers: everything on a kiosk, the time clock alone on a device
@@ -382,8 +382,8 @@ fn parse_as(path: &Path, text: &str, lenient: bool) -> Result<DeviceConfig, Conf
             );
         }
         for (role, section) in [(Role::Gate, "gate"), (Role::Kiosk, "kiosk")] {
-            let used = roles.contains(&role)
-                || (role == Role::Kiosk && roles.contains(&Role::Volunteer));
+            let used =
+                roles.contains(&role) || (role == Role::Kiosk && roles.contains(&Role::Volunteer));
             if has(section) && !used {
                 warnings.push(p.diagnostic_at_path(
                     section,
@@ -687,6 +687,56 @@ fn existing_file(
 
 /// The credential systemd hands the device token in.
 pub const DEVICE_TOKEN_CREDENTIAL: &str = "device.token";
+/// Who may open a device's technician screen: the PIN's hash and the cards that open its pad.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TechnicianAccess {
+    /// The PIN's Argon2id hash (`portico pin set`); none: no PIN opens the pages.
+    pub pin_file: Option<PathBuf>,
+    /// Cards that open the PIN pad when scanned, each as its reader sends it.
+    pub cards: Vec<String>,
+}
+
+/// A section's `technician_pin_file` and `technician_cards` (`section` is `kiosk` or `gate`).
+/// systemd's copy of the PIN's hash, when the unit hands one over, stands in for the file.
+fn technician_access(
+    p: &mut Problems<'_>,
+    base: &Path,
+    section: &str,
+    pin_file: Option<String>,
+    cards: Option<Vec<String>>,
+    active: bool,
+) -> Option<TechnicianAccess> {
+    let key = format!("{section}.technician_pin_file");
+    let pin_file = match credential(TECHNICIAN_PIN_CREDENTIAL) {
+        Some(c) => Some(c.to_string_lossy().into_owned()),
+        None => pin_file,
+    };
+    let pin = match pin_file {
+        None => Some(None),
+        // Another device's PIN file: not this one's to read.
+        Some(s) if !active => Some(Some(resolve(base, &s))),
+        Some(s) => existing_file(p, base, &key, Some(s))
+            .filter(|path| secret_file(p, &key, path, "technician PIN"))
+            .map(Some),
+    };
+    let cards: Vec<String> = cards
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.trim().to_owned())
+        .collect();
+    if cards.iter().any(|c| c.len() < 8) {
+        p.at_path(
+            &format!("{section}.technician_cards"),
+            "each card must be at least 8 characters, as its reader sends it (a short code is \
+             too easy to print)",
+        );
+    }
+    Some(TechnicianAccess {
+        pin_file: pin?,
+        cards,
+    })
+}
+
 /// The credential systemd may hand the technician PIN's hash in.
 pub const TECHNICIAN_PIN_CREDENTIAL: &str = "technician.pin";
 
@@ -1384,6 +1434,15 @@ fn validate_gate(
     active: bool,
 ) -> Option<crate::gate::config::GatePolicyConfig> {
     use crate::gate::config::{RelayConfig, SensorConfig};
+    let mut g = g;
+    let technician = technician_access(
+        p,
+        base,
+        "gate",
+        g.technician_pin_file.take(),
+        g.technician_cards.take(),
+        active,
+    );
     let mut v = match crate::gate::config::validate(g) {
         Ok(v) => v,
         Err(problems) => {
@@ -1408,6 +1467,7 @@ fn validate_gate(
     if let SensorConfig::Gpio(input) = &mut v.passage.sensor {
         input.line.chip = resolve(base, &input.line.chip.to_string_lossy());
     }
+    v.technician = technician?;
     let Some(file) = v.revocation_file.take() else {
         return Some(v);
     };

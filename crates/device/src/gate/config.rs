@@ -49,6 +49,10 @@ pub struct RawGateSection {
     pub scan_log_retention: Option<String>,
     pub relay: Option<RawRelay>,
     pub passage: Option<RawPassage>,
+    /// The technician screen's PIN (an Argon2id hash written by `portico pin set`).
+    pub technician_pin_file: Option<String>,
+    /// Cards that open the technician screen's PIN pad when scanned.
+    pub technician_cards: Option<Vec<String>>,
 }
 
 /// `[gate.relay]`.
@@ -133,6 +137,8 @@ pub struct GatePolicyConfig {
     /// Scans older than this are folded into per-credential tallies (see
     /// [`super::retention`]).
     pub scan_log_retention: Duration,
+    /// Who opens the gate screen's technician pages.
+    pub technician: crate::config::TechnicianAccess,
 }
 
 impl GatePolicyConfig {
@@ -467,6 +473,7 @@ pub fn validate(raw: RawGateSection) -> Result<GatePolicyConfig, Problems> {
         passage,
         revocation_file,
         scan_log_retention,
+        technician: Default::default(),
     })
 }
 

@@ -54,37 +54,59 @@ pub enum StationError {
 
 /// Commands for the relay thread.
 enum RelayCommand {
+    /// An admission's pulse: reported to the passage tracker.
     Pulse(Duration),
+    /// The technician's test pulse: reported to the technician page only.
+    Test(Duration),
 }
+
+/// The relay and the passage sensor as the technician screen shows them, kept up to date by
+/// the relay thread and the station.
+pub type SharedRelayFacts = Arc<std::sync::Mutex<crate::screens::technician_view::RelayFacts>>;
 
 /// Owns the relay on a thread of its own and reports each opening (or failure to open) back
 /// to the station's passage tracker, in command order.
 pub struct RelayWorker {
     tx: mpsc::Sender<RelayCommand>,
+    facts: SharedRelayFacts,
 }
 
 impl RelayWorker {
     pub fn spawn(mut output: Box<dyn GateOutput>, events: mpsc::Sender<PassageEvent>) -> Self {
         let (tx, rx) = mpsc::channel::<RelayCommand>();
+        let facts = SharedRelayFacts::default();
+        lock(&facts).relay = output.describe();
+        let tested = facts.clone();
         std::thread::Builder::new()
             .name("gate-relay".into())
             .spawn(move || {
-                while let Ok(RelayCommand::Pulse(d)) = rx.recv() {
-                    let event = match output.pulse(d) {
+                while let Ok(command) = rx.recv() {
+                    let (d, test) = match command {
+                        RelayCommand::Pulse(d) => (d, false),
+                        RelayCommand::Test(d) => (d, true),
+                    };
+                    let pulsed = output.pulse(d);
+                    if let Err(e) = &pulsed {
+                        tracing::error!(relay = %output.describe(), test, error = %e, "relay pulse failed");
+                    }
+                    if test {
+                        tracing::info!(ok = pulsed.is_ok(), "relay test pulse");
+                        lock(&tested).last_test =
+                            Some((Utc::now(), pulsed.map_err(|e| e.to_string())));
+                        continue;
+                    }
+                    let event = match pulsed {
                         Ok(()) => PassageEvent::RelayOpened,
-                        Err(e) => {
-                            tracing::error!(relay = %output.describe(), error = %e, "relay pulse failed");
-                            PassageEvent::RelayFailed {
-                                error: e.to_string(),
-                            }
-                        }
+                        Err(e) => PassageEvent::RelayFailed {
+                            error: e.to_string(),
+                        },
                     };
                     let _ = events.send(event);
                 }
             })
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the relay thread"));
-        Self { tx }
+        Self { tx, facts }
     }
 
     pub fn pulse(&self, d: Duration) -> bool {
@@ -93,6 +115,31 @@ impl RelayWorker {
             return false;
         }
         true
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The technician's hold on a gate's relay: a test pulse, and what the relay and the passage
+/// sensor have done.
+#[derive(Clone)]
+pub struct RelayTester {
+    tx: mpsc::Sender<RelayCommand>,
+    facts: SharedRelayFacts,
+    pulse: Duration,
+}
+
+impl RelayTester {
+    /// Pulses the relay once, as an admission would (after any pulse already commanded). No
+    /// admission is recorded; the result shows in [`RelayTester::facts`].
+    pub fn test(&self) -> bool {
+        self.tx.send(RelayCommand::Test(self.pulse)).is_ok()
+    }
+
+    pub fn facts(&self) -> crate::screens::technician_view::RelayFacts {
+        lock(&self.facts).clone()
     }
 }
 
@@ -247,6 +294,7 @@ impl Station {
     /// Starts watching the passage sensor. With `[gate.passage] sensor` configured, an
     /// admission is confirmed by a passage and annulled when none comes within the timeout.
     pub fn attach_sensor(&mut self, sensor: Box<dyn PassageSensor>) {
+        lock(&self.relay.facts).sensor = Some((0, None));
         spawn_sensor(sensor, self.events_tx.clone(), self.sensor_stop.clone());
     }
 
@@ -265,6 +313,16 @@ impl Station {
                 self.attach_sensor(Box::new(sensor.clone()));
                 Ok(Some(sensor))
             }
+        }
+    }
+
+    /// The technician's hold on this gate's relay (a test pulse, the relay's and the sensor's
+    /// facts), for the technician screen's thread.
+    pub fn relay_tester(&self) -> RelayTester {
+        RelayTester {
+            tx: self.relay.tx.clone(),
+            facts: self.relay.facts.clone(),
+            pulse: self.gate.policy.relay_pulse,
         }
     }
 
@@ -289,6 +347,12 @@ impl Station {
     /// The passage sensor's and the relay's events so far, and the passage timeouts due.
     fn passage_events(&mut self, now: DateTime<Utc>) -> Result<(), StationError> {
         while let Ok(event) = self.events.try_recv() {
+            if event == PassageEvent::PassageDetected
+                && let Some((n, last)) = &mut lock(&self.relay.facts).sensor
+            {
+                *n += 1;
+                *last = Some(now);
+            }
             let effects = self.passage.handle(event, now);
             self.carry_out(effects, now)?;
         }
@@ -784,10 +848,7 @@ impl Station {
         r: &ScanRecord,
         party_max: u32,
     ) -> Result<Duration, StationError> {
-        let decision = match r.outcome {
-            super::Outcome::Admit => "admit",
-            super::Outcome::Deny => "deny",
-        };
+        let decision = r.outcome.as_str();
         let payload = ScanV1 {
             credential: r
                 .use_key

@@ -80,8 +80,8 @@ pub fn shell_parts(
         lease_poke,
         hub: hub_link(cfg),
         tech: crate::kiosk::shell::TechParts {
-            pin_file: kiosk.technician_pin_file.clone(),
-            cards: kiosk.technician_cards.clone(),
+            pin_file: kiosk.technician.pin_file.clone(),
+            cards: kiosk.technician.cards.clone(),
             offline_limit: kiosk.offline_limit,
             device_id: cfg.device_id.clone(),
             roles: cfg.roles.iter().map(|r| r.as_str().to_owned()).collect(),

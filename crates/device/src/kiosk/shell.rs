@@ -45,7 +45,8 @@ use crate::replica;
 use crate::volunteer::{EventProblem, OpenClock, VolunteerEvent};
 
 mod technician;
-pub use technician::{SESSION_IDLE, TechParts, input_seen};
+pub use crate::technician::common::input_seen;
+pub use technician::{SESSION_IDLE, TechParts};
 
 /// What the workers send back.
 enum Input {

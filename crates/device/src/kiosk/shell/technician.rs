@@ -20,7 +20,7 @@ use crate::screens::technician_view::{
     PaymentLine, TechAction, TechFacts, TechPanel, TerminalFacts, panel,
 };
 use crate::sync::LinkStatus;
-use crate::technician::{Entry, PinAnswer, TechCommand, TechEvent, TechScreen, Technician};
+use crate::technician::{TechCommand, TechEvent, TechScreen, Technician};
 
 /// How long an open technician session lasts untouched.
 pub const SESSION_IDLE: Duration = Duration::from_secs(300);
@@ -141,44 +141,16 @@ impl KioskShell {
     }
 
     fn check_pin(&self, pin: String, now: DateTime<Utc>) {
-        let Some(file) = self.parts.tech.pin_file.clone() else {
-            tracing::error!("a PIN was entered but this kiosk has no technician_pin_file");
-            let _ = self.tx.send(Input::Event(Event::Technician(TechEvent::Pin(
-                PinAnswer::Wrong,
-            ))));
-            return;
-        };
-        let store = self.parts.store.clone();
         let tx = self.tx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("technician-pin".into())
-            .spawn(move || {
-                let answer = match store.reader().map_err(|e| e.to_string()).and_then(|r| {
-                    crate::technician::enter(&store, &r, &file, &pin, now)
-                        .map_err(|e| e.to_string())
-                }) {
-                    Ok(Entry::Granted) => {
-                        tracing::info!("technician PIN accepted");
-                        PinAnswer::Granted
-                    }
-                    Ok(Entry::Wrong) => {
-                        tracing::warn!("wrong technician PIN");
-                        PinAnswer::Wrong
-                    }
-                    Ok(Entry::Locked(wait)) => {
-                        tracing::warn!(secs = wait.as_secs(), "technician PIN entry locked");
-                        PinAnswer::Locked(wait)
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "the technician PIN could not be checked");
-                        PinAnswer::Wrong
-                    }
-                };
+        crate::technician::common::check_pin(
+            self.parts.store.clone(),
+            self.parts.tech.pin_file.clone(),
+            pin,
+            now,
+            move |answer| {
                 let _ = tx.send(Input::Event(Event::Technician(TechEvent::Pin(answer))));
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot check the technician PIN");
-        }
+            },
+        );
     }
 
     /// A reader's frame: kept for the scan test.
@@ -291,15 +263,17 @@ impl KioskShell {
     fn gather_facts(&self) -> replica::Result<TechFacts> {
         let now = self.parts.clock.now();
         let t = &self.parts.tech;
-        let link = self.link().unwrap_or_default();
         let health = self.health(now);
-        let report = crate::status::report(
-            &self.parts.reader,
-            &t.device_id,
-            t.roles.clone(),
-            link.clone(),
+        let common = crate::technician::common::facts(crate::technician::common::Sources {
+            reader: &self.parts.reader,
+            device_id: &t.device_id,
+            roles: &t.roles,
+            readers: &t.readers,
+            seen: &self.tech.seen,
+            link: self.link(),
+            hub_silent_for: health.hub_silent_for,
             now,
-        )?;
+        })?;
         let conn = &self.parts.reader;
         let last_order: Option<String> = conn
             .query_row(
@@ -332,24 +306,6 @@ impl KioskShell {
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(TechFacts {
-            device_id: t.device_id.clone(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            online: link.online || t.link.is_none(),
-            hub_silent_for: health.hub_silent_for,
-            last_pull: link.last_pull_ok,
-            last_push: link.last_push_ok,
-            outbox_waiting: report.outbox.pending,
-            dead_letters: report.outbox.dead,
-            kept_aside: report.kept_aside.len() as u64,
-            constituents: report.constituents,
-            memberships: report.memberships,
-            tickets: report.tickets,
-            disk: report.storage.map(|s| (s.free_bytes, s.total_bytes)),
-            readers: t
-                .readers
-                .iter()
-                .map(|r| (r.clone(), self.tech.seen.get(r).cloned()))
-                .collect(),
             relay: None,
             printer: self
                 .parts
@@ -363,12 +319,10 @@ impl KioskShell {
                 reachable: !self.tech.terminal_unreachable,
                 payments,
             }),
+            has_service_mode: true,
             service_mode: self.tech.service_mode,
             out_of_order: judge(&health, t.offline_limit),
-            event_problems: report
-                .volunteers
-                .map(|v| v.event_problems)
-                .unwrap_or_default(),
+            ..common
         })
     }
 
@@ -389,30 +343,14 @@ impl KioskShell {
         tracing::info!(?action, "technician action");
         let mut follow = None;
         self.tech.notice = match action {
-            TechAction::SyncNow => match &self.parts.tech.sync_now {
-                Some(sync) => {
-                    sync();
-                    "Pulling and uploading now.".to_owned()
-                }
-                None => "This kiosk has no hub link to sync with.".to_owned(),
-            },
-            TechAction::RequeueDeadLetters => {
-                let now_ms = now.timestamp_millis();
-                match self.parts.store.write(move |tx| {
-                    crate::outbox::requeue(tx, &crate::outbox::Requeue::AllDead, now_ms)
-                }) {
-                    Ok(done) => {
-                        if let Some(sync) = &self.parts.tech.sync_now {
-                            sync();
-                        }
-                        format!(
-                            "{} refused upload(s) put back in the queue.",
-                            done.requeued.len()
-                        )
-                    }
-                    Err(e) => format!("Nothing was put back: {e}"),
-                }
+            TechAction::SyncNow => {
+                crate::technician::common::sync_now(self.parts.tech.sync_now.as_ref())
             }
+            TechAction::RequeueDeadLetters => crate::technician::common::requeue_refused(
+                &self.parts.store,
+                now,
+                self.parts.tech.sync_now.as_ref(),
+            ),
             TechAction::TestPage => match self.parts.printer.clone() {
                 None => "No printer is configured.".to_owned(),
                 Some(printer) => {
@@ -514,36 +452,5 @@ impl KioskShell {
             Block::Feed(2),
             Block::Cut,
         ])
-    }
-}
-
-/// The frame a reader sent, for the scan test: its bytes in hex and what they parse to.
-pub fn input_seen(credential: &crate::input::credential::Credential) -> InputSeen {
-    use crate::input::credential::CredentialKind as K;
-    let hex: Vec<String> = credential
-        .raw
-        .iter()
-        .take(48)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let mut hex = hex.join(" ");
-    if credential.raw.len() > 48 {
-        hex.push_str(" …");
-    }
-    let parsed = match &credential.kind {
-        K::Membership { membership_id } => format!("membership {membership_id}"),
-        K::LookupId { lookup_id } => format!("constituent {lookup_id}"),
-        K::TicketSecret { .. } => "ticket".to_owned(),
-        K::SignedTicket(_) | K::KioskTicket { .. } => "signed ticket".to_owned(),
-        K::Magstripe(_) => "magnetic stripe card".to_owned(),
-        K::RfidUid { uid_hex, .. } => format!("card UID {uid_hex}"),
-        K::Wiegand26(w) => format!("Wiegand card {w:?}"),
-        K::Gs1 { .. } => "GS1 code".to_owned(),
-        K::Unrecognized { reason } => format!("not accepted: {reason:?}"),
-    };
-    InputSeen {
-        reader: credential.reader.clone(),
-        hex,
-        parsed,
     }
 }

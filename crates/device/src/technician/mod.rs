@@ -13,6 +13,8 @@ use rusqlite::{Connection, OptionalExtension};
 
 pub use portico_core::technician::*;
 
+pub mod common;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PinError {
     #[error("{0}")]
