@@ -972,4 +972,6 @@ fn the_debian_package_installs_and_its_unit_starts_under_systemd() {
             .any(|l| l.starts_with("status: device") && l.contains("gate-package")),
         "{tail}"
     );
+    // With LoadCredential= the token file may be root's: the daemon starts with systemd's copy.
+    has("credential active file unreadable for the service user");
 }

@@ -30,6 +30,27 @@ else
   say "status failed"
 fi
 sed 's/^/status: /' /tmp/status.txt | head -n 12
+# The token handed over by systemd instead (LoadCredential= in a drop-in, as a venue adds it):
+# the file goes back to root, where the daemon cannot read it, and the daemon starts with its
+# copy in $CREDENTIALS_DIRECTORY.
+mkdir -p /etc/systemd/system/portico.service.d
+printf '[Service]\nLoadCredential=device.token:/etc/portico/device.token\n' \
+  > /etc/systemd/system/portico.service.d/credentials.conf
+chown root:root /etc/portico/device.token
+systemctl daemon-reload
+systemctl restart portico
+state=
+for _ in $(seq 1 120); do
+  state=$(systemctl is-active portico)
+  [ "$state" = active ] && break
+  sleep 1
+done
+if setpriv --reuid=portico --regid=portico --clear-groups cat /etc/portico/device.token >/dev/null 2>&1; then
+  file=readable
+else
+  file=unreadable
+fi
+say "credential $state file $file for the service user"
 journalctl -u portico --no-pager -o cat | tail -n 25 | sed 's/^/journal: /'
 say "done"
 systemctl poweroff --force --force

@@ -25,8 +25,9 @@ static KIOSK: Mutex<Option<KioskHealth>> = Mutex::new(None);
 /// A kiosk's printer and terminal, for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KioskHealth {
-    pub printer_ready: bool,
-    pub terminal_reachable: bool,
+    /// `None` on a volunteer time clock, which sells nothing (no printer, no terminal).
+    pub printer_ready: Option<bool>,
+    pub terminal_reachable: Option<bool>,
     pub out_of_order: Option<OutOfOrder>,
 }
 
@@ -147,18 +148,22 @@ pub fn render(s: &Snapshot) -> String {
         &[(String::new(), s.dead_letters.to_string())],
     );
     if let Some(k) = s.kiosk {
-        metric(
-            "portico_printer_ready",
-            "gauge",
-            "Whether the kiosk's printer can print.",
-            &[(String::new(), b(k.printer_ready))],
-        );
-        metric(
-            "portico_terminal_reachable",
-            "gauge",
-            "Whether the kiosk's card terminal answered its last check.",
-            &[(String::new(), b(k.terminal_reachable))],
-        );
+        if let Some(ready) = k.printer_ready {
+            metric(
+                "portico_printer_ready",
+                "gauge",
+                "Whether the kiosk's printer can print.",
+                &[(String::new(), b(ready))],
+            );
+        }
+        if let Some(reachable) = k.terminal_reachable {
+            metric(
+                "portico_terminal_reachable",
+                "gauge",
+                "Whether the kiosk's card terminal answered its last check.",
+                &[(String::new(), b(reachable))],
+            );
+        }
         metric(
             "portico_out_of_order",
             "gauge",
@@ -291,8 +296,8 @@ mod tests {
             outbox_pending: 7,
             dead_letters: 1,
             kiosk: Some(KioskHealth {
-                printer_ready: false,
-                terminal_reachable: true,
+                printer_ready: Some(false),
+                terminal_reachable: Some(true),
                 out_of_order: Some(OutOfOrder::Printer(
                     crate::kiosk::checkout::PrinterProblem::PaperOut,
                 )),

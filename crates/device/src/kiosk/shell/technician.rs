@@ -176,8 +176,17 @@ impl KioskShell {
         }
         let judged = judge(&self.health(now), self.parts.tech.offline_limit);
         crate::metrics::kiosk(crate::metrics::KioskHealth {
-            printer_ready: self.parts.printer.is_some() && self.flow.printer_problem().is_none(),
-            terminal_reachable: !self.tech.terminal_unreachable,
+            // A volunteer time clock sells nothing: it has neither.
+            printer_ready: self
+                .parts
+                .sales
+                .as_ref()
+                .map(|_| self.parts.printer.is_some() && self.flow.printer_problem().is_none()),
+            terminal_reachable: self
+                .parts
+                .sales
+                .as_ref()
+                .map(|_| !self.tech.terminal_unreachable),
             out_of_order: judged,
         });
         (judged != self.tech.judged).then(|| {
