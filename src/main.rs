@@ -103,6 +103,40 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What the kiosk would decide for a visitor's details, against this device's replica and
+    /// in its configured matching mode: matched, ambiguous, review or new, with every record
+    /// weighed and (scored mode) each field's part in its score. Nothing is written.
+    Match {
+        /// The device's config file (it names the replica and the matching mode).
+        #[arg(long)]
+        config: PathBuf,
+        /// The visitor's first name.
+        #[arg(long)]
+        first: Option<String>,
+        /// The visitor's last name.
+        #[arg(long)]
+        last: Option<String>,
+        /// The visitor's email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// The visitor's phone number.
+        #[arg(long)]
+        phone: Option<String>,
+        /// The visitor's postcode (scored mode weighs it).
+        #[arg(long)]
+        postcode: Option<String>,
+        /// The visitor's details as a JSON file (`{"name": {"first": …, "last": …}, "email":
+        /// …, "phone": …}`) instead of the flags.
+        #[arg(long, conflicts_with_all = ["first", "last", "email", "phone", "postcode"])]
+        file: Option<PathBuf>,
+        /// Weigh in this mode instead of the configured one: `strict` or `scored` (the CRM's
+        /// 95/70 bands).
+        #[arg(long, value_parser = ["strict", "scored"])]
+        mode: Option<String>,
+        /// Print the report as JSON, for tools.
+        #[arg(long)]
+        json: bool,
+    },
     /// The outbox: what waits to go to the hub, and dead letters a technician can re-queue.
     /// Asks the running device through its socket, or works on the database when none runs.
     Outbox {
@@ -251,6 +285,32 @@ struct BenchArgs {
 }
 
 /// A search criterion: blank text is no criterion.
+/// A visitor's details from `portico match`'s flags.
+fn visitor_from_flags(
+    first: Option<String>,
+    last: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    postcode: Option<String>,
+) -> portico::matching::VisitorDetails {
+    portico::matching::VisitorDetails {
+        name: portico::domain::PersonName {
+            title: None,
+            first: first.unwrap_or_default(),
+            middle: None,
+            last: last.unwrap_or_default(),
+            suffix: None,
+        },
+        email,
+        phone,
+        address: postcode.map(|p| portico::matching::PostalAddress {
+            postcode: Some(p),
+            ..Default::default()
+        }),
+        birth_date: None,
+    }
+}
+
 fn non_empty(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Err("must not be empty".into())
@@ -444,6 +504,55 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 let report: portico::status::StatusReport = serde_json::from_str(&reply)
                     .with_context(|| format!("device replied {reply}"))?;
                 print!("{}", portico::status::render(&report));
+            }
+        }
+        Command::Match {
+            config,
+            first,
+            last,
+            email,
+            phone,
+            postcode,
+            file,
+            mode,
+            json,
+        } => {
+            let visitor = match file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    serde_json::from_str::<portico::matching::VisitorDetails>(&text)
+                        .with_context(|| format!("{}: not a visitor's details", path.display()))?
+                }
+                None => visitor_from_flags(first, last, email, phone, postcode),
+            };
+            let cfg = tools_config(&config)?;
+            let conn = open_existing_database(&cfg)?;
+            let mut matching = cfg.matching;
+            match mode.as_deref() {
+                Some("strict") => matching.mode = portico::matching::MatchMode::Strict,
+                Some("scored")
+                    if !matches!(matching.mode, portico::matching::MatchMode::Scored(_)) =>
+                {
+                    matching.mode = portico::matching::MatchMode::Scored(Default::default())
+                }
+                _ => {}
+            }
+            let intake = portico::intake::IntakeConfig {
+                matching,
+                ..Default::default()
+            };
+            let report = portico::intake::explain(
+                &conn,
+                &cfg.normalizer,
+                &intake,
+                &visitor,
+                chrono::Utc::now(),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", portico::matching::report::render(&report));
             }
         }
         Command::Search {

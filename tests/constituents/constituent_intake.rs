@@ -456,3 +456,67 @@ async fn rule_perform_same_merge_rewrites_pending_references_to_the_survivor() {
         "{on_hub:?}"
     );
 }
+
+/// `portico hub match`: the hub's own view of a visitor's details, strict and scored, in words
+/// and as JSON; nothing is written to the records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portico_hub_match_explains_the_decision_against_the_hubs_records() {
+    use portico::protocol::{ConstituentDto, Resource};
+    let hub = TestHub::start(50).await;
+    let all = || {
+        hub.store
+            .all::<ConstituentDto>(Resource::Constituents)
+            .unwrap()
+    };
+    let c = all()
+        .into_iter()
+        .find(|c| {
+            c.status == portico::domain::ConstituentStatus::Active
+                && c.emails.iter().any(|e| e.meta.active)
+        })
+        .unwrap();
+    let email = c
+        .emails
+        .iter()
+        .find(|e| e.meta.active)
+        .unwrap()
+        .address
+        .clone();
+    let before = all();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+            .args(["hub", "match", "--dir"])
+            .arg(hub.dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = run(&[
+        "--first",
+        &c.name.first,
+        "--last",
+        &c.name.last,
+        "--email",
+        &email,
+    ]);
+    assert!(
+        text.contains(&format!("Matched: the visitor is {}", c.lookup_id))
+            && text.contains("name and email match"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run(&[
+        "--first", "Someone", "--last", "Else", "--email", &email, "--mode", "scored", "--json",
+    ]))
+    .unwrap();
+    assert_eq!(json["mode"], "scored");
+    assert_eq!(json["candidates"][0]["lookup_id"], c.lookup_id.as_str());
+    // The email agrees, the names do not: not the same person.
+    assert_eq!(json["decision"], "new", "{json}");
+    assert_eq!(all(), before, "nothing written");
+}

@@ -488,3 +488,143 @@ async fn five_wrong_pins_lock_the_technician_out_even_across_a_restart() {
         Entry::Wrong
     );
 }
+
+/// `portico match` against a synced replica: a seeded member by name and email is matched;
+/// the same name with an unknown email makes a new record; by phone alone in scored mode the
+/// report weighs each field. JSON for tools names the decision; nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portico_match_explains_what_the_kiosk_would_decide_against_the_replica() {
+    use portico::protocol::{ConstituentDto, Resource};
+    let hub = TestHub::start(50).await;
+    let c = hub
+        .store
+        .all::<ConstituentDto>(Resource::Constituents)
+        .unwrap()
+        .into_iter()
+        .find(|c| {
+            c.status == portico::domain::ConstituentStatus::Active
+                && c.emails.iter().any(|e| e.meta.active)
+                && c.phones.iter().any(|p| p.meta.active)
+        })
+        .expect("a seeded constituent with an email and a phone");
+    let dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
+    {
+        let device = dev.open(manual_clock());
+        device.engine.pull_all(None).await.unwrap();
+    }
+    let config = &dev.config_path;
+    let email = c
+        .emails
+        .iter()
+        .find(|e| e.meta.active)
+        .unwrap()
+        .address
+        .clone();
+    let phone = c
+        .phones
+        .iter()
+        .find(|p| p.meta.active)
+        .unwrap()
+        .number
+        .clone();
+    let outbox_rows = || {
+        let conn = portico::replica::open(&dev.config().database_path()).unwrap();
+        conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    let before = outbox_rows();
+
+    let by_email = [
+        "match",
+        "--first",
+        &c.name.first,
+        "--last",
+        &c.name.last,
+        "--email",
+        &email,
+    ];
+    let out = portico(&by_email, config);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.starts_with("Strict matching:"), "{shown}");
+    assert!(
+        shown.contains(&format!("Matched: the visitor is {}", c.lookup_id)),
+        "{shown}"
+    );
+    assert!(shown.contains("name and email match"), "{shown}");
+
+    let unknown = [
+        "match",
+        "--first",
+        &c.name.first,
+        "--last",
+        &c.name.last,
+        "--email",
+        "nobody.known@riverside-mail.com",
+        "--json",
+    ];
+    let out = portico(&unknown, config);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["decision"], "new", "{json}");
+    assert_eq!(json["mode"], "strict");
+
+    let scored = [
+        "match",
+        "--first",
+        &c.name.first,
+        "--last",
+        &c.name.last,
+        "--phone",
+        &phone,
+        "--mode",
+        "scored",
+        "--json",
+    ];
+    let out = portico(&scored, config);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["mode"], "scored");
+    let best = &json["candidates"][0];
+    assert_eq!(best["lookup_id"], c.lookup_id.as_str(), "{json}");
+    let phone_line = best["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "phone")
+        .unwrap();
+    assert_eq!(phone_line["points"], phone_line["max"], "{json}");
+    assert!(
+        ["matched", "review"].contains(&json["decision"].as_str().unwrap()),
+        "{json}"
+    );
+
+    // A details file is read the same way; a bad one is a clear error.
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("visitor.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "name": {"first": c.name.first, "last": c.name.last},
+            "email": email,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = portico(&["match", "--file", file.to_str().unwrap()], config);
+    assert!(
+        text(&out.stdout).contains(&format!("Matched: the visitor is {}", c.lookup_id)),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    std::fs::write(&file, "{\"name\": 7}").unwrap();
+    let out = portico(&["match", "--file", file.to_str().unwrap()], config);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not a visitor's details"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(outbox_rows(), before, "nothing written");
+}

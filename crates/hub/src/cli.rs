@@ -140,6 +140,34 @@ pub enum HubCommand {
         #[arg(long)]
         json: bool,
     },
+    /// What intake would decide for a visitor's details against the hub's records: matched,
+    /// ambiguous, review or new, with every record sharing their email or phone weighed and
+    /// (scored mode) each field's part in its score. Nothing is written.
+    Match {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// The visitor's first name.
+        #[arg(long)]
+        first: Option<String>,
+        /// The visitor's last name.
+        #[arg(long)]
+        last: Option<String>,
+        /// The visitor's email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// The visitor's phone number.
+        #[arg(long)]
+        phone: Option<String>,
+        /// The visitor's details as a JSON file instead of the flags.
+        #[arg(long, conflicts_with_all = ["first", "last", "email", "phone"])]
+        file: Option<std::path::PathBuf>,
+        /// `strict` (the integration's rule, the default) or `scored` (the CRM's 95/70 bands).
+        #[arg(long, default_value = "strict", value_parser = ["strict", "scored"])]
+        mode: String,
+        /// Print the report as JSON, for tools.
+        #[arg(long)]
+        json: bool,
+    },
     /// Sell tickets as the venue's web shop does, from the same timed-entry capacity as the
     /// kiosks; prints the order number and the tickets' secrets.
     Sell {
@@ -329,6 +357,55 @@ pub async fn run(command: HubCommand) -> Result<()> {
             let certs = portico_tls::load_certs(&hub.server_cert())?;
             let pin = portico_tls::spki_pin_of(&certs[0]).map_err(anyhow::Error::msg)?;
             println!("{}", portico_tls::format_pin(&pin));
+        }
+        HubCommand::Match {
+            dir,
+            first,
+            last,
+            email,
+            phone,
+            file,
+            mode,
+            json,
+        } => {
+            use portico_core::matching::{MatchConfig, MatchMode, VisitorDetails};
+            let visitor = match file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    serde_json::from_str::<VisitorDetails>(&text)
+                        .with_context(|| format!("{}: not a visitor's details", path.display()))?
+                }
+                None => VisitorDetails {
+                    name: portico_core::domain::PersonName {
+                        title: None,
+                        first: first.unwrap_or_default(),
+                        middle: None,
+                        last: last.unwrap_or_default(),
+                        suffix: None,
+                    },
+                    email,
+                    phone,
+                    ..VisitorDetails::default()
+                },
+            };
+            let config = portico_core::intake::IntakeConfig {
+                matching: MatchConfig {
+                    mode: match mode.as_str() {
+                        "scored" => MatchMode::Scored(Default::default()),
+                        _ => MatchMode::Strict,
+                    },
+                    ..MatchConfig::default()
+                },
+                ..Default::default()
+            };
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let report = crate::intake::explain(&store, &visitor, &config, chrono::Utc::now())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", portico_core::matching::report::render(&report));
+            }
         }
         HubCommand::Review { dir, all, json } => {
             let store = HubStore::open(&HubDir::new(dir.dir).database())?;

@@ -302,6 +302,22 @@ fn catch_up_index(tx: &Connection, n: &Normalizer) -> Result<()> {
     Ok(())
 }
 
+/// What `portico hub match` shows: the decision for `visitor` against the hub's records under
+/// `config` (nothing is written but the match index brought up to date), with every candidate
+/// sharing the visitor's email or phone weighed and explained.
+pub fn explain(
+    store: &crate::store::HubStore,
+    visitor: &VisitorDetails,
+    config: &portico_core::intake::IntakeConfig,
+    now: DateTime<Utc>,
+) -> Result<portico_core::matching::report::MatchReport> {
+    let n = Normalizer::default();
+    let found = store.write(|tx, _| candidates(tx, visitor, &n))?;
+    Ok(portico_core::matching::report::report(
+        visitor, &found, &n, config, now,
+    ))
+}
+
 /// The hub's constituents sharing the visitor's email or phone (the strict rule's keys).
 fn candidates(tx: &Connection, v: &VisitorDetails, n: &Normalizer) -> Result<Vec<Constituent>> {
     catch_up_index(tx, n)?;

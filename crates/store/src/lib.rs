@@ -33,7 +33,7 @@ pub mod intake {
     pub use portico_core::intake::*;
     pub mod remap;
     pub mod shell;
-    pub use shell::{IntakeError, IntakeOutcome, intake};
+    pub use shell::{IntakeError, IntakeOutcome, explain, intake};
 }
 
 /// The volunteer time clock's rules (core) and its check-ins and timesheets in the database

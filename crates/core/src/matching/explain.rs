@@ -61,7 +61,7 @@ impl std::fmt::Display for Reason {
             Self::PostcodeAndLine => f.write_str("postcode and street agree"),
             Self::PostcodeOnly => f.write_str("postcode agrees"),
             Self::Different => f.write_str("different"),
-            Self::Missing => f.write_str("not given on both sides"),
+            Self::Missing => f.write_str("missing on one side: no evidence either way"),
         }
     }
 }

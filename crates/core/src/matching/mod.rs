@@ -17,6 +17,7 @@
 pub mod blocking;
 pub mod explain;
 pub mod nicknames;
+pub mod report;
 pub mod scored;
 pub mod strict;
 

@@ -71,6 +71,25 @@ pub fn preview(
     Ok(decide(visitor, &candidates, n, config, "preview", now).decision)
 }
 
+/// What `portico match` shows: intake's decision for `visitor` against the replica (nothing is
+/// written), with every candidate weighed and explained.
+pub fn explain(
+    conn: &Connection,
+    n: &Normalizer,
+    config: &IntakeConfig,
+    visitor: &VisitorDetails,
+    now: DateTime<Utc>,
+) -> Result<crate::matching::report::MatchReport, ReplicaError> {
+    let candidates = candidates_for(conn, n, config, visitor)?;
+    Ok(crate::matching::report::report(
+        visitor,
+        &candidates,
+        n,
+        config,
+        now,
+    ))
+}
+
 /// The replica's records that may be `visitor`: those sharing the keys the configured mode
 /// probes.
 fn candidates_for(
