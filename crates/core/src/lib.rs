@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error_text;
 pub mod find_membership;
 pub mod gate;
+pub mod import;
 pub mod input;
 pub mod intake;
 pub mod kiosk;

@@ -140,6 +140,38 @@ pub enum HubCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Import a venue's CRM exports (CSV): constituents and memberships, column names from a
+    /// mapping file. Every row is checked first: rejected rows are listed with file, row,
+    /// column and reason, and nothing is applied unless --skip-bad-rows. Only records that
+    /// differ from the hub's are written, so devices receive just those. Records the hub holds
+    /// that a full export lacks are listed (deleted only with --delete-missing).
+    #[command(group(clap::ArgGroup::new("files").required(true).multiple(true)))]
+    Import {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// The constituents export.
+        #[arg(long, group = "files")]
+        constituents: Option<PathBuf>,
+        /// The memberships export.
+        #[arg(long, group = "files")]
+        memberships: Option<PathBuf>,
+        /// The column mapping (TOML); without it, the default for a typical CRM export
+        /// (print it with --print-mapping).
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// Print the default mapping, commented, and do nothing else.
+        #[arg(long, group = "files")]
+        print_mapping: bool,
+        /// Apply the good rows even when some are rejected.
+        #[arg(long)]
+        skip_bad_rows: bool,
+        /// The files hold only the records changed since the last export: none is missing.
+        #[arg(long, conflicts_with = "delete_missing")]
+        partial: bool,
+        /// Delete the records the hub holds that this full export lacks.
+        #[arg(long)]
+        delete_missing: bool,
+    },
     /// What intake would decide for a visitor's details against the hub's records: matched,
     /// ambiguous, review or new, with every record sharing their email or phone weighed and
     /// (scored mode) each field's part in its score. Nothing is written.
@@ -357,6 +389,40 @@ pub async fn run(command: HubCommand) -> Result<()> {
             let certs = portico_tls::load_certs(&hub.server_cert())?;
             let pin = portico_tls::spki_pin_of(&certs[0]).map_err(anyhow::Error::msg)?;
             println!("{}", portico_tls::format_pin(&pin));
+        }
+        HubCommand::Import {
+            dir,
+            constituents,
+            memberships,
+            mapping,
+            print_mapping,
+            skip_bad_rows,
+            partial,
+            delete_missing,
+        } => {
+            if print_mapping {
+                print!("{}", portico_core::import::DEFAULT_MAPPING);
+                return Ok(());
+            }
+            let columns = crate::import::mapping(mapping.as_deref())?;
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let opts = crate::import::ImportOptions {
+                constituents,
+                memberships,
+                skip_bad_rows,
+                partial,
+                delete_missing,
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            let report = crate::import::import(&store, &columns, &opts)?;
+            print!("{}", crate::import::render(&report, &opts));
+            if !report.applied {
+                anyhow::bail!(
+                    "{} row problem(s): nothing imported (fix them, or apply the good rows with \
+                     --skip-bad-rows)",
+                    report.rejected.len()
+                );
+            }
         }
         HubCommand::Match {
             dir,

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod cli;
 pub mod find_membership;
 pub mod fleet;
+pub mod import;
 pub mod ingest;
 pub mod intake;
 pub mod keys;
