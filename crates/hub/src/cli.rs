@@ -172,6 +172,22 @@ pub enum HubCommand {
         #[arg(long)]
         delete_missing: bool,
     },
+    /// Export the hub's constituents and memberships as CSV, in the columns of a mapping (the
+    /// default: a typical CRM export), as `portico hub import` reads them back.
+    #[command(group(clap::ArgGroup::new("files").required(true).multiple(true)))]
+    Export {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// Where the constituents go.
+        #[arg(long, group = "files")]
+        constituents: Option<PathBuf>,
+        /// Where the memberships go.
+        #[arg(long, group = "files")]
+        memberships: Option<PathBuf>,
+        /// The column mapping (TOML); the default without it.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+    },
     /// What intake would decide for a visitor's details against the hub's records: matched,
     /// ambiguous, review or new, with every record sharing their email or phone weighed and
     /// (scored mode) each field's part in its score. Nothing is written.
@@ -422,6 +438,28 @@ pub async fn run(command: HubCommand) -> Result<()> {
                      --skip-bad-rows)",
                     report.rejected.len()
                 );
+            }
+        }
+        HubCommand::Export {
+            dir,
+            constituents,
+            memberships,
+            mapping,
+        } => {
+            let columns = crate::import::mapping(mapping.as_deref())?;
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let create = |p: &PathBuf| {
+                std::fs::File::create(p)
+                    .map(std::io::BufWriter::new)
+                    .with_context(|| format!("creating {}", p.display()))
+            };
+            if let Some(p) = &constituents {
+                let n = crate::export::constituents(&store, &columns, create(p)?)?;
+                println!("{n} constituents written to {}", p.display());
+            }
+            if let Some(p) = &memberships {
+                let n = crate::export::memberships(&store, &columns, create(p)?)?;
+                println!("{n} memberships written to {}", p.display());
             }
         }
         HubCommand::Match {

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod export;
 pub mod find_membership;
 pub mod fleet;
 pub mod import;

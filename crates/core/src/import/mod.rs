@@ -180,6 +180,7 @@ pub struct ConstituentLayout {
     first: usize,
     middle: Option<usize>,
     last: usize,
+    suffix: Option<usize>,
     birth_date: Option<usize>,
     status: Option<usize>,
     emails: Vec<GroupColumns>,
@@ -202,6 +203,7 @@ impl ConstituentLayout {
             last: h.required(&c.last, &mut missing),
             title: c.title.as_deref().and_then(|n| h.find(n)),
             middle: c.middle.as_deref().and_then(|n| h.find(n)),
+            suffix: c.suffix.as_deref().and_then(|n| h.find(n)),
             birth_date: c.birth_date.as_deref().and_then(|n| h.find(n)),
             status: c.status.as_deref().and_then(|n| h.find(n)),
             emails: c.emails.as_ref().map(|g| groups(&h, g)).unwrap_or_default(),
@@ -234,6 +236,7 @@ impl ConstituentLayout {
         let last = c.required((&m.last, self.last));
         let title = c.opt(opt_col(&m.title, self.title));
         let middle = c.opt(opt_col(&m.middle, self.middle));
+        let suffix = c.opt(opt_col(&m.suffix, self.suffix));
         let birth_date = c.date(opt_col(&m.birth_date, self.birth_date));
         let status_col = opt_col(&m.status, self.status);
         let status = match c.opt(status_col).map(|s| s.to_ascii_lowercase()) {
@@ -350,7 +353,7 @@ impl ConstituentLayout {
                 first,
                 middle,
                 last,
-                suffix: None,
+                suffix,
             },
             birth_date,
             status,
