@@ -243,12 +243,13 @@ enum OutboxCommand {
 #[cfg(feature = "hub")]
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// Benchmark name: sync, scan, input, match, crash, kiosk.
+    /// Benchmark name: sync, scan, input, match, crash, kiosk, import.
     name: String,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     json: bool,
-    /// Constituents in the replica (default 1,000,000; 2,000 for crash).
+    /// Constituents in the replica, or exported and imported (default 1,000,000; 2,000 for
+    /// crash).
     #[arg(long)]
     constituents: Option<usize>,
     /// Changes in the delta sync.
@@ -764,9 +765,16 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     };
                     tokio::task::spawn_blocking(move || portico::bench::kiosk::run(opts)).await??
                 }
+                "import" => {
+                    let opts = portico::bench::import::ImportBenchOptions {
+                        constituents: args.constituents.unwrap_or(1_000_000),
+                        dir: args.dir,
+                    };
+                    tokio::task::spawn_blocking(move || portico::bench::import::run(opts)).await??
+                }
                 other => {
                     bail!(
-                        "unknown benchmark {other:?}; available: sync, scan, input, match, crash, kiosk"
+                        "unknown benchmark {other:?}; available: sync, scan, input, match, crash, kiosk, import"
                     )
                 }
             };

@@ -2,6 +2,7 @@
 //! the figures and their targets; `docs/BENCHMARKS.md` records results and the commands.
 
 pub mod crash;
+pub mod import;
 pub mod input;
 pub mod kiosk;
 #[cfg(feature = "ui")]

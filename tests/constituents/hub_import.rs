@@ -362,3 +362,63 @@ async fn an_export_imported_into_another_hub_gives_the_same_records_on_its_devic
         assert_eq!(on_device.addresses.len(), c.addresses.len());
     }
 }
+
+/// Emails and phones in files of their own, one entry a row keyed by Lookup ID, join their
+/// constituents; an entry for someone not in the constituents file is rejected.
+#[test]
+fn contact_lists_in_files_of_their_own_join_their_constituents() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let hub = rt.block_on(TestHub::start(0));
+    let folder = tempfile::tempdir().unwrap();
+    let people = write(
+        folder.path(),
+        "people.csv",
+        "Lookup ID,First name,Last name\n8-7001,Ana,López\n8-7002,Ben,Ng\n",
+    );
+    let emails = write(
+        folder.path(),
+        "emails.csv",
+        "Lookup ID,Email address,Email type,Email primary\n\
+         8-7001,ana@riverside-mail.com,Personal,Yes\n\
+         8-7001,ana@work-mail.com,Work,No\n\
+         8-7002,ben@riverside-mail.com,Personal,Yes\n",
+    );
+    let phones = write(
+        folder.path(),
+        "phones.csv",
+        "Lookup ID,Phone number,Phone type\n8-7002,(617) 253-1000,Mobile\n",
+    );
+    let (ok, out) = hub_import(
+        &hub,
+        &[
+            "--constituents",
+            &people,
+            "--emails",
+            &emails,
+            "--phones",
+            &phones,
+        ],
+    );
+    assert!(ok, "{out}");
+    let ana = hub.store.constituent("8-7001").unwrap().unwrap();
+    let addresses: Vec<&str> = ana.emails.iter().map(|e| e.address.as_str()).collect();
+    assert_eq!(addresses, ["ana@riverside-mail.com", "ana@work-mail.com"]);
+    assert!(ana.emails[0].meta.primary && !ana.emails[1].meta.primary);
+    let ben = hub.store.constituent("8-7002").unwrap().unwrap();
+    assert_eq!(ben.phones[0].number, "(617) 253-1000");
+    assert_eq!(ben.phones[0].meta.kind, "Mobile");
+
+    let stray = write(
+        folder.path(),
+        "emails.csv",
+        "Lookup ID,Email address\n8-7001,ana@riverside-mail.com\n8-7999,who@riverside-mail.com\n",
+    );
+    let (ok, out) = hub_import(&hub, &["--constituents", &people, "--emails", &stray]);
+    assert!(!ok);
+    assert!(
+        out.contains(&format!(
+            "rejected {stray}:3: Lookup ID: 8-7999 is not in the constituents file"
+        )),
+        "{out}"
+    );
+}

@@ -152,6 +152,16 @@ pub enum HubCommand {
         /// The constituents export.
         #[arg(long, group = "files")]
         constituents: Option<PathBuf>,
+        /// Emails in a file of their own, one a row with the constituent's Lookup ID (the
+        /// mapping's email columns without their {n}).
+        #[arg(long, requires = "constituents")]
+        emails: Option<PathBuf>,
+        /// Phones in a file of their own, like --emails.
+        #[arg(long, requires = "constituents")]
+        phones: Option<PathBuf>,
+        /// Addresses in a file of their own, like --emails.
+        #[arg(long, requires = "constituents")]
+        addresses: Option<PathBuf>,
         /// The memberships export.
         #[arg(long, group = "files")]
         memberships: Option<PathBuf>,
@@ -409,6 +419,9 @@ pub async fn run(command: HubCommand) -> Result<()> {
         HubCommand::Import {
             dir,
             constituents,
+            emails,
+            phones,
+            addresses,
             memberships,
             mapping,
             print_mapping,
@@ -424,6 +437,9 @@ pub async fn run(command: HubCommand) -> Result<()> {
             let store = HubStore::open(&HubDir::new(dir.dir).database())?;
             let opts = crate::import::ImportOptions {
                 constituents,
+                emails,
+                phones,
+                addresses,
                 memberships,
                 skip_bad_rows,
                 partial,

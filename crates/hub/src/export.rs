@@ -48,11 +48,7 @@ fn group_header(g: &ContactColumns, n: usize, out: &mut Vec<String>) {
     }
 }
 
-fn group_cells(
-    g: &ContactColumns,
-    value: Option<Entry<'_>>,
-    out: &mut Vec<String>,
-) {
+fn group_cells(g: &ContactColumns, value: Option<Entry<'_>>, out: &mut Vec<String>) {
     let Some((v, extra, meta)) = value else {
         let width = 1
             + g.extra.len()

@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use portico_core::import::{
-    CellProblem, ConstituentLayout, Mapping, MappingProblem, MembershipLayout, RawMapping,
+    CellProblem, ConstituentLayout, Contact, ContactFileLayout, ContactKind, Mapping,
+    MappingProblem, MembershipLayout, RawMapping,
 };
 use portico_core::protocol::{ConstituentDto, MembershipDto, Resource};
 
@@ -57,6 +58,11 @@ pub fn mapping(path: Option<&Path>) -> Result<Mapping, ImportError> {
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
     pub constituents: Option<PathBuf>,
+    /// Emails, phones and addresses in files of their own, keyed by Lookup ID (with the
+    /// constituents file).
+    pub emails: Option<PathBuf>,
+    pub phones: Option<PathBuf>,
+    pub addresses: Option<PathBuf>,
     pub memberships: Option<PathBuf>,
     /// Apply the good rows even when some are rejected.
     pub skip_bad_rows: bool,
@@ -120,7 +126,7 @@ fn read_file<T, L>(
     path: &Path,
     new_layout: impl Fn(&[&str]) -> Result<L, Vec<CellProblem>>,
     read_row: impl Fn(&L, &[&str]) -> Result<T, Vec<CellProblem>>,
-    key: impl Fn(&T) -> String,
+    key: Option<&dyn Fn(&T) -> String>,
     rejected: &mut Vec<Rejected>,
     bar: &indicatif::ProgressBar,
 ) -> Result<Read<T>, ImportError> {
@@ -187,6 +193,10 @@ fn read_file<T, L>(
         let cells: Vec<&str> = record.iter().collect();
         match read_row(&layout, &cells) {
             Ok(t) => {
+                let Some(key) = key else {
+                    rows.push((row, t));
+                    continue;
+                };
                 let k = key(&t);
                 if let Some(before) = first_row.get(&k) {
                     rejected.push(Rejected {
@@ -209,6 +219,21 @@ fn read_file<T, L>(
         }
     }
     Ok(Read { rows })
+}
+
+/// The header of a CSV file.
+pub fn headers(path: &Path) -> Result<Vec<String>, ImportError> {
+    let read_error = |source| ImportError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(read_error)?;
+    Ok(reader
+        .headers()
+        .map_err(read_error)?
+        .iter()
+        .map(str::to_owned)
+        .collect())
 }
 
 fn live_keys(store: &HubStore, resource: Resource) -> Result<HashSet<String>, StoreError> {
@@ -247,12 +272,62 @@ pub fn import(
                 path,
                 |h| ConstituentLayout::new(h, mapping),
                 ConstituentLayout::read,
-                |c: &ConstituentDto| c.lookup_id.clone(),
+                Some(&|c: &ConstituentDto| c.lookup_id.clone()),
                 &mut rejected,
                 &bar,
             )?)
         }
     };
+    // Contact lists in files of their own join their constituents' rows.
+    let mut constituents = constituents;
+    for (kind, path) in [
+        (ContactKind::Emails, &opts.emails),
+        (ContactKind::Phones, &opts.phones),
+        (ContactKind::Addresses, &opts.addresses),
+    ] {
+        let Some(path) = path else { continue };
+        bar.set_message(format!("reading {}", path.display()));
+        let read = read_file(
+            path,
+            |h| ContactFileLayout::new(h, mapping, kind),
+            ContactFileLayout::read,
+            None,
+            &mut rejected,
+            &bar,
+        )?;
+        let Some(people) = constituents.as_mut() else {
+            rejected.push(Rejected {
+                file: path.display().to_string(),
+                row: 1,
+                column: "(file)".into(),
+                reason: "contact files are imported with their constituents file".into(),
+            });
+            continue;
+        };
+        let at: HashMap<String, usize> = people
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, (_, c))| (c.lookup_id.clone(), i))
+            .collect();
+        for (row, (lookup_id, entry)) in read.rows {
+            let Some(&i) = at.get(&lookup_id) else {
+                rejected.push(Rejected {
+                    file: path.display().to_string(),
+                    row,
+                    column: mapping.constituents.lookup_id.clone(),
+                    reason: format!("{lookup_id} is not in the constituents file"),
+                });
+                continue;
+            };
+            let person = &mut people.rows[i].1;
+            match entry {
+                Contact::Email(e) => person.emails.push(e),
+                Contact::Phone(p) => person.phones.push(p),
+                Contact::Address(a) => person.addresses.push(a),
+            }
+        }
+    }
     let memberships = match &opts.memberships {
         None => None,
         Some(path) => {
@@ -261,7 +336,7 @@ pub fn import(
                 path,
                 |h| MembershipLayout::new(h, mapping),
                 MembershipLayout::read,
-                |m: &MembershipDto| m.membership_id.clone(),
+                Some(&|m: &MembershipDto| m.membership_id.clone()),
                 &mut rejected,
                 &bar,
             )?;

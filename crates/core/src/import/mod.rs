@@ -254,95 +254,21 @@ impl ConstituentLayout {
                 }
             }
         };
-        let meta = |c: &mut Cells<'_, '_>, g: &GroupColumns| {
-            let start = c.date(col(&g.start));
-            let end = c.date(col(&g.end));
-            if let (Some(s), Some(e), Some((column, _))) = (start, end, col(&g.end))
-                && e < s
-            {
-                c.problems
-                    .push(cell_problem(column, "ends before it starts"));
-            }
-            ContactMetaDto {
-                kind: c.opt(col(&g.kind)).unwrap_or_else(|| "Home".to_owned()),
-                primary: c.flag(col(&g.primary), false),
-                active: c.flag(col(&g.active), true),
-                start,
-                end,
-            }
-        };
-        let mut emails = Vec::new();
-        for g in &self.emails {
-            let Some(address) = c.opt(col(&Some(g.value.clone()))) else {
-                continue;
-            };
-            if !address.contains('@') || address.contains(char::is_whitespace) {
-                c.problems.push(cell_problem(
-                    &g.value.0,
-                    format!("{address:?} is not an email address"),
-                ));
-            }
-            emails.push(EmailDto {
-                address,
-                meta: meta(&mut c, g),
-            });
-        }
-        let mut phones = Vec::new();
-        for g in &self.phones {
-            let Some(number) = c.opt(col(&Some(g.value.clone()))) else {
-                continue;
-            };
-            if number.chars().filter(char::is_ascii_digit).count() < 4 {
-                c.problems.push(cell_problem(
-                    &g.value.0,
-                    format!("{number:?} is not a phone number"),
-                ));
-            }
-            phones.push(PhoneDto {
-                number,
-                meta: meta(&mut c, g),
-            });
-        }
-        let mut addresses = Vec::new();
-        for g in &self.addresses {
-            let Some(line1) = c.opt(col(&Some(g.value.clone()))) else {
-                continue;
-            };
-            let part = |c: &mut Cells<'_, '_>, k: &str| {
-                g.extra
-                    .iter()
-                    .find(|(name, _, _)| *name == k)
-                    .and_then(|(_, n, i)| c.opt(Some((n.as_str(), *i))))
-            };
-            let line2 = part(&mut c, "line2");
-            let city = part(&mut c, "city").unwrap_or_default();
-            let region = part(&mut c, "region");
-            let postcode = part(&mut c, "postcode");
-            let country = part(&mut c, "country")
-                .map(|s| s.to_ascii_uppercase())
-                .unwrap_or_else(|| "US".to_owned());
-            if country.len() != 2 || !country.chars().all(|ch| ch.is_ascii_alphabetic()) {
-                let column = g
-                    .extra
-                    .iter()
-                    .find(|(k, _, _)| *k == "country")
-                    .map_or("country", |(_, n, _)| n.as_str())
-                    .to_owned();
-                c.problems.push(cell_problem(
-                    &column,
-                    format!("{country:?} is not a two-letter country code"),
-                ));
-            }
-            addresses.push(AddressDto {
-                line1,
-                line2,
-                city,
-                region,
-                postcode,
-                country,
-                meta: meta(&mut c, g),
-            });
-        }
+        let emails: Vec<EmailDto> = self
+            .emails
+            .iter()
+            .filter_map(|g| read_email(&mut c, g))
+            .collect();
+        let phones: Vec<PhoneDto> = self
+            .phones
+            .iter()
+            .filter_map(|g| read_phone(&mut c, g))
+            .collect();
+        let addresses: Vec<AddressDto> = self
+            .addresses
+            .iter()
+            .filter_map(|g| read_address(&mut c, g))
+            .collect();
         if !c.problems.is_empty() {
             return Err(c.problems);
         }
@@ -362,6 +288,197 @@ impl ConstituentLayout {
             phones,
             addresses,
         })
+    }
+}
+
+fn read_meta(c: &mut Cells<'_, '_>, g: &GroupColumns) -> ContactMetaDto {
+    let start = c.date(col(&g.start));
+    let end = c.date(col(&g.end));
+    if let (Some(s), Some(e), Some((column, _))) = (start, end, col(&g.end))
+        && e < s
+    {
+        c.problems
+            .push(cell_problem(column, "ends before it starts"));
+    }
+    ContactMetaDto {
+        kind: c.opt(col(&g.kind)).unwrap_or_else(|| "Home".to_owned()),
+        primary: c.flag(col(&g.primary), false),
+        active: c.flag(col(&g.active), true),
+        start,
+        end,
+    }
+}
+
+/// An email of a row (`None`: its address cell is empty, so there is none).
+fn read_email(c: &mut Cells<'_, '_>, g: &GroupColumns) -> Option<EmailDto> {
+    let address = c.opt(Some((g.value.0.as_str(), g.value.1)))?;
+    if !address.contains('@') || address.contains(char::is_whitespace) {
+        c.problems.push(cell_problem(
+            &g.value.0,
+            format!("{address:?} is not an email address"),
+        ));
+    }
+    Some(EmailDto {
+        address,
+        meta: read_meta(c, g),
+    })
+}
+
+fn read_phone(c: &mut Cells<'_, '_>, g: &GroupColumns) -> Option<PhoneDto> {
+    let number = c.opt(Some((g.value.0.as_str(), g.value.1)))?;
+    if number.chars().filter(char::is_ascii_digit).count() < 4 {
+        c.problems.push(cell_problem(
+            &g.value.0,
+            format!("{number:?} is not a phone number"),
+        ));
+    }
+    Some(PhoneDto {
+        number,
+        meta: read_meta(c, g),
+    })
+}
+
+fn read_address(c: &mut Cells<'_, '_>, g: &GroupColumns) -> Option<AddressDto> {
+    let line1 = c.opt(Some((g.value.0.as_str(), g.value.1)))?;
+    let part = |c: &mut Cells<'_, '_>, k: &str| {
+        g.extra
+            .iter()
+            .find(|(name, _, _)| *name == k)
+            .and_then(|(_, n, i)| c.opt(Some((n.as_str(), *i))))
+    };
+    let line2 = part(c, "line2");
+    let city = part(c, "city").unwrap_or_default();
+    let region = part(c, "region");
+    let postcode = part(c, "postcode");
+    let country = part(c, "country")
+        .map(|s| s.to_ascii_uppercase())
+        .unwrap_or_else(|| "US".to_owned());
+    if country.len() != 2 || !country.chars().all(|ch| ch.is_ascii_alphabetic()) {
+        let column = g
+            .extra
+            .iter()
+            .find(|(k, _, _)| *k == "country")
+            .map_or("country", |(_, n, _)| n.as_str())
+            .to_owned();
+        c.problems.push(cell_problem(
+            &column,
+            format!("{country:?} is not a two-letter country code"),
+        ));
+    }
+    Some(AddressDto {
+        line1,
+        line2,
+        city,
+        region,
+        postcode,
+        country,
+        meta: read_meta(c, g),
+    })
+}
+
+/// Which contact list a file of its own holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactKind {
+    Emails,
+    Phones,
+    Addresses,
+}
+
+/// One entry of a contact file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contact {
+    Email(EmailDto),
+    Phone(PhoneDto),
+    Address(AddressDto),
+}
+
+/// A file of emails, phones or addresses, one entry a row keyed by the constituent's Lookup ID:
+/// its columns are the mapping's repeated ones without their `{n}` (`Email address {n}` is
+/// `Email address`).
+pub struct ContactFileLayout {
+    kind: ContactKind,
+    lookup_id: (String, usize),
+    group: GroupColumns,
+    date_format: Option<String>,
+}
+
+impl ContactFileLayout {
+    pub fn new(headers: &[&str], m: &Mapping, kind: ContactKind) -> Result<Self, Vec<CellProblem>> {
+        let h = Header {
+            names: headers.to_vec(),
+        };
+        let c = &m.constituents;
+        let columns = match kind {
+            ContactKind::Emails => c.emails.as_ref(),
+            ContactKind::Phones => c.phones.as_ref(),
+            ContactKind::Addresses => c.addresses.as_ref(),
+        };
+        let mut missing = Vec::new();
+        let lookup_id = h.required(&c.lookup_id, &mut missing);
+        let Some(columns) = columns else {
+            missing.push(cell_problem(
+                "(mapping)",
+                "the mapping names no columns for this list",
+            ));
+            return Err(missing);
+        };
+        let plain = |p: &str| p.replace(" {n}", "").replace("{n}", "");
+        let at = |p: &Option<String>| {
+            p.as_ref().and_then(|p| {
+                let name = plain(p);
+                h.find(&name).map(|i| (name, i))
+            })
+        };
+        let value = plain(&columns.value);
+        let value_at = h.required(&value, &mut missing);
+        if !missing.is_empty() {
+            return Err(missing);
+        }
+        Ok(Self {
+            kind,
+            lookup_id: (c.lookup_id.clone(), lookup_id),
+            group: GroupColumns {
+                value: (value, value_at),
+                extra: columns
+                    .extra
+                    .iter()
+                    .filter_map(|(k, p)| {
+                        let name = plain(p);
+                        h.find(&name).map(|i| (*k, name, i))
+                    })
+                    .collect(),
+                kind: at(&columns.kind),
+                primary: at(&columns.primary),
+                active: at(&columns.active),
+                start: at(&columns.start),
+                end: at(&columns.end),
+            },
+            date_format: m.date_format.clone(),
+        })
+    }
+
+    /// One row: the constituent's Lookup ID and the entry.
+    pub fn read(&self, row: &[&str]) -> Result<(String, Contact), Vec<CellProblem>> {
+        let mut c = Cells {
+            row,
+            date_format: self.date_format.as_deref(),
+            problems: Vec::new(),
+        };
+        let lookup_id = c.required((&self.lookup_id.0, self.lookup_id.1));
+        let g = &self.group;
+        let entry = match self.kind {
+            ContactKind::Emails => read_email(&mut c, g).map(Contact::Email),
+            ContactKind::Phones => read_phone(&mut c, g).map(Contact::Phone),
+            ContactKind::Addresses => read_address(&mut c, g).map(Contact::Address),
+        };
+        match entry {
+            Some(e) if c.problems.is_empty() => Ok((lookup_id, e)),
+            Some(_) => Err(c.problems),
+            None => {
+                c.problems.push(cell_problem(&g.value.0, "empty"));
+                Err(c.problems)
+            }
+        }
     }
 }
 
