@@ -353,12 +353,15 @@ pub fn import(
         opts.delete_missing && !opts.partial && constituents.is_some() && !imported.contains(id)
     };
     let mut unknown_members = Vec::new();
+    // Memberships refused for a member who is no constituent (left out with --skip-bad-rows).
+    let mut refused_memberships: HashSet<String> = HashSet::new();
     if let Some((file, read)) = &memberships {
         for (row, m) in &read.rows {
             for member in &m.members {
                 let known = imported.contains(member.as_str())
                     || (held.contains(member) && !deleting(member));
                 if !known {
+                    refused_memberships.insert(m.membership_id.clone());
                     unknown_members.push(Rejected {
                         file: file.clone(),
                         row: *row,
@@ -372,15 +375,6 @@ pub fn import(
             }
         }
     }
-    let refused_memberships: HashSet<String> = unknown_members
-        .iter()
-        .filter_map(|r| {
-            r.reason
-                .strip_prefix("membership ")
-                .and_then(|s| s.split(':').next())
-                .map(str::to_owned)
-        })
-        .collect();
     rejected.extend(unknown_members);
     rejected.sort_by(|a, b| (a.file.as_str(), a.row).cmp(&(b.file.as_str(), b.row)));
     report.rejected = rejected;
