@@ -243,7 +243,7 @@ enum OutboxCommand {
 #[cfg(feature = "hub")]
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// Benchmark name: sync, scan, input, match, crash, kiosk, import.
+    /// Benchmark name: sync, scan, input, match, crash, kiosk, import, match-quality.
     name: String,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
@@ -279,6 +279,9 @@ struct BenchArgs {
     /// Orders committed (bench kiosk).
     #[arg(long, default_value_t = 1_000)]
     orders: usize,
+    /// Only the first N linked pairs of FEBRL 4 (bench match-quality; 0: all 5,000).
+    #[arg(long, default_value_t = 0)]
+    sample: usize,
     /// The random seed: the same seed makes the same venue and the same kill moments (bench
     /// crash).
     #[arg(long, default_value_t = 1)]
@@ -772,9 +775,17 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     };
                     tokio::task::spawn_blocking(move || portico::bench::import::run(opts)).await??
                 }
+                "match-quality" => {
+                    let opts = portico::bench::match_quality::MatchQualityOptions {
+                        sample: args.sample,
+                        dir: args.dir,
+                    };
+                    tokio::task::spawn_blocking(move || portico::bench::match_quality::run(opts))
+                        .await??
+                }
                 other => {
                     bail!(
-                        "unknown benchmark {other:?}; available: sync, scan, input, match, crash, kiosk, import"
+                        "unknown benchmark {other:?}; available: sync, scan, input, match, crash, kiosk, import, match-quality"
                     )
                 }
             };

@@ -48,6 +48,13 @@ fn build_replica(dir: &Path, db: &Path, constituents: usize) -> Result<f64> {
     let mut spec = seed::SeedSpec::new(constituents, 42, chrono::Utc::now().date_naive());
     spec.tickets = Some(0);
     seed::seed(&store, &spec)?;
+    apply_feeds(&store, db)?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Applies `store`'s constituents, memberships and merges feeds to a fresh replica at `db` with
+/// the device's own `Applier`, as a sync would (without the network).
+pub(crate) fn apply_feeds(store: &HubStore, db: &Path) -> Result<()> {
     let mut conn = crate::replica::open(db)?;
     let applier = crate::replica::Applier::new(Normalizer::default());
     for resource in [
@@ -91,7 +98,7 @@ fn build_replica(dir: &Path, db: &Path, constituents: usize) -> Result<f64> {
         }
     }
     crate::replica::checkpoint(&conn, "TRUNCATE")?;
-    Ok(started.elapsed().as_secs_f64())
+    Ok(())
 }
 
 fn percentiles(mut samples: Vec<Duration>) -> Value {

@@ -8,6 +8,7 @@ pub mod kiosk;
 #[cfg(feature = "ui")]
 pub mod kiosk_screens;
 pub mod match_data;
+pub mod match_quality;
 pub mod matching;
 pub mod scan;
 pub mod sync;

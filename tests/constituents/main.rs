@@ -12,6 +12,7 @@ mod intake_helpers;
 mod constituent_intake;
 mod find_my_membership;
 mod hub_import;
+mod match_quality;
 mod matching_bench;
 mod matching_props;
 mod matching_scored;
