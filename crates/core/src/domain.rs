@@ -268,3 +268,54 @@ pub fn valid_device_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && id.chars().any(|c| c.is_ascii_alphanumeric())
 }
+
+/// Records for the core's tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Constituent, ConstituentStatus, ContactMeta, Email, PersonName, Phone};
+
+    /// An active person with at most one email and one phone (each active, primary, "Home").
+    pub(crate) fn person(
+        id: &str,
+        first: &str,
+        last: &str,
+        email: &str,
+        phone: &str,
+    ) -> Constituent {
+        let meta = ContactMeta {
+            kind: "Home".into(),
+            primary: true,
+            active: true,
+            start: None,
+            end: None,
+        };
+        Constituent {
+            lookup_id: id.into(),
+            name: PersonName {
+                title: None,
+                first: first.into(),
+                middle: None,
+                last: last.into(),
+                suffix: None,
+            },
+            birth_date: None,
+            status: ConstituentStatus::Active,
+            historical_names: vec![],
+            emails: (!email.is_empty())
+                .then(|| Email {
+                    address: email.into(),
+                    meta: meta.clone(),
+                })
+                .into_iter()
+                .collect(),
+            phones: (!phone.is_empty())
+                .then(|| Phone {
+                    number: phone.into(),
+                    meta: meta.clone(),
+                })
+                .into_iter()
+                .collect(),
+            addresses: vec![],
+        }
+    }
+}

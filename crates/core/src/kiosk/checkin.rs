@@ -165,7 +165,6 @@ pub fn guest_pass_validity(today: NaiveDate) -> TicketValidity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ConstituentStatus, ContactMeta, Email, PersonName, Phone};
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()
@@ -211,43 +210,7 @@ mod tests {
         }
     }
 
-    fn person(id: &str, first: &str, last: &str, email: &str, phone: &str) -> Constituent {
-        let meta = |active| ContactMeta {
-            kind: "Home".into(),
-            primary: true,
-            active,
-            start: None,
-            end: None,
-        };
-        Constituent {
-            lookup_id: id.into(),
-            name: PersonName {
-                title: None,
-                first: first.into(),
-                middle: None,
-                last: last.into(),
-                suffix: None,
-            },
-            birth_date: None,
-            status: ConstituentStatus::Active,
-            historical_names: vec![],
-            emails: (!email.is_empty())
-                .then(|| Email {
-                    address: email.into(),
-                    meta: meta(true),
-                })
-                .into_iter()
-                .collect(),
-            phones: (!phone.is_empty())
-                .then(|| Phone {
-                    number: phone.into(),
-                    meta: meta(true),
-                })
-                .into_iter()
-                .collect(),
-            addresses: vec![],
-        }
-    }
+    use crate::domain::testing::person;
 
     #[test]
     fn a_member_found_by_last_name_and_email_or_phone() {

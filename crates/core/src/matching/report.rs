@@ -316,46 +316,10 @@ pub fn render(r: &MatchReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ConstituentStatus, ContactMeta, Email, PersonName, Phone};
+    use crate::domain::PersonName;
     use crate::matching::MatchConfig;
 
-    fn person(id: &str, first: &str, last: &str, email: &str, phone: &str) -> Constituent {
-        let meta = ContactMeta {
-            kind: "Home".into(),
-            primary: true,
-            active: true,
-            start: None,
-            end: None,
-        };
-        Constituent {
-            lookup_id: id.into(),
-            name: PersonName {
-                title: None,
-                first: first.into(),
-                middle: None,
-                last: last.into(),
-                suffix: None,
-            },
-            birth_date: None,
-            status: ConstituentStatus::Active,
-            historical_names: vec![],
-            emails: (!email.is_empty())
-                .then(|| Email {
-                    address: email.into(),
-                    meta: meta.clone(),
-                })
-                .into_iter()
-                .collect(),
-            phones: (!phone.is_empty())
-                .then(|| Phone {
-                    number: phone.into(),
-                    meta: meta.clone(),
-                })
-                .into_iter()
-                .collect(),
-            addresses: vec![],
-        }
-    }
+    use crate::domain::testing::person;
 
     fn visitor(first: &str, last: &str, email: &str, phone: &str) -> VisitorDetails {
         let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
