@@ -236,10 +236,15 @@ pub fn headers(path: &Path) -> Result<Vec<String>, ImportError> {
         .collect())
 }
 
+/// The keys of the hub's live records of `resource` (merged-away constituents left out: no
+/// export lists them, and they are no one's membership).
 fn live_keys(store: &HubStore, resource: Resource) -> Result<HashSet<String>, StoreError> {
     store.read(|c| {
         let keys = c
-            .prepare("SELECT key FROM records WHERE resource = ?1 AND deleted = 0")?
+            .prepare(
+                "SELECT key FROM records WHERE resource = ?1 AND deleted = 0
+                 AND coalesce(json_extract(doc, '$.status'), '') != 'merged'",
+            )?
             .query_map([resource.as_str()], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(keys)
