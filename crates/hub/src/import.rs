@@ -14,7 +14,7 @@ use portico_core::import::{
 };
 use portico_core::protocol::{ConstituentDto, MembershipDto, Resource};
 
-use crate::store::{HubStore, StoreError, put, put_membership};
+use crate::store::{HubStore, StoreError, get_doc, get_membership, put, put_membership};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -394,7 +394,11 @@ pub fn import(
         if let Some(read) = &constituents {
             for (_, c) in &read.rows {
                 ct.read += 1;
-                let before: Option<ConstituentDto> = get(tx, Resource::Constituents, &c.lookup_id)?;
+                let before: Option<ConstituentDto> =
+                    match get_doc(tx, Resource::Constituents, &c.lookup_id)? {
+                        Some(doc) => Some(serde_json::from_str(&doc)?),
+                        None => None,
+                    };
                 let mut c = c.clone();
                 match before {
                     Some(b) => {
@@ -440,7 +444,7 @@ pub fn import(
                 .filter(|(_, m)| !refused_memberships.contains(&m.membership_id))
             {
                 mt.read += 1;
-                match get::<MembershipDto>(tx, Resource::Memberships, &m.membership_id)? {
+                match get_membership(tx, &m.membership_id)? {
                     Some(b) if b == *m => {
                         mt.unchanged += 1;
                         continue;
@@ -485,25 +489,6 @@ pub fn import(
     report.constituents = c_tally;
     report.memberships = m_tally;
     Ok(report)
-}
-
-fn get<T: serde::de::DeserializeOwned>(
-    tx: &rusqlite::Connection,
-    resource: Resource,
-    key: &str,
-) -> Result<Option<T>, StoreError> {
-    let doc: Option<String> = tx
-        .prepare_cached("SELECT doc FROM records WHERE resource = ?1 AND key = ?2 AND deleted = 0")?
-        .query_row(rusqlite::params![resource.as_str(), key], |r| r.get(0))
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })?;
-    Ok(match doc {
-        Some(d) => Some(serde_json::from_str(&d)?),
-        None => None,
-    })
 }
 
 /// The report as the venue's IT reads it.

@@ -678,7 +678,8 @@ pub(crate) fn get_membership(c: &Connection, id: &str) -> Result<Option<Membersh
     })
 }
 
-fn get_doc(c: &Connection, resource: Resource, key: &str) -> Result<Option<String>> {
+/// A live record's document, if the hub holds one.
+pub(crate) fn get_doc(c: &Connection, resource: Resource, key: &str) -> Result<Option<String>> {
     Ok(c.prepare_cached(
         "SELECT doc FROM records WHERE resource = ?1 AND key = ?2 AND deleted = 0",
     )?
