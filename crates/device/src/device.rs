@@ -472,8 +472,8 @@ impl Device {
         display: Option<GateDisplay>,
     ) -> Result<GateTechnicianLink, DeviceError> {
         use std::sync::atomic::AtomicBool;
-        let link = GateTechnicianLink {
-            to: self.gate_tech.clone(),
+        let mut link = GateTechnicianLink {
+            to: None,
             cards: station.policy().technician.cards.clone(),
             open: Arc::new(AtomicBool::new(false)),
             stop: Arc::new(AtomicBool::new(false)),
@@ -483,9 +483,11 @@ impl Device {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
+        // Without a screen there is no technician screen: scans go straight to the station.
         let (Some(display), Some(inbox)) = (display, inbox) else {
             return Ok(link);
         };
+        link.to = Some(self.gate_tech.clone());
         let (status, sync) = (self.engine.clone(), self.engine.clone());
         let parts = crate::gate::technician::GateTechParts {
             access: station.policy().technician.clone(),
@@ -523,7 +525,8 @@ impl Device {
 
 /// The station thread's side of the gate's technician screen.
 struct GateTechnicianLink {
-    to: std::sync::mpsc::Sender<crate::gate::technician::TechInput>,
+    /// The technician screen's inbox; `None` when the gate has no screen.
+    to: Option<std::sync::mpsc::Sender<crate::gate::technician::TechInput>>,
     cards: Vec<String>,
     /// Set while the technician panel shows.
     open: Arc<std::sync::atomic::AtomicBool>,
@@ -536,15 +539,19 @@ impl GateTechnicianLink {
     fn intercepts(&self, credential: &crate::input::credential::Credential) -> bool {
         use crate::gate::technician::TechInput;
         use std::sync::atomic::Ordering;
-        let _ = self
-            .to
-            .send(TechInput::Seen(crate::technician::common::input_seen(
+        let card = self.cards.contains(&credential.raw_text());
+        // Without a screen the scan test has no one to show to (and a card opens nothing).
+        if let Some(to) = &self.to {
+            let _ = to.send(TechInput::Seen(crate::technician::common::input_seen(
                 credential,
             )));
-        if self.cards.contains(&credential.raw_text()) {
-            let _ = self.to.send(TechInput::Event(
-                crate::technician::TechEvent::TechnicianCard,
-            ));
+            if card {
+                let _ = to.send(TechInput::Event(
+                    crate::technician::TechEvent::TechnicianCard,
+                ));
+            }
+        }
+        if card {
             return true;
         }
         let open = self.open.load(Ordering::SeqCst);

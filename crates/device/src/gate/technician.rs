@@ -21,13 +21,9 @@ use crate::kiosk::checkout::InputSeen;
 use crate::replica::Store;
 use crate::screens::technician_view::{TechAction, TechFacts, TechPanel, panel};
 use crate::sync::LinkStatus;
-use crate::technician::common;
+use crate::technician::common::{self, FACTS_REFRESH, SESSION_IDLE};
 use crate::technician::{TechCommand, TechEvent, TechScreen, Technician};
 
-/// How long an open technician session lasts untouched.
-const SESSION_IDLE: Duration = Duration::from_secs(300);
-/// How often an open page's facts are read again.
-const FACTS_REFRESH: Duration = Duration::from_secs(2);
 const TICK: Duration = Duration::from_millis(250);
 
 /// What reaches the gate's technician screen.

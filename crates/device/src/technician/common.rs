@@ -16,6 +16,11 @@ use crate::replica::{self, Store};
 use crate::screens::technician_view::TechFacts;
 use crate::sync::LinkStatus;
 
+/// How long an open technician session lasts untouched, on every device.
+pub const SESSION_IDLE: Duration = Duration::from_secs(300);
+/// How often an open page's facts are read again.
+pub const FACTS_REFRESH: Duration = Duration::from_secs(2);
+
 /// Checks `pin` against the PIN file (and the lock-out kept in the database) on a worker
 /// thread; `reply` gets the answer there. Without a PIN file no PIN opens the pages.
 pub fn check_pin(

@@ -20,12 +20,10 @@ use crate::screens::technician_view::{
     PaymentLine, TechAction, TechFacts, TechPanel, TerminalFacts, panel,
 };
 use crate::sync::LinkStatus;
+use crate::technician::common::FACTS_REFRESH;
+pub use crate::technician::common::SESSION_IDLE;
 use crate::technician::{TechCommand, TechEvent, TechScreen, Technician};
 
-/// How long an open technician session lasts untouched.
-pub const SESSION_IDLE: Duration = Duration::from_secs(300);
-/// How often an open page's facts are read again.
-const FACTS_REFRESH: Duration = Duration::from_secs(2);
 const SERVICE_MODE_KEY: &str = "service_mode";
 
 /// What the technician screen works with.
