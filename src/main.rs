@@ -289,32 +289,6 @@ struct BenchArgs {
 }
 
 /// A search criterion: blank text is no criterion.
-/// A visitor's details from `portico match`'s flags.
-fn visitor_from_flags(
-    first: Option<String>,
-    last: Option<String>,
-    email: Option<String>,
-    phone: Option<String>,
-    postcode: Option<String>,
-) -> portico::matching::VisitorDetails {
-    portico::matching::VisitorDetails {
-        name: portico::domain::PersonName {
-            title: None,
-            first: first.unwrap_or_default(),
-            middle: None,
-            last: last.unwrap_or_default(),
-            suffix: None,
-        },
-        email,
-        phone,
-        address: postcode.map(|p| portico::matching::PostalAddress {
-            postcode: Some(p),
-            ..Default::default()
-        }),
-        birth_date: None,
-    }
-}
-
 fn non_empty(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Err("must not be empty".into())
@@ -528,7 +502,9 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     serde_json::from_str::<portico::matching::VisitorDetails>(&text)
                         .with_context(|| format!("{}: not a visitor's details", path.display()))?
                 }
-                None => visitor_from_flags(first, last, email, phone, postcode),
+                None => portico::matching::VisitorDetails::from_parts(
+                    first, last, email, phone, postcode,
+                ),
             };
             let cfg = tools_config(&config)?;
             let conn = open_existing_database(&cfg)?;

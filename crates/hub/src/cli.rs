@@ -496,18 +496,7 @@ pub async fn run(command: HubCommand) -> Result<()> {
                     serde_json::from_str::<VisitorDetails>(&text)
                         .with_context(|| format!("{}: not a visitor's details", path.display()))?
                 }
-                None => VisitorDetails {
-                    name: portico_core::domain::PersonName {
-                        title: None,
-                        first: first.unwrap_or_default(),
-                        middle: None,
-                        last: last.unwrap_or_default(),
-                        suffix: None,
-                    },
-                    email,
-                    phone,
-                    ..VisitorDetails::default()
-                },
+                None => VisitorDetails::from_parts(first, last, email, phone, None),
             };
             let config = portico_core::intake::IntakeConfig {
                 matching: MatchConfig {

@@ -56,6 +56,35 @@ pub struct VisitorDetails {
     pub birth_date: Option<NaiveDate>,
 }
 
+impl VisitorDetails {
+    /// A visitor's details as staff type them (`portico match`'s flags): names, an email, a
+    /// phone, a postcode; what is not given is absent.
+    pub fn from_parts(
+        first: Option<String>,
+        last: Option<String>,
+        email: Option<String>,
+        phone: Option<String>,
+        postcode: Option<String>,
+    ) -> Self {
+        Self {
+            name: PersonName {
+                title: None,
+                first: first.unwrap_or_default(),
+                middle: None,
+                last: last.unwrap_or_default(),
+                suffix: None,
+            },
+            email,
+            phone,
+            address: postcode.map(|p| PostalAddress {
+                postcode: Some(p),
+                ..PostalAddress::default()
+            }),
+            birth_date: None,
+        }
+    }
+}
+
 /// Which matching rule the venue uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
