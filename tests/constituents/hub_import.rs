@@ -442,3 +442,209 @@ fn contact_lists_in_files_of_their_own_join_their_constituents() {
         "{out}"
     );
 }
+
+/// The catalog's five files: checked against one another and the hub (a product's tax rule,
+/// visitor categories and slot group; a slot's seats already sold), applied only where they
+/// differ, and delivered to a device's replica as the kiosk reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_is_imported_checked_and_reaches_the_devices() {
+    use portico::kiosk::catalog::Admission;
+    let hub = TestHub::start(0).await;
+    let folder = tempfile::tempdir().unwrap();
+    let day = crate::common::anchor() + chrono::Duration::days(1);
+    let categories = write(
+        folder.path(),
+        "categories.csv",
+        "Category ID,Category,Category (Spanish),Sort order\n\
+         adult,Adult,Adulto,0\n\
+         student,Student,Estudiante,5\n",
+    );
+    let tax_rules = write(
+        folder.path(),
+        "tax-rules.csv",
+        "Tax rule ID,Tax rule,Rate (%),Included in price\nmuseum,Admissions tax,6.25,No\n",
+    );
+    let products_csv = "Product ID,Product,Product (Spanish),Type,Admission,Slot group,Tax rule ID,\
+Channels,Member benefit,Membership level,Guest allowance\n\
+GALLERY,Gallery entry,Entrada a la galería,Ticket,Timed,gallery,museum,kiosk;web,Yes,,\n\
+AUDIO,Audio guide,Audioguía,Add-on,Dated,,museum,kiosk,,,\n\
+MEM-DUAL,Dual membership,Membresía dual,Membership,,,exempt,kiosk,,Dual,1\n";
+    let products = write(folder.path(), "products.csv", products_csv);
+    let prices_csv = |student: &str| {
+        format!(
+            "Product ID,Category ID,Price,Member price,Guest price\n\
+             GALLERY,adult,$18.00,0,9.00\n\
+             GALLERY,student,{student},0,\n\
+             AUDIO,,5,4,\n\
+             MEM-DUAL,,95.00,90.00,\n"
+        )
+    };
+    let prices = write(folder.path(), "prices.csv", &prices_csv("12.50"));
+    let mut slots_csv = "Slot group,Date,Start time,End time,Capacity\n".to_owned();
+    for h in 10..16 {
+        slots_csv.push_str(&format!("gallery,{day},{h}:00,{h}:30,40\n"));
+    }
+    let slots = write(folder.path(), "slots.csv", &slots_csv);
+    let all = [
+        "--categories",
+        &categories,
+        "--tax-rules",
+        &tax_rules,
+        "--products",
+        &products,
+        "--prices",
+        &prices,
+        "--slots",
+        &slots,
+    ];
+
+    // A product whose tax rule nobody has, a price of a category nobody has: each reported
+    // with its row and column, and nothing applied.
+    let before = last_seq(&hub);
+    let bad_products = write(
+        folder.path(),
+        "bad-products.csv",
+        &products_csv.replace(
+            "AUDIO,Audio guide,Audioguía,Add-on,Dated,,museum",
+            "AUDIO,Audio guide,Audioguía,Add-on,Dated,,vat",
+        ),
+    );
+    let bad_prices = write(
+        folder.path(),
+        "bad-prices.csv",
+        &prices_csv("12.50").replace("GALLERY,student", "GALLERY,retired"),
+    );
+    let mut bad = all;
+    bad[5] = &bad_products;
+    bad[7] = &bad_prices;
+    let (ok, out) = hub_import(&hub, &bad);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "rejected {bad_products}:3: Tax rule ID: no tax rule \"vat\""
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "rejected {bad_prices}:3: Category ID: no visitor category \"retired\""
+        )),
+        "{out}"
+    );
+    assert_eq!(feed_changes_since(&hub, before), 0, "nothing applied");
+
+    let (ok, out) = hub_import(&hub, &all);
+    assert!(ok, "{out}");
+    // The seeded zoo already has the same adult category: unchanged.
+    assert!(
+        out.contains("categories: 2 read, 1 new, 0 changed, 1 unchanged"),
+        "{out}"
+    );
+    assert!(out.contains("tax rules: 1 read, 1 new"), "{out}");
+    assert!(out.contains("products: 3 read, 3 new"), "{out}");
+    assert!(out.contains("slots: 6 read, 6 new"), "{out}");
+    // The zoo's products are not in the museum's file: reported, still on sale.
+    assert!(
+        out.contains("products: ")
+            && out.contains("(kept; --delete-missing withdraws them from sale)"),
+        "{out}"
+    );
+
+    // The same files again change nothing; one price changed is one feed change.
+    let before = last_seq(&hub);
+    let (ok, out) = hub_import(&hub, &all);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("products: 3 read, 0 new, 0 changed, 3 unchanged"),
+        "{out}"
+    );
+    assert_eq!(feed_changes_since(&hub, before), 0);
+    write(folder.path(), "prices.csv", &prices_csv("11.00"));
+    let (ok, out) = hub_import(&hub, &all);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("products: 3 read, 0 new, 1 changed, 2 unchanged"),
+        "{out}"
+    );
+    assert_eq!(feed_changes_since(&hub, before), 1);
+
+    // The device's replica holds the catalog as the kiosk reads it.
+    let dev = TestDevice::new(&hub, "gate-1", &hub.ca, "", "");
+    let device = dev.open(manual_clock());
+    device.engine.pull_all(None).await.unwrap();
+    let conn = portico::replica::open(&dev.config().database_path()).unwrap();
+    let loaded = portico::replica::catalog::load_catalog(&conn, day, day).unwrap();
+    assert!(loaded.unreadable.is_empty(), "{:?}", loaded.unreadable);
+    let catalog = loaded.catalog;
+    let gallery = &catalog.products["GALLERY"];
+    assert_eq!(gallery.names.es, "Entrada a la galería");
+    assert_eq!(
+        gallery.admission,
+        Admission::Timed {
+            slot_group: "gallery".into()
+        }
+    );
+    let student = gallery
+        .prices
+        .iter()
+        .find(|p| p.category == "student")
+        .unwrap();
+    assert_eq!((student.non_member, student.member), (1100, 0));
+    let adult = gallery
+        .prices
+        .iter()
+        .find(|p| p.category == "adult")
+        .unwrap();
+    assert_eq!((adult.non_member, adult.guest), (1800, Some(900)));
+    assert_eq!(catalog.products["AUDIO"].flat, Some((500, 400)));
+    let dual = catalog.products["MEM-DUAL"].membership.as_ref().unwrap();
+    assert_eq!((dual.level.as_str(), dual.guest_allowance), ("Dual", 1));
+    assert_eq!(catalog.tax_rules["museum"].rate_bp, 625);
+    assert_eq!(catalog.categories["student"].names.es, "Estudiante");
+    let gallery_slots: Vec<_> = catalog
+        .slots
+        .values()
+        .filter(|s| s.group == "gallery")
+        .collect();
+    assert_eq!(gallery_slots.len(), 6);
+    assert!(gallery_slots.iter().all(|s| s.capacity == 40));
+
+    // A slot's capacity cannot drop below the seats already sold.
+    let slot_id = format!("gallery@{day}T10:00");
+    hub.store
+        .write(|tx, _| portico::hub::leases::record_sale(tx, &slot_id, 30, None))
+        .unwrap();
+    let fewer = write(
+        folder.path(),
+        "fewer-slots.csv",
+        &slots_csv.replacen(
+            &format!("gallery,{day},10:00,10:30,40"),
+            &format!("gallery,{day},10:00,10:30,20"),
+            1,
+        ),
+    );
+    let (ok, out) = hub_import(&hub, &["--slots", &fewer]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "rejected {fewer}:2: Capacity: capacity 20 is below the 30 seats already sold"
+        )),
+        "{out}"
+    );
+
+    // --delete-missing withdraws the zoo's products from sale, keeping their records.
+    let (ok, out) = hub_import(&hub, &[&all[..], &["--delete-missing"]].concat());
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("withdrawn from sale (kept for the tickets sold)"),
+        "{out}"
+    );
+    let timed: portico::protocol::ProductDto = serde_json::from_str(
+        &hub.store
+            .get_doc(Resource::Catalog, "TIMED")
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(!timed.active);
+}

@@ -55,7 +55,7 @@ pub fn slot_patterns() -> [SlotPattern; 2] {
 
 /// A slot's id: its group and local start, `zoo@2026-12-06T10:00`.
 pub fn slot_id(group: &str, start: NaiveDateTime) -> String {
-    format!("{group}@{}", start.format("%Y-%m-%dT%H:%M"))
+    portico_core::import::catalog::slot_id(group, start)
 }
 
 /// The slots of `days` days from `first`. Sales of a slot close when it starts.

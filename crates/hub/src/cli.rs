@@ -140,8 +140,8 @@ pub enum HubCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Import a venue's CRM exports (CSV): constituents and memberships, column names from a
-    /// mapping file. Every row is checked first: rejected rows are listed with file, row,
+    /// Import a venue's CRM exports (CSV): constituents, memberships and the catalog, column
+    /// names from a mapping file. Every row is checked first: rejected rows are listed with file, row,
     /// column and reason, and nothing is applied unless --skip-bad-rows. Only records that
     /// differ from the hub's are written, so devices receive just those. Records the hub holds
     /// that a full export lacks are listed (deleted only with --delete-missing).
@@ -165,6 +165,21 @@ pub enum HubCommand {
         /// The memberships export.
         #[arg(long, group = "files")]
         memberships: Option<PathBuf>,
+        /// The catalog's visitor categories (adult, child…).
+        #[arg(long, group = "files")]
+        categories: Option<PathBuf>,
+        /// The catalog's tax rules.
+        #[arg(long, group = "files")]
+        tax_rules: Option<PathBuf>,
+        /// The catalog's products (with --prices).
+        #[arg(long, group = "files", requires = "prices")]
+        products: Option<PathBuf>,
+        /// The products' prices, per visitor category or one per product (with --products).
+        #[arg(long, requires = "products")]
+        prices: Option<PathBuf>,
+        /// The timed-entry slots, one a row.
+        #[arg(long, group = "files")]
+        slots: Option<PathBuf>,
         /// The column mapping (TOML); without it, the default for a typical CRM export
         /// (print it with --print-mapping).
         #[arg(long)]
@@ -423,6 +438,11 @@ pub async fn run(command: HubCommand) -> Result<()> {
             phones,
             addresses,
             memberships,
+            categories,
+            tax_rules,
+            products,
+            prices,
+            slots,
             mapping,
             print_mapping,
             skip_bad_rows,
@@ -441,6 +461,11 @@ pub async fn run(command: HubCommand) -> Result<()> {
                 phones,
                 addresses,
                 memberships,
+                categories,
+                tax_rules,
+                products,
+                prices,
+                slots,
                 skip_bad_rows,
                 partial,
                 delete_missing,

@@ -64,6 +64,13 @@ pub struct ImportOptions {
     pub phones: Option<PathBuf>,
     pub addresses: Option<PathBuf>,
     pub memberships: Option<PathBuf>,
+    /// The catalog's files: visitor categories, tax rules, products with their prices, and
+    /// timed-entry slots.
+    pub categories: Option<PathBuf>,
+    pub tax_rules: Option<PathBuf>,
+    pub products: Option<PathBuf>,
+    pub prices: Option<PathBuf>,
+    pub slots: Option<PathBuf>,
     /// Apply the good rows even when some are rejected.
     pub skip_bad_rows: bool,
     /// The files hold only what changed: nothing is missing from them.
@@ -114,15 +121,16 @@ pub struct ImportReport {
     pub applied: bool,
     pub constituents: Tally,
     pub memberships: Tally,
+    pub catalog: crate::import_catalog::CatalogReport,
 }
 
-struct Read<T> {
+pub(crate) struct Read<T> {
     /// Each row with its line in the file.
-    rows: Vec<(u64, T)>,
+    pub(crate) rows: Vec<(u64, T)>,
 }
 
 /// Reads every row of `path` through `layout`, collecting the rejected ones.
-fn read_file<T, L>(
+pub(crate) fn read_file<T, L>(
     path: &Path,
     new_layout: impl Fn(&[&str]) -> Result<L, Vec<CellProblem>>,
     read_row: impl Fn(&L, &[&str]) -> Result<T, Vec<CellProblem>>,
@@ -381,6 +389,7 @@ pub fn import(
         }
     }
     rejected.extend(unknown_members);
+    let catalog = crate::import_catalog::read(store, mapping, opts, &mut rejected, &bar)?;
     rejected.sort_by(|a, b| (a.file.as_str(), a.row).cmp(&(b.file.as_str(), b.row)));
     report.rejected = rejected;
     if !report.rejected.is_empty() && !opts.skip_bad_rows {
@@ -389,7 +398,7 @@ pub fn import(
     }
     bar.set_message("applying");
     let held_memberships = live_keys(store, Resource::Memberships)?;
-    let (c_tally, m_tally) = store.write(|tx, seq| {
+    let (c_tally, m_tally, catalog_report) = store.write(|tx, seq| {
         let mut ct = Tally::default();
         if let Some(read) = &constituents {
             for (_, c) in &read.rows {
@@ -482,12 +491,14 @@ pub fn import(
                 ct.deleted += 1;
             }
         }
-        Ok((ct, mt))
+        let catalog = crate::import_catalog::apply(tx, seq, &catalog, opts)?;
+        Ok((ct, mt, catalog))
     })?;
     bar.finish_and_clear();
     report.applied = true;
     report.constituents = c_tally;
     report.memberships = m_tally;
+    report.catalog = catalog_report;
     Ok(report)
 }
 
@@ -508,6 +519,14 @@ pub fn render(r: &ImportReport, opts: &ImportOptions) -> String {
     for (what, t, given) in [
         ("constituents", &r.constituents, opts.constituents.is_some()),
         ("memberships", &r.memberships, opts.memberships.is_some()),
+        (
+            "categories",
+            &r.catalog.categories,
+            opts.categories.is_some(),
+        ),
+        ("tax rules", &r.catalog.tax_rules, opts.tax_rules.is_some()),
+        ("products", &r.catalog.products, opts.products.is_some()),
+        ("slots", &r.catalog.slots, opts.slots.is_some()),
     ] {
         if !given {
             continue;
@@ -524,10 +543,12 @@ pub fn render(r: &ImportReport, opts: &ImportOptions) -> String {
                 out,
                 "{what}: {} held by the hub but not in the export{}: {}{}",
                 t.missing.len(),
-                if t.deleted > 0 {
-                    ", deleted"
-                } else {
-                    " (kept; --delete-missing deletes them)"
+                match (what, t.deleted > 0) {
+                    ("products", true) => ", withdrawn from sale (kept for the tickets sold)",
+                    ("products", false) => " (kept; --delete-missing withdraws them from sale)",
+                    ("categories" | "tax rules", _) => " (kept: products may still use them)",
+                    (_, true) => ", deleted",
+                    (_, false) => " (kept; --delete-missing deletes them)",
                 },
                 listed.join(", "),
                 if more > 0 {

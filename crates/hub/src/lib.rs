@@ -8,6 +8,7 @@ pub mod export;
 pub mod find_membership;
 pub mod fleet;
 pub mod import;
+pub mod import_catalog;
 pub mod ingest;
 pub mod intake;
 pub mod keys;

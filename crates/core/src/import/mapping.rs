@@ -14,6 +14,7 @@ pub struct RawMapping {
     pub date_format: Option<String>,
     pub constituents: RawConstituents,
     pub memberships: RawMemberships,
+    pub catalog: CatalogColumns,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +77,81 @@ pub struct RawMemberships {
     pub guest_allowance: Option<String>,
 }
 
+/// The catalog files' columns. Every name is a header; the optional ones may be absent from a
+/// file (their defaults apply).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogColumns {
+    pub categories: CategoryColumns,
+    pub tax_rules: TaxRuleColumns,
+    pub products: ProductColumns,
+    pub prices: PriceColumns,
+    pub slots: SlotColumns,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryColumns {
+    pub id: String,
+    pub name: String,
+    pub name_es: Option<String>,
+    pub sort: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxRuleColumns {
+    pub id: String,
+    pub name: String,
+    pub name_es: Option<String>,
+    pub rate: String,
+    pub inclusive: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductColumns {
+    pub id: String,
+    pub name: String,
+    pub name_es: Option<String>,
+    pub kind: String,
+    pub admission: Option<String>,
+    pub slot_group: Option<String>,
+    pub tax_rule: String,
+    pub currency: Option<String>,
+    pub sale_from: Option<String>,
+    pub sale_until: Option<String>,
+    pub channels: Option<String>,
+    pub member_benefit: Option<String>,
+    pub uses: Option<String>,
+    pub membership_level: Option<String>,
+    pub guest_allowance: Option<String>,
+    pub term_months: Option<String>,
+    pub sort: Option<String>,
+    pub active: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceColumns {
+    pub product: String,
+    pub category: Option<String>,
+    pub price: String,
+    pub member_price: Option<String>,
+    pub guest_price: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotColumns {
+    pub group: String,
+    pub date: String,
+    pub start: String,
+    pub end: String,
+    pub capacity: String,
+    pub sales_close: Option<String>,
+}
+
 /// A contact list's columns, each a pattern with `{n}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactColumns {
@@ -96,6 +172,7 @@ pub struct Mapping {
     pub date_format: Option<String>,
     pub constituents: ConstituentColumns,
     pub memberships: MembershipColumns,
+    pub catalog: CatalogColumns,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,6 +310,7 @@ impl Mapping {
             return Err(problems);
         }
         Ok(Self {
+            catalog: raw.catalog,
             date_format: raw.date_format,
             constituents: ConstituentColumns {
                 lookup_id: c.lookup_id,

@@ -3,6 +3,7 @@
 //! the problems of its cells (column and reason; the shell adds the file and the row number).
 //! Pure: the hub reads the CSV, compares with what it holds and writes.
 
+pub mod catalog;
 pub mod mapping;
 
 use chrono::NaiveDate;
