@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 
 use crate::hub::{HubDir, HubStore};
 use crate::matching::VisitorDetails;
-use crate::matching::scored::{ScoreThresholds, ScoredOutcome, probe_keys, scored_match_refs};
+use crate::matching::scored::{
+    NamePrune, ScoreThresholds, ScoredOutcome, probe_keys, scored_match_refs,
+};
 use crate::normalize::Normalizer;
 
 const SCRIPT: &str = include_str!("../../benches/match_quality.py");
@@ -103,11 +105,11 @@ pub fn portico(dir: &Path) -> Result<Value> {
         let visitor: VisitorDetails = serde_json::from_value(row["visitor"].take())?;
         let row = (rec_id, visitor);
         let keys = probe_keys(&row.1, &n, &thresholds);
+        let prune = NamePrune::new(&row.1, &n, &thresholds);
         let found = crate::replica::search::candidates(
             &conn,
-            &n,
             &keys,
-            Some(&row.1.name.first),
+            Some(&prune),
             super::matching::CANDIDATE_LIMIT,
         )?;
         candidates_seen += found.len();

@@ -220,10 +220,10 @@ proptest! {
         let best = cands
             .iter()
             .filter(|c| c.status != ConstituentStatus::Merged)
-            .map(|c| score_candidate(&v, c, &n).score)
+            .map(|c| score_candidate(&v, c, &n, &t).score)
             .max();
         for c in &cands {
-            let s = score_candidate(&v, c, &n);
+            let s = score_candidate(&v, c, &n, &t);
             prop_assert!(s.score <= 100);
             let sum: i32 = s.fields.iter().map(|f| f.points).sum();
             prop_assert_eq!(i32::from(s.score), sum.clamp(0, 100));
@@ -240,7 +240,7 @@ proptest! {
     fn strict_matches_reach_review_when_scored(v in arb_visitor(), c in arb_candidate(1)) {
         let n = Normalizer::default();
         if let MatchOutcome::Matched(_) = strict_match(&v, std::slice::from_ref(&c), &n) {
-            prop_assert!(score_candidate(&v, &c, &n).score >= 70);
+            prop_assert!(score_candidate(&v, &c, &n, &ScoreThresholds::default()).score >= 70);
         }
     }
 }

@@ -490,8 +490,12 @@ fn visitor_update(
         return Ok(Err(format!("constituent {target} was merged away")));
     }
     let n = Normalizer::default();
-    let scored = score_candidate(&p.visitor, &existing, &n);
-    let explanation: Vec<String> = scored.fields.iter().map(ToString::to_string).collect();
+    let thresholds = p.match_info.thresholds.unwrap_or_default();
+    let scored = score_candidate(&p.visitor, &existing, &n, &thresholds);
+    let mut explanation: Vec<String> = scored.fields.iter().map(ToString::to_string).collect();
+    if scored.held_at.is_some() {
+        explanation.push(portico_core::matching::report::HELD.to_owned());
+    }
     // The hub judges the match against its own record, with the device's rule.
     let band = match p.match_info.mode {
         MatchModeName::Strict => {
@@ -524,7 +528,7 @@ fn visitor_update(
             (!matches).then_some("no_longer_matches")
         }
         MatchModeName::Scored => {
-            let t = p.match_info.thresholds.unwrap_or_default();
+            let t = thresholds;
             if scored.score > t.automatic_above {
                 None
             } else if scored.score >= t.review_from {

@@ -6,7 +6,8 @@
 //! rule needs only the email and phone keys ([`BlockingKey::is_strict`]): a strict match always
 //! shares one of them. Scored matching also probes last name + first initial and postcode +
 //! last name, so a record found by neither contact key can still be found (a nickname with a
-//! different initial, such as Bill for William, is found through email, phone or postcode).
+//! different initial, such as Bill for William, is found through email, phone or postcode),
+//! and, for a misspelt last name, first name + last initial, and the two names swapped.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,24 @@ pub enum BlockingKey {
     LastNameInitial { last: String, initial: char },
     /// Normalised postcode and last-name key.
     PostcodeLastName { postcode: String, last: String },
+    /// The visitor's names swapped: their first-name key as a last name, and their last
+    /// name's initial. Indexed like [`BlockingKey::LastNameInitial`], whose records it finds.
+    SwappedNames { last: String, initial: char },
+    /// First-name key and the first letter of the last-name key: finds a record whose last
+    /// name is misspelt after its first letter.
+    FirstNameInitial { first: String, initial: char },
+}
+
+/// What a key can find, and so when it is worth probing (see
+/// [`probe_keys`](super::scored::probe_keys)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// A shared email or phone.
+    Contact,
+    /// A record with the visitor's exact names.
+    ExactName,
+    /// A record whose names only resemble the visitor's (misspelt, swapped).
+    ResemblingName,
 }
 
 impl BlockingKey {
@@ -34,13 +53,25 @@ impl BlockingKey {
         matches!(self, Self::Email { .. } | Self::Phone { .. })
     }
 
-    /// A single string for an index column: `e:`, `p:`, `n:` or `z:` then the key.
+    /// What the key can find.
+    pub fn reach(&self) -> Reach {
+        match self {
+            Self::Email { .. } | Self::Phone { .. } => Reach::Contact,
+            Self::LastNameInitial { .. } | Self::PostcodeLastName { .. } => Reach::ExactName,
+            Self::FirstNameInitial { .. } | Self::SwappedNames { .. } => Reach::ResemblingName,
+        }
+    }
+
+    /// A single string for an index column: `e:`, `p:`, `n:`, `z:` or `f:` then the key.
     pub fn index_key(&self) -> String {
         match self {
             Self::Email { email } => format!("e:{email}"),
             Self::Phone { phone } => format!("p:{phone}"),
-            Self::LastNameInitial { last, initial } => format!("n:{last}:{initial}"),
+            Self::LastNameInitial { last, initial } | Self::SwappedNames { last, initial } => {
+                format!("n:{last}:{initial}")
+            }
             Self::PostcodeLastName { postcode, last } => format!("z:{postcode}:{last}"),
+            Self::FirstNameInitial { first, initial } => format!("f:{first}:{initial}"),
         }
     }
 }
@@ -49,6 +80,13 @@ fn name_key(last: &str, first: &str, n: &Normalizer) -> Option<BlockingKey> {
     let last = n.name_key(last);
     let initial = n.name_key(first).chars().next()?;
     (!last.is_empty()).then_some(BlockingKey::LastNameInitial { last, initial })
+}
+
+/// First-name key and last name's initial.
+fn first_name_key(first: &str, last: &str, n: &Normalizer) -> Option<BlockingKey> {
+    let first = n.name_key(first);
+    let initial = n.name_key(last).chars().next()?;
+    (!first.is_empty()).then_some(BlockingKey::FirstNameInitial { first, initial })
 }
 
 fn postcode_key(postcode: Option<&str>, last: &str, n: &Normalizer) -> Option<BlockingKey> {
@@ -73,6 +111,14 @@ pub fn visitor_keys(v: &VisitorDetails, n: &Normalizer) -> Vec<BlockingKey> {
         keys.push(BlockingKey::Phone { phone });
     }
     keys.extend(name_key(&v.name.last, &v.name.first, n));
+    keys.extend(first_name_key(&v.name.first, &v.name.last, n));
+    // The names swapped: the record's last name is the visitor's first, and its first name
+    // starts with the visitor's last name's initial.
+    if let Some(BlockingKey::LastNameInitial { last, initial }) =
+        name_key(&v.name.first, &v.name.last, n)
+    {
+        keys.push(BlockingKey::SwappedNames { last, initial });
+    }
     if let Some(a) = &v.address {
         keys.extend(postcode_key(a.postcode.as_deref(), &v.name.last, n));
     }
@@ -80,8 +126,9 @@ pub fn visitor_keys(v: &VisitorDetails, n: &Normalizer) -> Vec<BlockingKey> {
 }
 
 /// Keys under which a constituent is indexed, sorted and without duplicates: every email and
-/// phone (active or not: scored matching credits inactive ones), the current and former names,
-/// and every address's postcode with each of those last names.
+/// phone (active or not: scored matching credits inactive ones), the current and former names
+/// (last name + first initial, first name + last initial), and every address's postcode with
+/// each of those last names.
 pub fn constituent_keys(c: &Constituent, n: &Normalizer) -> Vec<BlockingKey> {
     let mut keys = Vec::new();
     for e in &c.emails {
@@ -97,6 +144,7 @@ pub fn constituent_keys(c: &Constituent, n: &Normalizer) -> Vec<BlockingKey> {
     let names = std::iter::once(&c.name).chain(c.historical_names.iter().map(|h| &h.name));
     for name in names {
         keys.extend(name_key(&name.last, &name.first, n));
+        keys.extend(first_name_key(&name.first, &name.last, n));
         for a in &c.addresses {
             keys.extend(postcode_key(a.postcode.as_deref(), &name.last, n));
         }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::VisitorDetails;
-use super::scored::{FieldScore, Reason, ScoredCandidate};
+use super::scored::{FieldScore, Reason, ScoredCandidate, Street};
 use super::strict::{StrictVerdict, VisitorKeys, verdict};
 use crate::domain::{Constituent, LookupId};
 use crate::normalize::Normalizer;
@@ -56,10 +56,36 @@ impl std::fmt::Display for Reason {
             Self::Nickname => f.write_str("nickname of the same name"),
             Self::Similar { percent } => write!(f, "{percent}% similar"),
             Self::Initial => f.write_str("initial agrees"),
+            Self::Swapped => f.write_str("first and last name swapped"),
+            Self::Typo => f.write_str("a typo apart (one digit, or day and month swapped)"),
             Self::EqualActive => f.write_str("equal to an active entry"),
             Self::EqualInactive => f.write_str("equal to an inactive entry"),
-            Self::PostcodeAndLine => f.write_str("postcode and street agree"),
-            Self::PostcodeOnly => f.write_str("postcode agrees"),
+            Self::AddressParts {
+                street,
+                postcode,
+                city,
+            } => {
+                let mut agree: Vec<&str> = Vec::new();
+                if *street == Street::Equal {
+                    agree.push("street");
+                }
+                if *postcode {
+                    agree.push("postcode");
+                }
+                if *city {
+                    agree.push("city");
+                }
+                let listed = match agree.as_slice() {
+                    [] => String::new(),
+                    [one] => format!("{one} agrees"),
+                    [init @ .., last] => format!("{} and {last} agree", init.join(", ")),
+                };
+                match (*street == Street::Similar, listed.is_empty()) {
+                    (true, true) => f.write_str("street spelt alike"),
+                    (true, false) => write!(f, "street spelt alike; {listed}"),
+                    (false, _) => f.write_str(&listed),
+                }
+            }
             Self::Different => f.write_str("different"),
             Self::Missing => f.write_str("missing on one side: no evidence either way"),
         }
@@ -79,11 +105,15 @@ impl std::fmt::Display for FieldScore {
     }
 }
 
-/// One line per field, then the total: `"8-1001: 80/100\n  first name: +20/20 (equal)\n…"`.
+/// The total, one line per field, and why the score is held, if it is:
+/// `"8-1001: 80/100\n  first name: +20/20 (equal)\n…"`.
 pub fn explain_scored(candidate: &ScoredCandidate) -> String {
     let mut out = format!("{}: {}/100", candidate.lookup_id, candidate.score);
     for field in &candidate.fields {
         let _ = write!(out, "\n  {field}");
+    }
+    if candidate.held_at.is_some() {
+        let _ = write!(out, "\n  {}", super::report::HELD);
     }
     out
 }

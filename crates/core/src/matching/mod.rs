@@ -29,8 +29,8 @@ use crate::normalize::Normalizer;
 use crate::update_rules::UpdateMode;
 
 pub use scored::{
-    Field, FieldScore, Reason, ScoreThresholds, ScoredCandidate, ScoredOutcome, score_candidate,
-    scored_match,
+    Field, FieldScore, Reason, ScoreThresholds, ScoredCandidate, ScoredOutcome, Street,
+    score_candidate, scored_match,
 };
 pub use strict::{MatchKey, MatchOutcome, StrictHit, strict_match, strict_match_refs};
 

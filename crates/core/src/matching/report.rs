@@ -146,12 +146,16 @@ pub fn report(
             let lines: Vec<CandidateLine> = unique
                 .iter()
                 .map(|c| {
-                    let s = score_candidate(visitor, c, n);
+                    let s = score_candidate(visitor, c, n, t);
+                    let verdict = match s.held_at {
+                        Some(_) => format!("{}: {HELD}", band(s.score, t)),
+                        None => band(s.score, t).to_owned(),
+                    };
                     CandidateLine {
                         lookup_id: c.lookup_id.clone(),
                         name: name_of(c),
                         score: Some(s.score),
-                        verdict: band(s.score, t).to_owned(),
+                        verdict,
                         fields: s
                             .fields
                             .iter()
@@ -203,6 +207,12 @@ fn ambiguous_created(
         _ => None,
     }
 }
+
+/// Why a score is held at the top threshold ([`ScoredCandidate::held_at`]).
+///
+/// [`ScoredCandidate::held_at`]: super::scored::ScoredCandidate::held_at
+pub const HELD: &str = "held at the top threshold, as the names only resemble the record's \
+                        (an automatic update would overwrite its name)";
 
 fn band(score: u8, t: &ScoreThresholds) -> &'static str {
     if score > t.automatic_above {
@@ -443,15 +453,15 @@ Records weighed (2), best first:
       last name    +25 of 25  equal
       email         +0 of 35  missing on one side: no evidence either way
       phone        +30 of 30  equal to an active entry
-      address       +0 of 10  missing on one side: no evidence either way
-      birth date    +0 of 20  missing on one side: no evidence either way
-  8-1003     Anna Lopes    8/100  below the review threshold: not a match
-      first name    +0 of 20  93% similar
-      last name     +8 of 25  92% similar
+      address       +0 of 25  missing on one side: no evidence either way
+      birth date    +0 of 30  missing on one side: no evidence either way
+  8-1003     Anna Lopes   20/100  below the review threshold: not a match
+      first name    +8 of 20  93% similar
+      last name    +12 of 25  92% similar
       email         +0 of 35  missing on one side: no evidence either way
       phone         +0 of 30  different
-      address       +0 of 10  missing on one side: no evidence either way
-      birth date    +0 of 20  missing on one side: no evidence either way
+      address       +0 of 25  missing on one side: no evidence either way
+      birth date    +0 of 30  missing on one side: no evidence either way
 ",
             ),
             (
@@ -465,15 +475,15 @@ Records weighed (2), best first:
       last name    +25 of 25  equal
       email        +35 of 35  equal to an active entry
       phone        +30 of 30  equal to an active entry
-      address       +0 of 10  missing on one side: no evidence either way
-      birth date    +0 of 20  missing on one side: no evidence either way
-  8-1003     Anna Lopes    8/100  below the review threshold: not a match
-      first name    +0 of 20  93% similar
-      last name     +8 of 25  92% similar
+      address       +0 of 25  missing on one side: no evidence either way
+      birth date    +0 of 30  missing on one side: no evidence either way
+  8-1003     Anna Lopes   20/100  below the review threshold: not a match
+      first name    +8 of 20  93% similar
+      last name    +12 of 25  92% similar
       email         +0 of 35  different
       phone         +0 of 30  different
-      address       +0 of 10  missing on one side: no evidence either way
-      birth date    +0 of 20  missing on one side: no evidence either way
+      address       +0 of 25  missing on one side: no evidence either way
+      birth date    +0 of 30  missing on one side: no evidence either way
 ",
             ),
         ];

@@ -1015,7 +1015,7 @@ pub fn find_member(
             if let Some(phone) = n.phone(phone) {
                 keys.push(BlockingKey::Phone { phone });
             }
-            let candidates = replica::search::candidates(conn, n, &keys, None, NAME_CANDIDATES)?;
+            let candidates = replica::search::candidates(conn, &keys, None, NAME_CANDIDATES)?;
             let mut holders = Vec::with_capacity(candidates.len());
             for c in candidates {
                 let held = replica::memberships_of(conn, &c.lookup_id)?;

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 
 use super::{Decision, Effect, IntakeConfig, decide, local_id};
 use crate::matching::blocking::visitor_keys;
+use crate::matching::scored::NamePrune;
 use crate::matching::{MatchMode, VisitorDetails};
 use crate::normalize::Normalizer;
 use crate::outbox;
@@ -109,13 +110,11 @@ fn candidates_for(
             crate::matching::scored::probe_keys(visitor, n, thresholds)
         }
     };
-    search::candidates(
-        conn,
-        n,
-        &keys,
-        Some(&visitor.name.first),
-        config.candidate_limit.max(1),
-    )
+    let prune = match &config.matching.mode {
+        MatchMode::Strict => None,
+        MatchMode::Scored(thresholds) => Some(NamePrune::new(visitor, n, thresholds)),
+    };
+    search::candidates(conn, &keys, prune.as_ref(), config.candidate_limit.max(1))
 }
 
 /// Intake inside the caller's write transaction (the writer's job, or a kiosk order's); also

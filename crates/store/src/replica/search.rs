@@ -2,13 +2,15 @@
 //! name, prefix, case- and accent-insensitive, paged) and the candidate probes that feed
 //! matching.
 
+use std::collections::HashSet;
+
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Result, query};
 use crate::domain::{Constituent, ConstituentStatus, PersonName};
 use crate::matching::blocking::BlockingKey;
-use crate::matching::scored::first_names_compatible;
+use crate::matching::scored::NamePrune;
 use crate::normalize::Normalizer;
 
 /// What staff typed. Empty strings count as absent.
@@ -183,19 +185,84 @@ fn primary_city(c: &Constituent) -> Option<String> {
 /// The constituents that share at least one of `keys` (duplicates removed, merged-away records
 /// left out), for matching. At most `limit` are returned.
 ///
-/// `first_name` is the visitor's first name as typed. A surname key finds everyone of that
-/// surname and initial (thousands for a common name in a large replica); of those only the
-/// ones whose first name could score (equal, a nickname, an initial, or similar: see
-/// [`first_names_compatible`]) are loaded. The others cannot reach the review threshold
-/// without a shared email or phone, and those are found by the email and phone keys.
+/// The rows of the name indexes a visitor's name keys find, and which of them are worth
+/// loading. A row found by several keys is judged once.
+struct NameScan<'c> {
+    conn: &'c Connection,
+    prune: Option<&'c NamePrune>,
+    limit: usize,
+    judged: HashSet<i64>,
+}
+
+impl NameScan<'_> {
+    /// Whether the record at `id` could reach review, given whether its names could.
+    fn worth(&self, id: i64, their_first: &str, their_last: &str) -> Result<bool> {
+        let Some(p) = self.prune else {
+            return Ok(true);
+        };
+        if !p.weighs_birth_date() {
+            return Ok(true);
+        }
+        let birth: Option<String> = self
+            .conn
+            .prepare_cached("SELECT birth_date FROM constituents WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))?;
+        let birth = birth.and_then(|b| b.parse::<chrono::NaiveDate>().ok());
+        Ok(p.record(their_first, their_last, birth))
+    }
+
+    /// The rows of `sql` (id, first and last name keys) worth loading, at most `limit`. The
+    /// index hands rows over in name order, so the names' verdict is reused while they repeat.
+    fn scan(&mut self, sql: &str, args: &[&str]) -> Result<Vec<i64>> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let mut rows = st.query(rusqlite::params_from_iter(args))?;
+        let mut found = Vec::new();
+        let (mut first, mut last, mut names_ok) = (String::new(), String::new(), false);
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            if !self.judged.insert(id) {
+                continue;
+            }
+            let text = |i| -> rusqlite::Result<&str> {
+                r.get_ref(i)?.as_str().map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        i,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
+                })
+            };
+            let (their_first, their_last) = (text(1)?, text(2)?);
+            if their_first != first || their_last != last {
+                first.clear();
+                first.push_str(their_first);
+                last.clear();
+                last.push_str(their_last);
+                names_ok = self.prune.is_none_or(|p| p.names(&first, &last));
+            }
+            if names_ok && self.worth(id, &first, &last)? {
+                found.push(id);
+                if found.len() >= self.limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A name key finds everyone of that surname and first initial, or of that first name and last
+/// initial (thousands for a common name in a large replica). With `prune`, only the records that could
+/// still reach the review threshold are loaded (see [`NamePrune`]): their names are judged
+/// straight from the name index, their birth date read by row id when the visitor gave one.
+/// The others cannot reach review without a shared email or phone, and those are found by the
+/// email and phone keys.
 pub fn candidates(
     conn: &Connection,
-    n: &Normalizer,
     keys: &[BlockingKey],
-    first_name: Option<&str>,
+    prune: Option<&NamePrune>,
     limit: usize,
 ) -> Result<Vec<Constituent>> {
-    let first = first_name.map(|f| n.name_key(f)).filter(|f| !f.is_empty());
     // Row ids straight from the indexes (no table access until a candidate is loaded).
     let mut ids: Vec<i64> = Vec::new();
     let push = |ids: &mut Vec<i64>, found: Vec<i64>| {
@@ -205,6 +272,18 @@ pub fn candidates(
             }
         }
     };
+    let mut names = NameScan {
+        conn,
+        prune,
+        limit,
+        judged: HashSet::new(),
+    };
+    const EXACT_LAST: &str = "SELECT id, first_norm, last_norm FROM constituents
+         INDEXED BY constituents_name
+         WHERE last_norm = ?1 AND first_norm >= ?2 AND first_norm < ?3";
+    const EXACT_FIRST: &str = "SELECT id, first_norm, last_norm FROM constituents
+         INDEXED BY constituents_first_name
+         WHERE first_norm = ?1 AND last_norm >= ?2 AND last_norm < ?3";
     for key in keys {
         let found: Vec<i64> = match key {
             BlockingKey::Email { email } => conn
@@ -219,27 +298,14 @@ pub fn candidates(
                 )?
                 .query_map(params![phone, limit as i64], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?,
-            BlockingKey::LastNameInitial { last, initial } => {
+            BlockingKey::LastNameInitial { last, initial }
+            | BlockingKey::SwappedNames { last, initial } => {
                 let lo = initial.to_string();
-                let mut st = conn.prepare_cached(
-                    "SELECT id, first_norm FROM constituents INDEXED BY constituents_name
-                     WHERE last_norm = ?1 AND first_norm >= ?2 AND first_norm < ?3",
-                )?;
-                let mut rows = st.query(params![last, lo, prefix_end(&lo)])?;
-                let mut found = Vec::new();
-                while let Some(r) = rows.next()? {
-                    let theirs: String = r.get(1)?;
-                    if first
-                        .as_deref()
-                        .is_none_or(|f| first_names_compatible(f, &theirs))
-                    {
-                        found.push(r.get(0)?);
-                        if found.len() >= limit {
-                            break;
-                        }
-                    }
-                }
-                found
+                names.scan(EXACT_LAST, &[last, &lo, &prefix_end(&lo)])?
+            }
+            BlockingKey::FirstNameInitial { first, initial } => {
+                let lo = initial.to_string();
+                names.scan(EXACT_FIRST, &[first, &lo, &prefix_end(&lo)])?
             }
             // Postcodes are not indexed in the replica; the other keys find these records.
             BlockingKey::PostcodeLastName { .. } => Vec::new(),
