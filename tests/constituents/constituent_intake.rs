@@ -518,5 +518,44 @@ async fn portico_hub_match_explains_the_decision_against_the_hubs_records() {
     assert_eq!(json["candidates"][0]["lookup_id"], c.lookup_id.as_str());
     // The email agrees, the names do not: not the same person.
     assert_eq!(json["decision"], "new", "{json}");
+
+    // In scored mode a record is found by name too: a misspelt last name with the record's
+    // birth date and address and no email or phone, as staff might type it from a form.
+    let c = all()
+        .into_iter()
+        .find(|c| {
+            c.status == portico::domain::ConstituentStatus::Active
+                && c.birth_date.is_some()
+                && !c.addresses.is_empty()
+                && c.name.last.chars().count() > 4
+        })
+        .unwrap();
+    let a = &c.addresses[0];
+    let mut last: Vec<char> = c.name.last.chars().collect();
+    last.swap(2, 3);
+    let visitor = serde_json::json!({
+        "name": {"first": c.name.first, "last": last.into_iter().collect::<String>()},
+        "birth_date": c.birth_date,
+        "address": {"line1": a.line1, "city": a.city, "postcode": a.postcode, "country": a.country},
+    });
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("visitor.json");
+    std::fs::write(&file, visitor.to_string()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&run(&[
+        "--file",
+        file.to_str().unwrap(),
+        "--mode",
+        "scored",
+        "--json",
+    ]))
+    .unwrap();
+    let found = json["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["lookup_id"] == c.lookup_id.as_str())
+        .unwrap_or_else(|| panic!("{} among the candidates: {json}", c.lookup_id));
+    assert!(found["score"].as_u64().unwrap() >= 70, "{json}");
+    assert_eq!(json["decision"], "review", "{json}");
     assert_eq!(all(), before, "nothing written");
 }

@@ -214,8 +214,9 @@ pub enum HubCommand {
         mapping: Option<PathBuf>,
     },
     /// What intake would decide for a visitor's details against the hub's records: matched,
-    /// ambiguous, review or new, with every record sharing their email or phone weighed and
-    /// (scored mode) each field's part in its score. Nothing is written.
+    /// ambiguous, review or new, with every record sharing their email or phone weighed (in
+    /// scored mode also those found by name that could reach review) and, in scored mode, each
+    /// field's part in its score. Nothing is written.
     Match {
         #[command(flatten)]
         dir: HubDirArg,

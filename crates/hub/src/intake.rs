@@ -14,9 +14,9 @@
 //!   constituents qualify for manual review (their match confidence score falls in the middle
 //!   range)", the visitor's details go to the review queue instead, visible to staff.
 //!
-//! Matching keys (normalised emails and phones, with the default normaliser) are kept in
-//! `match_keys`, brought up to date from the constituents feed's sequence before each use, so
-//! seeding and feed writes pay nothing for it.
+//! Matching keys (the blocking keys of every constituent: normalised emails and phones, names,
+//! postcodes, with the default normaliser) are kept in `match_keys`, brought up to date from the
+//! constituents feed's sequence before each use, so seeding and feed writes pay nothing for it.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -26,7 +26,11 @@ use portico_core::domain::{Constituent, ConstituentStatus};
 use portico_core::intake::{
     MAX_FIELD_CHARS, MatchModeName, NewConstituentV1, VisitorUpdateV1, new_record, oversized_field,
 };
-use portico_core::matching::{MatchOutcome, VisitorDetails, score_candidate, strict_match};
+use portico_core::matching::blocking::{BlockingKey, constituent_keys, visitor_keys};
+use portico_core::matching::scored::{NamePrune, probe_keys};
+use portico_core::matching::{
+    MatchMode, MatchOutcome, VisitorDetails, score_candidate, strict_match,
+};
 use portico_core::normalize::Normalizer;
 use portico_core::protocol::{ConstituentDto, MergeDto, Resource, ReviewItemDto, UploadRow};
 use portico_core::update_rules::{
@@ -142,7 +146,11 @@ fn new_constituent(
     let types = p.contact_types.clone().unwrap_or_default();
     // Dated by the visit, never after the hub's own time.
     let now = p.created_at.map_or(now, |at| at.min(now));
-    let candidates = candidates(tx, &visitor, &n)?;
+    let strict: Vec<BlockingKey> = visitor_keys(&visitor, &n)
+        .into_iter()
+        .filter(BlockingKey::is_strict)
+        .collect();
+    let candidates = candidates(tx, &strict, None, &n)?;
     let (lookup_id, created) = match strict_match(&visitor, &candidates, &n) {
         MatchOutcome::Matched(hit) => {
             if let Some(existing) = candidates.iter().find(|c| c.lookup_id == hit.lookup_id) {
@@ -249,10 +257,16 @@ fn next_lookup_id(tx: &Connection) -> Result<String> {
     Ok(format!("8-{next:08}"))
 }
 
+/// Where `match_keys` is up to in the constituents feed. A new name re-indexes every record
+/// (the keys of an earlier build were only emails and phones).
+const INDEX_MARK: &str = "match_index_v2_seq";
+
 /// Brings `match_keys` up to the constituents feed's latest change.
 fn catch_up_index(tx: &Connection, n: &Normalizer) -> Result<()> {
     let mark: i64 = tx
-        .prepare_cached("SELECT value FROM hub_meta WHERE key = 'match_index_seq'")?
+        .prepare_cached(&format!(
+            "SELECT value FROM hub_meta WHERE key = '{INDEX_MARK}'"
+        ))?
         .query_row([], |r| r.get::<_, String>(0))
         .optional()?
         .and_then(|v| v.parse().ok())
@@ -279,32 +293,27 @@ fn catch_up_index(tx: &Connection, n: &Normalizer) -> Result<()> {
         if c.status == ConstituentStatus::Merged {
             continue;
         }
-        let keys = c
-            .emails
-            .iter()
-            .filter_map(|e| n.email(&e.address).map(|k| format!("e:{k}")))
-            .chain(
-                c.phones
-                    .iter()
-                    .filter_map(|p| n.phone(&p.number).map(|k| format!("p:{k}"))),
-            );
+        let keys = constituent_keys(&Constituent::from(c), n)
+            .into_iter()
+            .map(|k| k.index_key());
         let mut st =
             tx.prepare_cached("INSERT OR IGNORE INTO match_keys (key, lookup_id) VALUES (?1, ?2)")?;
         for k in keys {
             st.execute(params![k, key])?;
         }
     }
-    tx.prepare_cached(
-        "INSERT INTO hub_meta (key, value) VALUES ('match_index_seq', ?1)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    )?
+    tx.prepare_cached(&format!(
+        "INSERT INTO hub_meta (key, value) VALUES ('{INDEX_MARK}', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+    ))?
     .execute([last.to_string()])?;
     Ok(())
 }
 
 /// What `portico hub match` shows: the decision for `visitor` against the hub's records under
 /// `config` (nothing is written but the match index brought up to date), with every candidate
-/// sharing the visitor's email or phone weighed and explained.
+/// the device would weigh: those sharing the visitor's email or phone, and in scored mode those
+/// found by name that could still reach the review threshold.
 pub fn explain(
     store: &crate::store::HubStore,
     visitor: &VisitorDetails,
@@ -312,46 +321,71 @@ pub fn explain(
     now: DateTime<Utc>,
 ) -> Result<portico_core::matching::report::MatchReport> {
     let n = Normalizer::default();
-    let found = store.write(|tx, _| candidates(tx, visitor, &n))?;
+    let (keys, prune) = match &config.matching.mode {
+        MatchMode::Strict => (
+            visitor_keys(visitor, &n)
+                .into_iter()
+                .filter(BlockingKey::is_strict)
+                .collect(),
+            None,
+        ),
+        MatchMode::Scored(t) => (
+            probe_keys(visitor, &n, t),
+            Some(NamePrune::new(visitor, &n, t)),
+        ),
+    };
+    let found = store.write(|tx, _| candidates(tx, &keys, prune.as_ref(), &n))?;
     Ok(portico_core::matching::report::report(
         visitor, &found, &n, config, now,
     ))
 }
 
-/// The hub's constituents sharing the visitor's email or phone (the strict rule's keys).
-fn candidates(tx: &Connection, v: &VisitorDetails, n: &Normalizer) -> Result<Vec<Constituent>> {
+/// Most records a name key may list before the ones worth weighing are picked from them.
+const MAX_NAME_HITS: i64 = 5_000;
+
+/// The hub's constituents under `keys`: every record a contact key finds, and of those a name
+/// key finds, the ones `prune` keeps (all, without it). At most [`MAX_CANDIDATES`].
+fn candidates(
+    tx: &Connection,
+    keys: &[BlockingKey],
+    prune: Option<&NamePrune>,
+    n: &Normalizer,
+) -> Result<Vec<Constituent>> {
     catch_up_index(tx, n)?;
-    let keys: Vec<String> = v
-        .email
-        .as_deref()
-        .and_then(|e| n.email(e))
-        .map(|k| format!("e:{k}"))
-        .into_iter()
-        .chain(
-            v.phone
-                .as_deref()
-                .and_then(|p| n.phone(p))
-                .map(|k| format!("p:{k}")),
-        )
-        .collect();
-    let mut ids: Vec<String> = Vec::new();
-    for k in &keys {
+    let mut out: Vec<Constituent> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for key in keys {
+        let limit = if key.is_strict() {
+            MAX_CANDIDATES as i64
+        } else {
+            MAX_NAME_HITS
+        };
         let found: Vec<String> = tx
             .prepare_cached("SELECT lookup_id FROM match_keys WHERE key = ?1 LIMIT ?2")?
-            .query_map(params![k, MAX_CANDIDATES as i64], |r| r.get(0))?
+            .query_map(params![key.index_key(), limit], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         for id in found {
-            if !ids.contains(&id) {
-                ids.push(id);
+            if out.len() >= MAX_CANDIDATES {
+                return Ok(out);
             }
-        }
-    }
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids.into_iter().take(MAX_CANDIDATES) {
-        if let Some(c) = load(tx, &id)?
-            && c.status != ConstituentStatus::Merged
-        {
-            out.push(c);
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let Some(c) = load(tx, &id)? else { continue };
+            if c.status == ConstituentStatus::Merged {
+                continue;
+            }
+            let worth = key.is_strict()
+                || prune.is_none_or(|p| {
+                    p.record(
+                        &n.name_key(&c.name.first),
+                        &n.name_key(&c.name.last),
+                        c.birth_date,
+                    )
+                });
+            if worth {
+                out.push(c);
+            }
         }
     }
     Ok(out)
