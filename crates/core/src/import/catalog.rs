@@ -170,6 +170,19 @@ impl Cells<'_, '_> {
         }
     }
 
+    /// A required cell read by `read`: "empty" when it is (`read` reports a malformed one).
+    fn must<T>(
+        &mut self,
+        col: (&str, usize),
+        read: impl FnOnce(&mut Self, Option<(&str, usize)>) -> Option<T>,
+    ) -> Option<T> {
+        let v = read(self, Some(col));
+        if v.is_none() && self.problems.iter().all(|p| p.column != col.0) {
+            self.problems.push(cell_problem(col.0, "empty"));
+        }
+        v
+    }
+
     fn text_pair(&mut self, en: (&str, usize), es: Option<(&str, usize)>) -> Text {
         let en = self.required(en);
         let es = self.opt(es).unwrap_or_default();
@@ -185,6 +198,21 @@ pub struct CatalogLayout<'m, C> {
 }
 
 impl<'m, C> CatalogLayout<'m, C> {
+    /// The layout of a header for the mapping's columns `m`: `columns` lists each one's name
+    /// and whether it is required, in the order the reader asks for them.
+    fn with(
+        headers: &[&str],
+        m: &'m C,
+        columns: &[(&'m str, bool)],
+        date_format: Option<String>,
+    ) -> Result<Self, Vec<CellProblem>> {
+        Ok(Self {
+            columns: m,
+            at: resolve(headers, columns)?,
+            date_format,
+        })
+    }
+
     fn cells<'r>(&self, row: &'r [&'r str]) -> Cells<'r, '_> {
         Cells {
             row,
@@ -217,20 +245,17 @@ impl<'m> CatalogLayout<'m, CategoryColumns> {
         m: &'m CategoryColumns,
         date_format: Option<String>,
     ) -> Result<Self, Vec<CellProblem>> {
-        let at = resolve(
+        Self::with(
             headers,
+            m,
             &[
                 (&m.id, true),
                 (&m.name, true),
                 (opt_name(&m.name_es), false),
                 (opt_name(&m.sort), false),
             ],
-        )?;
-        Ok(Self {
-            columns: m,
-            at,
             date_format,
-        })
+        )
     }
 
     pub fn read(&self, row: &[&str]) -> Result<CategoryDto, Vec<CellProblem>> {
@@ -255,8 +280,9 @@ impl<'m> CatalogLayout<'m, TaxRuleColumns> {
         m: &'m TaxRuleColumns,
         date_format: Option<String>,
     ) -> Result<Self, Vec<CellProblem>> {
-        let at = resolve(
+        Self::with(
             headers,
+            m,
             &[
                 (&m.id, true),
                 (&m.name, true),
@@ -264,12 +290,8 @@ impl<'m> CatalogLayout<'m, TaxRuleColumns> {
                 (&m.rate, true),
                 (opt_name(&m.inclusive), false),
             ],
-        )?;
-        Ok(Self {
-            columns: m,
-            at,
             date_format,
-        })
+        )
     }
 
     pub fn read(&self, row: &[&str]) -> Result<TaxRuleDto, Vec<CellProblem>> {
@@ -316,8 +338,9 @@ impl<'m> CatalogLayout<'m, ProductColumns> {
         m: &'m ProductColumns,
         date_format: Option<String>,
     ) -> Result<Self, Vec<CellProblem>> {
-        let at = resolve(
+        Self::with(
             headers,
+            m,
             &[
                 (&m.id, true),
                 (&m.name, true),
@@ -338,12 +361,8 @@ impl<'m> CatalogLayout<'m, ProductColumns> {
                 (opt_name(&m.sort), false),
                 (opt_name(&m.active), false),
             ],
-        )?;
-        Ok(Self {
-            columns: m,
-            at,
             date_format,
-        })
+        )
     }
 
     pub fn read(&self, row: &[&str]) -> Result<ProductRow, Vec<CellProblem>> {
@@ -494,8 +513,9 @@ impl<'m> CatalogLayout<'m, PriceColumns> {
         m: &'m PriceColumns,
         date_format: Option<String>,
     ) -> Result<Self, Vec<CellProblem>> {
-        let at = resolve(
+        Self::with(
             headers,
+            m,
             &[
                 (&m.product, true),
                 (opt_name(&m.category), false),
@@ -503,23 +523,15 @@ impl<'m> CatalogLayout<'m, PriceColumns> {
                 (opt_name(&m.member_price), false),
                 (opt_name(&m.guest_price), false),
             ],
-        )?;
-        Ok(Self {
-            columns: m,
-            at,
             date_format,
-        })
+        )
     }
 
     pub fn read(&self, row: &[&str]) -> Result<PriceRow, Vec<CellProblem>> {
         let mut c = self.cells(row);
         let product_id = c.required(self.req(0));
         let category = c.opt(self.col(1));
-        let price_col = self.req(2);
-        let non_member = c.money(Some(price_col));
-        if non_member.is_none() && c.problems.iter().all(|p| p.column != price_col.0) {
-            c.problems.push(cell_problem(price_col.0, "empty"));
-        }
+        let non_member = c.must(self.req(2), |c, col| c.money(col));
         let member = c.money(self.col(3));
         let guest = c.money(self.col(4));
         let non_member = non_member.unwrap_or(0);
@@ -542,8 +554,9 @@ impl<'m> CatalogLayout<'m, SlotColumns> {
         m: &'m SlotColumns,
         date_format: Option<String>,
     ) -> Result<Self, Vec<CellProblem>> {
-        let at = resolve(
+        Self::with(
             headers,
+            m,
             &[
                 (&m.group, true),
                 (&m.date, true),
@@ -552,12 +565,8 @@ impl<'m> CatalogLayout<'m, SlotColumns> {
                 (&m.capacity, true),
                 (opt_name(&m.sales_close), false),
             ],
-        )?;
-        Ok(Self {
-            columns: m,
-            at,
             date_format,
-        })
+        )
     }
 
     pub fn read(&self, row: &[&str]) -> Result<SlotDto, Vec<CellProblem>> {
@@ -570,20 +579,9 @@ impl<'m> CatalogLayout<'m, SlotColumns> {
                 "a slot group has no \"@\" in its name",
             ));
         }
-        let date_col = self.req(1);
-        let day: Option<NaiveDate> = c.date(Some(date_col));
-        if day.is_none() && c.problems.iter().all(|p| p.column != date_col.0) {
-            c.problems.push(cell_problem(date_col.0, "empty"));
-        }
-        let time = |c: &mut Cells<'_, '_>, col: (&str, usize)| {
-            let t = c.time(Some(col));
-            if t.is_none() && c.problems.iter().all(|p| p.column != col.0) {
-                c.problems.push(cell_problem(col.0, "empty"));
-            }
-            t
-        };
-        let start = time(&mut c, self.req(2));
-        let end = time(&mut c, self.req(3));
+        let day: Option<NaiveDate> = c.must(self.req(1), |c, col| c.date(col));
+        let start = c.must(self.req(2), |c, col| c.time(col));
+        let end = c.must(self.req(3), |c, col| c.time(col));
         let capacity_col = self.req(4);
         let capacity_text = c.required(capacity_col);
         let capacity = match capacity_text.parse::<u32>() {
