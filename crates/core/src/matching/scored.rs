@@ -323,23 +323,6 @@ pub fn probe_keys(
     keys
 }
 
-/// Whether two normalised first names can earn first-name points (equal, nicknames of each
-/// other, an initial of the other, or similar): the complement is the penalised "different".
-pub fn first_names_compatible(a: &str, b: &str) -> bool {
-    if a == b || nicknames::are_variants(a, b) {
-        return true;
-    }
-    let (short, long) = if a.chars().count() <= b.chars().count() {
-        (a, b)
-    } else {
-        (b, a)
-    };
-    if short.chars().count() == 1 {
-        return long.starts_with(short);
-    }
-    strsim::jaro_winkler(a, b) >= SIMILAR_LOW
-}
-
 /// Which records found by a name key are worth loading: those that could still reach the
 /// review threshold with no shared email or phone (a record sharing one is found by the contact
 /// keys). The bound is exact for what the name index holds, the names, and for the birth date,
