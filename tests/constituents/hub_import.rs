@@ -648,3 +648,64 @@ MEM-DUAL,Dual membership,Membresía dual,Membership,,,exempt,kiosk,,Dual,1\n";
     .unwrap();
     assert!(!timed.active);
 }
+
+/// The seeded zoo's catalog exported and imported into an empty hub: the kiosks of both hubs
+/// sell the same products at the same prices in the same slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_export_imported_into_another_hub_sells_the_same() {
+    use portico::hub::catalog::{ANY_CHANNEL, published};
+    let from = TestHub::start(0).await;
+    let to = tempfile::tempdir().unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let file = |name: &str| folder.path().join(name).display().to_string();
+    let kinds = ["categories", "tax-rules", "products", "prices", "slots"];
+    let mut args: Vec<String> = vec!["hub".into(), "export".into(), "--dir".into()];
+    args.push(from.dir.path().display().to_string());
+    for k in kinds {
+        args.push(format!("--{k}"));
+        args.push(file(&format!("{k}.csv")));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("8 products written"), "{printed}");
+    args[1] = "import".into();
+    args[3] = to.path().display().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains("products: 8 read, 8 new"), "{printed}");
+
+    let to_store = portico::hub::HubStore::open(&to.path().join("hub.db")).unwrap();
+    let slot_ids: Vec<String> = from
+        .store
+        .all::<portico::protocol::SlotDto>(Resource::Slots)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.slot_id)
+        .collect();
+    let ids: Vec<&str> = slot_ids.iter().map(String::as_str).collect();
+    let catalog =
+        |store: &portico::hub::HubStore| store.read(|c| published(c, ANY_CHANNEL, &ids)).unwrap();
+    let (a, b) = (catalog(&from.store), catalog(&to_store));
+    assert_eq!(a.products.len(), 8);
+    assert_eq!(a.products, b.products);
+    assert_eq!(a.categories, b.categories);
+    assert_eq!(a.tax_rules, b.tax_rules);
+    assert_eq!(a.slots, b.slots);
+    assert!(!a.slots.is_empty());
+}

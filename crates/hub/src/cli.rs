@@ -197,8 +197,8 @@ pub enum HubCommand {
         #[arg(long)]
         delete_missing: bool,
     },
-    /// Export the hub's constituents and memberships as CSV, in the columns of a mapping (the
-    /// default: a typical CRM export), as `portico hub import` reads them back.
+    /// Export the hub's constituents, memberships and catalog as CSV, in the columns of a
+    /// mapping (the default: a typical CRM export), as `portico hub import` reads them back.
     #[command(group(clap::ArgGroup::new("files").required(true).multiple(true)))]
     Export {
         #[command(flatten)]
@@ -209,6 +209,21 @@ pub enum HubCommand {
         /// Where the memberships go.
         #[arg(long, group = "files")]
         memberships: Option<PathBuf>,
+        /// Where the catalog's visitor categories go.
+        #[arg(long, group = "files")]
+        categories: Option<PathBuf>,
+        /// Where the catalog's tax rules go.
+        #[arg(long, group = "files")]
+        tax_rules: Option<PathBuf>,
+        /// Where the kiosks' products go.
+        #[arg(long, group = "files")]
+        products: Option<PathBuf>,
+        /// Where the products' prices go.
+        #[arg(long, group = "files")]
+        prices: Option<PathBuf>,
+        /// Where the timed-entry slots go.
+        #[arg(long, group = "files")]
+        slots: Option<PathBuf>,
         /// The column mapping (TOML); the default without it.
         #[arg(long)]
         mapping: Option<PathBuf>,
@@ -486,6 +501,11 @@ pub async fn run(command: HubCommand) -> Result<()> {
             dir,
             constituents,
             memberships,
+            categories,
+            tax_rules,
+            products,
+            prices,
+            slots,
             mapping,
         } => {
             let columns = crate::import::mapping(mapping.as_deref())?;
@@ -502,6 +522,28 @@ pub async fn run(command: HubCommand) -> Result<()> {
             if let Some(p) = &memberships {
                 let n = crate::export::memberships(&store, &columns, create(p)?)?;
                 println!("{n} memberships written to {}", p.display());
+            }
+            type Writer = fn(
+                &HubStore,
+                &portico_core::import::Mapping,
+                std::io::BufWriter<std::fs::File>,
+            ) -> Result<u64, crate::export::ExportError>;
+            let catalog: [(&Option<PathBuf>, Writer, &str); 5] = [
+                (
+                    &categories,
+                    crate::export_catalog::categories,
+                    "visitor categories",
+                ),
+                (&tax_rules, crate::export_catalog::tax_rules, "tax rules"),
+                (&products, crate::export_catalog::products, "products"),
+                (&prices, crate::export_catalog::prices, "prices"),
+                (&slots, crate::export_catalog::slots, "slots"),
+            ];
+            for (path, write, what) in catalog {
+                if let Some(p) = path {
+                    let n = write(&store, &columns, create(p)?)?;
+                    println!("{n} {what} written to {}", p.display());
+                }
             }
         }
         HubCommand::Match {

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod export;
+pub mod export_catalog;
 pub mod find_membership;
 pub mod fleet;
 pub mod import;
