@@ -301,10 +301,10 @@ pub fn start_to_welcome(dir: &Path, db_dir: &Path, runs: usize) -> Result<Value>
             .context("starting portico kiosk screenshot")?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut drawn = None;
+        // Read to the end: a pipe closed early would fail the child's later output.
         for line in std::io::BufReader::new(stdout).lines() {
-            if line?.starts_with("first frame drawn") {
+            if drawn.is_none() && line?.starts_with("first frame drawn") {
                 drawn = Some(t.elapsed());
-                break;
             }
         }
         let output = child.wait_with_output()?;

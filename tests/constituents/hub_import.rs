@@ -47,10 +47,9 @@ Member lookup IDs,Guest allowance\n"
     out
 }
 
-fn hub_import(hub: &TestHub, args: &[&str]) -> (bool, String) {
+/// Runs `portico` with `args`: whether it succeeded, and what it printed (stdout, then stderr).
+fn portico<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_portico"))
-        .args(["hub", "import", "--dir"])
-        .arg(hub.dir.path())
         .args(args)
         .output()
         .unwrap();
@@ -62,6 +61,11 @@ fn hub_import(hub: &TestHub, args: &[&str]) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+fn hub_import(hub: &TestHub, args: &[&str]) -> (bool, String) {
+    let dir = hub.dir.path().display().to_string();
+    portico(["hub", "import", "--dir", &dir].iter().chain(args))
 }
 
 fn feed_changes_since(hub: &TestHub, seq: i64) -> i64 {
@@ -665,29 +669,13 @@ async fn a_catalog_export_imported_into_another_hub_sells_the_same() {
         args.push(format!("--{k}"));
         args.push(file(&format!("{k}.csv")));
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = String::from_utf8_lossy(&out.stdout);
+    let (ok, printed) = portico(&args);
+    assert!(ok, "{printed}");
     assert!(printed.contains("8 products written"), "{printed}");
     args[1] = "import".into();
     args[3] = to.path().display().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
-        .args(&args)
-        .output()
-        .unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{printed}");
+    let (ok, printed) = portico(&args);
+    assert!(ok, "{printed}");
     assert!(printed.contains("products: 8 read, 8 new"), "{printed}");
 
     let to_store = portico::hub::HubStore::open(&to.path().join("hub.db")).unwrap();

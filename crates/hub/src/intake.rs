@@ -371,24 +371,45 @@ fn candidates(
             if !seen.insert(id.clone()) {
                 continue;
             }
-            let Some(c) = load(tx, &id)? else { continue };
-            if c.status == ConstituentStatus::Merged {
-                continue;
+            // A record a name key lists is weighed from its names and birth date before its
+            // whole document is read.
+            if let (false, Some(p)) = (key.is_strict(), prune) {
+                let Some((first, last, birth)) = glance(tx, &id)? else {
+                    continue;
+                };
+                if !p.record(&n.name_key(&first), &n.name_key(&last), birth) {
+                    continue;
+                }
             }
-            let worth = key.is_strict()
-                || prune.is_none_or(|p| {
-                    p.record(
-                        &n.name_key(&c.name.first),
-                        &n.name_key(&c.name.last),
-                        c.birth_date,
-                    )
-                });
-            if worth {
+            let Some(c) = load(tx, &id)? else { continue };
+            if c.status != ConstituentStatus::Merged {
                 out.push(c);
             }
         }
     }
     Ok(out)
+}
+
+/// A constituent's first and last name and birth date, read from its document by SQLite.
+fn glance(
+    tx: &Connection,
+    lookup_id: &str,
+) -> Result<Option<(String, String, Option<chrono::NaiveDate>)>> {
+    let row: Option<(Option<String>, Option<String>, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT json_extract(doc, '$.name.first'), json_extract(doc, '$.name.last'),
+                    json_extract(doc, '$.birth_date')
+             FROM records WHERE resource = 'constituents' AND key = ?1 AND deleted = 0",
+        )?
+        .query_row([lookup_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    Ok(row.map(|(first, last, birth)| {
+        (
+            first.unwrap_or_default(),
+            last.unwrap_or_default(),
+            birth.and_then(|b| b.parse().ok()),
+        )
+    }))
 }
 
 fn load(tx: &Connection, lookup_id: &str) -> Result<Option<Constituent>> {
