@@ -1,5 +1,5 @@
 //! `portico kiosk …`: what a technician does with a kiosk from its shell — list its orders,
-//! print an order's tickets again, settle payments a crash left, and make a test sale through
+//! print an order's tickets or a member's guest passes again, settle payments a crash left, and make a test sale through
 //! the configured card terminal and printer when commissioning it.
 
 use std::path::Path;
@@ -33,6 +33,24 @@ pub enum KioskCommand {
         /// The order number, as on the screen or the receipt (e.g. K1-00042).
         order_no: String,
         /// Print every ticket again, not only those that did not come out.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List today's member check-ins with guest passes, and how many of them printed.
+    Passes {
+        /// The device's config file.
+        #[arg(long)]
+        config: std::path::PathBuf,
+    },
+    /// Print a member's guest passes of today's check-in that did not come out (the paper
+    /// ran out): what the kiosk tells the member to collect at the desk.
+    ReprintPasses {
+        /// The device's config file.
+        #[arg(long)]
+        config: std::path::PathBuf,
+        /// The membership ID, as on the member's card (e.g. M1000042).
+        membership_id: String,
+        /// Print every pass of that check-in again, not only those that did not come out.
         #[arg(long)]
         all: bool,
     },
@@ -168,6 +186,64 @@ pub async fn run(command: KioskCommand) -> Result<()> {
             .map_err(anyhow::Error::msg)?;
             println!("order {order_no}: {printed} of {pieces} pieces printed");
             if printed < pieces {
+                bail!("the printer stopped (paper, cover): refill it and run this again");
+            }
+        }
+        KioskCommand::Passes { config } => {
+            let o = open(&config)?;
+            let today = now_local(Utc::now(), o.cfg.timezone).local.date();
+            let conn = o.store.reader()?;
+            let check_ins = crate::kiosk::check_ins::passes_on(&conn, today)?;
+            if check_ins.is_empty() {
+                println!("no guest passes today ({today})");
+            }
+            for c in check_ins {
+                println!(
+                    "{:<12} check-in {:<6} {} guest passes, {} printed",
+                    c.membership_id,
+                    c.scan_id,
+                    c.passes.len(),
+                    c.printed()
+                );
+            }
+        }
+        KioskCommand::ReprintPasses {
+            config,
+            membership_id,
+            all,
+        } => {
+            let o = open(&config)?;
+            let printer = runtime::printer(&o.kiosk).context("no [kiosk.printer] is configured")?;
+            let to = runtime::PassPrinting {
+                printer,
+                letterhead: &o.kiosk.letterhead,
+                paper: o
+                    .kiosk
+                    .printer
+                    .as_ref()
+                    .map(|p| p.paper)
+                    .unwrap_or_default(),
+                lang: o.kiosk.language,
+            };
+            let now = Utc::now();
+            let today = now_local(now, o.cfg.timezone).local.date();
+            let (printed, passes) = runtime::print_passes(
+                &o.store,
+                &to,
+                &membership_id,
+                today,
+                all,
+                now.timestamp_millis(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            if passes == 0 {
+                println!(
+                    "{membership_id}: every guest pass of today's check-in has printed (--all prints them again)"
+                );
+            } else {
+                println!("{membership_id}: {printed} of {passes} guest passes printed");
+            }
+            if printed < passes {
                 bail!("the printer stopped (paper, cover): refill it and run this again");
             }
         }

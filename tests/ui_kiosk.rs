@@ -1114,6 +1114,11 @@ fn technician_facts() -> TechFacts {
         ],
         printer: Some(Some(PrinterProblem::PaperOut)),
         last_order: Some("K1-00042".into()),
+        last_passes: Some(technician_view::LastPasses {
+            membership_id: "M1000042".into(),
+            passes: 2,
+            printed: 1,
+        }),
         terminal: Some(technician_view::TerminalFacts {
             kind: "simulated".into(),
             reachable: true,
@@ -1128,6 +1133,7 @@ fn technician_facts() -> TechFacts {
             })
             .to_vec(),
         }),
+        has_service_mode: true,
         out_of_order: Some(OutOfOrder::Printer(PrinterProblem::PaperOut)),
         event_problems: vec![(
             "Summer Festival Information Desk Volunteers".into(),

@@ -417,3 +417,109 @@ async fn a_hub_out_of_reach_sends_the_member_to_the_desk_and_try_again_repeats_t
         Screen::FindMembership(F::ChooseTarget { .. })
     ));
 }
+
+/// The kiosk tells a member whose guest passes did not all print to collect them at the desk:
+/// there `portico kiosk reprint-passes` prints the passes that did not come out — the same
+/// signed passes, none made anew — and `--all` prints every pass of the check-in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_passes_the_paper_ran_out_on_are_printed_again_at_the_desk() {
+    use portico::kiosk::catalog::Lang;
+    use portico::kiosk::printer::{EscPosPrinter, PrinterAddress, TicketPrinter};
+    use portico::kiosk::receipt::{Letterhead, Paper};
+    use portico::kiosk::runtime::{PassPrinting, print_passes};
+
+    let mut k = kiosk().await;
+    let (m, _) = k
+        .member(
+            "M7000004",
+            "Family",
+            2,
+            tomorrow() + chrono::Duration::days(90),
+        )
+        .await;
+    k.printer.paper_for(1);
+    k.send(Event::Scanned {
+        membership_id: m.membership_id.clone(),
+    });
+    k.send(Event::Tap(Tap::Guests(1)));
+    k.send(Event::Tap(Tap::Guests(1)));
+    k.send(Event::Tap(Tap::CheckIn));
+    assert_eq!(
+        k.settle_check_in(),
+        Screen::CheckedIn {
+            printed: Printed::NotAll
+        }
+    );
+    assert_eq!(k.printer.printed().len(), 1);
+    let codes: Vec<(String, bool)> = {
+        let db = k.device.engine.database();
+        let conn = db.lock().unwrap();
+        let mut st = conn
+            .prepare("SELECT code, printed_at_ms IS NOT NULL FROM guest_passes ORDER BY ticket_id")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(
+        codes
+            .iter()
+            .map(|(_, printed)| *printed)
+            .collect::<Vec<_>>(),
+        [true, false]
+    );
+
+    let head = Letterhead {
+        venue: "Riverside Zoo".into(),
+        ..Letterhead::default()
+    };
+    let printer: Box<dyn TicketPrinter> = Box::new(EscPosPrinter::new(
+        PrinterAddress::Tcp(k.printer.addr.to_string()),
+        Duration::from_secs(5),
+    ));
+    let to = PassPrinting {
+        printer: std::sync::Arc::new(std::sync::Mutex::new(printer)),
+        letterhead: &head,
+        paper: Paper::Mm80,
+        lang: Lang::En,
+    };
+    let store = k.device.store.clone();
+    let reprint = |again: bool| {
+        tokio::task::block_in_place(|| {
+            print_passes(&store, &to, &m.membership_id, tomorrow(), again, 1)
+        })
+    };
+    // Still no paper: nothing printed, and the pass stays owed.
+    assert_eq!(reprint(false), Ok((0, 1)));
+    k.printer.refill();
+    assert_eq!(reprint(false), Ok((1, 1)));
+    let pieces = k.printer.printed();
+    assert_eq!(pieces.len(), 2);
+    assert!(
+        pieces[1].0.iter().any(|b| matches!(
+            b,
+            portico::kiosk::escpos::Block::Qr { data, .. } if *data == codes[1].0
+        )),
+        "the pass that did not come out, with its own signed code"
+    );
+    assert_eq!(
+        k.scalar::<i64>("SELECT count(*) FROM guest_passes WHERE printed_at_ms IS NOT NULL"),
+        2
+    );
+    assert_eq!(reprint(false), Ok((0, 0)), "nothing is owed any more");
+    assert_eq!(reprint(true), Ok((2, 2)));
+    assert_eq!(
+        k.scalar::<i64>("SELECT count(*) FROM guest_passes"),
+        2,
+        "printing again signs no new pass"
+    );
+    let unknown =
+        tokio::task::block_in_place(|| print_passes(&store, &to, "M7999999", tomorrow(), false, 1));
+    assert!(
+        unknown
+            .as_ref()
+            .is_err_and(|e| e.contains("no guest passes for M7999999")),
+        "{unknown:?}"
+    );
+}

@@ -308,3 +308,65 @@ async fn a_hub_silent_longer_than_the_limit_puts_the_kiosk_out_of_order_even_aft
     k.tick_seconds(1);
     assert_eq!(k.shell.out_of_order(), Some(OutOfOrder::HubUnreachable));
 }
+
+/// A check-in whose guest passes did not all print shows on the printer page, and "Print the
+/// last guest passes again" prints that check-in's passes (the same signed passes) and records
+/// them printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printer_page_prints_the_last_guest_passes_again() {
+    use crate::common::kiosk::tomorrow;
+    use portico::kiosk::checkout::Printed;
+    let mut k = kiosk().await;
+    let (m, _) = k
+        .member(
+            "M7000005",
+            "Family",
+            2,
+            tomorrow() + chrono::Duration::days(90),
+        )
+        .await;
+    k.printer.paper_for(1);
+    k.shell.handle(
+        Event::Scanned {
+            membership_id: m.membership_id.clone(),
+        },
+        Instant::now(),
+    );
+    k.visitor(Tap::Guests(1));
+    k.visitor(Tap::Guests(1));
+    k.visitor(Tap::CheckIn);
+    let until = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < until && k.shell.flow().screen() == &Screen::CheckInSaving {
+        k.shell.pump(Duration::from_millis(100));
+    }
+    assert_eq!(
+        k.shell.flow().screen(),
+        &Screen::CheckedIn {
+            printed: Printed::NotAll
+        }
+    );
+    k.visitor(Tap::Finish);
+    k.printer.refill();
+
+    k.tech(TechEvent::CornerHeld(CORNER_HOLD));
+    k.enter_pin(TECHNICIAN_PIN);
+    k.tech(TechEvent::Page(Page::Printer));
+    let owed = format!("{}: 1 printed of 2", m.membership_id);
+    assert_eq!(k.row("Last guest passes"), (owed, true));
+    assert_eq!(
+        k.tech_act(TechAction::ReprintLastPasses),
+        format!("Printing the guest passes of {} again…", m.membership_id)
+    );
+    k.wait_printed();
+    let printed = k.printer.printed();
+    assert_eq!(printed.len(), 3, "the pass that printed, then both again");
+    let text = |d: &portico::kiosk::escpos::PrintDoc| format!("{d:?}");
+    assert_eq!(text(&printed[1]), text(&printed[0]), "the same signed pass");
+    let all = format!("{}: 2 printed of 2", m.membership_id);
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until && k.row("Last guest passes").0 != all {
+        k.shell.pump(Duration::from_millis(100));
+        k.shell.handle(Event::Tick, Instant::now());
+    }
+    assert_eq!(k.row("Last guest passes"), (all, false));
+}

@@ -29,7 +29,7 @@ pub const PAGES: [Page; 7] = [
 ];
 
 /// The actions in the order of the panel's action codes.
-pub const ACTIONS: [TechAction; 7] = [
+pub const ACTIONS: [TechAction; 8] = [
     TechAction::SyncNow,
     TechAction::RequeueDeadLetters,
     TechAction::TestPage,
@@ -37,6 +37,7 @@ pub const ACTIONS: [TechAction; 7] = [
     TechAction::PulseRelay,
     TechAction::ServiceOff,
     TechAction::ServiceOn,
+    TechAction::ReprintLastPasses,
 ];
 
 fn index<T: PartialEq>(all: &[T], x: &T) -> i32 {
@@ -50,11 +51,13 @@ pub fn page_index(p: Page) -> i32 {
     index(&PAGES, &p)
 }
 
-pub fn action_codes(actions: &[TechAction]) -> slint::ModelRc<i32> {
+/// The actions' codes, in rows of at most two buttons.
+pub fn action_codes(actions: &[TechAction]) -> slint::ModelRc<slint::ModelRc<i32>> {
+    let codes: Vec<i32> = actions.iter().map(|a| index(&ACTIONS, a)).collect();
     slint::ModelRc::new(slint::VecModel::from(
-        actions
-            .iter()
-            .map(|a| index(&ACTIONS, a))
+        codes
+            .chunks(2)
+            .map(|row| slint::ModelRc::new(slint::VecModel::from(row.to_vec())))
             .collect::<Vec<_>>(),
     ))
 }

@@ -23,6 +23,8 @@ pub enum TechAction {
     TestPage,
     /// Print the last order's tickets and receipt again.
     ReprintLastOrder,
+    /// Print the guest passes of today's last member check-in again.
+    ReprintLastPasses,
     /// Pulse the turnstile relay once.
     PulseRelay,
     /// Take the kiosk out of service, or put it back.
@@ -81,6 +83,8 @@ pub struct TechFacts {
     /// `None`: no printer configured; otherwise its problem as last checked.
     pub printer: Option<Option<PrinterProblem>>,
     pub last_order: Option<String>,
+    /// Today's last member check-in with guest passes.
+    pub last_passes: Option<LastPasses>,
     /// The card terminal, when one is configured.
     pub terminal: Option<TerminalFacts>,
     /// Whether the device has a service mode (a kiosk's visitor screen; a gate's lane is
@@ -90,6 +94,14 @@ pub struct TechFacts {
     pub out_of_order: Option<OutOfOrder>,
     /// Volunteer events that cannot be clocked into, and why.
     pub event_problems: Vec<(String, String)>,
+}
+
+/// A member's check-in with guest passes, as the printer page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LastPasses {
+    pub membership_id: String,
+    pub passes: usize,
+    pub printed: usize,
 }
 
 /// A gate's turnstile relay and passage sensor.
@@ -298,11 +310,21 @@ pub fn page(page: Page, f: &TechFacts, now: DateTime<Utc>) -> (Vec<TechRow>, Vec
                 f.last_order.clone().unwrap_or_else(|| "none yet".into()),
                 false,
             ));
+            if let Some(p) = &f.last_passes {
+                rows.push(row(
+                    "Last guest passes",
+                    format!("{}: {} printed of {}", p.membership_id, p.printed, p.passes),
+                    p.printed < p.passes,
+                ));
+            }
             let mut actions = Vec::new();
             if f.printer.is_some() {
                 actions.push(A::TestPage);
                 if f.last_order.is_some() {
                     actions.push(A::ReprintLastOrder);
+                }
+                if f.last_passes.is_some() {
+                    actions.push(A::ReprintLastPasses);
                 }
             }
             (rows, actions)
@@ -498,6 +520,30 @@ mod tests {
         assert_eq!(
             page(Page::Printer, &sold, now()).1,
             [TechAction::TestPage, TechAction::ReprintLastOrder]
+        );
+        // A check-in's guest passes that did not all print show, and print again.
+        let short = TechFacts {
+            last_passes: Some(LastPasses {
+                membership_id: "M1000042".into(),
+                passes: 2,
+                printed: 1,
+            }),
+            ..sold.clone()
+        };
+        let (rows, actions) = page(Page::Printer, &short, now());
+        assert!(
+            rows.iter().any(|r| r.label == "Last guest passes"
+                && r.value == "M1000042: 1 printed of 2"
+                && r.warn),
+            "{rows:?}"
+        );
+        assert_eq!(
+            actions,
+            [
+                TechAction::TestPage,
+                TechAction::ReprintLastOrder,
+                TechAction::ReprintLastPasses
+            ]
         );
         let none = TechFacts {
             printer: None,

@@ -158,7 +158,7 @@ impl Session {
             TechAction::PulseRelay => {
                 "The relay's thread has stopped: restart the gate.".to_owned()
             }
-            TechAction::TestPage | TechAction::ReprintLastOrder => {
+            TechAction::TestPage | TechAction::ReprintLastOrder | TechAction::ReprintLastPasses => {
                 "A gate has no printer.".to_owned()
             }
             TechAction::ServiceOff | TechAction::ServiceOn => {

@@ -130,6 +130,102 @@ pub fn print_order(
     Ok((report.printed, pieces))
 }
 
+/// What to print a member's guest passes on, and how.
+pub struct PassPrinting<'a> {
+    pub printer: crate::kiosk::shell::SharedPrinter,
+    pub letterhead: &'a crate::kiosk::receipt::Letterhead,
+    pub paper: crate::kiosk::receipt::Paper,
+    pub lang: crate::kiosk::catalog::Lang,
+}
+
+/// The guest passes of a member's latest check-in on `day` still to print (those that did not
+/// come out, or all of them with `again`): the document and the passes' secrets in its order.
+/// `Ok(None)`: nothing is left to print.
+pub fn passes_to_print(
+    conn: &rusqlite::Connection,
+    to: &PassPrinting<'_>,
+    membership_id: &str,
+    day: chrono::NaiveDate,
+    again: bool,
+) -> Result<Option<(crate::kiosk::escpos::PrintDoc, Vec<String>)>, String> {
+    let check_in = crate::kiosk::check_ins::passes_on(conn, day)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|c| c.membership_id == membership_id)
+        .ok_or_else(|| format!("no guest passes for {membership_id} on {day} at this kiosk"))?;
+    let level: String = conn
+        .query_row(
+            "SELECT level FROM memberships WHERE membership_id = ?1",
+            [membership_id],
+            |r| r.get(0),
+        )
+        .unwrap_or_default();
+    let passes: Vec<(String, String)> = check_in
+        .passes
+        .iter()
+        .filter(|(_, printed)| again || !printed)
+        .map(|(p, _)| (p.code.clone(), p.secret.clone()))
+        .collect();
+    if passes.is_empty() {
+        return Ok(None);
+    }
+    let doc = crate::kiosk::receipt::guest_passes_doc(
+        to.letterhead,
+        &passes,
+        &level,
+        day,
+        to.paper,
+        to.lang,
+    );
+    Ok(Some((doc, passes.into_iter().map(|(_, s)| s).collect())))
+}
+
+/// Records which passes printed: the first `printed` of `secrets`.
+pub fn mark_passes_printed(
+    store: &Store,
+    secrets: &[String],
+    printed: usize,
+    now_ms: i64,
+) -> Result<(), String> {
+    let done: Vec<String> = secrets.iter().take(printed).cloned().collect();
+    store
+        .write(move |tx| {
+            crate::kiosk::check_ins::mark_printed(tx, &done, now_ms).map_err(|e| {
+                crate::replica::ReplicaError::Corrupt {
+                    table: "guest_passes",
+                    detail: e.to_string(),
+                }
+            })
+        })
+        .map_err(|e| e.to_string())
+}
+
+/// Prints again the guest passes of a member's latest check-in on `day` that did not come out
+/// (the paper ran out), or all of them with `again`, and records which printed. Returns
+/// (printed, to print). The passes are those the check-in signed: printing again makes none.
+pub fn print_passes(
+    store: &Store,
+    to: &PassPrinting<'_>,
+    membership_id: &str,
+    day: chrono::NaiveDate,
+    again: bool,
+    now_ms: i64,
+) -> Result<(usize, usize), String> {
+    let conn = store.reader().map_err(|e| e.to_string())?;
+    let Some((doc, secrets)) = passes_to_print(&conn, to, membership_id, day, again)? else {
+        return Ok((0, 0));
+    };
+    let report = to
+        .printer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .print(&doc)
+        .map_err(|e| e.to_string())?;
+    let printed = report.printed.min(secrets.len());
+    mark_passes_printed(store, &secrets, printed, now_ms)?;
+    Ok((printed, secrets.len()))
+}
+
 /// The kiosk's till as the config sets it up.
 pub fn sales(
     cfg: &DeviceConfig,

@@ -54,6 +54,11 @@ enum Input {
     TerminalChecked(bool),
     /// A technician's print job (test page, an order again).
     TechPrinted(Result<PrintReport, PrinterError>),
+    /// A technician's printing of a check-in's guest passes again: their secrets, in order.
+    TechPassesPrinted {
+        secrets: Vec<String>,
+        result: Result<PrintReport, PrinterError>,
+    },
     Event(Event),
     Paid(Result<Result<CommittedOrder, NotPaid>, SaleError>),
     Printed {
@@ -238,6 +243,9 @@ impl KioskShell {
             Input::Hub { answer, request_id } => self.hub_answered(answer, request_id),
             Input::TerminalChecked(reachable) => self.terminal_checked(reachable),
             Input::TechPrinted(result) => self.tech_printed(result),
+            Input::TechPassesPrinted { secrets, result } => {
+                self.tech_passes_printed(&secrets, result)
+            }
         };
         self.handle(event, Instant::now());
         true

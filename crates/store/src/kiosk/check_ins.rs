@@ -165,6 +165,56 @@ pub fn passes(conn: &Connection, scan_id: i64) -> Result<Vec<GuestPass>, OrderEr
     Ok(out)
 }
 
+/// A check-in's guest passes as the desk sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckInPasses {
+    pub scan_id: i64,
+    pub membership_id: String,
+    /// Each pass, and whether it came out of the printer.
+    pub passes: Vec<(GuestPass, bool)>,
+}
+
+impl CheckInPasses {
+    pub fn printed(&self) -> usize {
+        self.passes.iter().filter(|(_, printed)| *printed).count()
+    }
+}
+
+/// The guest passes valid on `day`, by check-in, the latest check-in first.
+pub fn passes_on(conn: &Connection, day: NaiveDate) -> Result<Vec<CheckInPasses>, OrderError> {
+    let mut st = conn.prepare_cached(
+        "SELECT scan_id, membership_id, secret, code, printed_at_ms IS NOT NULL
+         FROM guest_passes WHERE valid_on = ?1 ORDER BY scan_id DESC, ticket_id",
+    )?;
+    let rows = st.query_map([day.to_string()], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, bool>(4)?,
+        ))
+    })?;
+    let mut out: Vec<CheckInPasses> = Vec::new();
+    for row in rows {
+        let (scan_id, membership_id, secret, code, printed) = row?;
+        let pass = GuestPass {
+            secret,
+            code,
+            valid_on: day,
+        };
+        match out.last_mut() {
+            Some(last) if last.scan_id == scan_id => last.passes.push((pass, printed)),
+            _ => out.push(CheckInPasses {
+                scan_id,
+                membership_id,
+                passes: vec![(pass, printed)],
+            }),
+        }
+    }
+    Ok(out)
+}
+
 /// Check-ins recorded at this kiosk on the local day `day`, and the guests they brought.
 pub fn count_on(conn: &Connection, day: NaiveDate) -> Result<(u32, u32), OrderError> {
     let prefix = format!("{day}T%");

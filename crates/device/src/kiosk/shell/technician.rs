@@ -17,7 +17,7 @@ use crate::kiosk::escpos::{Block, PrintDoc};
 use crate::kiosk::out_of_order::{Health, OutOfOrder, judge};
 use crate::replica;
 use crate::screens::technician_view::{
-    PaymentLine, TechAction, TechFacts, TechPanel, TerminalFacts, panel,
+    LastPasses, PaymentLine, TechAction, TechFacts, TechPanel, TerminalFacts, panel,
 };
 use crate::sync::LinkStatus;
 use crate::technician::common::FACTS_REFRESH;
@@ -289,6 +289,19 @@ impl KioskShell {
                 |r| r.get(0),
             )
             .ok();
+        let today = self.now_local().date();
+        let last_passes = crate::kiosk::check_ins::passes_on(conn, today)
+            .map_err(|e| replica::ReplicaError::Corrupt {
+                table: "guest_passes",
+                detail: e.to_string(),
+            })?
+            .into_iter()
+            .next()
+            .map(|c| LastPasses {
+                printed: c.printed(),
+                passes: c.passes.len(),
+                membership_id: c.membership_id,
+            });
         let payments: Vec<PaymentLine> = conn
             .prepare(
                 "SELECT created_at_ms, amount, currency, state FROM payment_intents
@@ -320,6 +333,7 @@ impl KioskShell {
                 .as_ref()
                 .map(|_| self.flow.printer_problem()),
             last_order,
+            last_passes,
             // A volunteer time clock takes no payments.
             terminal: self.parts.sales.as_ref().map(|_| TerminalFacts {
                 kind: t.terminal_kind.clone(),
@@ -367,6 +381,7 @@ impl KioskShell {
                 }
             },
             TechAction::ReprintLastOrder => self.reprint_last_order(),
+            TechAction::ReprintLastPasses => self.reprint_last_passes(),
             TechAction::PulseRelay => "This kiosk has no relay.".to_owned(),
             TechAction::ServiceOff | TechAction::ServiceOn => {
                 let on = action == TechAction::ServiceOff;
@@ -410,6 +425,55 @@ impl KioskShell {
         // The printer's state may have changed: check it again.
         self.check_printer();
         Event::Tick
+    }
+
+    pub(super) fn tech_passes_printed(
+        &mut self,
+        secrets: &[String],
+        result: Result<crate::kiosk::printer::PrintReport, crate::kiosk::printer::PrinterError>,
+    ) -> Event {
+        let printed = result.as_ref().map_or(0, |r| r.printed);
+        let now_ms = self.parts.clock.now().timestamp_millis();
+        if let Err(e) =
+            crate::kiosk::runtime::mark_passes_printed(&self.parts.store, secrets, printed, now_ms)
+        {
+            tracing::error!(error = %e, "could not record which guest passes were printed");
+        }
+        self.tech_printed(result)
+    }
+
+    /// Every guest pass of today's last check-in with passes, again.
+    fn reprint_last_passes(&mut self) -> String {
+        let Some(last) = self.tech.facts.last_passes.clone() else {
+            return "No guest passes today.".to_owned();
+        };
+        let Some(printer) = self.parts.printer.clone() else {
+            return "No printer is configured.".to_owned();
+        };
+        let to = crate::kiosk::runtime::PassPrinting {
+            printer: printer.clone(),
+            letterhead: &self.parts.letterhead,
+            paper: self.parts.paper,
+            lang: self.flow.config().default_lang,
+        };
+        let day = self.now_local().date();
+        match crate::kiosk::runtime::passes_to_print(
+            &self.parts.reader,
+            &to,
+            &last.membership_id,
+            day,
+            true,
+        ) {
+            Ok(Some((doc, secrets))) => {
+                self.print_on_worker(printer, doc, move |result| Input::TechPassesPrinted {
+                    secrets,
+                    result,
+                });
+                format!("Printing the guest passes of {} again…", last.membership_id)
+            }
+            Ok(None) => "No guest passes today.".to_owned(),
+            Err(e) => format!("Not printed: {e}"),
+        }
     }
 
     fn reprint_last_order(&mut self) -> String {
