@@ -153,4 +153,19 @@ async fn a_kiosk_killed_at_any_step_of_a_payment_neither_loses_nor_doubles_it() 
         text.contains("KC-00001") && text.contains("KC-00002"),
         "{text}"
     );
+    // No member checked in here: no guest passes to list or print, said in words.
+    let passes = tokio::task::block_in_place(|| portico(&["kiosk", "passes", "--config", &config]));
+    let text = String::from_utf8_lossy(&passes.stdout);
+    assert!(
+        passes.status.success() && text.contains("no guest passes today"),
+        "{text}"
+    );
+    let unknown = tokio::task::block_in_place(|| {
+        portico(&["kiosk", "reprint-passes", "--config", &config, "M7999999"])
+    });
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        !unknown.status.success() && err.contains("no guest passes for M7999999"),
+        "{err}"
+    );
 }
