@@ -286,6 +286,37 @@ impl Kiosk {
         self.device.engine.pull_all(None).await.unwrap();
         (m, who)
     }
+
+    /// A Family member `id` checks in with two guests while the printer has paper for one
+    /// piece: the visit is recorded, one guest pass prints and the other is owed.
+    pub async fn checked_in_with_a_pass_owed(&mut self, id: &str) -> MembershipDto {
+        use portico::kiosk::checkout::{Event, Printed, Screen, Tap};
+        let (m, _) = self
+            .member(id, "Family", 2, tomorrow() + chrono::Duration::days(90))
+            .await;
+        self.printer.paper_for(1);
+        let mut send = |e: Event| self.shell.handle(e, std::time::Instant::now());
+        send(Event::Scanned {
+            membership_id: m.membership_id.clone(),
+        });
+        send(Event::Tap(Tap::Guests(1)));
+        send(Event::Tap(Tap::Guests(1)));
+        send(Event::Tap(Tap::CheckIn));
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < until
+            && self.shell.flow().screen() == &Screen::CheckInSaving
+        {
+            self.shell.pump(Duration::from_millis(100));
+        }
+        assert_eq!(
+            self.shell.flow().screen(),
+            &Screen::CheckedIn {
+                printed: Printed::NotAll
+            }
+        );
+        assert_eq!(self.printer.printed().len(), 1);
+        m
+    }
 }
 
 /// The code the hub sent for Find My Membership request `request_id` (read from its

@@ -429,28 +429,7 @@ async fn guest_passes_the_paper_ran_out_on_are_printed_again_at_the_desk() {
     use portico::kiosk::runtime::{PassPrinting, print_passes};
 
     let mut k = kiosk().await;
-    let (m, _) = k
-        .member(
-            "M7000004",
-            "Family",
-            2,
-            tomorrow() + chrono::Duration::days(90),
-        )
-        .await;
-    k.printer.paper_for(1);
-    k.send(Event::Scanned {
-        membership_id: m.membership_id.clone(),
-    });
-    k.send(Event::Tap(Tap::Guests(1)));
-    k.send(Event::Tap(Tap::Guests(1)));
-    k.send(Event::Tap(Tap::CheckIn));
-    assert_eq!(
-        k.settle_check_in(),
-        Screen::CheckedIn {
-            printed: Printed::NotAll
-        }
-    );
-    assert_eq!(k.printer.printed().len(), 1);
+    let m = k.checked_in_with_a_pass_owed("M7000006").await;
     let codes: Vec<(String, bool)> = {
         let db = k.device.engine.database();
         let conn = db.lock().unwrap();

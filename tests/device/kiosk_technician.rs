@@ -314,37 +314,8 @@ async fn a_hub_silent_longer_than_the_limit_puts_the_kiosk_out_of_order_even_aft
 /// them printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_printer_page_prints_the_last_guest_passes_again() {
-    use crate::common::kiosk::tomorrow;
-    use portico::kiosk::checkout::Printed;
     let mut k = kiosk().await;
-    let (m, _) = k
-        .member(
-            "M7000005",
-            "Family",
-            2,
-            tomorrow() + chrono::Duration::days(90),
-        )
-        .await;
-    k.printer.paper_for(1);
-    k.shell.handle(
-        Event::Scanned {
-            membership_id: m.membership_id.clone(),
-        },
-        Instant::now(),
-    );
-    k.visitor(Tap::Guests(1));
-    k.visitor(Tap::Guests(1));
-    k.visitor(Tap::CheckIn);
-    let until = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < until && k.shell.flow().screen() == &Screen::CheckInSaving {
-        k.shell.pump(Duration::from_millis(100));
-    }
-    assert_eq!(
-        k.shell.flow().screen(),
-        &Screen::CheckedIn {
-            printed: Printed::NotAll
-        }
-    );
+    let m = k.checked_in_with_a_pass_owed("M7000005").await;
     k.visitor(Tap::Finish);
     k.printer.refill();
 
