@@ -198,11 +198,12 @@ pub async fn run(command: KioskCommand) -> Result<()> {
                 println!("no guest passes today ({today})");
             }
             for c in check_ins {
+                let n = c.passes.len();
                 println!(
-                    "{:<12} check-in {:<6} {} guest passes, {} printed",
+                    "{:<12} check-in {:<6} {n} guest {}, {} printed",
                     c.membership_id,
                     c.scan_id,
-                    c.passes.len(),
+                    if n == 1 { "pass" } else { "passes" },
                     c.printed()
                 );
             }
@@ -241,7 +242,10 @@ pub async fn run(command: KioskCommand) -> Result<()> {
                     "{membership_id}: every guest pass of today's check-in has printed (--all prints them again)"
                 );
             } else {
-                println!("{membership_id}: {printed} of {passes} guest passes printed");
+                println!(
+                    "{membership_id}: {printed} of {passes} guest {} printed",
+                    if passes == 1 { "pass" } else { "passes" }
+                );
             }
             if printed < passes {
                 bail!("the printer stopped (paper, cover): refill it and run this again");
