@@ -20,7 +20,7 @@ pub enum ExportError {
     Csv(#[from] csv::Error),
 }
 
-fn yes(b: bool) -> &'static str {
+pub(crate) fn yes(b: bool) -> &'static str {
     if b { "Yes" } else { "No" }
 }
 

@@ -10,7 +10,7 @@ use portico_core::import::Mapping;
 use portico_core::kiosk::catalog::Admission;
 use portico_core::protocol::{CategoryDto, ProductDto, Resource, SaleDto, SlotDto, TaxRuleDto};
 
-use crate::export::ExportError;
+use crate::export::{ExportError, yes};
 use crate::store::HubStore;
 
 /// Writes rows whose cells are paired with their column names; a column the mapping leaves
@@ -34,10 +34,6 @@ fn write_table(
     }
     w.flush().map_err(csv::Error::from)?;
     Ok(n)
-}
-
-fn yes(b: bool) -> String {
-    if b { "Yes" } else { "No" }.to_owned()
 }
 
 /// Minor units as the CRM writes an amount: `24.95`.
@@ -82,7 +78,7 @@ pub fn tax_rules(store: &HubStore, mapping: &Mapping, to: impl Write) -> Result<
                     t.names.en,
                     t.names.es,
                     amount(i64::from(t.rate_bp)),
-                    yes(t.inclusive),
+                    yes(t.inclusive).to_owned(),
                 ]
             }),
     )
@@ -148,7 +144,7 @@ pub fn products(store: &HubStore, mapping: &Mapping, to: impl Write) -> Result<u
             s.sale_from.map(|t| t.to_rfc3339()).unwrap_or_default(),
             s.sale_until.map(|t| t.to_rfc3339()).unwrap_or_default(),
             s.channels.join(";"),
-            yes(s.member_benefit),
+            yes(s.member_benefit).to_owned(),
             s.ticket_uses.to_string(),
             offer.map(|o| o.level.clone()).unwrap_or_default(),
             offer
@@ -156,7 +152,7 @@ pub fn products(store: &HubStore, mapping: &Mapping, to: impl Write) -> Result<u
                 .unwrap_or_default(),
             offer.map(|o| o.months.to_string()).unwrap_or_default(),
             s.sort.to_string(),
-            yes(p.active),
+            yes(p.active).to_owned(),
         ]
     });
     write_table(to, &columns, rows)

@@ -767,16 +767,14 @@ impl KioskShell {
     ) -> Event {
         let report = print_report(result);
         self.last_print = Some(report);
-        let done: Vec<String> = secrets.iter().take(report.printed).cloned().collect();
-        let all = done.len() == secrets.len();
+        let all = report.printed >= secrets.len();
         let now_ms = self.parts.clock.now().timestamp_millis();
-        let marked = self.parts.store.write(move |tx| {
-            check_ins::mark_printed(tx, &done, now_ms).map_err(|e| replica::ReplicaError::Corrupt {
-                table: "guest_passes",
-                detail: e.to_string(),
-            })
-        });
-        if let Err(e) = marked {
+        if let Err(e) = crate::kiosk::runtime::mark_passes_printed(
+            &self.parts.store,
+            secrets,
+            report.printed,
+            now_ms,
+        ) {
             tracing::error!(error = %e, "could not record which guest passes were printed");
         }
         Event::Printed(if all { Printed::All } else { Printed::NotAll })
