@@ -300,6 +300,75 @@ async fn a_payment_that_does_not_go_through_leaves_no_order_no_tickets_and_no_he
     assert_eq!(counts(&kiosk).orders, 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_keeps_an_order_until_the_hub_has_it_and_then_for_keep_records() {
+    let hub = TestHub::start(50).await;
+    let clock = manual_clock();
+    let dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
+    let (kiosk, signer) = kiosk(&dev, clock.clone()).await;
+    let draft = basket(&kiosk, &buyer(&hub));
+    let terminal = Arc::new(SimulatedTerminal::in_memory());
+    let sales = till(&kiosk, clock.clone(), terminal.clone(), signer);
+    terminal.script([SimStep::Decline]);
+    let declined = tokio::task::block_in_place(|| sales.pay(&draft, false)).unwrap();
+    assert_eq!(declined, Err(NotPaid::Declined));
+    let order = tokio::task::block_in_place(|| sales.pay(&draft, false))
+        .unwrap()
+        .unwrap();
+
+    // A day on, nothing is old enough to go.
+    clock.advance(chrono::Duration::days(1));
+    let done = kiosk.engine.housekeep().await.unwrap().kiosk_records;
+    assert_eq!(done.deleted(), 0, "{done:?}");
+
+    // A season on, the order never uploaded: it stays; the declined payment's intent goes.
+    clock.advance(chrono::Duration::days(100));
+    let done = kiosk.engine.housekeep().await.unwrap().kiosk_records;
+    assert_eq!(
+        (done.orders, done.intents, done.kept_unsent),
+        (0, 1, 1),
+        "{done:?}"
+    );
+    let c = counts(&kiosk);
+    assert_eq!(
+        (
+            c.orders,
+            c.payments,
+            c.tickets,
+            c.intents_completed,
+            c.intents_failed
+        ),
+        (1, 1, 3, 1, 0)
+    );
+
+    // The hub has it: the next housekeeping deletes the order, its payment and its tickets
+    // here; the hub still lists it.
+    let mut delivered = 0;
+    for _ in 0..2 {
+        delivered += kiosk.engine.push_once().await.unwrap().delivered;
+    }
+    assert_eq!(delivered, 2, "the buyer's update and the order");
+    let done = kiosk.engine.housekeep().await.unwrap().kiosk_records;
+    assert_eq!((done.orders, done.kept_unsent), (1, 0), "{done:?}");
+    let c = counts(&kiosk);
+    assert_eq!(
+        (c.orders, c.payments, c.tickets, c.intents_completed),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(sold_in_slot(&kiosk), 0);
+    let listed = hub
+        .store
+        .read(|c| portico::hub::orders::list(c, None))
+        .unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|o| o.order_no.as_str())
+            .collect::<Vec<_>>(),
+        [order.order_no.as_str()]
+    );
+}
+
 /// Where the kiosk dies during a payment.
 #[derive(Debug, Clone, Copy)]
 enum CrashAt {

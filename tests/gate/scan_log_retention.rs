@@ -117,7 +117,7 @@ async fn folded_scans_keep_each_tickets_uses_and_change_no_decision() {
     let d = gate.scan(&ticket("NO-SUCH"), None, 1, day40).unwrap();
     assert_eq!(d.outcome, Outcome::Deny);
     drop(gate);
-    let (_, done) = device.engine.housekeep().await.unwrap();
+    let done = device.engine.housekeep().await.unwrap().scans;
     assert_eq!(done.folded, 4, "{done:?}");
     // The open ticket keeps its two uses; the day ticket's day is over and the member burns
     // none, so they leave nothing behind.
@@ -157,7 +157,7 @@ async fn folded_scans_keep_each_tickets_uses_and_change_no_decision() {
     assert_eq!(member_again.outcome, Outcome::Admit);
 
     // Running it again folds nothing new: everything left is inside the retention.
-    let (_, again) = device.engine.housekeep().await.unwrap();
+    let again = device.engine.housekeep().await.unwrap().scans;
     assert_eq!(again.folded, 0);
     assert_eq!(tallies(&db), [("ticket:OPEN-THREE".to_string(), 2)]);
 }
@@ -189,7 +189,7 @@ async fn scans_the_hub_has_not_received_are_kept_and_scan_ids_are_never_reused()
     // The gate was offline the whole time: forty days later nothing has reached the hub, so
     // nothing is folded.
     clock.set(later(40, 10).utc);
-    let (_, offline) = device.engine.housekeep().await.unwrap();
+    let offline = device.engine.housekeep().await.unwrap().scans;
     assert_eq!(offline.folded, 0);
     assert_eq!(
         offline.kept_unsent, 2,
@@ -200,7 +200,7 @@ async fn scans_the_hub_has_not_received_are_kept_and_scan_ids_are_never_reused()
     // Back online: the rows go up, and the next housekeeping folds all but the newest scan.
     let pushed = device.engine.push_once().await.unwrap();
     assert_eq!(pushed.delivered, 3);
-    let (_, online) = device.engine.housekeep().await.unwrap();
+    let online = device.engine.housekeep().await.unwrap().scans;
     assert_eq!(online.folded, 2, "{online:?}");
     assert_eq!(online.kept_unsent, 0);
     let left = scan_ids(&db);

@@ -38,7 +38,9 @@ fn write_table(
 
 /// Minor units as the CRM writes an amount: `24.95`.
 fn amount(m: MinorUnits) -> String {
-    format!("{}.{:02}", m / 100, m % 100)
+    let sign = if m < 0 { "-" } else { "" };
+    let abs = m.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
 pub fn categories(store: &HubStore, mapping: &Mapping, to: impl Write) -> Result<u64, ExportError> {
@@ -216,4 +218,22 @@ pub fn slots(store: &HubStore, mapping: &Mapping, to: impl Write) -> Result<u64,
             ]
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn amounts_are_written_as_the_import_reads_them() {
+        let cases = [
+            (2450, "24.50"),
+            (5, "0.05"),
+            (0, "0.00"),
+            (-50, "-0.50"),
+            (-1205, "-12.05"),
+            (i64::MIN, "-92233720368547758.08"),
+        ];
+        for (minor, want) in cases {
+            assert_eq!(super::amount(minor), want, "{minor}");
+        }
+    }
 }

@@ -26,6 +26,7 @@ pub mod kiosk {
     pub mod check_ins;
     pub mod leases;
     pub mod orders;
+    pub mod retention;
 }
 
 /// Intake's decision (core) and its writes to the database (here).

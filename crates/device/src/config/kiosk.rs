@@ -64,6 +64,9 @@ pub struct KioskConfig {
     /// The ticket-signing key (made at first start); `None`: `kiosk-signing.key` in the
     /// data directory.
     pub key_file: Option<PathBuf>,
+    /// How long orders, guest passes, timesheets and seat-lease calls are kept once the hub
+    /// has them ([`crate::kiosk::retention`]).
+    pub keep_records: Duration,
     /// `None`: no printer; the kiosk does not sell (it could not print the tickets).
     pub printer: Option<PrinterConfig>,
     pub terminal: TerminalConfig,
@@ -171,6 +174,16 @@ pub(super) fn validate(
         .key_file
         .filter(|s| !s.trim().is_empty())
         .map(|s| resolve(base, &s));
+    let keep_records = duration(
+        p,
+        "kiosk.keep_records",
+        k.keep_records,
+        crate::kiosk::retention::DEFAULT_KEEP,
+        (
+            crate::kiosk::retention::MIN_KEEP,
+            crate::kiosk::retention::MAX_KEEP,
+        ),
+    );
     let printer = match k.printer {
         None => Some(None),
         Some(raw) => printer(p, base, raw).map(Some),
@@ -208,6 +221,7 @@ pub(super) fn validate(
         offline_limit: offline_limit?,
         order_prefix,
         key_file,
+        keep_records: keep_records?,
         printer: printer?,
         terminal: terminal?,
         leases: leases?,

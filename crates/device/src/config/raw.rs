@@ -62,6 +62,7 @@ pub struct RawKiosk {
     pub offline_limit: Option<String>,
     pub order_prefix: Option<String>,
     pub key_file: Option<String>,
+    pub keep_records: Option<String>,
     pub printer: Option<RawKioskPrinter>,
     pub terminal: Option<RawKioskTerminal>,
     pub leases: Option<RawKioskLeases>,

@@ -21,6 +21,7 @@ use super::client::{HubClient, SyncError, decode_page};
 use crate::clock::Clock;
 use crate::config::DeviceConfig;
 use crate::gate::retention::{self, Compaction};
+use crate::kiosk::retention as kiosk_retention;
 use crate::outbox;
 use crate::protocol::{
     CategoryDto, Change, ConstituentDto, FeedPage, JobDto, MembershipDto, MergeDto, ProductDto,
@@ -255,6 +256,22 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(3600);
 const HOUSEKEEPING_BACKLOG: Duration = Duration::from_secs(10);
 /// Scans one housekeeping call folds, at most (about a second's work).
 pub const HOUSEKEEPING_SCANS: usize = 20_000;
+/// Writer jobs of kiosk records one housekeeping call deletes, at most
+/// ([`kiosk_retention::BATCH`] orders each).
+const HOUSEKEEPING_RECORD_JOBS: usize = 50;
+
+/// What one housekeeping call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Housekeeping {
+    /// Delivered outbox rows deleted.
+    pub outbox_pruned: usize,
+    /// The gate's scan-log fold.
+    pub scans: Compaction,
+    /// The kiosk's records deleted, and those kept until the hub has them.
+    pub kiosk_records: kiosk_retention::Pruned,
+    /// Kiosk records were left for the next call (it stopped at its limit).
+    pub kiosk_more: bool,
+}
 
 fn local<E: std::fmt::Display>(e: E) -> SyncError {
     SyncError::Local(e.to_string())
@@ -574,20 +591,22 @@ impl SyncEngine {
     }
 
     /// Hourly upkeep of what the device itself writes: delivered outbox rows older than
-    /// `sync.keep_delivered` are deleted, and on a gate the scan log's scans older than
+    /// `sync.keep_delivered` are deleted; on a gate the scan log's scans older than
     /// `gate.scan_log_retention` are folded into use tallies ([`crate::gate::retention`]),
-    /// [`HOUSEKEEPING_SCANS`] at most per call, in small writer jobs.
-    pub async fn housekeep(&self) -> Result<(usize, Compaction), SyncError> {
+    /// [`HOUSEKEEPING_SCANS`] at most per call, in small writer jobs; and a kiosk's records
+    /// older than `kiosk.keep_records` that the hub has are deleted
+    /// ([`crate::kiosk::retention`]), a batch per writer job.
+    pub async fn housekeep(&self) -> Result<Housekeeping, SyncError> {
         let now = self.clock.now();
         let keep = chrono::Duration::from_std(self.cfg.sync.keep_delivered).unwrap_or_default();
         let before = (now - keep).timestamp_millis();
         let pruned = self
             .write(move |tx| outbox::prune_delivered(tx, before))
             .await?;
+        let zone = self.cfg.timezone;
         let compaction = match self.cfg.gate.as_ref().map(|g| g.scan_log_retention) {
             Some(keep) => {
                 let store = self.store.clone();
-                let zone = self.cfg.timezone;
                 let cutoff = retention::Cutoff::before(now, keep, |t| {
                     crate::gate::station::now_local(t, zone).local
                 });
@@ -599,6 +618,36 @@ impl SyncEngine {
             }
             None => Compaction::default(),
         };
+        // Every device's database has the kiosk's tables; a device that never sold finds
+        // nothing to do.
+        let keep_records = self
+            .cfg
+            .kiosk
+            .as_ref()
+            .map_or(kiosk_retention::DEFAULT_KEEP, |k| k.keep_records);
+        let cutoff = kiosk_retention::Cutoff::before(
+            now.timestamp_millis(),
+            crate::gate::station::now_local(now, zone).local,
+            keep_records,
+        );
+        let mut records = kiosk_retention::Pruned::default();
+        let mut records_more = false;
+        for _ in 0..HOUSEKEEPING_RECORD_JOBS {
+            let (done, more) = self
+                .write(move |tx| kiosk_retention::prune(tx, cutoff))
+                .await?;
+            records.orders += done.orders;
+            records.intents += done.intents;
+            records.guest_passes += done.guest_passes;
+            records.timesheets += done.timesheets;
+            records.lease_calls += done.lease_calls;
+            records.leases += done.leases;
+            records.kept_unsent = done.kept_unsent;
+            records_more = more;
+            if !more {
+                break;
+            }
+        }
         if pruned > 0 || compaction.folded > 0 || compaction.kept_unsent > 0 {
             tracing::info!(
                 outbox_pruned = pruned,
@@ -609,7 +658,24 @@ impl SyncEngine {
                 "housekeeping"
             );
         }
-        Ok((pruned, compaction))
+        if records.deleted() > 0 || records.kept_unsent > 0 {
+            tracing::info!(
+                orders = records.orders,
+                payment_intents = records.intents,
+                guest_passes = records.guest_passes,
+                timesheets = records.timesheets,
+                lease_calls = records.lease_calls,
+                leases = records.leases,
+                kept_unsent = records.kept_unsent,
+                "kiosk records older than kiosk.keep_records deleted"
+            );
+        }
+        Ok(Housekeeping {
+            outbox_pruned: pruned,
+            scans: compaction,
+            kiosk_records: records,
+            kiosk_more: records_more,
+        })
     }
 
     /// Purges merged-away records when the purge interval has passed since the last purge.
@@ -871,8 +937,9 @@ impl SyncEngine {
                     };
                     if std::time::Instant::now() >= housekeeping_due {
                         let next = match me.housekeep().await {
-                            // A long scan log is folded a slice at a time.
-                            Ok((_, fold)) if fold.more => HOUSEKEEPING_BACKLOG,
+                            // A long scan log is folded, and a kiosk's years of records
+                            // deleted, a slice at a time.
+                            Ok(done) if done.scans.more || done.kiosk_more => HOUSEKEEPING_BACKLOG,
                             Ok(_) => HOUSEKEEPING_INTERVAL,
                             Err(e) => {
                                 tracing::warn!(error = %e, "housekeeping failed; tried again in an hour");

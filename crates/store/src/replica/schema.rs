@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (9, V9),
     (10, V10),
     (11, V11),
+    (12, V12),
 ];
 
 /// Every migration in order: the DDL of a fresh replica (the sync benchmark's `sqlite3`
@@ -573,4 +574,15 @@ CREATE TABLE timesheets (
     outbox_key     TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX timesheets_day ON timesheets(day);
+"#;
+
+/// Indexes for what a kiosk reads by time (its latest order and payments, today's guest passes,
+/// the orders not printed) and for the hourly pruning of its records older than
+/// `kiosk.keep_records`.
+pub const V12: &str = r#"
+CREATE INDEX orders_created ON orders(created_at_ms);
+CREATE INDEX orders_not_printed ON orders(print_state) WHERE print_state != 'printed';
+CREATE INDEX payment_intents_created ON payment_intents(created_at_ms);
+CREATE INDEX guest_passes_day ON guest_passes(valid_on, scan_id);
+CREATE INDEX lease_ops_created ON lease_ops(created_at_ms);
 "#;
