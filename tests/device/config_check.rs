@@ -651,6 +651,18 @@ fn config_check_refuses_everything_run_would_refuse() {
             words: "out of range",
         },
         Case {
+            what: "kiosk records kept a day (too short to print a visitor's tickets again)",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                ("[gate]", "[kiosk]\nkeep_records = \"1day\"\n[gate]"),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 15,
+            key: "kiosk.keep_records",
+            words: "out of range (7days to 10years)",
+        },
+        Case {
             what: "a technician card too short to be safe",
             edits: &[
                 ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
