@@ -11,7 +11,9 @@
 //!   with QEMU's `screendump`, and staff's taps through a USB tablet, libinput and udev.
 //!
 //! The gate decides from the replica it was given and queues its scans; one test gives the VM a
-//! network card and a hub on the host that comes back after being down.
+//! network card, a hub on the host that comes back after being down, and a data disk whose
+//! power is cut (QEMU killed, the disk written through with every write synced): the scans the
+//! gate recorded before the cut are on the disk after it, and reach the hub once each.
 //!
 //! Needs a `kms` build, `qemu-system-x86_64`, busybox, udev, an unpacked Debian `linux-image`
 //! package (`PORTICO_VM_KERNEL`) and the GPIO simulator built for it (`PORTICO_VM_GPIO_SIM`);
@@ -54,8 +56,10 @@ impl Drop for Vm {
 
 impl Vm {
     /// With `network`, the VM has a virtio NIC on QEMU's user network, where the host is
-    /// 10.0.2.2.
-    fn boot(dir: &Path, kernel: &Path, initrd: &Path, network: bool) -> Vm {
+    /// 10.0.2.2; with `disk`, a virtio disk (a raw image) that QEMU writes through with every
+    /// write synced (`cache=directsync`), so that killing QEMU is a power cut: what the guest
+    /// had only in its page cache is gone, what its `fsync` returned from is on the image.
+    fn boot(dir: &Path, kernel: &Path, initrd: &Path, network: bool, disk: Option<&Path>) -> Vm {
         let vmlinuz = std::fs::read_dir(kernel.join("boot"))
             .expect("kernel's boot folder")
             .flatten()
@@ -74,7 +78,17 @@ impl Vm {
             )
         };
         let file = |name: &str| format!("file:{}", dir.join(name).to_string_lossy());
-        let qemu = Command::new("qemu-system-x86_64")
+        let mut qemu = Command::new("qemu-system-x86_64");
+        if let Some(disk) = disk {
+            qemu.args([
+                "-drive",
+                &format!(
+                    "file={},format=raw,if=virtio,cache=directsync",
+                    disk.to_string_lossy()
+                ),
+            ]);
+        }
+        let qemu = qemu
             .args(["-accel", "tcg", "-m", "1024", "-smp", "2", "-no-reboot"])
             .arg("-kernel")
             .arg(&vmlinuz)
@@ -125,6 +139,19 @@ impl Vm {
             qmp,
             scanner,
             control,
+        }
+    }
+
+    /// Waits until the VM has powered itself off.
+    fn wait_off(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.qemu.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the VM did not power off within {within:?}; console:\n{}",
+                self.console()
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -457,6 +484,8 @@ struct Machine {
     gpio: bool,
     /// A network interface on QEMU's user network.
     network: bool,
+    /// The device's data directory on this disk image (ext4) rather than in the initramfs.
+    disk: Option<PathBuf>,
 }
 
 /// The gate of `device` (a folder with `gate.toml`) booted in a VM, started and showing Ready.
@@ -482,9 +511,18 @@ fn boot_gate(work: &Path, device: &Path, machine: Machine) -> Vm {
     }
     assert!(build.status().unwrap().success(), "mkinitramfs.sh failed");
 
-    let mut vm = Vm::boot(work, &kernel, &initrd, machine.network);
+    let mut vm = Vm::boot(
+        work,
+        &kernel,
+        &initrd,
+        machine.network,
+        machine.disk.as_deref(),
+    );
     if machine.network {
         vm.wait_line(&["APPLIANCE: network up"], 1, BOOT);
+    }
+    if machine.disk.is_some() {
+        vm.wait_line(&["APPLIANCE: data disk mounted"], 1, BOOT);
     }
     if machine.gpio {
         vm.wait_line(&["APPLIANCE: gpio chip"], 1, BOOT);
@@ -709,6 +747,18 @@ impl Hub {
         }
     }
 
+    /// Whether the hub has taken in the row with this idempotency key.
+    fn has(&self, key: &str) -> bool {
+        let conn = rusqlite::Connection::open(self.dir.join("hub.db")).unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM inbox WHERE idempotency_key = ?1",
+            [key],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+            == 1
+    }
+
     /// `(kind, count)` of what the hub has taken in from `device`.
     fn inbox(&self, device: &str) -> Vec<(String, u32)> {
         let conn = rusqlite::Connection::open(self.dir.join("hub.db")).unwrap();
@@ -755,7 +805,7 @@ fn portico(args: &[&str], dir: &Path) {
 
 #[test]
 #[ignore = "boots a VM: run by .ci/appliance (needs qemu, a Debian kernel and a kms build)"]
-fn scans_made_while_the_hub_is_down_reach_it_once_it_is_back() {
+fn scans_made_while_the_hub_is_down_survive_a_power_cut_and_reach_it_once_it_is_back() {
     // A hub whose certificate also names 10.0.2.2, the host as QEMU's user network shows it.
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
@@ -818,27 +868,115 @@ fn scans_made_while_the_hub_is_down_reach_it_once_it_is_back() {
     )
     .unwrap();
 
-    // The hub goes down; the gate boots and admits two visitors offline.
-    drop(hub);
-    let network = Machine {
+    // The device's data directory goes on a disk of its own.
+    let disk = w.join("data.img");
+    make_disk(&device.join("data"), &disk);
+    std::fs::remove_dir_all(device.join("data")).unwrap();
+    let machine = || Machine {
         network: true,
+        disk: Some(disk.clone()),
         ..Machine::default()
     };
-    let mut vm = boot_gate(w, &device, network);
+
+    // The hub goes down; the gate boots and admits two visitors offline.
+    drop(hub);
+    let mut vm = boot_gate(w, &device, machine());
     vm.scan_serial(codes.ticket.as_bytes());
     vm.scan_wedge(&codes.membership);
     vm.wait_line(&["scan decided", "outcome=Admit"], 2, STEP);
     vm.wait_pulses(2);
+    let acknowledged: Vec<String> = (1..=2)
+        .map(|n| key_of(&vm.wait_line(&["scan recorded"], n, STEP)))
+        .collect();
     vm.wait_line(&["upload failed; rows kept for retry"], 1, STEP);
 
-    // The hub is back: the queued scans reach it, once each.
+    // The power goes: QEMU is killed, and with it everything the guest had not written.
+    let before = vm.console();
+    drop(vm);
+
+    // Power and the hub are back: the gate starts from what its disk kept, and the queued
+    // scans reach the hub, once each.
     let hub = Hub::start(&w.join("hub"), port);
+    let after = w.join("after-power-cut");
+    std::fs::create_dir_all(&after).unwrap();
+    let mut vm = boot_gate(&after, &device, machine());
     hub.wait_log("upload applied device=vm-gate-1", STEP);
     let stopped = stop(&mut vm);
     assert_eq!(stopped.pending, 0, "{}", vm.console());
     assert!(!stopped.link.contains("OFFLINE"), "{}", stopped.link);
     let inbox = hub.inbox("vm-gate-1");
     assert!(inbox.contains(&("scan".to_owned(), 2)), "{inbox:?}");
+    for key in &acknowledged {
+        assert!(
+            hub.has(key),
+            "scan {key}, recorded before the power cut, is not at the hub; before:\n{before}"
+        );
+    }
+
+    // The disk as the gate left it: its database is whole and holds each scan once.
+    vm.wait_off(STEP);
+    let db = dump_database(&disk, &w.join("after"));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    for key in &acknowledged {
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM scans WHERE outbox_key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1, "scan {key} in the gate's scan log");
+    }
+}
+
+/// The outbox key a "scan recorded" line names.
+fn key_of(line: &str) -> String {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("key="))
+        .unwrap_or_else(|| panic!("no key in {line:?}"))
+        .to_owned()
+}
+
+/// An ext4 disk image holding the files of `dir`, as the VM's data disk.
+fn make_disk(dir: &Path, image: &Path) {
+    let out = Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-L", "portico-data", "-d"])
+        .arg(dir)
+        .arg(image)
+        .arg("64M")
+        .output()
+        .expect("mke2fs (Debian package e2fsprogs)");
+    assert!(
+        out.status.success(),
+        "mke2fs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The gate's database read out of the (unmounted) data disk into `dir`, with its WAL if the
+/// gate left one.
+fn dump_database(image: &Path, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for name in ["portico.db", "portico.db-wal"] {
+        let out = Command::new("debugfs")
+            .arg("-R")
+            .arg(format!("dump /{name} {}", dir.join(name).to_string_lossy()))
+            .arg(image)
+            .output()
+            .expect("debugfs (Debian package e2fsprogs)");
+        assert!(
+            out.status.success(),
+            "debugfs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let db = dir.join("portico.db");
+    assert!(db.exists(), "no portico.db on the data disk");
+    db
 }
 
 /// The credentials section of the appliance configs.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the initramfs of the appliance test: a Debian kernel's modules for the devices the VM
-# gives the gate (USB keyboard-wedge scanner, 16550 UARTs, a DRM/KMS display, a USB tablet
-# and a virtio NIC), udev (libinput classifies input devices by udev's properties), busybox, the
+# gives the gate (USB keyboard-wedge scanner, 16550 UARTs, a DRM/KMS display, a USB tablet,
+# a virtio NIC and a virtio disk with ext4), udev (libinput classifies input devices by udev's properties), busybox, the
 # `portico` binary with the shared libraries it links, and the device's files.
 #
 # usage: mkinitramfs.sh KERNEL_ROOT PORTICO_BIN DEVICE_DIR OUT.cpio.gz [GPIO_SIM.ko]
@@ -20,7 +20,8 @@ mkdir -p "$stage"/{bin,sbin,dev,proc,sys,run,tmp,etc,usr/share,lib/modules/"$kve
 
 # Modules, each after the ones it depends on.
 source "$here/modules.sh"
-stage_modules "$kroot" "$kver" "$stage" evdev xhci_pci usbhid hid_generic bochs configfs virtio_pci virtio_net
+stage_modules "$kroot" "$kver" "$stage" evdev xhci_pci usbhid hid_generic bochs configfs virtio_pci virtio_net \
+  crc32c_generic virtio_blk ext4
 
 if [[ -n "$gpio_sim" ]]; then
   mkdir -p "$stage/lib/modules/extra"
