@@ -951,6 +951,10 @@ fn scans_made_while_the_hub_is_down_survive_a_power_cut_and_reach_it_once_it_is_
     let logged: u32 = conn
         .query_row("SELECT count(*) FROM scans", [], |r| r.get(0))
         .unwrap();
+    eprintln!(
+        "power cut: {} scans acknowledged, {logged} on the disk",
+        acknowledged.len()
+    );
     assert!(
         (acknowledged.len()..=acknowledged.len() + 1).contains(&(logged as usize)),
         "{logged} scans, {} acknowledged",
