@@ -369,6 +369,137 @@ async fn a_kiosk_keeps_an_order_until_the_hub_has_it_and_then_for_keep_records()
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refunded_order_is_refused_at_every_gate_and_its_seats_go_back_on_sale() {
+    use portico::gate::Outcome;
+    use portico::gate::reason::{Reason, RevokedBy};
+    use portico::hub::refunds::{self, RefundRefused};
+
+    let hub = TestHub::start(200).await;
+    let clock = manual_clock();
+    let kiosk_dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
+    let (kiosk, signer) = kiosk(&kiosk_dev, clock.clone()).await;
+    let gate_dev = TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", crate::gate_common::TAIL);
+    let gate = gate_dev.open(clock.clone());
+    let terminal = Arc::new(SimulatedTerminal::in_memory());
+    let sales = till(&kiosk, clock.clone(), terminal, signer);
+    let order = tokio::task::block_in_place(|| sales.pay(&basket(&kiosk, &buyer(&hub)), true))
+        .unwrap()
+        .unwrap();
+    for _ in 0..2 {
+        kiosk.engine.push_once().await.unwrap();
+    }
+    let sold = || {
+        hub.store
+            .read(|c| portico::hub::leases::report(c, Some(SLOT)))
+            .unwrap()[0]
+            .sold
+    };
+    assert_eq!(sold(), 3);
+
+    // The gate admits the first ticket before the refund.
+    gate.engine.pull_all(None).await.unwrap();
+    let parser =
+        portico::input::credential::CredentialParser::new(gate.config.inputs.credentials.clone());
+    let (mut station, _) = crate::gate_common::station(&gate, clock.clone());
+    let scan = |text: &str| {
+        parser.parse(
+            "scanner",
+            text.as_bytes(),
+            portico::input::credential::FormatSet::barcode_default(),
+        )
+    };
+    let d = station
+        .scan(
+            &scan(&order.tickets[0]),
+            None,
+            1,
+            crate::gate_common::at(10, 5),
+        )
+        .unwrap();
+    assert_eq!(d.outcome, Outcome::Admit, "{d:?}");
+    drop(station);
+    // (The scan was made at 10:05 by the gate's reckoning; the clock moves past it.)
+    clock.advance(chrono::Duration::hours(2));
+    assert_eq!(gate.engine.push_once().await.unwrap().delivered, 1);
+
+    let refund = |order_no: &str, device: Option<&str>, reason: &str| {
+        hub.store
+            .write(|tx, seq| {
+                refunds::refund(
+                    tx,
+                    seq,
+                    order_no,
+                    device,
+                    reason,
+                    crate::common::start_time(),
+                )
+            })
+            .unwrap()
+    };
+    // Refusals first: they change nothing.
+    assert_eq!(
+        refund(&order.order_no, None, "  "),
+        Err(RefundRefused::NoReason)
+    );
+    assert_eq!(
+        refund("K1-99999", None, "wrong day"),
+        Err(RefundRefused::NoSuchOrder("K1-99999".into()))
+    );
+    assert_eq!(
+        refund(&order.order_no, Some("kiosk-2"), "wrong day"),
+        Err(RefundRefused::NoSuchOrder(order.order_no.clone()))
+    );
+    assert_eq!(sold(), 3);
+
+    let r = refund(&order.order_no, Some("kiosk-1"), "wrong day").unwrap();
+    assert_eq!(r.revoked.len(), 3);
+    assert_eq!(r.already_admitted.len(), 1, "{r:?}");
+    assert_eq!(r.seats_returned, [(SLOT.to_owned(), 3)]);
+    assert_eq!((r.gross, r.currency.as_str()), (6712, "USD"));
+    assert!(r.authorisation.is_some(), "{r:?}");
+    assert_eq!(sold(), 0, "the seats are back on sale");
+    let words = refunds::render(&r);
+    for part in [
+        "order K1-00001 refunded: 3 tickets revoked",
+        &format!("3 seats of {SLOT} back on sale"),
+        "already used at a gate",
+        "give $67.12 back",
+    ] {
+        assert!(words.contains(part), "{part:?} in {words}");
+    }
+    assert!(matches!(
+        refund(&order.order_no, None, "again"),
+        Err(RefundRefused::AlreadyRefunded { .. })
+    ));
+    let listed = hub
+        .store
+        .read(|c| portico::hub::orders::list(c, None))
+        .unwrap();
+    assert!(listed[0].refunded_at.is_some(), "{listed:?}");
+
+    // From its next pull the gate refuses the order's tickets, the kiosk's signature or not.
+    gate.engine.pull_all(None).await.unwrap();
+    let (mut station, _) = crate::gate_common::station(&gate, clock.clone());
+    for (i, ticket) in order.tickets.iter().enumerate().skip(1) {
+        let d = station
+            .scan(
+                &scan(ticket),
+                None,
+                1,
+                crate::gate_common::at(10, 10 + i as u32),
+            )
+            .unwrap();
+        assert_eq!(d.outcome, Outcome::Deny, "{d:?}");
+        assert_eq!(
+            d.reason,
+            Reason::Revoked {
+                by: RevokedBy::TicketStatus
+            }
+        );
+    }
+}
+
 /// Where the kiosk dies during a payment.
 #[derive(Debug, Clone, Copy)]
 enum CrashAt {

@@ -307,6 +307,25 @@ pub enum HubCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Refund an order (a kiosk's or the hub's own): its tickets are revoked (every gate
+    /// refuses them from its next pull) and its entry times' seats go back on sale. The money
+    /// goes back on the card terminal or through the payment provider: this prints how much
+    /// and the payment's authorisation.
+    Refund {
+        #[command(flatten)]
+        dir: HubDirArg,
+        /// The order number, as on the receipt (e.g. K1-00042, H-00007).
+        order_no: String,
+        /// The kiosk that sold it, when two kiosks have an order of that number.
+        #[arg(long, value_parser = device_id)]
+        device: Option<String>,
+        /// Why, in a few words (kept with the refund).
+        #[arg(long)]
+        reason: String,
+        /// Print the refund as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the venue's devices with what each last reported: last contact, firmware,
     /// uploads waiting and refused, time without the hub, an out-of-order kiosk.
     Devices {
@@ -712,7 +731,7 @@ pub async fn run(command: HubCommand) -> Result<()> {
             } else {
                 for o in &orders {
                     println!(
-                        "{:<10} {:<5} {:<16} {:<26} {:<12} {:>10} {:>2} tickets{}",
+                        "{:<10} {:<5} {:<16} {:<26} {:<12} {:>10} {:>2} tickets{}{}",
                         o.order_no,
                         o.source,
                         o.device_id.as_deref().unwrap_or("-"),
@@ -720,9 +739,38 @@ pub async fn run(command: HubCommand) -> Result<()> {
                         o.constituent.as_deref().unwrap_or("-"),
                         portico_core::kiosk::money::format(o.gross, &o.currency),
                         o.tickets,
-                        if o.offline { "  (sold offline)" } else { "" }
+                        if o.offline { "  (sold offline)" } else { "" },
+                        match &o.refunded_at {
+                            Some(at) => format!("  REFUNDED {at}"),
+                            None => String::new(),
+                        }
                     );
                 }
+            }
+        }
+        HubCommand::Refund {
+            dir,
+            order_no,
+            device,
+            reason,
+            json,
+        } => {
+            let store = HubStore::open(&HubDir::new(dir.dir).database())?;
+            let refund = store.write(|tx, seq| {
+                crate::refunds::refund(
+                    tx,
+                    seq,
+                    &order_no,
+                    device.as_deref(),
+                    &reason,
+                    chrono::Utc::now(),
+                )
+            })?;
+            let r = refund.map_err(|e| anyhow::anyhow!("not refunded: {e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", crate::refunds::render(&r));
             }
         }
         HubCommand::Devices {

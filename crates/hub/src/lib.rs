@@ -15,6 +15,7 @@ pub mod intake;
 pub mod keys;
 pub mod leases;
 pub mod orders;
+pub mod refunds;
 pub mod seed;
 pub mod server;
 pub mod store;

@@ -445,14 +445,18 @@ pub struct OrderRow {
     pub created_at: String,
     pub offline: bool,
     pub tickets: usize,
+    /// When the order was refunded (`portico hub refund`), if it was.
+    pub refunded_at: Option<String>,
 }
 
 /// Every order, oldest first; only `device`'s when given.
 pub fn list(conn: &Connection, device: Option<&str>) -> Result<Vec<OrderRow>> {
     let rows: Vec<(OrderRow, String)> = conn
         .prepare_cached(
-            "SELECT order_no, source, device_id, constituent, gross, currency, created_at, offline,
-                    doc FROM orders WHERE ?1 IS NULL OR device_id = ?1 ORDER BY created_at, order_no",
+            "SELECT o.order_no, o.source, o.device_id, o.constituent, o.gross, o.currency,
+                    o.created_at, o.offline, o.doc, r.refunded_at
+             FROM orders o LEFT JOIN order_refunds r ON r.order_id = o.order_id
+             WHERE ?1 IS NULL OR o.device_id = ?1 ORDER BY o.created_at, o.order_no",
         )?
         .query_map([device], |r| {
             Ok((
@@ -466,6 +470,7 @@ pub fn list(conn: &Connection, device: Option<&str>) -> Result<Vec<OrderRow>> {
                     created_at: r.get(6)?,
                     offline: r.get(7)?,
                     tickets: 0,
+                    refunded_at: r.get(9)?,
                 },
                 r.get(8)?,
             ))

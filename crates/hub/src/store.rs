@@ -139,6 +139,7 @@ impl HubStore {
         conn.execute_batch(super::leases::SCHEMA)?;
         conn.execute_batch(super::keys::SCHEMA)?;
         conn.execute_batch(super::orders::SCHEMA)?;
+        conn.execute_batch(super::refunds::SCHEMA)?;
         conn.execute_batch(super::volunteers::SCHEMA)?;
         conn.execute_batch(super::fleet::SCHEMA)?;
         conn.execute(
