@@ -315,6 +315,26 @@ async fn a_kiosk_keeps_an_order_until_the_hub_has_it_and_then_for_keep_records()
     let order = tokio::task::block_in_place(|| sales.pay(&draft, false))
         .unwrap()
         .unwrap();
+    // The kiosk held a lease of the slot's seats, as a selling kiosk does.
+    let lease_sold = || {
+        let conn = kiosk.engine.database();
+        let conn = conn.lock().unwrap();
+        portico::kiosk::leases::lease(&conn, SLOT)
+            .unwrap()
+            .map(|l| (l.seats, l.sold))
+    };
+    let close = format!("{}T10:00:00", anchor());
+    kiosk
+        .store
+        .write(move |tx| {
+            Ok(tx.execute(
+                "INSERT INTO leases (slot_id, seats, sales_close, updated_at_ms)
+                 VALUES (?1, 3, ?2, 0)",
+                [SLOT, &close],
+            )?)
+        })
+        .unwrap();
+    assert_eq!(lease_sold(), Some((3, 3)));
 
     // A day on, nothing is old enough to go.
     clock.advance(chrono::Duration::days(1));
@@ -356,6 +376,11 @@ async fn a_kiosk_keeps_an_order_until_the_hub_has_it_and_then_for_keep_records()
         (0, 0, 0, 0)
     );
     assert_eq!(sold_in_slot(&kiosk), 0);
+    assert_eq!(
+        lease_sold(),
+        Some((3, 3)),
+        "the lease still counts the order's seats sold: nothing to give back"
+    );
     let listed = hub
         .store
         .read(|c| portico::hub::orders::list(c, None))

@@ -243,8 +243,9 @@ pub fn report(
                         .to_string();
                     let (leased, sold) = conn.query_row(
                         "SELECT coalesce(sum(l.seats), 0),
-                            coalesce(sum((SELECT coalesce(sum(o.seats), 0) FROM order_lines o
-                                          WHERE o.slot_id = l.slot_id)), 0)
+                            coalesce(sum(l.pruned_seats
+                                + (SELECT coalesce(sum(o.seats), 0) FROM order_lines o
+                                   WHERE o.slot_id = l.slot_id)), 0)
                      FROM leases l WHERE l.sales_close > ?1",
                         [&local],
                         |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),

@@ -223,7 +223,7 @@ pub fn slots(store: &HubStore, mapping: &Mapping, to: impl Write) -> Result<u64,
 #[cfg(test)]
 mod tests {
     #[test]
-    fn amounts_are_written_as_the_import_reads_them() {
+    fn amounts_are_written_with_two_decimals_and_their_sign() {
         let cases = [
             (2450, "24.50"),
             (5, "0.05"),

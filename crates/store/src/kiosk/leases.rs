@@ -21,7 +21,8 @@ pub struct SlotLease {
     pub slot_id: String,
     /// Seats the hub leased this kiosk (less returns sent).
     pub seats: u32,
-    /// Seats sold here: the sum of the slot's order lines.
+    /// Seats sold here: the slot's order lines, and the seats of its orders deleted since
+    /// (`kiosk.keep_records`, counted in `leases.pruned_seats`).
     pub sold: u32,
     /// Seats held by payments under way.
     pub intent_held: u32,
@@ -69,7 +70,8 @@ fn parse_local(s: &str) -> Result<NaiveDateTime> {
 }
 
 const SELECT: &str = "SELECT l.slot_id, l.seats, l.recall, l.sales_close,
-        (SELECT coalesce(sum(seats), 0) FROM order_lines o WHERE o.slot_id = l.slot_id),
+        l.pruned_seats
+          + (SELECT coalesce(sum(seats), 0) FROM order_lines o WHERE o.slot_id = l.slot_id),
         (SELECT coalesce(sum(h.seats), 0) FROM intent_holds h
            JOIN payment_intents p ON p.reference = h.reference AND p.state = 'started'
           WHERE h.slot_id = l.slot_id)

@@ -1,5 +1,6 @@
 //! How long a kiosk keeps what it sold, checked in and clocked: its records older than
-//! `kiosk.keep_records` (90 days unless configured) are deleted once the hub has them.
+//! `kiosk.keep_records` (90 days unless configured) are deleted once the hub has them (guest
+//! passes, which never go upstream, once their day is that long past).
 //!
 //! A kiosk's orders, payments, tickets, guest passes, timesheets and seat-lease calls are its
 //! own working copy: the hub holds the record (`portico hub orders`, the CRM's timesheets).
@@ -12,8 +13,11 @@
 //! - a **payment intent** that came to nothing (failed or voided) before the cutoff;
 //! - a **guest pass** for a day before the cutoff's day (it admits on its day only);
 //! - a **timesheet** of a day before the cutoff's day whose upload row is delivered;
-//! - a **seat-lease call** answered (or refused) before the cutoff, and a **lease** whose
-//!   sales closed before the cutoff, holding no seats and with no call under way.
+//! - a **seat-lease call** answered (or refused) before the cutoff.
+//!
+//! A deleted order's seats stay counted as sold on its slot's lease (`leases.pruned_seats`):
+//! the hub still counts them used, and a kiosk that counted fewer would think it held seats to
+//! give back. Leases themselves stay: the hub lists them for as long as it keeps them.
 //!
 //! Never deleted: anything whose upload row is pending or dead-lettered (a kiosk offline for a
 //! season keeps every order until the hub has it), a payment still being settled (`started`),
@@ -45,19 +49,13 @@ pub struct Pruned {
     pub guest_passes: usize,
     pub timesheets: usize,
     pub lease_calls: usize,
-    pub leases: usize,
     /// Orders and timesheets older than the cutoff whose upload is pending or dead-lettered.
     pub kept_unsent: usize,
 }
 
 impl Pruned {
     pub fn deleted(&self) -> usize {
-        self.orders
-            + self.intents
-            + self.guest_passes
-            + self.timesheets
-            + self.lease_calls
-            + self.leases
+        self.orders + self.intents + self.guest_passes + self.timesheets + self.lease_calls
     }
 }
 
@@ -119,6 +117,12 @@ pub fn prune(tx: &Connection, cutoff: Cutoff) -> Result<(Pruned, bool)> {
         })?
         .collect::<rusqlite::Result<_>>()?;
     for (order_id, reference) in &old_orders {
+        tx.prepare_cached(
+            "UPDATE leases SET pruned_seats = pruned_seats + (SELECT coalesce(sum(o.seats), 0)
+                 FROM order_lines o WHERE o.order_id = ?1 AND o.slot_id = leases.slot_id)
+             WHERE slot_id IN (SELECT slot_id FROM order_lines WHERE order_id = ?1)",
+        )?
+        .execute([order_id])?;
         for sql in [
             "DELETE FROM order_lines WHERE order_id = ?1",
             "DELETE FROM payments WHERE order_id = ?1",
@@ -185,22 +189,12 @@ pub fn prune(tx: &Connection, cutoff: Cutoff) -> Result<(Pruned, bool)> {
                  WHERE created_at_ms < ?1 AND state != 'sent' LIMIT ?2)",
         )?
         .execute(params![cutoff.at_ms, limit])?;
-    done.leases = tx
-        .prepare_cached(
-            "DELETE FROM leases WHERE slot_id IN (SELECT l.slot_id FROM leases l
-                 WHERE l.sales_close < ?1 AND l.seats = 0
-                   AND NOT EXISTS (SELECT 1 FROM lease_ops o
-                                   WHERE o.slot_id = l.slot_id AND o.state = 'sent')
-                 LIMIT ?2)",
-        )?
-        .execute(params![local, limit])?;
     let more = [
         done.orders,
         done.intents,
         done.guest_passes,
         done.timesheets,
         done.lease_calls,
-        done.leases,
     ]
     .contains(&BATCH);
     Ok((done, more))
@@ -354,23 +348,24 @@ mod tests {
     fn records_the_hub_has_go_after_the_keep_and_nothing_unsent_or_still_on_sale_does() {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::replica::open(&dir.path().join("kiosk.db")).unwrap();
-        // Sales of "closed" closed 100 days ago; "selling" closes tomorrow; "recent" closed
-        // 10 days ago.
-        lease(&conn, "closed", &format!("{}T10:00:00", day_ago(100)), 0);
+        // Sales of "closed" closed 100 days ago (it sold the five orders below made for it);
+        // "selling" closes tomorrow; "recent" closed 10 days ago, "within-keep" 30.
+        lease(&conn, "closed", &format!("{}T10:00:00", day_ago(100)), 5);
         lease(&conn, "selling", &format!("{}T10:00:00", day_ago(-1)), 5);
-        lease(&conn, "recent", &format!("{}T10:00:00", day_ago(10)), 0);
+        lease(&conn, "recent", &format!("{}T10:00:00", day_ago(10)), 1);
         lease(
             &conn,
-            "closed-held",
-            &format!("{}T10:00:00", day_ago(100)),
-            3,
+            "within-keep",
+            &format!("{}T10:00:00", day_ago(30)),
+            1,
         );
-        lease(
-            &conn,
-            "closed-calling",
-            &format!("{}T10:00:00", day_ago(100)),
-            0,
-        );
+        let sold = |slot: &str| {
+            crate::kiosk::leases::lease(&conn, slot)
+                .unwrap()
+                .unwrap()
+                .sold
+        };
+        assert_eq!(sold("closed"), 0);
         let cases: &[(&str, i64, Option<&str>, &str, bool)] = &[
             // (order, made days ago, its upload, its slot, deleted)
             ("delivered", 120, Some("delivered"), "closed", true),
@@ -380,6 +375,13 @@ mod tests {
             ("slot-on-sale", 120, Some("delivered"), "selling", false),
             ("young", 30, Some("delivered"), "recent", false),
             ("just-inside", 89, Some("delivered"), "closed", false),
+            (
+                "sales-closed-within-keep",
+                120,
+                Some("delivered"),
+                "within-keep",
+                false,
+            ),
         ];
         for (id, days, state, slot, _) in cases {
             order(&conn, id, *days, *state, slot);
@@ -406,12 +408,13 @@ mod tests {
         for (id, slot, state, days) in [
             ("call-old", "closed", "done", 100),
             ("call-refused", "closed", "refused", 100),
-            ("call-sent", "closed-calling", "sent", 100),
+            ("call-sent", "closed", "sent", 100),
             ("call-young", "recent", "done", 10),
         ] {
             lease_call(&conn, id, slot, state, days);
         }
 
+        assert_eq!(sold("closed"), 5);
         let tx = conn.unchecked_transaction().unwrap();
         let (done, more) = prune(&tx, cutoff()).unwrap();
         tx.commit().unwrap();
@@ -424,7 +427,6 @@ mod tests {
                 guest_passes: 1,
                 timesheets: 1,
                 lease_calls: 2,
-                leases: 1,
                 kept_unsent: 3,
             }
         );
@@ -482,9 +484,14 @@ mod tests {
             ["call-sent", "call-young"]
         );
         assert_eq!(
+            sold("closed"),
+            5,
+            "the deleted orders' seats still count as sold on their lease"
+        );
+        assert_eq!(
             keys(&conn, "SELECT slot_id FROM leases ORDER BY slot_id"),
-            ["closed-calling", "closed-held", "recent", "selling"],
-            "a lease holding seats or with a call under way stays"
+            ["closed", "recent", "selling", "within-keep"],
+            "leases stay (the hub lists them)"
         );
 
         // Nothing more to do: a second pass deletes nothing and still counts the unsent.

@@ -417,8 +417,8 @@ CREATE TABLE signing_keys (
 
 /// A kiosk's sales: its seat leases of timed-entry slots and the lease calls under way, payment
 /// intents (written before a card is charged) with the seats they hold, and orders with their
-/// lines, payment and issued tickets. A slot's seats sold here are the sum of its order lines,
-/// never a separate counter.
+/// lines, payment and issued tickets. A slot's seats sold here are the sum of its order lines
+/// (from V12, plus the seats of orders pruned since).
 pub const V9: &str = r#"
 CREATE TABLE leases (
     slot_id       TEXT PRIMARY KEY,
@@ -578,8 +578,10 @@ CREATE INDEX timesheets_day ON timesheets(day);
 
 /// Indexes for what a kiosk reads by time (its latest order and payments, today's guest passes,
 /// the orders not printed) and for the hourly pruning of its records older than
-/// `kiosk.keep_records`.
+/// `kiosk.keep_records`; and on each lease the seats of its orders pruned since, so that the
+/// seats it counts sold never drop (the hub still counts them used).
 pub const V12: &str = r#"
+ALTER TABLE leases ADD COLUMN pruned_seats INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX orders_created ON orders(created_at_ms);
 CREATE INDEX orders_not_printed ON orders(print_state) WHERE print_state != 'printed';
 CREATE INDEX payment_intents_created ON payment_intents(created_at_ms);
