@@ -503,6 +503,18 @@ async fn a_refunded_order_is_refused_at_every_gate_and_its_seats_go_back_on_sale
         .unwrap();
     assert!(listed[0].refunded_at.is_some(), "{listed:?}");
 
+    // The kiosk that sold it learns of the refund from the feed too: it prints the order's
+    // tickets no more.
+    let refunded_here = || {
+        let conn = kiosk.engine.database();
+        let conn = conn.lock().unwrap();
+        let p = orders::printout(&conn, &order.order_no).unwrap().unwrap();
+        orders::refunded(&conn, &p).unwrap()
+    };
+    assert!(!refunded_here());
+    kiosk.engine.pull_all(None).await.unwrap();
+    assert!(refunded_here());
+
     // From its next pull the gate refuses the order's tickets, the kiosk's signature or not.
     gate.engine.pull_all(None).await.unwrap();
     let (mut station, _) = crate::gate_common::station(&gate, clock.clone());

@@ -15,6 +15,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::domain::TicketStatus;
 use crate::input::credential::signed_ticket::{TicketError, TicketFields};
 use crate::intake::{IntakeConfig, shell::intake_in};
 use crate::kiosk::order::{Approval, DRAFT_VERSION, OrderDraft, OrderIdent, lines, payload};
@@ -510,6 +511,21 @@ pub struct Printout {
     pub auth_code: String,
     pub lines: Vec<LineRow>,
     pub tickets: Vec<TicketRow>,
+}
+
+/// Whether the hub refunded the order (`portico hub refund`): the tickets feed has revoked
+/// one of its tickets. Its tickets are then not printed again; no gate would admit them.
+pub fn refunded(conn: &Connection, p: &Printout) -> Result<bool, OrderError> {
+    for t in &p.tickets {
+        let status: Option<String> = conn
+            .prepare_cached("SELECT status FROM tickets WHERE secret = ?1")?
+            .query_row([&t.secret], |r| r.get(0))
+            .optional()?;
+        if status.as_deref() == Some(TicketStatus::Revoked.as_str()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// An order's printout, by its number.

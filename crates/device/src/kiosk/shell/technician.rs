@@ -484,6 +484,11 @@ impl KioskShell {
             return "No printer is configured.".to_owned();
         };
         match crate::kiosk::orders::printout(&self.parts.reader, &order_no) {
+            Ok(Some(p))
+                if crate::kiosk::orders::refunded(&self.parts.reader, &p).unwrap_or(false) =>
+            {
+                format!("Order {order_no} was refunded: its tickets are not printed again.")
+            }
             Ok(Some(mut p)) => {
                 // Every ticket again, not only those the first job missed.
                 for t in &mut p.tickets {
