@@ -105,7 +105,7 @@ async fn a_kiosk_leases_ahead_resends_unanswered_calls_and_gives_back_what_it_wi
     assert!(seats(&db_conn.lock().unwrap()).contains(&(slot(10, 0), 4)));
     let hub_lease = hub
         .store
-        .read(|c| portico::hub::leases::leases_of(c, "kiosk-1"))
+        .read(|c| portico::hub::leases::leases_of(c, "kiosk-1", None))
         .unwrap();
     let ten = hub_lease
         .leases
@@ -226,7 +226,9 @@ mod partitions {
                     .unwrap();
                 self.unsent = 0;
             }
-            let leases = hub_store.read(|c| hub::leases_of(c, &self.id)).unwrap();
+            let leases = hub_store
+                .read(|c| hub::leases_of(c, &self.id, None))
+                .unwrap();
             self.store
                 .write(move |tx| db::reconcile(tx, &leases, 0))
                 .unwrap();

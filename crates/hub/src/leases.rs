@@ -219,15 +219,26 @@ pub fn give_back(tx: &Connection, device: &str, req: &LeaseRequest) -> Result<An
     Ok(Ok(reply))
 }
 
-/// Every lease `device` holds.
-pub fn leases_of(conn: &Connection, device: &str) -> Result<LeasesDto> {
+/// How long after a slot's sales close the hub still lists a kiosk's lease of it: time for the
+/// kiosk to give back what it did not sell. After that the kiosk no longer hears of it and
+/// counts it gone, so the list a kiosk reads every minute stays the size of what is on sale.
+pub const LISTED_AFTER_CLOSE: chrono::TimeDelta = chrono::TimeDelta::days(2);
+
+/// Every lease `device` holds; with `closed_before`, not those whose sales closed before it.
+pub fn leases_of(
+    conn: &Connection,
+    device: &str,
+    closed_before: Option<NaiveDateTime>,
+) -> Result<LeasesDto> {
     let slots: Vec<String> = conn
         .prepare_cached("SELECT slot_id FROM leases WHERE device_id = ?1 ORDER BY slot_id")?
         .query_map([device], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut leases = Vec::with_capacity(slots.len());
     for id in slots {
-        if let Some(s) = slot(conn, &id)? {
+        if let Some(s) = slot(conn, &id)?
+            && closed_before.is_none_or(|before| s.sales_close >= before)
+        {
             leases.push(lease(conn, device, &s)?);
         }
     }
@@ -396,7 +407,11 @@ async fn list_route(
     let device = authenticate(&state, &headers).await?;
     let store = state.store.clone();
     Ok(Json(
-        blocking(move || store.read(|c| leases_of(c, &device))).await?,
+        blocking(move || {
+            let closed_before = chrono::Local::now().naive_local() - LISTED_AFTER_CLOSE;
+            store.read(|c| leases_of(c, &device, Some(closed_before)))
+        })
+        .await?,
     ))
 }
 
@@ -568,7 +583,7 @@ mod tests {
             let got = ask(&store, "k1", &r, at).map(|a| a.granted);
             assert_eq!(got, want, "{what}");
         }
-        let r = store.read(|c| leases_of(c, "k1")).unwrap();
+        let r = store.read(|c| leases_of(c, "k1", None)).unwrap();
         assert_eq!(
             r.leases
                 .iter()
@@ -580,10 +595,21 @@ mod tests {
             r.leases[0].sales_close,
             day().and_hms_opt(10, 0, 0).unwrap()
         );
+        // Leases of slots whose sales closed long ago are no longer listed.
+        let half_past = day().and_hms_opt(10, 30, 0).unwrap();
+        let listed = store.read(|c| leases_of(c, "k1", Some(half_past))).unwrap();
+        assert_eq!(
+            listed
+                .leases
+                .iter()
+                .map(|l| l.slot_id.as_str())
+                .collect::<Vec<_>>(),
+            ["zoo@2026-12-06T11:00"]
+        );
         // A recall travels with the lease; a return settles it.
         store.write(|tx, _| recall(tx, "k1", TEN, 15)).unwrap();
         assert_eq!(
-            store.read(|c| leases_of(c, "k1")).unwrap().leases[0].recall,
+            store.read(|c| leases_of(c, "k1", None)).unwrap().leases[0].recall,
             15
         );
         let r = back(&store, "k1", &req("9", TEN, 10)).unwrap();

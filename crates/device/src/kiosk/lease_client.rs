@@ -163,7 +163,12 @@ impl LeaseClient {
         let until = now + chrono::Duration::from_std(self.settings.lead).unwrap_or_default();
         let groups = self.groups.clone();
         let (held, upcoming) = self
-            .read(move |c| Ok((db::leases(c)?, db::upcoming_slots(c, now, until, &groups)?)))
+            .read(move |c| {
+                Ok((
+                    db::leases_in_play(c, now)?,
+                    db::upcoming_slots(c, now, until, &groups)?,
+                ))
+            })
             .await?;
         let mut steps: Vec<(String, NaiveDateTime, LeaseAction)> = Vec::new();
         for l in &held {

@@ -110,6 +110,18 @@ pub fn leases(conn: &Connection) -> Result<Vec<SlotLease>> {
     rows.into_iter().map(lease_of).collect()
 }
 
+/// The leases a lease check looks at: those still holding seats, and those of slots still on
+/// sale at `now`. (A lease of a slot long closed, its seats given back, is history.)
+pub fn leases_in_play(conn: &Connection, now: NaiveDateTime) -> Result<Vec<SlotLease>> {
+    let rows: Vec<_> = conn
+        .prepare_cached(&format!(
+            "{SELECT} WHERE l.seats > 0 OR l.sales_close > ?1 ORDER BY l.slot_id"
+        ))?
+        .query_map([local(now)], row)?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.into_iter().map(lease_of).collect()
+}
+
 /// The kiosk's lease of one slot.
 pub fn lease(conn: &Connection, slot_id: &str) -> Result<Option<SlotLease>> {
     conn.prepare_cached(&format!("{SELECT} WHERE l.slot_id = ?1"))?

@@ -17,7 +17,9 @@
 //!
 //! A deleted order's seats stay counted as sold on its slot's lease (`leases.pruned_seats`):
 //! the hub still counts them used, and a kiosk that counted fewer would think it held seats to
-//! give back. Leases themselves stay: the hub lists them for as long as it keeps them.
+//! give back. Leases themselves stay, one small row per entry time; two days after a slot's
+//! sales close the hub stops listing the lease, the kiosk counts it as holding no seats, and
+//! its lease checks no longer look at it.
 //!
 //! Never deleted: anything whose upload row is pending or dead-lettered (a kiosk offline for a
 //! season keeps every order until the hub has it), a payment still being settled (`started`),
