@@ -54,11 +54,13 @@ pub async fn walkthrough(
         )?
         .catalog
     };
-    // The next entry slot still on sale, today or tomorrow morning.
+    // The next entry slot still on sale, today or tomorrow morning, and for long enough that
+    // its sales do not close while the walkthrough runs.
+    let margin = now + chrono::Duration::minutes(10);
     let slot = [now.date(), now.date() + chrono::Duration::days(1)]
         .iter()
         .flat_map(|d| catalog.open_slots("zoo", *d, now))
-        .next()
+        .find(|s| s.open(margin))
         .cloned()
         .context("the demo catalog has no open entry slot")?;
     let leases = LeaseClient::new(
