@@ -109,6 +109,16 @@ pub fn wait_pulses(relay: &SimulatedOutput, n: usize) {
     panic!("expected {n} relay pulses, saw {}", relay.pulses().len());
 }
 
+/// A code as `device`'s configured scanner reads it (a kiosk-signed ticket's QR code, say).
+pub fn scanned(device: &portico::device::Device, code: &str) -> Credential {
+    portico::input::credential::CredentialParser::new(device.config.inputs.credentials.clone())
+        .parse(
+            "scanner",
+            code.as_bytes(),
+            portico::input::credential::FormatSet::barcode_default(),
+        )
+}
+
 pub fn ticket(secret: &str) -> Credential {
     credential(CredentialKind::TicketSecret {
         secret: secret.to_owned(),

@@ -177,16 +177,8 @@ async fn an_order_sold_offline_is_admitted_offline_and_reaches_the_hub_once() {
     assert_eq!(sold_in_slot(&kiosk), 3);
     assert_eq!(terminal.charged().len(), 1);
 
-    let parser =
-        portico::input::credential::CredentialParser::new(gate.config.inputs.credentials.clone());
     let (mut station, _) = crate::gate_common::station(&gate, clock.clone());
-    let scan = |text: &str| {
-        parser.parse(
-            "scanner",
-            text.as_bytes(),
-            portico::input::credential::FormatSet::barcode_default(),
-        )
-    };
+    let scan = |text: &str| crate::gate_common::scanned(&gate, text);
     let d = station
         .scan(
             &scan(&order.tickets[0]),
@@ -424,16 +416,8 @@ async fn a_refunded_order_is_refused_at_every_gate_and_its_seats_go_back_on_sale
 
     // The gate admits the first ticket before the refund.
     gate.engine.pull_all(None).await.unwrap();
-    let parser =
-        portico::input::credential::CredentialParser::new(gate.config.inputs.credentials.clone());
     let (mut station, _) = crate::gate_common::station(&gate, clock.clone());
-    let scan = |text: &str| {
-        parser.parse(
-            "scanner",
-            text.as_bytes(),
-            portico::input::credential::FormatSet::barcode_default(),
-        )
-    };
+    let scan = |text: &str| crate::gate_common::scanned(&gate, text);
     let d = station
         .scan(
             &scan(&order.tickets[0]),

@@ -97,6 +97,17 @@ fn unsent(key: &str) -> String {
     UNSENT.replace("{key}", key)
 }
 
+/// Deletes a payment intent and the seats it held.
+fn delete_intent(tx: &Connection, reference: &str) -> Result<()> {
+    for sql in [
+        "DELETE FROM intent_holds WHERE reference = ?1",
+        "DELETE FROM payment_intents WHERE reference = ?1",
+    ] {
+        tx.prepare_cached(sql)?.execute([reference])?;
+    }
+    Ok(())
+}
+
 /// One pass over the kiosk's records (see the module's notes): at most [`BATCH`] of each
 /// kind deleted. Returns what it deleted, and whether a kind filled its batch (call again).
 pub fn prune(tx: &Connection, cutoff: Cutoff) -> Result<(Pruned, bool)> {
@@ -133,12 +144,7 @@ pub fn prune(tx: &Connection, cutoff: Cutoff) -> Result<(Pruned, bool)> {
         ] {
             tx.prepare_cached(sql)?.execute([order_id])?;
         }
-        for sql in [
-            "DELETE FROM intent_holds WHERE reference = ?1",
-            "DELETE FROM payment_intents WHERE reference = ?1",
-        ] {
-            tx.prepare_cached(sql)?.execute([reference])?;
-        }
+        delete_intent(tx, reference)?;
     }
     done.orders = old_orders.len();
     done.kept_unsent = tx
@@ -156,12 +162,7 @@ pub fn prune(tx: &Connection, cutoff: Cutoff) -> Result<(Pruned, bool)> {
         .query_map(params![cutoff.at_ms, limit], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for reference in &failed {
-        for sql in [
-            "DELETE FROM intent_holds WHERE reference = ?1",
-            "DELETE FROM payment_intents WHERE reference = ?1",
-        ] {
-            tx.prepare_cached(sql)?.execute([reference])?;
-        }
+        delete_intent(tx, reference)?;
     }
     done.intents = failed.len();
 
