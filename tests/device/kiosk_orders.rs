@@ -96,6 +96,37 @@ fn basket(device: &Device, buyer: &ConstituentDto) -> OrderDraft {
     draft(&session, &catalog, anchor()).unwrap()
 }
 
+/// A kiosk's sales counter: a hub of 50 constituents, the kiosk synced with its key
+/// registered, its till on the simulated terminal, and a basket for a seeded buyer.
+struct Counter {
+    hub: TestHub,
+    clock: Arc<ManualClock>,
+    dev: TestDevice,
+    kiosk: Device,
+    draft: OrderDraft,
+    terminal: Arc<SimulatedTerminal>,
+    sales: Sales,
+}
+
+async fn counter() -> Counter {
+    let hub = TestHub::start(50).await;
+    let clock = manual_clock();
+    let dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
+    let (kiosk, signer) = kiosk(&dev, clock.clone()).await;
+    let draft = basket(&kiosk, &buyer(&hub));
+    let terminal = Arc::new(SimulatedTerminal::in_memory());
+    let sales = till(&kiosk, clock.clone(), terminal.clone(), signer);
+    Counter {
+        hub,
+        clock,
+        dev,
+        kiosk,
+        draft,
+        terminal,
+        sales,
+    }
+}
+
 /// A seeded constituent with an email, as the buyer.
 fn buyer(hub: &TestHub) -> ConstituentDto {
     hub.store
@@ -250,13 +281,15 @@ async fn an_order_sold_offline_is_admitted_offline_and_reaches_the_hub_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_that_does_not_go_through_leaves_no_order_no_tickets_and_no_held_seats() {
-    let hub = TestHub::start(50).await;
-    let clock = manual_clock();
-    let dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
-    let (kiosk, signer) = kiosk(&dev, clock.clone()).await;
-    let draft = basket(&kiosk, &buyer(&hub));
-    let terminal = Arc::new(SimulatedTerminal::in_memory());
-    let sales = till(&kiosk, clock.clone(), terminal.clone(), signer);
+    let Counter {
+        hub: _hub,
+        clock: _clock,
+        dev: _dev,
+        kiosk,
+        draft,
+        terminal,
+        sales,
+    } = counter().await;
     let cases = [
         (SimStep::Decline, NotPaid::Declined),
         (SimStep::CancelledByVisitor, NotPaid::CancelledByVisitor),
@@ -294,13 +327,15 @@ async fn a_payment_that_does_not_go_through_leaves_no_order_no_tickets_and_no_he
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kiosk_keeps_an_order_until_the_hub_has_it_and_then_for_keep_records() {
-    let hub = TestHub::start(50).await;
-    let clock = manual_clock();
-    let dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
-    let (kiosk, signer) = kiosk(&dev, clock.clone()).await;
-    let draft = basket(&kiosk, &buyer(&hub));
-    let terminal = Arc::new(SimulatedTerminal::in_memory());
-    let sales = till(&kiosk, clock.clone(), terminal.clone(), signer);
+    let Counter {
+        hub,
+        clock,
+        dev: _dev,
+        kiosk,
+        draft,
+        terminal,
+        sales,
+    } = counter().await;
     terminal.script([SimStep::Decline]);
     let declined = tokio::task::block_in_place(|| sales.pay(&draft, false)).unwrap();
     assert_eq!(declined, Err(NotPaid::Declined));
@@ -731,13 +766,15 @@ async fn a_running_kiosk_registers_its_key_settles_the_last_runs_payment_and_lea
 /// terminal answers; then the first payment gets its order and the next goes ahead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_payment_starts_while_an_earlier_ones_fate_is_unknown() {
-    let hub = TestHub::start(50).await;
-    let clock = manual_clock();
-    let dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
-    let (kiosk, signer) = kiosk(&dev, clock.clone()).await;
-    let draft = basket(&kiosk, &buyer(&hub));
-    let terminal = Arc::new(SimulatedTerminal::in_memory());
-    let sales = till(&kiosk, clock.clone(), terminal.clone(), signer);
+    let Counter {
+        hub: _hub,
+        clock: _clock,
+        dev: _dev,
+        kiosk,
+        draft,
+        terminal,
+        sales,
+    } = counter().await;
     terminal.script([SimStep::ApproveAndLoseLink]);
     let first = tokio::task::block_in_place(|| sales.pay(&draft, false)).unwrap();
     assert_eq!(first, Err(NotPaid::TerminalFault));
