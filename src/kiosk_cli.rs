@@ -141,9 +141,10 @@ pub async fn run(command: KioskCommand) -> Result<()> {
         KioskCommand::Orders { config } => {
             let o = open(&config)?;
             let conn = o.store.reader()?;
-            let rows: Vec<(String, String, i64, String, String, i64)> = conn
+            let rows: Vec<(String, String, String, i64, String, String, i64)> = conn
                 .prepare(
-                    "SELECT o.order_no, o.local_time, o.gross, o.currency, o.print_state,
+                    "SELECT o.order_id, o.order_no, o.local_time, o.gross, o.currency,
+                            o.print_state,
                             (SELECT count(*) FROM issued_tickets t WHERE t.order_id = o.order_id)
                      FROM orders o ORDER BY o.created_at_ms",
                 )?
@@ -155,16 +156,19 @@ pub async fn run(command: KioskCommand) -> Result<()> {
                         r.get(3)?,
                         r.get(4)?,
                         r.get(5)?,
+                        r.get(6)?,
                     ))
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             if rows.is_empty() {
                 println!("no orders on this kiosk");
             }
-            for (no, at, gross, currency, printed, tickets) in rows {
+            for (id, no, at, gross, currency, printed, tickets) in rows {
+                let refunded = crate::kiosk::orders::refunded(&conn, &id)?;
                 println!(
-                    "{no:<10} {at}  {:>10}  {tickets} tickets  {printed}",
-                    crate::kiosk::money::format(gross, &currency)
+                    "{no:<10} {at}  {:>10}  {tickets} tickets  {printed}{}",
+                    crate::kiosk::money::format(gross, &currency),
+                    if refunded { "  REFUNDED" } else { "" }
                 );
             }
         }

@@ -528,7 +528,7 @@ async fn a_refunded_order_is_refused_at_every_gate_and_its_seats_go_back_on_sale
         let conn = kiosk.engine.database();
         let conn = conn.lock().unwrap();
         let p = orders::printout(&conn, &order.order_no).unwrap().unwrap();
-        orders::refunded(&conn, &p).unwrap()
+        orders::refunded(&conn, &p.order_id).unwrap()
     };
     assert!(!refunded_here());
     kiosk.engine.pull_all(None).await.unwrap();

@@ -101,7 +101,7 @@ pub fn print_order(
     let mut p = crate::kiosk::orders::printout(&conn, order_no)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no order {order_no} on this kiosk"))?;
-    if crate::kiosk::orders::refunded(&conn, &p).map_err(|e| e.to_string())? {
+    if crate::kiosk::orders::refunded(&conn, &p.order_id).map_err(|e| e.to_string())? {
         return Err(format!(
             "order {order_no} was refunded: its tickets no longer admit anyone, so nothing was printed"
         ));

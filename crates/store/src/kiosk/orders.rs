@@ -513,19 +513,17 @@ pub struct Printout {
     pub tickets: Vec<TicketRow>,
 }
 
-/// Whether the hub refunded the order (`portico hub refund`): the tickets feed has revoked
-/// one of its tickets. Its tickets are then not printed again; no gate would admit them.
-pub fn refunded(conn: &Connection, p: &Printout) -> Result<bool, OrderError> {
-    for t in &p.tickets {
-        let status: Option<String> = conn
-            .prepare_cached("SELECT status FROM tickets WHERE secret = ?1")?
-            .query_row([&t.secret], |r| r.get(0))
-            .optional()?;
-        if status.as_deref() == Some(TicketStatus::Revoked.as_str()) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+/// Whether the hub refunded order `order_id` (`portico hub refund`): the tickets feed has
+/// revoked one of its tickets. Its tickets are then not printed again; no gate would admit them.
+pub fn refunded(conn: &Connection, order_id: &str) -> Result<bool, OrderError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM issued_tickets t JOIN tickets k ON k.secret = t.secret
+             WHERE t.order_id = ?1 AND k.status = ?2)",
+        )?
+        .query_row(params![order_id, TicketStatus::Revoked.as_str()], |r| {
+            r.get(0)
+        })?)
 }
 
 /// An order's printout, by its number.

@@ -485,7 +485,8 @@ impl KioskShell {
         };
         match crate::kiosk::orders::printout(&self.parts.reader, &order_no) {
             Ok(Some(p))
-                if crate::kiosk::orders::refunded(&self.parts.reader, &p).unwrap_or(false) =>
+                if crate::kiosk::orders::refunded(&self.parts.reader, &p.order_id)
+                    .unwrap_or(false) =>
             {
                 format!("Order {order_no} was refunded: its tickets are not printed again.")
             }
