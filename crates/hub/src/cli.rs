@@ -310,13 +310,14 @@ pub enum HubCommand {
     /// Refund an order (a kiosk's or the hub's own): its tickets are revoked (every gate
     /// refuses them from its next pull) and its entry times' seats go back on sale. The money
     /// goes back on the card terminal or through the payment provider: this prints how much
-    /// and the payment's authorisation.
+    /// and the payment's authorisation. An order with a membership is refunded in the CRM.
     Refund {
         #[command(flatten)]
         dir: HubDirArg,
         /// The order number, as on the receipt (e.g. K1-00042, H-00007).
         order_no: String,
-        /// The kiosk that sold it, when two kiosks have an order of that number.
+        /// The kiosk that sold it (`hub` for the hub's own sale), when two have an order of
+        /// that number.
         #[arg(long, value_parser = device_id)]
         device: Option<String>,
         /// Why, in a few words (kept with the refund).

@@ -293,7 +293,7 @@ pub fn apply(
             .or_else(|| Some(id.clone())),
         None => None,
     };
-    tx.execute(
+    let inserted = tx.execute(
         "INSERT INTO orders (order_id, source, device_id, order_no, constituent, gross, currency,
          created_at, offline, doc) VALUES (?1, 'kiosk', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (order_id) DO NOTHING",
@@ -309,6 +309,12 @@ pub fn apply(
             row.payload.to_string()
         ],
     )?;
+    if inserted == 0 {
+        // The order is here already (under another upload): its seats are counted and its
+        // tickets published, and a refund made since must stand.
+        tracing::info!(device = %device_id, order = %o.order_no, "kiosk order already received");
+        return Ok(Ok(None));
+    }
     let mut slots: std::collections::BTreeMap<&str, u32> = Default::default();
     for l in &o.lines {
         if let (Some(slot), true) = (l.slot_id.as_deref(), l.seats > 0) {
@@ -618,6 +624,50 @@ mod tests {
                 (got, want) => panic!("{what}: {got:?}, wanted {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn an_order_uploaded_twice_is_taken_once_and_a_refund_made_between_stands() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HubStore::open(&dir.path().join("hub.db")).unwrap();
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+        store
+            .write(|tx, seq| crate::catalog::publish(tx, seq, day, 1, 0))
+            .unwrap();
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let o = order(&key);
+        let upload = |idempotency_key: &str| {
+            let row = UploadRow {
+                idempotency_key: idempotency_key.into(),
+                kind: "order".into(),
+                version: 2,
+                payload: serde_json::to_value(&o).unwrap(),
+                created_at: o.created_at,
+            };
+            store
+                .write(|tx, seq| apply(tx, seq, "kiosk-1", &row, Utc::now()))
+                .unwrap()
+                .unwrap();
+        };
+        let status = || {
+            let doc = store
+                .get_doc(Resource::Tickets, &o.tickets[0].secret)
+                .unwrap()
+                .unwrap();
+            serde_json::from_str::<TicketDto>(&doc).unwrap().status
+        };
+        upload("first");
+        assert_eq!(status(), TicketStatus::Valid);
+        store
+            .write(|tx, seq| {
+                crate::refunds::refund(tx, seq, &o.order_no, None, "wrong day", Utc::now())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(status(), TicketStatus::Revoked);
+        upload("second");
+        assert_eq!(status(), TicketStatus::Revoked, "the refund stands");
+        assert_eq!(store.read(|c| list(c, None)).unwrap().len(), 1);
     }
 
     #[test]

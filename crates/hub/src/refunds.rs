@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS order_refunds (
     reason      TEXT NOT NULL,
     refunded_at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS inbox_scan_credential
+    ON inbox(json_extract(payload, '$.credential')) WHERE kind = 'scan';
 "#;
 
 /// A refund made.
@@ -61,6 +63,11 @@ pub enum RefundRefused {
     },
     #[error("say why the order is refunded (--reason)")]
     NoReason,
+    #[error(
+        "order {0} includes a membership: refund it in the CRM, where the membership it made or \
+         renewed is undone with it"
+    )]
+    Membership(String),
 }
 
 /// Refunds order `order_no` (of kiosk `device`, when several kiosks have that number) in the
@@ -80,7 +87,8 @@ pub fn refund(
     let found: Vec<(String, Option<String>, i64, String, String)> = tx
         .prepare_cached(
             "SELECT order_id, device_id, gross, currency, doc FROM orders
-             WHERE order_no = ?1 AND (?2 IS NULL OR device_id = ?2)",
+             WHERE order_no = ?1
+               AND (?2 IS NULL OR device_id = ?2 OR (?2 = 'hub' AND device_id IS NULL))",
         )?
         .query_map(params![order_no, device], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
@@ -109,6 +117,29 @@ pub fn refund(
         }));
     }
     let doc: serde_json::Value = serde_json::from_str(&doc)?;
+    // What the order sold: a kiosk's order keeps its lines, the hub's own sale its quote's.
+    let products: Vec<&str> = ["/lines", "/quote/lines"]
+        .iter()
+        .filter_map(|path| doc.pointer(path).and_then(|l| l.as_array()))
+        .flatten()
+        .filter_map(|l| {
+            l.get("product_id")
+                .or_else(|| l.get("product"))
+                .and_then(|p| p.as_str())
+        })
+        .collect();
+    if !products.is_empty() {
+        let catalog = super::catalog::published(tx, super::catalog::ANY_CHANNEL, &[])?;
+        let membership = products.iter().any(|p| {
+            catalog
+                .products
+                .get(*p)
+                .is_some_and(|p| p.membership.is_some())
+        });
+        if membership {
+            return Ok(Err(RefundRefused::Membership(order_no.to_owned())));
+        }
+    }
     // A kiosk's order keeps its upload (tickets as objects with their secret); the hub's own
     // sale keeps the secrets.
     let secrets: Vec<String> = doc
@@ -196,7 +227,8 @@ pub fn refunded(conn: &Connection, order_id: &str) -> Result<Option<(String, Str
         .optional()?)
 }
 
-/// Whether a gate has reported admitting this ticket (an admission not annulled).
+/// Whether a gate has reported admitting this ticket (an admission not annulled). The scans'
+/// credentials are indexed (`inbox_scan_credential`).
 fn admitted(conn: &Connection, secret: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(
@@ -342,5 +374,55 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(sold(), 0);
+
+        // A membership is refunded in the CRM, where what it made is undone with it.
+        store
+            .write(|tx, _| {
+                tx.execute(
+                    "INSERT INTO orders (order_id, source, device_id, order_no, gross, currency,
+                         created_at, doc)
+                     VALUES ('o-mem', 'kiosk', 'kiosk-1', 'K1-00009', 9500, 'USD', '',
+                             '{\"lines\":[{\"product_id\":\"MEM-FAM\"}],\"tickets\":[]}')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let membership = store
+            .write(|tx, seq| refund(tx, seq, "K1-00009", Some("kiosk-1"), "moved away", now))
+            .unwrap();
+        assert_eq!(
+            membership,
+            Err(RefundRefused::Membership("K1-00009".into()))
+        );
+        // The hub's own sale is found as "hub" when a kiosk shares its number.
+        store
+            .write(|tx, _| {
+                tx.execute(
+                    "INSERT INTO orders (order_id, source, device_id, order_no, gross, currency,
+                         created_at, doc)
+                     VALUES ('o-k', 'kiosk', 'kiosk-1', ?1, 100, 'USD', '', '{}')",
+                    [&sale.order_no],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let twice = store
+            .write(|tx, seq| refund(tx, seq, &sale.order_no, None, "which?", now))
+            .unwrap();
+        assert_eq!(
+            twice,
+            Err(RefundRefused::Ambiguous {
+                order_no: sale.order_no.clone(),
+                devices: vec!["hub".into(), "kiosk-1".into()]
+            })
+        );
+        let hub_one = store
+            .write(|tx, seq| refund(tx, seq, &sale.order_no, Some("hub"), "which?", now))
+            .unwrap();
+        assert!(
+            matches!(hub_one, Err(RefundRefused::AlreadyRefunded { .. })),
+            "{hub_one:?}"
+        );
     }
 }
