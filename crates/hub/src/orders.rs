@@ -374,6 +374,17 @@ pub fn apply(
     Ok(Ok(None))
 }
 
+/// The membership level the first of `products` that sells one offers, if any.
+pub(crate) fn membership_offer<'a>(
+    tx: &Connection,
+    products: impl IntoIterator<Item = &'a str>,
+) -> Result<Option<portico_core::kiosk::catalog::MembershipOffer>> {
+    let catalog = published(tx, super::catalog::ANY_CHANNEL, &[])?;
+    Ok(products
+        .into_iter()
+        .find_map(|p| catalog.products.get(p)?.membership.clone()))
+}
+
 /// A membership bought at a kiosk: a renewal extends the member's membership by the level's
 /// months from its expiry (or from today when it has lapsed) and makes it active; a new one
 /// starts today with the buyer as its member. Returns the membership's id.
@@ -387,12 +398,7 @@ fn membership_lines(
     use portico_core::domain::MembershipStatus;
     use portico_core::protocol::MembershipDto;
 
-    let catalog = published(tx, super::catalog::ANY_CHANNEL, &[])?;
-    let Some(offer) = o
-        .lines
-        .iter()
-        .find_map(|l| catalog.products.get(&l.product_id)?.membership.clone())
-    else {
+    let Some(offer) = membership_offer(tx, o.lines.iter().map(|l| l.product_id.as_str()))? else {
         return Ok(None);
     };
     let today = o.local.date();
@@ -527,6 +533,17 @@ mod tests {
         }
     }
 
+    /// `o` as a kiosk uploads it, under `idempotency_key`.
+    fn upload_row(idempotency_key: &str, o: &OrderV2) -> UploadRow {
+        UploadRow {
+            idempotency_key: idempotency_key.into(),
+            kind: "order".into(),
+            version: 2,
+            payload: serde_json::to_value(o).unwrap(),
+            created_at: o.created_at,
+        }
+    }
+
     fn order(key: &SigningKey) -> OrderV2 {
         let at = Utc.with_ymd_and_hms(2026, 12, 6, 15, 0, 0).unwrap();
         OrderV2 {
@@ -637,13 +654,7 @@ mod tests {
         let key = SigningKey::from_bytes(&[3; 32]);
         let o = order(&key);
         let upload = |idempotency_key: &str| {
-            let row = UploadRow {
-                idempotency_key: idempotency_key.into(),
-                kind: "order".into(),
-                version: 2,
-                payload: serde_json::to_value(&o).unwrap(),
-                created_at: o.created_at,
-            };
+            let row = upload_row(idempotency_key, &o);
             store
                 .write(|tx, seq| apply(tx, seq, "kiosk-1", &row, Utc::now()))
                 .unwrap()
@@ -689,13 +700,7 @@ mod tests {
             o.constituent = Some("8-10000007".into());
             o.lines[0].product_id = "MEM-FAM".into();
             o.lines[0].category_id = None;
-            UploadRow {
-                idempotency_key: order_id.into(),
-                kind: "order".into(),
-                version: 2,
-                payload: serde_json::to_value(&o).unwrap(),
-                created_at: o.created_at,
-            }
+            upload_row(order_id, &o)
         };
         let apply_row = |row: &UploadRow| {
             store

@@ -128,17 +128,8 @@ pub fn refund(
                 .and_then(|p| p.as_str())
         })
         .collect();
-    if !products.is_empty() {
-        let catalog = super::catalog::published(tx, super::catalog::ANY_CHANNEL, &[])?;
-        let membership = products.iter().any(|p| {
-            catalog
-                .products
-                .get(*p)
-                .is_some_and(|p| p.membership.is_some())
-        });
-        if membership {
-            return Ok(Err(RefundRefused::Membership(order_no.to_owned())));
-        }
+    if !products.is_empty() && super::orders::membership_offer(tx, products)?.is_some() {
+        return Ok(Err(RefundRefused::Membership(order_no.to_owned())));
     }
     // A kiosk's order keeps its upload (tickets as objects with their secret); the hub's own
     // sale keeps the secrets.
