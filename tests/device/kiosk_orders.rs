@@ -502,6 +502,11 @@ async fn a_refunded_order_is_refused_at_every_gate_and_its_seats_go_back_on_sale
     assert_eq!(r.seats_returned, [(SLOT.to_owned(), 3)]);
     assert_eq!((r.gross, r.currency.as_str()), (6712, "USD"));
     assert!(r.authorisation.is_some(), "{r:?}");
+    assert_eq!(
+        r.card.as_deref(),
+        Some("VISA ****4242"),
+        "the card as the receipt shows it"
+    );
     assert_eq!(sold(), 0, "the seats are back on sale");
     let words = refunds::render(&r);
     for part in [

@@ -35,7 +35,7 @@ pub struct Refund {
     pub currency: String,
     /// The card payment's authorisation, for a kiosk's order.
     pub authorisation: Option<String>,
-    /// The card it was paid with, as the receipt shows it ("VISA •••• 4242").
+    /// The card it was paid with, as the receipt shows it ("VISA ****4242").
     pub card: Option<String>,
     /// The tickets revoked, by secret.
     pub revoked: Vec<String>,
@@ -144,17 +144,12 @@ pub fn refund(
                 .map(str::to_owned)
         })
         .collect();
-    let authorisation = doc
-        .pointer("/payment/auth_code")
-        .and_then(|a| a.as_str())
-        .map(str::to_owned);
-
     let text_at = |path: &str| doc.pointer(path).and_then(|v| v.as_str());
-    let card = match (text_at("/payment/card_brand"), text_at("/payment/last4")) {
-        (Some(brand), Some(last4)) => Some(format!("{brand} •••• {last4}")),
-        (None, Some(last4)) => Some(format!("card •••• {last4}")),
-        _ => None,
-    };
+    let authorisation = text_at("/payment/auth_code").map(str::to_owned);
+    // As the visitor's receipt shows it.
+    let card = text_at("/payment/last4").map(|last4| {
+        portico_core::kiosk::receipt::card_label(text_at("/payment/card_brand"), Some(last4))
+    });
 
     let mut revoked = Vec::new();
     let mut already_admitted = Vec::new();

@@ -69,6 +69,15 @@ pub struct ReceiptLine {
     pub amount: i64,
 }
 
+/// The card a payment was made with, as the receipt prints it: `VISA ****4242`.
+pub fn card_label(brand: Option<&str>, last4: Option<&str>) -> String {
+    format!(
+        "{} ****{}",
+        brand.unwrap_or("CARD"),
+        last4.unwrap_or("????")
+    )
+}
+
 /// A receipt to print.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptPrint {

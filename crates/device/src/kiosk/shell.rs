@@ -1166,11 +1166,7 @@ pub fn documents(
         included,
         gross: p.gross,
         currency: p.currency.clone(),
-        card: format!(
-            "{} ****{}",
-            p.card_brand.as_deref().unwrap_or("CARD"),
-            p.last4.as_deref().unwrap_or("????")
-        ),
+        card: crate::kiosk::receipt::card_label(p.card_brand.as_deref(), p.last4.as_deref()),
         auth_code: p.auth_code.clone(),
         member_savings: 0,
         email: p.receipt_email.clone(),
