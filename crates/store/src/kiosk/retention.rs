@@ -80,10 +80,6 @@ impl Cutoff {
         }
     }
 
-    fn local_text(&self) -> String {
-        self.local.format("%Y-%m-%dT%H:%M:%S").to_string()
-    }
-
     fn day_text(&self) -> String {
         self.local.date().to_string()
     }
@@ -112,7 +108,7 @@ fn delete_intent(tx: &Connection, reference: &str) -> Result<()> {
 /// kind deleted. Returns what it deleted, and whether a kind filled its batch (call again).
 pub fn prune(tx: &Connection, cutoff: Cutoff) -> Result<(Pruned, bool)> {
     let mut done = Pruned::default();
-    let local = cutoff.local_text();
+    let local = crate::replica::catalog::local(cutoff.local);
     let day = cutoff.day_text();
     let limit = BATCH as i64;
 
@@ -531,7 +527,10 @@ mod tests {
         let c = cutoff();
         assert_eq!(c.at_ms, NOW_MS - 90 * DAY_MS);
         assert_eq!(c.day_text(), "2026-03-03");
-        assert_eq!(c.local_text(), "2026-03-03T12:00:00");
+        assert_eq!(
+            crate::replica::catalog::local(c.local),
+            "2026-03-03T12:00:00"
+        );
         let never = Cutoff::before(NOW_MS, now_local(), MAX_KEEP * 1000);
         assert!(never.at_ms < 0 && never.local < now_local());
     }
