@@ -378,6 +378,8 @@ async fn gate_walkthrough(
     );
     #[cfg(feature = "ui")]
     let gate_name = station.policy().policy.gate_id.clone();
+    #[cfg(feature = "ui")]
+    let gate_lang = station.policy().policy.language;
     let decided =
         tokio::task::spawn_blocking(move || -> Result<(Vec<String>, Vec<crate::gate::Screen>)> {
             let mut lines = Vec::new();
@@ -439,7 +441,8 @@ async fn gate_walkthrough(
         else {
             continue;
         };
-        let mut view = crate::ui::gate_view::GateView::new(gate_name.clone(), Default::default());
+        let mut view = crate::ui::gate_view::GateView::new(gate_name.clone(), Default::default())
+            .in_language(gate_lang);
         view.show_result(
             crate::ui::gate_view::result_view(screen),
             std::time::Instant::now(),

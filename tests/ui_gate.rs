@@ -12,6 +12,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use i_slint_backend_testing::ElementHandle;
+use portico::gate::{AdmitKind, Note, Reason, Validity};
+use portico::kiosk::catalog::Lang;
 use portico::ui::{
     GateScreen, GateScreenModel, GateTimeouts, GateView, PartyConfirmed, ResultView,
     render_gate_png, render_gate_rgb,
@@ -25,13 +27,19 @@ thread_local! {
 
 /// A gate screen on the testing backend (set once per test thread).
 fn screen() -> GateScreen {
+    screen_in(Lang::En)
+}
+
+/// A gate screen speaking `lang`, on the testing backend.
+fn screen_in(lang: Lang) -> GateScreen {
     BACKEND.with(|done| {
         if !done.replace(true) {
             i_slint_backend_testing::init_no_event_loop();
         }
     });
-    let screen = GateScreen::new(GateView::new("North entrance", GateTimeouts::default()))
-        .expect("gate screen");
+    let screen =
+        GateScreen::new(GateView::new("North entrance", GateTimeouts::default()).in_language(lang))
+            .expect("gate screen");
     screen
         .window()
         .window()
@@ -192,10 +200,31 @@ fn timeout_returns_the_component_to_ready() {
 // ---- headless rendering ----
 
 fn model(setup: impl FnOnce(&mut GateView, Instant)) -> GateScreenModel {
-    let mut view = GateView::new("North entrance", GateTimeouts::default());
-    view.set_clock("Sun 22 Nov 2026 · 10:42");
+    model_in(Lang::En, setup)
+}
+
+fn model_in(lang: Lang, setup: impl FnOnce(&mut GateView, Instant)) -> GateScreenModel {
+    let mut view = GateView::new("North entrance", GateTimeouts::default()).in_language(lang);
+    let sunday = chrono::NaiveDate::from_ymd_opt(2026, 11, 22)
+        .and_then(|d| d.and_hms_opt(10, 42, 0))
+        .expect("a date");
+    view.set_clock(portico::ui::gate_view::clock_text(sunday, lang));
     setup(&mut view, Instant::now());
     view.model()
+}
+
+/// A refusal as a gate speaking `lang` shows it: the decision's words and what staff should
+/// do, from the core.
+fn expired_in(lang: Lang) -> ResultView {
+    let reason = Reason::Expired {
+        what: Validity::Membership,
+        on: chrono::NaiveDate::from_ymd_opt(2026, 10, 3).expect("a date"),
+    };
+    ResultView {
+        reason: reason.words(lang),
+        note: reason.staff_action_in(lang).map(str::to_owned),
+        ..expired()
+    }
 }
 
 fn admit_model() -> GateScreenModel {
@@ -600,4 +629,51 @@ fn the_gate_screens_corner_opens_the_technician_pad_and_its_taps_reach_the_devic
     s.show_technician(None);
     assert_eq!(count(&s, "technician"), 0, "hidden");
     assert_eq!(value(&s, "gate name"), "North entrance");
+}
+
+#[test]
+fn a_spanish_gate_reads_and_renders_in_spanish() {
+    let s = screen_in(Lang::Es);
+    assert_eq!(value(&s, "result"), "Lista");
+    let start = Instant::now();
+    s.show_result(expired_in(Lang::Es), start);
+    assert_eq!(value(&s, "result"), "No puede pasar");
+    assert_eq!(value(&s, "reason"), "La membresía venció el 3 oct 2026");
+    assert_eq!(
+        value(&s, "staff hint"),
+        "Ofrezca la renovación en el mostrador de membresías."
+    );
+    assert!(s.tick(start + GateTimeouts::default().result));
+    assert_eq!(value(&s, "result"), "Lista");
+
+    // Every screen of a Spanish gate, drawn: the same colours as in English.
+    let (tmp, keep) = out_dir();
+    let ready = model_in(Lang::Es, |v, _| v.set_offline(true, 14));
+    let admit = model_in(Lang::Es, |v, now| {
+        let welcome = Reason::Admitted {
+            kind: AdmitKind::Member,
+        };
+        let merged = Note::AdmittedViaMerge {
+            requested: "C-1042".into(),
+            survivor: "C-2210".into(),
+        };
+        v.show_result(
+            ResultView {
+                reason: welcome.words(Lang::Es),
+                note: Some(merged.words(Lang::Es)),
+                ..member(2)
+            },
+            now,
+        );
+        v.party_plus(now);
+    });
+    let deny = model_in(Lang::Es, |v, now| v.show_result(expired_in(Lang::Es), now));
+    assert_eq!(ready.clock, "dom 22 nov 2026 · 10:42");
+    assert_eq!(admit.confirm_label, "Confirmar");
+    let (green, _) = panel_colours(&render_gate_rgb(&admit, 800, 480).expect("render"));
+    let (_, red) = panel_colours(&render_gate_rgb(&deny, 800, 480).expect("render"));
+    assert!(green > 0.5 && red > 0.5, "green {green}, red {red}");
+    save("gate-ready-es.png", &ready, 800, 480, tmp.path(), &keep);
+    save("gate-party-es.png", &admit, 800, 480, tmp.path(), &keep);
+    save("gate-deny-es.png", &deny, 800, 480, tmp.path(), &keep);
 }

@@ -8,6 +8,7 @@ use portico::gate::config::{
     RawGateSection, RelayConfig, SensorConfig, parse_revocation_list, validate,
 };
 use portico::gate::{GateDirection, PartyOverflow, Reentry};
+use portico::kiosk::catalog::Lang;
 
 fn check(toml_text: &str) -> Result<portico::gate::GatePolicyConfig, Vec<(String, String)>> {
     validate(RawGateSection::from_document(toml_text).expect("parses"))
@@ -35,6 +36,7 @@ fn minimal_section_gets_the_defaults() {
     assert_eq!(c.policy.party_overflow, PartyOverflow::Deny);
     assert_eq!(c.policy.daily_limit, None);
     assert_eq!(c.policy.allowed_products, None);
+    assert_eq!(c.policy.language, Lang::En);
     assert_eq!(c.relay, RelayConfig::Simulated);
     assert_eq!(c.passage.sensor, SensorConfig::None);
     assert!(!c.passage_config().sensor);
@@ -51,6 +53,7 @@ fn full_gpio_section() {
         r#"
 [gate]
 name = "South"
+language = "es"
 direction = "entry"
 relay_pulse = "1s"
 result_display = "5s"
@@ -84,6 +87,7 @@ debounce = "30ms"
     )
     .unwrap();
     assert_eq!(c.policy.direction, GateDirection::Entry);
+    assert_eq!(c.policy.language, Lang::Es);
     assert_eq!(c.policy.grace_days, 7);
     assert_eq!(c.policy.slot_tolerance_after, Duration::from_secs(3600));
     assert_eq!(c.policy.anti_passback, Duration::ZERO);
@@ -132,6 +136,7 @@ fn every_invalid_key_has_its_path() {
     let cases: &[(&str, &str)] = &[
         ("[gate]\nname = \" \"", "gate.name"),
         ("[gate]\ndirection = \"sideways\"", "gate.direction"),
+        ("[gate]\nlanguage = \"fr\"", "gate.language"),
         ("[gate]\nrelay_pulse = \"soon\"", "gate.relay_pulse"),
         ("[gate]\nrelay_pulse = \"1ms\"", "gate.relay_pulse"),
         ("[gate]\nresult_display = \"2m\"", "gate.result_display"),

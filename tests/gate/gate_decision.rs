@@ -1012,6 +1012,39 @@ fn deny_never_opens_and_speaks_plainly() {
 }
 
 #[test]
+fn a_spanish_gate_shows_its_decision_in_spanish_and_records_it_in_english() {
+    let c = case(
+        "x",
+        card(),
+        member(membership(
+            MembershipStatus::Active,
+            "2025-10-03",
+            "2026-10-03",
+            0,
+        )),
+        "2026-10-10 12:00",
+        deny("expired"),
+    )
+    .policy(|p| p.language = portico::kiosk::catalog::Lang::Es);
+    let d = run(&c);
+    let Some(Effect::ShowScreen(s)) = d
+        .effects
+        .iter()
+        .find(|e| matches!(e, Effect::ShowScreen(_)))
+    else {
+        panic!("no screen")
+    };
+    assert_eq!(s.message, "La membresía venció el 3 oct 2026");
+    assert_eq!(
+        s.staff_action.as_deref(),
+        Some("Ofrezca la renovación en el mostrador de membresías.")
+    );
+    // The scan record, the logs and the hub read English.
+    let r = d.scan_record().unwrap();
+    assert_eq!(r.reason.plain_words(), "Membership expired on 3 Oct 2026");
+}
+
+#[test]
 fn merge_note_names_both_ids_and_history_key_is_the_survivor() {
     let c = case(
         "x",

@@ -18,6 +18,7 @@ pub mod import;
 pub mod input;
 pub mod intake;
 pub mod kiosk;
+pub mod lang;
 pub mod matching;
 pub mod normalize;
 pub mod protocol;

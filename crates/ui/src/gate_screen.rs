@@ -44,6 +44,9 @@ pub fn apply(window: &GateWindow, m: &GateScreenModel) {
     window.set_reason(m.reason.as_str().into());
     window.set_note(m.note.as_str().into());
     window.set_staff_hint(m.staff_hint.as_str().into());
+    window.set_staff_label(m.staff_label.as_str().into());
+    window.set_party_label(m.party_label.as_str().into());
+    window.set_confirm_label(m.confirm_label.as_str().into());
     window.set_offline(m.offline);
     window.set_offline_text(m.offline_text.as_str().into());
     window.set_show_party_controls(m.show_party_controls);
@@ -232,6 +235,7 @@ pub fn run_gate_window(
     on_technician: impl FnMut(PanelTap) + 'static,
 ) -> Result<(), UiError> {
     check_display()?;
+    let lang = view.language();
     let screen = Rc::new(GateScreen::new(view)?);
     screen.on_confirm(on_confirm);
     screen.on_technician(on_technician);
@@ -251,7 +255,7 @@ pub fn run_gate_window(
                 Err(TryRecvError::Disconnected) => break,
             }
         }
-        let clock = super::gate_view::clock_text(chrono::Local::now().naive_local());
+        let clock = super::gate_view::clock_text(chrono::Local::now().naive_local(), lang);
         if clock != last_clock {
             polled.set_clock(clock.clone());
             last_clock = clock;

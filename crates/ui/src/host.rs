@@ -167,6 +167,7 @@ pub fn gate_view_for(gate: &crate::gate::GatePolicyConfig) -> GateView {
             ..Default::default()
         },
     )
+    .in_language(gate.policy.language)
 }
 
 /// Runs the kiosk window on this (the main) thread until it closes: its taps go to `taps`,

@@ -62,10 +62,7 @@ fn int(n: u32) -> i32 {
 
 /// The language tag the screen's translations use.
 pub fn lang_tag(lang: Lang) -> &'static str {
-    match lang {
-        Lang::En => "en",
-        Lang::Es => "es",
-    }
+    lang.tag()
 }
 
 /// Switches the screens' words to `lang` (Slint's bundled translations; English is the

@@ -314,9 +314,16 @@ pub fn decide(scan: &Scan<'_>) -> Decision {
         name: display.name,
         membership_level: display.level,
         guest_allowance: display.guests,
-        message: verdict.reason.plain_words(),
-        notes: verdict.notes.iter().map(Note::plain_words).collect(),
-        staff_action: verdict.reason.staff_action().map(str::to_owned),
+        message: verdict.reason.words(policy.language),
+        notes: verdict
+            .notes
+            .iter()
+            .map(|n| n.words(policy.language))
+            .collect(),
+        staff_action: verdict
+            .reason
+            .staff_action_in(policy.language)
+            .map(str::to_owned),
         party,
         display_for: policy.result_display,
     };

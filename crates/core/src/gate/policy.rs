@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::lang::Lang;
+
 /// Which way a gate lets people through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,6 +84,9 @@ pub struct GatePolicy {
     pub allowed_products: Option<BTreeSet<String>>,
     /// Blocked credential keys (see [`crate::gate::CredentialKey`]).
     pub revoked: BTreeSet<String>,
+    /// The language of the gate's screen (its reasons, notes and what staff should do). Scan
+    /// records and logs stay in English.
+    pub language: Lang,
 }
 
 impl Default for GatePolicy {
@@ -101,6 +106,7 @@ impl Default for GatePolicy {
             party_overflow: PartyOverflow::Deny,
             allowed_products: None,
             revoked: BTreeSet::new(),
+            language: Lang::En,
         }
     }
 }

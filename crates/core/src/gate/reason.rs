@@ -5,6 +5,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde::Serialize;
 
 use crate::domain::MembershipStatus;
+use crate::lang::{Lang, date_text};
 
 /// Where a revocation came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -37,10 +38,12 @@ pub enum Validity {
 }
 
 impl Validity {
-    fn word(self) -> &'static str {
-        match self {
-            Self::Membership => "Membership",
-            Self::Ticket => "Ticket",
+    fn word(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (Self::Membership, Lang::En) => "Membership",
+            (Self::Ticket, Lang::En) => "Ticket",
+            (Self::Membership, Lang::Es) => "La membresía",
+            (Self::Ticket, Lang::Es) => "La entrada",
         }
     }
 }
@@ -117,8 +120,8 @@ pub enum Reason {
     },
 }
 
-fn day(d: NaiveDate) -> String {
-    d.format("%-d %b %Y").to_string()
+fn day(d: NaiveDate, lang: Lang) -> String {
+    date_text(d, lang)
 }
 
 fn time(t: NaiveDateTime) -> String {
@@ -151,6 +154,18 @@ impl Reason {
 
     /// What staff at the gate should do about a refusal, in plain words (none for an admit).
     pub fn staff_action(&self) -> Option<&'static str> {
+        self.staff_action_in(Lang::En)
+    }
+
+    /// [`Self::staff_action`] in `lang`, for the gate's screen.
+    pub fn staff_action_in(&self, lang: Lang) -> Option<&'static str> {
+        match lang {
+            Lang::En => self.staff_action_en(),
+            Lang::Es => self.staff_action_es(),
+        }
+    }
+
+    fn staff_action_en(&self) -> Option<&'static str> {
         Some(match self {
             Self::Admitted { .. } => return None,
             Self::Unknown { .. } => {
@@ -203,8 +218,76 @@ impl Reason {
         })
     }
 
-    /// The reason in plain words, for the gate's screen and for staff.
+    fn staff_action_es(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Admitted { .. } => return None,
+            Self::Unknown { .. } => {
+                "Pida el correo de la reserva u otra tarjeta, o busque al visitante por su nombre."
+            }
+            Self::Expired {
+                what: Validity::Membership,
+                ..
+            } => "Ofrezca la renovación en el mostrador de membresías.",
+            Self::Expired {
+                what: Validity::Ticket,
+                ..
+            }
+            | Self::NotYetValid {
+                what: Validity::Ticket,
+                ..
+            } => "La entrada es para otro día: en taquilla pueden cambiarla.",
+            Self::NotYetValid {
+                what: Validity::Membership,
+                ..
+            } => "La membresía aún no ha empezado: en el mostrador de membresías pueden ayudar.",
+            Self::OutsideTimeSlot {
+                too_early: true, ..
+            } => "Pida al visitante que vuelva a su hora, o que la cambie en taquilla.",
+            Self::OutsideTimeSlot {
+                too_early: false, ..
+            } => "Su hora ya pasó: en taquilla pueden pasarla a una más tarde.",
+            Self::AlreadyUsed { .. } => {
+                "Compruebe cuándo se usó antes de dejar pasar al visitante (un supervisor puede autorizarlo)."
+            }
+            Self::DailyLimitReached { .. } => {
+                "Ya se usaron las entradas de hoy: un supervisor puede dejar pasar al visitante."
+            }
+            Self::AntiPassback { .. } => {
+                "Entró hace unos minutos: asegúrese de que no se la han pasado a otra persona."
+            }
+            Self::Revoked { .. } => "Retenga la tarjeta y llame a un supervisor.",
+            Self::WrongGate(WrongGate::ExitOnlyGate) => {
+                "Esta puerta es una salida: indique el camino a un acceso."
+            }
+            Self::WrongGate(WrongGate::EntryOnlyGate) => {
+                "Esta puerta es una entrada: indique el camino a una salida."
+            }
+            Self::WrongGate(WrongGate::ProductNotAllowed { .. }) => {
+                "Indique el camino al acceso que admite esta entrada."
+            }
+            Self::MembershipInactive { .. } => "Envíe al visitante al mostrador de membresías.",
+            Self::Ambiguous { .. } => {
+                "Busque al visitante por su nombre en el mostrador de membresías."
+            }
+            Self::PartyTooLarge { .. } => "Venda entradas en taquilla para los invitados de más.",
+        })
+    }
+
+    /// The reason in plain words, for staff, the logs and the hub (English).
     pub fn plain_words(&self) -> String {
+        self.words(Lang::En)
+    }
+
+    /// The reason in plain words in `lang`, for the gate's screen.
+    pub fn words(&self, lang: Lang) -> String {
+        match lang {
+            Lang::En => self.english(),
+            Lang::Es => self.spanish(),
+        }
+    }
+
+    fn english(&self) -> String {
+        let day = |d| day(d, Lang::En);
         match self {
             Self::Admitted { kind } => match kind {
                 AdmitKind::Member => "Welcome! Membership valid".into(),
@@ -218,24 +301,14 @@ impl Reason {
                 Validity::Ticket => format!("Ticket was valid on {} only", day(*on)),
             },
             Self::NotYetValid { what, from } => {
-                format!("{} not valid until {}", what.word(), day(*from))
+                format!("{} not valid until {}", what.word(Lang::En), day(*from))
             }
             Self::OutsideTimeSlot {
                 start,
                 end,
                 too_early,
             } => {
-                let slot = if start.date() == end.date() {
-                    format!("{} {}–{}", day(start.date()), time(*start), time(*end))
-                } else {
-                    format!(
-                        "{} {} – {} {}",
-                        day(start.date()),
-                        time(*start),
-                        day(end.date()),
-                        time(*end)
-                    )
-                };
+                let slot = slot_text(*start, *end, Lang::En);
                 if *too_early {
                     format!("Too early: entry slot is {slot}")
                 } else {
@@ -290,6 +363,119 @@ impl Reason {
             }
         }
     }
+
+    fn spanish(&self) -> String {
+        let day = |d| day(d, Lang::Es);
+        match self {
+            Self::Admitted { kind } => match kind {
+                AdmitKind::Member => "¡Bienvenido! Membresía válida".into(),
+                AdmitKind::Ticket => "¡Bienvenido! Entrada válida".into(),
+                AdmitKind::Reentry => "¡Bienvenido de nuevo! Reingreso".into(),
+                AdmitKind::Exit => "¡Hasta pronto! Salida registrada".into(),
+            },
+            // The detail is the reader's own words for staff, in English: the screen leaves
+            // it to the logs.
+            Self::Unknown { .. } => "No reconocido. Consulte al personal".into(),
+            Self::Expired { what, on } => match what {
+                Validity::Membership => format!("La membresía venció el {}", day(*on)),
+                Validity::Ticket => format!("La entrada solo era válida el {}", day(*on)),
+            },
+            Self::NotYetValid { what, from } => {
+                format!(
+                    "{} no es válida hasta el {}",
+                    what.word(Lang::Es),
+                    day(*from)
+                )
+            }
+            Self::OutsideTimeSlot {
+                start,
+                end,
+                too_early,
+            } => {
+                let slot = slot_text(*start, *end, Lang::Es);
+                if *too_early {
+                    format!("Demasiado pronto: su hora de entrada es {slot}")
+                } else {
+                    format!("Su hora de entrada {slot} ya pasó")
+                }
+            }
+            Self::AlreadyUsed {
+                uses_allowed,
+                last_used,
+            } => {
+                let uses = if *uses_allowed == 1 {
+                    "Entrada ya usada".to_owned()
+                } else {
+                    format!("Ya se usaron los {uses_allowed} usos de esta entrada")
+                };
+                match last_used {
+                    Some(t) => format!(
+                        "{uses} (la última vez a las {} del {})",
+                        time(*t),
+                        day(t.date())
+                    ),
+                    None => uses,
+                }
+            }
+            Self::DailyLimitReached { limit } => match limit {
+                1 => "Ya entró hoy".into(),
+                n => format!("Ya entró {n} veces hoy (el límite diario)"),
+            },
+            Self::AntiPassback {
+                last_entry,
+                gate,
+                wait_minutes,
+            } => format!(
+                "Ya entró a las {} ({gate}); vuelva a intentarlo en {wait_minutes} min o registre antes la salida",
+                time(*last_entry)
+            ),
+            Self::Revoked { by } => match by {
+                RevokedBy::TicketStatus => "Entrada cancelada. Consulte al personal".into(),
+                RevokedBy::BlockList => "Tarjeta bloqueada. Consulte al personal".into(),
+            },
+            Self::WrongGate(w) => match w {
+                WrongGate::ExitOnlyGate => "Esta puerta es solo de salida".into(),
+                WrongGate::EntryOnlyGate => "Esta puerta es solo de entrada".into(),
+                WrongGate::ProductNotAllowed { product_id } => {
+                    format!("El tipo de entrada {product_id} no es válido en esta puerta")
+                }
+            },
+            Self::MembershipInactive { status } => format!(
+                "La membresía está {}. Consulte al personal",
+                status_es(*status)
+            ),
+            Self::Ambiguous { candidates } => {
+                format!("Coincide con {candidates} registros. Consulte al personal")
+            }
+            Self::PartyTooLarge { requested, allowed } => {
+                format!("Un grupo de {requested} supera los {allowed} admitidos")
+            }
+        }
+    }
+}
+
+/// A timed-entry slot: `3 Oct 2026 10:00–11:00`, or both ends dated when it spans days.
+fn slot_text(start: NaiveDateTime, end: NaiveDateTime, lang: Lang) -> String {
+    if start.date() == end.date() {
+        format!("{} {}–{}", day(start.date(), lang), time(start), time(end))
+    } else {
+        format!(
+            "{} {} – {} {}",
+            day(start.date(), lang),
+            time(start),
+            day(end.date(), lang),
+            time(end)
+        )
+    }
+}
+
+fn status_es(status: MembershipStatus) -> &'static str {
+    match status {
+        MembershipStatus::Active => "activa",
+        MembershipStatus::Pending => "pendiente",
+        MembershipStatus::Lapsed => "vencida",
+        MembershipStatus::Cancelled => "cancelada",
+    }
 }
 
 /// Something worth telling staff about an admission.
@@ -307,21 +493,55 @@ pub enum Note {
 }
 
 impl Note {
+    /// The note in plain words, for staff, the logs and the hub (English).
     pub fn plain_words(&self) -> String {
-        match self {
-            Self::AdmittedViaMerge {
-                requested,
-                survivor,
-            } => format!("Record {requested} was merged into {survivor}; please update the card"),
-            Self::GracePeriod { expired_on } => {
-                format!("Membership expired on {}; renewal due", day(*expired_on))
-            }
-            Self::PartyReduced {
-                requested,
-                admitted,
-            } => format!("Admitting {admitted} of a party of {requested}"),
-            Self::ChoseMembership { membership_id, of } => {
+        self.words(Lang::En)
+    }
+
+    /// The note in plain words in `lang`, for the gate's screen.
+    pub fn words(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (
+                Self::AdmittedViaMerge {
+                    requested,
+                    survivor,
+                },
+                Lang::En,
+            ) => format!("Record {requested} was merged into {survivor}; please update the card"),
+            (
+                Self::AdmittedViaMerge {
+                    requested,
+                    survivor,
+                },
+                Lang::Es,
+            ) => format!("El registro {requested} se fusionó con {survivor}; actualice la tarjeta"),
+            (Self::GracePeriod { expired_on }, Lang::En) => format!(
+                "Membership expired on {}; renewal due",
+                day(*expired_on, lang)
+            ),
+            (Self::GracePeriod { expired_on }, Lang::Es) => format!(
+                "La membresía venció el {}; toca renovarla",
+                day(*expired_on, lang)
+            ),
+            (
+                Self::PartyReduced {
+                    requested,
+                    admitted,
+                },
+                Lang::En,
+            ) => format!("Admitting {admitted} of a party of {requested}"),
+            (
+                Self::PartyReduced {
+                    requested,
+                    admitted,
+                },
+                Lang::Es,
+            ) => format!("Pasan {admitted} de un grupo de {requested}"),
+            (Self::ChoseMembership { membership_id, of }, Lang::En) => {
                 format!("Using membership {membership_id} (one of {of})")
+            }
+            (Self::ChoseMembership { membership_id, of }, Lang::Es) => {
+                format!("Se usa la membresía {membership_id} (una de {of})")
             }
         }
     }
@@ -368,6 +588,191 @@ mod tests {
             .plain_words(),
             "Membership is lapsed. Please see staff"
         );
+    }
+
+    /// One of every reason and note, with every branch of their words.
+    fn every_reason() -> Vec<Reason> {
+        let d = NaiveDate::from_ymd_opt(2026, 10, 3).unwrap();
+        let t = d.and_hms_opt(10, 0, 0).unwrap();
+        let mut all: Vec<Reason> = [
+            AdmitKind::Member,
+            AdmitKind::Ticket,
+            AdmitKind::Reentry,
+            AdmitKind::Exit,
+        ]
+        .into_iter()
+        .map(|kind| Reason::Admitted { kind })
+        .collect();
+        for what in [Validity::Membership, Validity::Ticket] {
+            all.push(Reason::Expired { what, on: d });
+            all.push(Reason::NotYetValid { what, from: d });
+        }
+        for (end, too_early) in [(t, true), (t, false), (t + chrono::Days::new(1), true)] {
+            all.push(Reason::OutsideTimeSlot {
+                start: t,
+                end,
+                too_early,
+            });
+        }
+        for (uses_allowed, last_used) in [(1, None), (1, Some(t)), (3, Some(t))] {
+            all.push(Reason::AlreadyUsed {
+                uses_allowed,
+                last_used,
+            });
+        }
+        all.extend([
+            Reason::Unknown {
+                detail: "no such ticket".into(),
+            },
+            Reason::DailyLimitReached { limit: 1 },
+            Reason::DailyLimitReached { limit: 2 },
+            Reason::AntiPassback {
+                last_entry: t,
+                gate: "North".into(),
+                wait_minutes: 5,
+            },
+            Reason::Revoked {
+                by: RevokedBy::TicketStatus,
+            },
+            Reason::Revoked {
+                by: RevokedBy::BlockList,
+            },
+            Reason::WrongGate(WrongGate::ExitOnlyGate),
+            Reason::WrongGate(WrongGate::EntryOnlyGate),
+            Reason::WrongGate(WrongGate::ProductNotAllowed {
+                product_id: "GA".into(),
+            }),
+            Reason::Ambiguous { candidates: 2 },
+            Reason::PartyTooLarge {
+                requested: 5,
+                allowed: 3,
+            },
+        ]);
+        for status in [
+            MembershipStatus::Active,
+            MembershipStatus::Pending,
+            MembershipStatus::Lapsed,
+            MembershipStatus::Cancelled,
+        ] {
+            all.push(Reason::MembershipInactive { status });
+        }
+        all
+    }
+
+    fn every_note() -> Vec<Note> {
+        vec![
+            Note::AdmittedViaMerge {
+                requested: "L1".into(),
+                survivor: "L2".into(),
+            },
+            Note::GracePeriod {
+                expired_on: NaiveDate::from_ymd_opt(2026, 10, 3).unwrap(),
+            },
+            Note::PartyReduced {
+                requested: 5,
+                admitted: 3,
+            },
+            Note::ChoseMembership {
+                membership_id: "M1".into(),
+                of: 2,
+            },
+        ]
+    }
+
+    /// Words an English sentence of the gate has and a Spanish one never should.
+    const ENGLISH: [&str; 12] = [
+        "Please",
+        "staff",
+        "Ticket",
+        "ticket",
+        "Membership",
+        "Welcome",
+        "Already",
+        "gate",
+        "Oct",
+        "entered",
+        "valid ",
+        "Card",
+    ];
+
+    #[test]
+    fn every_reason_note_and_staff_action_reads_in_spanish() {
+        let spanish: Vec<(String, String)> = every_reason()
+            .iter()
+            .flat_map(|r| {
+                let mut texts = vec![(r.plain_words(), r.words(Lang::Es))];
+                if let Some(en) = r.staff_action() {
+                    let es = r.staff_action_in(Lang::Es).expect("a Spanish action");
+                    texts.push((en.to_owned(), es.to_owned()));
+                }
+                texts
+            })
+            .chain(
+                every_note()
+                    .iter()
+                    .map(|n| (n.plain_words(), n.words(Lang::Es))),
+            )
+            .collect();
+        assert!(spanish.len() > 50, "{}", spanish.len());
+        for (en, es) in &spanish {
+            assert_ne!(en, es);
+            for word in ENGLISH {
+                assert!(!es.contains(word), "{es:?} (for {en:?}) says {word:?}");
+            }
+        }
+        for r in every_reason() {
+            assert_eq!(r.words(Lang::En), r.plain_words());
+            assert_eq!(
+                r.staff_action_in(Lang::Es).is_some(),
+                r.staff_action().is_some(),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn spanish_words_for_the_screen() {
+        let d = NaiveDate::from_ymd_opt(2026, 10, 3).unwrap();
+        let t = d.and_hms_opt(10, 0, 0).unwrap();
+        let cases = [
+            (
+                Reason::Expired {
+                    what: Validity::Membership,
+                    on: d,
+                },
+                "La membresía venció el 3 oct 2026",
+            ),
+            (
+                Reason::OutsideTimeSlot {
+                    start: t,
+                    end: d.and_hms_opt(11, 0, 0).unwrap(),
+                    too_early: true,
+                },
+                "Demasiado pronto: su hora de entrada es 3 oct 2026 10:00–11:00",
+            ),
+            (
+                Reason::AlreadyUsed {
+                    uses_allowed: 1,
+                    last_used: Some(t),
+                },
+                "Entrada ya usada (la última vez a las 10:00 del 3 oct 2026)",
+            ),
+            (
+                Reason::Admitted {
+                    kind: AdmitKind::Member,
+                },
+                "¡Bienvenido! Membresía válida",
+            ),
+            (
+                Reason::MembershipInactive {
+                    status: MembershipStatus::Lapsed,
+                },
+                "La membresía está vencida. Consulte al personal",
+            ),
+        ];
+        for (reason, words) in cases {
+            assert_eq!(reason.words(Lang::Es), words);
+        }
     }
 
     #[test]

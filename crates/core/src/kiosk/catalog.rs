@@ -13,16 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{MinorUnits, ProductKind};
 
-/// The languages a visitor can pick on the kiosk.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Lang {
-    #[default]
-    En,
-    Es,
-}
+pub use crate::lang::Lang;
 
 /// A name or description in each language; Spanish falls back to English when the venue has
 /// not translated it.

@@ -170,10 +170,7 @@ pub fn payload(
         currency: q.currency.clone(),
         constituent,
         membership_id: draft.membership_id.clone(),
-        language: match draft.language {
-            Lang::En => "en".into(),
-            Lang::Es => "es".into(),
-        },
+        language: draft.language.tag().into(),
         lines: lines(draft),
         net: q.net,
         tax: q.tax,

@@ -9,6 +9,7 @@ use super::escpos::{Align, Block, PrintDoc};
 use super::money;
 use super::pricing::PriceKind;
 use crate::domain::TicketValidity;
+pub use crate::lang::{date_text, day_text};
 
 /// The paper's width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -155,45 +156,6 @@ fn words(lang: Lang) -> &'static Words {
         Lang::En => &EN,
         Lang::Es => &ES,
     }
-}
-
-const DAYS_EN: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const DAYS_ES: [&str; 7] = ["lun", "mar", "mié", "jue", "vie", "sáb", "dom"];
-const MONTHS_EN: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-const MONTHS_ES: [&str; 12] = [
-    "ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic",
-];
-
-/// A day as a visitor reads it: `Sat 22 Nov`, `sáb 22 nov`.
-pub fn day_text(day: chrono::NaiveDate, lang: Lang) -> String {
-    use chrono::Datelike;
-    let (days, months) = match lang {
-        Lang::En => (DAYS_EN, MONTHS_EN),
-        Lang::Es => (DAYS_ES, MONTHS_ES),
-    };
-    format!(
-        "{} {} {}",
-        days[day.weekday().num_days_from_monday() as usize],
-        day.day(),
-        months[day.month0() as usize]
-    )
-}
-
-/// A date with its year: `31 Mar 2027`.
-pub fn date_text(day: chrono::NaiveDate, lang: Lang) -> String {
-    use chrono::Datelike;
-    let months = match lang {
-        Lang::En => MONTHS_EN,
-        Lang::Es => MONTHS_ES,
-    };
-    format!(
-        "{} {} {}",
-        day.day(),
-        months[day.month0() as usize],
-        day.year()
-    )
 }
 
 /// When a ticket admits: `Sat 22 Nov 10:00–10:30`, `Sat 22 Nov, any time`.

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 
+use crate::lang::{Lang, date_text, weekday_text};
+
 /// What the screen shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GateMode {
@@ -78,16 +80,92 @@ pub struct GateScreenModel {
     pub staff_hint: String,
     pub offline: bool,
     pub offline_text: String,
+    /// The words around the values: "Staff:", "Party:", "Confirm".
+    pub staff_label: String,
+    pub party_label: String,
+    pub confirm_label: String,
     pub show_party_controls: bool,
     pub party_size: u32,
     pub can_party_minus: bool,
     pub can_party_plus: bool,
 }
 
+/// The gate screen's own words in one language (the decision's come with it).
+#[derive(Debug)]
+pub struct GateWords {
+    /// The prompt shown while waiting for a scan.
+    pub prompt: &'static str,
+    /// Shown to staff on a refusal when the decision carries no hint of its own.
+    pub staff_hint: &'static str,
+    pub ready: &'static str,
+    pub admitted: &'static str,
+    pub not_admitted: &'static str,
+    pub welcome: &'static str,
+    pub welcome_enter: &'static str,
+    pub staff_label: &'static str,
+    pub party_label: &'static str,
+    pub confirm: &'static str,
+    member: &'static str,
+    one_guest: &'static str,
+    guests: &'static str,
+    one_admitted: &'static str,
+    party_of: &'static str,
+    party_admitted: &'static str,
+    offline: &'static str,
+}
+
+const EN: GateWords = GateWords {
+    prompt: "Scan your ticket or membership card",
+    staff_hint: "Check the visitor's details at the membership desk.",
+    ready: "Ready",
+    admitted: "Admitted",
+    not_admitted: "Not admitted",
+    welcome: "Welcome",
+    welcome_enter: "Welcome — please enter",
+    staff_label: "Staff:",
+    party_label: "Party:",
+    confirm: "Confirm",
+    member: "Member",
+    one_guest: "Member + 1 guest",
+    guests: "guests",
+    one_admitted: "1 person admitted",
+    party_of: "Party of",
+    party_admitted: "admitted",
+    offline: "Offline — decisions are local, uploads queued:",
+};
+
+const ES: GateWords = GateWords {
+    prompt: "Escanee su entrada o su tarjeta de membresía",
+    staff_hint: "Compruebe los datos del visitante en el mostrador de membresías.",
+    ready: "Lista",
+    admitted: "Puede pasar",
+    not_admitted: "No puede pasar",
+    welcome: "Bienvenido",
+    welcome_enter: "Bienvenido: adelante",
+    staff_label: "Personal:",
+    party_label: "Grupo:",
+    confirm: "Confirmar",
+    member: "Miembro",
+    one_guest: "Miembro + 1 invitado",
+    guests: "invitados",
+    one_admitted: "Pasa 1 persona",
+    party_of: "Pasa un grupo de",
+    party_admitted: "",
+    offline: "Sin conexión: se decide aquí, envíos en cola:",
+};
+
+/// The gate screen's words in `lang`.
+pub fn words(lang: Lang) -> &'static GateWords {
+    match lang {
+        Lang::En => &EN,
+        Lang::Es => &ES,
+    }
+}
+
 /// The prompt shown while waiting for a scan.
-pub const SCAN_PROMPT: &str = "Scan your ticket or membership card";
+pub const SCAN_PROMPT: &str = EN.prompt;
 /// Shown to staff on a refusal when the decision carries no hint of its own.
-pub const DEFAULT_STAFF_HINT: &str = "Check the visitor's details at the membership desk.";
+pub const DEFAULT_STAFF_HINT: &str = EN.staff_hint;
 
 /// What a party-size confirmation decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +191,7 @@ struct Shown {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateView {
     gate_name: String,
+    lang: Lang,
     timeouts: GateTimeouts,
     clock: String,
     offline: bool,
@@ -124,12 +203,25 @@ impl GateView {
     pub fn new(gate_name: impl Into<String>, timeouts: GateTimeouts) -> Self {
         Self {
             gate_name: gate_name.into(),
+            lang: Lang::En,
             timeouts,
             clock: String::new(),
             offline: false,
             queued: 0,
             shown: None,
         }
+    }
+
+    /// The screen in `lang` (English by default): its own words, and the shell passes the
+    /// decision's in the same language.
+    pub fn in_language(mut self, lang: Lang) -> Self {
+        self.lang = lang;
+        self
+    }
+
+    /// The language the screen speaks.
+    pub fn language(&self) -> Lang {
+        self.lang
     }
 
     pub fn mode(&self) -> GateMode {
@@ -233,23 +325,27 @@ impl GateView {
 
     /// The screen as plain values.
     pub fn model(&self) -> GateScreenModel {
+        let w = words(self.lang);
         let mut m = GateScreenModel {
             mode: self.mode(),
             gate_name: self.gate_name.clone(),
-            prompt: SCAN_PROMPT.to_owned(),
+            prompt: w.prompt.to_owned(),
             clock: self.clock.clone(),
             offline: self.offline,
             offline_text: if self.offline {
-                offline_text(self.queued)
+                offline_text(self.queued, self.lang)
             } else {
                 String::new()
             },
+            staff_label: w.staff_label.to_owned(),
+            party_label: w.party_label.to_owned(),
+            confirm_label: w.confirm.to_owned(),
             party_size: 1,
             ..GateScreenModel::default()
         };
         let Some(shown) = &self.shown else {
-            m.result_text = "Ready".to_owned();
-            m.announcement = format!("{}. {SCAN_PROMPT}.", self.gate_name);
+            m.result_text = w.ready.to_owned();
+            m.announcement = format!("{}. {}.", self.gate_name, w.prompt);
             return m;
         };
         let r = &shown.result;
@@ -257,13 +353,13 @@ impl GateView {
         m.level = r.level.clone().unwrap_or_default();
         m.reason = r.reason.clone();
         if r.admit {
-            m.result_text = "Admitted".to_owned();
+            m.result_text = w.admitted.to_owned();
             m.headline = match &r.name {
-                Some(_) => "Welcome".to_owned(),
-                None => "Welcome — please enter".to_owned(),
+                Some(_) => w.welcome.to_owned(),
+                None => w.welcome_enter.to_owned(),
             };
             if r.level.is_some() || r.guests_allowed > 0 {
-                m.guests_text = guests_text(r.guests_allowed);
+                m.guests_text = guests_text(r.guests_allowed, self.lang);
             }
             m.note = r.note.clone().unwrap_or_default();
             m.party_size = shown.party_size;
@@ -271,17 +367,14 @@ impl GateView {
             m.can_party_minus = !shown.settled && shown.party_size > 1;
             m.can_party_plus = !shown.settled && shown.party_size < party_max(r);
             m.party_text = if shown.settled {
-                party_text(shown.party_size)
+                party_text(shown.party_size, self.lang)
             } else {
                 String::new()
             };
         } else {
-            m.result_text = "Not admitted".to_owned();
-            m.headline = "Not admitted".to_owned();
-            m.staff_hint = r
-                .note
-                .clone()
-                .unwrap_or_else(|| DEFAULT_STAFF_HINT.to_owned());
+            m.result_text = w.not_admitted.to_owned();
+            m.headline = w.not_admitted.to_owned();
+            m.staff_hint = r.note.clone().unwrap_or_else(|| w.staff_hint.to_owned());
         }
         m.announcement = announcement(&m);
         m
@@ -293,31 +386,40 @@ fn party_max(r: &ResultView) -> u32 {
 }
 
 /// "Member", "Member + 1 guest", "Member + 2 guests".
-pub fn guests_text(guests: u32) -> String {
+pub fn guests_text(guests: u32, lang: Lang) -> String {
+    let w = words(lang);
     match guests {
-        0 => "Member".to_owned(),
-        1 => "Member + 1 guest".to_owned(),
-        n => format!("Member + {n} guests"),
+        0 => w.member.to_owned(),
+        1 => w.one_guest.to_owned(),
+        n => format!("{} + {n} {}", w.member, w.guests),
     }
 }
 
 /// "1 person admitted", "Party of 3 admitted".
-pub fn party_text(size: u32) -> String {
+pub fn party_text(size: u32, lang: Lang) -> String {
+    let w = words(lang);
     if size == 1 {
-        "1 person admitted".to_owned()
+        w.one_admitted.to_owned()
     } else {
-        format!("Party of {size} admitted")
+        format!("{} {size} {}", w.party_of, w.party_admitted)
+            .trim_end()
+            .to_owned()
     }
 }
 
 /// The offline footer line.
-pub fn offline_text(queued: u64) -> String {
-    format!("Offline — decisions are local, uploads queued: {queued}")
+pub fn offline_text(queued: u64, lang: Lang) -> String {
+    format!("{} {queued}", words(lang).offline)
 }
 
-/// The clock line: "Sun 22 Nov 2026 · 10:42" (local venue time).
-pub fn clock_text(t: NaiveDateTime) -> String {
-    t.format("%a %-d %b %Y · %H:%M").to_string()
+/// The clock line: "Sun 22 Nov 2026 · 10:42", "dom 22 nov 2026 · 10:42" (local venue time).
+pub fn clock_text(t: NaiveDateTime, lang: Lang) -> String {
+    format!(
+        "{} {} · {}",
+        weekday_text(t.date(), lang),
+        date_text(t.date(), lang),
+        t.format("%H:%M")
+    )
 }
 
 fn announcement(m: &GateScreenModel) -> String {
@@ -672,14 +774,16 @@ mod tests {
     #[test]
     fn clock_line() {
         let cases = [
-            ((2026, 11, 22, 10, 42), "Sun 22 Nov 2026 · 10:42"),
-            ((2026, 10, 3, 9, 5), "Sat 3 Oct 2026 · 09:05"),
+            ((2026, 11, 22, 10, 42), Lang::En, "Sun 22 Nov 2026 · 10:42"),
+            ((2026, 10, 3, 9, 5), Lang::En, "Sat 3 Oct 2026 · 09:05"),
+            ((2026, 11, 22, 10, 42), Lang::Es, "dom 22 nov 2026 · 10:42"),
+            ((2026, 1, 7, 18, 0), Lang::Es, "mié 7 ene 2026 · 18:00"),
         ];
-        for ((y, mo, d, h, mi), want) in cases {
+        for ((y, mo, d, h, mi), lang, want) in cases {
             let t = chrono::NaiveDate::from_ymd_opt(y, mo, d)
                 .and_then(|d| d.and_hms_opt(h, mi, 0))
                 .expect("valid date");
-            assert_eq!(clock_text(t), want);
+            assert_eq!(clock_text(t, lang), want);
         }
     }
 
@@ -694,5 +798,88 @@ mod tests {
         assert_eq!(m.clock, "Sun 22 Nov 2026 10:42");
         assert_eq!(m.result_text, "Ready");
         assert!(m.visitor_name.is_empty() && m.reason.is_empty());
+    }
+
+    #[test]
+    fn the_screen_speaks_the_gates_language() {
+        // (what happens, the model's words in Spanish)
+        let now = t0();
+        let es = || view().in_language(Lang::Es);
+        let mut ready = es();
+        ready.set_offline(true, 14);
+        let m = ready.model();
+        assert_eq!(m.result_text, "Lista");
+        assert_eq!(m.prompt, "Escanee su entrada o su tarjeta de membresía");
+        assert_eq!(
+            m.offline_text,
+            "Sin conexión: se decide aquí, envíos en cola: 14"
+        );
+        assert_eq!(
+            (
+                m.staff_label.as_str(),
+                m.party_label.as_str(),
+                m.confirm_label.as_str()
+            ),
+            ("Personal:", "Grupo:", "Confirmar")
+        );
+
+        let mut admit = es();
+        admit.show_result(member(2), now);
+        admit.party_plus(now);
+        admit.party_plus(now);
+        admit.confirm(now);
+        let m = admit.model();
+        assert_eq!(
+            (m.result_text.as_str(), m.headline.as_str()),
+            ("Puede pasar", "Bienvenido")
+        );
+        assert_eq!(m.guests_text, "Miembro + 2 invitados");
+        assert_eq!(m.party_text, "Pasa un grupo de 3");
+        assert!(m.announcement.starts_with("Puede pasar. Alex Morgan."));
+
+        let mut deny = es();
+        deny.show_result(denied("La membresía venció el 3 oct 2026"), now);
+        let m = deny.model();
+        assert_eq!(m.headline, "No puede pasar");
+        assert_eq!(
+            m.staff_hint,
+            "Compruebe los datos del visitante en el mostrador de membresías."
+        );
+
+        let table = [
+            (guests_text(0, Lang::Es), "Miembro"),
+            (guests_text(1, Lang::Es), "Miembro + 1 invitado"),
+            (party_text(1, Lang::Es), "Pasa 1 persona"),
+            (party_text(4, Lang::En), "Party of 4 admitted"),
+        ];
+        for (got, want) in table {
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn every_word_of_the_screen_has_its_spanish() {
+        let (en, es) = (words(Lang::En), words(Lang::Es));
+        let pairs = [
+            (en.prompt, es.prompt),
+            (en.staff_hint, es.staff_hint),
+            (en.ready, es.ready),
+            (en.admitted, es.admitted),
+            (en.not_admitted, es.not_admitted),
+            (en.welcome, es.welcome),
+            (en.welcome_enter, es.welcome_enter),
+            (en.staff_label, es.staff_label),
+            (en.party_label, es.party_label),
+            (en.confirm, es.confirm),
+            (en.member, es.member),
+            (en.one_guest, es.one_guest),
+            (en.guests, es.guests),
+            (en.one_admitted, es.one_admitted),
+            (en.party_of, es.party_of),
+            (en.offline, es.offline),
+        ];
+        for (en, es) in pairs {
+            assert!(!es.is_empty() && es != en, "{en:?} has no Spanish");
+        }
     }
 }

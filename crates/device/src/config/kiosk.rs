@@ -111,17 +111,14 @@ pub(super) fn validate(
             &format!("{currency:?} is not an ISO 4217 code like \"USD\""),
         );
     }
-    let language = match k.language.as_deref().unwrap_or("en") {
-        "en" => Some(crate::kiosk::catalog::Lang::En),
-        "es" => Some(crate::kiosk::catalog::Lang::Es),
-        other => {
-            p.at_path(
-                "kiosk.language",
-                &format!("{other:?}: expected \"en\" (English) or \"es\" (Spanish)"),
-            );
-            None
-        }
-    };
+    let tag = k.language.as_deref().unwrap_or("en");
+    let language = crate::kiosk::catalog::Lang::from_tag(tag);
+    if language.is_none() {
+        p.at_path(
+            "kiosk.language",
+            &format!("{tag:?}: expected \"en\" (English) or \"es\" (Spanish)"),
+        );
+    }
     let idle = duration(
         p,
         "kiosk.idle_timeout",

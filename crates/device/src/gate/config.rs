@@ -18,12 +18,15 @@ use super::policy::{GateDirection, GatePolicy, PartyOverflow, Reentry};
 use super::relay::gpio::{GpioInput, GpioLine};
 use super::relay::serial::{SerialRelaySettings, parse_hex};
 use super::retention;
+use portico_core::lang::Lang;
 
 /// The `[gate]` table as written. Every key is optional; [`validate`] applies the defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGateSection {
     pub name: Option<String>,
+    /// The screen's language: `en` (default) or `es`.
+    pub language: Option<String>,
     /// `entry`, `exit` or `both` (default).
     pub direction: Option<String>,
     pub relay_pulse: Option<String>,
@@ -343,6 +346,12 @@ pub fn validate(raw: RawGateSection) -> Result<GatePolicyConfig, Problems> {
             ("both", GateDirection::Both),
         ],
     );
+    let language = p.choice(
+        "gate.language",
+        raw.language.as_deref(),
+        d.language,
+        &[("en", Lang::En), ("es", Lang::Es)],
+    );
     let relay_pulse = p.duration(
         "gate.relay_pulse",
         raw.relay_pulse.as_deref(),
@@ -468,6 +477,7 @@ pub fn validate(raw: RawGateSection) -> Result<GatePolicyConfig, Problems> {
             party_overflow,
             allowed_products,
             revoked,
+            language,
         },
         relay,
         passage,
