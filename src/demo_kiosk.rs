@@ -124,6 +124,8 @@ pub async fn walkthrough(
             delta: 1,
         },
         Tap::Next,
+        // No parking or ride today.
+        Tap::Next,
         Tap::IsMember(false),
         Tap::Details(VisitorForm {
             first: buyer.name.first.clone(),
@@ -544,6 +546,7 @@ fn tap_words(t: &Tap) -> String {
             slot.rsplit('T').next().unwrap_or(slot.as_str())
         ),
         Tap::Quantity { category, delta } => format!("adds {delta} × {category}"),
+        Tap::AddOn { product, delta } => format!("adds {delta} × {product}"),
         Tap::Next => "taps \"Next\"".into(),
         Tap::IsMember(false) => "taps \"Not a member\"".into(),
         Tap::Details(f) => format!("types {} {} and an email", f.first, f.last),
@@ -558,6 +561,7 @@ fn screen_name(s: &Screen) -> String {
         Screen::Levels => "membership levels".into(),
         Screen::Slots => "choose a time".into(),
         Screen::Quantities { .. } => "how many tickets".into(),
+        Screen::AddOns { .. } => "anything else for the visit?".into(),
         Screen::AskMember => "are you a member?".into(),
         Screen::MemberId { .. } => "membership ID".into(),
         Screen::Details { .. } => "your details".into(),

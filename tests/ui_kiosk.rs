@@ -185,6 +185,10 @@ async fn a_visitor_buys_tickets_through_the_screen_by_its_labels() {
     assert_eq!(d.value("count Child (3–17)"), "1");
     assert_eq!(d.k.shell.flow().session().held, 3, "three seats held");
     d.click("Continue");
+    assert_eq!(title(&d.screen), "Anything else for your visit?");
+    d.click("Add Parking");
+    assert_eq!(d.value("count Parking"), "1");
+    d.click("Continue");
     assert_eq!(title(&d.screen), "Are you a member?");
     d.click("No, continue");
     assert_eq!(title(&d.screen), "Your details");
@@ -205,16 +209,21 @@ async fn a_visitor_buys_tickets_through_the_screen_by_its_labels() {
     );
     d.click("Continue");
     assert_eq!(title(&d.screen), "Check your order");
-    assert_eq!(d.value("total"), "$67.12");
+    // Two adults and a child ($62.00) and parking ($10.00), with 8.25 % tax on each line.
+    assert_eq!(d.value("total"), "$77.95");
     assert_eq!(d.value("buyer"), "For Ana Ruiz · ana.ruiz@example.org");
 
-    d.click("Pay $67.12");
+    d.click("Pay $77.95");
     assert_eq!(title(&d.screen), "Thank you!");
     assert_eq!(d.value("order number"), "K1-00001");
     let printed = d.k.printer.printed();
-    assert_eq!(printed.len(), 4, "three tickets and a receipt");
+    assert_eq!(
+        printed.len(),
+        5,
+        "three tickets, a parking pass and a receipt"
+    );
     // The ticket and the receipt as the printer received them, drawn on 80 mm paper.
-    for (doc, name) in [(&printed[0], "ticket"), (&printed[3], "receipt")] {
+    for (doc, name) in [(&printed[0], "ticket"), (&printed[4], "receipt")] {
         let img = portico::ui::render_paper_rgb(doc, portico::kiosk::receipt::Paper::Mm80).unwrap();
         assert_eq!(img.width, 576);
         assert!(img.height > 400, "{name}: {} px long", img.height);
@@ -243,6 +252,8 @@ async fn the_screen_speaks_spanish_and_forgets_the_visitor_when_they_walk_away()
     d.click("Comprar entradas");
     d.click("10:00–10:30 Entrada con horario");
     d.click("Una entrada más: Adulto");
+    d.click("Continuar");
+    assert_eq!(title(&d.screen), "¿Algo más para su visita?");
     d.click("Continuar");
     d.click("No, continuar");
     assert_eq!(title(&d.screen), "Sus datos");
@@ -613,6 +624,16 @@ fn every_screen(lang: Lang) -> Vec<(String, KioskScreenModel)> {
         );
     }
     shot(&flow, "quantities", at, &mut out);
+    go(&mut flow, tap(Tap::Next), at);
+    go(
+        &mut flow,
+        tap(Tap::AddOn {
+            product: "PARKING".into(),
+            delta: 1,
+        }),
+        at,
+    );
+    shot(&flow, "add-ons", at, &mut out);
     go(&mut flow, tap(Tap::Next), at);
     shot(&flow, "ask-member", at, &mut out);
     go(&mut flow, tap(Tap::IsMember(true)), at);
@@ -1400,7 +1421,7 @@ fn every_screen_renders_in_both_languages_and_orientations() {
     let mut welcome = Vec::new();
     for lang in [Lang::En, Lang::Es] {
         let screens = every_screen(lang);
-        assert_eq!(screens.len(), 64);
+        assert_eq!(screens.len(), 65);
         for (w, h, orientation) in [(540, 960, "portrait"), (960, 540, "landscape")] {
             for (name, m) in &screens {
                 let img = render_kiosk_rgb(m, "Riverside Zoo", w, h).unwrap();

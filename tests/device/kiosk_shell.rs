@@ -45,6 +45,7 @@ impl Kiosk {
             });
         }
         assert_eq!(self.shell.flow().session().held, 3);
+        assert_eq!(self.tap(Tap::Next), &Screen::AddOns { problem: None });
         assert_eq!(self.tap(Tap::Next), &Screen::AskMember);
         self.tap(Tap::IsMember(false));
         let screen = self.tap(Tap::Details(VisitorForm {
@@ -204,6 +205,7 @@ async fn a_visitor_who_walks_away_leaves_no_personal_data_and_no_held_seats() {
             delta: 1,
         });
     }
+    k.tap(Tap::Next);
     k.tap(Tap::Next);
     k.tap(Tap::IsMember(false));
     // Typed, but the phone is missing: the form stays with the visitor's words in it.

@@ -172,6 +172,7 @@ async fn the_printer_page_prints_a_test_page_and_the_last_order_again() {
         delta: 1,
     });
     k.visitor(Tap::Next);
+    k.visitor(Tap::Next);
     k.visitor(Tap::IsMember(false));
     k.visitor(Tap::Details(VisitorForm {
         first: "Ana".into(),

@@ -84,12 +84,19 @@ fn screen_of(s: &Screen) -> (KScreen, KProblem, u32) {
         Screen::Welcome => none(KScreen::Welcome),
         Screen::Levels => none(KScreen::Levels),
         Screen::Slots => none(KScreen::Slots),
-        Screen::Quantities { problem } => match problem {
-            None => none(KScreen::Quantities),
-            Some(QuantityProblem::NoneChosen) => (KScreen::Quantities, P::NoTickets, 0),
-            Some(QuantityProblem::OnlyLeft(n)) => (KScreen::Quantities, P::OnlyLeft, *n),
-            Some(QuantityProblem::TooMany) => (KScreen::Quantities, P::TooMany, 0),
-        },
+        Screen::Quantities { problem } | Screen::AddOns { problem } => {
+            let k = if matches!(s, Screen::AddOns { .. }) {
+                KScreen::AddOns
+            } else {
+                KScreen::Quantities
+            };
+            match problem {
+                None => none(k),
+                Some(QuantityProblem::NoneChosen) => (k, P::NoTickets, 0),
+                Some(QuantityProblem::OnlyLeft(n)) => (k, P::OnlyLeft, *n),
+                Some(QuantityProblem::TooMany) => (k, P::TooMany, 0),
+            }
+        }
         Screen::AskMember => none(KScreen::AskMember),
         Screen::MemberId { problem } => (
             KScreen::MemberId,
@@ -791,10 +798,19 @@ fn wire(window: &KioskWindow, shown: &Shown, sink: EventSink) {
     {
         let (tap, shown) = (tap.clone(), shown.clone());
         window.on_quantity(move |i, delta| {
-            let category =
-                at(i).and_then(|i| lock(&shown).quantities.get(i).map(|q| q.category.clone()));
-            if let Some(category) = category {
-                tap(Tap::Quantity { category, delta });
+            // A row is a visitor category, or on the add-ons screen an add-on.
+            let row = at(i).and_then(|i| {
+                let shown = lock(&shown);
+                let add_ons = matches!(shown.screen, Screen::AddOns { .. });
+                shown
+                    .quantities
+                    .get(i)
+                    .map(|q| (q.category.clone(), add_ons))
+            });
+            match row {
+                Some((product, true)) => tap(Tap::AddOn { product, delta }),
+                Some((category, false)) => tap(Tap::Quantity { category, delta }),
+                None => {}
             }
         });
     }

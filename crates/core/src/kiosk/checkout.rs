@@ -2,8 +2,8 @@
 //! what the shell must do next.
 //!
 //! ```text
-//! Welcome ─tickets─▶ Slots ─slot─▶ Quantities ─next─▶ AskMember ─no──────────────▶ Details
-//!    │                                                   └─yes─▶ MemberId ─found─▶ Details
+//! Welcome ─tickets─▶ Slots ─slot─▶ Quantities ─next─▶ (AddOns) ─next─▶ AskMember ─no────▶ Details
+//!    │                                                            └─yes─▶ MemberId ─found─▶ Details
 //!    └─membership─▶ Levels ─level─▶ AskMember ─▶ …
 //! Details ─next─▶ (match) ─one or none─▶ Review ─pay─▶ Paying ─approved─▶ Committing ─▶ Printing
 //!                    └─several─▶ OneMoreDetail ─next─▶ (match) ─▶ Review        │        ├▶ Done
@@ -47,6 +47,17 @@ use crate::volunteer::{ClockRules, Closed};
 
 /// Days, from today, whose entry times the kiosk sells.
 pub const DAYS_AHEAD: u64 = 7;
+
+/// The add-ons offered with tickets, in the catalog's order: on sale at `now`, with one price,
+/// for the visit's day or for no day. One with entry times of its own (a feeding at 14:00)
+/// is not offered: its seats would need their own choice and lease.
+pub fn add_ons(catalog: &Catalog, now: DateTime<Utc>) -> Vec<&super::catalog::CatalogProduct> {
+    catalog
+        .for_sale(ProductKind::Addon, now)
+        .into_iter()
+        .filter(|p| p.flat.is_some() && matches!(p.admission, Admission::Dated | Admission::None))
+        .collect()
+}
 
 /// Timings of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +202,8 @@ pub struct Session {
     pub slot: Option<String>,
     /// Tickets per visitor category.
     pub quantities: BTreeMap<String, u32>,
+    /// Add-ons (parking, a carousel ride) per product, for the tickets' day.
+    pub add_ons: BTreeMap<String, u32>,
     /// Seats the kiosk holds for this session in `slot`.
     pub held: u32,
     /// The membership product of a membership purchase.
@@ -234,6 +247,17 @@ impl Session {
                     slot: self.slot.clone(),
                     quantity: *n,
                 })
+                .chain(
+                    self.add_ons
+                        .iter()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(product, n)| CartLine {
+                            product: product.clone(),
+                            category: None,
+                            slot: None,
+                            quantity: *n,
+                        }),
+                )
                 .collect(),
             Some(Purpose::Membership) => self
                 .level
@@ -251,6 +275,10 @@ impl Session {
 
     fn tickets(&self) -> u32 {
         self.quantities.values().sum()
+    }
+
+    fn add_on_units(&self) -> u32 {
+        self.add_ons.values().sum()
     }
 
     /// The details as matching takes them, with the one more detail if asked.
@@ -342,6 +370,10 @@ pub enum Screen {
     Quantities {
         problem: Option<QuantityProblem>,
     },
+    /// Add-ons for the visit (parking, a ride), when the kiosk sells any that day.
+    AddOns {
+        problem: Option<QuantityProblem>,
+    },
     AskMember,
     MemberId {
         problem: Option<MemberProblem>,
@@ -430,6 +462,11 @@ pub enum Tap {
     /// One more (`+1`) or one fewer (`-1`) ticket of a category.
     Quantity {
         category: String,
+        delta: i32,
+    },
+    /// One more (`+1`) or one fewer (`-1`) of an add-on.
+    AddOn {
+        product: String,
         delta: i32,
     },
     IsMember(bool),
@@ -949,9 +986,16 @@ impl Flow {
                         problem: Some(QuantityProblem::NoneChosen),
                     };
                 } else if self.session.held >= self.session.tickets() {
-                    self.screen = S::AskMember;
+                    self.screen = if add_ons(ctx.catalog, ctx.now).is_empty() {
+                        S::AskMember
+                    } else {
+                        S::AddOns { problem: None }
+                    };
                 }
             }
+            (S::AddOns { .. }, Tap::AddOn { product, delta }) => self.add_on(product, delta, ctx),
+            (S::AddOns { .. }, Tap::Next) => self.screen = S::AskMember,
+            (S::AddOns { .. }, Tap::Back) => self.screen = S::Quantities { problem: None },
             (S::Quantities { .. }, Tap::Back) => {
                 self.release_hold(out);
                 self.session.quantities.clear();
@@ -969,6 +1013,7 @@ impl Flow {
             (S::AskMember, Tap::Back) => {
                 self.screen = match self.session.purpose {
                     Some(Purpose::Membership) => S::Levels,
+                    _ if !add_ons(ctx.catalog, ctx.now).is_empty() => S::AddOns { problem: None },
                     _ => S::Quantities { problem: None },
                 }
             }
@@ -1244,6 +1289,30 @@ impl Flow {
                 seats: total,
             });
         }
+    }
+
+    fn add_on(&mut self, product: String, delta: i32, ctx: &Ctx<'_>) {
+        if !add_ons(ctx.catalog, ctx.now)
+            .iter()
+            .any(|p| p.id == product)
+        {
+            return;
+        }
+        let now = self.session.add_ons.get(&product).copied().unwrap_or(0);
+        let next = now.saturating_add_signed(delta);
+        let units = self.session.tickets() + self.session.add_on_units() - now + next;
+        if units > super::pricing::MAX_UNITS {
+            self.screen = Screen::AddOns {
+                problem: Some(QuantityProblem::TooMany),
+            };
+            return;
+        }
+        if next == 0 {
+            self.session.add_ons.remove(&product);
+        } else {
+            self.session.add_ons.insert(product, next);
+        }
+        self.screen = Screen::AddOns { problem: None };
     }
 
     fn matched(&mut self, preview: MatchPreview, ctx: &Ctx<'_>) {

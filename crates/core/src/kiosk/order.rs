@@ -59,13 +59,19 @@ pub enum DraftError {
     TooManyUses(String),
 }
 
-/// The draft of the session's order; a dated admission is for `today`.
+/// The draft of the session's order. A dated line (an add-on, a day pass) is for the day of
+/// the order's entry time, or for `today` when it has none.
 pub fn draft(
     session: &Session,
     catalog: &Catalog,
     today: NaiveDate,
 ) -> Result<OrderDraft, DraftError> {
     let quote = session.quote.clone().ok_or(DraftError::NotPriced)?;
+    let visit = quote
+        .lines
+        .iter()
+        .find_map(|l| l.slot.as_ref().and_then(|id| catalog.slots.get(id)))
+        .map_or(today, |s| s.day());
     let mut tickets = Vec::new();
     let mut seats: BTreeMap<String, u32> = BTreeMap::new();
     for (i, line) in quote.lines.iter().enumerate() {
@@ -93,7 +99,7 @@ pub fn draft(
                 })
             }
             (_, slot) => Some(TicketValidity::Date {
-                date: slot.map_or(today, |s| s.day()),
+                date: slot.map_or(visit, |s| s.day()),
             }),
         };
         if let (Some(validity), true) = (validity, product.ticket_uses > 0) {
@@ -368,6 +374,10 @@ mod tests {
             "no ticket for the membership"
         );
         assert_eq!(d.seats, [("zoo@10".to_owned(), 3)].into());
+        // Bought two days ahead, the parking is for the day of the visit, not of the sale.
+        let earlier = today - chrono::Days::new(2);
+        let ahead = draft(&session, &c, earlier).unwrap();
+        assert_eq!(ahead.tickets[3].validity, day, "{:?}", ahead.tickets[3]);
         assert_eq!(d.receipt_email, None, "no consent, no receipt by email");
         assert_eq!(
             d.visitor.as_ref().unwrap().email.as_deref(),

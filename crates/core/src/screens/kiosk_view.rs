@@ -13,7 +13,7 @@ use chrono::NaiveDateTime;
 use crate::domain::ProductKind;
 use crate::kiosk::catalog::{Admission, Catalog, Lang};
 use crate::kiosk::checkin::Standing;
-use crate::kiosk::checkout::{DAYS_AHEAD, Flow, Purpose, Screen};
+use crate::kiosk::checkout::{DAYS_AHEAD, Flow, Purpose, Screen, add_ons};
 use crate::kiosk::keyboard::{self, Field, KeyCap, Layout};
 use crate::kiosk::money;
 use crate::kiosk::pricing::PriceKind;
@@ -60,7 +60,8 @@ pub struct SlotView {
     pub chosen: bool,
 }
 
-/// A visitor category on the quantities screen.
+/// A row with a count: a visitor category on the quantities screen, or an add-on on the
+/// add-ons screen (`category` is then the product's id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuantityView {
     pub category: String,
@@ -324,6 +325,19 @@ pub fn model(
             })
             .collect();
     }
+    // The add-ons, on the same rows as the quantities: the product's id where a category's
+    // would be.
+    if matches!(screen, Screen::AddOns { .. }) {
+        out.quantities = add_ons(catalog, now_utc)
+            .into_iter()
+            .map(|p| QuantityView {
+                category: p.id.clone(),
+                name: p.names.get(lang).to_owned(),
+                price: m(p.flat.map_or(0, |f| f.0)),
+                count: s.add_ons.get(&p.id).copied().unwrap_or(0),
+            })
+            .collect();
+    }
     out.tickets = s.quantities.values().sum();
     out.summary = match (s.purpose, &s.product, &s.slot, &s.level) {
         (Some(Purpose::Tickets), Some(p), Some(slot), _) => {
@@ -535,7 +549,19 @@ mod tests {
 
     #[test]
     fn the_screens_show_the_catalog_in_the_visitors_language_and_forget_the_visitor() {
-        let c = catalog();
+        let mut c = catalog();
+        let parking = CatalogProduct {
+            id: "PARKING".into(),
+            kind: ProductKind::Addon,
+            names: Text::new("Parking", "Estacionamiento"),
+            admission: Admission::Dated,
+            prices: vec![],
+            flat: Some((1000, 0)),
+            ticket_uses: 1,
+            member_benefit: false,
+            ..c.products["TIMED"].clone()
+        };
+        c.products.insert(parking.id.clone(), parking);
         let now_local = t("2026-12-06 09:30");
         let start = Instant::now();
         let mut flow = Flow::new(FlowConfig::default(), start);
@@ -587,6 +613,35 @@ mod tests {
         );
         assert_eq!(v.summary, "Entrada con horario · dom 6 dic 10:00–10:30");
         assert_eq!(v.tickets, 2);
+        send(&mut flow, Event::Tap(Tap::Next));
+        // The add-ons on the same rows, the product where the category was.
+        send(
+            &mut flow,
+            Event::Tap(Tap::AddOn {
+                product: "PARKING".into(),
+                delta: 1,
+            }),
+        );
+        let v = model(&flow, &c, chrono::Utc::now(), now_local, &free, start);
+        assert_eq!(
+            v.quantities
+                .iter()
+                .map(|q| (
+                    q.category.as_str(),
+                    q.name.as_str(),
+                    q.price.as_str(),
+                    q.count
+                ))
+                .collect::<Vec<_>>(),
+            [("PARKING", "Estacionamiento", "$10.00", 1)]
+        );
+        send(
+            &mut flow,
+            Event::Tap(Tap::AddOn {
+                product: "PARKING".into(),
+                delta: -1,
+            }),
+        );
         send(&mut flow, Event::Tap(Tap::Next));
         send(&mut flow, Event::Tap(Tap::IsMember(false)));
         send(

@@ -1156,3 +1156,188 @@ fn the_receipt_box_turns_over_with_each_tap() {
         assert_eq!(k.flow.session().form.receipt_by_email, want);
     }
 }
+
+/// The zoo's add-ons: parking and a ride for the day, a feeding with entry times of its own,
+/// and a ride no longer on sale.
+fn with_add_ons(k: &mut Kiosk) {
+    let add_on = |id: &str, admission, sort, until| CatalogProduct {
+        id: id.into(),
+        kind: ProductKind::Addon,
+        names: Text::new(id, ""),
+        admission,
+        prices: vec![],
+        flat: Some((1000, 0)),
+        tax_rule: "sales".into(),
+        currency: "USD".into(),
+        sale_from: None,
+        sale_until: until,
+        member_benefit: false,
+        ticket_uses: 1,
+        membership: None,
+        sort,
+    };
+    let gone = Some(Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
+    for p in [
+        add_on("PARKING", Admission::Dated, 2, None),
+        add_on("CAROUSEL", Admission::Dated, 1, None),
+        add_on(
+            "GIRAFFE",
+            Admission::Timed {
+                slot_group: "giraffe".into(),
+            },
+            0,
+            None,
+        ),
+        add_on("PONY", Admission::Dated, 0, gone),
+    ] {
+        k.catalog.products.insert(p.id.clone(), p);
+    }
+}
+
+#[test]
+fn add_ons_come_after_the_quantities_and_join_the_basket() {
+    let mut k = Kiosk::new(40);
+    with_add_ons(&mut k);
+    k.tap(Tap::Start(Purpose::Tickets));
+    k.tap(Tap::Slot {
+        product: "TIMED".into(),
+        slot: "zoo@10:00".into(),
+    });
+    k.tap(qty("adult", 1));
+    k.send(Event::Held { seats: 1, free: 39 });
+    k.tap(Tap::Next);
+    assert_eq!(k.screen(), &Screen::AddOns { problem: None });
+    let offered: Vec<_> = add_ons(
+        &k.catalog,
+        Utc.with_ymd_and_hms(2026, 12, 6, 14, 30, 0).unwrap(),
+    )
+    .iter()
+    .map(|p| p.id.clone())
+    .collect();
+    assert_eq!(
+        offered,
+        ["CAROUSEL", "PARKING"],
+        "no timed add-on, none off sale"
+    );
+
+    // (tap, add-ons in the session after it, screen after it)
+    let add = |product: &str, delta| Tap::AddOn {
+        product: product.into(),
+        delta,
+    };
+    type Step<'a> = (Tap, Vec<(&'a str, u32)>, Screen);
+    let steps: Vec<Step> = vec![
+        (
+            add("PARKING", 1),
+            vec![("PARKING", 1)],
+            Screen::AddOns { problem: None },
+        ),
+        (
+            add("PARKING", 1),
+            vec![("PARKING", 2)],
+            Screen::AddOns { problem: None },
+        ),
+        (
+            add("PARKING", -1),
+            vec![("PARKING", 1)],
+            Screen::AddOns { problem: None },
+        ),
+        (
+            add("GIRAFFE", 1),
+            vec![("PARKING", 1)],
+            Screen::AddOns { problem: None },
+        ),
+        (
+            add("PONY", 1),
+            vec![("PARKING", 1)],
+            Screen::AddOns { problem: None },
+        ),
+        (
+            add("TIMED", 1),
+            vec![("PARKING", 1)],
+            Screen::AddOns { problem: None },
+        ),
+        (
+            add("CAROUSEL", 99),
+            vec![("PARKING", 1)],
+            Screen::AddOns {
+                problem: Some(QuantityProblem::TooMany),
+            },
+        ),
+        (
+            add("CAROUSEL", 1),
+            vec![("CAROUSEL", 1), ("PARKING", 1)],
+            Screen::AddOns { problem: None },
+        ),
+        (
+            add("CAROUSEL", -1),
+            vec![("PARKING", 1)],
+            Screen::AddOns { problem: None },
+        ),
+        (
+            Tap::Back,
+            vec![("PARKING", 1)],
+            Screen::Quantities { problem: None },
+        ),
+        (
+            Tap::Next,
+            vec![("PARKING", 1)],
+            Screen::AddOns { problem: None },
+        ),
+        (Tap::Next, vec![("PARKING", 1)], Screen::AskMember),
+        (
+            Tap::Back,
+            vec![("PARKING", 1)],
+            Screen::AddOns { problem: None },
+        ),
+        (Tap::Next, vec![("PARKING", 1)], Screen::AskMember),
+    ];
+    for (i, (tap, add_ons, screen)) in steps.into_iter().enumerate() {
+        k.tap(tap);
+        let now: Vec<(&str, u32)> = k
+            .flow
+            .session()
+            .add_ons
+            .iter()
+            .map(|(p, n)| (p.as_str(), *n))
+            .collect();
+        assert_eq!(now, add_ons, "step {i}");
+        assert_eq!(k.screen(), &screen, "step {i}");
+    }
+    assert_eq!(
+        k.flow.session().cart(),
+        vec![
+            CartLine {
+                product: "TIMED".into(),
+                category: Some("adult".into()),
+                slot: Some("zoo@10:00".into()),
+                quantity: 1,
+            },
+            CartLine {
+                product: "PARKING".into(),
+                category: None,
+                slot: None,
+                quantity: 1,
+            },
+        ]
+    );
+    // Walking away forgets the add-ons with everything else.
+    k.tap(Tap::Cancel);
+    assert_eq!(k.flow.session(), &Session::default());
+}
+
+#[test]
+fn without_add_ons_on_sale_the_quantities_lead_straight_to_are_you_a_member() {
+    let mut k = Kiosk::new(40);
+    to_ask_member(&mut k);
+    k.tap(Tap::Back);
+    assert_eq!(k.screen(), &Screen::Quantities { problem: None });
+    assert!(
+        k.tap(Tap::AddOn {
+            product: "PARKING".into(),
+            delta: 1,
+        })
+        .is_empty()
+    );
+    assert!(k.flow.session().add_ons.is_empty());
+}
