@@ -136,6 +136,71 @@ async fn a_visitor_buys_three_timed_tickets_from_the_first_tap_to_the_receipt() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parking_bought_with_a_ticket_is_a_pass_for_the_visit_day_at_the_hub() {
+    let mut k = kiosk().await;
+    k.tap(Tap::Start(Purpose::Tickets));
+    k.tap(Tap::Slot {
+        product: "TIMED".into(),
+        slot: slot(),
+    });
+    k.tap(Tap::Quantity {
+        category: "adult".into(),
+        delta: 1,
+    });
+    assert_eq!(k.tap(Tap::Next), &Screen::AddOns { problem: None });
+    k.tap(Tap::AddOn {
+        product: "PARKING".into(),
+        delta: 1,
+    });
+    assert_eq!(k.tap(Tap::Next), &Screen::AskMember);
+    k.tap(Tap::IsMember(false));
+    let screen = k.tap(Tap::Details(VisitorForm {
+        first: "Ana".into(),
+        last: "Ruiz".into(),
+        email: "ana.ruiz@example.org".into(),
+        phone: String::new(),
+        receipt_by_email: false,
+    }));
+    assert_eq!(screen, &Screen::Review { problem: None });
+    // An adult ($24.00 + $1.98 tax) and parking ($10.00 + $0.83 tax).
+    let q = k.shell.flow().session().quote.clone().unwrap();
+    assert_eq!(q.gross, 2400 + 198 + 1000 + 83);
+    k.tap(Tap::Pay);
+    assert_eq!(k.settle(), &Screen::Done);
+    let c = k.counts();
+    assert_eq!((c.orders, c.tickets), (1, 2));
+    assert_eq!(k.printer.printed().len(), 3, "two tickets and the receipt");
+    // One seat only: parking takes none of the entry time's.
+    let lease = {
+        let conn = k.device.engine.database();
+        portico::kiosk::leases::lease(&conn.lock().unwrap(), &slot())
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(lease.sold, 1);
+
+    k.device.engine.push_once().await.unwrap();
+    let tickets: Vec<portico::protocol::TicketDto> = k
+        .hub
+        .store
+        .all(portico::protocol::Resource::Tickets)
+        .unwrap();
+    let parking: Vec<_> = tickets
+        .iter()
+        .filter(|t| t.product_id == "PARKING")
+        .collect();
+    assert_eq!(parking.len(), 1, "{parking:?}");
+    assert_eq!(
+        parking[0].validity,
+        portico::protocol::ValidityDto::Date {
+            date: crate::common::kiosk::tomorrow()
+        },
+        "for the day of the entry time bought with it"
+    );
+    assert_eq!(parking[0].uses_allowed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_printer_out_of_paper_before_payment_takes_no_money_and_after_it_sends_the_visitor_to_the_desk()
  {
     let mut k = kiosk().await;
