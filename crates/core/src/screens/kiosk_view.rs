@@ -20,6 +20,21 @@ use crate::kiosk::pricing::PriceKind;
 use crate::kiosk::receipt::{date_text, day_text};
 use crate::volunteer::{self, ShiftState};
 
+/// A membership level's name in the visitor's language, from the membership the kiosk sells
+/// for it; the level as the CRM names it when the kiosk sells none.
+fn level_name(
+    catalog: &Catalog,
+    level: &str,
+    lang: Lang,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    catalog
+        .for_sale(ProductKind::Membership, now)
+        .into_iter()
+        .find(|p| p.membership.as_ref().is_some_and(|o| o.level == level))
+        .map_or_else(|| level.to_owned(), |p| p.names.get(lang).to_owned())
+}
+
 /// A membership level or a product the welcome and level screens offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfferView {
@@ -150,7 +165,8 @@ pub struct KioskScreenModel {
     pub tickets: u32,
     /// What the visit is: `Timed entry · Sun 6 Dec 10:00–10:30`, or the membership level.
     pub summary: String,
-    /// The member's level and guest allowance, when a membership applies.
+    /// The member's level (its name in the visitor's language) and guest allowance, when a
+    /// membership applies.
     pub member: Option<(String, u32)>,
     /// The details as typed (shown back in their fields).
     pub first: String,
@@ -354,10 +370,12 @@ pub fn model(
         (Some(Purpose::Membership), _, _, Some(level)) => name_of(level),
         _ => String::new(),
     };
-    out.member = s
-        .member
-        .as_ref()
-        .map(|mc| (mc.level.clone(), mc.benefit.guests));
+    out.member = s.member.as_ref().map(|mc| {
+        (
+            level_name(catalog, &mc.level, lang, now_utc),
+            mc.benefit.guests,
+        )
+    });
     out.first = s.form.first.clone();
     out.last = s.form.last.clone();
     out.email = s.form.email.clone();
@@ -449,12 +467,8 @@ pub fn model(
     out.order_no = s.order_no.clone();
     out.card = s.card.as_ref().map(|c| {
         let memberships = catalog.for_sale(ProductKind::Membership, now_utc);
-        let level = memberships
-            .iter()
-            .find(|p| p.membership.as_ref().is_some_and(|o| o.level == c.level))
-            .map_or_else(|| c.level.clone(), |p| p.names.get(lang).to_owned());
         CardView {
-            level,
+            level: level_name(catalog, &c.level, lang, now_utc),
             standing: c.standing,
             expiry: date_text(c.expiry, lang),
             guest_allowance: c.guest_allowance,
@@ -692,6 +706,80 @@ mod tests {
             assert!(!shown.contains(typed), "{typed} in {shown}");
         }
         assert_eq!(v.lang, Lang::En, "back to the kiosk's language");
+    }
+
+    #[test]
+    fn a_members_level_reads_as_the_membership_the_kiosk_sells_for_it() {
+        let mut c = catalog();
+        let family = CatalogProduct {
+            id: "MEM-FAM".into(),
+            kind: ProductKind::Membership,
+            names: Text::new("Family membership", "Membresía familiar"),
+            admission: Admission::None,
+            prices: vec![],
+            flat: Some((12500, 11500)),
+            ticket_uses: 0,
+            member_benefit: false,
+            membership: Some(crate::kiosk::catalog::MembershipOffer {
+                level: "Family".into(),
+                guest_allowance: 2,
+                months: 12,
+            }),
+            ..c.products["TIMED"].clone()
+        };
+        c.products.insert(family.id.clone(), family);
+        let now_local = t("2026-12-06 09:30");
+        let start = Instant::now();
+        let free = |_: &str| 40;
+        let ctx = Ctx {
+            catalog: &c,
+            now: chrono::Utc::now(),
+            now_local,
+            free_seats: &free,
+        };
+        // (the member's level in the CRM, the language, what the screen says)
+        let cases = [
+            ("Family", Lang::Es, "Membresía familiar"),
+            ("Family", Lang::En, "Family membership"),
+            ("Patron", Lang::Es, "Patron"),
+        ];
+        for (level, lang, shown) in cases {
+            let mut flow = Flow::new(FlowConfig::default(), start);
+            let taps = [
+                Tap::Lang(lang),
+                Tap::Start(Purpose::Tickets),
+                Tap::Slot {
+                    product: "TIMED".into(),
+                    slot: "zoo@10".into(),
+                },
+                Tap::Quantity {
+                    category: "adult".into(),
+                    delta: 1,
+                },
+            ];
+            for tap in taps {
+                flow.handle(Event::Tap(tap), start, &ctx);
+            }
+            flow.handle(Event::Held { seats: 1, free: 39 }, start, &ctx);
+            flow.handle(Event::Tap(Tap::Next), start, &ctx);
+            flow.handle(Event::Tap(Tap::IsMember(true)), start, &ctx);
+            flow.handle(
+                Event::Member(crate::kiosk::checkout::MemberLookup::Found(
+                    crate::kiosk::checkout::MemberContext {
+                        membership_id: "M-1".into(),
+                        level: level.into(),
+                        benefit: crate::kiosk::pricing::MemberBenefit {
+                            covered: 2,
+                            guests: 2,
+                        },
+                    },
+                )),
+                start,
+                &ctx,
+            );
+            let v = model(&flow, &c, chrono::Utc::now(), now_local, &free, start);
+            assert_eq!(v.member, Some((shown.to_owned(), 2)), "{level} in {lang:?}");
+        }
     }
 
     #[test]
