@@ -87,7 +87,7 @@ pub async fn walkthrough(
         engine.store(),
         clock.clone(),
         signer,
-    ));
+    )?);
     let recovered = tokio::task::block_in_place(|| sales.recover(false))?;
     if !recovered.completed.is_empty() {
         println!(

@@ -266,7 +266,7 @@ pub async fn run(command: KioskCommand) -> Result<()> {
                 o.store.clone(),
                 Arc::new(SystemClock),
                 signer,
-            );
+            )?;
             let r = tokio::task::spawn_blocking(move || sales.recover(false)).await??;
             println!(
                 "payments settled: {} completed (orders made), {} voided, {} not charged, {} the terminal did not answer for",
@@ -311,7 +311,7 @@ pub async fn run(command: KioskCommand) -> Result<()> {
             let signer = runtime::signer(&o.cfg, &o.kiosk, &o.store)
                 .await
                 .context("this kiosk's signing key was never registered with the hub")?;
-            let sales = runtime::sales(&o.cfg, &o.kiosk, o.store.clone(), clock.clone(), signer);
+            let sales = runtime::sales(&o.cfg, &o.kiosk, o.store.clone(), clock.clone(), signer)?;
             println!(
                 "test sale: {} for {}",
                 product,

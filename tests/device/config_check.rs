@@ -600,19 +600,84 @@ fn config_check_refuses_everything_run_would_refuse() {
             words: "missing required key",
         },
         Case {
-            what: "a terminal this build does not drive",
+            what: "a terminal of an unknown kind",
             edits: &[
                 ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
                 (
                     "[gate]",
-                    "[kiosk]\n[kiosk.terminal]\nkind = \"nexo\"\n[gate]",
+                    "[kiosk]\n[kiosk.terminal]\nkind = \"chip-and-pin\"\n[gate]",
                 ),
             ],
             setup: |_| {},
             code: 2,
             line: 16,
             key: "kiosk.terminal.kind",
-            words: "not supported by this build",
+            words: "expected \"simulated\" or \"nexo\"",
+        },
+        Case {
+            what: "a nexo terminal without its endpoint",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                (
+                    "[gate]",
+                    "[kiosk]\n[kiosk.terminal]\nkind = \"nexo\"\npoi_id = \"V400m-1\"\nca_cert = \"ca.pem\"\n[gate]",
+                ),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 15,
+            key: "kiosk.terminal.url",
+            words: "missing required key",
+        },
+        Case {
+            what: "a nexo terminal over plain http",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                (
+                    "[gate]",
+                    "[kiosk]\n[kiosk.terminal]\nkind = \"nexo\"\nurl = \"http://10.0.0.7:8443/nexo\"\npoi_id = \"V400m-1\"\nca_cert = \"ca.pem\"\n[gate]",
+                ),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 17,
+            key: "kiosk.terminal.url",
+            words: "https://",
+        },
+        Case {
+            what: "a nexo key on the simulator",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                (
+                    "[gate]",
+                    "[kiosk]\n[kiosk.terminal]\nurl = \"https://10.0.0.7:8443/nexo\"\n[gate]",
+                ),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 16,
+            key: "kiosk.terminal.url",
+            words: "only a \"nexo\" terminal takes this key",
+        },
+        Case {
+            what: "a terminal API key others can read",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                (
+                    "[gate]",
+                    "[kiosk]\n[kiosk.terminal]\nkind = \"nexo\"\nurl = \"https://10.0.0.7:8443/nexo\"\npoi_id = \"V400m-1\"\nca_cert = \"ca.pem\"\napi_key_file = \"terminal.key\"\n[gate]",
+                ),
+            ],
+            setup: |d| {
+                use std::os::unix::fs::PermissionsExt;
+                let f = d.join("terminal.key");
+                std::fs::write(&f, "AQE1hmfxK…").unwrap();
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+            },
+            code: 2,
+            line: 20,
+            key: "kiosk.terminal.api_key_file",
+            words: "group or others may read it",
         },
         Case {
             what: "an order prefix in lower case",

@@ -14,6 +14,7 @@ mod fleet;
 mod hostile_hub;
 mod kiosk_check_in;
 mod kiosk_crash;
+mod kiosk_nexo;
 mod kiosk_orders;
 mod kiosk_printing;
 mod kiosk_shell;

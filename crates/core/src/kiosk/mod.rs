@@ -9,6 +9,7 @@ pub mod checkout;
 pub mod escpos;
 pub mod keyboard;
 pub mod money;
+pub mod nexo;
 pub mod order;
 pub mod out_of_order;
 pub mod payment;

@@ -14,6 +14,12 @@ fn symbol(currency: &str) -> Option<(&'static str, u32)> {
     })
 }
 
+/// How many minor-unit digits `currency` has: 2 for the dollar, 0 for the yen (2 for a
+/// currency this table does not know).
+pub fn minor_digits(currency: &str) -> u32 {
+    symbol(currency).map_or(2, |(_, digits)| digits)
+}
+
 /// `minor` units of `currency`, as on a receipt: `$67.12`, `-$3.00`, `€0.50`, `12.00 CHF`.
 pub fn format(minor: MinorUnits, currency: &str) -> String {
     let (prefix, digits) = symbol(currency).unwrap_or(("", 2));

@@ -22,10 +22,25 @@ pub struct PrinterConfig {
 }
 
 /// Which card terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TerminalKind {
     /// The simulator (demo, tests, a kiosk on trial): approves unless scripted otherwise.
     Simulated,
+    /// A card terminal speaking nexo's Terminal API (JSON over HTTPS).
+    Nexo(NexoSettings),
+}
+
+/// Where and how to reach a nexo terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NexoSettings {
+    pub url: reqwest::Url,
+    pub poi_id: String,
+    /// `None`: the device id.
+    pub sale_id: Option<String>,
+    pub ca_cert: PathBuf,
+    pub api_key_file: Option<PathBuf>,
+    /// How long a payment may take.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +56,7 @@ impl TerminalConfig {
     pub fn kind_name(&self) -> &'static str {
         match self.kind {
             TerminalKind::Simulated => "simulated",
+            TerminalKind::Nexo(_) => "nexo",
         }
     }
 }
@@ -185,7 +201,7 @@ pub(super) fn validate(
         None => Some(None),
         Some(raw) => printer(p, base, raw).map(Some),
     };
-    let terminal = terminal(p, k.terminal.unwrap_or_default());
+    let terminal = terminal(p, base, k.terminal.unwrap_or_default());
     let leases = leases(p, k.leases.unwrap_or_default());
     let r = k.receipt.unwrap_or_default();
     let letterhead = Letterhead {
@@ -356,20 +372,30 @@ fn printer(p: &mut Problems<'_>, base: &Path, r: RawKioskPrinter) -> Option<Prin
     })
 }
 
-fn terminal(p: &mut Problems<'_>, r: RawKioskTerminal) -> Option<TerminalConfig> {
+fn terminal(p: &mut Problems<'_>, base: &Path, r: RawKioskTerminal) -> Option<TerminalConfig> {
+    let nexo_keys = [
+        ("url", r.url.is_some()),
+        ("poi_id", r.poi_id.is_some()),
+        ("sale_id", r.sale_id.is_some()),
+        ("ca_cert", r.ca_cert.is_some()),
+        ("api_key_file", r.api_key_file.is_some()),
+        ("timeout", r.timeout.is_some()),
+    ];
     let kind = match r.kind.as_deref().unwrap_or("simulated") {
-        "simulated" => Some(TerminalKind::Simulated),
-        "nexo" => {
-            p.at_path(
-                "kiosk.terminal.kind",
-                "\"nexo\" terminals are not supported by this build yet; use \"simulated\"",
-            );
-            None
+        "simulated" => {
+            for (key, _) in nexo_keys.iter().filter(|(_, set)| *set) {
+                p.at_path(
+                    &format!("kiosk.terminal.{key}"),
+                    "only a \"nexo\" terminal takes this key",
+                );
+            }
+            Some(TerminalKind::Simulated)
         }
+        "nexo" => nexo(p, base, r.clone()).map(TerminalKind::Nexo),
         other => {
             p.at_path(
                 "kiosk.terminal.kind",
-                &format!("{other:?}: expected \"simulated\""),
+                &format!("{other:?}: expected \"simulated\" or \"nexo\""),
             );
             None
         }
@@ -388,6 +414,88 @@ fn terminal(p: &mut Problems<'_>, r: RawKioskTerminal) -> Option<TerminalConfig>
     Some(TerminalConfig {
         kind: kind?,
         after_crash: after_crash?,
+    })
+}
+
+/// A nexo terminal's keys: an https endpoint, its id, the CA its certificate chains to, and
+/// optionally the API key's file (a secret: never in the TOML, never shown).
+fn nexo(p: &mut Problems<'_>, base: &Path, r: RawKioskTerminal) -> Option<NexoSettings> {
+    let url = match r.url.as_deref().map(str::trim) {
+        None | Some("") => {
+            p.at_path(
+                "kiosk.terminal.url",
+                "missing required key (the terminal's https:// endpoint)",
+            );
+            None
+        }
+        Some(s) => match reqwest::Url::parse(s) {
+            Ok(u)
+                if u.scheme() == "https"
+                    && u.host().is_some()
+                    && u.username().is_empty()
+                    && u.password().is_none()
+                    && u.query().is_none()
+                    && u.fragment().is_none() =>
+            {
+                Some(u)
+            }
+            Ok(_) => {
+                p.at_path(
+                    "kiosk.terminal.url",
+                    "must be an https:// URL with a host, and no user, password, query or fragment",
+                );
+                None
+            }
+            Err(e) => {
+                p.at_path("kiosk.terminal.url", &format!("not a URL: {e}"));
+                None
+            }
+        },
+    };
+    let poi_id = match r.poi_id.as_deref().map(str::trim) {
+        Some(id) if !id.is_empty() && id.len() <= 64 => Some(id.to_owned()),
+        Some(_) => {
+            p.at_path("kiosk.terminal.poi_id", "must be 1 to 64 characters");
+            None
+        }
+        None => {
+            p.at_path(
+                "kiosk.terminal.poi_id",
+                "missing required key (the terminal's id, as its provider names it)",
+            );
+            None
+        }
+    };
+    let sale_id = match r.sale_id.as_deref().map(str::trim) {
+        Some(id) if id.is_empty() || id.len() > 64 => {
+            p.at_path("kiosk.terminal.sale_id", "must be 1 to 64 characters");
+            None
+        }
+        id => Some(id.map(str::to_owned)),
+    };
+    let ca_cert = super::existing_file(p, base, "kiosk.terminal.ca_cert", r.ca_cert);
+    let api_key_file = match r.api_key_file {
+        None => Some(None),
+        Some(f) => {
+            let path = super::existing_file(p, base, "kiosk.terminal.api_key_file", Some(f));
+            path.filter(|f| super::secret_file(p, "kiosk.terminal.api_key_file", f, "API key"))
+                .map(Some)
+        }
+    };
+    let timeout = duration(
+        p,
+        "kiosk.terminal.timeout",
+        r.timeout,
+        Duration::from_secs(150),
+        (Duration::from_secs(30), Duration::from_secs(600)),
+    );
+    Some(NexoSettings {
+        url: url?,
+        poi_id: poi_id?,
+        sale_id: sale_id?,
+        ca_cert: ca_cert?,
+        api_key_file: api_key_file?,
+        timeout: timeout?,
     })
 }
 

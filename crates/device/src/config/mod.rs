@@ -157,7 +157,7 @@ impl Default for SyncConfig {
     }
 }
 
-pub use kiosk::{KioskConfig, PrinterConfig, TerminalConfig, TerminalKind};
+pub use kiosk::{KioskConfig, NexoSettings, PrinterConfig, TerminalConfig, TerminalKind};
 
 /// A validated device configuration.
 #[derive(Debug, Clone)]

@@ -95,6 +95,18 @@ pub struct RawKioskPrinter {
 pub struct RawKioskTerminal {
     pub kind: Option<String>,
     pub after_crash: Option<String>,
+    /// `nexo`: the terminal's (or its provider's) Terminal API endpoint, `https://…`.
+    pub url: Option<String>,
+    /// `nexo`: the terminal's id (`POIID`), as its provider names it.
+    pub poi_id: Option<String>,
+    /// `nexo`: the kiosk's id towards the terminal (`SaleID`); default the device id.
+    pub sale_id: Option<String>,
+    /// `nexo`: the CA that signed the terminal's (or provider's) certificate.
+    pub ca_cert: Option<String>,
+    /// `nexo`: a file holding the API key the provider asks for (sent as `x-api-key`).
+    pub api_key_file: Option<String>,
+    /// `nexo`: how long a payment may take, card presented and approved.
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -5,6 +5,7 @@
 pub use portico_store::kiosk::*;
 
 pub mod lease_client;
+pub mod nexo_terminal;
 pub mod printer;
 pub mod runtime;
 pub mod sale;

@@ -43,12 +43,19 @@ pub struct ScreenLink {
 }
 
 /// The card terminal the config names.
-pub fn terminal(cfg: &DeviceConfig, kiosk: &KioskConfig) -> Arc<dyn PaymentTerminal> {
-    match kiosk.terminal.kind {
+pub fn terminal(
+    cfg: &DeviceConfig,
+    kiosk: &KioskConfig,
+) -> Result<Arc<dyn PaymentTerminal>, crate::kiosk::terminal::TerminalError> {
+    Ok(match &kiosk.terminal.kind {
         TerminalKind::Simulated => Arc::new(SimulatedTerminal::with_bank(
             cfg.data_dir.join("terminal-bank.json"),
         )),
-    }
+        TerminalKind::Nexo(settings) => Arc::new(crate::kiosk::nexo_terminal::NexoTerminal::new(
+            settings,
+            &cfg.device_id,
+        )?),
+    })
 }
 
 /// The signer: the key's id from the hub (registering it when the hub answers), or the id the
@@ -231,17 +238,18 @@ pub fn print_passes(
     Ok((printed, secrets.len()))
 }
 
-/// The kiosk's till as the config sets it up.
+/// The kiosk's till as the config sets it up; an error when its card terminal cannot be set
+/// up (its CA file unreadable).
 pub fn sales(
     cfg: &DeviceConfig,
     kiosk: &KioskConfig,
     store: Arc<Store>,
     clock: Arc<dyn Clock>,
     signer: Signer,
-) -> Sales {
-    Sales {
+) -> Result<Sales, crate::kiosk::terminal::TerminalError> {
+    Ok(Sales {
         store,
-        terminal: terminal(cfg, kiosk),
+        terminal: terminal(cfg, kiosk)?,
         signer: Arc::new(signer),
         clock,
         zone: cfg.timezone,
@@ -258,7 +266,7 @@ pub fn sales(
             ..crate::intake::IntakeConfig::default()
         },
         on_approved_after_crash: kiosk.terminal.after_crash,
-    }
+    })
 }
 
 /// Starts the kiosk's background work on `engine`'s device.
@@ -278,7 +286,15 @@ pub async fn start(
         false => None,
     };
     let sales =
-        signer.map(|signer| Arc::new(sales(&cfg, &kiosk, store.clone(), clock.clone(), signer)));
+        signer.and_then(
+            |signer| match sales(&cfg, &kiosk, store.clone(), clock.clone(), signer) {
+                Ok(s) => Some(Arc::new(s)),
+                Err(e) => {
+                    tracing::error!(error = %e, "no card terminal: the kiosk cannot sell");
+                    None
+                }
+            },
+        );
     if let Some(s) = sales.clone() {
         let online = engine.link_status().online;
         match tokio::task::spawn_blocking(move || s.recover(!online)).await {

@@ -1,10 +1,10 @@
 //! The card terminal: a trait the kiosk pays through, and a simulator for the demo and the
-//! tests (no machine here has a real terminal).
+//! tests.
 //!
-//! A real terminal (nexo / "Terminal API" over local HTTPS, as most acquirers' countertop
-//! devices speak) maps one to one: `start` is a PaymentRequest carrying our reference as the
-//! sale's transaction id, `status` a TransactionStatusRequest, `cancel` an AbortRequest, `void`
-//! a ReversalRequest.
+//! The real terminal, [`super::nexo_terminal::NexoTerminal`] (nexo's "Terminal API" over
+//! HTTPS, as most acquirers' countertop devices speak), maps one to one: `start` is a
+//! PaymentRequest carrying our reference as the sale's transaction id, `status` a
+//! TransactionStatusRequest, `cancel` an AbortRequest, `void` a ReversalRequest.
 //!
 //! The simulator keeps what it approved in a small JSON "bank" file, written whole (a new file
 //! renamed over the old), so it outlives a killed kiosk like a real terminal's host does: after

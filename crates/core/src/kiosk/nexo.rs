@@ -1,0 +1,377 @@
+//! The card terminal's messages, sans-IO: nexo "Terminal API" requests (`SaleToPOIRequest`,
+//! JSON) for a payment, its status, an abort and a reversal, and what their answers mean for
+//! the kiosk ([`TerminalOutcome`], [`TerminalStatus`]).
+//!
+//! Each payment carries the kiosk's reference twice: as the sale's transaction id (so the
+//! terminal's records and the receipt name it) and, hashed, as the message's `ServiceID`,
+//! which is how a later status request or abort names the payment. The reference is sent once,
+//! ever, so its `ServiceID` is too. Other requests take a fresh `ServiceID` from the caller.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::money;
+use super::order::Approval;
+use super::payment::{TerminalOutcome, TerminalStatus};
+use crate::domain::MinorUnits;
+
+/// Who talks to whom: the kiosk (`SaleID`) and the terminal (`POIID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parties {
+    pub sale_id: String,
+    pub poi_id: String,
+}
+
+/// The `ServiceID` of the payment with our `reference`: ten characters, the same every time.
+pub fn payment_service_id(reference: &str) -> String {
+    let digest = Sha256::digest(reference.as_bytes());
+    digest.iter().take(5).map(|b| format!("{b:02x}")).collect()
+}
+
+fn header(p: &Parties, category: &str, service_id: &str) -> Value {
+    json!({
+        "ProtocolVersion": "3.0",
+        "MessageClass": "Service",
+        "MessageCategory": category,
+        "MessageType": "Request",
+        "SaleID": p.sale_id,
+        "ServiceID": service_id,
+        "POIID": p.poi_id,
+    })
+}
+
+/// `minor` units as the decimal amount the terminal takes (`1099` USD → `10.99`).
+fn decimal(minor: MinorUnits, currency: &str) -> f64 {
+    minor as f64 / 10f64.powi(money::minor_digits(currency) as i32)
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A payment of `amount` for the kiosk's `reference`.
+pub fn payment_request(
+    p: &Parties,
+    reference: &str,
+    amount: MinorUnits,
+    currency: &str,
+    now: DateTime<Utc>,
+) -> Value {
+    json!({"SaleToPOIRequest": {
+        "MessageHeader": header(p, "Payment", &payment_service_id(reference)),
+        "PaymentRequest": {
+            "SaleData": {"SaleTransactionID": {"TransactionID": reference, "TimeStamp": stamp(now)}},
+            "PaymentTransaction": {"AmountsReq": {
+                "Currency": currency,
+                "RequestedAmount": decimal(amount, currency),
+            }},
+        },
+    }})
+}
+
+fn reference_to(p: &Parties, reference: &str) -> Value {
+    json!({
+        "MessageCategory": "Payment",
+        "SaleID": p.sale_id,
+        "POIID": p.poi_id,
+        "ServiceID": payment_service_id(reference),
+    })
+}
+
+/// What became of the payment for `reference`.
+pub fn status_request(p: &Parties, reference: &str, service_id: &str) -> Value {
+    json!({"SaleToPOIRequest": {
+        "MessageHeader": header(p, "TransactionStatus", service_id),
+        "TransactionStatusRequest": {
+            "ReceiptReprintFlag": false,
+            "MessageReference": reference_to(p, reference),
+        },
+    }})
+}
+
+/// Stop the payment for `reference` (the visitor tapped Cancel): the terminal decides, and the
+/// payment's own answer says what happened.
+pub fn abort_request(p: &Parties, reference: &str, service_id: &str) -> Value {
+    json!({"SaleToPOIRequest": {
+        "MessageHeader": header(p, "Abort", service_id),
+        "AbortRequest": {
+            "AbortReason": "MerchantAbort",
+            "MessageReference": reference_to(p, reference),
+        },
+    }})
+}
+
+/// Give back the approved payment the terminal knows as `poi_txn`.
+pub fn reversal_request(p: &Parties, poi_txn: &PoiTransaction, service_id: &str) -> Value {
+    json!({"SaleToPOIRequest": {
+        "MessageHeader": header(p, "Reversal", service_id),
+        "ReversalRequest": {
+            "OriginalPOITransaction": {"POITransactionID": {
+                "TransactionID": poi_txn.id,
+                "TimeStamp": poi_txn.timestamp,
+            }},
+            "ReversalReason": "MerchantCancel",
+        },
+    }})
+}
+
+/// Is the terminal there (between visitors; starts nothing)?
+pub fn diagnosis_request(p: &Parties, service_id: &str) -> Value {
+    json!({"SaleToPOIRequest": {
+        "MessageHeader": header(p, "Diagnosis", service_id),
+        "DiagnosisRequest": {"HostDiagnosisFlag": false},
+    }})
+}
+
+/// A terminal's answer that does not say what the kiosk needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NexoError {
+    #[error("the terminal's answer is not a Terminal API response: {0}")]
+    Malformed(String),
+    #[error("the terminal refused the request ({condition}){detail}")]
+    Refused { condition: String, detail: String },
+}
+
+/// The terminal's own id of a payment, which a reversal names.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PoiTransaction {
+    #[serde(rename = "TransactionID")]
+    pub id: String,
+    #[serde(rename = "TimeStamp")]
+    pub timestamp: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Envelope {
+    #[serde(rename = "SaleToPOIResponse")]
+    response: Option<Body>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Body {
+    payment_response: Option<PaymentResponse>,
+    transaction_status_response: Option<StatusResponse>,
+    reversal_response: Option<Outcome>,
+    diagnosis_response: Option<Outcome>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Outcome {
+    response: ResponseCode,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ResponseCode {
+    result: String,
+    error_condition: Option<String>,
+    additional_response: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PaymentResponse {
+    response: ResponseCode,
+    #[serde(rename = "POIData")]
+    poi_data: Option<PoiData>,
+    payment_result: Option<PaymentResult>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PoiData {
+    #[serde(rename = "POITransactionID")]
+    poi_transaction: Option<PoiTransaction>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PaymentResult {
+    payment_acquirer_data: Option<AcquirerData>,
+    payment_instrument_data: Option<InstrumentData>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AcquirerData {
+    approval_code: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InstrumentData {
+    card_data: Option<CardData>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CardData {
+    payment_brand: Option<String>,
+    masked_pan: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StatusResponse {
+    response: ResponseCode,
+    repeated_message_response: Option<Repeated>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Repeated {
+    repeated_response_message_body: Option<RepeatedBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RepeatedBody {
+    payment_response: Option<PaymentResponse>,
+}
+
+fn body(reply: &[u8]) -> Result<Body, NexoError> {
+    let e: Envelope =
+        serde_json::from_slice(reply).map_err(|e| NexoError::Malformed(e.to_string()))?;
+    e.response
+        .ok_or_else(|| NexoError::Malformed("no SaleToPOIResponse".into()))
+}
+
+fn refused(code: &ResponseCode) -> NexoError {
+    NexoError::Refused {
+        condition: code
+            .error_condition
+            .clone()
+            .unwrap_or_else(|| code.result.clone()),
+        detail: code
+            .additional_response
+            .as_deref()
+            .map(|a| format!(": {}", a.chars().take(200).collect::<String>()))
+            .unwrap_or_default(),
+    }
+}
+
+/// What a payment's answer means: its outcome, and the terminal's id of an approved one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentAnswer {
+    pub outcome: TerminalOutcome,
+    /// The terminal approved only part of the amount: the kiosk must reverse it.
+    pub partial: bool,
+    pub poi_transaction: Option<PoiTransaction>,
+}
+
+fn payment_answer(r: PaymentResponse, now: DateTime<Utc>) -> Result<PaymentAnswer, NexoError> {
+    let poi_transaction = r.poi_data.and_then(|d| d.poi_transaction);
+    let outcome = match (
+        r.response.result.as_str(),
+        r.response.error_condition.as_deref(),
+    ) {
+        ("Success" | "Partial", _) => {
+            let result = r.payment_result;
+            let card = result
+                .as_ref()
+                .and_then(|p| p.payment_instrument_data.as_ref())
+                .and_then(|i| i.card_data.as_ref());
+            let auth_code = result
+                .as_ref()
+                .and_then(|p| p.payment_acquirer_data.as_ref())
+                .and_then(|a| a.approval_code.clone())
+                .unwrap_or_default();
+            TerminalOutcome::Approved(Approval {
+                auth_code,
+                card_brand: card
+                    .and_then(|c| c.payment_brand.as_deref())
+                    .map(str::to_uppercase),
+                last4: card.and_then(|c| c.masked_pan.as_deref()).and_then(|pan| {
+                    let digits: Vec<char> = pan.chars().filter(char::is_ascii_digit).collect();
+                    (digits.len() >= 4)
+                        .then(|| digits[digits.len() - 4..].iter().collect::<String>())
+                }),
+                terminal_txn: poi_transaction.as_ref().map(|t| t.id.clone()),
+                approved_at: now,
+            })
+        }
+        ("Failure", Some("Cancel" | "Aborted")) => TerminalOutcome::CancelledByVisitor,
+        (
+            "Failure",
+            Some(
+                condition @ ("Refusal" | "WrongPIN" | "PaymentRestriction" | "UnreachableHost"
+                | "NotAllowed" | "UnavailableService" | "Busy"),
+            ),
+        ) => TerminalOutcome::Declined {
+            reason: condition.to_owned(),
+        },
+        _ => return Err(refused(&r.response)),
+    };
+    Ok(PaymentAnswer {
+        partial: r.response.result == "Partial",
+        outcome,
+        poi_transaction,
+    })
+}
+
+/// The answer to [`payment_request`].
+pub fn parse_payment(reply: &[u8], now: DateTime<Utc>) -> Result<PaymentAnswer, NexoError> {
+    let r = body(reply)?
+        .payment_response
+        .ok_or_else(|| NexoError::Malformed("no PaymentResponse".into()))?;
+    payment_answer(r, now)
+}
+
+/// The answer to [`status_request`]: what the terminal knows of the payment, and its id there.
+pub fn parse_status(
+    reply: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(TerminalStatus, Option<PoiTransaction>), NexoError> {
+    let r = body(reply)?
+        .transaction_status_response
+        .ok_or_else(|| NexoError::Malformed("no TransactionStatusResponse".into()))?;
+    match (
+        r.response.result.as_str(),
+        r.response.error_condition.as_deref(),
+    ) {
+        ("Success", _) => {
+            let payment = r
+                .repeated_message_response
+                .and_then(|m| m.repeated_response_message_body)
+                .and_then(|b| b.payment_response)
+                .ok_or_else(|| NexoError::Malformed("a status without its payment".into()))?;
+            let answer = payment_answer(payment, now)?;
+            Ok((
+                TerminalStatus::Completed(answer.outcome),
+                answer.poi_transaction,
+            ))
+        }
+        ("Failure", Some("InProgress")) => Ok((TerminalStatus::InProgress, None)),
+        ("Failure", Some("NotFound")) => Ok((TerminalStatus::Unknown, None)),
+        _ => Err(refused(&r.response)),
+    }
+}
+
+/// The answer to [`reversal_request`]: reversed, or why not.
+pub fn parse_reversal(reply: &[u8]) -> Result<(), NexoError> {
+    let r = body(reply)?
+        .reversal_response
+        .ok_or_else(|| NexoError::Malformed("no ReversalResponse".into()))?;
+    match r.response.result.as_str() {
+        "Success" => Ok(()),
+        _ => Err(refused(&r.response)),
+    }
+}
+
+/// The answer to [`diagnosis_request`]: the terminal is there and well.
+pub fn parse_diagnosis(reply: &[u8]) -> Result<(), NexoError> {
+    let r = body(reply)?
+        .diagnosis_response
+        .ok_or_else(|| NexoError::Malformed("no DiagnosisResponse".into()))?;
+    match r.response.result.as_str() {
+        "Success" => Ok(()),
+        _ => Err(refused(&r.response)),
+    }
+}
+
+#[cfg(test)]
+mod tests;
