@@ -48,13 +48,7 @@ impl Kiosk {
         assert_eq!(self.tap(Tap::Next), &Screen::AddOns { problem: None });
         assert_eq!(self.tap(Tap::Next), &Screen::AskMember);
         self.tap(Tap::IsMember(false));
-        let screen = self.tap(Tap::Details(VisitorForm {
-            first: "Ana".into(),
-            last: "Ruiz".into(),
-            email: "ana.ruiz@example.org".into(),
-            phone: String::new(),
-            receipt_by_email: true,
-        }));
+        let screen = self.tap(Tap::Details(ana(true)));
         assert_eq!(screen, &Screen::Review { problem: None });
     }
 
@@ -69,6 +63,17 @@ impl Kiosk {
             .unwrap()
             .query_row("SELECT print_state FROM orders", [], |r| r.get(0))
             .unwrap()
+    }
+}
+
+/// Ana Ruiz's details, as she types them.
+fn ana(receipt_by_email: bool) -> VisitorForm {
+    VisitorForm {
+        first: "Ana".into(),
+        last: "Ruiz".into(),
+        email: "ana.ruiz@example.org".into(),
+        phone: String::new(),
+        receipt_by_email,
     }
 }
 
@@ -154,13 +159,7 @@ async fn parking_bought_with_a_ticket_is_a_pass_for_the_visit_day_at_the_hub() {
     });
     assert_eq!(k.tap(Tap::Next), &Screen::AskMember);
     k.tap(Tap::IsMember(false));
-    let screen = k.tap(Tap::Details(VisitorForm {
-        first: "Ana".into(),
-        last: "Ruiz".into(),
-        email: "ana.ruiz@example.org".into(),
-        phone: String::new(),
-        receipt_by_email: false,
-    }));
+    let screen = k.tap(Tap::Details(ana(false)));
     assert_eq!(screen, &Screen::Review { problem: None });
     // An adult ($24.00 + $1.98 tax) and parking ($10.00 + $0.83 tax).
     let q = k.shell.flow().session().quote.clone().unwrap();
@@ -310,13 +309,7 @@ async fn a_visitor_becomes_a_member_at_the_kiosk_and_the_hub_makes_the_membershi
         k.tap(Tap::IsMember(false)),
         &Screen::Details { problem: None }
     );
-    let screen = k.tap(Tap::Details(VisitorForm {
-        first: "Ana".into(),
-        last: "Ruiz".into(),
-        email: "ana.ruiz@example.org".into(),
-        phone: String::new(),
-        receipt_by_email: false,
-    }));
+    let screen = k.tap(Tap::Details(ana(false)));
     assert_eq!(screen, &Screen::Review { problem: None });
     assert_eq!(
         k.shell.flow().session().quote.as_ref().map(|q| q.gross),

@@ -12,7 +12,7 @@ use portico::domain::{
 use portico::gate::{
     AdmitKind, Colour, Decision, Effect, Facts, Found, GateDirection, GatePolicy, LookupPlan,
     MergeHop, Note, Now, Outcome, PartyOverflow, Person, PriorAdmission, Reason, Reentry, Scan,
-    ScanDirection, TicketOrigin, UseHistory, decide,
+    ScanDirection, Screen, TicketOrigin, UseHistory, decide,
 };
 use portico::input::credential::{CredentialKind, Unrecognized};
 
@@ -979,41 +979,9 @@ fn admit_effects_persist_first_then_open_show_and_sound() {
     assert_eq!(r.local, local("2026-10-10 12:00"));
 }
 
-#[test]
-fn deny_never_opens_and_speaks_plainly() {
-    let c = case(
-        "x",
-        card(),
-        member(membership(
-            MembershipStatus::Active,
-            "2025-10-03",
-            "2026-10-03",
-            0,
-        )),
-        "2026-10-10 12:00",
-        deny("expired"),
-    );
-    let d = run(&c);
-    assert!(
-        !d.effects
-            .iter()
-            .any(|e| matches!(e, Effect::PulseRelay { .. }))
-    );
-    let Some(Effect::ShowScreen(s)) = d
-        .effects
-        .iter()
-        .find(|e| matches!(e, Effect::ShowScreen(_)))
-    else {
-        panic!("no screen")
-    };
-    assert_eq!(s.colour, Colour::Red);
-    assert_eq!(s.message, "Membership expired on 3 Oct 2026");
-    assert_eq!(d.reason.plain_words(), "Membership expired on 3 Oct 2026");
-}
-
-#[test]
-fn a_spanish_gate_shows_its_decision_in_spanish_and_records_it_in_english() {
-    let c = case(
+/// A member whose membership expired a week ago scans their card.
+fn expired_card() -> Case {
+    case(
         "x",
         card(),
         member(membership(
@@ -1025,8 +993,9 @@ fn a_spanish_gate_shows_its_decision_in_spanish_and_records_it_in_english() {
         "2026-10-10 12:00",
         deny("expired"),
     )
-    .policy(|p| p.language = portico::kiosk::catalog::Lang::Es);
-    let d = run(&c);
+}
+
+fn screen_of(d: &Decision) -> &Screen {
     let Some(Effect::ShowScreen(s)) = d
         .effects
         .iter()
@@ -1034,6 +1003,27 @@ fn a_spanish_gate_shows_its_decision_in_spanish_and_records_it_in_english() {
     else {
         panic!("no screen")
     };
+    s
+}
+
+#[test]
+fn deny_never_opens_and_speaks_plainly() {
+    let d = run(&expired_card());
+    assert!(
+        !d.effects
+            .iter()
+            .any(|e| matches!(e, Effect::PulseRelay { .. }))
+    );
+    let s = screen_of(&d);
+    assert_eq!(s.colour, Colour::Red);
+    assert_eq!(s.message, "Membership expired on 3 Oct 2026");
+    assert_eq!(d.reason.plain_words(), "Membership expired on 3 Oct 2026");
+}
+
+#[test]
+fn a_spanish_gate_shows_its_decision_in_spanish_and_records_it_in_english() {
+    let d = run(&expired_card().policy(|p| p.language = portico::kiosk::catalog::Lang::Es));
+    let s = screen_of(&d);
     assert_eq!(s.message, "La membresía venció el 3 oct 2026");
     assert_eq!(
         s.staff_action.as_deref(),
