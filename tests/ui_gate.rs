@@ -641,7 +641,7 @@ fn a_spanish_gate_reads_and_renders_in_spanish() {
     assert_eq!(value(&s, "reason"), "La membresía venció el 3 oct 2026");
     assert_eq!(
         value(&s, "staff hint"),
-        "Ofrezca la renovación en el mostrador de membresías."
+        "Ofrezca la renovación en el mostrador de socios."
     );
     assert!(s.tick(start + GateTimeouts::default().result));
     assert_eq!(value(&s, "result"), "Lista");

@@ -46,6 +46,10 @@ struct Terminal {
     aborted: Vec<String>,
     reversed: Vec<String>,
     requests: Vec<String>,
+    /// Requests anywhere but the Terminal API's path (a redirect followed would land there).
+    strays: u32,
+    /// The port it listens on, for its redirects.
+    port: u16,
     txn: u32,
 }
 
@@ -114,11 +118,9 @@ async fn handle(State(t): State<Loop>, headers: HeaderMap, body: Bytes) -> Respo
                 Step::Decline => payment_response("Failure", Some("Refusal"), txn),
                 Step::Partial => payment_response("Partial", None, txn),
                 Step::Redirect => {
-                    return (
-                        StatusCode::FOUND,
-                        [("location", "https://elsewhere.example/nexo")],
-                    )
-                        .into_response();
+                    let port = t.state.lock().unwrap().port;
+                    let to = format!("https://localhost:{port}/elsewhere");
+                    return (StatusCode::TEMPORARY_REDIRECT, [("location", to)]).into_response();
                 }
                 Step::Huge => return "x".repeat(600 * 1024).into_response(),
                 Step::Hang => {
@@ -209,15 +211,26 @@ impl LoopbackTerminal {
         let (_, ca, cert, key) = crate::common::write_pki(&dir.path().join("pki"), "Terminal CA");
         let tls = portico::tls::server_config(&cert, &key).unwrap();
         let state = Arc::new(Mutex::new(Terminal::default()));
-        let app = Router::new().route("/nexo", post(handle)).with_state(Loop {
-            state: state.clone(),
-            abort: Arc::new(Notify::new()),
-            api_key: api_key.map(str::to_owned),
-        });
+        let strays = state.clone();
+        let app = Router::new()
+            .route("/nexo", post(handle))
+            .fallback(move || {
+                let strays = strays.clone();
+                async move {
+                    strays.lock().unwrap().strays += 1;
+                    StatusCode::NOT_FOUND
+                }
+            })
+            .with_state(Loop {
+                state: state.clone(),
+                abort: Arc::new(Notify::new()),
+                api_key: api_key.map(str::to_owned),
+            });
         let server =
             portico::hub::server::serve_tls(SocketAddr::from(([127, 0, 0, 1], 0)), tls, app)
                 .await
                 .unwrap();
+        state.lock().unwrap().port = server.addr.port();
         Self {
             addr: server.addr,
             state,
@@ -351,6 +364,14 @@ async fn a_partial_approval_is_given_back_and_a_lost_answer_is_asked_for() {
         "{outcome:?}"
     );
     assert_eq!(lo.state.lock().unwrap().reversed, ["T1"]);
+    // Asked again (after a crash, say), it is still no payment: never an order for part of
+    // the price.
+    assert_eq!(
+        call(&t, |t| t.status("K1-00004-a")).await.unwrap(),
+        TerminalStatus::Completed(TerminalOutcome::Declined {
+            reason: "only part of the amount was approved (given back)".into()
+        })
+    );
     // Approved, but the answer is lost on the way: a link fault, and the status tells.
     let lost = call(&t, |t| t.start(&pay("K1-00005-a"))).await;
     assert!(matches!(lost, Err(TerminalError::Link(_))), "{lost:?}");
@@ -407,7 +428,8 @@ async fn a_nexo_terminal_is_reached_only_at_its_origin_with_its_ca_and_its_key()
         assert_eq!(matches!(e, TerminalError::Link(_)), link, "{what}: {e}");
         assert!(e.to_string().contains(words), "{what}: {e}");
         assert!(!e.to_string().contains("s3cret"), "{what}: {e}");
-        assert!(lo.requests().len() <= before + 1, "{what}: followed");
+        assert!(lo.requests().len() <= before + 1, "{what}: sent again");
+        assert_eq!(lo.state.lock().unwrap().strays, 0, "{what}: followed");
     }
 }
 

@@ -1027,7 +1027,7 @@ fn a_spanish_gate_shows_its_decision_in_spanish_and_records_it_in_english() {
     assert_eq!(s.message, "La membresía venció el 3 oct 2026");
     assert_eq!(
         s.staff_action.as_deref(),
-        Some("Ofrezca la renovación en el mostrador de membresías.")
+        Some("Ofrezca la renovación en el mostrador de socios.")
     );
     // The scan record, the logs and the hub read English.
     let r = d.scan_record().unwrap();

@@ -227,7 +227,7 @@ impl Reason {
             Self::Expired {
                 what: Validity::Membership,
                 ..
-            } => "Ofrezca la renovación en el mostrador de membresías.",
+            } => "Ofrezca la renovación en el mostrador de socios.",
             Self::Expired {
                 what: Validity::Ticket,
                 ..
@@ -239,7 +239,7 @@ impl Reason {
             Self::NotYetValid {
                 what: Validity::Membership,
                 ..
-            } => "La membresía aún no ha empezado: en el mostrador de membresías pueden ayudar.",
+            } => "La membresía aún no ha empezado: en el mostrador de socios pueden ayudar.",
             Self::OutsideTimeSlot {
                 too_early: true, ..
             } => "Pida al visitante que vuelva a su hora, o que la cambie en taquilla.",
@@ -265,9 +265,9 @@ impl Reason {
             Self::WrongGate(WrongGate::ProductNotAllowed { .. }) => {
                 "Indique el camino al acceso que admite esta entrada."
             }
-            Self::MembershipInactive { .. } => "Envíe al visitante al mostrador de membresías.",
+            Self::MembershipInactive { .. } => "Envíe al visitante al mostrador de socios.",
             Self::Ambiguous { .. } => {
-                "Busque al visitante por su nombre en el mostrador de membresías."
+                "Busque al visitante por su nombre en el mostrador de socios."
             }
             Self::PartyTooLarge { .. } => "Venda entradas en taquilla para los invitados de más.",
         })

@@ -986,7 +986,12 @@ impl Flow {
                         problem: Some(QuantityProblem::NoneChosen),
                     };
                 } else if self.session.held >= self.session.tickets() {
-                    self.screen = if add_ons(ctx.catalog, ctx.now).is_empty() {
+                    // Only add-ons still offered stay in the basket.
+                    let offered = add_ons(ctx.catalog, ctx.now);
+                    self.session
+                        .add_ons
+                        .retain(|p, _| offered.iter().any(|o| &o.id == p));
+                    self.screen = if offered.is_empty() {
                         S::AskMember
                     } else {
                         S::AddOns { problem: None }
@@ -999,6 +1004,7 @@ impl Flow {
             (S::Quantities { .. }, Tap::Back) => {
                 self.release_hold(out);
                 self.session.quantities.clear();
+                self.session.add_ons.clear();
                 self.screen = S::Slots;
             }
             (S::AskMember, Tap::IsMember(true)) => {
@@ -1264,7 +1270,7 @@ impl Flow {
         let now = self.session.quantities.get(&category).copied().unwrap_or(0);
         let next = now.saturating_add_signed(delta);
         let total = self.session.tickets() - now + next;
-        if total > super::pricing::MAX_UNITS {
+        if delta > 0 && total + self.session.add_on_units() > super::pricing::MAX_UNITS {
             self.screen = Screen::Quantities {
                 problem: Some(QuantityProblem::TooMany),
             };
@@ -1301,7 +1307,7 @@ impl Flow {
         let now = self.session.add_ons.get(&product).copied().unwrap_or(0);
         let next = now.saturating_add_signed(delta);
         let units = self.session.tickets() + self.session.add_on_units() - now + next;
-        if units > super::pricing::MAX_UNITS {
+        if delta > 0 && units > super::pricing::MAX_UNITS {
             self.screen = Screen::AddOns {
                 problem: Some(QuantityProblem::TooMany),
             };

@@ -2,27 +2,38 @@
 
 use crate::domain::MinorUnits;
 
-/// The symbol written before an amount in `currency`, and its minor-unit digits; `None` for a
-/// currency written as its code after the amount.
-fn symbol(currency: &str) -> Option<(&'static str, u32)> {
+/// The symbol written before an amount in `currency`; `None` for a currency written as its
+/// code after the amount.
+fn symbol(currency: &str) -> Option<&'static str> {
     Some(match currency {
-        "USD" | "CAD" | "AUD" | "MXN" | "NZD" => ("$", 2),
-        "EUR" => ("€", 2),
-        "GBP" => ("£", 2),
-        "JPY" => ("¥", 0),
+        "USD" | "CAD" | "AUD" | "MXN" | "NZD" => "$",
+        "EUR" => "€",
+        "GBP" => "£",
+        "JPY" => "¥",
         _ => return None,
     })
 }
 
-/// How many minor-unit digits `currency` has: 2 for the dollar, 0 for the yen (2 for a
-/// currency this table does not know).
+/// How many minor-unit digits `currency` has (ISO 4217): 2 for the dollar, 0 for the yen or
+/// the won, 3 for the Kuwaiti dinar.
 pub fn minor_digits(currency: &str) -> u32 {
-    symbol(currency).map_or(2, |(_, digits)| digits)
+    const NONE: [&str; 17] = [
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+        "VUV", "XAF", "XOF", "XPF",
+    ];
+    const THREE: [&str; 7] = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
+    if NONE.contains(&currency) {
+        0
+    } else if THREE.contains(&currency) {
+        3
+    } else {
+        2
+    }
 }
 
 /// `minor` units of `currency`, as on a receipt: `$67.12`, `-$3.00`, `€0.50`, `12.00 CHF`.
 pub fn format(minor: MinorUnits, currency: &str) -> String {
-    let (prefix, digits) = symbol(currency).unwrap_or(("", 2));
+    let (prefix, digits) = (symbol(currency).unwrap_or(""), minor_digits(currency));
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
     let scale = 10u64.pow(digits);
@@ -57,6 +68,8 @@ mod tests {
             (50, "EUR", "€0.50"),
             (1200, "CHF", "12.00 CHF"),
             (1500, "JPY", "¥1500"),
+            (15000, "KRW", "15000 KRW"),
+            (1234, "KWD", "1.234 KWD"),
             (i64::MIN, "USD", "-$92233720368547758.08"),
         ];
         for (minor, currency, want) in cases {

@@ -130,8 +130,8 @@ pub fn diagnosis_request(p: &Parties, service_id: &str) -> Value {
 pub enum NexoError {
     #[error("the terminal's answer is not a Terminal API response: {0}")]
     Malformed(String),
-    #[error("the terminal refused the request ({condition}){detail}")]
-    Refused { condition: String, detail: String },
+    #[error("the terminal refused the request ({condition})")]
+    Refused { condition: String },
 }
 
 /// The terminal's own id of a payment, which a reversal names.
@@ -170,7 +170,6 @@ struct Outcome {
 struct ResponseCode {
     result: String,
     error_condition: Option<String>,
-    additional_response: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -240,17 +239,25 @@ fn body(reply: &[u8]) -> Result<Body, NexoError> {
         .ok_or_else(|| NexoError::Malformed("no SaleToPOIResponse".into()))
 }
 
+/// The terminal's condition, as a short word fit for a log line. Its `AdditionalResponse` is
+/// never kept: it may carry the cardholder's data.
+fn condition(code: &ResponseCode) -> String {
+    let raw = code.error_condition.as_deref().unwrap_or(&code.result);
+    let word: String = raw
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(40)
+        .collect();
+    if word.is_empty() {
+        "unnamed".into()
+    } else {
+        word
+    }
+}
+
 fn refused(code: &ResponseCode) -> NexoError {
     NexoError::Refused {
-        condition: code
-            .error_condition
-            .clone()
-            .unwrap_or_else(|| code.result.clone()),
-        detail: code
-            .additional_response
-            .as_deref()
-            .map(|a| format!(": {}", a.chars().take(200).collect::<String>()))
-            .unwrap_or_default(),
+        condition: condition(code),
     }
 }
 
@@ -295,14 +302,10 @@ fn payment_answer(r: PaymentResponse, now: DateTime<Utc>) -> Result<PaymentAnswe
             })
         }
         ("Failure", Some("Cancel" | "Aborted")) => TerminalOutcome::CancelledByVisitor,
-        (
-            "Failure",
-            Some(
-                condition @ ("Refusal" | "WrongPIN" | "PaymentRestriction" | "UnreachableHost"
-                | "NotAllowed" | "UnavailableService" | "Busy"),
-            ),
-        ) => TerminalOutcome::Declined {
-            reason: condition.to_owned(),
+        // Any other failure of a payment took no money: a refusal, a wrong PIN, a card
+        // removed, the terminal busy or not signed in.
+        ("Failure", _) => TerminalOutcome::Declined {
+            reason: condition(&r.response),
         },
         _ => return Err(refused(&r.response)),
     };
@@ -321,11 +324,23 @@ pub fn parse_payment(reply: &[u8], now: DateTime<Utc>) -> Result<PaymentAnswer, 
     payment_answer(r, now)
 }
 
+/// What a status request learnt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusAnswer {
+    pub status: TerminalStatus,
+    /// The payment was approved for only part of its amount: the kiosk gives it back and
+    /// never makes an order of it.
+    pub partial: bool,
+    pub poi_transaction: Option<PoiTransaction>,
+}
+
 /// The answer to [`status_request`]: what the terminal knows of the payment, and its id there.
-pub fn parse_status(
-    reply: &[u8],
-    now: DateTime<Utc>,
-) -> Result<(TerminalStatus, Option<PoiTransaction>), NexoError> {
+pub fn parse_status(reply: &[u8], now: DateTime<Utc>) -> Result<StatusAnswer, NexoError> {
+    let plain = |status| StatusAnswer {
+        status,
+        partial: false,
+        poi_transaction: None,
+    };
     let r = body(reply)?
         .transaction_status_response
         .ok_or_else(|| NexoError::Malformed("no TransactionStatusResponse".into()))?;
@@ -340,13 +355,14 @@ pub fn parse_status(
                 .and_then(|b| b.payment_response)
                 .ok_or_else(|| NexoError::Malformed("a status without its payment".into()))?;
             let answer = payment_answer(payment, now)?;
-            Ok((
-                TerminalStatus::Completed(answer.outcome),
-                answer.poi_transaction,
-            ))
+            Ok(StatusAnswer {
+                status: TerminalStatus::Completed(answer.outcome),
+                partial: answer.partial,
+                poi_transaction: answer.poi_transaction,
+            })
         }
-        ("Failure", Some("InProgress")) => Ok((TerminalStatus::InProgress, None)),
-        ("Failure", Some("NotFound")) => Ok((TerminalStatus::Unknown, None)),
+        ("Failure", Some("InProgress")) => Ok(plain(TerminalStatus::InProgress)),
+        ("Failure", Some("NotFound")) => Ok(plain(TerminalStatus::Unknown)),
         _ => Err(refused(&r.response)),
     }
 }

@@ -135,8 +135,8 @@ const EN: GateWords = GateWords {
 };
 
 const ES: GateWords = GateWords {
-    prompt: "Escanee su entrada o su tarjeta de membresía",
-    staff_hint: "Compruebe los datos del visitante en el mostrador de membresías.",
+    prompt: "Escanee su entrada o su tarjeta de socio",
+    staff_hint: "Compruebe los datos del visitante en el mostrador de socios.",
     ready: "Lista",
     admitted: "Puede pasar",
     not_admitted: "No puede pasar",
@@ -145,8 +145,8 @@ const ES: GateWords = GateWords {
     staff_label: "Personal:",
     party_label: "Grupo:",
     confirm: "Confirmar",
-    member: "Miembro",
-    one_guest: "Miembro + 1 invitado",
+    member: "Socio",
+    one_guest: "Socio + 1 invitado",
     guests: "invitados",
     one_admitted: "Pasa 1 persona",
     party_of: "Pasa un grupo de",
@@ -809,7 +809,7 @@ mod tests {
         ready.set_offline(true, 14);
         let m = ready.model();
         assert_eq!(m.result_text, "Lista");
-        assert_eq!(m.prompt, "Escanee su entrada o su tarjeta de membresía");
+        assert_eq!(m.prompt, "Escanee su entrada o su tarjeta de socio");
         assert_eq!(
             m.offline_text,
             "Sin conexión: se decide aquí, envíos en cola: 14"
@@ -833,7 +833,7 @@ mod tests {
             (m.result_text.as_str(), m.headline.as_str()),
             ("Puede pasar", "Bienvenido")
         );
-        assert_eq!(m.guests_text, "Miembro + 2 invitados");
+        assert_eq!(m.guests_text, "Socio + 2 invitados");
         assert_eq!(m.party_text, "Pasa un grupo de 3");
         assert!(m.announcement.starts_with("Puede pasar. Alex Morgan."));
 
@@ -843,12 +843,12 @@ mod tests {
         assert_eq!(m.headline, "No puede pasar");
         assert_eq!(
             m.staff_hint,
-            "Compruebe los datos del visitante en el mostrador de membresías."
+            "Compruebe los datos del visitante en el mostrador de socios."
         );
 
         let table = [
-            (guests_text(0, Lang::Es), "Miembro"),
-            (guests_text(1, Lang::Es), "Miembro + 1 invitado"),
+            (guests_text(0, Lang::Es), "Socio"),
+            (guests_text(1, Lang::Es), "Socio + 1 invitado"),
             (party_text(1, Lang::Es), "Pasa 1 persona"),
             (party_text(4, Lang::En), "Party of 4 admitted"),
         ];

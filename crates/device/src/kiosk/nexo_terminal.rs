@@ -32,6 +32,8 @@ pub struct NexoTerminal {
     timeout: Duration,
     http: reqwest::Client,
     runtime: Option<tokio::runtime::Runtime>,
+    /// Payments the visitor cancelled: one not sent yet is not sent at all.
+    cancelled: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl NexoTerminal {
@@ -68,6 +70,7 @@ impl NexoTerminal {
             timeout: settings.timeout,
             http,
             runtime: Some(runtime),
+            cancelled: Default::default(),
         })
     }
 
@@ -88,7 +91,17 @@ impl NexoTerminal {
             let key = std::fs::read_to_string(file).map_err(|e| {
                 TerminalError::Refused(format!("the API key file {}: {e}", file.display()))
             })?;
-            req = req.header("x-api-key", key.trim());
+            let value = reqwest::header::HeaderValue::from_str(key.trim())
+                .ok()
+                .filter(|_| !key.trim().is_empty())
+                .ok_or_else(|| {
+                    TerminalError::Refused(format!(
+                        "the API key file {} holds no key a request can carry (one line of \
+                         printable characters)",
+                        file.display()
+                    ))
+                })?;
+            req = req.header("x-api-key", value);
         }
         let runtime = self
             .runtime
@@ -102,10 +115,7 @@ impl NexoTerminal {
             .map_err(|_| TerminalError::Link("the terminal's client has stopped".into()))?
     }
 
-    fn status_of(
-        &self,
-        reference: &str,
-    ) -> Result<(TerminalStatus, Option<nexo::PoiTransaction>), TerminalError> {
+    fn status_of(&self, reference: &str) -> Result<nexo::StatusAnswer, TerminalError> {
         let reply = self.exchange(
             &nexo::status_request(&self.parties, reference, &Self::service_id()),
             SHORT,
@@ -119,6 +129,32 @@ impl NexoTerminal {
             SHORT,
         )?;
         nexo::parse_reversal(&reply).map_err(answer)
+    }
+
+    /// A payment approved for only part of its amount is given back, and reads as declined:
+    /// no order is ever made of it. When the terminal will not reverse it (it may have been
+    /// reversed already), staff are told to check it in the terminal's records.
+    fn give_back_partial(
+        &self,
+        reference: &str,
+        txn: Option<&nexo::PoiTransaction>,
+    ) -> Result<TerminalOutcome, TerminalError> {
+        let txn = txn.ok_or_else(|| {
+            TerminalError::Link("a partial approval without the terminal's transaction id".into())
+        })?;
+        match self.reverse(txn) {
+            Ok(()) => {}
+            Err(TerminalError::Refused(why)) => tracing::error!(
+                %reference,
+                terminal_txn = %txn.id,
+                why = %why,
+                "the terminal would not give back a partial approval: check it in its records"
+            ),
+            Err(link) => return Err(link),
+        }
+        Ok(TerminalOutcome::Declined {
+            reason: "only part of the amount was approved (given back)".into(),
+        })
     }
 }
 
@@ -144,7 +180,7 @@ async fn send(req: reqwest::RequestBuilder) -> Result<Vec<u8>, TerminalError> {
     let mut resp = req
         .send()
         .await
-        .map_err(|e| TerminalError::Link(error_chain(&e)))?;
+        .map_err(|e| TerminalError::Link(crate::sync::client::error_chain(&e)))?;
     let status = resp.status();
     if status.is_redirection() {
         return Err(TerminalError::Refused(format!(
@@ -172,7 +208,7 @@ async fn send(req: reqwest::RequestBuilder) -> Result<Vec<u8>, TerminalError> {
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| TerminalError::Link(error_chain(&e)))?
+        .map_err(|e| TerminalError::Link(crate::sync::client::error_chain(&e)))?
     {
         body.extend_from_slice(&chunk);
         if body.len() > REPLY_CAP {
@@ -184,21 +220,16 @@ async fn send(req: reqwest::RequestBuilder) -> Result<Vec<u8>, TerminalError> {
     Ok(body)
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text = format!("{text}: {more}");
-        }
-        source = s.source();
-    }
-    text
-}
-
 impl PaymentTerminal for NexoTerminal {
     fn start(&self, req: &PaymentRequest) -> Result<TerminalOutcome, TerminalError> {
+        if self
+            .cancelled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&req.reference)
+        {
+            return Ok(TerminalOutcome::CancelledByVisitor);
+        }
         let message = nexo::payment_request(
             &self.parties,
             &req.reference,
@@ -209,43 +240,60 @@ impl PaymentTerminal for NexoTerminal {
         let reply = self.exchange(&message, self.timeout)?;
         let answer = nexo::parse_payment(&reply, Utc::now()).map_err(answer)?;
         if answer.partial {
-            // Only part of the amount: give it back, and the visitor pays again or leaves.
-            match &answer.poi_transaction {
-                Some(txn) => self.reverse(txn)?,
-                None => {
-                    return Err(TerminalError::Link(
-                        "a partial approval without the terminal's transaction id".into(),
-                    ));
-                }
-            }
-            return Ok(TerminalOutcome::Declined {
-                reason: "only part of the amount was approved (given back)".into(),
-            });
+            return self.give_back_partial(&req.reference, answer.poi_transaction.as_ref());
         }
         Ok(answer.outcome)
     }
 
     fn status(&self, reference: &str) -> Result<TerminalStatus, TerminalError> {
-        self.status_of(reference).map(|(status, _)| status)
+        let s = self.status_of(reference)?;
+        if s.partial {
+            let declined = self.give_back_partial(reference, s.poi_transaction.as_ref())?;
+            return Ok(TerminalStatus::Completed(declined));
+        }
+        Ok(s.status)
     }
 
     fn cancel(&self, reference: &str) -> Result<(), TerminalError> {
-        // The abort has no answer of its own: the payment's answer says what happened.
-        self.exchange(
-            &nexo::abort_request(&self.parties, reference, &Self::service_id()),
-            SHORT,
-        )
-        .map(|_| ())
+        // The abort has no answer of its own: the payment's answer says what happened. An
+        // abort that reaches the terminal before the payment does is lost, so it is sent again
+        // while the payment is not over, for a few seconds.
+        let abort = || {
+            self.exchange(
+                &nexo::abort_request(&self.parties, reference, &Self::service_id()),
+                SHORT,
+            )
+            .map(|_| ())
+        };
+        self.cancelled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(reference.to_owned());
+        abort()?;
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_secs(1));
+            match self.status_of(reference).map(|s| s.status) {
+                Ok(TerminalStatus::InProgress | TerminalStatus::Unknown) => abort()?,
+                _ => break,
+            }
+        }
+        Ok(())
     }
 
     fn void(&self, reference: &str) -> Result<(), TerminalError> {
-        match self.status_of(reference)? {
-            (TerminalStatus::Completed(TerminalOutcome::Approved(_)), Some(txn)) => {
-                self.reverse(&txn)
+        let s = self.status_of(reference)?;
+        match (&s.status, s.partial) {
+            (TerminalStatus::Completed(TerminalOutcome::Approved(_)), true) => self
+                .give_back_partial(reference, s.poi_transaction.as_ref())
+                .map(|_| ()),
+            (TerminalStatus::Completed(TerminalOutcome::Approved(_)), false) => {
+                match &s.poi_transaction {
+                    Some(txn) => self.reverse(txn),
+                    None => Err(TerminalError::Link(
+                        "an approval without the terminal's transaction id".into(),
+                    )),
+                }
             }
-            (TerminalStatus::Completed(TerminalOutcome::Approved(_)), None) => Err(
-                TerminalError::Link("an approval without the terminal's transaction id".into()),
-            ),
             (TerminalStatus::InProgress, _) => Err(TerminalError::Refused(
                 "the payment is still in progress on the terminal".into(),
             )),

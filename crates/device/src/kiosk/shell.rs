@@ -332,10 +332,19 @@ impl KioskShell {
             }
             Command::StartPayment { .. } => self.start_payment(),
             Command::CancelPayment => {
-                if let (Some(r), Some(sales)) = (&self.reference, &self.parts.sales)
-                    && let Err(e) = sales.cancel(r)
-                {
-                    tracing::warn!(error = %e, "the terminal did not take the cancel");
+                // On a thread of its own: a real terminal may take seconds to take it, and the
+                // payment's own answer says what happened.
+                if let (Some(r), Some(sales)) = (self.reference.clone(), self.parts.sales.clone()) {
+                    let spawned = std::thread::Builder::new()
+                        .name("kiosk-cancel".into())
+                        .spawn(move || {
+                            if let Err(e) = sales.cancel(&r) {
+                                tracing::warn!(error = %e, "the terminal did not take the cancel");
+                            }
+                        });
+                    if let Err(e) = spawned {
+                        tracing::error!(error = %e, "cannot ask the terminal to cancel");
+                    }
                 }
                 None
             }

@@ -169,9 +169,10 @@ pub fn redact_url_text(s: &str) -> String {
     }
 }
 
-fn classify(e: reqwest::Error) -> SyncError {
+/// An error and its sources in one line, each said once.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut chain = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = Some(&e);
+    let mut source: Option<&dyn std::error::Error> = Some(e);
     while let Some(s) = source {
         let text = s.to_string();
         if !chain.iter().any(|c: &String| c.contains(&text)) {
@@ -179,7 +180,11 @@ fn classify(e: reqwest::Error) -> SyncError {
         }
         source = s.source();
     }
-    let text = chain.join(": ");
+    chain.join(": ")
+}
+
+fn classify(e: reqwest::Error) -> SyncError {
+    let text = error_chain(&e);
     let lowered = text.to_lowercase();
     if lowered.contains("certificate") || lowered.contains("does not match the configured pin") {
         SyncError::Certificate(format!(

@@ -1274,6 +1274,34 @@ fn add_ons_come_after_the_quantities_and_join_the_basket() {
             vec![("PARKING", 1)],
             Screen::AddOns { problem: None },
         ),
+        // 97 rides, a parking and an adult: the 99 one order holds, counted on both screens.
+        (
+            add("CAROUSEL", 97),
+            vec![("CAROUSEL", 97), ("PARKING", 1)],
+            Screen::AddOns { problem: None },
+        ),
+        (
+            Tap::Back,
+            vec![("CAROUSEL", 97), ("PARKING", 1)],
+            Screen::Quantities { problem: None },
+        ),
+        (
+            qty("adult", 1),
+            vec![("CAROUSEL", 97), ("PARKING", 1)],
+            Screen::Quantities {
+                problem: Some(QuantityProblem::TooMany),
+            },
+        ),
+        (
+            Tap::Next,
+            vec![("CAROUSEL", 97), ("PARKING", 1)],
+            Screen::AddOns { problem: None },
+        ),
+        (
+            add("CAROUSEL", -97),
+            vec![("PARKING", 1)],
+            Screen::AddOns { problem: None },
+        ),
         (
             Tap::Back,
             vec![("PARKING", 1)],
@@ -1332,12 +1360,42 @@ fn without_add_ons_on_sale_the_quantities_lead_straight_to_are_you_a_member() {
     to_ask_member(&mut k);
     k.tap(Tap::Back);
     assert_eq!(k.screen(), &Screen::Quantities { problem: None });
-    assert!(
+    k.tap(Tap::AddOn {
+        product: "PARKING".into(),
+        delta: 1,
+    });
+    assert!(k.flow.session().add_ons.is_empty());
+}
+
+#[test]
+fn an_add_on_no_longer_offered_leaves_the_basket_and_going_back_to_the_times_empties_it() {
+    let mut k = Kiosk::new(40);
+    with_add_ons(&mut k);
+    k.tap(Tap::Start(Purpose::Tickets));
+    k.tap(Tap::Slot {
+        product: "TIMED".into(),
+        slot: "zoo@10:00".into(),
+    });
+    k.tap(qty("adult", 1));
+    k.send(Event::Held { seats: 1, free: 39 });
+    k.tap(Tap::Next);
+    for product in ["PARKING", "CAROUSEL"] {
         k.tap(Tap::AddOn {
-            product: "PARKING".into(),
+            product: product.into(),
             delta: 1,
-        })
-        .is_empty()
+        });
+    }
+    k.tap(Tap::Back);
+    // The car park closes its sale while the visitor looks at the quantities.
+    k.catalog.products.remove("PARKING");
+    k.tap(Tap::Next);
+    assert_eq!(k.screen(), &Screen::AddOns { problem: None });
+    assert_eq!(
+        k.flow.session().add_ons,
+        [("CAROUSEL".to_owned(), 1)].into()
     );
+    k.tap(Tap::Back);
+    k.tap(Tap::Back);
+    assert_eq!(k.screen(), &Screen::Slots);
     assert!(k.flow.session().add_ons.is_empty());
 }

@@ -34,13 +34,23 @@ fn a_payment_request_names_the_reference_twice_and_the_amount_in_decimal() {
     let amounts = &m["PaymentRequest"]["PaymentTransaction"]["AmountsReq"];
     assert_eq!(amounts["Currency"], "USD");
     assert_eq!(amounts["RequestedAmount"].to_string(), "67.12");
-    let yen = payment_request(&parties(), "x", 1500, "JPY", now());
-    assert_eq!(
-        yen["SaleToPOIRequest"]["PaymentRequest"]["PaymentTransaction"]["AmountsReq"]
-            ["RequestedAmount"]
-            .to_string(),
-        "1500.0"
-    );
+    // (minor units, currency, the amount the terminal is asked for)
+    let cases = [
+        (1500, "JPY", "1500.0"),
+        (15000, "KRW", "15000.0"),
+        (1234, "KWD", "1.234"),
+        (1, "EUR", "0.01"),
+    ];
+    for (minor, currency, want) in cases {
+        let r = payment_request(&parties(), "x", minor, currency, now());
+        assert_eq!(
+            r["SaleToPOIRequest"]["PaymentRequest"]["PaymentTransaction"]["AmountsReq"]
+                ["RequestedAmount"]
+                .to_string(),
+            want,
+            "{currency}"
+        );
+    }
 }
 
 #[test]
@@ -129,8 +139,20 @@ fn every_payment_answer_means_one_outcome() {
             Some(TerminalOutcome::CancelledByVisitor),
             false,
         ),
-        ("Failure", Some("MessageFormat"), None, false),
-        ("Failure", None, None, false),
+        (
+            "Failure",
+            Some("DeviceOut"),
+            Some(declined("DeviceOut")),
+            false,
+        ),
+        (
+            "Failure",
+            Some("Invalid\u{1b}[31mCard"),
+            Some(declined("Invalid31mCard")),
+            false,
+        ),
+        ("Failure", None, Some(declined("Failure")), false),
+        ("Pending", None, None, false),
     ];
     for (result, condition, outcome, partial) in cases {
         let got = parse_payment(&payment_reply(result, condition), now());
@@ -168,21 +190,29 @@ fn a_status_answer_says_unknown_in_progress_or_the_payment_as_it_ended() {
         serde_json::to_vec(&json!({"SaleToPOIResponse": {"TransactionStatusResponse": body}}))
             .unwrap()
     };
-    let (s, _) = parse_status(&status("Failure", Some("NotFound"), None), now()).unwrap();
-    assert_eq!(s, TerminalStatus::Unknown);
-    let (s, _) = parse_status(&status("Failure", Some("InProgress"), None), now()).unwrap();
-    assert_eq!(s, TerminalStatus::InProgress);
-    let (s, txn) = parse_status(
+    let s = parse_status(&status("Failure", Some("NotFound"), None), now()).unwrap();
+    assert_eq!(s.status, TerminalStatus::Unknown);
+    let s = parse_status(&status("Failure", Some("InProgress"), None), now()).unwrap();
+    assert_eq!(s.status, TerminalStatus::InProgress);
+    let s = parse_status(
         &status("Success", None, Some(payment_reply("Success", None))),
         now(),
     )
     .unwrap();
     assert!(matches!(
-        s,
+        s.status,
         TerminalStatus::Completed(TerminalOutcome::Approved(_))
     ));
-    assert_eq!(txn.unwrap().id, "8535");
-    let (s, _) = parse_status(
+    assert!(!s.partial);
+    assert_eq!(s.poi_transaction.unwrap().id, "8535");
+    // A partial approval reads as one, so the kiosk gives it back instead of completing it.
+    let s = parse_status(
+        &status("Success", None, Some(payment_reply("Partial", None))),
+        now(),
+    )
+    .unwrap();
+    assert!(s.partial);
+    let s = parse_status(
         &status(
             "Success",
             None,
@@ -192,7 +222,7 @@ fn a_status_answer_says_unknown_in_progress_or_the_payment_as_it_ended() {
     )
     .unwrap();
     assert_eq!(
-        s,
+        s.status,
         TerminalStatus::Completed(TerminalOutcome::Declined {
             reason: "Refusal".into()
         })
