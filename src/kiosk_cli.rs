@@ -55,11 +55,15 @@ pub enum KioskCommand {
         all: bool,
     },
     /// Settle payments a crash or a power cut left unsettled (the device does this when it
-    /// starts): asks the card terminal and completes or forgets each.
+    /// starts): asks the card terminal and completes or forgets each. Lists the payments the
+    /// terminal would not give back, for staff to refund by hand.
     Settle {
         /// The device's config file.
         #[arg(long)]
         config: std::path::PathBuf,
+        /// Record that this payment (its reference, as listed) was refunded by hand.
+        #[arg(long, value_name = "REFERENCE")]
+        refunded: Option<String>,
     },
     /// Sell one product through the configured card terminal and printer, to check a kiosk
     /// when installing it.
@@ -255,8 +259,24 @@ pub async fn run(command: KioskCommand) -> Result<()> {
                 bail!("the printer stopped (paper, cover): refill it and run this again");
             }
         }
-        KioskCommand::Settle { config } => {
+        KioskCommand::Settle { config, refunded } => {
             let o = open(&config)?;
+            if let Some(reference) = refunded {
+                let r = reference.clone();
+                let done = o.store.write(move |tx| {
+                    crate::kiosk::orders::refunded_by_hand(tx, &r).map_err(|e| {
+                        crate::replica::ReplicaError::Corrupt {
+                            table: "payment_intents",
+                            detail: e.to_string(),
+                        }
+                    })
+                })?;
+                if !done {
+                    bail!("{reference} is not a payment waiting to be refunded by hand");
+                }
+                println!("{reference}: recorded as refunded by hand");
+                return Ok(());
+            }
             let signer = runtime::signer(&o.cfg, &o.kiosk, &o.store)
                 .await
                 .context("this kiosk's signing key was never registered with the hub")?;
@@ -267,6 +287,7 @@ pub async fn run(command: KioskCommand) -> Result<()> {
                 Arc::new(SystemClock),
                 signer,
             )?;
+            let store = sales.store.clone();
             let r = tokio::task::spawn_blocking(move || sales.recover(false)).await??;
             println!(
                 "payments settled: {} completed (orders made), {} voided, {} not charged, {} the terminal did not answer for",
@@ -280,6 +301,23 @@ pub async fn run(command: KioskCommand) -> Result<()> {
                     "  order {} ({} tickets)",
                     order.order_no,
                     order.tickets.len()
+                );
+            }
+            let to_refund = crate::kiosk::orders::to_refund_by_hand(&store.reader()?)?;
+            if !to_refund.is_empty() {
+                println!(
+                    "the card terminal would not give these back, and no order was made of them: \
+                     refund each by hand, then record it with --refunded REFERENCE"
+                );
+            }
+            for p in &to_refund {
+                let when = chrono::DateTime::from_timestamp_millis(p.resolved_at_ms)
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_default();
+                println!(
+                    "  {}  {}  {when}",
+                    p.reference,
+                    crate::kiosk::money::format(p.amount, &p.currency)
                 );
             }
         }

@@ -45,6 +45,13 @@ struct Terminal {
     in_progress: Vec<String>,
     aborted: Vec<String>,
     reversed: Vec<String>,
+    /// Reversals by their ServiceID: the answer given.
+    reversals: BTreeMap<String, Value>,
+    /// The next reversal is made, and its answer lost (HTTP 503), as when the kiosk dies
+    /// before it reads it.
+    lose_reversal_answer: bool,
+    /// Reversals are refused (the terminal's day is closed, say).
+    refuse_reversals: bool,
     requests: Vec<String>,
     /// Requests anywhere but the Terminal API's path (a redirect followed would land there).
     strays: u32,
@@ -151,11 +158,18 @@ async fn handle(State(t): State<Loop>, headers: HeaderMap, body: Bytes) -> Respo
             reply("Payment", json!({ "PaymentResponse": answer }))
         }
         "TransactionStatus" => {
-            let of = m["TransactionStatusRequest"]["MessageReference"]["ServiceID"]
-                .as_str()
-                .unwrap_or_default();
+            let asked = &m["TransactionStatusRequest"]["MessageReference"];
+            let of = asked["ServiceID"].as_str().unwrap_or_default();
             let s = t.state.lock().unwrap();
-            let body = if s.in_progress.iter().any(|p| p == of) {
+            let body = if asked["MessageCategory"] == "Reversal" {
+                match s.reversals.get(of) {
+                    Some(r) => json!({"Response": {"Result": "Success"},
+                        "RepeatedMessageResponse": {"RepeatedResponseMessageBody": {"ReversalResponse": r}}}),
+                    None => {
+                        json!({"Response": {"Result": "Failure", "ErrorCondition": "NotFound"}})
+                    }
+                }
+            } else if s.in_progress.iter().any(|p| p == of) {
                 json!({"Response": {"Result": "Failure", "ErrorCondition": "InProgress"}})
             } else if let Some(p) = s.ledger.get(of) {
                 json!({"Response": {"Result": "Success"},
@@ -183,11 +197,18 @@ async fn handle(State(t): State<Loop>, headers: HeaderMap, body: Bytes) -> Respo
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
-            t.state.lock().unwrap().reversed.push(txn);
-            reply(
-                "Reversal",
-                json!({"ReversalResponse": {"Response": {"Result": "Success"}}}),
-            )
+            let mut s = t.state.lock().unwrap();
+            let answer = if s.refuse_reversals {
+                json!({"Response": {"Result": "Failure", "ErrorCondition": "NotAllowed"}})
+            } else {
+                s.reversed.push(txn);
+                json!({"Response": {"Result": "Success"}})
+            };
+            s.reversals.insert(service, answer.clone());
+            if std::mem::take(&mut s.lose_reversal_answer) {
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+            reply("Reversal", json!({ "ReversalResponse": answer }))
         }
         "Diagnosis" => reply(
             "Diagnosis",
@@ -365,13 +386,14 @@ async fn a_partial_approval_is_given_back_and_a_lost_answer_is_asked_for() {
     );
     assert_eq!(lo.state.lock().unwrap().reversed, ["T1"]);
     // Asked again (after a crash, say), it is still no payment: never an order for part of
-    // the price.
+    // the price. It was given back already, so it is not given back twice.
     assert_eq!(
         call(&t, |t| t.status("K1-00004-a")).await.unwrap(),
         TerminalStatus::Completed(TerminalOutcome::Declined {
             reason: "only part of the amount was approved (given back)".into()
         })
     );
+    assert_eq!(lo.state.lock().unwrap().reversed, ["T1"]);
     // Approved, but the answer is lost on the way: a link fault, and the status tells.
     let lost = call(&t, |t| t.start(&pay("K1-00005-a"))).await;
     assert!(matches!(lost, Err(TerminalError::Link(_))), "{lost:?}");
@@ -379,6 +401,36 @@ async fn a_partial_approval_is_given_back_and_a_lost_answer_is_asked_for() {
         call(&t, |t| t.status("K1-00005-a")).await.unwrap(),
         TerminalStatus::Completed(TerminalOutcome::Approved(_))
     ));
+}
+
+/// A void whose answer never came back (the link failed, or the kiosk died before recording
+/// it) is asked about before it is sent again: the terminal reverses a payment once. A
+/// terminal that will not reverse says so, and the payment stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reversal_whose_answer_was_lost_is_found_and_never_made_twice() {
+    let lo = LoopbackTerminal::start(None).await;
+    let t = Arc::new(NexoTerminal::new(&lo.settings(None), "kiosk-1").unwrap());
+    lo.script(&[Step::Approve, Step::Approve]);
+    call(&t, |t| t.start(&pay("K1-00006-a"))).await.unwrap();
+    lo.state.lock().unwrap().lose_reversal_answer = true;
+    let lost = call(&t, |t| t.void("K1-00006-a")).await;
+    assert!(matches!(lost, Err(TerminalError::Link(_))), "{lost:?}");
+    assert_eq!(lo.state.lock().unwrap().reversed, ["T1"]);
+    call(&t, |t| t.void("K1-00006-a")).await.unwrap();
+    call(&t, |t| t.void("K1-00006-a")).await.unwrap();
+    assert_eq!(lo.state.lock().unwrap().reversed, ["T1"], "reversed once");
+
+    call(&t, |t| t.start(&pay("K1-00007-a"))).await.unwrap();
+    lo.state.lock().unwrap().refuse_reversals = true;
+    let refused = call(&t, |t| t.void("K1-00007-a")).await;
+    assert!(
+        matches!(refused, Err(TerminalError::Refused(_))),
+        "{refused:?}"
+    );
+    // Refused is not reversed: once the terminal allows it, the void goes through.
+    lo.state.lock().unwrap().refuse_reversals = false;
+    call(&t, |t| t.void("K1-00007-a")).await.unwrap();
+    assert_eq!(lo.state.lock().unwrap().reversed, ["T1", "T2"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ use portico::intake::IntakeConfig;
 use portico::kiosk::checkout::{Session, VisitorForm};
 use portico::kiosk::order::{OrderDraft, draft};
 use portico::kiosk::orders::{self, OrderCounts};
+use portico::kiosk::payment::OnApprovedAfterCrash;
 use portico::kiosk::pricing::{CartLine, quote};
 use portico::kiosk::sale::{NotPaid, Sales};
 use portico::kiosk::signer::{self, Signer};
@@ -803,4 +804,120 @@ async fn no_payment_starts_while_an_earlier_ones_fate_is_unknown() {
     let c = counts(&kiosk);
     assert_eq!((c.orders, c.payments, c.intents_started), (2, 2, 0));
     assert_eq!(terminal.charged().len() as u64, c.orders);
+}
+
+/// A venue that gives back a payment approved before a crash (`on_approved_after_crash =
+/// "void"`): the terminal gives it back, once. A terminal that will not give it back leaves the
+/// visitor paid, so the order is made after all; when no order can be made of it (its draft
+/// is from another build), it is listed for staff to refund by hand and the kiosk sells on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_payment_the_kiosk_gives_back_is_given_back_once_or_kept_as_its_order() {
+    let Counter {
+        hub: _hub,
+        clock,
+        dev: _dev,
+        kiosk,
+        draft,
+        terminal,
+        mut sales,
+    } = counter().await;
+    sales.on_approved_after_crash = OnApprovedAfterCrash::Void;
+
+    // Approved, the answer lost: given back, no order, no seats held.
+    terminal.script([SimStep::ApproveAndLoseReply]);
+    let got = tokio::task::block_in_place(|| sales.pay(&draft, false)).unwrap();
+    assert_eq!(got, Err(NotPaid::TerminalFault));
+    let c = counts(&kiosk);
+    assert_eq!(
+        (
+            c.orders,
+            c.intents_voided,
+            c.to_refund_by_hand,
+            c.held_seats
+        ),
+        (0, 1, 0, 0)
+    );
+    assert!(terminal.charged().is_empty(), "given back");
+
+    // The terminal will not give it back: the visitor has paid, and gets the order.
+    terminal.set_refuse_voids(true);
+    terminal.script([SimStep::ApproveAndLoseReply]);
+    let order = tokio::task::block_in_place(|| sales.pay(&draft, false))
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.tickets.len(), 3);
+    let c = counts(&kiosk);
+    assert_eq!((c.orders, c.payments, c.intents_voided), (1, 1, 1));
+    assert_eq!(terminal.charged().len(), 1);
+
+    // … and no order can be made of it (a draft this build cannot read): refund by hand.
+    let reference = "PAY-from-another-build";
+    let now_ms = clock.now().timestamp_millis();
+    let d = draft.clone();
+    kiosk
+        .store
+        .write(move |tx| {
+            orders::start_intent(tx, reference, &d, now_ms).unwrap();
+            tx.execute(
+                "UPDATE payment_intents SET draft = '{\"version\": 999}' WHERE reference = ?1",
+                [reference],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    terminal.script([SimStep::ApproveAndLoseReply]);
+    let req = PaymentRequest {
+        reference: reference.into(),
+        amount: draft.quote.gross,
+        currency: "USD".into(),
+    };
+    assert!(terminal.start(&req).is_err());
+    let r = tokio::task::block_in_place(|| sales.recover(false)).unwrap();
+    assert_eq!((r.refund_by_hand, r.voided, r.completed.len()), (1, 0, 0));
+    let c = counts(&kiosk);
+    assert_eq!(
+        (c.intents_started, c.to_refund_by_hand, c.held_seats),
+        (0, 1, 0)
+    );
+    let listed = orders::to_refund_by_hand(&kiosk.store.reader().unwrap()).unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|p| (p.reference.as_str(), p.amount))
+            .collect::<Vec<_>>(),
+        [(reference, draft.quote.gross)]
+    );
+    let status = {
+        let conn = kiosk.engine.database();
+        portico::status::report(
+            &conn.lock().unwrap(),
+            "kiosk-1",
+            vec!["kiosk".into()],
+            Default::default(),
+            chrono::Utc::now(),
+        )
+        .unwrap()
+    };
+    assert_eq!(status.kiosk.as_ref().unwrap().to_refund_by_hand, 1);
+    let text = portico::status::render(&status);
+    assert!(
+        text.contains("REFUNDS   1 payment(s) the terminal would not give back: refund by hand"),
+        "{text}"
+    );
+    // The kiosk sells on.
+    terminal.set_refuse_voids(false);
+    let next = tokio::task::block_in_place(|| sales.pay(&draft, false))
+        .unwrap()
+        .unwrap();
+    assert_eq!(counts(&kiosk).orders, 2, "{next:?}");
+    // Staff refund it by hand and record it, once.
+    let refunded = |r: &'static str| {
+        kiosk
+            .store
+            .write(move |tx| Ok(orders::refunded_by_hand(tx, r).unwrap()))
+            .unwrap()
+    };
+    assert!(refunded(reference));
+    assert!(!refunded(reference));
+    assert_eq!(counts(&kiosk).to_refund_by_hand, 0);
 }

@@ -84,6 +84,8 @@ pub struct KioskStats {
     /// Payments begun and not settled yet (settled at the next start, or `portico kiosk
     /// settle`).
     pub unsettled_payments: u64,
+    /// Payments the terminal would not give back, with no order: staff refund them by hand.
+    pub to_refund_by_hand: u64,
     /// Seats leased from the hub for slots still on sale, and of them sold here.
     pub seats_leased: u64,
     pub seats_sold: u64,
@@ -257,6 +259,7 @@ pub fn report(
                             "SELECT count(*) FROM orders WHERE print_state != 'printed'",
                         )?,
                         unsettled_payments: c.intents_started,
+                        to_refund_by_hand: c.to_refund_by_hand,
                         seats_leased: leased,
                         seats_sold: sold,
                         signing_key: conn
@@ -408,6 +411,13 @@ pub fn render(r: &StatusReport) -> String {
             s.push_str(&format!(
                 "  PAYMENTS  {} not settled with the terminal: portico kiosk settle\n",
                 k.unsettled_payments
+            ));
+        }
+        if k.to_refund_by_hand > 0 {
+            s.push_str(&format!(
+                "  REFUNDS   {} payment(s) the terminal would not give back: refund by hand, \
+                 see portico kiosk settle\n",
+                k.to_refund_by_hand
             ));
         }
     }

@@ -5,7 +5,10 @@
 //! Each payment carries the kiosk's reference twice: as the sale's transaction id (so the
 //! terminal's records and the receipt name it) and, hashed, as the message's `ServiceID`,
 //! which is how a later status request or abort names the payment. The reference is sent once,
-//! ever, so its `ServiceID` is too. Other requests take a fresh `ServiceID` from the caller.
+//! ever, so its `ServiceID` is too. The reversal of that payment takes a `ServiceID` of its
+//! own made the same way, so the kiosk can ask whether it was reversed already (a reversal
+//! whose answer was lost, or sent just before a crash) instead of reversing twice. Other
+//! requests take a fresh `ServiceID` from the caller.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
@@ -28,6 +31,12 @@ pub struct Parties {
 pub fn payment_service_id(reference: &str) -> String {
     let digest = Sha256::digest(reference.as_bytes());
     digest.iter().take(5).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `ServiceID` of the reversal of the payment with our `reference`: the same every time,
+/// and never that of a payment.
+pub fn reversal_service_id(reference: &str) -> String {
+    payment_service_id(&format!("reversal of {reference}"))
 }
 
 fn header(p: &Parties, category: &str, service_id: &str) -> Value {
@@ -80,6 +89,22 @@ fn reference_to(p: &Parties, reference: &str) -> Value {
     })
 }
 
+/// Was the payment for `reference` reversed already? Answered by [`parse_reversal_status`].
+pub fn reversal_status_request(p: &Parties, reference: &str, service_id: &str) -> Value {
+    json!({"SaleToPOIRequest": {
+        "MessageHeader": header(p, "TransactionStatus", service_id),
+        "TransactionStatusRequest": {
+            "ReceiptReprintFlag": false,
+            "MessageReference": {
+                "MessageCategory": "Reversal",
+                "SaleID": p.sale_id,
+                "POIID": p.poi_id,
+                "ServiceID": reversal_service_id(reference),
+            },
+        },
+    }})
+}
+
 /// What became of the payment for `reference`.
 pub fn status_request(p: &Parties, reference: &str, service_id: &str) -> Value {
     json!({"SaleToPOIRequest": {
@@ -103,10 +128,10 @@ pub fn abort_request(p: &Parties, reference: &str, service_id: &str) -> Value {
     }})
 }
 
-/// Give back the approved payment the terminal knows as `poi_txn`.
-pub fn reversal_request(p: &Parties, poi_txn: &PoiTransaction, service_id: &str) -> Value {
+/// Give back the approved payment for `reference`, which the terminal knows as `poi_txn`.
+pub fn reversal_request(p: &Parties, reference: &str, poi_txn: &PoiTransaction) -> Value {
     json!({"SaleToPOIRequest": {
-        "MessageHeader": header(p, "Reversal", service_id),
+        "MessageHeader": header(p, "Reversal", &reversal_service_id(reference)),
         "ReversalRequest": {
             "OriginalPOITransaction": {"POITransactionID": {
                 "TransactionID": poi_txn.id,
@@ -230,6 +255,7 @@ struct Repeated {
 #[serde(rename_all = "PascalCase")]
 struct RepeatedBody {
     payment_response: Option<PaymentResponse>,
+    reversal_response: Option<Outcome>,
 }
 
 fn body(reply: &[u8]) -> Result<Body, NexoError> {
@@ -374,6 +400,42 @@ pub fn parse_reversal(reply: &[u8]) -> Result<(), NexoError> {
         .ok_or_else(|| NexoError::Malformed("no ReversalResponse".into()))?;
     match r.response.result.as_str() {
         "Success" => Ok(()),
+        _ => Err(refused(&r.response)),
+    }
+}
+
+/// What the terminal knows of a payment's reversal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReversalStatus {
+    /// Given back: a reversal sent again would be refused, or worse.
+    Reversed,
+    /// Never received, or received and refused: the payment stands.
+    NotReversed,
+    InProgress,
+}
+
+/// The answer to [`reversal_status_request`].
+pub fn parse_reversal_status(reply: &[u8]) -> Result<ReversalStatus, NexoError> {
+    let r = body(reply)?
+        .transaction_status_response
+        .ok_or_else(|| NexoError::Malformed("no TransactionStatusResponse".into()))?;
+    match (
+        r.response.result.as_str(),
+        r.response.error_condition.as_deref(),
+    ) {
+        ("Success", _) => {
+            let reversal = r
+                .repeated_message_response
+                .and_then(|m| m.repeated_response_message_body)
+                .and_then(|b| b.reversal_response)
+                .ok_or_else(|| NexoError::Malformed("a status without its reversal".into()))?;
+            Ok(match reversal.response.result.as_str() {
+                "Success" => ReversalStatus::Reversed,
+                _ => ReversalStatus::NotReversed,
+            })
+        }
+        ("Failure", Some("InProgress")) => Ok(ReversalStatus::InProgress),
+        ("Failure", Some("NotFound")) => Ok(ReversalStatus::NotReversed),
         _ => Err(refused(&r.response)),
     }
 }

@@ -12,6 +12,7 @@
 //! | never heard of it | forgets the intent (nothing was charged) |
 //! | still in progress | cancels it, and asks again |
 //! | approved | commits the order from the stored draft (or voids the payment when the draft cannot be read, or the venue prefers that) |
+//! | approved, and will not give it back | commits the order after all (the visitor has paid); without a readable draft, records it for staff to refund by hand |
 //! | declined, cancelled, timed out, voided | forgets the intent |
 //! | cannot be reached | asks again later, and sells nothing meanwhile |
 
@@ -97,6 +98,25 @@ pub fn recover(
     }
 }
 
+/// What the kiosk does with an approved payment the terminal will not give back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotGivenBack {
+    /// The visitor has paid: the order is made after all.
+    Complete(Approval),
+    /// No order can be made of it: it is recorded, and staff refund the card by hand. The
+    /// kiosk goes on selling.
+    RefundByHand,
+}
+
+/// The step after the terminal refused to void `approval`.
+pub fn not_given_back(approval: &Approval, draft_readable: bool) -> NotGivenBack {
+    if draft_readable {
+        NotGivenBack::Complete(approval.clone())
+    } else {
+        NotGivenBack::RefundByHand
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +194,18 @@ mod tests {
                 want,
                 "{status:?} {readable} {policy:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_payment_the_terminal_will_not_give_back_becomes_its_order_or_a_refund_by_hand() {
+        // (draft readable, step): never "paid but nothing" while an order can be made.
+        let cases = [
+            (true, NotGivenBack::Complete(approval())),
+            (false, NotGivenBack::RefundByHand),
+        ];
+        for (readable, want) in cases {
+            assert_eq!(not_given_back(&approval(), readable), want, "{readable}");
         }
     }
 }

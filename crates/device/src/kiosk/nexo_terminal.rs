@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use chrono::Utc;
-use portico_core::kiosk::nexo::{self, NexoError, Parties};
+use portico_core::kiosk::nexo::{self, NexoError, Parties, ReversalStatus};
 use serde_json::Value;
 
 use super::payment::{TerminalOutcome, TerminalStatus};
@@ -91,8 +91,13 @@ impl NexoTerminal {
             let key = std::fs::read_to_string(file).map_err(|e| {
                 TerminalError::Refused(format!("the API key file {}: {e}", file.display()))
             })?;
+            // Sensitive: kept out of the client's debug output and its HTTP/2 header tables.
             let value = reqwest::header::HeaderValue::from_str(key.trim())
                 .ok()
+                .map(|mut v| {
+                    v.set_sensitive(true);
+                    v
+                })
                 .filter(|_| !key.trim().is_empty())
                 .ok_or_else(|| {
                     TerminalError::Refused(format!(
@@ -123,9 +128,25 @@ impl NexoTerminal {
         nexo::parse_status(&reply, Utc::now()).map_err(answer)
     }
 
-    fn reverse(&self, txn: &nexo::PoiTransaction) -> Result<(), TerminalError> {
+    /// Gives back the payment for `reference` (the terminal's `txn`), once: a reversal the
+    /// terminal already made (its answer lost, or sent just before the kiosk died) is found by
+    /// asking, and not sent again. A terminal that cannot say is sent the reversal.
+    fn reverse(&self, reference: &str, txn: &nexo::PoiTransaction) -> Result<(), TerminalError> {
+        let asked = self.exchange(
+            &nexo::reversal_status_request(&self.parties, reference, &Self::service_id()),
+            SHORT,
+        )?;
+        match nexo::parse_reversal_status(&asked) {
+            Ok(ReversalStatus::Reversed) => return Ok(()),
+            Ok(ReversalStatus::InProgress) => {
+                return Err(TerminalError::Link(
+                    "the payment's reversal is still in progress".into(),
+                ));
+            }
+            Ok(ReversalStatus::NotReversed) | Err(_) => {}
+        }
         let reply = self.exchange(
-            &nexo::reversal_request(&self.parties, txn, &Self::service_id()),
+            &nexo::reversal_request(&self.parties, reference, txn),
             SHORT,
         )?;
         nexo::parse_reversal(&reply).map_err(answer)
@@ -142,7 +163,7 @@ impl NexoTerminal {
         let txn = txn.ok_or_else(|| {
             TerminalError::Link("a partial approval without the terminal's transaction id".into())
         })?;
-        match self.reverse(txn) {
+        match self.reverse(reference, txn) {
             Ok(()) => {}
             Err(TerminalError::Refused(why)) => tracing::error!(
                 %reference,
@@ -288,7 +309,7 @@ impl PaymentTerminal for NexoTerminal {
                 .map(|_| ()),
             (TerminalStatus::Completed(TerminalOutcome::Approved(_)), false) => {
                 match &s.poi_transaction {
-                    Some(txn) => self.reverse(txn),
+                    Some(txn) => self.reverse(reference, txn),
                     None => Err(TerminalError::Link(
                         "an approval without the terminal's transaction id".into(),
                     )),

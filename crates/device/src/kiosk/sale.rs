@@ -10,7 +10,10 @@ use crate::clock::Clock;
 use crate::intake::IntakeConfig;
 use crate::kiosk::order::{Approval, OrderDraft};
 use crate::kiosk::orders::{self, CommitCtx, CommittedOrder, OrderError};
-use crate::kiosk::payment::{OnApprovedAfterCrash, Recovery, TerminalOutcome, recover};
+use crate::kiosk::payment::{
+    NotGivenBack, OnApprovedAfterCrash, Recovery, TerminalOutcome, TerminalStatus, not_given_back,
+    recover,
+};
 use crate::kiosk::signer::Signer;
 use crate::kiosk::terminal::{PaymentRequest, PaymentTerminal, TerminalError};
 use crate::normalize::Normalizer;
@@ -41,6 +44,9 @@ pub struct Recovered {
     /// Orders committed for payments approved before the crash.
     pub completed: Vec<CommittedOrder>,
     pub voided: u32,
+    /// Approved payments the terminal would not give back and no order could be made of:
+    /// staff refund them by hand.
+    pub refund_by_hand: u32,
     pub forgotten: u32,
     /// Payments the terminal did not answer for: new sales wait until it does.
     pub unanswered: u32,
@@ -129,8 +135,7 @@ impl Sales {
                 tracing::warn!(%reference, error = %e, "payment's answer not received; asking the terminal");
                 match self.settle(&reference, offline)? {
                     Settled::Order(o) => Ok(Ok(o)),
-                    Settled::Gone => Ok(Err(NotPaid::TerminalFault)),
-                    Settled::Open => Ok(Err(NotPaid::TerminalFault)),
+                    _ => Ok(Err(NotPaid::TerminalFault)),
                 }
             }
         }
@@ -199,18 +204,10 @@ impl Sales {
                         .commit(reference, &approval, offline)
                         .map(Settled::Order);
                 }
-                Recovery::Void => {
-                    if self.terminal.void(reference).is_ok() {
-                        let now_ms = self.clock.now().timestamp_millis();
-                        write(&self.store, |tx| orders::void_intent(tx, reference, now_ms))?;
-                        tracing::warn!(%reference, "approved payment voided: its order could not be made");
-                        return Ok(Settled::Gone);
-                    }
-                    return Ok(Settled::Open);
-                }
+                Recovery::Void => return self.void(&intent, status.as_ref(), offline),
                 Recovery::Forget => {
                     self.fail(reference, "not charged")?;
-                    return Ok(Settled::Gone);
+                    return Ok(Settled::Forgotten);
                 }
                 Recovery::CancelThenAsk => {
                     let _ = self.terminal.cancel(reference);
@@ -222,6 +219,55 @@ impl Sales {
         Ok(Settled::Open)
     }
 
+    /// Gives an approved payment back because no order is to be made of it. When the terminal
+    /// will not, the visitor has paid: the order is made after all, or, when it cannot be,
+    /// the payment is recorded for staff to refund by hand, and the kiosk goes on selling.
+    fn void(
+        &self,
+        intent: &orders::Intent,
+        status: Option<&TerminalStatus>,
+        offline: bool,
+    ) -> Result<Settled, SaleError> {
+        let reference = intent.reference.as_str();
+        let now_ms = self.clock.now().timestamp_millis();
+        match self.terminal.void(reference) {
+            Ok(()) => {
+                write(&self.store, |tx| {
+                    orders::void_intent(tx, reference, false, now_ms)
+                })?;
+                tracing::warn!(%reference, "approved payment voided: its order could not be made");
+                Ok(Settled::Voided)
+            }
+            Err(TerminalError::Link(_)) => Ok(Settled::Open),
+            Err(TerminalError::Refused(why)) => {
+                let Some(TerminalStatus::Completed(TerminalOutcome::Approved(approval))) = status
+                else {
+                    return Ok(Settled::Open);
+                };
+                match not_given_back(approval, intent.draft.is_some()) {
+                    NotGivenBack::Complete(approval) => {
+                        tracing::warn!(%reference, why = %why, "the terminal would not give the payment back: its order is made after all");
+                        self.commit(reference, &approval, offline)
+                            .map(Settled::Order)
+                    }
+                    NotGivenBack::RefundByHand => {
+                        write(&self.store, |tx| {
+                            orders::void_intent(tx, reference, true, now_ms)
+                        })?;
+                        tracing::error!(
+                            %reference,
+                            amount = intent.amount,
+                            currency = %intent.currency,
+                            why = %why,
+                            "the terminal would not give back a payment no order can be made of: refund it by hand"
+                        );
+                        Ok(Settled::RefundByHand)
+                    }
+                }
+            }
+        }
+    }
+
     /// Settles every payment left unsettled (run before the first screen).
     pub fn recover(&self, offline: bool) -> Result<Recovered, SaleError> {
         let unsettled = {
@@ -230,27 +276,20 @@ impl Sales {
         };
         let mut out = Recovered::default();
         for intent in unsettled {
-            let voided_before = {
-                let conn = self.store.reader()?;
-                orders::counts(&conn)?.intents_voided
-            };
             match self.settle(&intent.reference, offline)? {
                 Settled::Order(o) => out.completed.push(o),
                 Settled::Open => out.unanswered += 1,
-                Settled::Gone => {
-                    let conn = self.store.reader()?;
-                    if orders::counts(&conn)?.intents_voided > voided_before {
-                        out.voided += 1;
-                    } else {
-                        out.forgotten += 1;
-                    }
-                }
+                Settled::Voided => out.voided += 1,
+                Settled::RefundByHand => out.refund_by_hand += 1,
+                Settled::Forgotten => out.forgotten += 1,
+                Settled::Gone => {}
             }
         }
         if out != Recovered::default() {
             tracing::info!(
                 completed = out.completed.len(),
                 voided = out.voided,
+                refund_by_hand = out.refund_by_hand,
                 forgotten = out.forgotten,
                 unanswered = out.unanswered,
                 "payments left by the last run settled"
@@ -281,7 +320,13 @@ fn write<T>(
 
 enum Settled {
     Order(CommittedOrder),
-    /// Settled without an order (voided or never charged).
+    /// Approved, and given back.
+    Voided,
+    /// Approved, not given back by the terminal, and no order can be made of it.
+    RefundByHand,
+    /// Never charged.
+    Forgotten,
+    /// Settled already (by another path, or before).
     Gone,
     /// Still unknown.
     Open,

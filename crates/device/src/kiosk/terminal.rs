@@ -111,6 +111,8 @@ struct SimState {
     ledger: BTreeMap<String, TerminalStatus>,
     cancel_asked: Option<String>,
     approvals: u64,
+    /// Voids are refused (the terminal's day is closed, say).
+    refuse_voids: bool,
 }
 
 impl SimulatedTerminal {
@@ -176,6 +178,11 @@ impl SimulatedTerminal {
         } else {
             Err(TerminalError::Link("the terminal does not answer".into()))
         }
+    }
+
+    /// Makes the terminal refuse (or again accept) to give payments back.
+    pub fn set_refuse_voids(&self, refuse: bool) {
+        self.lock().refuse_voids = refuse;
     }
 
     /// Queues the next payments' outcomes.
@@ -328,6 +335,11 @@ impl PaymentTerminal for SimulatedTerminal {
         self.link()?;
         let mut st = self.lock();
         match st.ledger.get(reference) {
+            Some(TerminalStatus::Completed(TerminalOutcome::Approved(_))) if st.refuse_voids => {
+                Err(TerminalError::Refused(format!(
+                    "payment {reference} cannot be given back today"
+                )))
+            }
             Some(TerminalStatus::Completed(TerminalOutcome::Approved(_))) => {
                 self.record(&mut st, reference, TerminalStatus::Voided);
                 Ok(())

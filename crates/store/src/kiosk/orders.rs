@@ -102,9 +102,19 @@ pub fn fail_intent(
     Ok(())
 }
 
+/// What the outcome of a voided intent says when the terminal would not give the payment back
+/// and no order could be made of it: staff refund the card by hand.
+pub const REFUND_BY_HAND: &str = "refund by hand";
+
 /// The approved payment was voided at the terminal (recovery, when its order cannot be
-/// made): the draft is kept aside as found, unless it was wiped.
-pub fn void_intent(tx: &Connection, reference: &str, now_ms: i64) -> Result<(), OrderError> {
+/// made), or, with `refund_by_hand`, the terminal would not give it back and staff must: the
+/// draft is kept aside as found, unless it was wiped.
+pub fn void_intent(
+    tx: &Connection,
+    reference: &str,
+    refund_by_hand: bool,
+    now_ms: i64,
+) -> Result<(), OrderError> {
     let intent =
         intent(tx, reference)?.ok_or_else(|| OrderError::UnknownPayment(reference.into()))?;
     if intent.draft.is_none() {
@@ -124,13 +134,58 @@ pub fn void_intent(tx: &Connection, reference: &str, now_ms: i64) -> Result<(), 
         }
     }
     tx.prepare_cached(
-        "UPDATE payment_intents SET state = 'voided', draft = '{}', resolved_at_ms = ?2
+        "UPDATE payment_intents SET state = 'voided', draft = '{}', resolved_at_ms = ?2,
+             outcome = ?3
          WHERE reference = ?1 AND state = 'started'",
     )?
-    .execute(params![reference, now_ms])?;
+    .execute(params![
+        reference,
+        now_ms,
+        refund_by_hand.then_some(REFUND_BY_HAND)
+    ])?;
     tx.prepare_cached("DELETE FROM intent_holds WHERE reference = ?1")?
         .execute([reference])?;
     Ok(())
+}
+
+/// A payment the terminal would not give back, with no order: what staff refund by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToRefund {
+    pub reference: String,
+    pub amount: i64,
+    pub currency: String,
+    pub resolved_at_ms: i64,
+}
+
+/// Payments to refund by hand, oldest first.
+pub fn to_refund_by_hand(conn: &Connection) -> Result<Vec<ToRefund>, OrderError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT reference, amount, currency, coalesce(resolved_at_ms, created_at_ms)
+             FROM payment_intents WHERE state = 'voided' AND outcome = ?1
+             ORDER BY created_at_ms",
+        )?
+        .query_map([REFUND_BY_HAND], |r| {
+            Ok(ToRefund {
+                reference: r.get(0)?,
+                amount: r.get(1)?,
+                currency: r.get(2)?,
+                resolved_at_ms: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Staff refunded `reference` by hand: it leaves [`to_refund_by_hand`]. False when it was not
+/// waiting for that.
+pub fn refunded_by_hand(tx: &Connection, reference: &str) -> Result<bool, OrderError> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE payment_intents SET outcome = 'refunded by hand'
+             WHERE reference = ?1 AND state = 'voided' AND outcome = ?2",
+        )?
+        .execute(params![reference, REFUND_BY_HAND])?
+        == 1)
 }
 
 /// One intent.
@@ -446,6 +501,8 @@ pub struct OrderCounts {
     pub intents_completed: u64,
     pub intents_failed: u64,
     pub intents_voided: u64,
+    /// Voided intents the terminal would not give back: staff refund them by hand.
+    pub to_refund_by_hand: u64,
     pub held_seats: u64,
 }
 
@@ -466,6 +523,11 @@ pub fn counts(conn: &Connection) -> Result<OrderCounts, OrderError> {
         intents_completed: intents("completed")?,
         intents_failed: intents("failed")?,
         intents_voided: intents("voided")?,
+        to_refund_by_hand: conn.query_row(
+            "SELECT count(*) FROM payment_intents WHERE state = 'voided' AND outcome = ?1",
+            [REFUND_BY_HAND],
+            |r| r.get::<_, i64>(0),
+        )? as u64,
         held_seats: c("SELECT coalesce(sum(seats), 0) FROM intent_holds")?,
     })
 }

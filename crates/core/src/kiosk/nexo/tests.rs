@@ -75,13 +75,71 @@ fn status_abort_and_reversal_name_the_payment() {
         id: "8535".into(),
         timestamp: "2026-12-07T14:30:05.000Z".into(),
     };
-    let reversal = reversal_request(&parties(), &txn, "0000000004");
+    let reversal = reversal_request(&parties(), "K1-00042-a", &txn);
     let m = &reversal["SaleToPOIRequest"];
     assert_eq!(m["MessageHeader"]["MessageCategory"], "Reversal");
     assert_eq!(
         m["ReversalRequest"]["OriginalPOITransaction"]["POITransactionID"]["TransactionID"],
         "8535"
     );
+    // The reversal's ServiceID is the payment's own, never a payment's, so the kiosk can ask
+    // whether it was made before it sends it again.
+    let service = reversal_service_id("K1-00042-a");
+    assert_eq!(m["MessageHeader"]["ServiceID"], service.as_str());
+    assert_eq!(service, reversal_service_id("K1-00042-a"));
+    assert_eq!(service.len(), 10);
+    assert_ne!(service, payment_service_id("K1-00042-a"));
+    assert_ne!(service, reversal_service_id("K1-00043-a"));
+    let asked = reversal_status_request(&parties(), "K1-00042-a", "0000000005");
+    let reference = &asked["SaleToPOIRequest"]["TransactionStatusRequest"]["MessageReference"];
+    assert_eq!(reference["MessageCategory"], "Reversal");
+    assert_eq!(reference["ServiceID"], service.as_str());
+}
+
+#[test]
+fn a_reversal_status_says_whether_the_payment_was_given_back() {
+    let status = |result: &str, condition: Option<&str>, reversal: Option<&str>| {
+        let mut body = json!({"Response": {"Result": result}});
+        if let Some(c) = condition {
+            body["Response"]["ErrorCondition"] = json!(c);
+        }
+        if let Some(r) = reversal {
+            body["RepeatedMessageResponse"] = json!({"RepeatedResponseMessageBody": {
+                "ReversalResponse": {"Response": {"Result": r}}
+            }});
+        }
+        serde_json::to_vec(&json!({"SaleToPOIResponse": {"TransactionStatusResponse": body}}))
+            .unwrap()
+    };
+    let cases = [
+        (
+            status("Success", None, Some("Success")),
+            Ok(ReversalStatus::Reversed),
+        ),
+        (
+            status("Success", None, Some("Failure")),
+            Ok(ReversalStatus::NotReversed),
+        ),
+        (
+            status("Failure", Some("NotFound"), None),
+            Ok(ReversalStatus::NotReversed),
+        ),
+        (
+            status("Failure", Some("InProgress"), None),
+            Ok(ReversalStatus::InProgress),
+        ),
+    ];
+    for (reply, want) in cases {
+        assert_eq!(parse_reversal_status(&reply), want);
+    }
+    // Anything else says nothing: never read as "not reversed", which would reverse again.
+    for reply in [
+        status("Success", None, None),
+        status("Failure", Some("Busy"), None),
+        b"{}".to_vec(),
+    ] {
+        assert!(parse_reversal_status(&reply).is_err());
+    }
 }
 
 /// A payment's answer as a terminal writes it.
