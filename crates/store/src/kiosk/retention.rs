@@ -10,7 +10,8 @@
 //!   when its upload row is delivered (or already pruned as delivered) and every entry time
 //!   it sold closed its sales before the cutoff (while a slot is on sale, its lease counts the
 //!   order's seats as sold);
-//! - a **payment intent** that came to nothing (failed or voided) before the cutoff;
+//! - a **payment intent** that came to nothing (failed or voided) before the cutoff, unless it
+//!   waits for staff to refund it by hand;
 //! - a **guest pass** for a day before the cutoff's day (it admits on its day only);
 //! - a **timesheet** of a day before the cutoff's day whose upload row is delivered;
 //! - a **seat-lease call** answered (or refused) before the cutoff.
@@ -153,9 +154,13 @@ pub fn prune(tx: &Connection, cutoff: Cutoff) -> Result<(Pruned, bool)> {
     let failed: Vec<String> = tx
         .prepare_cached(
             "SELECT reference FROM payment_intents
-             WHERE created_at_ms < ?1 AND state IN ('failed', 'voided') LIMIT ?2",
+             WHERE created_at_ms < ?1 AND state IN ('failed', 'voided')
+               AND coalesce(outcome, '') != ?3 LIMIT ?2",
         )?
-        .query_map(params![cutoff.at_ms, limit], |r| r.get(0))?
+        .query_map(
+            params![cutoff.at_ms, limit, crate::kiosk::orders::REFUND_BY_HAND],
+            |r| r.get(0),
+        )?
         .collect::<rusqlite::Result<_>>()?;
     for reference in &failed {
         delete_intent(tx, reference)?;
@@ -394,6 +399,12 @@ mod tests {
         ] {
             intent(&conn, reference, state, days);
         }
+        intent(&conn, "refund-by-hand-old", "voided", 100);
+        conn.execute(
+            "UPDATE payment_intents SET outcome = ?1 WHERE reference = 'refund-by-hand-old'",
+            [crate::kiosk::orders::REFUND_BY_HAND],
+        )
+        .unwrap();
         for (secret, days) in [("pass-old", 91), ("pass-cutoff-day", 90), ("pass-today", 0)] {
             pass(&conn, secret, days);
         }
@@ -451,7 +462,15 @@ mod tests {
             );
         }
         let mut intents_kept: Vec<String> = kept.iter().map(|id| format!("pay-{id}")).collect();
-        intents_kept.extend(["failed-young", "kept-aside-old", "started-old"].map(String::from));
+        intents_kept.extend(
+            [
+                "failed-young",
+                "kept-aside-old",
+                "refund-by-hand-old",
+                "started-old",
+            ]
+            .map(String::from),
+        );
         intents_kept.sort();
         assert_eq!(
             keys(
@@ -465,7 +484,12 @@ mod tests {
                 &conn,
                 "SELECT reference FROM intent_holds ORDER BY reference"
             ),
-            ["failed-young", "kept-aside-old", "started-old"]
+            [
+                "failed-young",
+                "kept-aside-old",
+                "refund-by-hand-old",
+                "started-old"
+            ]
         );
         assert_eq!(
             keys(&conn, "SELECT secret FROM guest_passes ORDER BY secret"),
