@@ -334,3 +334,16 @@ pub fn sent_code(hub: &TestHub, request_id: &str) -> String {
         .unwrap_or_else(|| panic!("no code in {body:?}"))
         .to_owned()
 }
+
+/// What `portico status` reports of `kiosk` now.
+pub fn kiosk_status(kiosk: &Device) -> portico::status::StatusReport {
+    let conn = kiosk.engine.database();
+    portico::status::report(
+        &conn.lock().unwrap(),
+        &kiosk.config.device_id,
+        vec!["kiosk".into()],
+        Default::default(),
+        Utc::now(),
+    )
+    .unwrap()
+}

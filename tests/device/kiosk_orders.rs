@@ -887,17 +887,7 @@ async fn an_approved_payment_the_kiosk_gives_back_is_given_back_once_or_kept_as_
             .collect::<Vec<_>>(),
         [(reference, draft.quote.gross)]
     );
-    let status = {
-        let conn = kiosk.engine.database();
-        portico::status::report(
-            &conn.lock().unwrap(),
-            "kiosk-1",
-            vec!["kiosk".into()],
-            Default::default(),
-            chrono::Utc::now(),
-        )
-        .unwrap()
-    };
+    let status = crate::common::kiosk::kiosk_status(&kiosk);
     assert_eq!(status.kiosk.as_ref().unwrap().to_refund_by_hand, 1);
     let text = portico::status::render(&status);
     assert!(

@@ -107,17 +107,7 @@ async fn a_visitor_buys_three_timed_tickets_from_the_first_tap_to_the_receipt() 
     assert_eq!((lease.sold, lease.intent_held), (3, 0));
     assert_eq!((k.shell.session_holds())(&slot()), 0);
     // What `portico status` says of the kiosk.
-    let report = {
-        let conn = k.device.engine.database();
-        portico::status::report(
-            &conn.lock().unwrap(),
-            "kiosk-1",
-            vec!["kiosk".into()],
-            Default::default(),
-            chrono::Utc::now(),
-        )
-        .unwrap()
-    };
+    let report = crate::common::kiosk::kiosk_status(&k.device);
     let kiosk = report.kiosk.clone().unwrap();
     assert_eq!(
         (

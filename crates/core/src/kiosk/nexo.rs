@@ -251,7 +251,7 @@ struct Repeated {
     repeated_response_message_body: Option<RepeatedBody>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RepeatedBody {
     payment_response: Option<PaymentResponse>,
@@ -360,13 +360,15 @@ pub struct StatusAnswer {
     pub poi_transaction: Option<PoiTransaction>,
 }
 
-/// The answer to [`status_request`]: what the terminal knows of the payment, and its id there.
-pub fn parse_status(reply: &[u8], now: DateTime<Utc>) -> Result<StatusAnswer, NexoError> {
-    let plain = |status| StatusAnswer {
-        status,
-        partial: false,
-        poi_transaction: None,
-    };
+/// What a `TransactionStatusResponse` says of the message asked about.
+enum Asked {
+    /// It ended: its answer, repeated.
+    Ended(RepeatedBody),
+    InProgress,
+    NotFound,
+}
+
+fn asked(reply: &[u8]) -> Result<Asked, NexoError> {
     let r = body(reply)?
         .transaction_status_response
         .ok_or_else(|| NexoError::Malformed("no TransactionStatusResponse".into()))?;
@@ -374,11 +376,28 @@ pub fn parse_status(reply: &[u8], now: DateTime<Utc>) -> Result<StatusAnswer, Ne
         r.response.result.as_str(),
         r.response.error_condition.as_deref(),
     ) {
-        ("Success", _) => {
-            let payment = r
-                .repeated_message_response
+        ("Success", _) => Ok(Asked::Ended(
+            r.repeated_message_response
                 .and_then(|m| m.repeated_response_message_body)
-                .and_then(|b| b.payment_response)
+                .unwrap_or_default(),
+        )),
+        ("Failure", Some("InProgress")) => Ok(Asked::InProgress),
+        ("Failure", Some("NotFound")) => Ok(Asked::NotFound),
+        _ => Err(refused(&r.response)),
+    }
+}
+
+/// The answer to [`status_request`]: what the terminal knows of the payment, and its id there.
+pub fn parse_status(reply: &[u8], now: DateTime<Utc>) -> Result<StatusAnswer, NexoError> {
+    let plain = |status| StatusAnswer {
+        status,
+        partial: false,
+        poi_transaction: None,
+    };
+    match asked(reply)? {
+        Asked::Ended(body) => {
+            let payment = body
+                .payment_response
                 .ok_or_else(|| NexoError::Malformed("a status without its payment".into()))?;
             let answer = payment_answer(payment, now)?;
             Ok(StatusAnswer {
@@ -387,9 +406,8 @@ pub fn parse_status(reply: &[u8], now: DateTime<Utc>) -> Result<StatusAnswer, Ne
                 poi_transaction: answer.poi_transaction,
             })
         }
-        ("Failure", Some("InProgress")) => Ok(plain(TerminalStatus::InProgress)),
-        ("Failure", Some("NotFound")) => Ok(plain(TerminalStatus::Unknown)),
-        _ => Err(refused(&r.response)),
+        Asked::InProgress => Ok(plain(TerminalStatus::InProgress)),
+        Asked::NotFound => Ok(plain(TerminalStatus::Unknown)),
     }
 }
 
@@ -416,27 +434,18 @@ pub enum ReversalStatus {
 
 /// The answer to [`reversal_status_request`].
 pub fn parse_reversal_status(reply: &[u8]) -> Result<ReversalStatus, NexoError> {
-    let r = body(reply)?
-        .transaction_status_response
-        .ok_or_else(|| NexoError::Malformed("no TransactionStatusResponse".into()))?;
-    match (
-        r.response.result.as_str(),
-        r.response.error_condition.as_deref(),
-    ) {
-        ("Success", _) => {
-            let reversal = r
-                .repeated_message_response
-                .and_then(|m| m.repeated_response_message_body)
-                .and_then(|b| b.reversal_response)
+    match asked(reply)? {
+        Asked::Ended(body) => {
+            let reversal = body
+                .reversal_response
                 .ok_or_else(|| NexoError::Malformed("a status without its reversal".into()))?;
             Ok(match reversal.response.result.as_str() {
                 "Success" => ReversalStatus::Reversed,
                 _ => ReversalStatus::NotReversed,
             })
         }
-        ("Failure", Some("InProgress")) => Ok(ReversalStatus::InProgress),
-        ("Failure", Some("NotFound")) => Ok(ReversalStatus::NotReversed),
-        _ => Err(refused(&r.response)),
+        Asked::InProgress => Ok(ReversalStatus::InProgress),
+        Asked::NotFound => Ok(ReversalStatus::NotReversed),
     }
 }
 
