@@ -1267,9 +1267,12 @@ impl Flow {
         if !priced {
             return;
         }
-        let now = self.session.quantities.get(&category).copied().unwrap_or(0);
-        let next = now.saturating_add_signed(delta);
-        let total = self.session.tickets() - now + next;
+        let (next, total) = step(
+            &self.session.quantities,
+            &category,
+            delta,
+            self.session.tickets(),
+        );
         if delta > 0 && total + self.session.add_on_units() > super::pricing::MAX_UNITS {
             self.screen = Screen::Quantities {
                 problem: Some(QuantityProblem::TooMany),
@@ -1283,11 +1286,7 @@ impl Flow {
             };
             return;
         }
-        if next == 0 {
-            self.session.quantities.remove(&category);
-        } else {
-            self.session.quantities.insert(category, next);
-        }
+        set_count(&mut self.session.quantities, category, next);
         self.screen = Screen::Quantities { problem: None };
         if total != self.session.held {
             out.push(Command::SetHold {
@@ -1304,20 +1303,19 @@ impl Flow {
         {
             return;
         }
-        let now = self.session.add_ons.get(&product).copied().unwrap_or(0);
-        let next = now.saturating_add_signed(delta);
-        let units = self.session.tickets() + self.session.add_on_units() - now + next;
-        if delta > 0 && units > super::pricing::MAX_UNITS {
+        let (next, add_on_units) = step(
+            &self.session.add_ons,
+            &product,
+            delta,
+            self.session.add_on_units(),
+        );
+        if delta > 0 && self.session.tickets() + add_on_units > super::pricing::MAX_UNITS {
             self.screen = Screen::AddOns {
                 problem: Some(QuantityProblem::TooMany),
             };
             return;
         }
-        if next == 0 {
-            self.session.add_ons.remove(&product);
-        } else {
-            self.session.add_ons.insert(product, next);
-        }
+        set_count(&mut self.session.add_ons, product, next);
         self.screen = Screen::AddOns { problem: None };
     }
 
@@ -1410,6 +1408,22 @@ pub use check_in::{CheckInProblem, LookedUpBy};
 pub use volunteer::{
     ClockFault, Clocked, DayShift, VolunteerDay, VolunteerLookup, VolunteerProblem, VolunteerQuery,
 };
+
+/// `key`'s count after a − or + tap (never below zero), and the sum of `counts` with it.
+fn step(counts: &BTreeMap<String, u32>, key: &str, delta: i32, sum: u32) -> (u32, u32) {
+    let now = counts.get(key).copied().unwrap_or(0);
+    let next = now.saturating_add_signed(delta);
+    (next, sum - now + next)
+}
+
+/// Sets `key`'s count; a count of zero leaves the basket.
+fn set_count(counts: &mut BTreeMap<String, u32>, key: String, n: u32) {
+    if n == 0 {
+        counts.remove(&key);
+    } else {
+        counts.insert(key, n);
+    }
+}
 
 #[cfg(test)]
 mod tests;

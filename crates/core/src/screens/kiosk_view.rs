@@ -11,7 +11,7 @@ use std::time::Instant;
 use chrono::NaiveDateTime;
 
 use crate::domain::ProductKind;
-use crate::kiosk::catalog::{Admission, Catalog, Lang};
+use crate::kiosk::catalog::{Admission, Catalog, CatalogProduct, Lang};
 use crate::kiosk::checkin::Standing;
 use crate::kiosk::checkout::{DAYS_AHEAD, Flow, Purpose, Screen, add_ons};
 use crate::kiosk::keyboard::{self, Field, KeyCap, Layout};
@@ -21,16 +21,10 @@ use crate::kiosk::receipt::{date_text, day_text};
 use crate::volunteer::{self, ShiftState};
 
 /// A membership level's name in the visitor's language, from the membership the kiosk sells
-/// for it; the level as the CRM names it when the kiosk sells none.
-fn level_name(
-    catalog: &Catalog,
-    level: &str,
-    lang: Lang,
-    now: chrono::DateTime<chrono::Utc>,
-) -> String {
-    catalog
-        .for_sale(ProductKind::Membership, now)
-        .into_iter()
+/// for it (`memberships`: those on sale); the level as the CRM names it when it sells none.
+fn level_name(memberships: &[&CatalogProduct], level: &str, lang: Lang) -> String {
+    memberships
+        .iter()
         .find(|p| p.membership.as_ref().is_some_and(|o| o.level == level))
         .map_or_else(|| level.to_owned(), |p| p.names.get(lang).to_owned())
 }
@@ -370,12 +364,11 @@ pub fn model(
         (Some(Purpose::Membership), _, _, Some(level)) => name_of(level),
         _ => String::new(),
     };
-    out.member = s.member.as_ref().map(|mc| {
-        (
-            level_name(catalog, &mc.level, lang, now_utc),
-            mc.benefit.guests,
-        )
-    });
+    let memberships = catalog.for_sale(ProductKind::Membership, now_utc);
+    out.member = s
+        .member
+        .as_ref()
+        .map(|mc| (level_name(&memberships, &mc.level, lang), mc.benefit.guests));
     out.first = s.form.first.clone();
     out.last = s.form.last.clone();
     out.email = s.form.email.clone();
@@ -465,16 +458,13 @@ pub fn model(
         out.savings = (q.member_savings > 0).then(|| m(q.member_savings));
     }
     out.order_no = s.order_no.clone();
-    out.card = s.card.as_ref().map(|c| {
-        let memberships = catalog.for_sale(ProductKind::Membership, now_utc);
-        CardView {
-            level: level_name(catalog, &c.level, lang, now_utc),
-            standing: c.standing,
-            expiry: date_text(c.expiry, lang),
-            guest_allowance: c.guest_allowance,
-            guests: s.guests,
-            renewable: c.standing == Standing::Expired && !memberships.is_empty(),
-        }
+    out.card = s.card.as_ref().map(|c| CardView {
+        level: level_name(&memberships, &c.level, lang),
+        standing: c.standing,
+        expiry: date_text(c.expiry, lang),
+        guest_allowance: c.guest_allowance,
+        guests: s.guests,
+        renewable: c.standing == Standing::Expired && !memberships.is_empty(),
     });
     out
 }

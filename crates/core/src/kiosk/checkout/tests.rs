@@ -1194,10 +1194,9 @@ fn with_add_ons(k: &mut Kiosk) {
     }
 }
 
-#[test]
-fn add_ons_come_after_the_quantities_and_join_the_basket() {
-    let mut k = Kiosk::new(40);
-    with_add_ons(&mut k);
+/// One adult ticket at 10:00 chosen, with add-ons on sale: on to "Anything else?".
+fn to_add_ons(k: &mut Kiosk) {
+    with_add_ons(k);
     k.tap(Tap::Start(Purpose::Tickets));
     k.tap(Tap::Slot {
         product: "TIMED".into(),
@@ -1206,6 +1205,12 @@ fn add_ons_come_after_the_quantities_and_join_the_basket() {
     k.tap(qty("adult", 1));
     k.send(Event::Held { seats: 1, free: 39 });
     k.tap(Tap::Next);
+}
+
+#[test]
+fn add_ons_come_after_the_quantities_and_join_the_basket() {
+    let mut k = Kiosk::new(40);
+    to_add_ons(&mut k);
     assert_eq!(k.screen(), &Screen::AddOns { problem: None });
     let offered: Vec<_> = add_ons(
         &k.catalog,
@@ -1370,15 +1375,7 @@ fn without_add_ons_on_sale_the_quantities_lead_straight_to_are_you_a_member() {
 #[test]
 fn an_add_on_no_longer_offered_leaves_the_basket_and_going_back_to_the_times_empties_it() {
     let mut k = Kiosk::new(40);
-    with_add_ons(&mut k);
-    k.tap(Tap::Start(Purpose::Tickets));
-    k.tap(Tap::Slot {
-        product: "TIMED".into(),
-        slot: "zoo@10:00".into(),
-    });
-    k.tap(qty("adult", 1));
-    k.send(Event::Held { seats: 1, free: 39 });
-    k.tap(Tap::Next);
+    to_add_ons(&mut k);
     for product in ["PARKING", "CAROUSEL"] {
         k.tap(Tap::AddOn {
             product: product.into(),
