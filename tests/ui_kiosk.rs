@@ -597,6 +597,9 @@ fn every_screen(lang: Lang) -> Vec<(String, KioskScreenModel)> {
     go(&mut flow, tap(Tap::Lang(lang)), at);
     go(&mut flow, tap(Tap::Start(Purpose::Tickets)), at);
     shot(&flow, "slots", at, &mut out);
+    go(&mut flow, tap(Tap::Product("DAY".into())), at);
+    shot(&flow, "slots-day-pass", at, &mut out);
+    go(&mut flow, tap(Tap::Product("TIMED".into())), at);
     go(
         &mut flow,
         tap(Tap::Slot {
@@ -1197,7 +1200,7 @@ fn every_touch_target_is_at_least_44_px_and_on_screen_in_both_orientations() {
                 // whole screen, and on the
                 // pages that scroll (clipped) under the bars: the entry times' grid and the
                 // volunteer's day.
-                let scrolls = name == "slots"
+                let scrolls = name.starts_with("slots")
                     || [
                         "volunteer-day",
                         "volunteer-day-checked-in",
@@ -1421,7 +1424,7 @@ fn every_screen_renders_in_both_languages_and_orientations() {
     let mut welcome = Vec::new();
     for lang in [Lang::En, Lang::Es] {
         let screens = every_screen(lang);
-        assert_eq!(screens.len(), 65);
+        assert_eq!(screens.len(), 66);
         for (w, h, orientation) in [(540, 960, "portrait"), (960, 540, "landscape")] {
             for (name, m) in &screens {
                 let img = render_kiosk_rgb(m, "Riverside Zoo", w, h).unwrap();

@@ -190,6 +190,62 @@ async fn parking_bought_with_a_ticket_is_a_pass_for_the_visit_day_at_the_hub() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_pass_is_sold_for_the_day_chosen_without_touching_an_entry_times_seats() {
+    let mut k = kiosk().await;
+    let day = crate::common::kiosk::tomorrow() + chrono::Days::new(1);
+    k.tap(Tap::Start(Purpose::Tickets));
+    let screen = k.tap(Tap::AllDay {
+        product: "DAY".into(),
+        day,
+    });
+    assert_eq!(screen, &Screen::Quantities { problem: None });
+    for category in ["adult", "child"] {
+        k.tap(Tap::Quantity {
+            category: category.into(),
+            delta: 1,
+        });
+    }
+    assert_eq!(
+        k.shell.flow().session().held,
+        0,
+        "a day pass holds no seats"
+    );
+    assert_eq!(k.tap(Tap::Next), &Screen::AddOns { problem: None });
+    assert_eq!(k.tap(Tap::Next), &Screen::AskMember);
+    k.tap(Tap::IsMember(false));
+    assert_eq!(
+        k.tap(Tap::Details(ana(false))),
+        &Screen::Review { problem: None }
+    );
+    k.tap(Tap::Pay);
+    assert_eq!(k.settle(), &Screen::Done);
+    let c = k.counts();
+    assert_eq!((c.orders, c.tickets, c.held_seats), (1, 2, 0));
+    assert_eq!(k.printer.printed().len(), 3, "two passes and the receipt");
+    let lease = {
+        let conn = k.device.engine.database();
+        portico::kiosk::leases::lease(&conn.lock().unwrap(), &slot()).unwrap()
+    };
+    assert_eq!(lease.map_or(0, |l| l.sold), 0, "no entry time's seat sold");
+
+    k.device.engine.push_once().await.unwrap();
+    let tickets: Vec<portico::protocol::TicketDto> = k
+        .hub
+        .store
+        .all(portico::protocol::Resource::Tickets)
+        .unwrap();
+    let passes: Vec<_> = tickets.iter().filter(|t| t.product_id == "DAY").collect();
+    assert_eq!(passes.len(), 2, "{passes:?}");
+    for pass in passes {
+        assert_eq!(
+            pass.validity,
+            portico::protocol::ValidityDto::Date { date: day },
+            "valid on the day the visitor chose"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_printer_out_of_paper_before_payment_takes_no_money_and_after_it_sends_the_visitor_to_the_desk()
  {
     let mut k = kiosk().await;

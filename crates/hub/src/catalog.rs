@@ -222,10 +222,7 @@ pub fn products() -> Vec<ProductDto> {
             "DAY",
             ProductKind::Ticket,
             admission(
-                Text::new(
-                    "Day pass (any time today)",
-                    "Pase de día (a cualquier hora)",
-                ),
+                Text::new("Day pass", "Pase de día"),
                 Admission::Dated,
                 &DAY_PRICES,
                 20,

@@ -380,6 +380,7 @@ pub fn apply(
                     name: s.name.as_str().into(),
                     free: int(s.free),
                     chosen: s.chosen,
+                    all_day: s.slot.is_none(),
                 })
                 .collect(),
             |l| window.set_slots(l),
@@ -785,9 +786,15 @@ fn wire(window: &KioskWindow, shown: &Shown, sink: EventSink) {
         let (tap, shown) = (tap.clone(), shown.clone());
         window.on_slot(move |i| {
             let slot = at(i).and_then(|i| {
-                lock(&shown).slots.get(i).map(|s| Tap::Slot {
-                    product: s.product.clone(),
-                    slot: s.slot.clone(),
+                lock(&shown).slots.get(i).map(|s| match &s.slot {
+                    Some(slot) => Tap::Slot {
+                        product: s.product.clone(),
+                        slot: slot.clone(),
+                    },
+                    None => Tap::AllDay {
+                        product: s.product.clone(),
+                        day: s.day,
+                    },
                 })
             });
             if let Some(t) = slot {

@@ -2,7 +2,7 @@
 //! what the shell must do next.
 //!
 //! ```text
-//! Welcome ─tickets─▶ Slots ─slot─▶ Quantities ─next─▶ (AddOns) ─next─▶ AskMember ─no────▶ Details
+//! Welcome ─tickets─▶ Slots ─slot or day pass─▶ Quantities ─next─▶ (AddOns) ─next─▶ AskMember ─no─▶ Details
 //!    │                                                            └─yes─▶ MemberId ─found─▶ Details
 //!    └─membership─▶ Levels ─level─▶ AskMember ─▶ …
 //! Details ─next─▶ (match) ─one or none─▶ Review ─pay─▶ Paying ─approved─▶ Committing ─▶ Printing
@@ -17,6 +17,9 @@
 //! answers within `still_there`, the session ends. Ending a session forgets every piece of
 //! personal data (one assignment: everything the visitor gave is in [`Session`]) and releases
 //! every seat it held.
+//!
+//! The entry-times screen offers timed admissions, a seat held per ticket in the entry time
+//! chosen, and day passes (a ticket valid any time on the day chosen, which holds no seat).
 //!
 //! A member who only wants to walk in checks in from the welcome screen (scan the card, type
 //! the membership ID, or give a last name with an email or phone): see [`check_in`].
@@ -453,11 +456,16 @@ pub enum Tap {
     Level(String),
     /// Entry times of another day.
     Day(NaiveDate),
-    /// Entry times of another timed admission (an exhibit, a feeding).
+    /// Entry times of another timed admission (an exhibit, a feeding), or a day pass.
     Product(String),
     Slot {
         product: String,
         slot: String,
+    },
+    /// A day pass: a ticket valid any time on `day`.
+    AllDay {
+        product: String,
+        day: NaiveDate,
     },
     /// One more (`+1`) or one fewer (`-1`) ticket of a category.
     Quantity {
@@ -977,6 +985,22 @@ impl Flow {
                     self.screen = S::Quantities { problem: None };
                 }
             }
+            (S::Slots, Tap::AllDay { product, day }) => {
+                let today = ctx.now_local.date();
+                let ahead = day >= today && day < today + chrono::Days::new(DAYS_AHEAD);
+                if ahead && day_pass(ctx.catalog, &product, ctx.now) {
+                    if self.session.product.as_ref() != Some(&product)
+                        || self.session.slot.is_some()
+                    {
+                        self.release_hold(out);
+                        self.session.quantities.clear();
+                    }
+                    self.session.product = Some(product);
+                    self.session.slot = None;
+                    self.session.day = Some(day);
+                    self.screen = S::Quantities { problem: None };
+                }
+            }
             (S::Quantities { .. }, Tap::Quantity { category, delta }) => {
                 self.quantity(category, delta, ctx, out)
             }
@@ -985,7 +1009,8 @@ impl Flow {
                     self.screen = S::Quantities {
                         problem: Some(QuantityProblem::NoneChosen),
                     };
-                } else if self.session.held >= self.session.tickets() {
+                } else if self.session.slot.is_none() || self.session.held >= self.session.tickets()
+                {
                     // Only add-ons still offered stay in the basket.
                     let offered = add_ons(ctx.catalog, ctx.now);
                     self.session
@@ -1110,7 +1135,8 @@ impl Flow {
                 let timed = ctx.catalog.products.get(&product).is_some_and(|p| {
                     p.on_sale(ctx.now) && matches!(p.admission, Admission::Timed { .. })
                 });
-                if timed && self.session.product.as_ref() != Some(&product) {
+                let offered = timed || day_pass(ctx.catalog, &product, ctx.now);
+                if offered && self.session.product.as_ref() != Some(&product) {
                     self.release_hold(out);
                     self.session.quantities.clear();
                     self.session.slot = None;
@@ -1256,15 +1282,20 @@ impl Flow {
     }
 
     fn quantity(&mut self, category: String, delta: i32, ctx: &Ctx<'_>, out: &mut Vec<Command>) {
-        let (Some(product), Some(slot)) = (&self.session.product, &self.session.slot) else {
+        let Some(product) = self
+            .session
+            .product
+            .as_ref()
+            .and_then(|p| ctx.catalog.products.get(p))
+        else {
             return;
         };
-        let priced = ctx
-            .catalog
-            .products
-            .get(product)
-            .is_some_and(|p| p.prices.iter().any(|c| c.category == category));
-        if !priced {
+        // A timed admission's seats are held in its entry time; a day pass has no seats.
+        let slot = match (&product.admission, &self.session.slot) {
+            (Admission::Timed { .. }, None) => return,
+            (_, slot) => slot.clone(),
+        };
+        if !product.prices.iter().any(|c| c.category == category) {
             return;
         }
         let (next, total) = step(
@@ -1279,20 +1310,21 @@ impl Flow {
             };
             return;
         }
-        let free = (ctx.free_seats)(slot) + self.session.held;
-        if total > free {
-            self.screen = Screen::Quantities {
-                problem: Some(QuantityProblem::OnlyLeft(free)),
-            };
-            return;
+        if let Some(slot) = &slot {
+            let free = (ctx.free_seats)(slot) + self.session.held;
+            if total > free {
+                self.screen = Screen::Quantities {
+                    problem: Some(QuantityProblem::OnlyLeft(free)),
+                };
+                return;
+            }
         }
         set_count(&mut self.session.quantities, category, next);
         self.screen = Screen::Quantities { problem: None };
-        if total != self.session.held {
-            out.push(Command::SetHold {
-                slot: slot.clone(),
-                seats: total,
-            });
+        if let Some(slot) = slot
+            && total != self.session.held
+        {
+            out.push(Command::SetHold { slot, seats: total });
         }
     }
 
@@ -1408,6 +1440,13 @@ pub use check_in::{CheckInProblem, LookedUpBy};
 pub use volunteer::{
     ClockFault, Clocked, DayShift, VolunteerDay, VolunteerLookup, VolunteerProblem, VolunteerQuery,
 };
+
+/// Whether `product` is a day pass on sale: a ticket valid any time on the day of the visit.
+pub fn day_pass(catalog: &Catalog, product: &str, now: DateTime<Utc>) -> bool {
+    catalog.products.get(product).is_some_and(|p| {
+        p.kind == ProductKind::Ticket && p.on_sale(now) && p.admission == Admission::Dated
+    })
+}
 
 /// `key`'s count after a − or + tap (never below zero), and the sum of `counts` with it.
 fn step(counts: &BTreeMap<String, u32>, key: &str, delta: i32, sum: u32) -> (u32, u32) {

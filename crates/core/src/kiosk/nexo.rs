@@ -363,7 +363,7 @@ pub struct StatusAnswer {
 /// What a `TransactionStatusResponse` says of the message asked about.
 enum Asked {
     /// It ended: its answer, repeated.
-    Ended(RepeatedBody),
+    Ended(Box<RepeatedBody>),
     InProgress,
     NotFound,
 }
@@ -376,11 +376,11 @@ fn asked(reply: &[u8]) -> Result<Asked, NexoError> {
         r.response.result.as_str(),
         r.response.error_condition.as_deref(),
     ) {
-        ("Success", _) => Ok(Asked::Ended(
+        ("Success", _) => Ok(Asked::Ended(Box::new(
             r.repeated_message_response
                 .and_then(|m| m.repeated_response_message_body)
                 .unwrap_or_default(),
-        )),
+        ))),
         ("Failure", Some("InProgress")) => Ok(Asked::InProgress),
         ("Failure", Some("NotFound")) => Ok(Asked::NotFound),
         _ => Err(refused(&r.response)),

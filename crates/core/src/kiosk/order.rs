@@ -60,7 +60,7 @@ pub enum DraftError {
 }
 
 /// The draft of the session's order. A dated line (an add-on, a day pass) is for the day of
-/// the order's entry time, or for `today` when it has none.
+/// the order's entry time; without one, for the day the visitor chose, or `today`.
 pub fn draft(
     session: &Session,
     catalog: &Catalog,
@@ -71,7 +71,7 @@ pub fn draft(
         .lines
         .iter()
         .find_map(|l| l.slot.as_ref().and_then(|id| catalog.slots.get(id)))
-        .map_or(today, |s| s.day());
+        .map_or(session.day.unwrap_or(today), |s| s.day());
     let mut tickets = Vec::new();
     let mut seats: BTreeMap<String, u32> = BTreeMap::new();
     for (i, line) in quote.lines.iter().enumerate() {
@@ -272,6 +272,7 @@ mod tests {
         Catalog {
             products: [
                 product("TIMED", ProductKind::Ticket, timed, 1, None),
+                product("DAY", ProductKind::Ticket, Admission::Dated, 1, None),
                 product(
                     "PARKING",
                     ProductKind::Addon,
@@ -411,5 +412,49 @@ mod tests {
             draft(&session, &gone, today),
             Err(DraftError::UnknownSlot("zoo@10".into()))
         );
+    }
+
+    #[test]
+    fn a_day_pass_is_for_the_day_the_visitor_chose_and_takes_no_seats() {
+        let c = catalog();
+        let cart = |product: &str, quantity| CartLine {
+            product: product.into(),
+            category: (product == "DAY").then(|| "adult".into()),
+            slot: None,
+            quantity,
+        };
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 6, 14, 0, 0).unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+        let chosen = NaiveDate::from_ymd_opt(2026, 12, 9).unwrap();
+        let quoted = quote(
+            &[cart("DAY", 2), cart("PARKING", 1)],
+            &c,
+            None,
+            now,
+            t("2026-12-06 09:00"),
+        )
+        .unwrap();
+        // (the day chosen on screen, the tickets' day)
+        for (day, want) in [(Some(chosen), chosen), (None, today)] {
+            let session = Session {
+                quote: Some(quoted.clone()),
+                day,
+                ..Session::default()
+            };
+            let d = draft(&session, &c, today).unwrap();
+            assert_eq!(
+                d.tickets
+                    .iter()
+                    .map(|t| (t.product_id.as_str(), &t.validity))
+                    .collect::<Vec<_>>(),
+                [
+                    ("DAY", &TicketValidity::Date { date: want }),
+                    ("DAY", &TicketValidity::Date { date: want }),
+                    ("PARKING", &TicketValidity::Date { date: want }),
+                ],
+                "{day:?}"
+            );
+            assert!(d.seats.is_empty(), "a day pass holds no entry time's seats");
+        }
     }
 }

@@ -61,7 +61,10 @@ pub struct SlotView {
     pub product: String,
     /// The product's name, in the visitor's language.
     pub name: String,
-    pub slot: String,
+    /// The entry time; `None` for a day pass's one row ("Any time").
+    pub slot: Option<String>,
+    /// The day shown.
+    pub day: chrono::NaiveDate,
     /// `10:00–10:30`.
     pub time: String,
     /// Seats this kiosk can still sell in it.
@@ -242,27 +245,32 @@ pub fn model(
     // entry times still on sale.
     if matches!(screen, Screen::Slots) {
         let today = now_local.date();
-        let timed: Vec<_> = catalog
+        // Timed admissions (with their slot group) and day passes (without), in the
+        // catalog's order.
+        let tickets: Vec<_> = catalog
             .for_sale(ProductKind::Ticket, now_utc)
             .into_iter()
             .filter_map(|p| match &p.admission {
-                Admission::Timed { slot_group } => Some((p, slot_group)),
-                _ => None,
+                Admission::Timed { slot_group } => Some((p, Some(slot_group))),
+                Admission::Dated => Some((p, None)),
+                Admission::None => None,
             })
             .collect();
-        let open = |d: chrono::NaiveDate| {
-            timed
-                .iter()
-                .any(|(_, g)| !catalog.open_slots(g, d, now_local).is_empty())
+        // A day pass can be had on any day ahead; a timed admission while entry times are left.
+        let offered_on = |p: &(&CatalogProduct, Option<&String>), d: chrono::NaiveDate| {
+            p.1.is_none_or(|g| !catalog.open_slots(g, d, now_local).is_empty())
         };
+        let open = |d: chrono::NaiveDate| tickets.iter().any(|p| offered_on(p, d));
+        let times_left =
+            |d: chrono::NaiveDate| tickets.iter().any(|p| p.1.is_some() && offered_on(p, d));
         let ahead: Vec<_> = (0..DAYS_AHEAD)
             .filter_map(|i| today.checked_add_days(chrono::Days::new(i)))
             .collect();
         // Until the visitor picks a day: the first with entry times left (today, unless
-        // they have all started).
+        // they have all started), or today when only day passes are sold.
         let day = s
             .day
-            .or_else(|| ahead.iter().copied().find(|d| open(*d)))
+            .or_else(|| ahead.iter().copied().find(|d| times_left(*d)))
             .unwrap_or(today);
         out.day = day_text(day, lang);
         out.days = ahead
@@ -275,10 +283,7 @@ pub fn model(
             })
             .collect();
         // One admission's entry times at a time: the visitor's pick, or the first.
-        let offered: Vec<_> = timed
-            .iter()
-            .filter(|(_, g)| !catalog.open_slots(g, day, now_local).is_empty())
-            .collect();
+        let offered: Vec<_> = tickets.iter().filter(|p| offered_on(p, day)).collect();
         let chosen = offered
             .iter()
             .find(|(p, _)| s.product.as_deref() == Some(p.id.as_str()))
@@ -296,11 +301,24 @@ pub fn model(
             if chosen.as_deref() != Some(p.id.as_str()) {
                 continue;
             }
+            let Some(slot_group) = slot_group else {
+                out.slots.push(SlotView {
+                    product: p.id.clone(),
+                    name: p.names.get(lang).to_owned(),
+                    slot: None,
+                    day,
+                    time: String::new(),
+                    free: 0,
+                    chosen: s.product.as_deref() == Some(p.id.as_str()) && s.day == Some(day),
+                });
+                continue;
+            };
             for slot in catalog.open_slots(slot_group, day, now_local) {
                 out.slots.push(SlotView {
                     product: p.id.clone(),
                     name: p.names.get(lang).to_owned(),
-                    slot: slot.id.clone(),
+                    slot: Some(slot.id.clone()),
+                    day,
                     time: format!(
                         "{}–{}",
                         slot.start.format("%H:%M"),
@@ -361,6 +379,10 @@ pub fn model(
             });
             format!("{} · {when}", name_of(p))
         }
+        (Some(Purpose::Tickets), Some(p), None, _) => match s.day {
+            Some(day) => format!("{} · {}", name_of(p), day_text(day, lang)),
+            None => name_of(p),
+        },
         (Some(Purpose::Membership), _, _, Some(level)) => name_of(level),
         _ => String::new(),
     };
@@ -826,6 +848,74 @@ mod tests {
         // Not a timed admission on sale: nothing changes.
         flow.handle(Event::Tap(Tap::Product("NOPE".into())), start, &ctx);
         assert_eq!(flow.session().product.as_deref(), Some("FEED"));
+    }
+
+    #[test]
+    fn a_day_pass_is_one_row_for_any_time_of_the_day_shown() {
+        let mut c = catalog();
+        let mut day_pass = c.products["TIMED"].clone();
+        day_pass.id = "DAY".into();
+        day_pass.names = Text::new("Day pass", "Pase de día");
+        day_pass.admission = Admission::Dated;
+        day_pass.sort = 1;
+        c.products.insert("DAY".into(), day_pass);
+        let now_local = t("2026-12-06 09:30");
+        let today = now_local.date();
+        let start = Instant::now();
+        let free = |_: &str| 40;
+        let ctx = Ctx {
+            catalog: &c,
+            now: chrono::Utc::now(),
+            now_local,
+            free_seats: &free,
+        };
+        let mut flow = Flow::new(FlowConfig::default(), start);
+        flow.handle(Event::Tap(Tap::Start(Purpose::Tickets)), start, &ctx);
+        let view = |flow: &Flow| model(flow, &c, chrono::Utc::now(), now_local, &free, start);
+        let v = view(&flow);
+        assert_eq!(
+            v.products
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["Timed entry", "Day pass"]
+        );
+        // Entry times today only, but a day pass any day of the week ahead.
+        assert_eq!(v.days.len() as u64, DAYS_AHEAD);
+        flow.handle(Event::Tap(Tap::Product("DAY".into())), start, &ctx);
+        let rows = |v: &KioskScreenModel| {
+            v.slots
+                .iter()
+                .map(|s| (s.product.clone(), s.slot.clone(), s.day))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rows(&view(&flow)), [("DAY".into(), None, today)]);
+        // Another day: no entry times left to show, the day pass alone.
+        let later = today + chrono::Days::new(2);
+        flow.handle(Event::Tap(Tap::Day(later)), start, &ctx);
+        let v = view(&flow);
+        assert_eq!(
+            v.products
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["Day pass"]
+        );
+        assert_eq!(rows(&v), [("DAY".into(), None, later)]);
+        flow.handle(
+            Event::Tap(Tap::AllDay {
+                product: "DAY".into(),
+                day: later,
+            }),
+            start,
+            &ctx,
+        );
+        let v = view(&flow);
+        assert_eq!(v.screen, Screen::Quantities { problem: None });
+        assert_eq!(
+            v.summary,
+            format!("Day pass · {}", day_text(later, Lang::En))
+        );
     }
 
     #[test]

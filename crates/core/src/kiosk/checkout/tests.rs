@@ -1396,3 +1396,81 @@ fn an_add_on_no_longer_offered_leaves_the_basket_and_going_back_to_the_times_emp
     assert_eq!(k.screen(), &Screen::Slots);
     assert!(k.flow.session().add_ons.is_empty());
 }
+
+/// The zoo's day pass: valid any time on the day of the visit, priced per category.
+fn with_day_pass(k: &mut Kiosk) {
+    let mut day = k.catalog.products["TIMED"].clone();
+    day.id = "DAY".into();
+    day.admission = Admission::Dated;
+    day.sort = 1;
+    k.catalog.products.insert(day.id.clone(), day);
+}
+
+#[test]
+fn a_day_pass_is_for_a_day_the_visitor_chooses_and_holds_no_seats() {
+    // No seat left in any entry time: a day pass needs none.
+    let mut k = Kiosk::new(0);
+    with_day_pass(&mut k);
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    let all_day = |product: &str, d: u32| Tap::AllDay {
+        product: product.into(),
+        day: day(d),
+    };
+    k.tap(Tap::Start(Purpose::Tickets));
+    // Yesterday, a week ahead, a timed admission or an unknown product: nothing happens.
+    for tap in [
+        all_day("DAY", 5),
+        all_day("DAY", 13),
+        all_day("TIMED", 8),
+        all_day("NOPE", 8),
+    ] {
+        k.tap(tap.clone());
+        assert_eq!(k.screen(), &Screen::Slots, "{tap:?}");
+    }
+    k.tap(all_day("DAY", 8));
+    assert_eq!(k.screen(), &Screen::Quantities { problem: None });
+    assert_eq!(
+        (
+            k.flow.session().product.as_deref(),
+            k.flow.session().slot.as_deref(),
+            k.flow.session().day
+        ),
+        (Some("DAY"), None, Some(day(8)))
+    );
+    assert_eq!(k.tap(qty("adult", 1)), vec![], "no seats to hold");
+    assert_eq!(k.tap(qty("child", 1)), vec![]);
+    assert_eq!(k.screen(), &Screen::Quantities { problem: None });
+    k.tap(Tap::Next);
+    assert_eq!(k.screen(), &Screen::AskMember, "no hold to wait for");
+    assert_eq!(
+        k.flow
+            .session()
+            .cart()
+            .iter()
+            .map(|l| (l.product.as_str(), l.slot.as_deref(), l.quantity))
+            .collect::<Vec<_>>(),
+        [("DAY", None, 1), ("DAY", None, 1)]
+    );
+    // Back to the entry times and on to a timed admission: the day pass leaves the basket.
+    k.tap(Tap::Back);
+    k.tap(Tap::Back);
+    assert_eq!(k.screen(), &Screen::Slots);
+    k.free = 40;
+    k.tap(Tap::Slot {
+        product: "TIMED".into(),
+        slot: "zoo@10:00".into(),
+    });
+    assert!(k.flow.session().quantities.is_empty());
+    assert_eq!(k.tap(qty("adult", 1)), vec![hold(1)]);
+    k.send(Event::Held { seats: 1, free: 39 });
+    // … and back to the day pass: the timed seat is let go.
+    assert_eq!(k.tap(Tap::Back), vec![hold(0)]);
+    assert_eq!(k.tap(Tap::Product("DAY".into())), vec![]);
+    assert_eq!(
+        (
+            k.flow.session().product.as_deref(),
+            k.flow.session().slot.as_deref()
+        ),
+        (Some("DAY"), None)
+    );
+}
