@@ -290,9 +290,10 @@ pub async fn run(command: KioskCommand) -> Result<()> {
             let store = sales.store.clone();
             let r = tokio::task::spawn_blocking(move || sales.recover(false)).await??;
             println!(
-                "payments settled: {} completed (orders made), {} voided, {} not charged, {} the terminal did not answer for",
+                "payments settled: {} completed (orders made), {} voided, {} the terminal would not give back, {} not charged, {} the terminal did not answer for",
                 r.completed.len(),
                 r.voided,
+                r.refund_by_hand,
                 r.forgotten,
                 r.unanswered
             );

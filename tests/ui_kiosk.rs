@@ -1156,6 +1156,7 @@ fn technician_facts() -> TechFacts {
                 outcome: outcome.into(),
             })
             .to_vec(),
+            to_refund: 0,
         }),
         has_service_mode: true,
         out_of_order: Some(OutOfOrder::Printer(PrinterProblem::PaperOut)),

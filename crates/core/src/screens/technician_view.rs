@@ -122,6 +122,8 @@ pub struct TerminalFacts {
     pub kind: String,
     pub reachable: bool,
     pub payments: Vec<PaymentLine>,
+    /// Payments the terminal would not give back, with no order: staff refund them by hand.
+    pub to_refund: u64,
 }
 
 /// A payment as the terminal page lists it.
@@ -342,6 +344,16 @@ pub fn page(page: Page, f: &TechFacts, now: DateTime<Utc>) -> (Vec<TechRow>, Vec
                     format!("{}, {state}", t.kind),
                     !t.reachable,
                 )];
+                if t.to_refund > 0 {
+                    rows.push(row(
+                        "To refund by hand",
+                        format!(
+                            "{}: the terminal would not give back; portico kiosk settle lists them",
+                            t.to_refund
+                        ),
+                        true,
+                    ));
+                }
                 if t.payments.is_empty() {
                     rows.push(row("Payments", "none yet", false));
                 }
@@ -453,6 +465,7 @@ mod tests {
                 kind: "simulated".into(),
                 reachable: true,
                 payments: vec![],
+                to_refund: 0,
             }),
             readers: vec![("lobby-scanner".into(), None)],
             has_service_mode: true,
@@ -510,6 +523,25 @@ mod tests {
             page(Page::Status, &bad, now()).1,
             [TechAction::SyncNow, TechAction::RequeueDeadLetters]
         );
+
+        // A payment the terminal would not give back shows on the terminal page, to refund.
+        let terminal = values(Page::Terminal, &f);
+        assert!(
+            !terminal.iter().any(|r| r.0 == "To refund by hand"),
+            "{terminal:?}"
+        );
+        let unrefunded = TechFacts {
+            terminal: Some(TerminalFacts {
+                to_refund: 1,
+                ..f.terminal.clone().unwrap()
+            }),
+            ..facts()
+        };
+        assert!(values(Page::Terminal, &unrefunded).contains(&(
+            "To refund by hand".into(),
+            "1: the terminal would not give back; portico kiosk settle lists them".into(),
+            true
+        )));
 
         // The printer page prints a test page, and the last order again once there is one.
         assert_eq!(page(Page::Printer, &f, now()).1, [TechAction::TestPage]);

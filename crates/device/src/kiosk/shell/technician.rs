@@ -304,14 +304,19 @@ impl KioskShell {
             });
         let payments: Vec<PaymentLine> = conn
             .prepare(
-                "SELECT created_at_ms, amount, currency, state FROM payment_intents
+                "SELECT created_at_ms, amount, currency, state, outcome FROM payment_intents
                  ORDER BY created_at_ms DESC LIMIT 5",
             )?
             .query_map([], |r| {
                 let at: i64 = r.get(0)?;
                 let amount: i64 = r.get(1)?;
                 let currency: String = r.get(2)?;
-                let state: String = r.get(3)?;
+                let mut state: String = r.get(3)?;
+                if r.get::<_, Option<String>>(4)?.as_deref()
+                    == Some(crate::kiosk::orders::REFUND_BY_HAND)
+                {
+                    state = "not given back: refund by hand".into();
+                }
                 let at = DateTime::from_timestamp_millis(at).map_or_else(String::new, |t| {
                     crate::gate::station::now_local(t, self.parts.zone)
                         .local
@@ -325,6 +330,12 @@ impl KioskShell {
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
+        let to_refund: i64 = conn.query_row(
+            "SELECT count(*) FROM payment_intents WHERE state = 'voided' AND outcome = ?1",
+            [crate::kiosk::orders::REFUND_BY_HAND],
+            |r| r.get(0),
+        )?;
+        let to_refund = to_refund as u64;
         Ok(TechFacts {
             relay: None,
             printer: self
@@ -339,6 +350,7 @@ impl KioskShell {
                 kind: t.terminal_kind.clone(),
                 reachable: !self.tech.terminal_unreachable,
                 payments,
+                to_refund,
             }),
             has_service_mode: true,
             service_mode: self.tech.service_mode,
