@@ -242,6 +242,39 @@ async fn a_visitor_buys_tickets_through_the_screen_by_its_labels() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_picks_a_day_pass_for_a_day_through_the_screen_by_its_labels() {
+    let k = common::kiosk::kiosk().await;
+    let (screen, queue) = screen(1920., 1080.);
+    let mut d = Driven { k, screen, queue };
+    d.settle();
+    d.click("Buy tickets");
+    d.click("Day pass");
+    // The week's third day, as its chip reads.
+    let third = d.screen.shown().days[2].clone();
+    d.click(&third.label);
+    d.click("Any time Day pass");
+    assert_eq!(title(&d.screen), "How many tickets?");
+    d.click("One more Adult");
+    assert_eq!(d.value("count Adult"), "1");
+    let session = d.k.shell.flow().session();
+    assert_eq!(
+        (
+            session.product.as_deref(),
+            session.slot.as_deref(),
+            session.day,
+            session.held
+        ),
+        (Some("DAY"), None, Some(third.date), 0),
+        "a day pass for the day chosen, holding no seat"
+    );
+    assert!(
+        d.value("summary").starts_with("Day pass · "),
+        "{}",
+        d.value("summary")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_screen_speaks_spanish_and_forgets_the_visitor_when_they_walk_away() {
     let k = common::kiosk::kiosk().await;
     let (screen, queue) = screen(1920., 1080.);
