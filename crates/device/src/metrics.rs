@@ -62,6 +62,8 @@ pub struct Snapshot {
     pub outbox_pending: u64,
     pub dead_letters: u64,
     pub kiosk: Option<KioskHealth>,
+    /// Payments the card terminal would not give back, with no order (a kiosk's).
+    pub payments_to_refund: u64,
 }
 
 /// A label value, escaped as the text format wants.
@@ -165,6 +167,12 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
         metric(
+            "portico_payments_to_refund",
+            "gauge",
+            "Payments the card terminal would not give back and no order was made of: refund them by hand (portico kiosk settle lists them).",
+            &[(String::new(), s.payments_to_refund.to_string())],
+        );
+        metric(
             "portico_out_of_order",
             "gauge",
             "1 while the kiosk shows its out-of-order screen, with the code it shows.",
@@ -184,15 +192,14 @@ pub fn render(s: &Snapshot) -> String {
 pub async fn snapshot(engine: &Arc<SyncEngine>) -> Snapshot {
     let link = engine.link_status();
     let store = engine.store();
-    let stats = tokio::task::spawn_blocking(move || {
-        store
-            .reader()
-            .ok()
-            .and_then(|c| crate::outbox::stats(&c).ok())
+    let (stats, payments_to_refund) = tokio::task::spawn_blocking(move || {
+        let Ok(c) = store.reader() else {
+            return Default::default();
+        };
+        let to_refund = crate::kiosk::orders::refunds_waiting(&c).unwrap_or(0);
+        (crate::outbox::stats(&c).unwrap_or_default(), to_refund)
     })
     .await
-    .ok()
-    .flatten()
     .unwrap_or_default();
     Snapshot {
         device_id: engine.config().device_id.clone(),
@@ -204,6 +211,7 @@ pub async fn snapshot(engine: &Arc<SyncEngine>) -> Snapshot {
         outbox_pending: stats.pending,
         dead_letters: stats.dead,
         kiosk: kiosk_health(),
+        payments_to_refund,
     }
 }
 
@@ -295,6 +303,7 @@ mod tests {
             now,
             outbox_pending: 7,
             dead_letters: 1,
+            payments_to_refund: 1,
             kiosk: Some(KioskHealth {
                 printer_ready: Some(false),
                 terminal_reachable: Some(true),
@@ -315,6 +324,7 @@ mod tests {
             "portico_printer_ready 0",
             "portico_terminal_reachable 1",
             "portico_out_of_order{code=\"P1\"} 1",
+            "portico_payments_to_refund 1",
             "portico_build_info{device=\"kiosk-1\",version=\"0.1.0\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");

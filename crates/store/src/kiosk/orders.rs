@@ -176,6 +176,15 @@ pub fn to_refund_by_hand(conn: &Connection) -> Result<Vec<ToRefund>, OrderError>
         .collect::<rusqlite::Result<_>>()?)
 }
 
+/// How many payments wait for staff to refund them by hand.
+pub fn refunds_waiting(conn: &Connection) -> crate::replica::Result<u64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM payment_intents WHERE state = 'voided' AND outcome = ?1",
+        )?
+        .query_row([REFUND_BY_HAND], |r| r.get::<_, i64>(0))? as u64)
+}
+
 /// Staff refunded `reference` by hand: it leaves [`to_refund_by_hand`]. False when it was not
 /// waiting for that.
 pub fn refunded_by_hand(tx: &Connection, reference: &str) -> Result<bool, OrderError> {
@@ -523,11 +532,7 @@ pub fn counts(conn: &Connection) -> Result<OrderCounts, OrderError> {
         intents_completed: intents("completed")?,
         intents_failed: intents("failed")?,
         intents_voided: intents("voided")?,
-        to_refund_by_hand: conn.query_row(
-            "SELECT count(*) FROM payment_intents WHERE state = 'voided' AND outcome = ?1",
-            [REFUND_BY_HAND],
-            |r| r.get::<_, i64>(0),
-        )? as u64,
+        to_refund_by_hand: refunds_waiting(conn)?,
         held_seats: c("SELECT coalesce(sum(seats), 0) FROM intent_holds")?,
     })
 }

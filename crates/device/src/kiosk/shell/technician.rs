@@ -330,12 +330,7 @@ impl KioskShell {
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let to_refund: i64 = conn.query_row(
-            "SELECT count(*) FROM payment_intents WHERE state = 'voided' AND outcome = ?1",
-            [crate::kiosk::orders::REFUND_BY_HAND],
-            |r| r.get(0),
-        )?;
-        let to_refund = to_refund as u64;
+        let to_refund = crate::kiosk::orders::refunds_waiting(conn)?;
         Ok(TechFacts {
             relay: None,
             printer: self
