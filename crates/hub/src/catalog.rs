@@ -438,6 +438,7 @@ pub fn publish(
             &s.slot_id,
             Some(&serde_json::to_string(s)?),
         )?;
+        super::leases::slot_written(tx, s)?;
     }
     Ok(Published {
         products: products.len(),

@@ -355,6 +355,9 @@ pub(crate) fn apply(
             |s: &SlotDto| &s.slot_id,
             true,
         )?;
+        for (_, slot) in rows {
+            super::leases::slot_written(tx, slot)?;
+        }
     }
     if let Some(rows) = &read.products {
         let mut t = apply_kind(

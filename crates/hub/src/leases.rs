@@ -34,11 +34,14 @@ CREATE TABLE IF NOT EXISTS slot_sales (
     sold    INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
-    device_id TEXT NOT NULL,
-    slot_id   TEXT NOT NULL,
-    seats     INTEGER NOT NULL,
-    used      INTEGER NOT NULL DEFAULT 0,
-    recall    INTEGER NOT NULL DEFAULT 0,
+    device_id   TEXT NOT NULL,
+    slot_id     TEXT NOT NULL,
+    seats       INTEGER NOT NULL,
+    used        INTEGER NOT NULL DEFAULT 0,
+    recall      INTEGER NOT NULL DEFAULT 0,
+    -- The slot's sales close (`2026-12-06T10:00:00`), kept with its document: a kiosk's list
+    -- reads only the leases of slots still listed, not one row per slot it ever leased.
+    sales_close TEXT,
     PRIMARY KEY (device_id, slot_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lease_ops (
@@ -49,6 +52,40 @@ CREATE TABLE IF NOT EXISTS lease_ops (
     PRIMARY KEY (device_id, request_id)
 ) WITHOUT ROWID;
 "#;
+
+/// Hubs made before leases kept their slot's sales close gain the column, filled from the
+/// slots' documents, and its index (run at every open, after [`SCHEMA`]).
+pub fn upgrade(conn: &Connection) -> Result<()> {
+    let has_close: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('leases') WHERE name = 'sales_close'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_close {
+        conn.execute_batch(
+            "ALTER TABLE leases ADD COLUMN sales_close TEXT;
+             UPDATE leases SET sales_close = (
+                 SELECT json_extract(doc, '$.sales_close') FROM records
+                 WHERE resource = 'slots' AND key = leases.slot_id AND deleted = 0);",
+        )?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS leases_listed ON leases(device_id, sales_close);",
+    )?;
+    Ok(())
+}
+
+/// A sales close as the `leases` table keeps it (as a slot's document writes it).
+fn close_text(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// A slot's document was written: its leases keep its sales close.
+pub fn slot_written(tx: &Connection, slot: &SlotDto) -> Result<()> {
+    tx.prepare_cached("UPDATE leases SET sales_close = ?2 WHERE slot_id = ?1")?
+        .execute(params![slot.slot_id, close_text(slot.sales_close)])?;
+    Ok(())
+}
 
 /// Most unsold seats of one slot one kiosk may hold.
 pub const MAX_PER_KIOSK: u32 = 40;
@@ -117,10 +154,19 @@ fn lease(conn: &Connection, device: &str, slot: &SlotDto) -> Result<LeaseDto> {
 
 fn store_lease(conn: &Connection, device: &str, l: &LeaseDto) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO leases (device_id, slot_id, seats, used, recall) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (device_id, slot_id) DO UPDATE SET seats = ?3, used = ?4, recall = ?5",
+        "INSERT INTO leases (device_id, slot_id, seats, used, recall, sales_close)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (device_id, slot_id)
+         DO UPDATE SET seats = ?3, used = ?4, recall = ?5, sales_close = ?6",
     )?
-    .execute(params![device, l.slot_id, l.seats, l.used, l.recall])?;
+    .execute(params![
+        device,
+        l.slot_id,
+        l.seats,
+        l.used,
+        l.recall,
+        close_text(l.sales_close)
+    ])?;
     Ok(())
 }
 
@@ -230,10 +276,21 @@ pub fn leases_of(
     device: &str,
     closed_before: Option<NaiveDateTime>,
 ) -> Result<LeasesDto> {
-    let slots: Vec<String> = conn
-        .prepare_cached("SELECT slot_id FROM leases WHERE device_id = ?1 ORDER BY slot_id")?
-        .query_map([device], |r| r.get(0))?
+    // Only the rows of slots that may still be listed (the index's range; a row whose close
+    // is not known yet, too); each slot's own document decides.
+    // (Two ranges of the index, sorted here: an OR or an ORDER BY would read every row.)
+    let mut slots: Vec<String> = conn
+        .prepare_cached(
+            "SELECT slot_id FROM leases WHERE device_id = ?1 AND sales_close >= ?2
+             UNION ALL
+             SELECT slot_id FROM leases WHERE device_id = ?1 AND sales_close IS NULL",
+        )?
+        .query_map(
+            params![device, closed_before.map_or_else(String::new, close_text)],
+            |r| r.get(0),
+        )?
         .collect::<rusqlite::Result<_>>()?;
+    slots.sort();
     let mut leases = Vec::with_capacity(slots.len());
     for id in slots {
         if let Some(s) = slot(conn, &id)?
@@ -270,7 +327,9 @@ pub fn record_sale(tx: &Connection, slot_id: &str, seats: u32, device: Option<&s
     .execute(params![slot_id, seats])?;
     if let Some(device) = device {
         tx.prepare_cached(
-            "INSERT INTO leases (device_id, slot_id, seats, used) VALUES (?1, ?2, 0, ?3)
+            "INSERT INTO leases (device_id, slot_id, seats, used, sales_close)
+             VALUES (?1, ?2, 0, ?3, (SELECT json_extract(doc, '$.sales_close') FROM records
+                                     WHERE resource = 'slots' AND key = ?2 AND deleted = 0))
              ON CONFLICT (device_id, slot_id) DO UPDATE SET used = used + ?3",
         )?
         .execute(params![device, slot_id, seats])?;
@@ -543,6 +602,75 @@ mod tests {
             (report[0].sold, report[0].leased_unsold, report[0].available),
             (8, 2, 2)
         );
+    }
+
+    #[test]
+    fn a_kiosks_list_reads_the_leases_of_slots_still_listed_as_their_documents_say() {
+        let (dir, store) = store();
+        ask(&store, "k1", &req("1", TEN, 5), morning()).unwrap();
+        store
+            .write(|tx, _| record_sale(tx, FEEDING, 2, Some("k1")))
+            .unwrap();
+        // Each lease row keeps its slot's close, from the lease or from the slot's document.
+        let closes = |store: &HubStore| -> Vec<(String, Option<String>)> {
+            store
+                .read(|c| {
+                    Ok(
+                        c.prepare("SELECT slot_id, sales_close FROM leases ORDER BY slot_id")?
+                            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                            .collect::<rusqlite::Result<_>>()?,
+                    )
+                })
+                .unwrap()
+        };
+        let want = vec![
+            (FEEDING.to_owned(), Some("2026-12-06T10:00:00".to_owned())),
+            (TEN.to_owned(), Some("2026-12-06T10:00:00".to_owned())),
+        ];
+        assert_eq!(closes(&store), want);
+        let listed = |store: &HubStore, before: NaiveDateTime| -> Vec<String> {
+            store
+                .read(|c| leases_of(c, "k1", Some(before)))
+                .unwrap()
+                .leases
+                .into_iter()
+                .map(|l| l.slot_id)
+                .collect()
+        };
+        let noon = day().and_hms_opt(12, 0, 0).unwrap();
+        assert!(listed(&store, noon).is_empty(), "both closed at 10:00");
+        // The venue moves the 10:00 slot's sales close to 13:00: listed again.
+        let mut moved = store.read(|c| slot(c, TEN)).unwrap().unwrap();
+        moved.sales_close = day().and_hms_opt(13, 0, 0).unwrap();
+        store
+            .write(|tx, seq| {
+                crate::store::put(
+                    tx,
+                    seq,
+                    Resource::Slots,
+                    TEN,
+                    Some(&serde_json::to_string(&moved)?),
+                )?;
+                slot_written(tx, &moved)
+            })
+            .unwrap();
+        assert_eq!(listed(&store, noon), [TEN]);
+        // A hub made before the column gains it at its next open, filled from the documents.
+        let path = dir.path().join("hub.db");
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("DROP INDEX leases_listed; ALTER TABLE leases DROP COLUMN sales_close;")
+            .unwrap();
+        drop(conn);
+        let store = HubStore::open(&path).unwrap();
+        assert_eq!(
+            closes(&store),
+            [
+                want[0].clone(),
+                (TEN.to_owned(), Some("2026-12-06T13:00:00".to_owned()))
+            ]
+        );
+        assert_eq!(listed(&store, noon), [TEN]);
     }
 
     #[test]

@@ -137,6 +137,7 @@ impl HubStore {
         conn.execute_batch(super::find_membership::SCHEMA)?;
         conn.execute_batch(super::intake::SCHEMA)?;
         conn.execute_batch(super::leases::SCHEMA)?;
+        super::leases::upgrade(&conn)?;
         conn.execute_batch(super::keys::SCHEMA)?;
         conn.execute_batch(super::orders::SCHEMA)?;
         conn.execute_batch(super::refunds::SCHEMA)?;
