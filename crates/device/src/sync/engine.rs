@@ -641,6 +641,7 @@ impl SyncEngine {
             records.guest_passes += done.guest_passes;
             records.timesheets += done.timesheets;
             records.lease_calls += done.lease_calls;
+            records.leases += done.leases;
             records.kept_unsent = done.kept_unsent;
             records_more = more;
             if !more {
@@ -664,6 +665,7 @@ impl SyncEngine {
                 guest_passes = records.guest_passes,
                 timesheets = records.timesheets,
                 lease_calls = records.lease_calls,
+                leases = records.leases,
                 kept_unsent = records.kept_unsent,
                 "kiosk records older than kiosk.keep_records deleted"
             );

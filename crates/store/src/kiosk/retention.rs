@@ -14,13 +14,15 @@
 //!   waits for staff to refund it by hand;
 //! - a **guest pass** for a day before the cutoff's day (it admits on its day only);
 //! - a **timesheet** of a day before the cutoff's day whose upload row is delivered;
-//! - a **seat-lease call** answered (or refused) before the cutoff.
+//! - a **seat-lease call** answered (or refused) before the cutoff;
+//! - a **lease** of an entry time whose sales closed before the cutoff, once no order, held
+//!   seat or unanswered lease call of this kiosk names it.
 //!
 //! A deleted order's seats stay counted as sold on its slot's lease (`leases.pruned_seats`):
 //! the hub still counts them used, and a kiosk that counted fewer would think it held seats to
-//! give back. Leases themselves stay, one small row per entry time; two days after a slot's
-//! sales close the hub stops listing the lease, the kiosk counts it as holding no seats, and
-//! its lease checks no longer look at it.
+//! give back. Two days after a slot's sales close the hub stops listing the lease, the kiosk
+//! counts it as holding no seats, and its lease checks no longer look at it; the row itself
+//! goes with the kiosk's other records of that time.
 //!
 //! Never deleted: anything whose upload row is pending or dead-lettered (a kiosk offline for a
 //! season keeps every order until the hub has it), a payment still being settled (`started`),
@@ -52,13 +54,19 @@ pub struct Pruned {
     pub guest_passes: usize,
     pub timesheets: usize,
     pub lease_calls: usize,
+    pub leases: usize,
     /// Orders and timesheets older than the cutoff whose upload is pending or dead-lettered.
     pub kept_unsent: usize,
 }
 
 impl Pruned {
     pub fn deleted(&self) -> usize {
-        self.orders + self.intents + self.guest_passes + self.timesheets + self.lease_calls
+        self.orders
+            + self.intents
+            + self.guest_passes
+            + self.timesheets
+            + self.lease_calls
+            + self.leases
     }
 }
 
@@ -193,12 +201,25 @@ pub fn prune(tx: &Connection, cutoff: Cutoff) -> Result<(Pruned, bool)> {
                  WHERE created_at_ms < ?1 AND state != 'sent' LIMIT ?2)",
         )?
         .execute(params![cutoff.at_ms, limit])?;
+
+    done.leases = tx
+        .prepare_cached(
+            "DELETE FROM leases WHERE slot_id IN (SELECT l.slot_id FROM leases l
+                 WHERE l.sales_close < ?1
+                   AND NOT EXISTS (SELECT 1 FROM order_lines o WHERE o.slot_id = l.slot_id)
+                   AND NOT EXISTS (SELECT 1 FROM intent_holds h WHERE h.slot_id = l.slot_id)
+                   AND NOT EXISTS (SELECT 1 FROM lease_ops c
+                                   WHERE c.state = 'sent' AND c.slot_id = l.slot_id)
+                 LIMIT ?2)",
+        )?
+        .execute(params![local, limit])?;
     let more = [
         done.orders,
         done.intents,
         done.guest_passes,
         done.timesheets,
         done.lease_calls,
+        done.leases,
     ]
     .contains(&BATCH);
     Ok((done, more))
@@ -363,6 +384,15 @@ mod tests {
             &format!("{}T10:00:00", day_ago(30)),
             1,
         );
+        // Closed 200 days ago with nothing of this kiosk naming it, and with a lease call
+        // still unanswered.
+        lease(&conn, "long-gone", &format!("{}T10:00:00", day_ago(200)), 3);
+        lease(
+            &conn,
+            "long-gone-asked",
+            &format!("{}T10:00:00", day_ago(200)),
+            3,
+        );
         let sold = |slot: &str| {
             crate::kiosk::leases::lease(&conn, slot)
                 .unwrap()
@@ -420,6 +450,7 @@ mod tests {
             ("call-refused", "closed", "refused", 100),
             ("call-sent", "closed", "sent", 100),
             ("call-young", "recent", "done", 10),
+            ("call-long-gone", "long-gone-asked", "sent", 150),
         ] {
             lease_call(&conn, id, slot, state, days);
         }
@@ -437,6 +468,7 @@ mod tests {
                 guest_passes: 1,
                 timesheets: 1,
                 lease_calls: 2,
+                leases: 1,
                 kept_unsent: 3,
             }
         );
@@ -504,7 +536,7 @@ mod tests {
                 &conn,
                 "SELECT request_id FROM lease_ops ORDER BY request_id"
             ),
-            ["call-sent", "call-young"]
+            ["call-long-gone", "call-sent", "call-young"]
         );
         assert_eq!(
             sold("closed"),
@@ -513,8 +545,14 @@ mod tests {
         );
         assert_eq!(
             keys(&conn, "SELECT slot_id FROM leases ORDER BY slot_id"),
-            ["closed", "recent", "selling", "within-keep"],
-            "leases stay (the hub lists them)"
+            [
+                "closed",
+                "long-gone-asked",
+                "recent",
+                "selling",
+                "within-keep"
+            ],
+            "a lease stays while its sales closed within the keep, or something names it"
         );
 
         // Nothing more to do: a second pass deletes nothing and still counts the unsent.
