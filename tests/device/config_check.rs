@@ -728,6 +728,18 @@ fn config_check_refuses_everything_run_would_refuse() {
             words: "out of range (7days to 10years)",
         },
         Case {
+            what: "a last admission written as a 12-hour time",
+            edits: &[
+                ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),
+                ("[gate]", "[kiosk]\nlast_admission = \"4:30 PM\"\n[gate]"),
+            ],
+            setup: |_| {},
+            code: 2,
+            line: 15,
+            key: "kiosk.last_admission",
+            words: "not a time of day like \"16:30\"",
+        },
+        Case {
             what: "a technician card too short to be safe",
             edits: &[
                 ("roles = [\"gate\"]", "roles = [\"gate\", \"kiosk\"]"),

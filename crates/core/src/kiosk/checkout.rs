@@ -77,6 +77,9 @@ pub struct FlowConfig {
     pub clock: ClockRules,
     /// What the kiosk offers its visitors.
     pub offer: Offer,
+    /// The venue's last admission: day passes for today are sold until then (`None`: all
+    /// day).
+    pub last_admission: Option<chrono::NaiveTime>,
 }
 
 /// What a kiosk's screen offers.
@@ -100,6 +103,7 @@ impl Default for FlowConfig {
             default_lang: Lang::En,
             clock: ClockRules::default(),
             offer: Offer::Everything,
+            last_admission: None,
         }
     }
 }
@@ -705,6 +709,19 @@ impl Flow {
             .is_some_and(OutOfOrder::stops_everything)
     }
 
+    /// Whether day passes for `day` are sold at `now_local`: on the days ahead the screen
+    /// shows, and for today until the venue's last admission.
+    pub fn day_pass_sold_for(&self, day: NaiveDate, now_local: NaiveDateTime) -> bool {
+        let today = now_local.date();
+        let ahead = day >= today && day < today + chrono::Days::new(DAYS_AHEAD);
+        let past_last = day == today
+            && self
+                .cfg
+                .last_admission
+                .is_some_and(|last| now_local.time() >= last);
+        ahead && !past_last
+    }
+
     pub fn screen(&self) -> &Screen {
         &self.screen
     }
@@ -986,9 +1003,9 @@ impl Flow {
                 }
             }
             (S::Slots, Tap::AllDay { product, day }) => {
-                let today = ctx.now_local.date();
-                let ahead = day >= today && day < today + chrono::Days::new(DAYS_AHEAD);
-                if ahead && day_pass(ctx.catalog, &product, ctx.now) {
+                if self.day_pass_sold_for(day, ctx.now_local)
+                    && day_pass(ctx.catalog, &product, ctx.now)
+                {
                     if self.session.product.as_ref() != Some(&product)
                         || self.session.slot.is_some()
                     {

@@ -256,9 +256,11 @@ pub fn model(
                 Admission::None => None,
             })
             .collect();
-        // A day pass can be had on any day ahead; a timed admission while entry times are left.
-        let offered_on = |p: &(&CatalogProduct, Option<&String>), d: chrono::NaiveDate| {
-            p.1.is_none_or(|g| !catalog.open_slots(g, d, now_local).is_empty())
+        // A day pass on the days ahead (today until the last admission); a timed admission
+        // while entry times are left.
+        let offered_on = |p: &(&CatalogProduct, Option<&String>), d: chrono::NaiveDate| match p.1 {
+            Some(g) => !catalog.open_slots(g, d, now_local).is_empty(),
+            None => flow.day_pass_sold_for(d, now_local),
         };
         let open = |d: chrono::NaiveDate| tickets.iter().any(|p| offered_on(p, d));
         let times_left =
@@ -915,6 +917,24 @@ mod tests {
         assert_eq!(
             v.summary,
             format!("Day pass · {}", day_text(later, Lang::En))
+        );
+
+        // Past the venue's last admission, today's entry times stay but its day pass goes.
+        let mut late = Flow::new(
+            FlowConfig {
+                last_admission: chrono::NaiveTime::from_hms_opt(9, 0, 0),
+                ..FlowConfig::default()
+            },
+            start,
+        );
+        late.handle(Event::Tap(Tap::Start(Purpose::Tickets)), start, &ctx);
+        let v = view(&late);
+        assert_eq!(
+            v.products
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["Timed entry"]
         );
     }
 

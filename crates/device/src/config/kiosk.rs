@@ -83,6 +83,8 @@ pub struct KioskConfig {
     /// How long orders, guest passes, timesheets and seat-lease calls are kept once the hub
     /// has them ([`crate::kiosk::retention`]).
     pub keep_records: Duration,
+    /// Day passes for today are sold until this time (`None`: all day).
+    pub last_admission: Option<chrono::NaiveTime>,
     /// `None`: no printer; the kiosk does not sell (it could not print the tickets).
     pub printer: Option<PrinterConfig>,
     pub terminal: TerminalConfig,
@@ -101,6 +103,7 @@ impl KioskConfig {
             default_lang: self.language,
             clock: self.clock,
             offer,
+            last_admission: self.last_admission,
             ..Default::default()
         }
     }
@@ -197,6 +200,19 @@ pub(super) fn validate(
             crate::kiosk::retention::MAX_KEEP,
         ),
     );
+    let last_admission = match k.last_admission.as_deref() {
+        None => Some(None),
+        Some(text) => match chrono::NaiveTime::parse_from_str(text.trim(), "%H:%M") {
+            Ok(t) => Some(Some(t)),
+            Err(_) => {
+                p.at_path(
+                    "kiosk.last_admission",
+                    &format!("{text:?} is not a time of day like \"16:30\" (24-hour clock)"),
+                );
+                None
+            }
+        },
+    };
     let printer = match k.printer {
         None => Some(None),
         Some(raw) => printer(p, base, raw).map(Some),
@@ -235,6 +251,7 @@ pub(super) fn validate(
         order_prefix,
         key_file,
         keep_records: keep_records?,
+        last_admission: last_admission?,
         printer: printer?,
         terminal: terminal?,
         leases: leases?,

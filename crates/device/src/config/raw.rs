@@ -63,6 +63,8 @@ pub struct RawKiosk {
     pub order_prefix: Option<String>,
     pub key_file: Option<String>,
     pub keep_records: Option<String>,
+    /// The venue's last admission, `"16:30"`: day passes for today are sold until then.
+    pub last_admission: Option<String>,
     pub printer: Option<RawKioskPrinter>,
     pub terminal: Option<RawKioskTerminal>,
     pub leases: Option<RawKioskLeases>,

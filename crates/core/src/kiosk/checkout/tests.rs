@@ -1474,3 +1474,55 @@ fn a_day_pass_is_for_a_day_the_visitor_chooses_and_holds_no_seats() {
         (Some("DAY"), None)
     );
 }
+
+#[test]
+fn todays_day_passes_are_sold_until_the_last_admission() {
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    // (last admission, now, day asked) → sold
+    let cases = [
+        (None, "2026-12-06 09:30", 6, true),
+        (None, "2026-12-06 23:59", 6, true),
+        (Some("16:30"), "2026-12-06 16:29", 6, true),
+        (Some("16:30"), "2026-12-06 16:30", 6, false),
+        (Some("16:30"), "2026-12-06 17:00", 7, true),
+        (Some("16:30"), "2026-12-06 09:30", 5, false),
+        (Some("16:30"), "2026-12-06 09:30", 12, true),
+        (Some("16:30"), "2026-12-06 09:30", 13, false),
+    ];
+    for (last, now, d, want) in cases {
+        let flow = Flow::new(
+            FlowConfig {
+                last_admission: last
+                    .map(|t| chrono::NaiveTime::parse_from_str(t, "%H:%M").unwrap()),
+                ..FlowConfig::default()
+            },
+            Instant::now(),
+        );
+        assert_eq!(
+            flow.day_pass_sold_for(day(d), local(now)),
+            want,
+            "{last:?} {now} day {d}"
+        );
+    }
+    // Past the last admission (the test kiosk's clock reads 09:30), today's pass is refused.
+    let mut k = Kiosk::new(40);
+    with_day_pass(&mut k);
+    k.flow = Flow::new(
+        FlowConfig {
+            last_admission: Some(chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap()),
+            ..FlowConfig::default()
+        },
+        k.now(),
+    );
+    k.tap(Tap::Start(Purpose::Tickets));
+    k.tap(Tap::AllDay {
+        product: "DAY".into(),
+        day: day(6),
+    });
+    assert_eq!(k.screen(), &Screen::Slots);
+    k.tap(Tap::AllDay {
+        product: "DAY".into(),
+        day: day(7),
+    });
+    assert_eq!(k.screen(), &Screen::Quantities { problem: None });
+}
