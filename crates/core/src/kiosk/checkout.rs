@@ -1002,21 +1002,18 @@ impl Flow {
                     self.screen = S::Quantities { problem: None };
                 }
             }
-            (S::Slots, Tap::AllDay { product, day }) => {
+            (S::Slots, Tap::AllDay { product, day })
                 if self.day_pass_sold_for(day, ctx.now_local)
-                    && day_pass(ctx.catalog, &product, ctx.now)
-                {
-                    if self.session.product.as_ref() != Some(&product)
-                        || self.session.slot.is_some()
-                    {
-                        self.release_hold(out);
-                        self.session.quantities.clear();
-                    }
-                    self.session.product = Some(product);
-                    self.session.slot = None;
-                    self.session.day = Some(day);
-                    self.screen = S::Quantities { problem: None };
+                    && day_pass(ctx.catalog, &product, ctx.now) =>
+            {
+                if self.session.product.as_ref() != Some(&product) || self.session.slot.is_some() {
+                    self.release_hold(out);
+                    self.session.quantities.clear();
                 }
+                self.session.product = Some(product);
+                self.session.slot = None;
+                self.session.day = Some(day);
+                self.screen = S::Quantities { problem: None };
             }
             (S::Quantities { .. }, Tap::Quantity { category, delta }) => {
                 self.quantity(category, delta, ctx, out)
