@@ -52,6 +52,26 @@ impl Kiosk {
         assert_eq!(screen, &Screen::Review { problem: None });
     }
 
+    /// Seats of the 10:00 entry time sold here (none without a lease).
+    fn sold_in_slot(&self) -> u32 {
+        let conn = self.device.engine.database();
+        portico::kiosk::leases::lease(&conn.lock().unwrap(), &slot())
+            .unwrap()
+            .map_or(0, |l| l.sold)
+    }
+
+    /// Uploads what waits, and returns the hub's tickets of `product`.
+    async fn hub_tickets(&self, product: &str) -> Vec<portico::protocol::TicketDto> {
+        self.device.engine.push_once().await.unwrap();
+        self.hub
+            .store
+            .all::<portico::protocol::TicketDto>(portico::protocol::Resource::Tickets)
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.product_id == product)
+            .collect()
+    }
+
     fn counts(&self) -> orders::OrderCounts {
         let conn = self.device.engine.database();
         orders::counts(&conn.lock().unwrap()).unwrap()
@@ -160,24 +180,9 @@ async fn parking_bought_with_a_ticket_is_a_pass_for_the_visit_day_at_the_hub() {
     assert_eq!((c.orders, c.tickets), (1, 2));
     assert_eq!(k.printer.printed().len(), 3, "two tickets and the receipt");
     // One seat only: parking takes none of the entry time's.
-    let lease = {
-        let conn = k.device.engine.database();
-        portico::kiosk::leases::lease(&conn.lock().unwrap(), &slot())
-            .unwrap()
-            .unwrap()
-    };
-    assert_eq!(lease.sold, 1);
+    assert_eq!(k.sold_in_slot(), 1);
 
-    k.device.engine.push_once().await.unwrap();
-    let tickets: Vec<portico::protocol::TicketDto> = k
-        .hub
-        .store
-        .all(portico::protocol::Resource::Tickets)
-        .unwrap();
-    let parking: Vec<_> = tickets
-        .iter()
-        .filter(|t| t.product_id == "PARKING")
-        .collect();
+    let parking = k.hub_tickets("PARKING").await;
     assert_eq!(parking.len(), 1, "{parking:?}");
     assert_eq!(
         parking[0].validity,
@@ -222,19 +227,9 @@ async fn a_day_pass_is_sold_for_the_day_chosen_without_touching_an_entry_times_s
     let c = k.counts();
     assert_eq!((c.orders, c.tickets, c.held_seats), (1, 2, 0));
     assert_eq!(k.printer.printed().len(), 3, "two passes and the receipt");
-    let lease = {
-        let conn = k.device.engine.database();
-        portico::kiosk::leases::lease(&conn.lock().unwrap(), &slot()).unwrap()
-    };
-    assert_eq!(lease.map_or(0, |l| l.sold), 0, "no entry time's seat sold");
+    assert_eq!(k.sold_in_slot(), 0, "no entry time's seat sold");
 
-    k.device.engine.push_once().await.unwrap();
-    let tickets: Vec<portico::protocol::TicketDto> = k
-        .hub
-        .store
-        .all(portico::protocol::Resource::Tickets)
-        .unwrap();
-    let passes: Vec<_> = tickets.iter().filter(|t| t.product_id == "DAY").collect();
+    let passes = k.hub_tickets("DAY").await;
     assert_eq!(passes.len(), 2, "{passes:?}");
     for pass in passes {
         assert_eq!(

@@ -796,14 +796,22 @@ mod tests {
         }
     }
 
+    /// The test catalog and a second ticket, priced as its timed entry, shown after it.
+    fn with_ticket(id: &str, names: Text, admission: Admission) -> Catalog {
+        let mut c = catalog();
+        let mut other = c.products["TIMED"].clone();
+        other.id = id.into();
+        other.names = names;
+        other.admission = admission;
+        other.sort = 1;
+        c.products.insert(id.into(), other);
+        c
+    }
+
     #[test]
     fn one_timed_admission_at_a_time_on_the_entry_times_screen() {
-        let mut c = catalog();
-        let mut feed = c.products["TIMED"].clone();
-        feed.id = "FEED".into();
-        feed.names = Text::new("Giraffe feeding", "Jirafas");
-        feed.sort = 1;
-        c.products.insert("FEED".into(), feed);
+        let timed = catalog().products["TIMED"].admission.clone();
+        let c = with_ticket("FEED", Text::new("Giraffe feeding", "Jirafas"), timed);
         let now_local = t("2026-12-06 09:30");
         let start = Instant::now();
         let free = |_: &str| 40;
@@ -854,13 +862,11 @@ mod tests {
 
     #[test]
     fn a_day_pass_is_one_row_for_any_time_of_the_day_shown() {
-        let mut c = catalog();
-        let mut day_pass = c.products["TIMED"].clone();
-        day_pass.id = "DAY".into();
-        day_pass.names = Text::new("Day pass", "Pase de día");
-        day_pass.admission = Admission::Dated;
-        day_pass.sort = 1;
-        c.products.insert("DAY".into(), day_pass);
+        let c = with_ticket(
+            "DAY",
+            Text::new("Day pass", "Pase de día"),
+            Admission::Dated,
+        );
         let now_local = t("2026-12-06 09:30");
         let today = now_local.date();
         let start = Instant::now();
