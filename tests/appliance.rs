@@ -653,6 +653,8 @@ fn the_gpio_turnstile_opens_and_a_use_nobody_takes_is_given_back() {
     vm.wait_line(&["APPLIANCE: relay line 1"], 1, STEP);
     vm.control.write_all(b"pass\n").unwrap();
     vm.wait_line(&["passage confirmed"], 1, STEP);
+    // The pulse may still be on when the passage is confirmed: wait for its end.
+    vm.wait_line(&["APPLIANCE: relay line 0"], 2, STEP);
     let console = vm.console();
     let passed = console.find("APPLIANCE: control: pass").unwrap();
     let closed = console

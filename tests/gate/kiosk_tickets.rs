@@ -3,6 +3,9 @@
 //! gone. A forged or unregistered ticket is refused, and so is every ticket of a key the hub
 //! revoked, once the gate has pulled.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use chrono::Duration;
 
 use crate::common::{TestDevice, TestHub, anchor, manual_clock};
@@ -112,4 +115,43 @@ async fn a_gate_admits_a_kiosk_signed_ticket_offline_and_refuses_a_revoked_keys(
         d.reason
     );
     server.shutdown().await;
+}
+
+/// A kiosk registered after the gate's last pull: its first ticket is refused, and the gate
+/// asks for the feeds at once (once, however often it is scanned meanwhile), so the same
+/// ticket scanned again after that pull is admitted: no waiting for the next scheduled pull.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_of_a_kiosk_the_gate_has_not_heard_of_makes_the_gate_pull_at_once() {
+    let hub = TestHub::start(50).await;
+    let clock = manual_clock();
+    let gate_dev = TestDevice::with_tail(&hub, "gate-1", &hub.ca, "", "", TAIL);
+    let gate = gate_dev.open(clock.clone());
+    gate.engine.pull_all(None).await.unwrap();
+
+    let kiosk_dev = TestDevice::new(&hub, "kiosk-1", &hub.ca, "", "");
+    let kiosk = kiosk_dev.open(clock.clone());
+    let key = signer::load_or_create(&kiosk.config.data_dir.join("kiosk-signing.key")).unwrap();
+    let client = HubClient::new(&kiosk.config.upstream).unwrap();
+    let signer = signer::register(&client, &kiosk.store, &key).await.unwrap();
+    let ticket = signer.issue(&fields(1)).unwrap();
+
+    let parser = CredentialParser::new(gate.config.inputs.credentials.clone());
+    let credential = parser.parse("scanner", ticket.as_bytes(), FormatSet::barcode_default());
+    let (mut station, _) = station(&gate, clock.clone());
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    station.on_unknown_key(Arc::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }));
+    for minute in 1..=3 {
+        let d = station.scan(&credential, None, 1, at(10, minute)).unwrap();
+        assert_eq!(d.outcome, Outcome::Deny, "{d:?}");
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "one pull asked for");
+
+    // The pull the device starts on that signal.
+    gate.engine.pull_all(None).await.unwrap();
+    let d = station.scan(&credential, None, 1, at(10, 4)).unwrap();
+    assert_eq!(d.outcome, Outcome::Admit, "{d:?}");
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
 }

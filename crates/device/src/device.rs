@@ -346,6 +346,9 @@ impl Device {
         // Scans reach the outbox when the writer commits them (after the journal): upload then.
         let uploads = self.engine.clone();
         station.on_recorded(Arc::new(move || uploads.push_now.notify_one()));
+        // A kiosk registered since the last pull: fetch its key now, not at the next pull.
+        let pulls = self.engine.clone();
+        station.on_unknown_key(Arc::new(move || pulls.pull_now.notify_one()));
         let (tx, rx) = std::sync::mpsc::channel::<InputEvent>();
         let stop = crate::input::StopSignal::new();
         let readers = crate::input::spawn_inputs(&self.config.inputs, tx, &stop)

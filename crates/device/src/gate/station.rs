@@ -218,6 +218,10 @@ pub struct Station {
     store: Arc<Store>,
     /// Told each time a write is committed (the device then uploads).
     on_recorded: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Told when a kiosk's ticket names a signing key this gate has not received (the device
+    /// then pulls the feeds at once), at most once every [`KEY_ASKED_EVERY`].
+    on_unknown_key: Option<Arc<dyn Fn() + Send + Sync>>,
+    unknown_key_told: std::cell::Cell<Option<std::time::Instant>>,
     recent: VecDeque<Admitted>,
     /// Relay openings for guests (negative ids) → the admission they belong to.
     guest_pulses: HashMap<ScanId, ScanId>,
@@ -235,6 +239,9 @@ pub struct Station {
     /// follow an admission whose relay moved first.
     next_scan: i64,
 }
+
+/// How often at most a gate pulls because of a kiosk key it has not received.
+pub const KEY_ASKED_EVERY: Duration = Duration::from_secs(10);
 
 impl Drop for Station {
     fn drop(&mut self) {
@@ -276,6 +283,8 @@ impl Station {
             conn,
             store,
             on_recorded: None,
+            on_unknown_key: None,
+            unknown_key_told: std::cell::Cell::new(None),
             recent: VecDeque::with_capacity(RECENT_ADMISSIONS),
             guest_pulses: HashMap::new(),
             next_guest_pulse: -1,
@@ -654,6 +663,7 @@ impl Station {
     /// the key has not arrived or the signature does not verify; revoked with its key.
     fn kiosk_ticket(&self, text: &str, key_id: u16) -> Result<Option<Ticket>, StationError> {
         let Some(key) = replica::catalog::signing_key(&self.conn, key_id)? else {
+            self.ask_for_key(key_id);
             return Ok(None);
         };
         let verified = crate::input::credential::signed_ticket::public_key(&key.public_key)
@@ -837,6 +847,34 @@ impl Station {
     /// Calls `f` each time a write of this station is committed (on the station's thread).
     pub fn on_recorded(&mut self, f: Arc<dyn Fn() + Send + Sync>) {
         self.on_recorded = Some(f);
+    }
+
+    /// Calls `f` when a kiosk's ticket names a signing key this gate has not received: a
+    /// kiosk registered since the gate last pulled. The device pulls at once, so the visitor's
+    /// next scan finds the key instead of waiting for the next scheduled pull. At most once
+    /// every [`KEY_ASKED_EVERY`], whatever a scanner sends.
+    pub fn on_unknown_key(&mut self, f: Arc<dyn Fn() + Send + Sync>) {
+        self.on_unknown_key = Some(f);
+    }
+
+    fn ask_for_key(&self, key_id: u16) {
+        let Some(f) = &self.on_unknown_key else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        if self
+            .unknown_key_told
+            .get()
+            .is_some_and(|told| now.duration_since(told) < KEY_ASKED_EVERY)
+        {
+            return;
+        }
+        self.unknown_key_told.set(Some(now));
+        tracing::info!(
+            key_id,
+            "a kiosk's ticket of a key this gate has not received: pulling now"
+        );
+        f();
     }
 
     /// Builds the scan's row and outbox row and commits them; remembers an admission for a
