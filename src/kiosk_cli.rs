@@ -263,14 +263,9 @@ pub async fn run(command: KioskCommand) -> Result<()> {
             let o = open(&config)?;
             if let Some(reference) = refunded {
                 let r = reference.clone();
-                let done = o.store.write(move |tx| {
-                    crate::kiosk::orders::refunded_by_hand(tx, &r).map_err(|e| {
-                        crate::replica::ReplicaError::Corrupt {
-                            table: "payment_intents",
-                            detail: e.to_string(),
-                        }
-                    })
-                })?;
+                let done = o
+                    .store
+                    .write(move |tx| crate::kiosk::orders::refunded_by_hand(tx, &r))?;
                 if !done {
                     bail!("{reference} is not a payment waiting to be refunded by hand");
                 }

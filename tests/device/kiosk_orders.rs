@@ -905,7 +905,7 @@ async fn an_approved_payment_the_kiosk_gives_back_is_given_back_once_or_kept_as_
     let refunded = |r: &'static str| {
         kiosk
             .store
-            .write(move |tx| Ok(orders::refunded_by_hand(tx, r).unwrap()))
+            .write(move |tx| orders::refunded_by_hand(tx, r))
             .unwrap()
     };
     assert!(refunded(reference));

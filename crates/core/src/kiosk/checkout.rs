@@ -712,14 +712,12 @@ impl Flow {
     /// Whether day passes for `day` are sold at `now_local`: on the days ahead the screen
     /// shows, and for today until the venue's last admission.
     pub fn day_pass_sold_for(&self, day: NaiveDate, now_local: NaiveDateTime) -> bool {
-        let today = now_local.date();
-        let ahead = day >= today && day < today + chrono::Days::new(DAYS_AHEAD);
-        let past_last = day == today
+        let past_last = day == now_local.date()
             && self
                 .cfg
                 .last_admission
                 .is_some_and(|last| now_local.time() >= last);
-        ahead && !past_last
+        shown_ahead(day, now_local) && !past_last
     }
 
     pub fn screen(&self) -> &Screen {
@@ -1157,11 +1155,8 @@ impl Flow {
                     self.session.product = Some(product);
                 }
             }
-            (S::Slots, Tap::Day(day)) => {
-                let today = ctx.now_local.date();
-                if day >= today && day < today + chrono::Days::new(DAYS_AHEAD) {
-                    self.session.day = Some(day);
-                }
+            (S::Slots, Tap::Day(day)) if shown_ahead(day, ctx.now_local) => {
+                self.session.day = Some(day);
             }
             (_, Tap::Focus(f)) if self.shows(f) => self.focus(f),
             (_, Tap::Key(key)) => self.key(&key),
@@ -1460,6 +1455,13 @@ pub fn day_pass(catalog: &Catalog, product: &str, now: DateTime<Utc>) -> bool {
     catalog.products.get(product).is_some_and(|p| {
         p.kind == ProductKind::Ticket && p.on_sale(now) && p.admission == Admission::Dated
     })
+}
+
+/// Whether `day` is one of the days the entry-times screen shows: today and the
+/// [`DAYS_AHEAD`] - 1 after it.
+fn shown_ahead(day: NaiveDate, now_local: NaiveDateTime) -> bool {
+    let today = now_local.date();
+    day >= today && day < today + chrono::Days::new(DAYS_AHEAD)
 }
 
 /// `key`'s count after a − or + tap (never below zero), and the sum of `counts` with it.

@@ -80,40 +80,41 @@ pub fn payment_request(
     }})
 }
 
-fn reference_to(p: &Parties, reference: &str) -> Value {
+/// The earlier message of `category` whose `ServiceID` was `of`.
+fn message_reference(p: &Parties, category: &str, of: &str) -> Value {
     json!({
-        "MessageCategory": "Payment",
+        "MessageCategory": category,
         "SaleID": p.sale_id,
         "POIID": p.poi_id,
-        "ServiceID": payment_service_id(reference),
+        "ServiceID": of,
     })
+}
+
+/// The payment for `reference`.
+fn reference_to(p: &Parties, reference: &str) -> Value {
+    message_reference(p, "Payment", &payment_service_id(reference))
+}
+
+/// What became of the message `asked` names.
+fn transaction_status(p: &Parties, asked: Value, service_id: &str) -> Value {
+    json!({"SaleToPOIRequest": {
+        "MessageHeader": header(p, "TransactionStatus", service_id),
+        "TransactionStatusRequest": {
+            "ReceiptReprintFlag": false,
+            "MessageReference": asked,
+        },
+    }})
 }
 
 /// Was the payment for `reference` reversed already? Answered by [`parse_reversal_status`].
 pub fn reversal_status_request(p: &Parties, reference: &str, service_id: &str) -> Value {
-    json!({"SaleToPOIRequest": {
-        "MessageHeader": header(p, "TransactionStatus", service_id),
-        "TransactionStatusRequest": {
-            "ReceiptReprintFlag": false,
-            "MessageReference": {
-                "MessageCategory": "Reversal",
-                "SaleID": p.sale_id,
-                "POIID": p.poi_id,
-                "ServiceID": reversal_service_id(reference),
-            },
-        },
-    }})
+    let reversal = message_reference(p, "Reversal", &reversal_service_id(reference));
+    transaction_status(p, reversal, service_id)
 }
 
 /// What became of the payment for `reference`.
 pub fn status_request(p: &Parties, reference: &str, service_id: &str) -> Value {
-    json!({"SaleToPOIRequest": {
-        "MessageHeader": header(p, "TransactionStatus", service_id),
-        "TransactionStatusRequest": {
-            "ReceiptReprintFlag": false,
-            "MessageReference": reference_to(p, reference),
-        },
-    }})
+    transaction_status(p, reference_to(p, reference), service_id)
 }
 
 /// Stop the payment for `reference` (the visitor tapped Cancel): the terminal decides, and the

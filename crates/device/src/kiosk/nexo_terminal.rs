@@ -153,8 +153,9 @@ impl NexoTerminal {
     }
 
     /// A payment approved for only part of its amount is given back, and reads as declined:
-    /// no order is ever made of it. When the terminal will not reverse it (it may have been
-    /// reversed already), staff are told to check it in the terminal's records.
+    /// no order is ever made of it. When the terminal will not reverse it (one reversed
+    /// already is found by [`Self::reverse`] and not refused), staff are told to check it in
+    /// the terminal's records.
     fn give_back_partial(
         &self,
         reference: &str,

@@ -158,7 +158,7 @@ pub struct ToRefund {
 }
 
 /// Payments to refund by hand, oldest first.
-pub fn to_refund_by_hand(conn: &Connection) -> Result<Vec<ToRefund>, OrderError> {
+pub fn to_refund_by_hand(conn: &Connection) -> crate::replica::Result<Vec<ToRefund>> {
     Ok(conn
         .prepare_cached(
             "SELECT reference, amount, currency, coalesce(resolved_at_ms, created_at_ms)
@@ -187,7 +187,7 @@ pub fn refunds_waiting(conn: &Connection) -> crate::replica::Result<u64> {
 
 /// Staff refunded `reference` by hand: it leaves [`to_refund_by_hand`]. False when it was not
 /// waiting for that.
-pub fn refunded_by_hand(tx: &Connection, reference: &str) -> Result<bool, OrderError> {
+pub fn refunded_by_hand(tx: &Connection, reference: &str) -> crate::replica::Result<bool> {
     Ok(tx
         .prepare_cached(
             "UPDATE payment_intents SET outcome = 'refunded by hand'
